@@ -1,0 +1,52 @@
+# Dockhand: `make run` serves the demo, `make test` runs the whole suite.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: run test deps dev-deps chromium migrate seed bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(VENV)/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $(VENV)/.deps $@
+
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+migrate: deps
+	$(BIN)/flask --app wsgi migrate
+
+seed: migrate
+	$(BIN)/flask --app wsgi seed-demo --if-empty
+
+## run: install, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT) under gunicorn
+run: seed
+	@echo "Dockhand on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
+	$(BIN)/gunicorn --no-control-socket -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile - wsgi:app
+
+## chromium: Debian's Chromium for the browser tests (apt when root)
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else echo "Chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; \
+	fi
+
+## test: the whole suite on SQLite and PostgreSQL (a throwaway server unless TEST_DATABASE_URL is set) and Chromium
+test: dev-deps chromium
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+## bench: the scan / disposition benchmark on PostgreSQL (see bench/README.md)
+bench: dev-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) instance test-artifacts

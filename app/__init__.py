@@ -1,0 +1,74 @@
+"""Dockhand: returns receiving and inspection for ecommerce warehouses."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from app.db import db
+from app.extensions import csrf, htmx, login_manager
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: config from the environment (or tests), extensions, blueprints."""
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"))
+    from app.config import load_config
+
+    app.config.update(load_config(Path(app.instance_path)))
+    if test_config:
+        app.config.update(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from app.web import register_web
+
+    register_web(app)
+
+    from app.auth.views import bp as auth_bp
+    from app.home.views import bp as home_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(home_bp)
+    for module in ("app.receiving.views", "app.labels.views", "app.desk.views"):
+        _register_optional(app, module)
+
+    @app.get("/health")
+    def health():  # type: ignore[no-untyped-def]
+        """Liveness plus a database round trip, for load balancers and `make run`."""
+        try:
+            db.session.execute(text("SELECT 1"))
+            return jsonify(status="ok", database="ok")
+        except Exception:  # noqa: BLE001 - a health check reports, it does not raise
+            log.exception("health check failed")
+            return jsonify(status="degraded", database="unreachable"), 503
+
+    csrf.exempt(health)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_optional(app: Flask, module: str) -> None:
+    """Register a feature blueprint when its package is present."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return
+    app.register_blueprint(mod.bp)

@@ -1,0 +1,1 @@
+"""Dockhand auth."""

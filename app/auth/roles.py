@@ -1,0 +1,52 @@
+"""Roles and what each may do: the single permission table, pure Python."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WORKER = "worker"
+SUPERVISOR = "supervisor"
+ADMIN = "admin"
+PARTNER = "partner"
+INTEGRATION = "integration"
+ROLES = (WORKER, SUPERVISOR, ADMIN, PARTNER)
+
+# Permission -> roles that hold it. Partners get a worker's floor actions, scoped by
+# organisation (see app/auth/scoping.py); admins run the system, not the dock.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "receive": frozenset({WORKER, SUPERVISOR, PARTNER}),
+    "inspect": frozenset({WORKER, SUPERVISOR, PARTNER}),
+    "dispose": frozenset({WORKER, SUPERVISOR, PARTNER}),
+    "print_labels": frozenset({WORKER, SUPERVISOR, PARTNER}),
+    "override_disposition": frozenset({SUPERVISOR}),
+    "release_quarantine": frozenset({SUPERVISOR}),
+    "approve_refunds": frozenset({SUPERVISOR}),
+    "see_refund_amounts": frozenset({WORKER, SUPERVISOR, ADMIN}),
+    "resolve_exceptions": frozenset({SUPERVISOR}),
+    "edit_rules": frozenset({SUPERVISOR}),
+    "view_desk": frozenset({SUPERVISOR}),
+    "admin": frozenset({ADMIN}),
+    "acknowledge_refunds": frozenset({INTEGRATION}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, as services see it: no Flask, no request."""
+
+    id: int | None
+    role: str
+    name: str
+    partner_org_id: int | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    def can(self, permission: str) -> bool:
+        """True when the actor's role holds the permission."""
+        return self.role in PERMISSIONS.get(permission, frozenset())
+
+    @property
+    def is_partner(self) -> bool:
+        """Partners see only their organisation's warehouses and merchants."""
+        return self.role == PARTNER
+
+
+SYSTEM = Actor(id=None, role="system", name="Dockhand")

@@ -1,0 +1,124 @@
+"""The one place that limits what an actor may list or load.
+
+Staff see everything. A partner (3PL) user sees only the warehouses their organisation
+runs, and within them only the merchants it serves (plus blind receipts, whose merchant
+is not known yet). Every list or load of returns, units, photos or exceptions goes through here.
+"""
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Actor
+from app.catalog.models import Warehouse, partner_org_merchants
+from app.errors import NotFound
+from app.exceptions.models import ReturnException
+from app.inspection.models import Photo
+from app.ledger.models import ReturnUnit
+from app.orders.models import Rma
+from app.receiving.models import Receipt
+
+T = TypeVar("T")
+
+
+def _org_warehouses(actor: Actor) -> Select[tuple[int]]:
+    return select(Warehouse.id).where(Warehouse.partner_org_id == actor.partner_org_id)
+
+
+def _org_merchants(actor: Actor) -> Select[tuple[int]]:
+    return select(partner_org_merchants.c.merchant_id).where(partner_org_merchants.c.partner_org_id == actor.partner_org_id)
+
+
+def _limit(stmt: Select, actor: Actor, warehouse_col, merchant_col) -> Select:  # type: ignore[no-untyped-def]
+    if not actor.is_partner:
+        return stmt
+    if actor.partner_org_id is None:
+        return stmt.where(False)
+    stmt = stmt.where(warehouse_col.in_(_org_warehouses(actor)))
+    if merchant_col is not None:
+        stmt = stmt.where(or_(merchant_col.is_(None), merchant_col.in_(_org_merchants(actor))))
+    return stmt
+
+
+def scope_units(stmt: Select, actor: Actor) -> Select:
+    """Limit a select over ReturnUnit."""
+    return _limit(stmt, actor, ReturnUnit.warehouse_id, ReturnUnit.merchant_id)
+
+
+def scope_rmas(stmt: Select, actor: Actor) -> Select:
+    """Limit a select over Rma."""
+    return _limit(stmt, actor, Rma.warehouse_id, Rma.merchant_id)
+
+
+def scope_exceptions(stmt: Select, actor: Actor) -> Select:
+    """Limit a select over ReturnException."""
+    return _limit(stmt, actor, ReturnException.warehouse_id, ReturnException.merchant_id)
+
+
+def scope_receipts(stmt: Select, actor: Actor) -> Select:
+    """Limit a select over Receipt (warehouse only: a blind parcel has no merchant)."""
+    return _limit(stmt, actor, Receipt.warehouse_id, None)
+
+
+def scope_photos(stmt: Select, actor: Actor) -> Select:
+    """Limit a select over Photo through the unit it shows."""
+    if not actor.is_partner:
+        return stmt
+    return stmt.where(Photo.unit_id.in_(scope_units(select(ReturnUnit.id), actor)))
+
+
+def scope_warehouses(stmt: Select, actor: Actor) -> Select:
+    """Limit a select over Warehouse."""
+    return _limit(stmt, actor, Warehouse.id, None)
+
+
+def _visible(session: Session, actor: Actor, stmt: Select) -> bool:
+    return session.execute(stmt.limit(1)).first() is not None
+
+
+def ensure_unit_visible(session: Session, actor: Actor, unit: ReturnUnit) -> None:
+    """Raise NotFound (not 403: no leaking of existence) for a unit outside the actor's scope."""
+    if actor.is_partner and not _visible(session, actor, scope_units(select(ReturnUnit.id).where(ReturnUnit.id == unit.id), actor)):
+        raise NotFound("No such unit.")
+
+
+def load_unit(session: Session, actor: Actor, unit_id: int) -> ReturnUnit:
+    """Load a unit the actor may see, or raise NotFound."""
+    unit = session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == unit_id), actor)).first()
+    if unit is None:
+        raise NotFound("No such unit.")
+    return unit
+
+
+def load_rma(session: Session, actor: Actor, rma_id: int) -> Rma:
+    """Load an RMA the actor may see, or raise NotFound."""
+    rma = session.scalars(scope_rmas(select(Rma).where(Rma.id == rma_id), actor)).first()
+    if rma is None:
+        raise NotFound("No such return.")
+    return rma
+
+
+def load_exception(session: Session, actor: Actor, exception_id: int) -> ReturnException:
+    """Load an exception the actor may see, or raise NotFound."""
+    exc = session.scalars(scope_exceptions(select(ReturnException).where(ReturnException.id == exception_id), actor)).first()
+    if exc is None:
+        raise NotFound("No such exception.")
+    return exc
+
+
+def load_photo(session: Session, actor: Actor, photo_id: int) -> Photo:
+    """Load a photo the actor may see, or raise NotFound."""
+    photo = session.scalars(scope_photos(select(Photo).where(Photo.id == photo_id), actor)).first()
+    if photo is None:
+        raise NotFound("No such photo.")
+    return photo
+
+
+def load_receipt(session: Session, actor: Actor, receipt_id: int) -> Receipt:
+    """Load a receipt the actor may see, or raise NotFound."""
+    receipt = session.scalars(scope_receipts(select(Receipt).where(Receipt.id == receipt_id), actor)).first()
+    if receipt is None:
+        raise NotFound("No such receipt.")
+    return receipt

@@ -1,0 +1,46 @@
+"""Sign in and out."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.auth.forms import LoginForm
+from app.auth.models import User
+from app.db import db
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative redirects after login (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("home.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    """Show the sign-in form; on success go where the user was heading."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = db.session.scalars(select(User).where(User.username == form.username.data.strip().lower())).first()
+        if user is not None and user.active and user.check_password(form.password.data):
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        error = "Wrong username or password."
+    status = 401 if error else 200
+    return render_template("auth/login.html", form=form, error=error), status  # type: ignore[return-value]
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Sign out (POST with CSRF, so a link cannot sign somebody out)."""
+    logout_user()
+    return redirect(url_for("auth.login"))

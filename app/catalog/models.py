@@ -1,0 +1,101 @@
+"""Warehouses, locations, products and their barcodes, merchants, channels, partners."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, Money
+
+LOCATION_TYPES = ("dock", "inspection", "stock", "quarantine", "refurbish", "vendor_return", "liquidation", "scrap")
+CATEGORIES = ("electronics", "apparel", "health_beauty")
+
+partner_org_merchants = Table(
+    "partner_org_merchants",
+    Base.metadata,
+    Column("partner_org_id", ForeignKey("partner_orgs.id", ondelete="CASCADE"), primary_key=True),
+    Column("merchant_id", ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class PartnerOrg(Base):
+    """A 3PL that runs warehouses on behalf of some merchants."""
+
+    __tablename__ = "partner_orgs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    merchants: Mapped[list[Merchant]] = relationship(secondary=partner_org_merchants)
+
+
+class Merchant(Base):
+    """A brand whose goods come back."""
+
+    __tablename__ = "merchants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class SalesChannel(Base):
+    """Where the order was sold: web store, marketplace, retail store."""
+
+    __tablename__ = "sales_channels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class Warehouse(Base):
+    """A building with a returns dock; partner_org_id set when a 3PL runs it."""
+
+    __tablename__ = "warehouses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    partner_org_id: Mapped[int | None] = mapped_column(ForeignKey("partner_orgs.id"), index=True)
+    partner_org: Mapped[PartnerOrg | None] = relationship()
+
+
+class Location(Base):
+    """A place in a warehouse: a dock door, an inspection bench, a quarantine cage, ..."""
+
+    __tablename__ = "locations"
+    __table_args__ = (
+        UniqueConstraint("warehouse_id", "code", name="uq_locations_warehouse_code"),
+        CheckConstraint(f"type IN {LOCATION_TYPES!r}", name="type"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(16))
+    barcode: Mapped[str] = mapped_column(String(64), unique=True)
+    warehouse: Mapped[Warehouse] = relationship()
+
+
+class Product(Base):
+    """A sellable SKU."""
+
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    unit_value: Mapped[Decimal] = mapped_column(Money)
+    serial_tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    lot_tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    # A regraded unit may sell as another SKU (an open-box variant).
+    open_box_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    barcodes: Mapped[list[ProductBarcode]] = relationship(back_populates="product", cascade="all, delete-orphan")
+
+
+class ProductBarcode(Base):
+    """A GTIN / UPC / EAN alias of a product, stored normalised (GTIN-14 for numeric codes)."""
+
+    __tablename__ = "product_barcodes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    product: Mapped[Product] = relationship(back_populates="barcodes")

@@ -1,0 +1,46 @@
+"""Settings from the environment."""
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """The demo's secret key: generated once and kept under instance/."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(instance_path: Path) -> dict[str, object]:
+    """Read DATABASE_URL, SECRET_KEY and the rest; production must set its own secret."""
+    env = os.environ.get("DOCKHAND_ENV", "demo")
+    secret = os.environ.get("SECRET_KEY")
+    if not secret:
+        if env == "production":
+            raise RuntimeError("SECRET_KEY must be set when DOCKHAND_ENV=production.")
+        secret = _instance_secret(instance_path)
+    default_db = f"sqlite:///{instance_path / 'dockhand.db'}"
+    return {
+        "ENV_NAME": env,
+        "SECRET_KEY": secret,
+        "DATABASE_URL": os.environ.get("DATABASE_URL", default_db),
+        "PHOTO_DIR": os.environ.get("DOCKHAND_PHOTO_DIR", str(instance_path / "photos")),
+        "PHOTO_MAX_BYTES": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)) + 1024 * 1024,
+        "REFUND_APPROVAL_THRESHOLD": Decimal(os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00")),
+        "QUEUE_AGEING_HOURS": int(os.environ.get("DOCKHAND_QUEUE_AGEING_HOURS", 48)),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env == "production",
+        "REMEMBER_COOKIE_SECURE": env == "production",
+        "WTF_CSRF_TIME_LIMIT": None,  # a shift is long; the token lives as long as the session
+    }

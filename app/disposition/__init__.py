@@ -1,0 +1,1 @@
+"""Disposition rules: which disposition, location and refund action a graded unit gets."""

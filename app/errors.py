@@ -1,0 +1,65 @@
+"""Typed domain errors. Services raise these; views turn them into clear messages."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refused action: nothing was written. `message` is for the person on the dock."""
+
+    status_code = 422
+    code = "refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(DomainError):
+    """The input is not acceptable (bad value, missing reason, unknown code)."""
+
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or the actor may not see it (indistinguishable on purpose)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class NotPermitted(DomainError):
+    """The actor's role does not allow this action."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class IllegalTransition(DomainError):
+    """The requested state change is not an edge of the state machine."""
+
+    status_code = 409
+    code = "illegal_transition"
+
+
+class Conflict(DomainError):
+    """Somebody else got there first (stale version, already decided, duplicate)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class StaleVersion(Conflict):
+    """The record changed since the actor loaded it."""
+
+    code = "stale"
+
+
+class FourEyesViolation(NotPermitted):
+    """A person tried to approve what they inspected or overrode themselves."""
+
+    code = "four_eyes"
+
+
+class IdempotencyKeyReused(Conflict):
+    """The same idempotency key was sent for a different action."""
+
+    code = "idempotency_key_reused"

@@ -1,0 +1,13 @@
+"""Extensions created unbound and attached to the app in create_app."""
+from __future__ import annotations
+
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
+
+csrf = CSRFProtect()
+htmx = Htmx()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Sign in to continue."
+login_manager.session_protection = "strong"

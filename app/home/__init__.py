@@ -1,0 +1,1 @@
+"""The landing page: each role goes where its work is."""

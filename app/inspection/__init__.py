@@ -1,0 +1,1 @@
+"""Unit inspection: photos and inspection records."""

@@ -1,0 +1,49 @@
+"""Inspections, photos and the per-category checklists."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+PACKAGING_STATES = ("sealed", "opened", "damaged", "missing")
+
+
+class ChecklistTemplate(Base):
+    """The questions an inspector answers for a product category (editable)."""
+
+    __tablename__ = "checklist_templates"
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class Inspection(Base):
+    """One look at one unit: answers, grade, packaging, notes. A re-grade adds another."""
+
+    __tablename__ = "inspections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("return_units.id"), index=True)
+    inspector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    grade: Mapped[str] = mapped_column(String(1))
+    packaging: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Photo(Base):
+    """A photo of a unit, stored outside the database under `storage_key`."""
+
+    __tablename__ = "photos"
+    __table_args__ = (UniqueConstraint("unit_id", "sha256", name="uq_photos_unit_sha"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("return_units.id"), index=True)
+    storage_key: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,1 @@
+"""Label core: label content, Code128 barcodes, ZPL rendering and raw network printing."""

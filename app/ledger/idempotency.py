@@ -1,0 +1,74 @@
+"""Idempotency keys: a replayed mutation returns its first result and has no second effect."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.auth.roles import Actor
+from app.db import unit_of_work
+from app.errors import Conflict, IdempotencyKeyReused, StaleVersion, ValidationFailed
+from app.ledger.models import IdempotencyRecord
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9._:\-]{8,100}$")
+
+
+def fingerprint(operation: str, params: dict[str, Any]) -> str:
+    """A stable hash of what was asked, to tell a true replay from a reused key."""
+    blob = json.dumps({"op": operation, "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    """Refuse a missing or malformed idempotency key with a clear message."""
+    if not key or not _KEY_RE.match(key):
+        raise ValidationFailed("This action needs an idempotency key (8-100 letters, digits, '.', '_', ':' or '-'). Reload the page and try again.")
+    return key
+
+
+def _replay(record: IdempotencyRecord, actor: Actor, operation: str, fp: str) -> dict[str, Any]:
+    if record.operation != operation or record.fingerprint != fp or record.actor_id != actor.id:
+        raise IdempotencyKeyReused("This request key was already used for a different action. Reload the page and try again.")
+    return dict(record.result or {}, replayed=True)
+
+
+def run_idempotent(session: Session, actor: Actor, key: str | None, operation: str,
+                   params: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work` in one transaction, claimed by `key`; replays get the stored result.
+
+    The claim row is inserted before the work, in the same transaction. Concurrent
+    attempts with the same key block on the primary key (PostgreSQL) or the database
+    lock (SQLite) until the first commits, then replay its result. A failed attempt
+    rolls back its claim, so a retry after a refusal is tried afresh.
+    """
+    key = check_key(key)
+    fp = fingerprint(operation, params)
+    try:
+        with unit_of_work(session):
+            existing = session.get(IdempotencyRecord, key)
+            if existing is not None:
+                return _replay(existing, actor, operation, fp)
+            record = IdempotencyRecord(key=key, operation=operation, actor_id=actor.id, fingerprint=fp)
+            session.add(record)
+            session.flush()
+            result = work()
+            record.result = result
+    except StaleDataError as exc:
+        raise StaleVersion("Somebody else changed this at the same moment. Nothing was changed: look again.") from exc
+    except IntegrityError as exc:
+        # Somebody raced us with the same key and committed first: replay theirs.
+        winner = session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key)).first()
+        if winner is None:
+            # A uniqueness rule of the schema refused a duplicate (e.g. a second refund trigger).
+            raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.") from exc
+        result = _replay(winner, actor, operation, fp)
+        session.rollback()
+        return result
+    return dict(result, replayed=False)

@@ -1,0 +1,18 @@
+"""Import every model so that the metadata (and Alembic) sees the whole schema."""
+from app.auth.models import User
+from app.catalog.models import Location, Merchant, PartnerOrg, Product, ProductBarcode, SalesChannel, Warehouse, partner_org_merchants
+from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
+from app.exceptions.models import ReturnException
+from app.inspection.models import ChecklistTemplate, Inspection, Photo
+from app.ledger.models import AuditEntry, Balance, Counter, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
+from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
+from app.receiving.models import Receipt
+from app.refunds.models import RefundEvent, RefundTrigger
+
+__all__ = [
+    "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
+    "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
+    "PartnerOrg", "Photo", "Product", "ProductBarcode", "Receipt", "ReasonCode", "RefundEvent", "RefundTrigger",
+    "ReturnException", "ReturnUnit", "Rma", "RmaLine", "RuleSetVersion", "SalesChannel", "ShippedSerial", "User",
+    "Warehouse", "partner_org_merchants",
+]

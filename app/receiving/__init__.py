@@ -1,0 +1,1 @@
+"""Receiving: parcels, scans and return units on the dock."""

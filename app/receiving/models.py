@@ -1,0 +1,29 @@
+"""A receipt: one parcel being opened on the dock."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.catalog.models import Warehouse
+from app.db import Base, utcnow
+from app.orders.models import Rma
+
+
+class Receipt(Base):
+    """A parcel opened at a dock: against an RMA, or blind when nobody knows what it is."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (CheckConstraint("status IN ('open', 'closed')", name="status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), index=True)
+    rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), index=True)
+    scanned_code: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    warehouse: Mapped[Warehouse] = relationship()
+    rma: Mapped[Rma | None] = relationship()

@@ -1,0 +1,177 @@
+"""Pure parsing of one scan from a keyboard-wedge scanner, a camera or a typed entry.
+
+:func:`parse_scan` never raises: any text yields a :class:`ParsedScan` whose
+``kind_hint`` tells the server how to look it up:
+
+- ``gs1``: a GS1 element string (GTIN + serial / lot / expiry), raw with FNC1 as
+  ``\\x1d`` (or the literal ``<GS>``), parenthesised ``(01)...(21)...``, or
+  prefixed by a GS1 symbology identifier (``]C1``, ``]d2``, ``]Q3``, ...);
+- ``lpn``: a licence plate ``LP`` + 8 or more digits;
+- ``location``: ``LOC:`` + a location code;
+- ``text``: anything else, including bare EAN-13 / UPC-A / GTIN-14 digits, which the
+  server looks up as a product barcode or SKU (see :func:`normalize_gtin`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from biip import ParseConfig, ParseError
+from biip.gs1_messages import GS1Message
+
+GS = "\x1d"
+MAX_SCAN_LENGTH = 200
+
+# AIM symbology identifiers that announce GS1 data (GS1-128, GS1 DataMatrix, GS1 QR,
+# GS1 DataBar, GS1 DotCode). Other identifiers (e.g. "]E0" EAN-13) are just stripped.
+GS1_SYMBOLOGY_PREFIXES = frozenset({"]C1", "]d2", "]Q3", "]e0", "]e1", "]e2", "]J1"})
+_AIM_PREFIX = re.compile(r"\][A-Za-z][0-9A-Za-z]")
+_LPN = re.compile(r"LP[0-9]{8,}", re.IGNORECASE)
+_RAW_GS1 = re.compile(r"01[0-9]{14}")
+_HRI_GS1 = re.compile(r"\([0-9]{2,4}\)")
+_GTIN_DIGITS = re.compile(r"[0-9]{8}|[0-9]{12,14}")
+_LITERAL_GS = re.compile(r"<GS>", re.IGNORECASE)
+_LOCATION_PREFIX = "LOC:"
+
+_BIIP_CONFIG = ParseConfig(separator_chars=(GS,))
+
+
+@dataclass(frozen=True)
+class ParsedScan:
+    """One cleaned scan and what it looks like; GS1 fields are None unless ``kind_hint == "gs1"``."""
+
+    raw: str
+    kind_hint: str  # "gs1" | "lpn" | "location" | "text"
+    gtin: str | None = None
+    serial: str | None = None
+    lot: str | None = None
+    expiry: date | None = None
+
+    @property
+    def location_code(self) -> str | None:
+        """The location code after ``LOC:`` for a location scan, else None."""
+        if self.kind_hint != "location":
+            return None
+        return self.raw[len(_LOCATION_PREFIX):].strip()
+
+
+def _clean(raw: str) -> str:
+    """Drop control/format characters except GS, map a literal ``<GS>`` to GS, trim the ends.
+
+    Wedge scanners append CR/LF/TAB and sometimes send FNC1 as text; zero-width
+    characters arrive from copy-paste. Leading/trailing GS carry no data.
+    """
+    text = _LITERAL_GS.sub(GS, raw)
+    kept = "".join(
+        ch for ch in text if ch == GS or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    return kept.strip().strip(GS).strip()
+
+
+def _check_digit_ok(digits: str) -> bool:
+    """Validate the GS1 mod-10 check digit of an ASCII digit string."""
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
+def normalize_gtin(code: str) -> str | None:
+    """Return the GTIN-14 (zero-padded) of an 8/12/13/14-digit code with a valid check digit.
+
+    Lets UPC-A, EAN-13 and GTIN-14 spellings of one product match each other.
+    Returns None for anything else (wrong length, non-ASCII digits, bad check digit, all zeros).
+    """
+    if not isinstance(code, str):
+        return None
+    digits = code.strip()
+    if not _GTIN_DIGITS.fullmatch(digits) or not _check_digit_ok(digits):
+        return None
+    gtin14 = digits.zfill(14)
+    return None if gtin14 == "0" * 14 else gtin14
+
+
+def _gs1_fields(message: GS1Message) -> tuple[str | None, str | None, str | None, date | None] | None:
+    """Extract (gtin, serial, lot, expiry) from a biip message; None if its GTIN is invalid."""
+    values: dict[str, str] = {}
+    expiry: date | None = None
+    for element in message.element_strings:
+        ai = element.ai.ai
+        values.setdefault(ai, element.value)
+        if ai == "17" and expiry is None:
+            expiry = element.date
+    gtin: str | None = None
+    if "01" in values:
+        gtin = normalize_gtin(values["01"])
+        if gtin is None:  # a GS1 string with a bad GTIN check digit is a misread, not data
+            return None
+    return gtin, values.get("21"), values.get("10"), expiry
+
+
+def _try_gs1(text: str, *, require_more_than_gtin: bool) -> ParsedScan | None:
+    """Parse ``text`` (no symbology prefix) as GS1 with biip; None when it is not GS1."""
+    try:
+        if text.startswith("("):
+            message = GS1Message.parse_hri(text, config=_BIIP_CONFIG)
+        else:
+            message = GS1Message.parse(text, config=_BIIP_CONFIG)
+    except (ParseError, ValueError):
+        return None
+    if require_more_than_gtin and len(message.element_strings) < 2:
+        return None
+    fields = _gs1_fields(message)
+    if fields is None:
+        return None
+    gtin, serial, lot, expiry = fields
+    return ParsedScan(raw=text, kind_hint="gs1", gtin=gtin, serial=serial, lot=lot, expiry=expiry)
+
+
+def _classify(text: str) -> ParsedScan:
+    """Classify a cleaned scan without a symbology prefix."""
+    if text[: len(_LOCATION_PREFIX)].upper() == _LOCATION_PREFIX:
+        return ParsedScan(raw=_LOCATION_PREFIX + text[len(_LOCATION_PREFIX):].strip(), kind_hint="location")
+    if _LPN.fullmatch(text):
+        return ParsedScan(raw=text.upper(), kind_hint="lpn")
+    if _HRI_GS1.match(text):
+        parsed = _try_gs1(text, require_more_than_gtin=False)
+        if parsed is not None:
+            return parsed
+    elif _RAW_GS1.match(text) and len(text) > 16:
+        # "01" + 14 digits alone is ambiguous with a long SKU: demand a second AI.
+        parsed = _try_gs1(text, require_more_than_gtin=True)
+        if parsed is not None:
+            return parsed
+    return ParsedScan(raw=text, kind_hint="text")
+
+
+def _parse(raw: str) -> ParsedScan:
+    """Body of :func:`parse_scan` (may raise on library surprises; the caller guards)."""
+    text = _clean(raw)
+    if len(text) > MAX_SCAN_LENGTH:
+        return ParsedScan(raw=text[:MAX_SCAN_LENGTH], kind_hint="text")
+    if _AIM_PREFIX.match(text):
+        prefix, rest = text[:3], text[3:].strip(GS).strip()
+        if prefix in GS1_SYMBOLOGY_PREFIXES:
+            parsed = _try_gs1(rest, require_more_than_gtin=False)
+            if parsed is not None:
+                return parsed
+        if rest:
+            return _classify(rest)
+    return _classify(text)
+
+
+def parse_scan(raw: str) -> ParsedScan:
+    """Clean and classify one scan; never raises, whatever the input.
+
+    Inputs longer than 200 characters after cleaning are truncated and returned as
+    ``text`` without further parsing. Bare 8/12/13/14-digit codes are ``text`` with
+    ``gtin`` None: the server resolves them as product barcodes.
+    """
+    if not isinstance(raw, str):
+        raw = "" if raw is None else str(raw)
+    try:
+        return _parse(raw)
+    except Exception:  # a scan must always get an answer; fall back to plain text
+        return ParsedScan(raw=_clean(raw)[:MAX_SCAN_LENGTH], kind_hint="text")

@@ -1,0 +1,58 @@
+"""The refund trigger lifecycle (product.md "Refund triggers"), pure Python."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.errors import IllegalTransition
+
+AWAITING_INSPECTION = "awaiting_inspection"
+PENDING_APPROVAL = "pending_approval"
+APPROVED = "approved"
+REJECTED = "rejected"
+RELEASED = "released"
+ACKNOWLEDGED = "acknowledged"
+REFUND_STATUSES = (AWAITING_INSPECTION, PENDING_APPROVAL, APPROVED, REJECTED, RELEASED, ACKNOWLEDGED)
+REFUND_ACTIONS = ("full", "less_restocking_fee", "less_damage", "none", "hold")
+
+REFUND_EDGES: dict[str, frozenset[str]] = {
+    AWAITING_INSPECTION: frozenset({PENDING_APPROVAL, APPROVED, REJECTED}),
+    PENDING_APPROVAL: frozenset({APPROVED, REJECTED}),
+    APPROVED: frozenset({RELEASED}),
+    REJECTED: frozenset(),
+    RELEASED: frozenset({ACKNOWLEDGED}),
+    ACKNOWLEDGED: frozenset(),
+}
+
+STATUS_LABELS = {
+    AWAITING_INSPECTION: "awaiting inspection",
+    PENDING_APPROVAL: "pending approval",
+    APPROVED: "approved",
+    REJECTED: "rejected",
+    RELEASED: "released to finance",
+    ACKNOWLEDGED: "paid (acknowledged by finance)",
+}
+
+
+def check_refund_edge(from_status: str, to_status: str) -> None:
+    """Raise IllegalTransition unless the lifecycle has this edge."""
+    if to_status not in REFUND_EDGES.get(from_status, frozenset()):
+        raise IllegalTransition(
+            f"The refund is {STATUS_LABELS.get(from_status, from_status)}; it cannot become {STATUS_LABELS.get(to_status, to_status)}."
+        )
+
+
+def hold_reasons(*, amount: Decimal, threshold: Decimal, refund_action: str, serial_mismatch: bool,
+                 fraud_flag: bool, overridden: bool) -> list[str]:
+    """Why a refund must wait for a supervisor; empty when it may be released straight away."""
+    reasons = []
+    if refund_action == "hold":
+        reasons.append("the rule holds it for approval")
+    if amount > threshold:
+        reasons.append(f"amount {amount} is over the approval threshold {threshold}")
+    if serial_mismatch:
+        reasons.append("serial mismatch")
+    if fraud_flag:
+        reasons.append("fraud flag")
+    if overridden:
+        reasons.append("disposition overridden")
+    return reasons

@@ -1,0 +1,239 @@
+"""Refund triggers are created and moved only here, along the lifecycle in app.refunds.domain."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Actor
+from app.db import as_utc, to_money, utcnow
+from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed
+from app.ledger.idempotency import run_idempotent
+from app.ledger.models import ReturnUnit
+from app.ledger.services import audit, emit, lock_unit
+from app.refunds import domain as d
+from app.refunds.models import RefundEvent, RefundTrigger
+
+
+@dataclass(frozen=True)
+class RefundPolicy:
+    """Settings that govern refunds: amounts over the threshold wait for a supervisor."""
+
+    approval_threshold: Decimal = Decimal("250.00")
+
+
+def _move(session: Session, actor: Actor, refund: RefundTrigger, to_status: str, *, reason: str | None,
+          details: dict[str, Any] | None = None) -> None:
+    """Take one lifecycle edge, writing the refund event, an outbox event and an audit entry."""
+    d.check_refund_edge(refund.status, to_status)
+    if to_status in (d.RELEASED, d.ACKNOWLEDGED) and refund.inspected_at is None:
+        raise Conflict("A refund cannot be released before its unit has been inspected.")
+    from_status = refund.status
+    refund.status = to_status
+    now = utcnow()
+    if to_status == d.PENDING_APPROVAL:
+        refund.pending_since = now
+    if to_status == d.RELEASED:
+        refund.released_at = now
+    if to_status == d.ACKNOWLEDGED:
+        refund.acknowledged_at = now
+    session.flush()
+    session.add(RefundEvent(refund_id=refund.id, from_status=from_status, to_status=to_status, amount=refund.amount,
+                            actor_id=actor.id, reason=reason, details=details or {}))
+    emit(session, f"refund.{to_status}", "refund", refund.id,
+         {"refund_id": refund.id, "unit_id": refund.unit_id, "rma_id": refund.rma_id, "status": to_status,
+          "amount": str(refund.amount), "currency": refund.currency})
+    audit(session, actor, f"refund.{to_status}", "refund", refund.id, warehouse_id=refund.warehouse_id,
+          reason=reason, details={"from": from_status, "to": to_status, "amount": str(refund.amount), **(details or {})})
+
+
+def open_refund(session: Session, actor: Actor, unit: ReturnUnit, *, paid_amount: Decimal | None = None,
+                currency: str = "USD") -> RefundTrigger:
+    """Create the unit's refund trigger, awaiting inspection, in the caller's transaction.
+
+    The caller holds the unit's row lock; the unique constraint on unit_id is the backstop.
+    """
+    if session.scalars(select(RefundTrigger.id).where(RefundTrigger.unit_id == unit.id)).first() is not None:
+        raise Conflict(f"Unit {unit.lpn} already has a refund trigger.")
+    paid = to_money(paid_amount if paid_amount is not None else (unit.paid_price or 0))
+    refund = RefundTrigger(unit_id=unit.id, rma_id=unit.rma_id, warehouse_id=unit.warehouse_id,
+                           status=d.AWAITING_INSPECTION, currency=currency, paid_amount=paid, amount=paid)
+    session.add(refund)
+    session.flush()
+    session.add(RefundEvent(refund_id=refund.id, from_status=None, to_status=d.AWAITING_INSPECTION, amount=paid,
+                            actor_id=actor.id, reason="unit received"))
+    emit(session, "refund.awaiting_inspection", "refund", refund.id,
+         {"refund_id": refund.id, "unit_id": unit.id, "rma_id": unit.rma_id, "status": refund.status,
+          "amount": str(paid), "currency": currency})
+    audit(session, actor, "refund.opened", "refund", refund.id, warehouse_id=unit.warehouse_id,
+          details={"unit_id": unit.id, "amount": str(paid)})
+    return refund
+
+
+def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None) -> dict[str, Any]:
+    """Use case: open the refund trigger of a unit that has none (at most one per unit)."""
+    if not actor.can("receive"):
+        raise NotPermitted("You may not open refunds.")
+
+    def work() -> dict[str, Any]:
+        from app.auth.scoping import ensure_unit_visible
+
+        unit = lock_unit(session, unit_id)
+        ensure_unit_visible(session, actor, unit)
+        refund = open_refund(session, actor, unit)
+        return {"refund_id": refund.id, "status": refund.status}
+
+    return run_idempotent(session, actor, idempotency_key, "create_refund_trigger", {"unit_id": unit_id}, work)
+
+
+def refund_for_unit(session: Session, unit_id: int, *, lock: bool = False) -> RefundTrigger | None:
+    """The unit's refund trigger, if any (optionally row-locked)."""
+    stmt = select(RefundTrigger).where(RefundTrigger.unit_id == unit_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(stmt).first()
+
+
+def settle_after_inspection(session: Session, actor: Actor, refund: RefundTrigger, *, amount: Decimal,
+                            refund_action: str, hold: list[str], inspected_by_id: int | None,
+                            override_by_id: int | None = None, reason: str) -> None:
+    """After the disposition: hold for approval, release, or reject (no refund), in the caller's transaction."""
+    if refund.status != d.AWAITING_INSPECTION:
+        raise Conflict(f"The refund is already {d.STATUS_LABELS[refund.status]}.")
+    if refund_action not in d.REFUND_ACTIONS:
+        raise ValidationFailed(f"Unknown refund action '{refund_action}'.")
+    refund.amount = min(to_money(amount), refund.paid_amount)
+    refund.refund_action = refund_action
+    refund.inspected_at = utcnow()
+    refund.inspected_by_id = inspected_by_id
+    refund.override_by_id = override_by_id
+    refund.hold_reasons = list(hold)
+    if hold:
+        _move(session, actor, refund, d.PENDING_APPROVAL, reason="; ".join(hold))
+    elif refund_action == "none":
+        refund.amount = Decimal("0.00")
+        _move(session, actor, refund, d.REJECTED, reason=reason)
+    else:
+        _move(session, actor, refund, d.APPROVED, reason=reason, details={"auto": True})
+        _move(session, actor, refund, d.RELEASED, reason=reason, details={"auto": True})
+
+
+def _load_for_decision(session: Session, actor: Actor, refund_id: int, expected_version: int | None) -> RefundTrigger:
+    from app.auth.scoping import ensure_unit_visible
+
+    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.id == refund_id).with_for_update()
+                             .execution_options(populate_existing=True)).first()
+    if refund is None:
+        raise NotFound("No such refund.")
+    ensure_unit_visible(session, actor, refund.unit)
+    if refund.status != d.PENDING_APPROVAL:
+        who = f" by {_decider(session, refund)}" if refund.decided_by_id else ""
+        raise StaleVersion(f"This refund was already decided{who}: it is {d.STATUS_LABELS[refund.status]}.")
+    if expected_version is not None and refund.version != expected_version:
+        raise StaleVersion("This refund changed since you opened it. Look again.")
+    return refund
+
+
+def _decider(session: Session, refund: RefundTrigger) -> str:
+    from app.auth.models import User
+
+    user = session.get(User, refund.decided_by_id)
+    return user.name if user else "someone else"
+
+
+def check_four_eyes(actor: Actor, refund: RefundTrigger) -> None:
+    """Nobody approves the refund of a unit they inspected, or an override they made."""
+    if actor.id is not None and actor.id == refund.inspected_by_id:
+        raise FourEyesViolation("You inspected this unit: another supervisor must decide its refund.")
+    if actor.id is not None and actor.id == refund.override_by_id:
+        raise FourEyesViolation("You overrode this unit's disposition: another supervisor must decide its refund.")
+
+
+def _require_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A reason is required.")
+    if len(reason) > 500:
+        raise ValidationFailed("Keep the reason under 500 characters.")
+    return reason
+
+
+def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: str | None, idempotency_key: str | None,
+                   amount: Decimal | str | None = None, expected_version: int | None = None) -> dict[str, Any]:
+    """Use case: a supervisor approves (optionally adjusting the amount) a held refund, which releases it."""
+    if not actor.can("approve_refunds"):
+        raise NotPermitted("Only a supervisor may approve refunds.")
+    reason = _require_reason(reason)
+    new_amount = _parse_amount(amount)
+
+    def work() -> dict[str, Any]:
+        refund = _load_for_decision(session, actor, refund_id, expected_version)
+        check_four_eyes(actor, refund)
+        details: dict[str, Any] = {}
+        if new_amount is not None:
+            if new_amount > refund.paid_amount:
+                raise ValidationFailed(f"The refund cannot exceed what was paid ({refund.paid_amount}).")
+            details = {"adjusted_from": str(refund.amount), "adjusted_to": str(new_amount)}
+            refund.amount = new_amount
+        refund.decided_by_id, refund.decided_at, refund.decision_reason = actor.id, utcnow(), reason
+        _move(session, actor, refund, d.APPROVED, reason=reason, details=details)
+        _move(session, actor, refund, d.RELEASED, reason=reason)
+        return {"refund_id": refund.id, "status": refund.status, "amount": str(refund.amount)}
+
+    params = {"refund_id": refund_id, "reason": reason, "amount": str(new_amount), "v": expected_version}
+    return run_idempotent(session, actor, idempotency_key, "approve_refund", params, work)
+
+
+def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str | None, idempotency_key: str | None,
+                  expected_version: int | None = None) -> dict[str, Any]:
+    """Use case: a supervisor rejects a held refund."""
+    if not actor.can("approve_refunds"):
+        raise NotPermitted("Only a supervisor may reject refunds.")
+    reason = _require_reason(reason)
+
+    def work() -> dict[str, Any]:
+        refund = _load_for_decision(session, actor, refund_id, expected_version)
+        check_four_eyes(actor, refund)
+        refund.decided_by_id, refund.decided_at, refund.decision_reason = actor.id, utcnow(), reason
+        refund.amount = Decimal("0.00")
+        _move(session, actor, refund, d.REJECTED, reason=reason)
+        return {"refund_id": refund.id, "status": refund.status}
+
+    return run_idempotent(session, actor, idempotency_key, "reject_refund",
+                          {"refund_id": refund_id, "reason": reason, "v": expected_version}, work)
+
+
+def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, idempotency_key: str | None) -> dict[str, Any]:
+    """Use case: finance (an integration) says it paid a released refund."""
+    if not actor.can("acknowledge_refunds"):
+        raise NotPermitted("Only finance may acknowledge refunds.")
+
+    def work() -> dict[str, Any]:
+        refund = session.scalars(select(RefundTrigger).where(RefundTrigger.id == refund_id).with_for_update()).first()
+        if refund is None:
+            raise NotFound("No such refund.")
+        _move(session, actor, refund, d.ACKNOWLEDGED, reason="paid by finance")
+        return {"refund_id": refund.id, "status": refund.status}
+
+    return run_idempotent(session, actor, idempotency_key, "acknowledge_refund", {"refund_id": refund_id}, work)
+
+
+def _parse_amount(amount: Decimal | str | None) -> Decimal | None:
+    if amount is None or (isinstance(amount, str) and not amount.strip()):
+        return None
+    try:
+        value = to_money(str(amount).strip().lstrip("$"))
+    except ArithmeticError:
+        raise ValidationFailed("The amount must be a number like 49.90.") from None
+    if not value.is_finite() or value < 0:
+        raise ValidationFailed("The amount must be zero or more.")
+    return value
+
+
+def age_seconds(refund: RefundTrigger) -> float:
+    """How long a held refund has waited."""
+    since = as_utc(refund.pending_since or refund.created_at)
+    return (utcnow() - since).total_seconds() if since else 0.0

@@ -1,0 +1,145 @@
+"""Web plumbing shared by every blueprint: page-or-fragment rendering, role guards, errors."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, abort, make_response, render_template, request
+from flask_login import current_user, login_required
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.auth.roles import Actor
+from app.db import db
+from app.errors import DomainError
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def is_htmx() -> bool:
+    """True for a request made by htmx (it wants a fragment, not a page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(page: str, fragment: str | None = None, *, status: int = 200, trigger: dict[str, Any] | None = None,
+           **context: Any) -> Response:
+    """Render the whole page, or only its fragment for htmx; both are cached apart (Vary)."""
+    template = fragment if (fragment and is_htmx()) else page
+    resp = make_response(render_template(template, **context), status)
+    resp.headers["Vary"] = "HX-Request"
+    if trigger:
+        resp.headers["HX-Trigger"] = json.dumps(trigger)
+    return resp
+
+
+def actor() -> Actor:
+    """The signed-in user as the services see them."""
+    return current_user.actor()
+
+
+def require(permission: str) -> Callable[[F], F]:
+    """Guard a view: signed in, and the role holds the permission (403 otherwise, on the server)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.actor().can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def error_response(message: str, status: int) -> Response:
+    """How every refusal reaches the screen, decided once.
+
+    htmx requests get the message fragment retargeted into #messages (the htmx config in
+    base.html swaps 4xx responses) plus a `dockhand:error` event for sound and vibration;
+    full-page requests get the error page.
+    """
+    if is_htmx():
+        resp = make_response(render_template("_messages.html", messages=[("error", message)]), status)
+        resp.headers["HX-Retarget"] = "#messages"
+        resp.headers["HX-Reswap"] = "innerHTML"
+        resp.headers["HX-Trigger"] = json.dumps({"dockhand:error": {"message": message}})
+        resp.headers["Vary"] = "HX-Request"
+        return resp
+    return make_response(render_template("error.html", message=message, status=status), status)
+
+
+def register_web(app: Flask) -> None:
+    """Error handlers (with rollback), user loader, template helpers."""
+    from app.auth.models import User
+    from app.extensions import login_manager
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        try:
+            user = db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.active else None
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError) -> Response:
+        db.session.rollback()
+        return error_response(exc.message, exc.status_code)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> Response:
+        db.session.rollback()
+        return error_response("Your session expired or the form was stale. Reload the page and try again.", 400)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        db.session.rollback()
+        messages = {
+            403: "You are not allowed to do that.",
+            404: "Nothing here. Check the code or go back.",
+            405: "That action is not available here.",
+            413: "That file is too large.",
+        }
+        resp = error_response(messages.get(exc.code or 500, exc.description or "Request refused."), exc.code or 500)
+        return resp
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Response:
+        db.session.rollback()
+        log.exception("unhandled error")
+        return error_response("Something went wrong on our side; nothing was saved. Try again.", 500)
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        can = (lambda perm: current_user.is_authenticated and current_user.actor().can(perm))
+        return {"can": can}
+
+    @app.template_filter("money")
+    def money(value: Any) -> str:
+        return "" if value is None else f"{value:,.2f}"
+
+    @app.template_filter("age")
+    def age(value: Any) -> str:
+        from app.db import as_utc, utcnow
+
+        if value is None:
+            return ""
+        seconds = int((utcnow() - as_utc(value)).total_seconds())
+        if seconds < 3600:
+            return f"{max(seconds // 60, 0)} min"
+        if seconds < 86400 * 2:
+            return f"{seconds // 3600} h"
+        return f"{seconds // 86400} d"
+
+    @app.after_request
+    def security_headers(resp: Response) -> Response:
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp

@@ -1,0 +1,27 @@
+/* Dockhand page behaviour: feedback by colour, sound and vibration; the scan box keeps focus. */
+(function () {
+  "use strict";
+  var audio = null;
+  function beep(ok) {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var o = audio.createOscillator(), g = audio.createGain();
+      o.frequency.value = ok ? 880 : 220; o.type = ok ? "sine" : "square";
+      g.gain.value = 0.08; o.connect(g); g.connect(audio.destination);
+      o.start(); o.stop(audio.currentTime + (ok ? 0.08 : 0.3));
+    } catch (e) { /* no audio: colour and vibration still tell */ }
+  }
+  function buzz(ok) { if (navigator.vibrate) { navigator.vibrate(ok ? 40 : [120, 60, 120]); } }
+  window.dockhandFeedback = function (ok) { beep(ok); buzz(ok); document.body.dataset.feedback = ok ? "ok" : "error"; };
+  document.addEventListener("dockhand:ok", function () { window.dockhandFeedback(true); });
+  document.addEventListener("dockhand:error", function () { window.dockhandFeedback(false); });
+  function focusScan() {
+    var box = document.getElementById("scan");
+    if (box && document.activeElement !== box && !document.querySelector("dialog[open]")) {
+      var a = document.activeElement;
+      if (!a || a === document.body || a.closest("[data-refocus-scan]")) { box.focus({ preventScroll: true }); }
+    }
+  }
+  document.addEventListener("htmx:afterSettle", focusScan);
+  document.addEventListener("DOMContentLoaded", focusScan);
+})();

@@ -1,0 +1,131 @@
+"""Shared fixtures: a real PostgreSQL and SQLite, migrated by Alembic, an app and clients.
+
+Every test that asks for `engine` (or anything built on it) runs on both SQLite and
+PostgreSQL. PostgreSQL comes from TEST_DATABASE_URL, or a throwaway server is started.
+A PostgreSQL that cannot be had is an error, never a skip.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import Base, make_engine
+from app.migrate import upgrade
+from tests.pg import ThrowawayPostgres
+
+BACKENDS = [b for b in os.environ.get("DOCKHAND_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pg_only: needs PostgreSQL (row locks, real concurrency)")
+    config.addinivalue_line("markers", "e2e: drives Chromium")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database for the whole run."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    server = None
+    if not url:
+        server = ThrowawayPostgres().start()
+        url = server.url
+    upgrade(url)
+    yield url
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _truncate_pg(engine: Engine) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text("ALTER SEQUENCE lpn_seq RESTART"))
+        conn.execute(text("ALTER SEQUENCE blind_seq RESTART"))
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, migrated database: SQLite and PostgreSQL in turn."""
+    if request.param == "sqlite":
+        if request.node.get_closest_marker("pg_only"):
+            pytest.skip("PostgreSQL-only test: runs in its postgresql variant")
+        target = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url = request.getfixturevalue("pg_url")
+    engine = create_engine(url)
+    try:
+        _truncate_pg(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the test database, disposed afterwards."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions as the services use them."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One session for a test."""
+    s = session_factory()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def world(session: Session):  # type: ignore[no-untyped-def]
+    """A small warehouse world: see tests/factories.py."""
+    from tests.factories import build_world
+
+    return build_world(session)
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The Flask app on the test database (CSRF off for the test client; see test_csrf)."""
+    from app import create_app
+    from app.db import db
+
+    application = create_app({"TESTING": True, "DATABASE_URL": db_url, "WTF_CSRF_ENABLED": False,
+                              "SECRET_KEY": "test", "PHOTO_DIR": str(tmp_path / "photos")})
+    yield application
+    db.dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    """A Flask test client."""
+    return app.test_client()
+
+
+def login(client, username: str, password: str = "password123"):  # type: ignore[no-untyped-def]
+    """Sign a test client in."""
+    resp = client.post("/login", data={"username": username, "password": password})
+    assert resp.status_code == 302, resp.data[:500]
+    return client

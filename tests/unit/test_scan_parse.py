@@ -1,0 +1,158 @@
+"""Unit tests for pure scan parsing (app.receiving.scan)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.receiving.scan import ParsedScan, normalize_gtin, parse_scan
+
+GTIN = "00614141999996"
+
+
+def test_raw_gs1_with_fnc1_separator() -> None:
+    """A raw element string: GTIN, serial, GS, lot; trailing CR/LF from the wedge is ignored."""
+    scan = parse_scan("01" + GTIN + "21ABC123" + "\x1d" + "10LOT1\r\n")
+    assert scan.kind_hint == "gs1"
+    assert (scan.gtin, scan.serial, scan.lot, scan.expiry) == (GTIN, "ABC123", "LOT1", None)
+    assert scan.raw == "01" + GTIN + "21ABC123\x1d10LOT1"
+
+
+def test_parenthesised_form_with_expiry() -> None:
+    """The human-readable (AI) form parses, including the (17) expiry date."""
+    scan = parse_scan("(01)00614141999996(21)ABC123(10)LOT1(17)261231")
+    assert scan.kind_hint == "gs1"
+    assert (scan.gtin, scan.serial, scan.lot, scan.expiry) == (GTIN, "ABC123", "LOT1", date(2026, 12, 31))
+
+
+@pytest.mark.parametrize("separator", ["<GS>", "<gs>", "\x1d"])
+def test_literal_gs_is_a_separator(separator: str) -> None:
+    """Wedge scanners may type FNC1 as the literal text <GS>."""
+    scan = parse_scan("01" + GTIN + "21SER9" + separator + "17270131" + separator)
+    assert (scan.kind_hint, scan.serial, scan.expiry) == ("gs1", "SER9", date(2027, 1, 31))
+
+
+@pytest.mark.parametrize("prefix", ["]C1", "]d2", "]Q3"])
+def test_symbology_prefixed_gs1(prefix: str) -> None:
+    """GS1 symbology identifiers mark GS1 data, even a GTIN alone."""
+    scan = parse_scan(prefix + "01" + GTIN)
+    assert (scan.kind_hint, scan.gtin, scan.raw) == ("gs1", GTIN, "01" + GTIN)
+    scan = parse_scan(prefix + "01" + GTIN + "10B7")
+    assert (scan.kind_hint, scan.lot) == ("gs1", "B7")
+
+
+def test_non_gs1_symbology_prefix_is_stripped() -> None:
+    """An EAN-13 sent with its AIM identifier is still a plain barcode."""
+    assert parse_scan("]E04006381333931") == ParsedScan(raw="4006381333931", kind_hint="text")
+
+
+@pytest.mark.parametrize("code", ["96385074", "614141999996", "4006381333931", GTIN, "12345678"])
+def test_bare_digits_are_text_not_gs1(code: str) -> None:
+    """A bare EAN-8 / UPC-A / EAN-13 / GTIN-14 is looked up as a barcode, not as GS1."""
+    scan = parse_scan(code)
+    assert scan == ParsedScan(raw=code, kind_hint="text")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "01" + GTIN,  # GTIN AI alone: ambiguous with a long SKU
+        "0100614141999995211234",  # bad GTIN check digit: a misread
+        "01006141419999961725023110ABC",  # 31 Feb is not a date
+        "(01)123",  # malformed parenthesised form
+        "]C1hello",  # GS1 prefix but no GS1 data
+    ],
+)
+def test_unparseable_gs1_lookalikes_are_text(raw: str) -> None:
+    """Strings biip cannot parse (or that are not clearly GS1) are never classified gs1."""
+    scan = parse_scan(raw)
+    assert scan.kind_hint == "text"
+    assert (scan.gtin, scan.serial, scan.lot, scan.expiry) == (None, None, None, None)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("LP00001234", "LP00001234"), (" lp123456789 \n", "LP123456789")])
+def test_lpn(raw: str, expected: str) -> None:
+    """LP + 8 or more digits is a licence plate, normalised to upper case."""
+    assert parse_scan(raw) == ParsedScan(raw=expected, kind_hint="lpn")
+
+
+@pytest.mark.parametrize("raw", ["LP1234567", "LP0000123X", "XLP00001234"])
+def test_not_lpn(raw: str) -> None:
+    """Too few digits or extra characters are not an LPN."""
+    assert parse_scan(raw).kind_hint == "text"
+
+
+def test_location() -> None:
+    """LOC: prefix (any case) is a location; the code is exposed."""
+    scan = parse_scan("loc: A-01-02\t")
+    assert (scan.kind_hint, scan.raw, scan.location_code) == ("location", "LOC:A-01-02", "A-01-02")
+    assert parse_scan("SKU-1").location_code is None
+
+
+def test_control_and_invisible_characters_are_removed() -> None:
+    """NUL, CR/LF, TAB and zero-width characters never reach the lookup."""
+    assert parse_scan("\x00\u200bSKU-42\r\n\t") == ParsedScan(raw="SKU-42", kind_hint="text")
+    assert parse_scan("   ") == ParsedScan(raw="", kind_hint="text")
+
+
+def test_long_input_is_truncated_text() -> None:
+    """Over 200 characters: truncated, kind text, no parsing attempted."""
+    scan = parse_scan("01" + GTIN + "21" + "X" * 300)
+    assert scan.kind_hint == "text"
+    assert len(scan.raw) == 200
+
+
+def test_non_ascii_digits_are_not_barcodes() -> None:
+    """Unicode digits are not GTIN digits."""
+    assert normalize_gtin("٠٠٦١٤١٤١٩٩٩٩٩٦") is None
+    assert parse_scan("01٠٠٦١٤١٤١٩٩٩٩٩٦21X").kind_hint == "text"
+
+
+@pytest.mark.parametrize("code", ["614141999996", "0614141999996", "00614141999996", " 00614141999996 "])
+def test_normalize_gtin_aliases(code: str) -> None:
+    """UPC-A, EAN-13 and GTIN-14 spellings of one product normalise to the same GTIN-14."""
+    assert normalize_gtin(code) == GTIN
+
+
+@pytest.mark.parametrize("code", ["614141999995", "1234567", "123456789", "0000000000000", "ABCDEFGH", "", "6141419999961"])
+def test_normalize_gtin_rejects(code: str) -> None:
+    """Bad check digits, wrong lengths, all zeros and non-digits give None."""
+    assert normalize_gtin(code) is None
+
+
+def test_normalize_gtin_ean8() -> None:
+    """EAN-8 pads to GTIN-14."""
+    assert normalize_gtin("96385074") == "00000096385074"
+
+
+@given(st.text(max_size=400))
+def test_parse_scan_never_raises(raw: str) -> None:
+    """Any text, including unicode and control characters, yields a bounded ParsedScan."""
+    scan = parse_scan(raw)
+    assert isinstance(scan, ParsedScan)
+    assert scan.kind_hint in {"gs1", "lpn", "location", "text"}
+    assert len(scan.raw) <= 200
+    if scan.kind_hint != "gs1":
+        assert (scan.gtin, scan.serial, scan.lot, scan.expiry) == (None, None, None, None)
+
+
+@given(
+    st.text(alphabet=st.sampled_from(list("0123456789()<>GS]CdQ1\x1d\r\n abcLOP:")), max_size=80)
+    | st.builds(lambda s: "01" + GTIN + s, st.text(alphabet=st.sampled_from(list("0123456789\x1dAB()")), max_size=40))
+)
+def test_parse_scan_never_raises_on_gs1_like_input(raw: str) -> None:
+    """Near-GS1 noise exercises biip's error paths without escaping exceptions."""
+    scan = parse_scan(raw)
+    assert scan.kind_hint in {"gs1", "lpn", "location", "text"}
+    if scan.gtin is not None:
+        assert normalize_gtin(scan.gtin) == scan.gtin
+
+
+@given(st.text(alphabet="0123456789", min_size=8, max_size=14))
+def test_normalize_gtin_never_raises(code: str) -> None:
+    """normalize_gtin returns a 14-digit string or None for any digit string."""
+    result = normalize_gtin(code)
+    assert result is None or (len(result) == 14 and result.endswith(code))
