@@ -1,0 +1,340 @@
+"""Receiving: resolve a scan, open a parcel (receipt), match items, close the receipt."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Actor
+from app.auth.scoping import load_receipt, scope_rmas, scope_units
+from app.catalog.models import Location, Product, ProductBarcode, Warehouse
+from app.db import utcnow
+from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.exceptions.models import EXCEPTION_LABELS, ReturnException
+from app.ledger.idempotency import run_idempotent
+from app.ledger.models import ReturnUnit
+from app.ledger.services import apply_transition, audit, emit, new_lpn
+from app.orders.models import CarrierTracking, Order, OrderLine, Rma, RmaLine, ShippedSerial
+from app.receiving.models import Receipt
+from app.receiving.scan import ParsedScan, normalize_gtin, parse_scan
+from app.refunds.services import open_refund
+
+
+@dataclass
+class ScanResult:
+    """What a scan turned out to be. kind: rma, product, lpn, location, serial or unknown."""
+
+    kind: str
+    code: str
+    parsed: ParsedScan
+    rma_id: int | None = None
+    product_id: int | None = None
+    unit_id: int | None = None
+    location_id: int | None = None
+    serial: str | None = None
+    lot: str | None = None
+    via: str = ""  # how a parcel was recognised: rma number, tracking number, order number
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _barcode_keys(code: str) -> list[str]:
+    keys = [code.upper()]
+    gtin = normalize_gtin(code)
+    if gtin:
+        keys.insert(0, gtin)
+    # A GS1-128 carton label carrying only (01): "01" + GTIN-14.
+    if len(code) == 16 and code.startswith("01"):
+        inner = normalize_gtin(code[2:])
+        if inner:
+            keys.append(inner)
+    return keys
+
+
+def find_product(session: Session, code: str) -> Product | None:
+    """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU."""
+    keys = _barcode_keys(code)
+    product = session.scalars(
+        select(Product).join(ProductBarcode, ProductBarcode.product_id == Product.id).where(ProductBarcode.code.in_(keys)).limit(1)
+    ).first()
+    if product is None:
+        product = session.scalars(select(Product).where(Product.sku == code.upper()).limit(1)).first()
+    return product
+
+
+def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt | None = None) -> ScanResult:
+    """Resolve one scan server-side. Inside an open receipt, item codes win over parcel codes."""
+    parsed = parse_scan(raw if isinstance(raw, str) else "")
+    code = parsed.raw
+    if not code:
+        return ScanResult("unknown", code, parsed)
+    if parsed.kind_hint == "lpn":
+        unit_id = session.scalars(scope_units(select(ReturnUnit.id).where(ReturnUnit.lpn == code.upper()), actor)).first()
+        return ScanResult("lpn" if unit_id else "unknown", code, parsed, unit_id=unit_id)
+    if parsed.kind_hint == "location":
+        loc = session.scalars(select(Location).where(Location.barcode == code)).first()
+        return ScanResult("location" if loc else "unknown", code, parsed, location_id=loc.id if loc else None)
+    if parsed.kind_hint == "gs1" and parsed.gtin:
+        product = find_product(session, parsed.gtin)
+        if product is not None:
+            return ScanResult("product", code, parsed, product_id=product.id, serial=parsed.serial, lot=parsed.lot)
+        return ScanResult("unknown", code, parsed)
+    if len(code) > 64:
+        return ScanResult("unknown", code, parsed)
+    if receipt is None or receipt.status != "open":
+        rma = _find_rma(session, actor, code)
+        if rma is not None:
+            return ScanResult("rma", code, parsed, rma_id=rma[0], via=rma[1])
+    product = find_product(session, code)
+    if product is not None:
+        return ScanResult("product", code, parsed, product_id=product.id)
+    if receipt is not None and receipt.rma_id is not None:
+        hit = session.execute(
+            select(OrderLine.product_id).join(ShippedSerial, ShippedSerial.order_line_id == OrderLine.id)
+            .join(Rma, Rma.order_id == OrderLine.order_id)
+            .where(Rma.id == receipt.rma_id, ShippedSerial.serial == code).limit(1)
+        ).first()
+        if hit is not None:
+            return ScanResult("product", code, parsed, product_id=hit[0], serial=code, via="serial")
+    if receipt is not None:
+        rma = _find_rma(session, actor, code)
+        if rma is not None:
+            return ScanResult("rma", code, parsed, rma_id=rma[0], via=rma[1])
+    return ScanResult("unknown", code, parsed)
+
+
+def _find_rma(session: Session, actor: Actor, code: str) -> tuple[int, str] | None:
+    """An RMA by its number, a carrier tracking number or the order number (newest open RMA)."""
+    up = code.upper()
+    rma_id = session.scalars(scope_rmas(select(Rma.id).where(Rma.number == up), actor)).first()
+    if rma_id:
+        return rma_id, "RMA number"
+    rma_id = session.scalars(scope_rmas(select(Rma.id).join(CarrierTracking, CarrierTracking.rma_id == Rma.id)
+                                        .where(CarrierTracking.tracking_number == up), actor)).first()
+    if rma_id:
+        return rma_id, "tracking number"
+    rma_id = session.scalars(scope_rmas(select(Rma.id).join(Order, Order.id == Rma.order_id).where(Order.number == up)
+                                        .order_by(Rma.id.desc()), actor)).first()
+    if rma_id:
+        return rma_id, "order number"
+    return None
+
+
+def _dock(session: Session, warehouse_id: int) -> Location | None:
+    return session.scalars(select(Location).where(Location.warehouse_id == warehouse_id, Location.type == "dock")
+                           .order_by(Location.id).limit(1)).first()
+
+
+def _open_exception(session: Session, actor: Actor, type_: str, *, warehouse_id: int, merchant_id: int | None = None,
+                    rma_id: int | None = None, rma_line_id: int | None = None, unit_id: int | None = None,
+                    receipt_id: int | None = None, product_id: int | None = None, quantity: int = 1,
+                    value: Any = None, details: dict[str, Any] | None = None) -> ReturnException:
+    exc = ReturnException(type=type_, warehouse_id=warehouse_id, merchant_id=merchant_id, rma_id=rma_id,
+                          rma_line_id=rma_line_id, unit_id=unit_id, receipt_id=receipt_id, product_id=product_id,
+                          quantity=quantity, value=value, details=details or {}, opened_by_id=actor.id)
+    session.add(exc)
+    session.flush()
+    emit(session, "exception.opened", "exception", exc.id, {"exception_id": exc.id, "type": type_, "rma_id": rma_id,
+                                                            "unit_id": unit_id, "warehouse_id": warehouse_id})
+    audit(session, actor, "exception.opened", "exception", exc.id, warehouse_id=warehouse_id,
+          details={"type": type_, **(details or {})})
+    return exc
+
+
+def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> Warehouse:
+    wh = session.get(Warehouse, warehouse_id)
+    if wh is None:
+        raise ValidationFailed("Pick your warehouse first.")
+    if actor.is_partner and wh.partner_org_id != actor.partner_org_id:
+        raise NotPermitted("You do not work at that warehouse.")
+    return wh
+
+
+def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int, idempotency_key: str | None,
+                 blind: bool = False) -> dict[str, Any]:
+    """Use case: a parcel is scanned. Known -> a receipt against its RMA; unknown and `blind` ->
+    a blind receipt with an `unidentified_parcel` exception. An RMA already being received joins its receipt."""
+    if not actor.can("receive"):
+        raise NotPermitted("You may not receive parcels.")
+    code = parse_scan(code or "").raw
+    if not code:
+        raise ValidationFailed("Scan the parcel's label.")
+
+    def work() -> dict[str, Any]:
+        wh = _check_warehouse(session, actor, warehouse_id)
+        found = _find_rma(session, actor, code)
+        if found is None:
+            if not blind:
+                raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
+            receipt = Receipt(warehouse_id=wh.id, scanned_code=code, opened_by_id=actor.id)
+            session.add(receipt)
+            session.flush()
+            _open_exception(session, actor, "unidentified_parcel", warehouse_id=wh.id, receipt_id=receipt.id,
+                            details={"scanned_code": code})
+            audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id, details={"blind": True, "code": code})
+            return {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
+        rma = session.get(Rma, found[0])
+        assert rma is not None
+        if rma.status in ("closed", "cancelled"):
+            raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
+        if rma.warehouse_id != wh.id and actor.is_partner:
+            raise NotPermitted("That return is for another warehouse.")
+        existing = session.scalars(select(Receipt).where(Receipt.rma_id == rma.id, Receipt.status == "open")
+                                   .with_for_update()).first()
+        if existing is not None:
+            return {"receipt_id": existing.id, "rma_id": rma.id, "blind": False, "joined": True}
+        receipt = Receipt(warehouse_id=wh.id, rma_id=rma.id, scanned_code=code, opened_by_id=actor.id)
+        session.add(receipt)
+        rma.status = "receiving"
+        session.flush()
+        audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id,
+              details={"rma": rma.number, "via": found[1]})
+        emit(session, "rma.receiving", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt.id})
+        return {"receipt_id": receipt.id, "rma_id": rma.id, "blind": False, "joined": False}
+
+    return run_idempotent(session, actor, idempotency_key, "open_receipt",
+                          {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work)
+
+
+def _match(session: Session, receipt: Receipt, product_id: int) -> tuple[RmaLine | None, str | None, OrderLine | None]:
+    """Which RMA line a product fills, or the exception type it raises instead."""
+    if receipt.rma_id is None:
+        return None, None, None  # blind: the parcel's exception covers it
+    lines = session.scalars(select(RmaLine).where(RmaLine.rma_id == receipt.rma_id, RmaLine.product_id == product_id)
+                            .order_by(RmaLine.id)).all()
+    received = dict(session.execute(
+        select(ReturnUnit.rma_line_id, func.count()).where(ReturnUnit.rma_id == receipt.rma_id,
+                                                           ReturnUnit.product_id == product_id)
+        .group_by(ReturnUnit.rma_line_id)).all())
+    for line in lines:
+        if received.get(line.id, 0) < line.quantity:
+            return line, None, line.order_line
+    rma = receipt.rma
+    order_line = None
+    if rma is not None and rma.order_id is not None:
+        order_line = session.scalars(select(OrderLine).where(OrderLine.order_id == rma.order_id,
+                                                             OrderLine.product_id == product_id)).first()
+    if order_line is None:
+        return None, "wrong_item", None
+    bought = order_line.quantity
+    already = sum(received.values())
+    return None, ("extra_item" if already < bought else "over_return"), order_line
+
+
+def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None = None,
+              lot: str | None = None, idempotency_key: str | None) -> dict[str, Any]:
+    """Use case: one physical item taken out of the parcel becomes a return unit with an LPN,
+    `received`, matched to an expected line or recorded as a typed exception."""
+    if not actor.can("receive"):
+        raise NotPermitted("You may not receive items.")
+    serial = (serial or "").strip().upper() or None
+    lot = (lot or "").strip().upper() or None
+    if serial is not None and len(serial) > 64:
+        raise ValidationFailed("That serial number is too long.")
+
+    def work() -> dict[str, Any]:
+        receipt = load_receipt(session, actor, receipt_id)
+        if receipt.status != "open":
+            raise Conflict("This parcel was already closed. Scan the next parcel.")
+        product = session.get(Product, product_id)
+        if product is None:
+            raise ValidationFailed("Unknown product.")
+        if product.serial_tracked and not serial:
+            raise ValidationFailed(f"{product.sku} is serial-tracked: scan its serial number.")
+        line, exc_type, order_line = _match(session, receipt, product.id)
+        rma = receipt.rma
+        serial_status = "not_tracked"
+        if product.serial_tracked:
+            shipped = False
+            if order_line is not None:
+                shipped = session.scalars(select(ShippedSerial.id).where(ShippedSerial.order_line_id == order_line.id,
+                                                                         ShippedSerial.serial == serial)).first() is not None
+            serial_status = "match" if shipped else "mismatch"
+            dup = session.scalars(select(ReturnUnit.lpn).where(ReturnUnit.serial == serial,
+                                                               ReturnUnit.product_id == product.id)).first()
+            if dup is not None:
+                raise Conflict(f"Serial {serial} was already received as {dup}.")
+        unit = ReturnUnit(lpn=new_lpn(session), product_id=product.id, warehouse_id=receipt.warehouse_id,
+                          merchant_id=rma.merchant_id if rma else product.merchant_id, rma_id=receipt.rma_id,
+                          rma_line_id=line.id if line else None, receipt_id=receipt.id, serial=serial, lot=lot,
+                          serial_status=serial_status, paid_price=order_line.unit_price if order_line else None,
+                          received_by_id=actor.id)
+        apply_transition(session, actor, unit, "received", reason=f"received from parcel {receipt.scanned_code}",
+                         to_location=_dock(session, receipt.warehouse_id), action="unit.received",
+                         details={"receipt_id": receipt.id, "match": exc_type or ("expected" if line else "blind")})
+        exceptions = []
+        if exc_type is not None:
+            exceptions.append(exc_type)
+            _open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit.merchant_id,
+                            rma_id=receipt.rma_id, unit_id=unit.id, receipt_id=receipt.id, product_id=product.id,
+                            value=product.unit_value, details={"sku": product.sku})
+        if serial_status == "mismatch":
+            exceptions.append("serial_mismatch")
+            _open_exception(session, actor, "serial_mismatch", warehouse_id=receipt.warehouse_id,
+                            merchant_id=unit.merchant_id, rma_id=receipt.rma_id, rma_line_id=unit.rma_line_id,
+                            unit_id=unit.id, receipt_id=receipt.id, product_id=product.id, value=product.unit_value,
+                            details={"sku": product.sku, "serial": serial})
+        if order_line is not None:
+            open_refund(session, actor, unit, paid_amount=order_line.unit_price,
+                        currency=rma.order.currency if rma and rma.order else "USD")
+        return {"unit_id": unit.id, "lpn": unit.lpn, "sku": product.sku, "name": product.name,
+                "rma_line_id": unit.rma_line_id, "exceptions": exceptions, "serial_status": serial_status}
+
+    return run_idempotent(session, actor, idempotency_key, "scan_item",
+                          {"receipt_id": receipt_id, "product_id": product_id, "serial": serial, "lot": lot}, work)
+
+
+def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotency_key: str | None) -> dict[str, Any]:
+    """Use case: the parcel is empty. What is still expected becomes `missing_item` exceptions."""
+    if not actor.can("receive"):
+        raise NotPermitted("You may not receive parcels.")
+
+    def work() -> dict[str, Any]:
+        receipt = load_receipt(session, actor, receipt_id)
+        receipt = session.scalars(select(Receipt).where(Receipt.id == receipt.id).with_for_update()
+                                  .execution_options(populate_existing=True)).one()
+        if receipt.status != "open":
+            raise Conflict("This parcel was already closed.")
+        missing = []
+        if receipt.rma_id is not None:
+            for line, expected, got in outstanding_lines(session, receipt.rma_id):
+                if got < expected:
+                    missing.append({"sku": line.product.sku, "quantity": expected - got})
+                    _open_exception(session, actor, "missing_item", warehouse_id=receipt.warehouse_id,
+                                    merchant_id=receipt.rma.merchant_id if receipt.rma else None, rma_id=receipt.rma_id,
+                                    rma_line_id=line.id, receipt_id=receipt.id, product_id=line.product_id,
+                                    quantity=expected - got, value=line.product.unit_value * (expected - got),
+                                    details={"sku": line.product.sku, "expected": expected, "received": got})
+            rma = receipt.rma
+            if rma is not None:
+                rma.status = "closed"
+                rma.closed_at = utcnow()
+                emit(session, "rma.closed", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "missing": missing})
+        receipt.status = "closed"
+        receipt.closed_at = utcnow()
+        receipt.closed_by_id = actor.id
+        audit(session, actor, "receipt.closed", "receipt", receipt.id, warehouse_id=receipt.warehouse_id,
+              details={"missing": missing})
+        return {"receipt_id": receipt.id, "missing": missing}
+
+    return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work)
+
+
+def outstanding_lines(session: Session, rma_id: int) -> list[tuple[RmaLine, int, int]]:
+    """Each RMA line with (expected, received so far): expected-but-not-received is derived, not stored."""
+    lines = session.scalars(select(RmaLine).where(RmaLine.rma_id == rma_id).order_by(RmaLine.id)).all()
+    counts = dict(session.execute(select(ReturnUnit.rma_line_id, func.count()).where(ReturnUnit.rma_id == rma_id)
+                                  .group_by(ReturnUnit.rma_line_id)).all())
+    return [(line, line.quantity, counts.get(line.id, 0)) for line in lines]
+
+
+def current_receipt(session: Session, actor: Actor) -> Receipt | None:
+    """The parcel this worker has open (it survives a page reload)."""
+    return session.scalars(select(Receipt).where(Receipt.opened_by_id == actor.id, Receipt.status == "open")
+                           .order_by(Receipt.id.desc()).limit(1)).first()
+
+
+def exception_label(type_: str) -> str:
+    """Human name of an exception type."""
+    return EXCEPTION_LABELS.get(type_, type_)
