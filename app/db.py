@@ -112,6 +112,8 @@ def begin_write(session: Session) -> None:
     Anything the session had read before is rolled back first, so a use case never acts
     on a stale snapshot.
     """
+    if isinstance(session, scoped_session):
+        session = session()
     if session.in_transaction():
         session.rollback()
     session.connection(execution_options={"dockhand_write": True})

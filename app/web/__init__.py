@@ -21,8 +21,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def is_htmx() -> bool:
-    """True for a request made by htmx (it wants a fragment, not a page)."""
-    return request.headers.get("HX-Request") == "true"
+    """True when the request wants a fragment: an htmx request that is neither boosted
+    navigation nor a history restore (those swap the whole body and need the page)."""
+    h = request.headers
+    return h.get("HX-Request") == "true" and h.get("HX-Boosted") != "true" and h.get("HX-History-Restore-Request") != "true"
+
+
+def form_int(name: str) -> int | None:
+    """An integer form/query field, or None when absent or not a number (never a 500)."""
+    raw = request.values.get(name, "")
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value < 2**62 else None
+
+
+def new_key() -> str:
+    """A fresh idempotency key for a form rendered now (a double submit reuses it)."""
+    import uuid
+
+    return uuid.uuid4().hex
 
 
 def render(page: str, fragment: str | None = None, *, status: int = 200, trigger: dict[str, Any] | None = None,
@@ -118,7 +137,9 @@ def register_web(app: Flask) -> None:
     @app.context_processor
     def inject() -> dict[str, Any]:
         can = (lambda perm: current_user.is_authenticated and current_user.actor().can(perm))
-        return {"can": can}
+        from flask import current_app
+
+        return {"can": can, "has_endpoint": lambda name: name in current_app.view_functions}
 
     @app.template_filter("money")
     def money(value: Any) -> str:

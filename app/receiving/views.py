@@ -1,0 +1,279 @@
+"""The handheld screens: one scan box, the parcel card, the unit's inspection and disposition."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.auth.scoping import load_receipt, load_unit, scope_warehouses
+from app.catalog.models import Product, Warehouse
+from app.db import db
+from app.disposition.services import confirm_disposition, preview
+from app.errors import NotFound, ValidationFailed
+from app.inspection.models import PACKAGING_STATES, Inspection, Photo
+from app.inspection.services import add_photo, checklist_for, record_inspection
+from app.ledger.models import ReturnUnit
+from app.receiving import services as rs
+from app.receiving.models import Receipt
+from app.refunds.services import RefundPolicy, refund_for_unit
+from app.web import actor, form_int, new_key, render, require
+
+bp = Blueprint("receiving", __name__, url_prefix="/receive")
+
+
+def _warehouse_id() -> int | None:
+    """The warehouse this handheld works at: chosen in the session, else the user's home."""
+    from flask_login import current_user
+
+    wid = session.get("warehouse_id") or current_user.home_warehouse_id
+    if wid is None:
+        return None
+    visible = db.session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == wid), actor())).first()
+    return visible
+
+
+def _receipt() -> Receipt | None:
+    """The parcel in hand: kept in the session, so a reload (or a flaky tab) finds it again."""
+    rid = session.get("receipt_id")
+    receipt = None
+    if rid:
+        try:
+            receipt = load_receipt(db.session, actor(), int(rid))
+        except (NotFound, ValueError):
+            receipt = None
+    if receipt is None or receipt.status != "open":
+        receipt = rs.current_receipt(db.session, actor())
+    session["receipt_id"] = receipt.id if receipt else None
+    return receipt
+
+
+def _work_context(**extra: Any) -> dict[str, Any]:
+    """Everything the work area (#work) shows."""
+    receipt = _receipt()
+    lines, units = [], []
+    if receipt is not None:
+        if receipt.rma_id is not None:
+            lines = rs.outstanding_lines(db.session, receipt.rma_id)
+        units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id).order_by(ReturnUnit.id)).all()
+    pending = session.get("pending_product_id")
+    pending_product = db.session.get(Product, pending) if pending else None
+    warehouses = db.session.scalars(scope_warehouses(select(Warehouse).order_by(Warehouse.code), actor())).all()
+    ctx = {"receipt": receipt, "lines": lines, "units": units, "pending_product": pending_product,
+           "warehouse_id": _warehouse_id(), "warehouses": warehouses, "result": None, "prompt": None}
+    ctx.update(extra)
+    return ctx
+
+
+def _work(status: int = 200, feedback: str | None = None, **extra: Any) -> Response:
+    return render("receiving/scan.html", "receiving/_work.html", status=status,
+                  trigger={f"dockhand:{feedback}": {}} if feedback else None, **_work_context(**extra))
+
+
+@bp.get("")
+@require("receive")
+def scan_page() -> Response:
+    """The handheld home: the scan box and whatever parcel is in hand."""
+    return _work()
+
+
+@bp.post("/warehouse")
+@require("receive")
+def choose_warehouse() -> Response:
+    """Pick the warehouse this handheld works at."""
+    wid = form_int("warehouse_id")
+    visible = db.session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == wid), actor())).first() if wid else None
+    if visible is None:
+        raise ValidationFailed("Pick one of your warehouses.")
+    session["warehouse_id"] = visible
+    return _work(feedback="ok")
+
+
+@bp.post("/scan")
+@require("receive")
+def scan() -> Response:
+    """Everything scanned lands here and is resolved server-side to what it is."""
+    code = request.form.get("code", "")
+    key = request.form.get("key") or None
+    act = actor()
+    receipt = _receipt()
+    pending = session.get("pending_product_id")
+    if pending and receipt is not None:
+        return _receive_serial(receipt, int(pending), code, key)
+    found = rs.resolve_scan(db.session, act, code, receipt=receipt)
+    if found.kind == "lpn":
+        return _go(url_for("receiving.unit_page", unit_id=found.unit_id))
+    if found.kind == "rma":
+        wid = _warehouse_id()
+        if wid is None:
+            raise ValidationFailed("Pick your warehouse first.")
+        result = rs.open_receipt(db.session, act, code=code, warehouse_id=wid, idempotency_key=key)
+        session["receipt_id"] = result["receipt_id"]
+        session.pop("pending_product_id", None)
+        note = "joined the parcel another worker opened" if result.get("joined") else f"matched by {found.via}"
+        return _work(feedback="ok", result={"kind": "parcel", "text": f"Parcel {found.code}: {note}. Scan the items."})
+    if found.kind == "product":
+        if receipt is None:
+            raise ValidationFailed("Scan the parcel label (RMA, tracking or order number) before its items.")
+        product = db.session.get(Product, found.product_id)
+        assert product is not None
+        if product.serial_tracked and not found.serial:
+            session["pending_product_id"] = product.id
+            return _work(feedback="ok", prompt={"text": f"{product.sku} is serial-tracked: scan its serial number."})
+        return _receive(receipt, product.id, found.serial, found.lot, key)
+    if found.kind == "location":
+        raise ValidationFailed("That is a location label. Scan a parcel or an item.")
+    if receipt is None:
+        return _work(status=422, feedback="error", unknown_parcel=found.code or code[:64])
+    raise ValidationFailed(f"Unknown code '{found.code[:64]}'. Try another barcode on the item, or type the SKU.")
+
+
+def _receive_serial(receipt: Receipt, product_id: int, code: str, key: str | None) -> Response:
+    """The scan after a serial-tracked product is its serial (or a cancel)."""
+    from app.receiving.scan import parse_scan
+
+    parsed = parse_scan(code)
+    if parsed.raw.upper() in ("", "CANCEL"):
+        session.pop("pending_product_id", None)
+        return _work(feedback="ok", result={"kind": "info", "text": "Serial entry cancelled."})
+    serial = parsed.serial or parsed.raw
+    return _receive(receipt, product_id, serial, parsed.lot, key)
+
+
+def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
+    result = rs.scan_item(db.session, actor(), receipt_id=receipt.id, product_id=product_id, serial=serial, lot=lot,
+                          idempotency_key=key)
+    session.pop("pending_product_id", None)
+    unit = db.session.get(ReturnUnit, result["unit_id"])
+    bad = bool(result["exceptions"])
+    return _work(feedback="error" if bad else "ok", result={"kind": "unit", "unit": unit, "exceptions": result["exceptions"]})
+
+
+def _go(url: str) -> Response:
+    """Navigate: htmx follows HX-Location (no full reload); plain posts get a redirect."""
+    if request.headers.get("HX-Request") == "true":
+        resp = Response("", 204)
+        resp.headers["HX-Location"] = url
+        return resp
+    return redirect(url)  # type: ignore[return-value]
+
+
+@bp.post("/blind")
+@require("receive")
+def blind() -> Response:
+    """Start a blind receipt for a parcel nobody expected."""
+    wid = _warehouse_id()
+    if wid is None:
+        raise ValidationFailed("Pick your warehouse first.")
+    result = rs.open_receipt(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
+                             idempotency_key=request.form.get("key"), blind=True)
+    session["receipt_id"] = result["receipt_id"]
+    return _work(feedback="ok", result={"kind": "parcel", "text": "Blind receipt started: a supervisor will identify the parcel. Scan the items."})
+
+
+@bp.post("/close")
+@require("receive")
+def close() -> Response:
+    """Close the parcel: whatever is still expected becomes a missing-item exception."""
+    rid = form_int("receipt_id")
+    if rid is None:
+        raise ValidationFailed("No parcel is open.")
+    result = rs.close_receipt(db.session, actor(), receipt_id=rid, idempotency_key=request.form.get("key"))
+    session.pop("receipt_id", None)
+    session.pop("pending_product_id", None)
+    return _work(feedback="error" if result["missing"] else "ok", closed=result)
+
+
+def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
+    product = db.session.get(Product, unit.product_id)
+    photos = db.session.scalars(select(Photo).where(Photo.unit_id == unit.id).order_by(Photo.id)).all()
+    decision = None
+    if unit.grade and unit.state == "received":
+        decision = preview(db.session, actor(), unit)
+    last = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id).order_by(Inspection.id.desc()).limit(1)).first()
+    ctx = {"unit": unit, "product": product, "answers": dict(last.answers) if last else {}, "notes": last.notes if last else "", "checklist": checklist_for(db.session, product.category if product else ""),
+           "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES,
+           "refund": refund_for_unit(db.session, unit.id), "done": None}
+    ctx.update(extra)
+    return ctx
+
+
+@bp.get("/units/<int:unit_id>")
+@require("inspect")
+def unit_page(unit_id: int) -> Response:
+    """Inspect one unit: checklist, grade, packaging, photos, then the rules' decision."""
+    unit = load_unit(db.session, actor(), unit_id)
+    return render("receiving/unit.html", "receiving/_unit.html", **_unit_context(unit))
+
+
+@bp.post("/units/<int:unit_id>/inspect")
+@require("inspect")
+def inspect(unit_id: int) -> Response:
+    """Save the inspection and show what the rules decide."""
+    unit = load_unit(db.session, actor(), unit_id)
+    product = db.session.get(Product, unit.product_id)
+    items = checklist_for(db.session, product.category if product else "")
+    answers = {item["key"]: request.form.get(f"q_{item['key']}") == "yes" for item in items}
+    record_inspection(db.session, actor(), unit_id=unit.id, grade=request.form.get("grade", ""),
+                      packaging=request.form.get("packaging", ""), answers=answers, notes=request.form.get("notes"),
+                      idempotency_key=request.form.get("key"))
+    unit = load_unit(db.session, actor(), unit_id)
+    return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}}, **_unit_context(unit))
+
+
+@bp.post("/units/<int:unit_id>/photos")
+@require("inspect")
+def photos(unit_id: int) -> Response:
+    """Attach one or more photos from the device camera."""
+    unit = load_unit(db.session, actor(), unit_id)
+    files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
+    if not files:
+        raise ValidationFailed("Take or choose a photo first.")
+    limit = current_app.config["PHOTO_MAX_BYTES"]
+    base_key = request.form.get("key") or new_key()
+    for i, f in enumerate(files[:10]):
+        data = f.stream.read(limit + 1)
+        add_photo(db.session, actor(), unit_id=unit.id, data=data, store_root=current_app.config["PHOTO_DIR"],
+                  max_bytes=limit, idempotency_key=f"{base_key}-{i}")
+    unit = load_unit(db.session, actor(), unit_id)
+    return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}}, **_unit_context(unit))
+
+
+@bp.post("/units/<int:unit_id>/dispose")
+@require("dispose")
+def dispose(unit_id: int) -> Response:
+    """Confirm the rules' decision (a supervisor may override): the unit moves, the refund follows."""
+    unit = load_unit(db.session, actor(), unit_id)
+    policy = RefundPolicy(current_app.config["REFUND_APPROVAL_THRESHOLD"])
+    result = confirm_disposition(db.session, actor(), unit_id=unit.id, idempotency_key=request.form.get("key"),
+                                 policy=policy, override=request.form.get("override") or None,
+                                 override_reason=request.form.get("override_reason"),
+                                 expected_version=form_int("version"))
+    unit = load_unit(db.session, actor(), unit_id)
+    return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
+                  **_unit_context(unit, done=result))
+
+
+@bp.app_template_global()
+def idempotency_key() -> str:
+    """A fresh key for a form rendered now."""
+    return new_key()
+
+
+@bp.get("/photos/<int:photo_id>")
+@require("inspect")
+def photo(photo_id: int) -> Response:
+    """Serve a photo (or its thumbnail) only to someone allowed to see its unit."""
+    from flask import send_file
+
+    from app.auth.scoping import load_photo
+    from app.inspection.photos import PhotoStore
+
+    p = load_photo(db.session, actor(), photo_id)
+    path = PhotoStore(current_app.config["PHOTO_DIR"]).path_for(p.storage_key, thumb=request.args.get("thumb") == "1")
+    if not path.exists():
+        raise NotFound("That photo file is missing.")
+    resp = send_file(path, mimetype="image/jpeg", max_age=3600)
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp

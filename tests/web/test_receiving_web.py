@@ -1,0 +1,96 @@
+"""The handheld endpoints through the Flask client: fragments vs pages, refusals, fuzzed scans."""
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from app.ledger.models import LedgerEntry, ReturnUnit
+from tests.conftest import login
+
+HX = {"HX-Request": "true"}
+_keys = itertools.count(1)
+
+
+def key() -> str:
+    return f"web-key-{next(_keys):08d}"
+
+
+def _choose(client, world) -> None:
+    resp = client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
+    assert resp.status_code == 200
+
+
+def test_page_and_fragment(client, world):
+    login(client, "worker")
+    page = client.get("/receive")
+    assert page.status_code == 200 and b"<html" in page.data and b'aria-label="Scan"' in page.data
+    frag = client.get("/receive", headers=HX)
+    assert frag.status_code == 200 and b"<html" not in frag.data
+    assert "HX-Request" in frag.headers["Vary"]
+
+
+def test_scan_flow_and_unknown_codes(client, world, session):
+    login(client, "worker")
+    _choose(client, world)
+    unknown = client.post("/receive/scan", data={"code": "NOPE", "key": key()}, headers=HX)
+    assert unknown.status_code == 422 and b"Start blind receipt" in unknown.data
+    parcel = client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    assert parcel.status_code == 200 and b"RMA-5001" in parcel.data
+    k = key()
+    item = client.post("/receive/scan", data={"code": "036000291452", "key": k}, headers=HX)
+    assert item.status_code == 200 and b"LP00000001" in item.data
+    again = client.post("/receive/scan", data={"code": "036000291452", "key": k}, headers=HX)
+    assert again.status_code == 200
+    bad = client.post("/receive/scan", data={"code": "XYZ-NOT-A-THING", "key": key()}, headers=HX)
+    assert bad.status_code == 422 and bad.headers["HX-Retarget"] == "#messages" and b"Unknown code" in bad.data
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ReturnUnit)) == 1
+
+
+def test_worker_cannot_override(client, world):
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    client.post("/receive/units/1/inspect", data={"grade": "A", "packaging": "sealed", "key": key()}, headers=HX)
+    resp = client.post("/receive/units/1/dispose", data={"override": "dispose", "override_reason": "x", "key": key()}, headers=HX)
+    assert resp.status_code == 403
+
+
+def test_admin_and_strangers_are_refused(client, world):
+    login(client, "admin")
+    assert client.get("/receive").status_code == 403
+    assert client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}).status_code == 403
+
+
+def test_partner_cannot_see_other_warehouse_units(client, world):
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    client.post("/logout")
+    login(client, "partner")
+    assert client.get("/receive/units/1").status_code == 404
+    # the partner cannot open a return meant for a warehouse that is not theirs either
+    resp = client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    assert resp.status_code in (403, 404, 422)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(code=st.text(max_size=120) | st.sampled_from(["RMA-5001", "LP00000001", "LOC:WH1-DOCK-01", "(01)00614141999996(21)X",
+                                                    "\x1d", "0100614141999996", "' OR 1=1 --", "%s%s", "\u202e"]))
+def test_no_scan_input_yields_a_server_error(client, world, code):
+    with client.session_transaction() as s:
+        signed_in = "_user_id" in s
+        s.pop("receipt_id", None)
+        s.pop("pending_product_id", None)
+    if not signed_in:
+        login(client, "worker")
+        _choose(client, world)
+    for _ in range(2):  # once without a parcel, once inside one
+        resp = client.post("/receive/scan", data={"code": code, "key": key()}, headers=HX)
+        assert resp.status_code < 500, resp.data[:300]
+        client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
