@@ -23,5 +23,14 @@
     }
   }
   document.addEventListener("htmx:afterSettle", focusScan);
+  // A successful action clears the last refusal; a refusal stays until the next success or a tap.
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    var xhr = ev.detail.xhr, box = document.getElementById("messages");
+    if (box && xhr && xhr.status < 400 && !xhr.getResponseHeader("HX-Retarget")) { box.innerHTML = ""; }
+  });
+  document.addEventListener("click", function (ev) {
+    var msg = ev.target.closest && ev.target.closest("#messages .msg");
+    if (msg) { msg.remove(); }
+  });
   document.addEventListener("DOMContentLoaded", focusScan);
 })();
