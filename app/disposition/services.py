@@ -118,6 +118,8 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
                                                 grade=unit.grade)
             hold = hold_reasons(amount=amount, threshold=policy.approval_threshold, refund_action=action,
                                 serial_mismatch=unit.serial_status == "mismatch", fraud_flag=False, overridden=overridden)
+            if unit.rma_id is not None and unit.rma_line_id is None:
+                hold.append("the item was not on the return authorisation")
             settle_after_inspection(session, actor, refund, amount=amount, refund_action=action, hold=hold,
                                     inspected_by_id=unit.inspected_by_id, override_by_id=actor.id if overridden else None,
                                     reason=why)

@@ -275,7 +275,9 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
                             merchant_id=unit.merchant_id, rma_id=receipt.rma_id, rma_line_id=unit.rma_line_id,
                             unit_id=unit.id, receipt_id=receipt.id, product_id=product.id, value=product.unit_value,
                             details={"sku": product.sku, "serial": serial})
-        if order_line is not None:
+        # Nothing is refunded for more than was bought (over-return); an extra item is refunded
+        # only after a supervisor's approval (see confirm_disposition's hold reasons).
+        if order_line is not None and exc_type != "over_return":
             open_refund(session, actor, unit, paid_amount=order_line.unit_price,
                         currency=rma.order.currency if rma and rma.order else "USD")
         return {"unit_id": unit.id, "lpn": unit.lpn, "sku": product.sku, "name": product.name,

@@ -91,3 +91,18 @@ def test_wrong_and_extra_items(session, world):
         scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
     third = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
     assert third["exceptions"] == ["over_return"]
+
+
+def test_no_refund_beyond_what_was_bought_and_extras_are_held(session, world):
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key())
+    cream = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["cream"].id, idempotency_key=key())
+    over = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["cream"].id, idempotency_key=key())
+    assert cream["exceptions"] == ["extra_item"] and over["exceptions"] == ["over_return"]
+    session.rollback()
+    refunds = {t.unit_id: t for t in session.scalars(select(RefundTrigger))}
+    assert over["unit_id"] not in refunds  # the customer bought one cream: the second earns nothing
+    record_inspection(session, w, unit_id=cream["unit_id"], grade="A", packaging="sealed", answers={}, notes=None,
+                      idempotency_key=key())
+    done = confirm_disposition(session, w, unit_id=cream["unit_id"], idempotency_key=key(), policy=POLICY)
+    assert done["refund_status"] == "pending_approval"

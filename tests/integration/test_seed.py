@@ -1,0 +1,151 @@
+"""seed-demo builds a believable, consistent demo through the real services (SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from app.auth.models import User
+from app.auth.services import create_user
+from app.catalog.models import LOCATION_TYPES, Location, PartnerOrg, Product, ProductBarcode, Warehouse
+from app.disposition.domain import DEFAULT_RULES
+from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
+from app.exceptions.models import ReturnException
+from app.inspection.models import ChecklistTemplate
+from app.ledger.domain import STATES
+from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
+from app.ledger.services import balance_table, ledger_sums
+from app.orders.models import RMA_STATUSES, CarrierTracking, Customer, Order, OrderLine, Rma, ShippedSerial
+from app.receiving.models import Receipt
+from app.receiving.scan import normalize_gtin
+from app.refunds.models import RefundEvent, RefundTrigger
+from app.seed import LOGINS_FILE, SeedError, seed_demo
+
+RECEIVING_EXCEPTIONS = {"unidentified_parcel", "wrong_item", "extra_item", "over_return", "serial_mismatch", "missing_item"}
+REFUND_STATUSES = {"awaiting_inspection", "pending_approval", "released", "rejected", "acknowledged"}
+SNAPSHOT = (User, Warehouse, Product, Order, Rma, Receipt, ReturnUnit, LedgerEntry, Balance, RefundTrigger, RefundEvent,
+            ReturnException, AuditEntry, OutboxEvent, IdempotencyRecord)
+
+
+def n(session, model, *where) -> int:  # type: ignore[no-untyped-def]
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def grouped(session, column) -> dict:  # type: ignore[no-untyped-def]
+    return dict(session.execute(select(column, func.count()).group_by(column)).all())
+
+
+def snapshot(session) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    out = {m.__tablename__: n(session, m) for m in SNAPSHOT}
+    session.rollback()
+    return out
+
+
+def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
+    """Counts in range, every stage and state present, balances equal the ledger, logins work, rerun is a no-op."""
+    started = time.perf_counter()
+    logins = seed_demo(session, if_empty=False, instance_path=str(tmp_path))
+    elapsed = time.perf_counter() - started
+    print(f"\nseed-demo on {session.get_bind().dialect.name}: {elapsed:.1f} s")
+    assert elapsed < 60  # the target is well under 20 s; this only catches a pathological slowdown
+    session.rollback()
+
+    # Warehouses, the 3PL and its locations.
+    warehouses = {w.code: w for w in session.scalars(select(Warehouse))}
+    assert set(warehouses) == {"RNO1", "3PL-DAL"}
+    assert warehouses["RNO1"].partner_org_id is None
+    org = session.get(PartnerOrg, warehouses["3PL-DAL"].partner_org_id)
+    assert org is not None and org.name == "FastLane Logistics" and len(org.merchants) == 1
+    for wh in warehouses.values():
+        types = set(session.scalars(select(Location.type).where(Location.warehouse_id == wh.id)))
+        assert types == set(LOCATION_TYPES)
+    assert all(b.startswith("LOC:") for b in session.scalars(select(Location.barcode)))
+
+    # Catalogue: ~50 SKUs in three categories, valid GTINs stored as GTIN-14, some aliases, open-box variants.
+    products = session.scalars(select(Product)).all()
+    assert 45 <= len(products) <= 55
+    by_cat = {c: [p for p in products if p.category == c] for c in ("electronics", "apparel", "health_beauty")}
+    assert all(len(v) >= 8 for v in by_cat.values())
+    assert sum(p.serial_tracked for p in by_cat["electronics"]) >= 12
+    assert all(p.lot_tracked for p in by_cat["health_beauty"])
+    assert {p.sku.rsplit("-", 1)[1] for p in by_cat["apparel"]} == {"S", "M", "L", "XL"}
+    assert all(30 <= p.unit_value <= 1200 for p in by_cat["electronics"])
+    assert sum(p.open_box_product_id is not None for p in products) >= 3
+    codes = session.scalars(select(ProductBarcode.code)).all()
+    assert codes and all(len(c) == 14 and normalize_gtin(c) == c for c in codes)
+    aliases = session.execute(select(ProductBarcode.product_id, func.count()).group_by(ProductBarcode.product_id)).all()
+    assert {pid for pid, _ in aliases} == {p.id for p in products}
+    assert sum(1 for _, k in aliases if k >= 2) >= 3
+
+    # Reference data.
+    assert n(session, DispositionRule) == len(DEFAULT_RULES)
+    assert session.scalars(select(RuleSetVersion.note)).all() == ["seeded defaults"]
+    assert n(session, ReasonCode) == 7
+    assert n(session, ChecklistTemplate) == 3
+
+    # Orders and shipped serials.
+    assert n(session, Order) >= 200 and n(session, Customer) >= 50
+    shipped_serial_units = session.scalar(select(func.sum(OrderLine.quantity)).join(Product, Product.id == OrderLine.product_id)
+                                          .where(Product.serial_tracked.is_(True)))
+    assert n(session, ShippedSerial) == shipped_serial_units
+
+    # RMAs in every stage; units in every state; refunds in every resting status; every receiving exception.
+    assert 50 <= n(session, Rma) <= 70
+    assert set(grouped(session, Rma.status)) == set(RMA_STATUSES)
+    assert n(session, CarrierTracking, CarrierTracking.status == "in_transit") >= 3
+    assert set(grouped(session, ReturnUnit.state)) == set(STATES)
+    assert set(grouped(session, RefundTrigger.status)) == REFUND_STATUSES
+    assert set(grouped(session, ReturnException.type)) >= RECEIVING_EXCEPTIONS
+    assert n(session, Receipt, Receipt.status == "open") >= 3
+    assert n(session, ReturnUnit) >= 50
+
+    # Consistency: balances are the ledger summed, every unit counted once, governance held.
+    assert ledger_sums(session) == balance_table(session)
+    assert sum(balance_table(session).values()) == n(session, ReturnUnit)
+    assert n(session, RefundTrigger, RefundTrigger.status.in_(("released", "acknowledged")),
+             RefundTrigger.inspected_at.is_(None)) == 0
+    decided = session.execute(select(RefundTrigger.decided_by_id, RefundTrigger.inspected_by_id, RefundTrigger.override_by_id)
+                              .where(RefundTrigger.decided_by_id.is_not(None))).all()
+    assert decided and all(d not in (i, o) for d, i, o in decided)  # four eyes
+    keys = session.scalars(select(IdempotencyRecord.key)).all()
+    assert keys and all(k.startswith("seed-") for k in keys)
+    assert n(session, AuditEntry, AuditEntry.actor_name == "Finance ERP") >= 1
+
+    # Logins: one per role (two supervisors), each authenticates, kept in a private file.
+    assert [(u, r) for u, _, r in logins] == [("worker", "worker"), ("supervisor", "supervisor"),
+                                              ("supervisor2", "supervisor"), ("admin", "admin"), ("partner", "partner")]
+    for username, password, role in logins:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        assert user.role == role and user.check_password(password) and not user.check_password(password + "x")
+    users = {u.username: u for u in session.scalars(select(User))}
+    assert users["partner"].partner_org_id == org.id and users["partner"].home_warehouse_id == warehouses["3PL-DAL"].id
+    assert users["worker"].home_warehouse_id == warehouses["RNO1"].id
+    assert n(session, Receipt, Receipt.status == "open", Receipt.opened_by_id == users["worker"].id) == 0
+    path = tmp_path / LOGINS_FILE
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text().splitlines() == [f"{u} {p} {r}" for u, p, r in logins]
+    session.rollback()
+
+    # Again with --if-empty: nothing changes, the same logins come back; without it, a clear refusal.
+    before = snapshot(session)
+    assert seed_demo(session, if_empty=True, instance_path=str(tmp_path)) == logins
+    with pytest.raises(SeedError, match="already has data"):
+        seed_demo(session, if_empty=False, instance_path=str(tmp_path))
+    assert snapshot(session) == before
+
+
+def test_cli_seed_demo_on_a_database_with_users(app, session, tmp_path):
+    """--if-empty leaves a used database alone and prints only kept logins that still sign in."""
+    create_user(session, username="boss", role="admin", name="Boss", password="longpassword")
+    (tmp_path / LOGINS_FILE).write_text("worker stale-password worker\nboss longpassword admin\n")
+    app.instance_path = str(tmp_path)
+    runner = app.test_cli_runner()
+    kept = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert kept.exit_code == 0, kept.output
+    assert "boss" in kept.output and "longpassword" in kept.output and "stale-password" not in kept.output
+    refused = runner.invoke(args=["seed-demo"])
+    assert refused.exit_code == 1 and "already has data" in refused.output
+    assert n(session, Warehouse) == 0 and n(session, User) == 1
