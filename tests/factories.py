@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from app.auth.models import User
 from app.auth.roles import Actor
@@ -12,6 +13,8 @@ from app.catalog.models import Location, Merchant, PartnerOrg, Product, ProductB
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 
 PASSWORD = "password123"
+# One cheap hash for every test user: scrypt per user made each world cost seconds.
+_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 LOCATION_TYPES = ("dock", "inspection", "stock", "quarantine", "refurbish", "vendor_return", "liquidation", "scrap")
 
 
@@ -83,8 +86,7 @@ def build_world(session: Session) -> World:
     for username, role in (("worker", "worker"), ("worker2", "worker"), ("super", "supervisor"), ("super2", "supervisor"),
                            ("admin", "admin"), ("partner", "partner"), ("outsider", "partner")):
         org_id = org.id if username == "partner" else other_org.id if username == "outsider" else None
-        u = User(username=username, name=username.title(), role=role, partner_org_id=org_id)
-        u.set_password(PASSWORD)
+        u = User(username=username, name=username.title(), role=role, partner_org_id=org_id, password_hash=_HASH)
         session.add(u)
         users[username] = u
     customer = Customer(external_ref="C-1", name="Dana Buyer")

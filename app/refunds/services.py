@@ -105,6 +105,8 @@ def settle_after_inspection(session: Session, actor: Actor, refund: RefundTrigge
         raise Conflict(f"The refund is already {d.STATUS_LABELS[refund.status]}.")
     if refund_action not in d.REFUND_ACTIONS:
         raise ValidationFailed(f"Unknown refund action '{refund_action}'.")
+    if refund.unit.inspected_at is None:
+        raise Conflict("A refund cannot be settled before its unit has been inspected.")
     refund.amount = min(to_money(amount), refund.paid_amount)
     refund.refund_action = refund_action
     refund.inspected_at = utcnow()
@@ -129,6 +131,8 @@ def _load_for_decision(session: Session, actor: Actor, refund_id: int, expected_
     if refund is None:
         raise NotFound("No such refund.")
     ensure_unit_visible(session, actor, refund.unit)
+    if refund.status == d.AWAITING_INSPECTION:
+        raise Conflict("This refund waits for its unit's inspection: it cannot be decided yet.")
     if refund.status != d.PENDING_APPROVAL:
         who = f" by {_decider(session, refund)}" if refund.decided_by_id else ""
         raise StaleVersion(f"This refund was already decided{who}: it is {d.STATUS_LABELS[refund.status]}.")
@@ -212,7 +216,8 @@ def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, idempo
         raise NotPermitted("Only finance may acknowledge refunds.")
 
     def work() -> dict[str, Any]:
-        refund = session.scalars(select(RefundTrigger).where(RefundTrigger.id == refund_id).with_for_update()).first()
+        refund = session.scalars(select(RefundTrigger).where(RefundTrigger.id == refund_id).with_for_update()
+                                 .execution_options(populate_existing=True)).first()
         if refund is None:
             raise NotFound("No such refund.")
         _move(session, actor, refund, d.ACKNOWLEDGED, reason="paid by finance")
