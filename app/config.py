@@ -37,6 +37,7 @@ def load_config(instance_path: Path) -> dict[str, object]:
         "PHOTO_MAX_BYTES": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)) + 1024 * 1024,
         "REFUND_APPROVAL_THRESHOLD": Decimal(os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00")),
+        "LABEL_PRINTER_TIMEOUT": float(os.environ.get("DOCKHAND_PRINTER_TIMEOUT", 5.0)),
         "QUEUE_AGEING_HOURS": int(os.environ.get("DOCKHAND_QUEUE_AGEING_HOURS", 48)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

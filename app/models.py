@@ -4,6 +4,7 @@ from app.catalog.models import Location, Merchant, PartnerOrg, Product, ProductB
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.exceptions.models import ReturnException
 from app.inspection.models import ChecklistTemplate, Inspection, Photo
+from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, Balance, Counter, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Receipt
@@ -12,7 +13,7 @@ from app.refunds.models import RefundEvent, RefundTrigger
 __all__ = [
     "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
-    "PartnerOrg", "Photo", "Product", "ProductBarcode", "Receipt", "ReasonCode", "RefundEvent", "RefundTrigger",
+    "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Receipt", "ReasonCode", "RefundEvent", "RefundTrigger",
     "ReturnException", "ReturnUnit", "Rma", "RmaLine", "RuleSetVersion", "SalesChannel", "ShippedSerial", "User",
     "Warehouse", "partner_org_merchants",
 ]

@@ -145,3 +145,51 @@ def wrap_text(text: str | None, width: int, max_lines: int, ellipsis: str = "…
         room = max(0, width - len(ellipsis))
         lines[-1] = (lines[-1][:room].rstrip() + ellipsis)[:width]
     return lines
+
+
+# --- relabels and reprints ---------------------------------------------------------------
+
+REPRINT_REASONS = (
+    "Label damaged or unreadable",
+    "Label lost or fell off",
+    "Printer jam or misprint",
+    "Wrong label size",
+    "Item re-bagged or re-boxed",
+    "Other",
+)
+MAX_REASON_LENGTH = 200
+_DIGITS = re.compile(r"^[0-9]+$")
+
+
+def display_gtin(code: str) -> str:
+    """The form a normalised GTIN-14 is printed in: GTIN-8, UPC-A (12), EAN-13 or GTIN-14.
+
+    Product barcodes are stored as GTIN-14 (left-padded with zeros); a label carries the
+    shortest standard form: six leading zeros mean a GTIN-8, two a UPC-A, one an EAN-13.
+    Anything that is not a 14-digit number (a SKU-like alias) is returned unchanged.
+    """
+    code = code.strip()
+    if len(code) != 14 or not _DIGITS.match(code):
+        return code
+    if code.startswith("000000"):
+        return code[6:]
+    if code.startswith("00"):
+        return code[2:]
+    if code.startswith("0"):
+        return code[1:]
+    return code
+
+
+def sells_as_open_box(grade: str | None, packaging: str | None) -> bool:
+    """True when an inspected unit is no longer sold as new: any grade below A, or opened packaging.
+
+    An uninspected unit (no grade yet) still sells as what it was bought as.
+    """
+    if not grade:
+        return False
+    return grade != "A" or (packaging or "sealed") != "sealed"
+
+
+def humanise(value: str | None) -> str:
+    """A code such as ``return_to_vendor`` as words for a label: ``return to vendor``."""
+    return clean_text((value or "").replace("_", " "))

@@ -55,3 +55,8 @@ def send_raw(host: str, port: int, payload: bytes, timeout: float = 5.0) -> None
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise PrinterError(f"Could not send to printer at {where}: {reason}") from exc
+
+
+def check_address(host: object, port: object) -> None:
+    """Raise ``PrinterError`` when ``host``/``port`` could never be a printer's address."""
+    _validate(host, port, 1.0)
