@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import app.models  # noqa: F401  - every table, for truncation
 from app.db import Base, make_engine
 from app.migrate import upgrade
 from tests.pg import ThrowawayPostgres
