@@ -26,7 +26,7 @@
   // A successful action clears the last refusal; a refusal stays until the next success or a tap.
   document.addEventListener("htmx:afterRequest", function (ev) {
     var xhr = ev.detail.xhr, box = document.getElementById("messages");
-    if (box && xhr && xhr.status < 400 && !xhr.getResponseHeader("HX-Retarget")) { box.innerHTML = ""; }
+    if (box && xhr && xhr.status < 400 && !xhr.getResponseHeader("HX-Retarget") && !xhr.getResponseHeader("X-Keep-Messages")) { box.innerHTML = ""; }
   });
   document.addEventListener("click", function (ev) {
     var msg = ev.target.closest && ev.target.closest("#messages .msg");

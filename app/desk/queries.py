@@ -1,0 +1,620 @@
+"""The supervisor desk's read side: queue counts, queue pages and the unit case file.
+
+Every list goes through app.auth.scoping. A queue page is one SELECT (LIMIT/OFFSET, a stable
+tie-breaker on the primary key) plus one COUNT; the COUNT joins only the tables its filters
+need. The default order (oldest first) is served by the state/status indexes.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from app.auth.models import User
+from app.auth.roles import Actor
+from app.auth.scoping import (load_unit, scope_exceptions, scope_photos, scope_units, scope_warehouses)
+from app.catalog.models import CATEGORIES, Location, Merchant, Product, SalesChannel, Warehouse
+from app.db import as_utc, utcnow
+from app.disposition.models import ReasonCode
+from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES, ReturnException
+from app.inspection.models import Inspection, Photo
+from app.ledger.domain import EDGES, STATE_LABELS
+from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
+from app.orders.models import OrderLine, Rma, RmaLine, ShippedSerial
+from app.receiving.models import Receipt
+from app.refunds import domain as refund_domain
+from app.refunds.models import RefundEvent, RefundTrigger
+
+SORTS = ("age", "value")
+ORDERS = ("desc", "asc")
+PER_PAGE_CHOICES = (25, 50, 100)
+MAX_PAGE = 100_000
+QUEUES = ("quarantine", "refunds", *(f"exceptions/{t}" for t in EXCEPTION_TYPES))
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _clean_code(value: object, max_len: int = 32) -> str | None:
+    """A filter code from the query string: short, printable, lower case; junk becomes None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    if not value or len(value) > max_len or not all(c.isalnum() or c in "_-" for c in value):
+        return None
+    return value
+
+
+def _clean_int(value: object, lo: int = 1, hi: int = 2**62) -> int | None:
+    """A positive integer from the query string, or None (never raises)."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if lo <= number <= hi else None
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """Sort, filters and page of a queue, parsed leniently from the query string.
+
+    sort: "age" (time in the queue) or "value" (value at stake); order "desc" puts the
+    oldest / most valuable first. `category` is the product type filter (`type=` in the URL).
+    """
+
+    sort: str = "age"
+    order: str = "desc"
+    warehouse_id: int | None = None
+    category: str | None = None
+    reason: str | None = None
+    channel: str | None = None
+    page: int = 1
+    per_page: int = 50
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> QueueQuery:
+        """Parse request args; anything unknown or malformed falls back to the default."""
+        sort = args.get("sort") if args.get("sort") in SORTS else "age"
+        order = args.get("order") if args.get("order") in ORDERS else "desc"
+        per_page = _clean_int(args.get("per_page"))
+        category = _clean_code(args.get("type"))
+        return cls(sort=sort, order=order, warehouse_id=_clean_int(args.get("warehouse")),
+                   category=category if category in CATEGORIES else None,
+                   reason=_clean_code(args.get("reason")), channel=_clean_code(args.get("channel")),
+                   page=_clean_int(args.get("page"), hi=MAX_PAGE) or 1,
+                   per_page=per_page if per_page in PER_PAGE_CHOICES else 50)
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments for url_for, defaults left out (short, shareable URLs)."""
+        q = replace(self, **changes)
+        out: dict[str, Any] = {}
+        if q.sort != "age":
+            out["sort"] = q.sort
+        if q.order != "desc":
+            out["order"] = q.order
+        for key, value in (("warehouse", q.warehouse_id), ("type", q.category), ("reason", q.reason),
+                           ("channel", q.channel)):
+            if value is not None:
+                out[key] = value
+        if q.page != 1:
+            out["page"] = q.page
+        if q.per_page != 50:
+            out["per_page"] = q.per_page
+        return out
+
+    @property
+    def filtered(self) -> bool:
+        """True when any filter narrows the queue."""
+        return any(v is not None for v in (self.warehouse_id, self.category, self.reason, self.channel))
+
+
+@dataclass
+class QueueRow:
+    """One item waiting for a supervisor, whatever the queue."""
+
+    kind: str  # unit | refund | exception
+    id: int  # the id of what is decided (unit, refund or exception)
+    version: int
+    unit_id: int | None
+    lpn: str | None
+    sku: str | None
+    product_name: str | None
+    category: str | None
+    value: Decimal | None
+    reason: str | None
+    warehouse: str
+    channel: str | None
+    inspector: str | None
+    entered_at: datetime
+    aged: bool
+    note: str | None = None  # why it is here: the rule, the hold reasons, the exception's details
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def age_hours(self) -> float:
+        """Hours since the item entered its queue."""
+        return (utcnow() - as_utc(self.entered_at)).total_seconds() / 3600  # type: ignore[operator]
+
+
+@dataclass
+class QueuePage:
+    """A page of a queue plus what the page header shows."""
+
+    queue: str
+    title: str
+    rows: list[QueueRow]
+    total: int
+    aged_total: int
+    query: QueueQuery
+    ageing_hours: int
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least one)."""
+        return max(1, -(-self.total // self.query.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        """True when there is an earlier page."""
+        return self.query.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        """True when there is a later page."""
+        return self.query.page < self.pages
+
+
+# --------------------------------------------------------------------------- counts
+
+
+@dataclass
+class QueueCount:
+    """The landing page's figure for one queue."""
+
+    queue: str
+    label: str
+    endpoint_args: dict[str, Any]
+    total: int
+    aged: int
+
+
+def _cutoff(ageing_hours: int) -> datetime:
+    return utcnow() - timedelta(hours=ageing_hours)
+
+
+def queue_counts(session: Session, actor: Actor, ageing_hours: int) -> dict[str, Any]:
+    """Open items and items past the ageing threshold, per queue: three aggregate queries."""
+    cutoff = _cutoff(ageing_hours)
+    aged_units = func.count(case((ReturnUnit.state_changed_at < cutoff, 1)))
+    q_total, q_aged = session.execute(
+        scope_units(select(func.count(), aged_units).select_from(ReturnUnit).where(ReturnUnit.state == "quarantine"), actor)
+    ).one()
+    since = func.coalesce(RefundTrigger.pending_since, RefundTrigger.created_at)
+    r_total, r_aged = session.execute(
+        scope_units(select(func.count(), func.count(case((since < cutoff, 1)))).select_from(RefundTrigger)
+                    .join(ReturnUnit, ReturnUnit.id == RefundTrigger.unit_id)
+                    .where(RefundTrigger.status == refund_domain.PENDING_APPROVAL), actor)
+    ).one()
+    rows = session.execute(
+        scope_exceptions(select(ReturnException.type, func.count(), func.count(case((ReturnException.opened_at < cutoff, 1))))
+                         .where(ReturnException.status == "open").group_by(ReturnException.type), actor)
+    ).all()
+    by_type = {t: (n, a) for t, n, a in rows}
+    exceptions = [QueueCount(f"exceptions/{t}", EXCEPTION_LABELS[t], {"type_": t}, *by_type.get(t, (0, 0)))
+                  for t in EXCEPTION_TYPES]
+    return {
+        "quarantine": QueueCount("quarantine", "Quarantine", {}, q_total, q_aged),
+        "refunds": QueueCount("refunds", "Refund approvals", {}, r_total, r_aged),
+        "exceptions": exceptions,
+        "exceptions_total": sum(c.total for c in exceptions),
+        "exceptions_aged": sum(c.aged for c in exceptions),
+        "ageing_hours": ageing_hours,
+    }
+
+
+# --------------------------------------------------------------------------- queue pages
+
+Inspector = aliased(User, name="inspector")
+
+
+def _order(stmt: Select, q: QueueQuery, entered: Any, value: Any, tiebreak: Any) -> Select:
+    """ORDER BY age or value, with the primary key as a stable tie-breaker for paging."""
+    if q.sort == "value":
+        key = func.coalesce(value, 0)
+        return stmt.order_by(key.desc() if q.order == "desc" else key.asc(), tiebreak.asc())
+    # Oldest first = largest age first = smallest entry time first.
+    return stmt.order_by(entered.asc() if q.order == "desc" else entered.desc(), tiebreak.asc())
+
+
+def _page(stmt: Select, q: QueueQuery) -> Select:
+    return stmt.limit(q.per_page).offset((q.page - 1) * q.per_page)
+
+
+def _aged(entered: datetime | None, cutoff: datetime) -> bool:
+    return entered is not None and as_utc(entered) < cutoff  # type: ignore[operator]
+
+
+def quarantine_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours: int) -> QueuePage:
+    """Units in quarantine: one page query and one count."""
+    cutoff = _cutoff(ageing_hours)
+    value = func.coalesce(ReturnUnit.paid_price, Product.unit_value)
+
+    def filters(stmt: Select, *, joined: bool) -> Select:
+        stmt = stmt.where(ReturnUnit.state == "quarantine")
+        if q.warehouse_id is not None:
+            stmt = stmt.where(ReturnUnit.warehouse_id == q.warehouse_id)
+        if q.category is not None:
+            if not joined:
+                stmt = stmt.join(Product, Product.id == ReturnUnit.product_id)
+            stmt = stmt.where(Product.category == q.category)
+        if q.reason is not None:
+            if not joined:
+                stmt = stmt.join(RmaLine, RmaLine.id == ReturnUnit.rma_line_id)
+            stmt = stmt.where(RmaLine.reason_code == q.reason)
+        if q.channel is not None:
+            if not joined:
+                stmt = stmt.join(Rma, Rma.id == ReturnUnit.rma_id).join(SalesChannel, SalesChannel.id == Rma.channel_id)
+            stmt = stmt.where(SalesChannel.code == q.channel)
+        return scope_units(stmt, actor)
+
+    stmt = (select(ReturnUnit.id, ReturnUnit.version, ReturnUnit.lpn, ReturnUnit.state_changed_at, ReturnUnit.decision_rule,
+                   ReturnUnit.serial_status, Product.sku, Product.name, Product.category, value.label("value"),
+                   RmaLine.reason_code, Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"),
+                   Inspector.name.label("inspector"))
+            .select_from(ReturnUnit)
+            .join(Product, Product.id == ReturnUnit.product_id)
+            .join(Warehouse, Warehouse.id == ReturnUnit.warehouse_id)
+            .outerjoin(RmaLine, RmaLine.id == ReturnUnit.rma_line_id)
+            .outerjoin(Rma, Rma.id == ReturnUnit.rma_id)
+            .outerjoin(SalesChannel, SalesChannel.id == Rma.channel_id)
+            .outerjoin(Inspector, Inspector.id == ReturnUnit.inspected_by_id))
+    stmt = _page(_order(filters(stmt, joined=True), q, ReturnUnit.state_changed_at, value, ReturnUnit.id), q)
+    rows = [QueueRow(kind="unit", id=r.id, version=r.version, unit_id=r.id, lpn=r.lpn, sku=r.sku, product_name=r.name,
+                     category=r.category, value=r.value, reason=r.reason_code, warehouse=r.warehouse, channel=r.channel,
+                     inspector=r.inspector, entered_at=r.state_changed_at, aged=_aged(r.state_changed_at, cutoff),
+                     note=r.decision_rule, extra={"serial_status": r.serial_status})
+            for r in session.execute(stmt)]
+    count = filters(select(func.count(), func.count(case((ReturnUnit.state_changed_at < cutoff, 1)))).select_from(ReturnUnit),
+                    joined=False)
+    total, aged = session.execute(count).one()
+    return QueuePage("quarantine", "Quarantine", rows, total, aged, q, ageing_hours)
+
+
+def refund_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours: int) -> QueuePage:
+    """Refunds waiting for a supervisor's approval: one page query and one count."""
+    cutoff = _cutoff(ageing_hours)
+    since = func.coalesce(RefundTrigger.pending_since, RefundTrigger.created_at)
+
+    def filters(stmt: Select, *, joined: bool) -> Select:
+        stmt = stmt.where(RefundTrigger.status == refund_domain.PENDING_APPROVAL)
+        if q.warehouse_id is not None:
+            stmt = stmt.where(RefundTrigger.warehouse_id == q.warehouse_id)
+        if q.category is not None:
+            if not joined:
+                stmt = stmt.join(Product, Product.id == ReturnUnit.product_id)
+            stmt = stmt.where(Product.category == q.category)
+        if q.reason is not None:
+            if not joined:
+                stmt = stmt.join(RmaLine, RmaLine.id == ReturnUnit.rma_line_id)
+            stmt = stmt.where(RmaLine.reason_code == q.reason)
+        if q.channel is not None:
+            if not joined:
+                stmt = stmt.join(Rma, Rma.id == ReturnUnit.rma_id).join(SalesChannel, SalesChannel.id == Rma.channel_id)
+            stmt = stmt.where(SalesChannel.code == q.channel)
+        return scope_units(stmt, actor)
+
+    stmt = (select(RefundTrigger.id, RefundTrigger.version, RefundTrigger.amount, RefundTrigger.paid_amount,
+                   RefundTrigger.currency, RefundTrigger.hold_reasons, since.label("since"), ReturnUnit.id.label("unit_id"),
+                   ReturnUnit.lpn, ReturnUnit.state, Product.sku, Product.name, Product.category, RmaLine.reason_code,
+                   Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"), Inspector.name.label("inspector"))
+            .select_from(RefundTrigger)
+            .join(ReturnUnit, ReturnUnit.id == RefundTrigger.unit_id)
+            .join(Product, Product.id == ReturnUnit.product_id)
+            .join(Warehouse, Warehouse.id == RefundTrigger.warehouse_id)
+            .outerjoin(RmaLine, RmaLine.id == ReturnUnit.rma_line_id)
+            .outerjoin(Rma, Rma.id == ReturnUnit.rma_id)
+            .outerjoin(SalesChannel, SalesChannel.id == Rma.channel_id)
+            .outerjoin(Inspector, Inspector.id == RefundTrigger.inspected_by_id))
+    stmt = _page(_order(filters(stmt, joined=True), q, since, RefundTrigger.amount, RefundTrigger.id), q)
+    rows = [QueueRow(kind="refund", id=r.id, version=r.version, unit_id=r.unit_id, lpn=r.lpn, sku=r.sku,
+                     product_name=r.name, category=r.category, value=r.amount, reason=r.reason_code,
+                     warehouse=r.warehouse, channel=r.channel, inspector=r.inspector, entered_at=r.since,
+                     aged=_aged(r.since, cutoff), note="; ".join(r.hold_reasons or []) or None,
+                     extra={"paid": r.paid_amount, "currency": r.currency, "unit_state": r.state})
+            for r in session.execute(stmt)]
+    count = filters(select(func.count(), func.count(case((since < cutoff, 1)))).select_from(RefundTrigger)
+                    .join(ReturnUnit, ReturnUnit.id == RefundTrigger.unit_id), joined=False)
+    total, aged = session.execute(count).one()
+    return QueuePage("refunds", "Refund approvals", rows, total, aged, q, ageing_hours)
+
+
+def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, ageing_hours: int) -> QueuePage:
+    """Open exceptions of one type: one page query and one count."""
+    if type_ not in EXCEPTION_TYPES:
+        raise ValueError(type_)
+    cutoff = _cutoff(ageing_hours)
+    line_id = func.coalesce(ReturnException.rma_line_id, ReturnUnit.rma_line_id)
+
+    def filters(stmt: Select, *, joined: bool) -> Select:
+        stmt = stmt.where(ReturnException.status == "open", ReturnException.type == type_)
+        if q.warehouse_id is not None:
+            stmt = stmt.where(ReturnException.warehouse_id == q.warehouse_id)
+        if q.category is not None:
+            if not joined:
+                stmt = stmt.join(Product, Product.id == ReturnException.product_id)
+            stmt = stmt.where(Product.category == q.category)
+        if q.reason is not None:
+            if not joined:
+                stmt = (stmt.outerjoin(ReturnUnit, ReturnUnit.id == ReturnException.unit_id)
+                        .join(RmaLine, RmaLine.id == line_id))
+            stmt = stmt.where(RmaLine.reason_code == q.reason)
+        if q.channel is not None:
+            if not joined:
+                stmt = stmt.join(Rma, Rma.id == ReturnException.rma_id).join(SalesChannel, SalesChannel.id == Rma.channel_id)
+            stmt = stmt.where(SalesChannel.code == q.channel)
+        return scope_exceptions(stmt, actor)
+
+    stmt = (select(ReturnException.id, ReturnException.version, ReturnException.opened_at, ReturnException.value,
+                   ReturnException.quantity, ReturnException.details, ReturnException.receipt_id,
+                   ReturnUnit.id.label("unit_id"), ReturnUnit.lpn, Product.sku, Product.name, Product.category,
+                   RmaLine.reason_code, Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"),
+                   Inspector.name.label("inspector"), Rma.number.label("rma_number"))
+            .select_from(ReturnException)
+            .join(Warehouse, Warehouse.id == ReturnException.warehouse_id)
+            .outerjoin(ReturnUnit, ReturnUnit.id == ReturnException.unit_id)
+            .outerjoin(Product, Product.id == ReturnException.product_id)
+            .outerjoin(RmaLine, RmaLine.id == line_id)
+            .outerjoin(Rma, Rma.id == ReturnException.rma_id)
+            .outerjoin(SalesChannel, SalesChannel.id == Rma.channel_id)
+            .outerjoin(Inspector, Inspector.id == func.coalesce(ReturnUnit.inspected_by_id, ReturnException.opened_by_id)))
+    stmt = _page(_order(filters(stmt, joined=True), q, ReturnException.opened_at, ReturnException.value,
+                        ReturnException.id), q)
+    rows = []
+    for r in session.execute(stmt):
+        details = dict(r.details or {})
+        note = _exception_note(type_, details, r.quantity, r.rma_number)
+        rows.append(QueueRow(kind="exception", id=r.id, version=r.version, unit_id=r.unit_id, lpn=r.lpn,
+                             sku=r.sku or details.get("sku"), product_name=r.name, category=r.category, value=r.value,
+                             reason=r.reason_code, warehouse=r.warehouse, channel=r.channel, inspector=r.inspector,
+                             entered_at=r.opened_at, aged=_aged(r.opened_at, cutoff), note=note,
+                             extra={"type": type_, "receipt_id": r.receipt_id, "rma_number": r.rma_number}))
+    count = filters(select(func.count(), func.count(case((ReturnException.opened_at < cutoff, 1)))).select_from(ReturnException),
+                    joined=False)
+    total, aged = session.execute(count).one()
+    return QueuePage(f"exceptions/{type_}", EXCEPTION_LABELS[type_], rows, total, aged, q, ageing_hours)
+
+
+def _exception_note(type_: str, details: dict[str, Any], quantity: int, rma_number: str | None) -> str | None:
+    """One line saying what the exception is about."""
+    if type_ == "unidentified_parcel":
+        return f"label scanned: {details.get('scanned_code', '?')}"
+    if type_ == "missing_item":
+        return f"{quantity} expected, {details.get('received', 0)} received" + (f" on {rma_number}" if rma_number else "")
+    if type_ == "serial_mismatch":
+        return f"serial {details.get('serial', '?')} was not shipped on this order"
+    return f"on {rma_number}" if rma_number else None
+
+
+# --------------------------------------------------------------------------- filter choices
+
+
+@dataclass
+class FilterChoices:
+    """What the filter drop-downs offer."""
+
+    warehouses: list[tuple[int, str]]
+    categories: tuple[str, ...]
+    reasons: list[tuple[str, str]]
+    channels: list[tuple[str, str]]
+
+
+def filter_choices(session: Session, actor: Actor) -> FilterChoices:
+    """Warehouses the actor sees, product types, reason codes and channels (small lookup tables)."""
+    warehouses = [(w.id, f"{w.code} · {w.name}") for w in
+                  session.scalars(scope_warehouses(select(Warehouse).order_by(Warehouse.code), actor))]
+    reasons = [(r.code, r.label) for r in session.scalars(select(ReasonCode).order_by(ReasonCode.label))]
+    channels = [(c.code, c.name) for c in session.scalars(select(SalesChannel).order_by(SalesChannel.name))]
+    return FilterChoices(warehouses, CATEGORIES, reasons, channels)
+
+
+# --------------------------------------------------------------------------- the case file
+
+
+@dataclass
+class TimelineItem:
+    """One thing that happened to a unit, its refund or its exceptions."""
+
+    at: datetime
+    kind: str  # ledger | refund | event | audit
+    title: str
+    detail: str | None
+    who: str | None
+    order: int = 0
+
+
+@dataclass
+class UnitCase:
+    """Everything a supervisor needs to decide about one unit."""
+
+    unit: ReturnUnit
+    product: Product
+    warehouse: Warehouse
+    location: Location | None
+    merchant: Merchant | None
+    rma: Rma | None
+    rma_line: RmaLine | None
+    channel: SalesChannel | None
+    receipt: Receipt | None
+    photos: list[Photo]
+    inspections: list[tuple[Inspection, str | None]]
+    checklist_labels: dict[str, str]
+    serials_expected: list[str]
+    refund: RefundTrigger | None
+    exceptions: list[ReturnException]
+    history: tuple[int, float] | None
+    timeline: list[TimelineItem]
+    names: dict[int, str]
+    targets: list[str]
+    value: Decimal | None
+
+    @property
+    def state_label(self) -> str:
+        """The unit's state in words."""
+        return STATE_LABELS.get(self.unit.state, self.unit.state)
+
+
+def supervisor_targets(state: str) -> list[str]:
+    """The states a supervisor may move a unit to from `state` (received units go through disposition)."""
+    if state == "received":
+        return []
+    return [s for s, roles in EDGES.get(state, {}).items() if "supervisor" in roles]
+
+
+def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
+    ids_ = {i for i in ids if i is not None}
+    if not ids_:
+        return {}
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids_))).all())
+
+
+def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
+    """Load one unit's case file (scoped: NotFound for a unit the actor may not see)."""
+    from app.disposition.services import customer_history
+    from app.inspection.services import checklist_for
+
+    unit = load_unit(session, actor, unit_id)
+    product = session.get(Product, unit.product_id)
+    assert product is not None
+    rma = session.get(Rma, unit.rma_id) if unit.rma_id else None
+    rma_line = session.get(RmaLine, unit.rma_line_id) if unit.rma_line_id else None
+    channel = session.get(SalesChannel, rma.channel_id) if rma else None
+    receipt = session.get(Receipt, unit.receipt_id) if unit.receipt_id else None
+    photos = list(session.scalars(scope_photos(select(Photo).where(Photo.unit_id == unit.id).order_by(Photo.id), actor)))
+    inspections_rows = list(session.scalars(select(Inspection).where(Inspection.unit_id == unit.id)
+                                            .order_by(Inspection.id.desc())))
+    order_line_id = rma_line.order_line_id if rma_line else None
+    if order_line_id is None and rma is not None and rma.order_id is not None:
+        order_line_id = session.scalars(select(OrderLine.id).where(OrderLine.order_id == rma.order_id,
+                                                                  OrderLine.product_id == unit.product_id)
+                                        .order_by(OrderLine.id).limit(1)).first()
+    serials = list(session.scalars(select(ShippedSerial.serial).where(ShippedSerial.order_line_id == order_line_id)
+                                   .order_by(ShippedSerial.serial))) if order_line_id else []
+    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == unit.id)).first()
+    exceptions = list(session.scalars(select(ReturnException).where(ReturnException.unit_id == unit.id)
+                                      .order_by(ReturnException.id)))
+    history = customer_history(session, rma.customer_id) if rma and rma.customer_id else None
+    timeline, names = _timeline(session, unit, refund, exceptions, inspections_rows)
+    wanted: set[int | None] = {i.inspector_id for i in inspections_rows} | {unit.inspected_by_id, unit.received_by_id}
+    wanted |= {e.resolved_by_id for e in exceptions}
+    if refund is not None:
+        wanted |= {refund.inspected_by_id, refund.override_by_id, refund.decided_by_id}
+    names.update(_names(session, wanted - set(names)))
+    return UnitCase(
+        unit=unit, product=product, warehouse=session.get(Warehouse, unit.warehouse_id),  # type: ignore[arg-type]
+        location=session.get(Location, unit.location_id) if unit.location_id else None,
+        merchant=session.get(Merchant, unit.merchant_id) if unit.merchant_id else None,
+        rma=rma, rma_line=rma_line, channel=channel, receipt=receipt, photos=photos,
+        inspections=[(i, names.get(i.inspector_id or 0)) for i in inspections_rows],
+        checklist_labels={item["key"]: item["label"] for item in checklist_for(session, product.category)},
+        serials_expected=serials, refund=refund, exceptions=exceptions, history=history, timeline=timeline,
+        names=names, targets=supervisor_targets(unit.state),
+        value=unit.paid_price if unit.paid_price is not None else product.unit_value,
+    )
+
+
+def _fmt_event(payload: dict[str, Any]) -> str:
+    keep = ("from_state", "to_state", "status", "amount", "location_id", "type", "number")
+    return ", ".join(f"{k.replace('_', ' ')} {payload[k]}" for k in keep if payload.get(k) not in (None, ""))
+
+
+def _timeline(session: Session, unit: ReturnUnit, refund: RefundTrigger | None, exceptions: list[ReturnException],
+              inspections: list[Inspection]) -> tuple[list[TimelineItem], dict[int, str]]:
+    """Ledger rows, refund events, outbox events and audit entries of the unit, merged by time."""
+    items: list[TimelineItem] = []
+    ledger = list(session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == unit.id).order_by(LedgerEntry.id)))
+    refund_events = list(session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id)
+                                         .order_by(RefundEvent.id))) if refund else []
+    exc_ids = [e.id for e in exceptions]
+    entities = [and_(AuditEntry.entity_type == "unit", AuditEntry.entity_id == unit.id)]
+    aggregates = [and_(OutboxEvent.aggregate_type == "unit", OutboxEvent.aggregate_id == unit.id)]
+    if refund is not None:
+        entities.append(and_(AuditEntry.entity_type == "refund", AuditEntry.entity_id == refund.id))
+        aggregates.append(and_(OutboxEvent.aggregate_type == "refund", OutboxEvent.aggregate_id == refund.id))
+    if exc_ids:
+        entities.append(and_(AuditEntry.entity_type == "exception", AuditEntry.entity_id.in_(exc_ids)))
+        aggregates.append(and_(OutboxEvent.aggregate_type == "exception", OutboxEvent.aggregate_id.in_(exc_ids)))
+    audits = list(session.scalars(select(AuditEntry).where(or_(*entities)).order_by(AuditEntry.id)))
+    events = list(session.scalars(select(OutboxEvent).where(or_(*aggregates)).order_by(OutboxEvent.id)))
+    names = _names(session, {e.actor_id for e in ledger} | {e.actor_id for e in refund_events})
+    for e in ledger:
+        src = STATE_LABELS.get(e.from_state or "", "nowhere")
+        items.append(TimelineItem(e.at, "ledger", f"Ledger: {src} → {STATE_LABELS.get(e.to_state, e.to_state)}", e.reason,
+                                  names.get(e.actor_id or 0, e.actor_role), 0))
+    for e in refund_events:
+        to = refund_domain.STATUS_LABELS.get(e.to_status, e.to_status)
+        items.append(TimelineItem(e.at, "refund", f"Refund {to} ({e.amount})", e.reason,
+                                  names.get(e.actor_id or 0, "Dockhand"), 1))
+    for e in audits:
+        items.append(TimelineItem(e.at, "audit", f"Audit: {e.action}", e.reason or _fmt_details(e.details), e.actor_name, 2))
+    for e in events:
+        items.append(TimelineItem(e.at, "event", f"Event: {e.type}", _fmt_event(e.payload or {}), None, 3))
+    items.sort(key=lambda i: (as_utc(i.at), i.order))
+    return items, names
+
+
+def _fmt_details(details: dict[str, Any] | None) -> str | None:
+    if not details:
+        return None
+    parts = []
+    for key, value in details.items():
+        if isinstance(value, (dict, list)) or value in (None, ""):
+            continue
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts[:6]) or None
+
+
+@dataclass
+class ExceptionCase:
+    """An exception without (or beyond) a unit: the parcel, its units, the return it may belong to."""
+
+    exception: ReturnException
+    receipt: Receipt | None
+    units: list[ReturnUnit]
+    rma: Rma | None
+    product: Product | None
+    timeline: list[TimelineItem]
+    names: dict[int, str]
+
+
+def exception_case(session: Session, actor: Actor, exception_id: int) -> ExceptionCase:
+    """Load one exception's case (scoped)."""
+    from app.auth.scoping import load_exception
+
+    exc = load_exception(session, actor, exception_id)
+    receipt = session.get(Receipt, exc.receipt_id) if exc.receipt_id else None
+    units: list[ReturnUnit] = []
+    if receipt is not None:
+        units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id)
+                                                 .order_by(ReturnUnit.id), actor)))
+    elif exc.unit_id is not None:
+        units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == exc.unit_id), actor)))
+    entities = [and_(AuditEntry.entity_type == "exception", AuditEntry.entity_id == exc.id)]
+    if receipt is not None:
+        entities.append(and_(AuditEntry.entity_type == "receipt", AuditEntry.entity_id == receipt.id))
+    audits = session.scalars(select(AuditEntry).where(or_(*entities)).order_by(AuditEntry.id))
+    events = session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "exception",
+                                                       OutboxEvent.aggregate_id == exc.id).order_by(OutboxEvent.id))
+    items = [TimelineItem(a.at, "audit", f"Audit: {a.action}", a.reason or _fmt_details(a.details), a.actor_name, 2)
+             for a in audits]
+    items += [TimelineItem(e.at, "event", f"Event: {e.type}", _fmt_event(e.payload or {}), None, 3) for e in events]
+    items.sort(key=lambda i: (as_utc(i.at), i.order))
+    names = _names(session, {exc.opened_by_id, exc.resolved_by_id, receipt.opened_by_id if receipt else None})
+    return ExceptionCase(exception=exc, receipt=receipt, units=units,
+                         rma=session.get(Rma, exc.rma_id) if exc.rma_id else None,
+                         product=session.get(Product, exc.product_id) if exc.product_id else None,
+                         timeline=items, names=names)

@@ -1,0 +1,298 @@
+"""The supervisor desk's decisions: each one a use case in one transaction (run_idempotent),
+written through the ledger and refund services, with a required reason and an audit entry.
+
+Units move only through app.ledger.services.apply_transition (after lock_unit and
+check_version, so two supervisors deciding the same unit cannot both win).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Actor
+from app.auth.scoping import ensure_unit_visible
+from app.catalog.models import Location, Product
+from app.db import utcnow
+from app.disposition.domain import DISPOSITION_STATE
+from app.disposition.services import confirm_disposition
+from app.errors import DomainError, FourEyesViolation, NotPermitted, ValidationFailed
+from app.exceptions.services import require_reason
+from app.inspection.models import PACKAGING_STATES, Inspection
+from app.inspection.services import checklist_for
+from app.ledger.domain import STATE_LABELS
+from app.ledger.idempotency import check_key, run_idempotent
+from app.ledger.models import GRADES, ReturnUnit
+from app.ledger.services import apply_transition, audit, check_version, lock_unit
+from app.refunds.models import RefundTrigger
+from app.refunds.services import RefundPolicy, approve_refund, reject_refund
+
+# Target state -> (location type, disposition recorded on the unit, audit action, button words).
+TARGETS: dict[str, tuple[str, str, str, str]] = {
+    "available": ("stock", "restock", "unit.released", "Release to stock"),
+    "refurbish": ("refurbish", "refurbish", "unit.routed", "Route to refurbish"),
+    "vendor_return": ("vendor_return", "return_to_vendor", "unit.routed", "Return to vendor"),
+    "liquidation": ("liquidation", "liquidate", "unit.routed", "Route to liquidation"),
+    "disposed": ("scrap", "dispose", "unit.routed", "Dispose"),
+    "quarantine": ("quarantine", "quarantine", "unit.held", "Hold in quarantine"),
+}
+MAX_BULK = 500
+
+
+def target_label(state: str) -> str:
+    """The button words of a decision that moves a unit to `state`."""
+    return TARGETS[state][3] if state in TARGETS else STATE_LABELS.get(state, state)
+
+
+def _location(session: Session, warehouse_id: int, type_: str) -> Location:
+    """The warehouse's location of a type (the first one, by id)."""
+    loc = session.scalars(select(Location).where(Location.warehouse_id == warehouse_id, Location.type == type_)
+                          .order_by(Location.id).limit(1)).first()
+    if loc is None:
+        raise ValidationFailed(f"This warehouse has no {type_.replace('_', ' ')} location. Ask an admin to add one.")
+    return loc
+
+
+def _can_move(actor: Actor) -> None:
+    if not (actor.can("release_quarantine") and actor.can("override_disposition")):
+        raise NotPermitted("Only a supervisor may release or re-route units.")
+
+
+def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reason: str,
+               expected_version: int | None, idempotency_key: str, bulk: str | None) -> dict[str, Any]:
+    """The governed move itself, inside the caller's transaction."""
+    unit = lock_unit(session, unit_id)
+    ensure_unit_visible(session, actor, unit)
+    check_version(session, unit, expected_version)
+    if unit.state == "received":
+        raise ValidationFailed(f"Unit {unit.lpn} has not been disposed yet: confirm or override its disposition instead.")
+    loc_type, disposition, action, _label = TARGETS[to_state]
+    location = _location(session, unit.warehouse_id, loc_type)
+    details: dict[str, Any] = {"decision": to_state, "location": location.code}
+    if bulk:
+        details["bulk"] = bulk
+    entry = apply_transition(session, actor, unit, to_state, reason=reason, to_location=location,
+                             idempotency_key=idempotency_key, action=action, details=details)
+    unit.disposition = disposition
+    session.flush()
+    return {"unit_id": unit.id, "lpn": unit.lpn, "state": unit.state, "ledger_id": entry.id, "version": unit.version,
+            "location": location.code}
+
+
+def decide_unit(session: Session, actor: Actor, *, unit_id: int, to_state: str, reason: str | None,
+                idempotency_key: str | None, expected_version: int | None = None) -> dict[str, Any]:
+    """Use case: release a unit to stock, or route it (refurbish, vendor return, liquidation, disposal,
+    quarantine hold) to its warehouse's location of that type. One ledger row, one audit entry.
+
+    Pass the version the supervisor saw: if somebody decided first, StaleVersion says who.
+    """
+    _can_move(actor)
+    reason = require_reason(reason)
+    if to_state not in TARGETS:
+        raise ValidationFailed("Pick where the unit goes.")
+    key = check_key(idempotency_key)
+    params = {"unit_id": unit_id, "to_state": to_state, "reason": reason, "v": expected_version}
+    return run_idempotent(session, actor, key, "desk.decide_unit", params,
+                          lambda: _move_unit(session, actor, unit_id, to_state, reason, expected_version, key, None))
+
+
+@dataclass
+class BulkResult:
+    """What a bulk decision did, item by item."""
+
+    done: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (id, message)
+
+    @property
+    def summary(self) -> str:
+        """One line for the supervisor."""
+        text = f"{len(self.done)} done"
+        if self.refused:
+            text += f", {len(self.refused)} refused: " + "; ".join(msg for _, msg in self.refused[:5])
+            if len(self.refused) > 5:
+                text += f"; and {len(self.refused) - 5} more"
+        return text
+
+
+def _item_key(batch_key: str, kind: str, item_id: int) -> str:
+    """A per-item idempotency key derived from the batch key: a retried batch replays each item."""
+    digest = hashlib.sha256(batch_key.encode()).hexdigest()[:32]
+    return f"bulk-{kind}-{digest}-{item_id}"
+
+
+def _ids(ids: Iterable[int]) -> list[int]:
+    unique = sorted({int(i) for i in ids})
+    if not unique:
+        raise ValidationFailed("Tick at least one item first.")
+    if len(unique) > MAX_BULK:
+        raise ValidationFailed(f"Decide at most {MAX_BULK} items at once.")
+    return unique
+
+
+def bulk_decide_units(session: Session, actor: Actor, *, unit_ids: Iterable[int], to_state: str, reason: str | None,
+                      idempotency_key: str | None, versions: Mapping[int, int] | None = None) -> BulkResult:
+    """Use case: the same decision for a selection of units.
+
+    One transaction per unit (each its own ledger row and audit entry, tagged with the batch):
+    a unit somebody else decided meanwhile is refused on its own and does not undo the rest.
+    Per-unit idempotency keys are derived from the batch key, so a retried batch moves nothing twice.
+    """
+    _can_move(actor)
+    reason = require_reason(reason)
+    if to_state not in TARGETS:
+        raise ValidationFailed("Pick where the units go.")
+    batch = check_key(idempotency_key)
+    result = BulkResult()
+    for unit_id in _ids(unit_ids):
+        key = _item_key(batch, "unit", unit_id)
+        v = (versions or {}).get(unit_id)
+        try:
+            done = run_idempotent(session, actor, key, "desk.decide_unit",
+                                  {"unit_id": unit_id, "to_state": to_state, "reason": reason, "v": v},
+                                  lambda uid=unit_id, k=key, ver=v: _move_unit(session, actor, uid, to_state, reason, ver, k, batch))
+            result.done.append(done)
+        except DomainError as exc:
+            result.refused.append((unit_id, exc.message))
+    return result
+
+
+# --------------------------------------------------------------------------- re-grade and disposition
+
+
+def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
+                 answers: Mapping[str, Any] | None, reason: str | None, idempotency_key: str | None,
+                 expected_version: int | None = None) -> dict[str, Any]:
+    """Use case: a supervisor re-grades (re-inspects) a unit, saying why.
+
+    Same effect as app.inspection.services.record_inspection (a new Inspection row; the unit's
+    grade, packaging and inspector), plus the version check and a reasoned `unit.regraded` audit
+    entry. The unit does not move: its next decision is a separate one.
+    """
+    if not actor.can("override_disposition"):
+        raise NotPermitted("Only a supervisor may re-grade a unit.")
+    reason = require_reason(reason)
+    grade = (grade or "").strip().upper()
+    packaging = (packaging or "").strip().lower()
+    if grade not in GRADES:
+        raise ValidationFailed("Pick a condition grade (A, B, C or D).")
+    if packaging not in PACKAGING_STATES:
+        raise ValidationFailed("Pick the packaging state.")
+
+    def work() -> dict[str, Any]:
+        unit = lock_unit(session, unit_id)
+        ensure_unit_visible(session, actor, unit)
+        check_version(session, unit, expected_version)
+        if unit.state in ("vendor_return", "liquidation", "disposed"):
+            raise ValidationFailed(f"Unit {unit.lpn} is {STATE_LABELS[unit.state]}: that is final, nothing to re-grade.")
+        product = session.get(Product, unit.product_id)
+        known = {item["key"] for item in checklist_for(session, product.category if product else "")}
+        clean = {k: bool(v) for k, v in (answers or {}).items() if k in known}
+        before = {"grade": unit.grade, "packaging": unit.packaging}
+        inspection = Inspection(unit_id=unit.id, inspector_id=actor.id, grade=grade, packaging=packaging,
+                                answers=clean, notes=reason)
+        session.add(inspection)
+        unit.grade, unit.packaging = grade, packaging
+        unit.inspected_at, unit.inspected_by_id = utcnow(), actor.id
+        session.flush()
+        audit(session, actor, "unit.regraded", "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
+              details={"from_grade": before["grade"], "to_grade": grade, "from_packaging": before["packaging"],
+                       "to_packaging": packaging, "inspection_id": inspection.id})
+        return {"unit_id": unit.id, "inspection_id": inspection.id, "grade": grade, "packaging": packaging,
+                "version": unit.version}
+
+    params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": dict(answers or {}),
+              "reason": reason, "v": expected_version}
+    return run_idempotent(session, actor, idempotency_key, "desk.regrade_unit", params, work)
+
+
+def dispose_unit(session: Session, actor: Actor, *, unit_id: int, disposition: str | None, reason: str | None,
+                 idempotency_key: str | None, policy: RefundPolicy, expected_version: int | None = None) -> dict[str, Any]:
+    """Use case: a received, inspected unit gets the rules' disposition or a supervisor's override.
+
+    Delegates to app.disposition.services.confirm_disposition (which settles the refund and records
+    the override for the four-eyes rule). An override needs a reason; applying the rules records
+    the rule's own explanation as the reason (that service has no field for another one).
+    """
+    if not actor.can("override_disposition"):
+        raise NotPermitted("Only a supervisor may override the disposition.")
+    disposition = (disposition or "").strip() or None
+    reason = require_reason(reason) if disposition is not None else (reason or "").strip() or None
+    if disposition is not None and disposition not in DISPOSITION_STATE:
+        raise ValidationFailed("Unknown disposition.")
+    # confirm_disposition itself would re-run the rules on a unit already disposed (moving it
+    # without re-settling its refund); at the desk that is a release or a route instead.
+    unit = session.get(ReturnUnit, unit_id)
+    if unit is not None:
+        ensure_unit_visible(session, actor, unit)
+        state, lpn = unit.state, unit.lpn
+        session.rollback()
+        if state != "received":
+            raise ValidationFailed(f"Unit {lpn} was already disposed ({STATE_LABELS[state]}): release or route it instead.")
+    return confirm_disposition(session, actor, unit_id=unit_id, idempotency_key=idempotency_key, policy=policy,
+                               override=disposition, override_reason=reason, expected_version=expected_version)
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+def _four_eyes_precheck(session: Session, actor: Actor, refund_id: int) -> None:
+    """The refund service checks the inspector recorded on the refund at settlement; a supervisor
+    who re-graded the unit since then inspected it too, so the desk refuses them as well."""
+    if actor.id is None:
+        return
+    unit_id = session.scalar(select(RefundTrigger.unit_id).where(RefundTrigger.id == refund_id))
+    if unit_id is None:
+        return  # the refund service says "No such refund."
+    inspected = session.scalar(select(exists().where(Inspection.unit_id == unit_id, Inspection.inspector_id == actor.id)))
+    session.rollback()  # end the read: the use case starts its own write transaction
+    if inspected:
+        raise FourEyesViolation("You inspected this unit: another supervisor must decide its refund.")
+
+
+def decide_refund(session: Session, actor: Actor, *, refund_id: int, decision: str, reason: str | None,
+                  idempotency_key: str | None, amount: Decimal | str | None = None,
+                  expected_version: int | None = None) -> dict[str, Any]:
+    """Use case: approve (optionally adjusting the amount) or reject a held refund.
+
+    Through app.refunds.services, which enforces four-eyes in the transaction; the desk adds the
+    re-grade case (see _four_eyes_precheck).
+    """
+    if not actor.can("approve_refunds"):
+        raise NotPermitted("Only a supervisor may approve or reject refunds.")
+    if decision not in ("approve", "reject"):
+        raise ValidationFailed("Approve or reject?")
+    reason = require_reason(reason)
+    _four_eyes_precheck(session, actor, refund_id)
+    if decision == "approve":
+        return approve_refund(session, actor, refund_id=refund_id, reason=reason, idempotency_key=idempotency_key,
+                              amount=amount, expected_version=expected_version)
+    if amount not in (None, "") and str(amount).strip():
+        raise ValidationFailed("A rejected refund pays nothing: leave the amount empty.")
+    return reject_refund(session, actor, refund_id=refund_id, reason=reason, idempotency_key=idempotency_key,
+                         expected_version=expected_version)
+
+
+def bulk_decide_refunds(session: Session, actor: Actor, *, refund_ids: Iterable[int], decision: str, reason: str | None,
+                        idempotency_key: str | None, versions: Mapping[int, int] | None = None) -> BulkResult:
+    """Use case: approve or reject a selection of held refunds, one transaction each (see bulk_decide_units)."""
+    if not actor.can("approve_refunds"):
+        raise NotPermitted("Only a supervisor may approve or reject refunds.")
+    reason = require_reason(reason)
+    if decision not in ("approve", "reject"):
+        raise ValidationFailed("Approve or reject?")
+    batch = check_key(idempotency_key)
+    result = BulkResult()
+    for refund_id in _ids(refund_ids):
+        try:
+            done = decide_refund(session, actor, refund_id=refund_id, decision=decision, reason=reason,
+                                 idempotency_key=_item_key(batch, "refund", refund_id),
+                                 expected_version=(versions or {}).get(refund_id))
+            result.done.append(done)
+        except DomainError as exc:
+            result.refused.append((refund_id, exc.message))
+    return result

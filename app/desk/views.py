@@ -1,0 +1,538 @@
+"""The supervisor desk: queues, case files, decisions, rules. Thin views: parse, call a service, render.
+
+Every route is guarded on the server (`require`), every list and load is scoped, every decision
+is a service call with an idempotency key, the version the supervisor saw and a reason.
+htmx requests get fragments (a decided row disappears, the counts refresh on `desk:changed`);
+plain requests get pages and a redirect after a POST.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from app.auth.scoping import load_photo
+from app.db import db
+from app.desk import queries as dq
+from app.desk import rules as dr
+from app.desk import services as ds
+from app.disposition.domain import DISPOSITION_STATE, DISPOSITIONS, explain_conditions
+from app.errors import Conflict, NotFound
+from app.exceptions import services as es
+from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES
+from app.inspection.models import PACKAGING_STATES
+from app.inspection.photos import PhotoStore
+from app.ledger.domain import STATE_LABELS
+from app.ledger.models import GRADES
+from app.refunds.domain import STATUS_LABELS
+from app.refunds.services import RefundPolicy
+from app.web import actor, is_htmx, render, require
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+
+@bp.before_request
+def _session_expired() -> Response | None:
+    """An htmx request (a poll, a decision) from a page whose session expired: reload the page,
+    which takes the supervisor to sign in, instead of swapping the sign-in page into a fragment."""
+    if not current_user.is_authenticated and is_htmx():
+        resp = current_app.make_response(("", 204))
+        resp.headers["HX-Refresh"] = "true"
+        return resp
+    return None
+
+
+@bp.context_processor
+def _desk_context() -> dict[str, Any]:
+    """Helpers for desk templates: fresh idempotency keys and labels."""
+    return {"new_key": lambda: uuid.uuid4().hex, "state_labels": STATE_LABELS, "exception_labels": EXCEPTION_LABELS,
+            "exception_types": EXCEPTION_TYPES, "refund_labels": STATUS_LABELS, "target_label": ds.target_label,
+            "resolution_labels": es.RESOLUTION_LABELS, "receiving_home": _endpoint_url("receiving.scan_page"),
+            "explain": explain_conditions,
+            "resolutions_for": lambda type_: es.RESOLUTIONS.get(type_, []),
+            "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args})}
+
+
+def _endpoint_url(endpoint: str) -> str | None:
+    if endpoint not in current_app.view_functions:
+        return None
+    try:
+        return url_for(endpoint)
+    except Exception:  # noqa: BLE001 - an endpoint needing arguments is simply not linked
+        return None
+
+
+# --------------------------------------------------------------------------- small parsers
+
+
+def _form_int(name: str) -> int | None:
+    """A positive integer form field, or None (junk never becomes a 500)."""
+    try:
+        value = int(request.form.get(name, ""))
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value < 2**62 else None
+
+
+def _form_ids(name: str) -> list[int]:
+    ids = []
+    for raw in request.form.getlist(name):
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            continue
+        if 0 < value < 2**62:
+            ids.append(value)
+    return ids
+
+
+def _versions(ids: list[int]) -> dict[int, int]:
+    out = {}
+    for i in ids:
+        v = _form_int(f"v-{i}")
+        if v is not None:
+            out[i] = v
+    return out
+
+
+def _ageing() -> int:
+    return int(current_app.config.get("QUEUE_AGEING_HOURS", 48))
+
+
+def _policy() -> RefundPolicy:
+    return RefundPolicy(Decimal(str(current_app.config.get("REFUND_APPROVAL_THRESHOLD", "250.00"))))
+
+
+def _safe_next(default: str) -> str:
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def _decided(message: str, *, default_next: str, fragment: str | None = None, **context: Any) -> Response:
+    """The answer to a successful decision.
+
+    htmx: the fragment (empty for a queue row, so the row disappears) plus the message out of
+    band, and `desk:changed` so the counts refresh. A plain form post: flash and redirect.
+    """
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(_safe_next(default_next))
+    body = render_template(fragment, **context) if fragment else ""
+    if _context_fragment() == "row":
+        body += _queue_meta_oob()
+    body += render_template("desk/_oob_messages.html", messages=[("success", message)])
+    resp = current_app.make_response(body)
+    resp.headers["HX-Trigger"] = json.dumps({"desk:changed": {}, "dockhand:ok": {}})
+    resp.headers["Vary"] = "HX-Request"
+    resp.headers["X-Keep-Messages"] = "1"  # it carries its own message: dockhand.js must not clear it
+    return resp
+
+
+def _queue_meta_oob() -> str:
+    """After a row decision: the queue's header line (its total) recounted, out of band.
+    The row's form says which queue and filters it was on (`next`)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(request.form.get("next") or "")
+    q = dq.QueueQuery.from_args(dict(parse_qsl(parts.query)))
+    path = parts.path.rstrip("/")
+    if path == url_for("desk.quarantine"):
+        page = dq.quarantine_queue(db.session, actor(), q, _ageing())
+    elif path == url_for("desk.refunds"):
+        page = dq.refund_queue(db.session, actor(), q, _ageing())
+    elif path.startswith(url_for("desk.index") + "/exceptions/") and path.rsplit("/", 1)[-1] in EXCEPTION_TYPES:
+        page = dq.exception_queue(db.session, actor(), path.rsplit("/", 1)[-1], q, _ageing())
+    else:
+        return ""
+    return render_template("desk/_queue_meta.html", qpage=page, oob=True)
+
+
+def _context_fragment() -> str:
+    """Where the decision was made: a queue row, a unit case, an exception case or a queue (bulk)."""
+    ctx = request.form.get("context", "")
+    return ctx if ctx in ("row", "unit", "exception", "queue") else "page"
+
+
+# --------------------------------------------------------------------------- queues
+
+
+@bp.get("")
+@require("view_desk")
+def index() -> Response:
+    """The landing page: every queue with its count and how many are past the ageing threshold."""
+    counts = dq.queue_counts(db.session, actor(), _ageing())
+    return render("desk/index.html", "desk/_counts.html", counts=counts)
+
+
+@bp.get("/counts")
+@require("view_desk")
+def counts() -> Response:
+    """The self-polling counts: the nav strip (default) or the landing page's cards."""
+    data = dq.queue_counts(db.session, actor(), _ageing())
+    template = "desk/_counts.html" if request.args.get("view") == "cards" else "desk/_nav_counts.html"
+    resp = current_app.make_response(render_template(template, counts=data))
+    resp.headers["Vary"] = "HX-Request"
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Keep-Messages"] = "1"  # a background poll must not wipe the message on screen
+    return resp
+
+
+def _queue(page: dq.QueuePage, endpoint: str, **endpoint_args: Any) -> Response:
+    choices = dq.filter_choices(db.session, actor())
+    counts = dq.queue_counts(db.session, actor(), _ageing()) if page.queue.startswith("exceptions/") else None
+    return render("desk/queue.html", "desk/_queue.html", qpage=page, choices=choices, endpoint=endpoint,
+                  endpoint_args=endpoint_args, counts=counts, dispositions=DISPOSITIONS)
+
+
+@bp.get("/quarantine")
+@require("view_desk")
+def quarantine() -> Response:
+    """Units in quarantine, oldest first unless sorted by value; filtered and paged."""
+    q = dq.QueueQuery.from_args(request.args)
+    return _queue(dq.quarantine_queue(db.session, actor(), q, _ageing()), "desk.quarantine")
+
+
+@bp.get("/refunds")
+@require("view_desk")
+def refunds() -> Response:
+    """Refunds held for a supervisor's approval."""
+    q = dq.QueueQuery.from_args(request.args)
+    return _queue(dq.refund_queue(db.session, actor(), q, _ageing()), "desk.refunds")
+
+
+@bp.get("/exceptions/<type_>")
+@require("view_desk")
+def exceptions(type_: str) -> Response:
+    """Open exceptions of one type."""
+    if type_ not in EXCEPTION_TYPES:
+        raise NotFound("No such exception queue.")
+    q = dq.QueueQuery.from_args(request.args)
+    return _queue(dq.exception_queue(db.session, actor(), type_, q, _ageing()), "desk.exceptions", type_=type_)
+
+
+# --------------------------------------------------------------------------- case files
+
+
+def _unit_context(unit_id: int) -> dict[str, Any]:
+    from app.disposition.services import preview
+
+    case = dq.unit_case(db.session, actor(), unit_id)
+    decision, decision_error = None, None
+    if case.unit.grade is not None and case.unit.packaging is not None:
+        try:
+            decision = preview(db.session, actor(), case.unit)
+        except Exception as exc:  # noqa: BLE001 - a preview that cannot run is shown, not fatal
+            decision_error = getattr(exc, "message", str(exc))
+    return {"case": case, "rules_decision": decision, "rules_error": decision_error, "grades": GRADES,
+            "packaging_states": PACKAGING_STATES, "dispositions": DISPOSITIONS, "disposition_state": DISPOSITION_STATE,
+            "resolutions": es.RESOLUTIONS, "me": actor()}
+
+
+@bp.get("/units/<int(max=9223372036854775807):unit_id>")
+@require("view_desk")
+def unit_case(unit_id: int) -> Response:
+    """A unit's case file: photos, inspection, serials, rule, customer history, timeline, decisions."""
+    return render("desk/case.html", "desk/_case.html", **_unit_context(unit_id))
+
+
+def _exception_context(exception_id: int) -> dict[str, Any]:
+    return {"xcase": dq.exception_case(db.session, actor(), exception_id), "resolutions": es.RESOLUTIONS}
+
+
+@bp.get("/exception/<int(max=9223372036854775807):exception_id>")
+@require("view_desk")
+def exception_case(exception_id: int) -> Response:
+    """An exception's case file (a parcel nobody recognised, a missing item...)."""
+    ctx = _exception_context(exception_id)
+    exc = ctx["xcase"].exception
+    if exc.unit_id is not None and request.args.get("view") != "exception":
+        return redirect(url_for("desk.unit_case", unit_id=exc.unit_id))  # its unit's case shows it, with context
+    return render("desk/exception.html", "desk/_exception_case.html", **ctx)
+
+
+def _photo(photo_id: int, thumb: bool) -> Response:
+    if not (current_user.actor().can("inspect") or current_user.actor().can("view_desk")):
+        abort(403)
+    photo = load_photo(db.session, actor(), photo_id)
+    try:
+        path = PhotoStore(current_app.config["PHOTO_DIR"]).path_for(photo.storage_key, thumb=thumb)
+    except ValueError:
+        raise NotFound("That photo file is missing.") from None
+    if not path.is_file():
+        raise NotFound("That photo file is missing.")
+    resp = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
+
+
+@bp.get("/photos/<int(max=9223372036854775807):photo_id>")
+@login_required
+def photo(photo_id: int) -> Response:
+    """A unit photo at full size, to whoever may see its unit (inspectors, supervisors)."""
+    return _photo(photo_id, thumb=False)
+
+
+@bp.get("/photos/<int(max=9223372036854775807):photo_id>/thumb")
+@login_required
+def photo_thumb(photo_id: int) -> Response:
+    """A unit photo's thumbnail."""
+    return _photo(photo_id, thumb=True)
+
+
+# --------------------------------------------------------------------------- unit decisions
+
+
+def _after_unit_decision(message: str, unit_id: int) -> Response:
+    ctx = _context_fragment()
+    default = url_for("desk.unit_case", unit_id=unit_id)
+    if ctx == "row":
+        return _decided(message, default_next=default)
+    if ctx == "unit" and is_htmx():
+        return _decided(message, default_next=default, fragment="desk/_case.html", **_unit_context(unit_id))
+    return _decided(message, default_next=default)
+
+
+@bp.post("/units/<int(max=9223372036854775807):unit_id>/decide")
+@require("release_quarantine")
+def decide_unit(unit_id: int) -> Response:
+    """Release a unit to stock or route it elsewhere, with a reason."""
+    result = ds.decide_unit(db.session, actor(), unit_id=unit_id, to_state=request.form.get("to_state", ""),
+                            reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
+                            expected_version=_form_int("version"))
+    return _after_unit_decision(f"Unit {result['lpn']}: {STATE_LABELS[result['state']]} ({result['location']}).", unit_id)
+
+
+@bp.post("/units/<int(max=9223372036854775807):unit_id>/regrade")
+@require("override_disposition")
+def regrade_unit(unit_id: int) -> Response:
+    """Re-grade (re-inspect) a unit, with a reason."""
+    from app.auth.scoping import load_unit
+    from app.catalog.models import Product
+    from app.inspection.services import checklist_for
+
+    unit = load_unit(db.session, actor(), unit_id)
+    product = db.session.get(Product, unit.product_id)
+    items = checklist_for(db.session, product.category if product else "")
+    answers = {item["key"]: request.form.get(f"q_{item['key']}") == "yes" for item in items}
+    result = ds.regrade_unit(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
+                             packaging=request.form.get("packaging", ""), answers=answers,
+                             reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
+                             expected_version=_form_int("version"))
+    return _after_unit_decision(f"Re-graded: grade {result['grade']}, packaging {result['packaging']}.", unit_id)
+
+
+@bp.post("/units/<int(max=9223372036854775807):unit_id>/dispose")
+@require("override_disposition")
+def dispose_unit(unit_id: int) -> Response:
+    """Apply the rules' disposition to a received unit, or override it, with a reason."""
+    result = ds.dispose_unit(db.session, actor(), unit_id=unit_id, disposition=request.form.get("disposition"),
+                             reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
+                             policy=_policy(), expected_version=_form_int("version"))
+    return _after_unit_decision(f"Unit {result['lpn']}: {STATE_LABELS[result['state']]}. {result['explanation']}", unit_id)
+
+
+@bp.post("/quarantine/bulk")
+@require("release_quarantine")
+def quarantine_bulk() -> Response:
+    """The same decision for every ticked unit: each its own transaction, ledger row and audit entry."""
+    ids = _form_ids("unit_ids")
+    result = ds.bulk_decide_units(db.session, actor(), unit_ids=ids, to_state=request.form.get("to_state", ""),
+                                  reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
+                                  versions=_versions(ids))
+    message = f"{ds.target_label(request.form.get('to_state', ''))}: {result.summary}."
+    return _after_bulk(message, result, dq.quarantine_queue, "desk.quarantine")
+
+
+def _after_bulk(message: str, result: ds.BulkResult, loader: Any, endpoint: str) -> Response:
+    if not result.done:
+        raise Conflict(f"Nothing was done. {result.summary.split(': ', 1)[-1]}")
+    if is_htmx():
+        q = dq.QueueQuery.from_args(request.args)
+        page = loader(db.session, actor(), q, _ageing())
+        choices = dq.filter_choices(db.session, actor())
+        resp = _decided(message, default_next=url_for(endpoint), fragment="desk/_queue.html", qpage=page,
+                        choices=choices, endpoint=endpoint, endpoint_args={}, counts=None, dispositions=DISPOSITIONS)
+        if result.refused:
+            body = resp.get_data(as_text=True).replace("msg msg-success", "msg msg-warning")
+            resp.set_data(body)
+        return resp
+    flash(message, "warning" if result.refused else "success")
+    return redirect(url_for(endpoint, **dq.QueueQuery.from_args(request.args).args()))
+
+
+# --------------------------------------------------------------------------- refund decisions
+
+
+@bp.post("/refunds/<int(max=9223372036854775807):refund_id>/decide")
+@require("approve_refunds")
+def decide_refund(refund_id: int) -> Response:
+    """Approve (optionally with an adjusted amount) or reject a held refund, with a reason."""
+    decision = request.form.get("decision", "")
+    result = ds.decide_refund(db.session, actor(), refund_id=refund_id, decision=decision,
+                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
+                              amount=request.form.get("amount") if decision == "approve" else None,
+                              expected_version=_form_int("version"))
+    status = STATUS_LABELS.get(result["status"], result["status"])
+    message = f"Refund {status}" + (f": {result['amount']}" if result.get("amount") else "") + "."
+    unit_id = _form_int("unit_id")
+    ctx = _context_fragment()
+    if ctx == "unit" and unit_id and is_htmx():
+        return _decided(message, default_next=url_for("desk.unit_case", unit_id=unit_id), fragment="desk/_case.html",
+                        **_unit_context(unit_id))
+    return _decided(message, default_next=url_for("desk.refunds"))
+
+
+@bp.post("/refunds/bulk")
+@require("approve_refunds")
+def refunds_bulk() -> Response:
+    """Approve or reject every ticked refund: each its own transaction (four-eyes checked for each)."""
+    ids = _form_ids("refund_ids")
+    decision = request.form.get("decision", "")
+    result = ds.bulk_decide_refunds(db.session, actor(), refund_ids=ids, decision=decision,
+                                    reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
+                                    versions=_versions(ids))
+    word = {"approve": "Approved", "reject": "Rejected"}.get(decision, decision)
+    return _after_bulk(f"{word}: {result.summary}.", result, dq.refund_queue, "desk.refunds")
+
+
+# --------------------------------------------------------------------------- exception decisions
+
+
+@bp.post("/exception/<int(max=9223372036854775807):exception_id>/resolve")
+@require("resolve_exceptions")
+def resolve_exception(exception_id: int) -> Response:
+    """Resolve an exception: plainly, by linking a parcel to its RMA, by accepting a wrong item,
+    or by confirming a serial mismatch as fraud. Always with a reason."""
+    action = request.form.get("action", "resolve")
+    common = {"exception_id": exception_id, "reason": request.form.get("reason"),
+              "idempotency_key": request.form.get("key"), "expected_version": _form_int("version")}
+    s, a = db.session, actor()
+    if action == "link":
+        result = es.link_parcel_to_rma(s, a, rma_code=request.form.get("rma"), **common)
+        message = f"Parcel linked to {result['rma_number']}: {len(result['units'])} unit(s)"
+        if result["refunds_opened"]:
+            message += f", {len(result['refunds_opened'])} refund trigger(s) opened"
+        if result["exceptions_raised"]:
+            message += f"; new exceptions: {', '.join(EXCEPTION_LABELS[t].lower() for t in result['exceptions_raised'])}"
+        message += "."
+    elif action == "accept":
+        result = es.accept_wrong_item(s, a, credit_amount=request.form.get("credit"), rma_line_id=_form_int("rma_line_id"),
+                                      **common)
+        message = f"Accepted as {result['sku']}" + (" with a refund trigger." if result.get("refund_id") else ".")
+    elif action == "fraud":
+        result = es.confirm_serial_fraud(s, a, **common)
+        message = f"Fraud confirmed: unit {STATE_LABELS.get(result['unit_state'], result['unit_state'])}"
+        if result.get("refund_status"):
+            message += f", refund {STATUS_LABELS.get(result['refund_status'], result['refund_status'])}"
+        message += "." + (f" Note: {result['note']}." if result.get("note") else "")
+    else:
+        result = es.resolve_exception(s, a, resolution=request.form.get("resolution", ""), **common)
+        message = f"Resolved: {es.RESOLUTION_LABELS.get(result['resolution'], result['resolution']).lower()}."
+    ctx = _context_fragment()
+    default = url_for("desk.exception_case", exception_id=exception_id, view="exception")
+    if is_htmx() and ctx == "unit":
+        unit_id = _form_int("unit_id")
+        if unit_id:
+            return _decided(message, default_next=default, fragment="desk/_case.html", **_unit_context(unit_id))
+    if is_htmx() and ctx == "exception":
+        return _decided(message, default_next=default, fragment="desk/_exception_case.html",
+                        **_exception_context(exception_id))
+    return _decided(message, default_next=default)
+
+
+# --------------------------------------------------------------------------- rules and reason codes
+
+
+def _rules_context(drafts: list[dr.RuleDraft] | None = None, *, errors: dict[int, list[str]] | None = None,
+                   general: list[str] | None = None, base_version: int | None = None,
+                   preview: dr.Preview | None = None, preview_n: int = dr.PREVIEW_DEFAULT,
+                   note: str = "") -> dict[str, Any]:
+    if drafts is None:
+        drafts = dr.drafts_from_rules(dr.load_rules(db.session))
+    else:
+        dr.mark_changes(db.session, drafts)
+    if not drafts or not drafts[-1].is_new:
+        last = max([int(d.position) for d in drafts if d.position.isdigit()] or [0])
+        drafts = [*drafts, dr.empty_draft(last + 1)]
+    latest = dr.latest_version(db.session)
+    return {"drafts": drafts, "errors": errors or {}, "general": general or [],
+            "base_version": base_version if base_version is not None else (latest.id if latest else 0),
+            "latest": latest, "versions": dr.versions(db.session), "preview": preview, "preview_n": preview_n,
+            "known": dr.known_codes(db.session), "reasons": dr.reason_codes(db.session), "note": note,
+            **dr.editor_choices()}
+
+
+@bp.get("/rules")
+@require("edit_rules")
+def rules() -> Response:
+    """The rules editor and the reason codes."""
+    return render("desk/rules.html", "desk/_rules_editor.html", **_rules_context())
+
+
+@bp.post("/rules/preview")
+@require("edit_rules")
+def rules_preview() -> Response:
+    """How the last N inspected units would be decided by the edited rules (nothing is saved)."""
+    drafts = dr.drafts_from_form(request.form)
+    n = dr.parse_preview_n(request.form.get("n"))
+    try:
+        edited = dr.validate_drafts(db.session, drafts)
+    except dr.RulesInvalid as exc:
+        return render("desk/rules.html", "desk/_rules_editor.html", status=422,
+                      **_rules_context(drafts, errors=exc.errors, general=[exc.message, *exc.general],
+                                       base_version=_form_int("base_version") or 0, preview_n=n,
+                                       note=request.form.get("note", "")))
+    result = dr.preview_rules(db.session, actor(), edited, n)
+    return render("desk/rules.html", "desk/_rules_editor.html",
+                  **_rules_context(drafts, base_version=_form_int("base_version") or 0, preview=result, preview_n=n,
+                                   note=request.form.get("note", "")))
+
+
+@bp.post("/rules")
+@require("edit_rules")
+def rules_save() -> Response:
+    """Save the edited rule set: validated, versioned, audited."""
+    drafts = dr.drafts_from_form(request.form)
+    base = _form_int("base_version") or 0
+    try:
+        edited = dr.validate_drafts(db.session, drafts)
+    except dr.RulesInvalid as exc:
+        db.session.rollback()
+        return render("desk/rules.html", "desk/_rules_editor.html", status=422,
+                      **_rules_context(drafts, errors=exc.errors, general=[exc.message, *exc.general], base_version=base,
+                                       note=request.form.get("note", "")))
+    result = dr.save_rules(db.session, actor(), rules=edited, note=request.form.get("note"), base_version=base,
+                           idempotency_key=request.form.get("key"))
+    message = f"Rules saved as version {result['version_id']} ({result['rules']} rules)."
+    return _decided(message, default_next=url_for("desk.rules"), fragment="desk/_rules_editor.html", **_rules_context())
+
+
+@bp.post("/reasons")
+@require("edit_rules")
+def reason_add() -> Response:
+    """Add a reason code."""
+    result = dr.add_reason_code(db.session, actor(), code=request.form.get("code"), label=request.form.get("label"),
+                                idempotency_key=request.form.get("key"))
+    return _decided(f"Reason code '{result['code']}' added.", default_next=url_for("desk.rules"),
+                    fragment="desk/_reasons.html", reasons=dr.reason_codes(db.session))
+
+
+@bp.post("/reasons/<code>")
+@require("edit_rules")
+def reason_update(code: str) -> Response:
+    """Rename, deactivate or reactivate a reason code."""
+    action = request.form.get("action", "rename")
+    active = {"deactivate": False, "activate": True}.get(action)
+    label = request.form.get("label") if action == "rename" else None
+    result = dr.update_reason_code(db.session, actor(), code=code[:32], label=label, active=active,
+                                   idempotency_key=request.form.get("key"))
+    word = "renamed" if action == "rename" else ("reactivated" if result["active"] else "deactivated")
+    return _decided(f"Reason code '{result['code']}' {word}.", default_next=url_for("desk.rules"),
+                    fragment="desk/_reasons.html", reasons=dr.reason_codes(db.session))
