@@ -28,6 +28,8 @@ class ReturnUnit(Base):
         CheckConstraint(f"state IN {STATES!r}", name="state"),
         CheckConstraint(f"serial_status IN {SERIAL_STATUSES!r}", name="serial_status"),
         Index("ix_return_units_state_warehouse", "state", "warehouse_id"),
+        Index("ix_return_units_state_changed", "state", "state_changed_at"),
+        Index("ix_return_units_inspected_at", "inspected_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     lpn: Mapped[str] = mapped_column(String(32), unique=True)
@@ -96,6 +98,7 @@ class OutboxEvent(Base):
     """An event for other systems, written in the same transaction as the change it reports."""
 
     __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),)
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     type: Mapped[str] = mapped_column(String(64), index=True)

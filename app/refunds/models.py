@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, BigIntPK, Money, utcnow
@@ -23,6 +23,7 @@ class RefundTrigger(Base):
         # Never released (or acknowledged) before the unit was inspected: enforced by the database too.
         CheckConstraint("status NOT IN ('released', 'acknowledged') OR inspected_at IS NOT NULL", name="released_after_inspection"),
         CheckConstraint("amount >= 0 AND amount <= paid_amount", name="amount_bounds"),
+        Index("ix_refund_triggers_status_pending", "status", "pending_since"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     # unique=True: at most one refund trigger per unit, whatever the code does.

@@ -150,7 +150,8 @@ def _decider(session: Session, refund: RefundTrigger) -> str:
 
 def check_four_eyes(actor: Actor, refund: RefundTrigger) -> None:
     """Nobody approves the refund of a unit they inspected, or an override they made."""
-    if actor.id is not None and actor.id == refund.inspected_by_id:
+    # The inspector at settlement and whoever graded the unit last (a later re-grade) are both barred.
+    if actor.id is not None and actor.id in (refund.inspected_by_id, refund.unit.inspected_by_id):
         raise FourEyesViolation("You inspected this unit: another supervisor must decide its refund.")
     if actor.id is not None and actor.id == refund.override_by_id:
         raise FourEyesViolation("You overrode this unit's disposition: another supervisor must decide its refund.")
