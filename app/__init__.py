@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify
-from sqlalchemy import text
+from flask import Flask, g, has_app_context, jsonify
+from sqlalchemy import event, text
 
 from app.db import db
 from app.extensions import csrf, htmx, login_manager
@@ -55,6 +57,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     csrf.exempt(health)
 
+    if app.config.get("BENCH_INSTRUMENT", os.environ.get("DOCKHAND_BENCH") == "1"):
+        _instrument(app)
+
     from app.cli import register_cli
 
     register_cli(app)
@@ -72,3 +77,29 @@ def _register_optional(app: Flask, module: str) -> None:
             raise
         return
     app.register_blueprint(mod.bp)
+
+
+def _instrument(app: Flask) -> None:
+    """Benchmark only (DOCKHAND_BENCH=1): per-request server time, SQL statements and pool checkouts as headers."""
+
+    def counter(name: str):  # type: ignore[no-untyped-def]
+        def bump(*_args: Any) -> None:
+            if has_app_context():
+                setattr(g, name, g.get(name, 0) + 1)
+        return bump
+
+    event.listen(db.engine, "before_cursor_execute", counter("bench_sql"))
+    event.listen(db.engine.pool, "checkout", counter("bench_checkouts"))  # each checkout also pings (pool_pre_ping)
+
+    def start() -> None:
+        g.bench_t0 = time.perf_counter()
+
+    app.before_request_funcs.setdefault(None, []).insert(0, start)  # first, before CSRF and login
+
+    @app.after_request
+    def _bench_headers(resp):  # type: ignore[no-untyped-def]
+        if "bench_t0" in g:
+            resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.bench_t0) * 1000:.2f}"
+        resp.headers["X-SQL-Statements"] = str(g.get("bench_sql", 0))
+        resp.headers["X-DB-Checkouts"] = str(g.get("bench_checkouts", 0))
+        return resp

@@ -6,10 +6,12 @@ is not known yet). Every list or load of returns, units, photos or exceptions go
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ExecutableOption
 
 from app.auth.roles import Actor
 from app.catalog.models import Warehouse, partner_org_merchants
@@ -116,9 +118,9 @@ def load_photo(session: Session, actor: Actor, photo_id: int) -> Photo:
     return photo
 
 
-def load_receipt(session: Session, actor: Actor, receipt_id: int) -> Receipt:
-    """Load a receipt the actor may see, or raise NotFound."""
-    receipt = session.scalars(scope_receipts(select(Receipt).where(Receipt.id == receipt_id), actor)).first()
+def load_receipt(session: Session, actor: Actor, receipt_id: int, *, options: Sequence[ExecutableOption] = ()) -> Receipt:
+    """Load a receipt the actor may see, or raise NotFound; `options` (e.g. joinedload) ride along in the same query."""
+    receipt = session.scalars(scope_receipts(select(Receipt).where(Receipt.id == receipt_id).options(*options), actor)).first()
     if receipt is None:
         raise NotFound("No such receipt.")
     return receipt

@@ -31,32 +31,39 @@ def load_rules(session: Session) -> list[Rule]:
                  Decimal(r.restocking_fee_pct), r.enabled) for r in rows]
 
 
-def customer_history(session: Session, customer_id: int | None) -> tuple[int, float]:
-    """(prior returns, return rate) of a customer: RMAs over orders. No contact data involved."""
-    if customer_id is None:
-        return 0, 0.0
-    returns = session.scalar(select(func.count(distinct(Rma.id))).where(Rma.customer_id == customer_id)) or 0
-    orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id)) or 0
+def _history_counts(customer_id: Any) -> tuple[Any, Any]:
+    """(RMAs, orders) of a customer as scalar subqueries; `customer_id` may itself be a subquery."""
+    return (select(func.count(distinct(Rma.id))).where(Rma.customer_id == customer_id).scalar_subquery(),
+            select(func.count(Order.id)).where(Order.customer_id == customer_id).scalar_subquery())
+
+
+def _history(returns: int | None, orders: int | None) -> tuple[int, float]:
+    returns, orders = returns or 0, orders or 0
     prior = max(returns - 1, 0)  # this return is not a "prior" one
     return prior, (min(returns / orders, 1.0) if orders else 0.0)
 
 
+def customer_history(session: Session, customer_id: int | None) -> tuple[int, float]:
+    """(prior returns, return rate) of a customer: RMAs over orders. No contact data involved."""
+    if customer_id is None:
+        return 0, 0.0
+    return _history(*session.execute(select(*_history_counts(customer_id))).one())
+
+
 def facts_for(session: Session, unit: ReturnUnit) -> InspectionFacts:
-    """What the rules look at for one inspected unit."""
+    """What the rules look at for one inspected unit (the product, then the rest in one query)."""
     if unit.grade is None or unit.packaging is None:
         raise ValidationFailed(f"Inspect unit {unit.lpn} (grade and packaging) before its disposition.")
     product = session.get(Product, unit.product_id)
-    reason, channel, customer_id = "unknown", "unknown", None
-    if unit.rma_id is not None:
-        rma = session.get(Rma, unit.rma_id)
-        if rma is not None:
-            ch = session.get(SalesChannel, rma.channel_id)
-            channel = ch.code if ch else "unknown"
-            customer_id = rma.customer_id
-    if unit.rma_line_id is not None:
-        line = session.get(RmaLine, unit.rma_line_id)
-        reason = line.reason_code if line else reason
-    count, rate = customer_history(session, customer_id)
+    customer = select(Rma.customer_id).where(Rma.id == unit.rma_id).scalar_subquery()
+    row = session.execute(select(
+        select(SalesChannel.code).join(Rma, Rma.channel_id == SalesChannel.id).where(Rma.id == unit.rma_id).scalar_subquery(),
+        select(RmaLine.reason_code).where(RmaLine.id == unit.rma_line_id).scalar_subquery(),
+        *_history_counts(customer),
+    )).one()
+    channel = row[0] if unit.rma_id is not None and row[0] is not None else "unknown"
+    reason = row[1] if unit.rma_line_id is not None and row[1] is not None else "unknown"
+    count, rate = _history(row[2], row[3])
     return InspectionFacts(grade=unit.grade, category=product.category if product else "unknown",
                            unit_value=product.unit_value if product else Decimal(0), reason_code=reason,
                            channel=channel, serial_mismatch=unit.serial_status == "mismatch",
@@ -105,11 +112,12 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         assert disposition is not None
         why = decision.explanation if not overridden else f"override by {actor.name}: {override_reason} (rules said: {decision.explanation})"
         location = _location(session, unit.warehouse_id, DISPOSITION_LOCATION_TYPE[disposition])
+        # set before the move, so the unit row is written once (one UPDATE, one version step)
+        unit.disposition = disposition
+        unit.decision_rule = why
         apply_transition(session, actor, unit, DISPOSITION_STATE[disposition], reason=why, to_location=location,
                          action="unit.disposed", details={"disposition": disposition, "rule": decision.explanation,
                                                           "overridden": overridden})
-        unit.disposition = disposition
-        unit.decision_rule = why
         refund = refund_for_unit(session, unit.id, lock=True)
         refund_status = None
         if refund is not None and refund.status == "awaiting_inspection":

@@ -7,7 +7,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -39,6 +41,25 @@ def _replay(record: IdempotencyRecord, actor: Actor, operation: str, fp: str) ->
     return dict(record.result or {}, replayed=True)
 
 
+def _claim(session: Session, actor: Actor, key: str, operation: str, fp: str) -> bool:
+    """Insert the claim row unless the key is taken, in one statement; True when the key is ours now.
+
+    `INSERT ... ON CONFLICT DO NOTHING` waits for a concurrent claimer of the same key to finish,
+    like a plain INSERT would, and then inserts nothing when that one committed.
+    """
+    values = {"key": key, "operation": operation, "actor_id": actor.id, "fingerprint": fp}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(IdempotencyRecord).values(**values).on_conflict_do_nothing(index_elements=[IdempotencyRecord.key])
+        return session.execute(stmt.returning(IdempotencyRecord.key)).first() is not None
+    if session.get(IdempotencyRecord, key) is not None:
+        return False
+    session.add(IdempotencyRecord(**values))
+    session.flush()
+    return True
+
+
 def run_idempotent(session: Session, actor: Actor, key: str | None, operation: str,
                    params: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run `work` in one transaction, claimed by `key`; replays get the stored result.
@@ -52,14 +73,13 @@ def run_idempotent(session: Session, actor: Actor, key: str | None, operation: s
     fp = fingerprint(operation, params)
     try:
         with unit_of_work(session):
-            existing = session.get(IdempotencyRecord, key)
-            if existing is not None:
+            if not _claim(session, actor, key, operation, fp):
+                existing = session.get(IdempotencyRecord, key, populate_existing=True)
+                if existing is None:  # the key's row vanished between the two statements
+                    raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.")
                 return _replay(existing, actor, operation, fp)
-            record = IdempotencyRecord(key=key, operation=operation, actor_id=actor.id, fingerprint=fp)
-            session.add(record)
-            session.flush()
             result = work()
-            record.result = result
+            session.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(result=result))
     except StaleDataError as exc:
         raise StaleVersion("Somebody else changed this at the same moment. Nothing was changed: look again.") from exc
     except IntegrityError as exc:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, literal, select, union_all
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.auth.roles import Actor
 from app.auth.scoping import load_receipt, scope_rmas, scope_units
@@ -37,6 +37,8 @@ class ScanResult:
     lot: str | None = None
     via: str = ""  # how a parcel was recognised: rma number, tracking number, order number
     extra: dict[str, Any] = field(default_factory=dict)
+    # The product row itself when the lookup loaded it, so the caller need not load it again.
+    product: Product | None = field(default=None, repr=False, compare=False)
 
 
 def _barcode_keys(code: str) -> list[str]:
@@ -55,12 +57,11 @@ def _barcode_keys(code: str) -> list[str]:
 def find_product(session: Session, code: str) -> Product | None:
     """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU."""
     keys = _barcode_keys(code)
-    product = session.scalars(
-        select(Product).join(ProductBarcode, ProductBarcode.product_id == Product.id).where(ProductBarcode.code.in_(keys)).limit(1)
-    ).first()
-    if product is None:
-        product = session.scalars(select(Product).where(Product.sku == code.upper()).limit(1)).first()
-    return product
+    # One round trip: a barcode match wins over a SKU match.
+    by_barcode = select(ProductBarcode.product_id.label("product_id"), literal(1).label("rank")).where(ProductBarcode.code.in_(keys))
+    by_sku = select(Product.id, literal(2)).where(Product.sku == code.upper())
+    found = union_all(by_barcode, by_sku).subquery()
+    return session.scalars(select(Product).join(found, found.c.product_id == Product.id).order_by(found.c.rank).limit(1)).first()
 
 
 def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt | None = None) -> ScanResult:
@@ -78,7 +79,8 @@ def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt |
     if parsed.kind_hint == "gs1" and parsed.gtin:
         product = find_product(session, parsed.gtin)
         if product is not None:
-            return ScanResult("product", code, parsed, product_id=product.id, serial=parsed.serial, lot=parsed.lot)
+            return ScanResult("product", code, parsed, product_id=product.id, serial=parsed.serial, lot=parsed.lot,
+                              product=product)
         return ScanResult("unknown", code, parsed)
     if len(code) > 64:
         return ScanResult("unknown", code, parsed)
@@ -88,7 +90,7 @@ def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt |
             return ScanResult("rma", code, parsed, rma_id=rma[0], via=rma[1])
     product = find_product(session, code)
     if product is not None:
-        return ScanResult("product", code, parsed, product_id=product.id)
+        return ScanResult("product", code, parsed, product_id=product.id, product=product)
     if receipt is not None and receipt.rma_id is not None:
         hit = session.execute(
             select(OrderLine.product_id).join(ShippedSerial, ShippedSerial.order_line_id == OrderLine.id)
@@ -104,21 +106,24 @@ def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt |
     return ScanResult("unknown", code, parsed)
 
 
+_RMA_VIA = {1: "RMA number", 2: "tracking number", 3: "order number"}
+
+
 def _find_rma(session: Session, actor: Actor, code: str) -> tuple[int, str] | None:
-    """An RMA by its number, a carrier tracking number or the order number (newest open RMA)."""
+    """An RMA by its number, a carrier tracking number or the order number (newest open RMA).
+
+    One round trip: the three lookups in one UNION ALL, the first kind that matches wins
+    (RMA number, then tracking number, then the newest RMA of the order)."""
     up = code.upper()
-    rma_id = session.scalars(scope_rmas(select(Rma.id).where(Rma.number == up), actor)).first()
-    if rma_id:
-        return rma_id, "RMA number"
-    rma_id = session.scalars(scope_rmas(select(Rma.id).join(CarrierTracking, CarrierTracking.rma_id == Rma.id)
-                                        .where(CarrierTracking.tracking_number == up), actor)).first()
-    if rma_id:
-        return rma_id, "tracking number"
-    rma_id = session.scalars(scope_rmas(select(Rma.id).join(Order, Order.id == Rma.order_id).where(Order.number == up)
-                                        .order_by(Rma.id.desc()), actor)).first()
-    if rma_id:
-        return rma_id, "order number"
-    return None
+    by_number = scope_rmas(select(Rma.id.label("rma_id"), literal(1).label("rank")).where(Rma.number == up), actor)
+    by_tracking = scope_rmas(select(Rma.id, literal(2)).join(CarrierTracking, CarrierTracking.rma_id == Rma.id)
+                             .where(CarrierTracking.tracking_number == up), actor)
+    by_order = scope_rmas(select(Rma.id, literal(3)).join(Order, Order.id == Rma.order_id).where(Order.number == up), actor)
+    found = union_all(by_number, by_tracking, by_order).subquery()
+    row = session.execute(select(found.c.rma_id, found.c.rank).order_by(found.c.rank, found.c.rma_id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return row.rma_id, _RMA_VIA[row.rank]
 
 
 def _dock(session: Session, warehouse_id: int) -> Location | None:
@@ -202,7 +207,7 @@ def _match(session: Session, receipt: Receipt, product_id: int) -> tuple[RmaLine
     if receipt.rma_id is None:
         return None, None, None  # blind: the parcel's exception covers it
     lines = session.scalars(select(RmaLine).where(RmaLine.rma_id == receipt.rma_id, RmaLine.product_id == product_id)
-                            .order_by(RmaLine.id)).all()
+                            .order_by(RmaLine.id).options(joinedload(RmaLine.order_line))).all()
     received = dict(session.execute(
         select(ReturnUnit.rma_line_id, func.count()).where(ReturnUnit.rma_id == receipt.rma_id,
                                                            ReturnUnit.product_id == product_id)
@@ -234,7 +239,8 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
         raise ValidationFailed("That serial number is too long.")
 
     def work() -> dict[str, Any]:
-        receipt = load_receipt(session, actor, receipt_id)
+        # the RMA and its order come in the same query: the match and the refund's currency need them
+        receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),))
         if receipt.status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
         product = session.get(Product, product_id)
@@ -324,11 +330,15 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
 
 
 def outstanding_lines(session: Session, rma_id: int) -> list[tuple[RmaLine, int, int]]:
-    """Each RMA line with (expected, received so far): expected-but-not-received is derived, not stored."""
-    lines = session.scalars(select(RmaLine).where(RmaLine.rma_id == rma_id).order_by(RmaLine.id)).all()
-    counts = dict(session.execute(select(ReturnUnit.rma_line_id, func.count()).where(ReturnUnit.rma_id == rma_id)
-                                  .group_by(ReturnUnit.rma_line_id)).all())
-    return [(line, line.quantity, counts.get(line.id, 0)) for line in lines]
+    """Each RMA line with (expected, received so far): expected-but-not-received is derived, not stored.
+
+    A constant number of queries whatever the RMA's size: each line's product, order line and count
+    come in one query, the shipped serials in one more."""
+    received = (select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id, ReturnUnit.rma_id == rma_id)
+                .correlate(RmaLine).scalar_subquery())
+    rows = session.execute(select(RmaLine, received).where(RmaLine.rma_id == rma_id).order_by(RmaLine.id).options(
+        joinedload(RmaLine.product), joinedload(RmaLine.order_line).selectinload(OrderLine.serials))).all()
+    return [(line, line.quantity, got) for line, got in rows]
 
 
 def current_receipt(session: Session, actor: Actor) -> Receipt | None:

@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from app.auth.scoping import load_receipt, load_unit, scope_warehouses
@@ -15,6 +16,7 @@ from app.errors import NotFound, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection, Photo
 from app.inspection.services import add_photo, checklist_for, record_inspection
 from app.ledger.models import ReturnUnit
+from app.orders.models import Rma
 from app.receiving import services as rs
 from app.receiving.models import Receipt
 from app.refunds.services import RefundPolicy, refund_for_unit
@@ -34,13 +36,19 @@ def _warehouse_id() -> int | None:
     return visible
 
 
-def _receipt() -> Receipt | None:
+# What the parcel card shows about the RMA, loaded with the receipt in one query.
+_CARD = joinedload(Receipt.rma)
+_CARD_OPTIONS = (_CARD.joinedload(Rma.channel), _CARD.joinedload(Rma.merchant), _CARD.joinedload(Rma.customer),
+                 _CARD.joinedload(Rma.order))
+
+
+def _receipt(*, for_card: bool = False) -> Receipt | None:
     """The parcel in hand: kept in the session, so a reload (or a flaky tab) finds it again."""
     rid = session.get("receipt_id")
     receipt = None
     if rid:
         try:
-            receipt = load_receipt(db.session, actor(), int(rid))
+            receipt = load_receipt(db.session, actor(), int(rid), options=_CARD_OPTIONS if for_card else ())
         except (NotFound, ValueError):
             receipt = None
     if receipt is None or receipt.status != "open":
@@ -50,25 +58,32 @@ def _receipt() -> Receipt | None:
 
 
 def _work_context(**extra: Any) -> dict[str, Any]:
-    """Everything the work area (#work) shows."""
-    receipt = _receipt()
+    """Everything the work area (#work) shows, in a constant number of queries whatever the parcel's size."""
+    receipt = _receipt(for_card=True)
     lines, units = [], []
     if receipt is not None:
         if receipt.rma_id is not None:
             lines = rs.outstanding_lines(db.session, receipt.rma_id)
-        units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id).order_by(ReturnUnit.id)).all()
+        units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id).order_by(ReturnUnit.id)
+                                   .options(joinedload(ReturnUnit.product))).all()
     pending = session.get("pending_product_id")
     pending_product = db.session.get(Product, pending) if pending else None
-    warehouses = db.session.scalars(scope_warehouses(select(Warehouse).order_by(Warehouse.code), actor())).all()
+    warehouse_id = _warehouse_id()
+    # the warehouse picker only shows while no warehouse is chosen
+    warehouses = [] if warehouse_id else db.session.scalars(scope_warehouses(select(Warehouse).order_by(Warehouse.code), actor())).all()
     ctx = {"receipt": receipt, "lines": lines, "units": units, "pending_product": pending_product,
-           "warehouse_id": _warehouse_id(), "warehouses": warehouses, "result": None, "prompt": None}
+           "warehouse_id": warehouse_id, "warehouses": warehouses, "result": None, "prompt": None}
     ctx.update(extra)
     return ctx
 
 
 def _work(status: int = 200, feedback: str | None = None, **extra: Any) -> Response:
+    return _render_work(_work_context(**extra), status, feedback)
+
+
+def _render_work(ctx: dict[str, Any], status: int = 200, feedback: str | None = None) -> Response:
     return render("receiving/scan.html", "receiving/_work.html", status=status,
-                  trigger={f"dockhand:{feedback}": {}} if feedback else None, **_work_context(**extra))
+                  trigger={f"dockhand:{feedback}": {}} if feedback else None, **ctx)
 
 
 @bp.get("")
@@ -116,7 +131,7 @@ def scan() -> Response:
     if found.kind == "product":
         if receipt is None:
             raise ValidationFailed("Scan the parcel label (RMA, tracking or order number) before its items.")
-        product = db.session.get(Product, found.product_id)
+        product = found.product or db.session.get(Product, found.product_id)
         assert product is not None
         if product.serial_tracked and not found.serial:
             session["pending_product_id"] = product.id
@@ -145,9 +160,12 @@ def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | N
     result = rs.scan_item(db.session, actor(), receipt_id=receipt.id, product_id=product_id, serial=serial, lot=lot,
                           idempotency_key=key)
     session.pop("pending_product_id", None)
-    unit = db.session.get(ReturnUnit, result["unit_id"])
+    ctx = _work_context()
+    # the new unit is one of the parcel's units the card lists: no second query for it
+    unit = next((u for u in ctx["units"] if u.id == result["unit_id"]), None) or db.session.get(ReturnUnit, result["unit_id"])
+    ctx["result"] = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
     bad = bool(result["exceptions"])
-    return _work(feedback="error" if bad else "ok", result={"kind": "unit", "unit": unit, "exceptions": result["exceptions"]})
+    return _render_work(ctx, feedback="error" if bad else "ok")
 
 
 def _go(url: str) -> Response:
@@ -187,12 +205,16 @@ def close() -> Response:
 
 def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
     product = db.session.get(Product, unit.product_id)
-    photos = db.session.scalars(select(Photo).where(Photo.unit_id == unit.id).order_by(Photo.id)).all()
+    # The checklist, photos and decision only show while the unit waits for its disposition
+    # (receiving/_unit.html): once it is decided, they are not loaded.
+    open_ = unit.state == "received" and extra.get("done") is None
+    photos = db.session.scalars(select(Photo).where(Photo.unit_id == unit.id).order_by(Photo.id)).all() if open_ else []
     decision = None
     if unit.grade and unit.state == "received":
         decision = preview(db.session, actor(), unit)
-    last = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id).order_by(Inspection.id.desc()).limit(1)).first()
-    ctx = {"unit": unit, "product": product, "answers": dict(last.answers) if last else {}, "notes": last.notes if last else "", "checklist": checklist_for(db.session, product.category if product else ""),
+    last = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id).order_by(Inspection.id.desc()).limit(1)).first() if open_ else None
+    ctx = {"unit": unit, "product": product, "answers": dict(last.answers) if last else {}, "notes": last.notes if last else "",
+           "checklist": checklist_for(db.session, product.category if product else "") if open_ else [],
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES,
            "refund": refund_for_unit(db.session, unit.id), "done": None}
     ctx.update(extra)
