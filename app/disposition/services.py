@@ -13,7 +13,7 @@ from app.catalog.models import Location, Product, SalesChannel
 from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule
-from app.errors import NotPermitted, ValidationFailed
+from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import apply_transition, check_version, lock_unit
@@ -106,6 +106,9 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
         check_version(session, unit, expected_version)
+        if unit.state != "received":
+            raise Conflict(f"Unit {unit.lpn} was already disposed: it is {unit.state.replace('_', ' ')}. "
+                           "Use the supervisor desk to move it on.")
         decision = decide(load_rules(session), facts_for(session, unit))
         overridden = override is not None and override != decision.disposition
         disposition = override if overridden else decision.disposition

@@ -5,14 +5,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, literal, select, union_all
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
 from app.auth.scoping import load_receipt, scope_rmas, scope_units
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
 from app.db import utcnow
 from app.errors import Conflict, NotPermitted, ValidationFailed
-from app.exceptions.models import EXCEPTION_LABELS, ReturnException
+from app.exceptions.models import EXCEPTION_LABELS
+from app.exceptions.services import open_exception
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import apply_transition, audit, emit, new_lpn
@@ -131,22 +132,6 @@ def _dock(session: Session, warehouse_id: int) -> Location | None:
                            .order_by(Location.id).limit(1)).first()
 
 
-def _open_exception(session: Session, actor: Actor, type_: str, *, warehouse_id: int, merchant_id: int | None = None,
-                    rma_id: int | None = None, rma_line_id: int | None = None, unit_id: int | None = None,
-                    receipt_id: int | None = None, product_id: int | None = None, quantity: int = 1,
-                    value: Any = None, details: dict[str, Any] | None = None) -> ReturnException:
-    exc = ReturnException(type=type_, warehouse_id=warehouse_id, merchant_id=merchant_id, rma_id=rma_id,
-                          rma_line_id=rma_line_id, unit_id=unit_id, receipt_id=receipt_id, product_id=product_id,
-                          quantity=quantity, value=value, details=details or {}, opened_by_id=actor.id)
-    session.add(exc)
-    session.flush()
-    emit(session, "exception.opened", "exception", exc.id, {"exception_id": exc.id, "type": type_, "rma_id": rma_id,
-                                                            "unit_id": unit_id, "warehouse_id": warehouse_id})
-    audit(session, actor, "exception.opened", "exception", exc.id, warehouse_id=warehouse_id,
-          details={"type": type_, **(details or {})})
-    return exc
-
-
 def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> Warehouse:
     wh = session.get(Warehouse, warehouse_id)
     if wh is None:
@@ -175,7 +160,7 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             receipt = Receipt(warehouse_id=wh.id, scanned_code=code, opened_by_id=actor.id)
             session.add(receipt)
             session.flush()
-            _open_exception(session, actor, "unidentified_parcel", warehouse_id=wh.id, receipt_id=receipt.id,
+            open_exception(session, actor, "unidentified_parcel", warehouse_id=wh.id, receipt_id=receipt.id,
                             details={"scanned_code": code})
             audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id, details={"blind": True, "code": code})
             return {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
@@ -272,12 +257,12 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
         exceptions = []
         if exc_type is not None:
             exceptions.append(exc_type)
-            _open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit.merchant_id,
+            open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit.merchant_id,
                             rma_id=receipt.rma_id, unit_id=unit.id, receipt_id=receipt.id, product_id=product.id,
                             value=product.unit_value, details={"sku": product.sku})
         if serial_status == "mismatch":
             exceptions.append("serial_mismatch")
-            _open_exception(session, actor, "serial_mismatch", warehouse_id=receipt.warehouse_id,
+            open_exception(session, actor, "serial_mismatch", warehouse_id=receipt.warehouse_id,
                             merchant_id=unit.merchant_id, rma_id=receipt.rma_id, rma_line_id=unit.rma_line_id,
                             unit_id=unit.id, receipt_id=receipt.id, product_id=product.id, value=product.unit_value,
                             details={"sku": product.sku, "serial": serial})
@@ -309,7 +294,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
             for line, expected, got in outstanding_lines(session, receipt.rma_id):
                 if got < expected:
                     missing.append({"sku": line.product.sku, "quantity": expected - got})
-                    _open_exception(session, actor, "missing_item", warehouse_id=receipt.warehouse_id,
+                    open_exception(session, actor, "missing_item", warehouse_id=receipt.warehouse_id,
                                     merchant_id=receipt.rma.merchant_id if receipt.rma else None, rma_id=receipt.rma_id,
                                     rma_line_id=line.id, receipt_id=receipt.id, product_id=line.product_id,
                                     quantity=expected - got, value=line.product.unit_value * (expected - got),

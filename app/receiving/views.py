@@ -281,21 +281,3 @@ def dispose(unit_id: int) -> Response:
 def idempotency_key() -> str:
     """A fresh key for a form rendered now."""
     return new_key()
-
-
-@bp.get("/photos/<int:photo_id>")
-@require("inspect")
-def photo(photo_id: int) -> Response:
-    """Serve a photo (or its thumbnail) only to someone allowed to see its unit."""
-    from flask import send_file
-
-    from app.auth.scoping import load_photo
-    from app.inspection.photos import PhotoStore
-
-    p = load_photo(db.session, actor(), photo_id)
-    path = PhotoStore(current_app.config["PHOTO_DIR"]).path_for(p.storage_key, thumb=request.args.get("thumb") == "1")
-    if not path.exists():
-        raise NotFound("That photo file is missing.")
-    resp = send_file(path, mimetype="image/jpeg", max_age=3600)
-    resp.headers["Cache-Control"] = "private, max-age=3600"
-    return resp

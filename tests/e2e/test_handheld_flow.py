@@ -1,7 +1,6 @@
 """The main job in Chromium at handheld size (Pixel 5): parcel -> items -> photo -> grade -> disposition."""
 from __future__ import annotations
 
-import io
 
 from PIL import Image
 from sqlalchemy import create_engine, select

@@ -8,7 +8,7 @@ from app.exceptions.models import ReturnException
 from app.ledger.models import LedgerEntry, ReturnUnit
 from app.receiving.models import Receipt
 from app.refunds.models import RefundTrigger
-from tests.e2e.conftest import shoot, sign_in
+from tests.e2e.conftest import shoot
 from tests.e2e.test_handheld_flow import _scan, _settled, _start
 
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from app.ledger.models import LedgerEntry, ReturnUnit
+from app.ledger.models import ReturnUnit
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}
