@@ -63,3 +63,13 @@ class IdempotencyKeyReused(Conflict):
     """The same idempotency key was sent for a different action."""
 
     code = "idempotency_key_reused"
+
+
+def require_reason(reason: str | None) -> str:
+    """Every decision carries a reason: present, and short enough to read."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A reason is required.")
+    if len(reason) > 500:
+        raise ValidationFailed("Keep the reason under 500 characters.")
+    return reason

@@ -107,6 +107,16 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
+def fake_printer():  # type: ignore[no-untyped-def]
+    """A raw-TCP 'Zebra' on 127.0.0.1 for one test (tests/fakes.py)."""
+    from tests.fakes import FakePrinter
+
+    printer = FakePrinter()
+    yield printer
+    printer.close()
+
+
+@pytest.fixture
 def world(session: Session):  # type: ignore[no-untyped-def]
     """A small warehouse world: see tests/factories.py."""
     from tests.factories import build_world

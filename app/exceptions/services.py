@@ -17,7 +17,7 @@ from app.auth.roles import Actor
 from app.auth.scoping import scope_exceptions, scope_rmas
 from app.catalog.models import Location, Product
 from app.db import to_money, utcnow
-from app.errors import Conflict, NotFound, NotPermitted, StaleVersion, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES, ReturnException
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import ReturnUnit
@@ -47,16 +47,6 @@ RESOLUTION_LABELS = {code: label for options in RESOLUTIONS.values() for code, l
     "fraud_confirmed": "Confirmed as fraud",
     "serial_matched": "Serial matches the linked return",
 }
-
-
-def require_reason(reason: str | None) -> str:
-    """Every decision carries a reason: present, and short enough to read."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("A reason is required.")
-    if len(reason) > 500:
-        raise ValidationFailed("Keep the reason under 500 characters.")
-    return reason
 
 
 def _require(actor: Actor, permission: str = "resolve_exceptions") -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.db import as_utc, to_money, utcnow
-from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed
+from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import audit, emit, lock_unit
@@ -157,21 +157,12 @@ def check_four_eyes(actor: Actor, refund: RefundTrigger) -> None:
         raise FourEyesViolation("You overrode this unit's disposition: another supervisor must decide its refund.")
 
 
-def _require_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("A reason is required.")
-    if len(reason) > 500:
-        raise ValidationFailed("Keep the reason under 500 characters.")
-    return reason
-
-
 def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: str | None, idempotency_key: str | None,
                    amount: Decimal | str | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Use case: a supervisor approves (optionally adjusting the amount) a held refund, which releases it."""
     if not actor.can("approve_refunds"):
         raise NotPermitted("Only a supervisor may approve refunds.")
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     new_amount = _parse_amount(amount)
 
     def work() -> dict[str, Any]:
@@ -197,7 +188,7 @@ def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str
     """Use case: a supervisor rejects a held refund."""
     if not actor.can("approve_refunds"):
         raise NotPermitted("Only a supervisor may reject refunds.")
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
 
     def work() -> dict[str, Any]:
         refund = _load_for_decision(session, actor, refund_id, expected_version)

@@ -6,8 +6,6 @@ with pypdfium2 (page boxes in points) and rasterised at 300 dpi for zxing-cpp.
 """
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -22,6 +20,7 @@ from app.db import make_engine, unit_of_work
 from app.ledger.models import ReturnUnit
 from app.ledger.services import apply_transition, new_lpn
 from tests.e2e.conftest import SHOTS, shoot, sign_in
+from tests.fakes import FakePrinter
 
 pytestmark = pytest.mark.e2e
 
@@ -151,40 +150,6 @@ def test_hostile_name_stays_text(live_server, label_units, desktop, stock):  # t
     if stock != "2x1":  # the 2x1 label has no room for the name
         assert "^XA~JR <script>" in text
     assert_one_page(pdf, stock, unit.lpn)
-
-
-class FakePrinter:
-    """A raw TCP 'printer' on 127.0.0.1 that keeps every job it is sent."""
-
-    def __init__(self) -> None:
-        """Listen on a free port and serve in a daemon thread."""
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(0.2)
-        self.port = self.server.getsockname()[1]
-        self.jobs: list[bytes] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        """Accept connections until stopped; each one is a job, read to EOF."""
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(5)
-                data = bytearray()
-                while chunk := conn.recv(65536):
-                    data.extend(chunk)
-                self.jobs.append(bytes(data))
-
-    def close(self) -> None:
-        """Stop serving and close the socket."""
-        self._stop.set()
-        self.thread.join(5)
-        self.server.close()
 
 
 def test_handheld_one_tap_print_to_network_printer(live_server, label_units, e2e_db_url, e2e_world, handheld):  # type: ignore[no-untyped-def]

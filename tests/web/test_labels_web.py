@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -57,55 +56,6 @@ def jobs(session: Session) -> list[PrintJob]:
     out = list(session.scalars(select(PrintJob).order_by(PrintJob.id)).all())
     session.rollback()
     return out
-
-
-class FakePrinter:
-    """A raw-TCP 'Zebra' on 127.0.0.1 that keeps each job it is sent."""
-
-    def __init__(self) -> None:
-        """Listen on a free port and serve in a daemon thread."""
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(0.1)
-        self.port = self.server.getsockname()[1]
-        self.jobs: list[bytes] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        """Accept connections until stopped; each one is a job, read to EOF."""
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(5)
-                data = bytearray()
-                while chunk := conn.recv(65536):
-                    data.extend(chunk)
-                self.jobs.append(bytes(data))
-
-    def wait_for(self, n: int, timeout: float = 5) -> list[bytes]:
-        """The jobs once at least ``n`` arrived."""
-        deadline = time.monotonic() + timeout
-        while len(self.jobs) < n and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.jobs
-
-    def close(self) -> None:
-        """Stop and close."""
-        self._stop.set()
-        self.thread.join(5)
-        self.server.close()
-
-
-@pytest.fixture
-def fake_printer() -> Iterator[FakePrinter]:
-    """A fake network printer for one test."""
-    printer = FakePrinter()
-    yield printer
-    printer.close()
 
 
 @contextlib.contextmanager
