@@ -11,10 +11,14 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("migrate")
     def migrate_cmd() -> None:
         """Apply every Alembic migration to DATABASE_URL."""
-        from app.migrate import upgrade
+        from app.migrate import current_revision, upgrade
 
-        upgrade(current_app.config["DATABASE_URL"])
-        click.echo("database is at the latest migration")
+        url = current_app.config["DATABASE_URL"]
+        before = current_revision(url)
+        upgrade(url)
+        after = current_revision(url)
+        click.echo(f"database migrated from {before or 'empty'} to {after}" if before != after
+                   else f"database already at the latest migration ({after})")
 
     @app.cli.command("create-user")
     @click.argument("username")

@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL for the test run (used when TEST_DATABASE_URL is not given)."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -46,6 +47,7 @@ class ThrowawayPostgres:
         run([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-o", opts, "-w", "start"])
+        atexit.register(self.stop)  # also when the run is interrupted before fixture teardown
         deadline = time.time() + 20
         while time.time() < deadline:
             probe = subprocess.run(_as_postgres([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
@@ -56,7 +58,9 @@ class ThrowawayPostgres:
         raise RuntimeError(f"throwaway PostgreSQL did not start: {(self.dir / 'log').read_text()}")
 
     def stop(self) -> None:
-        """Stop the server at once and remove its files."""
+        """Stop the server at once and remove its files (safe to call twice)."""
+        if not self.data.exists():
+            return
         subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
                        cwd="/", capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
