@@ -28,6 +28,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    app.jinja_env.trim_blocks = True  # no blank lines from template tags: handheld answers stay small
+    app.jinja_env.lstrip_blocks = True
     db.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)

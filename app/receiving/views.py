@@ -64,6 +64,9 @@ def _work_context(**extra: Any) -> dict[str, Any]:
     if receipt is not None:
         if receipt.rma_id is not None:
             lines = rs.outstanding_lines(db.session, receipt.rma_id)
+            # Still-expected lines first; a huge RMA shows its first few and a count, so that
+            # every scan's answer stays a few KB whatever the size of the return.
+            lines = sorted(lines, key=lambda row: row[2] >= row[1])
         units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id).order_by(ReturnUnit.id)
                                    .options(joinedload(ReturnUnit.product))).all()
     pending = session.get("pending_product_id")

@@ -1,0 +1,33 @@
+"""A scan's answer stays small whatever the size of the return (the handheld is on dock Wi-Fi)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.catalog.models import Product
+from app.orders.models import OrderLine, RmaLine
+from tests.conftest import login
+
+HX = {"HX-Request": "true"}
+
+
+def test_scan_answer_is_bounded_for_a_500_line_return(client, world, session):
+    order, rma = world.order, world.rma
+    for i in range(500):
+        p = Product(sku=f"BULK-{i:04d}", name=f"Bulk item {i}", category="apparel", unit_value=Decimal("5.00"))
+        session.add(p)
+        session.flush()
+        ol = OrderLine(order_id=order.id, product_id=p.id, quantity=1, unit_price=Decimal("5.00"))
+        session.add(ol)
+        session.flush()
+        session.add(RmaLine(rma_id=rma.id, product_id=p.id, order_line_id=ol.id, quantity=1, reason_code="wrong_size"))
+    session.commit()
+    login(client, "worker")
+    client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": "size-key-0001"}, headers=HX)
+    sizes = []
+    for n in range(1, 16):
+        resp = client.post("/receive/scan", data={"code": f"BULK-{n:04d}", "key": f"size-key-{n + 1:04d}"}, headers=HX)
+        assert resp.status_code == 200
+        sizes.append(len(resp.data))
+    assert max(sizes) < 4096, sizes
+    assert "more lines" in resp.get_data(as_text=True)
