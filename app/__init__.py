@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, g, has_app_context, jsonify
 from sqlalchemy import event, text
+from werkzeug.routing import IntegerConverter
 
 from app.db import db
 from app.extensions import csrf, htmx, login_manager
@@ -30,6 +31,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.jinja_env.trim_blocks = True  # no blank lines from template tags: handheld answers stay small
     app.jinja_env.lstrip_blocks = True
+    # Ids in URLs are bounded to a database bigint: 10**20 is a 404, never an overflow (a 500).
+    app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -66,6 +69,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:id>` that matches only 1..2**63-1."""
+
+    def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _register_optional(app: Flask, module: str) -> None:

@@ -76,6 +76,13 @@ def scope_warehouses(stmt: Select, actor: Actor) -> Select:
     return _limit(stmt, actor, Warehouse.id, None)
 
 
+def serves_merchant(session: Session, actor: Actor, merchant_id: int | None) -> bool:
+    """Whether the actor may handle goods of this merchant (partners: only the merchants their org serves)."""
+    if not actor.is_partner or merchant_id is None:
+        return True
+    return session.execute(_org_merchants(actor).where(partner_org_merchants.c.merchant_id == merchant_id).limit(1)).first() is not None
+
+
 def _visible(session: Session, actor: Actor, stmt: Select) -> bool:
     return session.execute(stmt.limit(1)).first() is not None
 

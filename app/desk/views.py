@@ -31,7 +31,7 @@ from app.ledger.domain import STATE_LABELS
 from app.ledger.models import GRADES
 from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
-from app.web import actor, is_htmx, render, require
+from app.web import actor, is_htmx, render, require, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -109,10 +109,7 @@ def _policy() -> RefundPolicy:
 
 
 def _safe_next(default: str) -> str:
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    return safe_next(request.form.get("next")) or default
 
 
 def _decided(message: str, *, default_next: str, fragment: str | None = None, **context: Any) -> Response:

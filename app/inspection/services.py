@@ -67,8 +67,9 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     def work() -> dict[str, Any]:
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
-        if unit.state != "received" and not actor.can("override_disposition"):
-            raise Conflict(f"Unit {unit.lpn} was already disposed; only a supervisor may re-grade it.")
+        if unit.state != "received":
+            raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
+                           "a supervisor re-grades it from the desk, with a reason.")
         product = session.get(Product, unit.product_id)
         items = checklist_for(session, product.category if product else "")
         known = {item["key"] for item in items}

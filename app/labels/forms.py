@@ -1,6 +1,8 @@
 """Input parsing for the label views: the printer form, print options, the remembered printer."""
 from __future__ import annotations
 
+from app.web import safe_next  # noqa: F401  - one copy, re-exported for the labels views
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -80,16 +82,6 @@ def parse_start(args: Mapping[str, str]) -> int:
     if not args.get("start"):
         return 1
     return parse_int(args.get("start"), "The sheet position", high=SHEET_POSITIONS)
-
-
-def safe_next(target: str | None) -> str | None:
-    """A same-site relative path to return to, or None (no open redirects)."""
-    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 def path_of(url: str | None) -> str | None:

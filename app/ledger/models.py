@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, event, BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, event, text, BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Location, Merchant, Product, Warehouse
@@ -30,6 +30,9 @@ class ReturnUnit(Base):
         Index("ix_return_units_state_warehouse", "state", "warehouse_id"),
         Index("ix_return_units_state_changed", "state", "state_changed_at"),
         Index("ix_return_units_inspected_at", "inspected_at"),
+        # A serial comes back once: the database refuses a second unit with the same one.
+        Index("uq_return_units_product_serial", "product_id", "serial", unique=True,
+              postgresql_where=text("serial IS NOT NULL"), sqlite_where=text("serial IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     lpn: Mapped[str] = mapped_column(String(32), unique=True)

@@ -8,7 +8,7 @@ from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
-from app.auth.scoping import load_receipt, scope_rmas, scope_units
+from app.auth.scoping import serves_merchant, load_receipt, scope_rmas, scope_units
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
 from app.db import utcnow
 from app.errors import Conflict, NotPermitted, ValidationFailed
@@ -170,6 +170,8 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
         if rma.warehouse_id != wh.id and actor.is_partner:
             raise NotPermitted("That return is for another warehouse.")
+        # Lock the return first: with no open parcel yet there is no row for FOR UPDATE to hold.
+        session.execute(select(Rma.id).where(Rma.id == rma.id).with_for_update())
         existing = session.scalars(select(Receipt).where(Receipt.rma_id == rma.id, Receipt.status == "open")
                                    .with_for_update()).first()
         if existing is not None:
@@ -226,10 +228,14 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     def work() -> dict[str, Any]:
         # the RMA and its order come in the same query: the match and the refund's currency need them
         receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),))
+        # Scans into one parcel queue on its row, so two of them never both fill the same line,
+        # and a scan never lands in a parcel that is being closed.
+        session.execute(select(Receipt.id).where(Receipt.id == receipt.id).with_for_update())
+        session.refresh(receipt, ["status"])
         if receipt.status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
         product = session.get(Product, product_id)
-        if product is None:
+        if product is None or not serves_merchant(session, actor, product.merchant_id):
             raise ValidationFailed("Unknown product.")
         if product.serial_tracked and not serial:
             raise ValidationFailed(f"{product.sku} is serial-tracked: scan its serial number.")

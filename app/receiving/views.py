@@ -155,6 +155,12 @@ def _receive_serial(receipt: Receipt, product_id: int, code: str, key: str | Non
     if parsed.raw.upper() in ("", "CANCEL"):
         session.pop("pending_product_id", None)
         return _work(feedback="ok", result={"kind": "info", "text": "Serial entry cancelled."})
+    if parsed.kind_hint in ("lpn", "location"):
+        raise ValidationFailed("That is not a serial number. Scan the item's serial, or scan CANCEL.")
+    if not parsed.serial:
+        found = rs.resolve_scan(db.session, actor(), code, receipt=receipt)
+        if found.kind == "rma" or (found.kind == "product" and found.via != "serial"):
+            raise ValidationFailed("That is a product or parcel code, not a serial number. Scan the serial, or scan CANCEL.")
     serial = parsed.serial or parsed.raw
     return _receive(receipt, product_id, serial, parsed.lot, key)
 
@@ -256,7 +262,9 @@ def photos(unit_id: int) -> Response:
     if not files:
         raise ValidationFailed("Take or choose a photo first.")
     limit = current_app.config["PHOTO_MAX_BYTES"]
-    base_key = request.form.get("key") or new_key()
+    base_key = (request.form.get("key") or "")[:80]
+    if not base_key:
+        raise ValidationFailed("This upload needs its request key. Reload the page and try again.")
     for i, f in enumerate(files[:10]):
         data = f.stream.read(limit + 1)
         add_photo(db.session, actor(), unit_id=unit.id, data=data, store_root=current_app.config["PHOTO_DIR"],

@@ -37,6 +37,19 @@ def form_int(name: str) -> int | None:
     return value if 0 < value < 2**62 else None
 
 
+def safe_next(target: str | None) -> str | None:
+    """A same-site relative path to return to, or None (no open redirects, no control characters)."""
+    from urllib.parse import urlsplit
+
+    if (not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target)):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
 def new_key() -> str:
     """A fresh idempotency key for a form rendered now (a double submit reuses it)."""
     import uuid

@@ -94,3 +94,28 @@ def test_no_scan_input_yields_a_server_error(client, world, code):
         resp = client.post("/receive/scan", data={"code": code, "key": key()}, headers=HX)
         assert resp.status_code < 500, resp.data[:300]
         client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+
+
+def test_huge_ids_are_not_found_not_errors(client, world):
+    login(client, "worker")
+    for url in ("/receive/units/100000000000000000000", "/labels/unit/100000000000000000000",
+                "/receive/units/9223372036854775808"):
+        assert client.get(url).status_code == 404
+
+
+def test_serial_prompt_refuses_a_product_code_and_a_disposed_unit_is_not_regraded(client, world, session):
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    prompt = client.post("/receive/scan", data={"code": "00614141999996", "key": key()}, headers=HX)
+    assert b"serial-tracked" in prompt.data
+    wrong = client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    assert wrong.status_code == 422 and b"not a serial" in wrong.data
+    ok = client.post("/receive/scan", data={"code": "SN-PHONE-0001", "key": key()}, headers=HX)
+    assert ok.status_code == 200 and b"LP00000001" in ok.data
+    client.post("/receive/units/1/inspect", data={"grade": "A", "packaging": "sealed", "key": key()}, headers=HX)
+    assert client.post("/receive/units/1/dispose", data={"key": key()}, headers=HX).status_code == 200
+    again = client.post("/receive/units/1/inspect", data={"grade": "D", "packaging": "damaged", "key": key()}, headers=HX)
+    assert again.status_code == 409
+    session.rollback()
+    assert session.get(ReturnUnit, 1).grade == "A"

@@ -1,0 +1,84 @@
+"""Receiving under concurrency and from the wrong hands (PostgreSQL row locks, partial unique indexes)."""
+from __future__ import annotations
+
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from app.errors import DomainError, ValidationFailed
+from app.ledger.models import ReturnUnit
+from app.receiving.models import Receipt
+from app.receiving.services import open_receipt, scan_item
+
+_keys = itertools.count(1)
+
+
+def key() -> str:
+    return f"race-key-{next(_keys):06d}"
+
+
+def _race(session_factory, n, fn):
+    barrier = threading.Barrier(n)
+
+    def run(i):
+        s = session_factory()
+        try:
+            barrier.wait(timeout=30)
+            return fn(s, i)
+        except DomainError as exc:
+            return exc
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(n) as pool:
+        return [f.result(timeout=60) for f in [pool.submit(run, i) for i in range(n)]]
+
+
+@pytest.mark.pg_only
+def test_parallel_scans_fill_a_line_once(session, session_factory, world):
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    shirt = world.products["shirt"].id  # the RMA expects 2 shirts; the order bought 2
+    results = _race(session_factory, 6, lambda s, i: scan_item(s, w, receipt_id=r["receipt_id"], product_id=shirt,
+                                                               idempotency_key=f"par-scan-{i:04d}"))
+    session.rollback()
+    matched = session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.rma_line_id.is_not(None)))
+    assert matched == 2
+    assert sorted(len(x["exceptions"]) for x in results) == [0, 0, 1, 1, 1, 1]
+
+
+@pytest.mark.pg_only
+def test_a_serial_is_received_once_and_a_return_has_one_open_parcel(session, session_factory, world):
+    w = world.actor("worker")
+    opened = _race(session_factory, 5, lambda s, i: open_receipt(s, w, code="RMA-5001", warehouse_id=world.wh.id,
+                                                                 idempotency_key=f"par-open-{i:04d}"))
+    assert len({r["receipt_id"] for r in opened}) == 1
+    rid = opened[0]["receipt_id"]
+    phone = world.products["phone"].id
+    results = _race(session_factory, 6, lambda s, i: scan_item(s, w, receipt_id=rid, product_id=phone, serial="SN-PHONE-0001",
+                                                               idempotency_key=f"par-serial-{i:04d}"))
+    session.rollback()
+    assert sum(isinstance(x, dict) for x in results) == 1
+    assert all("already received" in x.message or "same moment" in x.message for x in results if isinstance(x, DomainError))
+    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.serial == "SN-PHONE-0001")) == 1
+    assert session.scalar(select(func.count()).select_from(Receipt)) == 1
+
+
+def test_partner_cannot_receive_goods_of_a_merchant_it_does_not_serve(session, world):
+    from decimal import Decimal
+
+    from app.catalog.models import Product
+
+    p = Product(sku="GLX-1", name="Globex gizmo", category="electronics", unit_value=Decimal("10.00"),
+                merchant_id=world.other_merchant.id)
+    session.add(p)
+    session.commit()
+    partner = world.actor("partner")
+    r = open_receipt(session, partner, code="BLIND-1", warehouse_id=world.wh3pl.id, idempotency_key=key(), blind=True)
+    with pytest.raises(ValidationFailed):
+        scan_item(session, partner, receipt_id=r["receipt_id"], product_id=p.id, idempotency_key=key())
+    ok = scan_item(session, partner, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
+    assert ok["lpn"].startswith("LP")
