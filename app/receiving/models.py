@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Warehouse
@@ -15,13 +15,10 @@ class Receipt(Base):
     """A parcel opened at a dock: against an RMA, or blind when nobody knows what it is."""
 
     __tablename__ = "receipts"
-    __table_args__ = (
-        CheckConstraint("status IN ('open', 'closed')", name="status"),
-        # One open parcel per return: a second worker joins it instead of opening another.
-        Index("uq_receipts_open_rma", "rma_id", unique=True,
-              postgresql_where=text("status = 'open' AND rma_id IS NOT NULL"),
-              sqlite_where=text("status = 'open' AND rma_id IS NOT NULL")),
-    )
+    # No unique "one open parcel per return" index: a return may arrive in two boxes, and a blind
+    # parcel linked later joins a return that may be open. open_receipt locks the return's row so
+    # that two workers scanning its label at once share one parcel.
+    __table_args__ = (CheckConstraint("status IN ('open', 'closed')", name="status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), index=True)
     rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), index=True)

@@ -1,4 +1,4 @@
-"""a serial is received once; one open parcel per return (partial unique indexes)
+"""a serial is received once (partial unique index)
 
 Revision ID: 0004
 Revises: 0003
@@ -12,16 +12,12 @@ branch_labels = None
 depends_on = None
 
 SERIAL_WHERE = sa.text("serial IS NOT NULL")
-OPEN_WHERE = sa.text("status = 'open' AND rma_id IS NOT NULL")
 
 
 def upgrade() -> None:
     op.create_index("uq_return_units_product_serial", "return_units", ["product_id", "serial"], unique=True,
                     postgresql_where=SERIAL_WHERE, sqlite_where=SERIAL_WHERE)
-    op.create_index("uq_receipts_open_rma", "receipts", ["rma_id"], unique=True,
-                    postgresql_where=OPEN_WHERE, sqlite_where=OPEN_WHERE)
 
 
 def downgrade() -> None:
-    op.drop_index("uq_receipts_open_rma", table_name="receipts")
     op.drop_index("uq_return_units_product_serial", table_name="return_units")
