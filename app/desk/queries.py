@@ -248,18 +248,7 @@ def quarantine_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours
         stmt = stmt.where(ReturnUnit.state == "quarantine")
         if q.warehouse_id is not None:
             stmt = stmt.where(ReturnUnit.warehouse_id == q.warehouse_id)
-        if q.category is not None:
-            if not joined:
-                stmt = stmt.join(Product, Product.id == ReturnUnit.product_id)
-            stmt = stmt.where(Product.category == q.category)
-        if q.reason is not None:
-            if not joined:
-                stmt = stmt.join(RmaLine, RmaLine.id == ReturnUnit.rma_line_id)
-            stmt = stmt.where(RmaLine.reason_code == q.reason)
-        if q.channel is not None:
-            if not joined:
-                stmt = stmt.join(Rma, Rma.id == ReturnUnit.rma_id).join(SalesChannel, SalesChannel.id == Rma.channel_id)
-            stmt = stmt.where(SalesChannel.code == q.channel)
+        stmt = _unit_attribute_filters(stmt, q, joined=joined)
         return scope_units(stmt, actor)
 
     stmt = (select(ReturnUnit.id, ReturnUnit.version, ReturnUnit.lpn, ReturnUnit.state_changed_at, ReturnUnit.decision_rule,
@@ -294,18 +283,7 @@ def refund_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours: in
         stmt = stmt.where(RefundTrigger.status == refund_domain.PENDING_APPROVAL)
         if q.warehouse_id is not None:
             stmt = stmt.where(RefundTrigger.warehouse_id == q.warehouse_id)
-        if q.category is not None:
-            if not joined:
-                stmt = stmt.join(Product, Product.id == ReturnUnit.product_id)
-            stmt = stmt.where(Product.category == q.category)
-        if q.reason is not None:
-            if not joined:
-                stmt = stmt.join(RmaLine, RmaLine.id == ReturnUnit.rma_line_id)
-            stmt = stmt.where(RmaLine.reason_code == q.reason)
-        if q.channel is not None:
-            if not joined:
-                stmt = stmt.join(Rma, Rma.id == ReturnUnit.rma_id).join(SalesChannel, SalesChannel.id == Rma.channel_id)
-            stmt = stmt.where(SalesChannel.code == q.channel)
+        stmt = _unit_attribute_filters(stmt, q, joined=joined)
         return scope_units(stmt, actor)
 
     stmt = (select(RefundTrigger.id, RefundTrigger.version, RefundTrigger.amount, RefundTrigger.paid_amount,
@@ -618,3 +596,21 @@ def exception_case(session: Session, actor: Actor, exception_id: int) -> Excepti
                          rma=session.get(Rma, exc.rma_id) if exc.rma_id else None,
                          product=session.get(Product, exc.product_id) if exc.product_id else None,
                          timeline=items, names=names)
+
+
+def _unit_attribute_filters(stmt: Select, q: QueueQuery, *, joined: bool) -> Select:
+    """Filters on the unit's product category, reason code and sales channel (joining what the
+    count query lacks; the list query has the joins already)."""
+    if q.category is not None:
+        if not joined:
+            stmt = stmt.join(Product, Product.id == ReturnUnit.product_id)
+        stmt = stmt.where(Product.category == q.category)
+    if q.reason is not None:
+        if not joined:
+            stmt = stmt.join(RmaLine, RmaLine.id == ReturnUnit.rma_line_id)
+        stmt = stmt.where(RmaLine.reason_code == q.reason)
+    if q.channel is not None:
+        if not joined:
+            stmt = stmt.join(Rma, Rma.id == ReturnUnit.rma_id).join(SalesChannel, SalesChannel.id == Rma.channel_id)
+        stmt = stmt.where(SalesChannel.code == q.channel)
+    return stmt

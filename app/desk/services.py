@@ -15,19 +15,21 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from app.inspection.services import clean_grade
+from app.catalog.services import location_of_type
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
-from app.catalog.models import Location, Product
+from app.catalog.models import Product
 from app.db import utcnow
 from app.disposition.domain import DISPOSITION_STATE
 from app.disposition.services import confirm_disposition
 from app.errors import DomainError, FourEyesViolation, NotPermitted, ValidationFailed
 from app.exceptions.services import require_reason
-from app.inspection.models import PACKAGING_STATES, Inspection
+from app.inspection.models import Inspection
 from app.inspection.services import checklist_for
 from app.ledger.domain import STATE_LABELS
 from app.ledger.idempotency import check_key, run_idempotent
-from app.ledger.models import GRADES, ReturnUnit
+from app.ledger.models import ReturnUnit
 from app.ledger.services import apply_transition, audit, check_version, lock_unit
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy, approve_refund, reject_refund
@@ -49,15 +51,6 @@ def target_label(state: str) -> str:
     return TARGETS[state][3] if state in TARGETS else STATE_LABELS.get(state, state)
 
 
-def _location(session: Session, warehouse_id: int, type_: str) -> Location:
-    """The warehouse's location of a type (the first one, by id)."""
-    loc = session.scalars(select(Location).where(Location.warehouse_id == warehouse_id, Location.type == type_)
-                          .order_by(Location.id).limit(1)).first()
-    if loc is None:
-        raise ValidationFailed(f"This warehouse has no {type_.replace('_', ' ')} location. Ask an admin to add one.")
-    return loc
-
-
 def _can_move(actor: Actor) -> None:
     if not (actor.can("release_quarantine") and actor.can("override_disposition")):
         raise NotPermitted("Only a supervisor may release or re-route units.")
@@ -72,7 +65,7 @@ def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reas
     if unit.state == "received":
         raise ValidationFailed(f"Unit {unit.lpn} has not been disposed yet: confirm or override its disposition instead.")
     loc_type, disposition, action, _label = TARGETS[to_state]
-    location = _location(session, unit.warehouse_id, loc_type)
+    location = location_of_type(session, unit.warehouse_id, loc_type)
     details: dict[str, Any] = {"decision": to_state, "location": location.code}
     if bulk:
         details["bulk"] = bulk
@@ -176,12 +169,7 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
     if not actor.can("override_disposition"):
         raise NotPermitted("Only a supervisor may re-grade a unit.")
     reason = require_reason(reason)
-    grade = (grade or "").strip().upper()
-    packaging = (packaging or "").strip().lower()
-    if grade not in GRADES:
-        raise ValidationFailed("Pick a condition grade (A, B, C or D).")
-    if packaging not in PACKAGING_STATES:
-        raise ValidationFailed("Pick the packaging state.")
+    grade, packaging = clean_grade(grade, packaging)
 
     def work() -> dict[str, Any]:
         unit = lock_unit(session, unit_id)

@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from app.catalog.services import location_of_type
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
-from app.catalog.models import Location, Product, SalesChannel
+from app.catalog.models import Product, SalesChannel
 from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule
@@ -75,14 +76,6 @@ def preview(session: Session, actor: Actor, unit: ReturnUnit) -> Decision:
     return decide(load_rules(session), facts_for(session, unit))
 
 
-def _location(session: Session, warehouse_id: int, type_: str) -> Location:
-    loc = session.scalars(select(Location).where(Location.warehouse_id == warehouse_id, Location.type == type_)
-                          .order_by(Location.id).limit(1)).first()
-    if loc is None:
-        raise ValidationFailed(f"This warehouse has no {type_.replace('_', ' ')} location. Ask an admin to add one.")
-    return loc
-
-
 def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None,
                         policy: RefundPolicy, override: str | None = None, override_reason: str | None = None,
                         expected_version: int | None = None) -> dict[str, Any]:
@@ -114,7 +107,7 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         disposition = override if overridden else decision.disposition
         assert disposition is not None
         why = decision.explanation if not overridden else f"override by {actor.name}: {override_reason} (rules said: {decision.explanation})"
-        location = _location(session, unit.warehouse_id, DISPOSITION_LOCATION_TYPE[disposition])
+        location = location_of_type(session, unit.warehouse_id, DISPOSITION_LOCATION_TYPE[disposition])
         # set before the move, so the unit row is written once (one UPDATE, one version step)
         unit.disposition = disposition
         unit.decision_rule = why

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.catalog.services import location_of_type
 from app.auth.roles import Actor
 from app.auth.scoping import scope_exceptions, scope_rmas
-from app.catalog.models import Location, Product
+from app.catalog.models import Product
 from app.db import to_money, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES, ReturnException
@@ -153,14 +154,6 @@ def find_rma(session: Session, actor: Actor, code: str) -> Rma | None:
         if rma is not None:
             return rma
     return None
-
-
-def _location(session: Session, warehouse_id: int, type_: str) -> Location:
-    loc = session.scalars(select(Location).where(Location.warehouse_id == warehouse_id, Location.type == type_)
-                          .order_by(Location.id).limit(1)).first()
-    if loc is None:
-        raise ValidationFailed(f"This warehouse has no {type_.replace('_', ' ')} location. Ask an admin to add one.")
-    return loc
 
 
 def _place_on_rma(session: Session, rma: Rma, unit: ReturnUnit) -> tuple[RmaLine | None, OrderLine | None, str | None]:
@@ -376,7 +369,7 @@ def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, r
         moved = False
         if unit.state in ("received", "available", "refurbish"):
             apply_transition(session, actor, unit, "quarantine", reason=f"fraud confirmed: {reason}",
-                             to_location=_location(session, unit.warehouse_id, "quarantine"), action="unit.fraud_hold",
+                             to_location=location_of_type(session, unit.warehouse_id, "quarantine"), action="unit.fraud_hold",
                              details={"exception_id": exc.id})
             unit.disposition = "quarantine"
             moved = True

@@ -49,17 +49,23 @@ def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
     return DEFAULT_CHECKLISTS.get(category, [])
 
 
-def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
-                      answers: dict[str, Any], notes: str | None, idempotency_key: str | None) -> dict[str, Any]:
-    """Use case: the inspector's answers, grade and packaging state; the unit stays `received` until disposed."""
-    if not actor.can("inspect"):
-        raise NotPermitted("You may not inspect units.")
+def clean_grade(grade: str | None, packaging: str | None) -> tuple[str, str]:
+    """A condition grade and packaging state from a form, or a clear refusal."""
     grade = (grade or "").strip().upper()
     packaging = (packaging or "").strip().lower()
     if grade not in GRADES:
         raise ValidationFailed("Pick a condition grade (A, B, C or D).")
     if packaging not in PACKAGING_STATES:
         raise ValidationFailed("Pick the packaging state.")
+    return grade, packaging
+
+
+def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
+                      answers: dict[str, Any], notes: str | None, idempotency_key: str | None) -> dict[str, Any]:
+    """Use case: the inspector's answers, grade and packaging state; the unit stays `received` until disposed."""
+    if not actor.can("inspect"):
+        raise NotPermitted("You may not inspect units.")
+    grade, packaging = clean_grade(grade, packaging)
     notes = (notes or "").strip() or None
     if notes and len(notes) > 2000:
         raise ValidationFailed("Keep the notes under 2000 characters.")
