@@ -60,8 +60,13 @@ def scope_exceptions(stmt: Select, actor: Actor) -> Select:
 
 
 def scope_receipts(stmt: Select, actor: Actor) -> Select:
-    """Limit a select over Receipt (warehouse only: a blind parcel has no merchant)."""
-    return _limit(stmt, actor, Receipt.warehouse_id, None)
+    """Limit a select over Receipt: the partner's warehouses, and for a parcel opened against a
+    return, only the merchants they serve (a blind parcel has no merchant yet)."""
+    stmt = _limit(stmt, actor, Receipt.warehouse_id, None)
+    if actor.is_partner:
+        served_rmas = select(Rma.id).where(Rma.merchant_id.in_(_org_merchants(actor)))
+        stmt = stmt.where(or_(Receipt.rma_id.is_(None), Receipt.rma_id.in_(served_rmas)))
+    return stmt
 
 
 def scope_photos(stmt: Select, actor: Actor) -> Select:

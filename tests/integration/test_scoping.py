@@ -53,11 +53,14 @@ def scene(session, world):  # type: ignore[no-untyped-def]
         photo = Photo(unit_id=unit.id, storage_key=f"p/{i}.jpg", sha256=f"{i:064d}", width=10, height=10)
         exc = ReturnException(type="unidentified_parcel" if merchant is None else "wrong_item", warehouse_id=wh.id,
                               merchant_id=merchant.id if merchant else None, unit_id=unit.id)
-        receipt = Receipt(warehouse_id=wh.id, scanned_code=f"SCAN-{i}")
-        session.add_all([photo, exc, receipt])
+        rma = None
         if merchant is not None:
             rma = Rma(number=f"RMA-S{i}", merchant_id=merchant.id, channel_id=world.channel.id, warehouse_id=wh.id)
             session.add(rma)
+            session.flush()
+        # A parcel opened against a return carries its merchant; a blind one does not (yet).
+        receipt = Receipt(warehouse_id=wh.id, scanned_code=f"SCAN-{i}", rma_id=rma.id if rma else None)
+        session.add_all([photo, exc, receipt])
         session.commit()
         made["photo"][name], made["exception"][name], made["receipt"][name] = photo.id, exc.id, receipt.id
         if merchant is not None:
@@ -79,9 +82,6 @@ def _seen(session, actor, kind):  # type: ignore[no-untyped-def]
 
 def _expected_ids(made, kind, names):  # type: ignore[no-untyped-def]
     wanted = set(names)
-    if kind == "receipt":
-        # Receipts are scoped by warehouse only: a parcel's merchant is unknown until opened.
-        wanted |= {"own_wh_unserved"} if "own_wh_served" in names else set()
     return {i for n, i in made[kind].items() if n in wanted}
 
 
