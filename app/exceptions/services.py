@@ -377,7 +377,7 @@ def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, r
         refund_status = refund.status if refund else None
         note = None
         if refund is not None and refund.status in (rd.AWAITING_INSPECTION, rd.PENDING_APPROVAL):
-            check_four_eyes(actor, refund)
+            check_four_eyes(session, actor, refund)
             refund.decided_by_id, refund.decided_at, refund.decision_reason = actor.id, utcnow(), reason
             refund.amount = Decimal("0.00")
             refund.hold_reasons = [*(refund.hold_reasons or []), "fraud confirmed"]

@@ -148,12 +148,19 @@ def _decider(session: Session, refund: RefundTrigger) -> str:
     return user.name if user else "someone else"
 
 
-def check_four_eyes(actor: Actor, refund: RefundTrigger) -> None:
-    """Nobody approves the refund of a unit they inspected, or an override they made."""
-    # The inspector at settlement and whoever graded the unit last (a later re-grade) are both barred.
-    if actor.id is not None and actor.id in (refund.inspected_by_id, refund.unit.inspected_by_id):
+def check_four_eyes(session: Session, actor: Actor, refund: RefundTrigger) -> None:
+    """Nobody approves the refund of a unit they inspected (ever, re-grades included) or an override
+    they made. Runs inside the decision's transaction, with the refund row locked."""
+    from app.inspection.models import Inspection
+
+    if actor.id is None:
+        return
+    inspected = actor.id in (refund.inspected_by_id, refund.unit.inspected_by_id) or session.execute(
+        select(Inspection.id).where(Inspection.unit_id == refund.unit_id, Inspection.inspector_id == actor.id).limit(1)
+    ).first() is not None
+    if inspected:
         raise FourEyesViolation("You inspected this unit: another supervisor must decide its refund.")
-    if actor.id is not None and actor.id == refund.override_by_id:
+    if actor.id == refund.override_by_id:
         raise FourEyesViolation("You overrode this unit's disposition: another supervisor must decide its refund.")
 
 
@@ -167,7 +174,7 @@ def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: st
 
     def work() -> dict[str, Any]:
         refund = _load_for_decision(session, actor, refund_id, expected_version)
-        check_four_eyes(actor, refund)
+        check_four_eyes(session, actor, refund)
         details: dict[str, Any] = {}
         if new_amount is not None:
             if new_amount > refund.paid_amount:
@@ -192,7 +199,7 @@ def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str
 
     def work() -> dict[str, Any]:
         refund = _load_for_decision(session, actor, refund_id, expected_version)
-        check_four_eyes(actor, refund)
+        check_four_eyes(session, actor, refund)
         refund.decided_by_id, refund.decided_at, refund.decision_reason = actor.id, utcnow(), reason
         refund.amount = Decimal("0.00")
         _move(session, actor, refund, d.REJECTED, reason=reason)

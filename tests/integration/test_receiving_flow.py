@@ -106,3 +106,23 @@ def test_no_refund_beyond_what_was_bought_and_extras_are_held(session, world):
                       idempotency_key=key())
     done = confirm_disposition(session, w, unit_id=cream["unit_id"], idempotency_key=key(), policy=POLICY)
     assert done["refund_status"] == "pending_approval"
+
+
+def test_an_earlier_inspector_cannot_approve_after_someone_else_regraded(session, world):
+    from app.errors import FourEyesViolation
+    from app.refunds.services import approve_refund
+
+    sup, sup2 = world.actor("super"), world.actor("super2")
+    r = open_receipt(session, sup, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    phone = scan_item(session, sup, receipt_id=r["receipt_id"], product_id=world.products["phone"].id,
+                      serial="SN-PHONE-0001", idempotency_key=key())
+    record_inspection(session, sup, unit_id=phone["unit_id"], grade="B", packaging="opened", answers={}, notes=None,
+                      idempotency_key=key())
+    record_inspection(session, sup2, unit_id=phone["unit_id"], grade="A", packaging="opened", answers={}, notes=None,
+                      idempotency_key=key())
+    confirm_disposition(session, sup2, unit_id=phone["unit_id"], idempotency_key=key(), policy=POLICY)
+    session.rollback()
+    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == phone["unit_id"])).one()
+    assert refund.status == "pending_approval"
+    with pytest.raises(FourEyesViolation):  # super graded it first: not theirs to approve either
+        approve_refund(session, sup, refund_id=refund.id, reason="ok", idempotency_key=key())
