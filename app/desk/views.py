@@ -380,10 +380,23 @@ def decide_refund(refund_id: int) -> Response:
     message = f"Refund {status}" + (f": {result['amount']}" if result.get("amount") else "") + "."
     unit_id = _form_int("unit_id")
     ctx = _context_fragment()
-    if ctx == "unit" and unit_id and is_htmx():
+    case = _case_after_decision(unit_id) if ctx == "unit" and is_htmx() else None
+    if case is not None:
         return _decided(message, default_next=url_for("desk.unit_case", unit_id=unit_id), fragment="desk/_case.html",
-                        **_unit_context(unit_id))
+                        **case)
     return _decided(message, default_next=url_for("desk.refunds"))
+
+
+def _case_after_decision(unit_id: int | None) -> dict[str, Any] | None:
+    """The case page to show after a decision that already committed; None when the form's unit id
+    is not one this person may see (the decision stands, the message says so, no error)."""
+    if not unit_id:
+        return None
+    try:
+        return _unit_context(unit_id)
+    except NotFound:
+        db.session.rollback()
+        return None
 
 
 @bp.post("/refunds/bulk")
@@ -435,9 +448,9 @@ def resolve_exception(exception_id: int) -> Response:
     ctx = _context_fragment()
     default = url_for("desk.exception_case", exception_id=exception_id, view="exception")
     if is_htmx() and ctx == "unit":
-        unit_id = _form_int("unit_id")
-        if unit_id:
-            return _decided(message, default_next=default, fragment="desk/_case.html", **_unit_context(unit_id))
+        case = _case_after_decision(_form_int("unit_id"))
+        if case is not None:
+            return _decided(message, default_next=default, fragment="desk/_case.html", **case)
     if is_htmx() and ctx == "exception":
         return _decided(message, default_next=default, fragment="desk/_exception_case.html",
                         **_exception_context(exception_id))

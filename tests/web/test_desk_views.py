@@ -396,3 +396,14 @@ def test_no_junk_gives_a_500(client, scene):
         for headers in ({}, HX):
             resp = client.post(url, data={"key": key(), **form}, headers=headers)
             assert 400 <= resp.status_code < 500, (url, form, resp.status_code, resp.get_data(as_text=True)[:300])
+
+
+def test_a_decision_that_committed_is_never_shown_as_an_error(client, session, world, scene):
+    """A tampered or stale unit id in the case-page form must not turn a saved decision into an error."""
+    login(client, "super")
+    resp = client.post(f"/desk/refunds/{scene['reject']}/decide", headers={"HX-Request": "true"},
+                       data={"decision": "reject", "reason": "not ours", "key": "tamper-key-0001",
+                             "context": "unit", "unit_id": "999999"})
+    assert resp.status_code == 200, resp.data[:300]
+    session.rollback()
+    assert session.scalar(select(RefundTrigger.status).where(RefundTrigger.id == scene["reject"])) == "rejected"
