@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
 from app.db import unit_of_work, utcnow
+from app.catalog.models import Product
+from app.labels.models import Printer
 from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import apply_transition, lock_unit, new_lpn
 from app.refunds.domain import hold_reasons
@@ -97,3 +99,28 @@ def last_ledger_states(session: Session) -> dict[int, str]:
     newest = select(LedgerEntry.unit_id, func.max(LedgerEntry.id).label("mid")).group_by(LedgerEntry.unit_id).subquery()
     rows = session.execute(select(LedgerEntry.unit_id, LedgerEntry.to_state).join(newest, LedgerEntry.id == newest.c.mid)).all()
     return {u: s for u, s in rows}
+
+
+# --- labels: a unit at the dock and a printer for it ------------------------------------
+
+
+def receive(session: Session, world, product_key: str = "shirt", *, warehouse=None, lpn: str | None = None,  # type: ignore[no-untyped-def]
+            grade: str | None = None, packaging: str | None = None, product: Product | None = None) -> ReturnUnit:
+    """A unit received at the dock (the ledger's own path), optionally already graded."""
+    wh = warehouse if warehouse is not None else world.wh
+    with unit_of_work(session):
+        unit = ReturnUnit(lpn=lpn or new_lpn(session), product_id=(product or world.products[product_key]).id,
+                          warehouse_id=wh.id, merchant_id=world.merchant.id, grade=grade, packaging=packaging)
+        apply_transition(session, world.actor("worker"), unit, "received", reason="received",
+                         to_location=world.loc(wh, "dock"))
+    return unit
+
+
+def add_printer(session: Session, world, port: int, *, warehouse=None, stock: str = "4x6",  # type: ignore[no-untyped-def]
+                name: str = "Dock Zebra") -> Printer:
+    """A printer row, as an admin would have set it up."""
+    wh = warehouse if warehouse is not None else world.wh
+    with unit_of_work(session):
+        printer = Printer(name=name, warehouse_id=wh.id, host="127.0.0.1", port=port, stock=stock, active=True)
+        session.add(printer)
+    return printer

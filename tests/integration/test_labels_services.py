@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -21,7 +19,8 @@ from app.errors import IdempotencyKeyReused, NotFound, NotPermitted, ValidationF
 from app.labels import services
 from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, IdempotencyRecord, ReturnUnit
-from app.ledger.services import apply_transition, new_lpn
+from tests.fakes import closed_port, unresponsive_port
+from tests.helpers import add_printer, receive
 
 
 def key() -> str:
@@ -29,63 +28,11 @@ def key() -> str:
     return uuid.uuid4().hex
 
 
-def receive(session: Session, world, product_key: str = "shirt", *, warehouse=None, lpn: str | None = None,  # type: ignore[no-untyped-def]
-            grade: str | None = None, packaging: str | None = None, product: Product | None = None) -> ReturnUnit:
-    """A unit received at the dock (the ledger's own path), optionally already graded."""
-    wh = warehouse if warehouse is not None else world.wh
-    with unit_of_work(session):
-        unit = ReturnUnit(lpn=lpn or new_lpn(session), product_id=(product or world.products[product_key]).id,
-                          warehouse_id=wh.id, merchant_id=world.merchant.id, grade=grade, packaging=packaging)
-        apply_transition(session, world.actor("worker"), unit, "received", reason="received",
-                         to_location=world.loc(wh, "dock"))
-    return unit
-
-
-def add_printer(session: Session, world, port: int, *, warehouse=None, stock: str = "4x6",  # type: ignore[no-untyped-def]
-                name: str = "Dock Zebra") -> Printer:
-    """A printer row, as an admin would have set it up."""
-    wh = warehouse if warehouse is not None else world.wh
-    with unit_of_work(session):
-        printer = Printer(name=name, warehouse_id=wh.id, host="127.0.0.1", port=port, stock=stock, active=True)
-        session.add(printer)
-    return printer
-
-
 def count(session: Session, model) -> int:  # type: ignore[no-untyped-def]
     """Rows of a table (read in a throwaway transaction)."""
     n = session.scalar(select(func.count()).select_from(model)) or 0
     session.rollback()
     return n
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 where nothing listens (connections are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def unresponsive_port() -> Iterator[int]:
-    """A port whose accept queue is full, so a new connection hangs until the sender times out."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            filler.connect(("127.0.0.1", port))
-        fillers.append(filler)
-    time.sleep(0.1)
-    try:
-        yield port
-    finally:
-        for filler in fillers:
-            filler.close()
-        server.close()
 
 
 def assert_label(zpl: str, value: str) -> None:

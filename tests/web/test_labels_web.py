@@ -7,7 +7,6 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -18,8 +17,9 @@ from app.catalog.models import Product
 from app.db import unit_of_work
 from app.labels.models import Printer, PrintJob
 from app.ledger.models import ReturnUnit
-from app.ledger.services import apply_transition, new_lpn
 from tests.conftest import login
+from tests.fakes import unresponsive_port
+from tests.helpers import add_printer, receive
 
 HX = {"HX-Request": "true", "HX-Current-URL": "http://localhost/receiving/scan"}
 
@@ -29,56 +29,12 @@ def key() -> str:
     return uuid.uuid4().hex
 
 
-def receive(session: Session, world, *, warehouse=None, product: Product | None = None) -> ReturnUnit:  # type: ignore[no-untyped-def]
-    """A unit received at the dock."""
-    wh = warehouse if warehouse is not None else world.wh
-    with unit_of_work(session):
-        unit = ReturnUnit(lpn=new_lpn(session), product_id=(product or world.products["shirt"]).id, warehouse_id=wh.id,
-                          merchant_id=world.merchant.id)
-        apply_transition(session, world.actor("worker"), unit, "received", reason="received",
-                         to_location=world.loc(wh, "dock"))
-    return unit
-
-
-def add_printer(session: Session, world, port: int, *, warehouse=None, stock: str = "4x6",  # type: ignore[no-untyped-def]
-                name: str = "Dock Zebra") -> Printer:
-    """A printer row."""
-    with unit_of_work(session):
-        printer = Printer(name=name, warehouse_id=(warehouse or world.wh).id, host="127.0.0.1", port=port, stock=stock,
-                          active=True)
-        session.add(printer)
-    return printer
-
-
 def jobs(session: Session) -> list[PrintJob]:
     """All print jobs, oldest first (read fresh)."""
     session.rollback()
     out = list(session.scalars(select(PrintJob).order_by(PrintJob.id)).all())
     session.rollback()
     return out
-
-
-@contextlib.contextmanager
-def unresponsive_port() -> Iterator[int]:
-    """A port whose accept queue is full: connecting hangs until the timeout."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            filler.connect(("127.0.0.1", port))
-        fillers.append(filler)
-    time.sleep(0.1)
-    try:
-        yield port
-    finally:
-        for filler in fillers:
-            filler.close()
-        server.close()
 
 
 def text(resp) -> str:  # type: ignore[no-untyped-def]
