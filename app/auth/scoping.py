@@ -130,9 +130,14 @@ def load_photo(session: Session, actor: Actor, photo_id: int) -> Photo:
     return photo
 
 
-def load_receipt(session: Session, actor: Actor, receipt_id: int, *, options: Sequence[ExecutableOption] = ()) -> Receipt:
-    """Load a receipt the actor may see, or raise NotFound; `options` (e.g. joinedload) ride along in the same query."""
-    receipt = session.scalars(scope_receipts(select(Receipt).where(Receipt.id == receipt_id).options(*options), actor)).first()
+def load_receipt(session: Session, actor: Actor, receipt_id: int, *, options: Sequence[ExecutableOption] = (),
+                 lock: bool = False) -> Receipt:
+    """Load a receipt the actor may see, or raise NotFound; `options` (e.g. joinedload) ride along in
+    the same query, and `lock` takes the receipt's row lock (fresh values) in that query too."""
+    stmt = select(Receipt).where(Receipt.id == receipt_id).options(*options)
+    if lock:
+        stmt = stmt.with_for_update(of=Receipt).execution_options(populate_existing=True)
+    receipt = session.scalars(scope_receipts(stmt, actor)).first()
     if receipt is None:
         raise NotFound("No such receipt.")
     return receipt

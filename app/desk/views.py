@@ -311,13 +311,9 @@ def decide_unit(unit_id: int) -> Response:
 def regrade_unit(unit_id: int) -> Response:
     """Re-grade (re-inspect) a unit, with a reason."""
     from app.auth.scoping import load_unit
-    from app.catalog.models import Product
-    from app.inspection.services import checklist_for
+    from app.inspection.services import checklist_answers
 
-    unit = load_unit(db.session, actor(), unit_id)
-    product = db.session.get(Product, unit.product_id)
-    items = checklist_for(db.session, product.category if product else "")
-    answers = {item["key"]: request.form.get(f"q_{item['key']}") == "yes" for item in items}
+    answers = checklist_answers(db.session, load_unit(db.session, actor(), unit_id), request.form)
     result = ds.regrade_unit(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
                              packaging=request.form.get("packaging", ""), answers=answers,
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),

@@ -1,6 +1,7 @@
 """Inspection use cases: record the checklist, grade and packaging; attach photos."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, ChecklistTemplate, Inspection, Photo
 from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
 from app.ledger.idempotency import run_idempotent
-from app.ledger.models import GRADES
+from app.ledger.models import GRADES, ReturnUnit
 from app.ledger.services import audit, lock_unit
 
 DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
@@ -47,6 +48,13 @@ def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
     if template is not None:
         return list(template.items)
     return DEFAULT_CHECKLISTS.get(category, [])
+
+
+def checklist_answers(session: Session, unit: ReturnUnit, form: Mapping[str, str]) -> dict[str, bool]:
+    """The unit's checklist answered from a form: `q_<key>` = "yes" is True, anything else False."""
+    product = session.get(Product, unit.product_id)
+    items = checklist_for(session, product.category if product else "")
+    return {item["key"]: form.get(f"q_{item['key']}") == "yes" for item in items}
 
 
 def clean_grade(grade: str | None, packaging: str | None) -> tuple[str, str]:

@@ -227,11 +227,10 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
 
     def work() -> dict[str, Any]:
         # the RMA and its order come in the same query: the match and the refund's currency need them
-        receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),))
         # Scans into one parcel queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        session.execute(select(Receipt.id).where(Receipt.id == receipt.id).with_for_update())
-        session.refresh(receipt, ["status"])
+        receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),),
+                               lock=True)
         if receipt.status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
         product = session.get(Product, product_id)
@@ -290,9 +289,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         raise NotPermitted("You may not receive parcels.")
 
     def work() -> dict[str, Any]:
-        receipt = load_receipt(session, actor, receipt_id)
-        receipt = session.scalars(select(Receipt).where(Receipt.id == receipt.id).with_for_update()
-                                  .execution_options(populate_existing=True)).one()
+        receipt = load_receipt(session, actor, receipt_id, lock=True)
         if receipt.status != "open":
             raise Conflict("This parcel was already closed.")
         missing = []

@@ -14,7 +14,7 @@ from app.db import db
 from app.disposition.services import confirm_disposition, preview
 from app.errors import NotFound, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection, Photo
-from app.inspection.services import add_photo, checklist_for, record_inspection
+from app.inspection.services import add_photo, checklist_answers, checklist_for, record_inspection
 from app.ledger.models import ReturnUnit
 from app.orders.models import Rma
 from app.receiving import services as rs
@@ -243,9 +243,7 @@ def unit_page(unit_id: int) -> Response:
 def inspect(unit_id: int) -> Response:
     """Save the inspection and show what the rules decide."""
     unit = load_unit(db.session, actor(), unit_id)
-    product = db.session.get(Product, unit.product_id)
-    items = checklist_for(db.session, product.category if product else "")
-    answers = {item["key"]: request.form.get(f"q_{item['key']}") == "yes" for item in items}
+    answers = checklist_answers(db.session, unit, request.form)
     record_inspection(db.session, actor(), unit_id=unit.id, grade=request.form.get("grade", ""),
                       packaging=request.form.get("packaging", ""), answers=answers, notes=request.form.get("notes"),
                       idempotency_key=request.form.get("key"))
