@@ -98,6 +98,8 @@ def test_burst_of_wedge_scans_recorded_once_in_order(live_server, e2e_world, han
     # A wedge scanner types characters then Enter, ten scans inside one second.
     page.type("#scan", "\n".join(codes) + "\n", delay=3)
     _settled(page)
+    page.set_viewport_size({"width": 360, "height": 640})
+    shoot(page, "handheld-07-after-burst-360")  # the parcel card shows the newest units and a count
     engine = create_engine(e2e_db_url)
     with Session(engine) as s:
         units = s.scalars(select(ReturnUnit).order_by(ReturnUnit.id)).all()
