@@ -1,13 +1,14 @@
 """Database plumbing: the declarative base, portable column types and the session."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Integer, MetaData, Numeric, create_engine, event
+from sqlalchemy import BigInteger, Integer, MetaData, Numeric, Table, create_engine, event, func, insert, literal, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ColumnElement, Insert
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -109,12 +110,18 @@ db = Database()
 def begin_write(session: Session) -> None:
     """Start a fresh write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: a plain BEGIN).
 
-    Anything the session had read before is rolled back first, so a use case never acts
-    on a stale snapshot.
+    SQLite: anything the session had read before is rolled back first, so the use case's reads
+    and writes happen under the one write lock BEGIN IMMEDIATE takes. PostgreSQL (READ COMMITTED):
+    every statement already reads what has committed before it, so a transaction that has only
+    read goes on. The request then keeps one pooled connection (one checkout, one ping) and the
+    objects it loaded (the signed-in user, the parcel) need no second query. Use cases take row
+    locks (populate_existing) on what they change.
     """
     if isinstance(session, scoped_session):
         session = session()
     if session.in_transaction():
+        if session.get_bind().dialect.name != "sqlite" and not (session.new or session.dirty or session.deleted):
+            return
         session.rollback()
     session.connection(execution_options={"dockhand_write": True})
 
@@ -129,3 +136,44 @@ def unit_of_work(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def next_id(session: Session, table: Table) -> ColumnElement[int]:
+    """The id the next row of `table` will get, allocated in a query, so that the rows of one use
+    case can reference each other before any of them is inserted (see execute_together).
+
+    PostgreSQL: nextval of the table's id sequence (safe under any concurrency). SQLite: one more
+    than the largest id; only inside a write transaction, whose BEGIN IMMEDIATE makes it the only writer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+    return select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
+
+
+def insert_row(model: type[Base], values: dict[str, object], *, dialect_insert=insert) -> Insert:  # type: ignore[no-untyped-def]
+    """INSERT of one row for execute_together: every value (Python-side column defaults included) is
+    an anonymous bound literal, so several INSERTs can share one statement without their bind
+    names colliding."""
+    table = model.__table__
+    row = dict(values)
+    for col in table.columns:
+        if col.name not in row and col.default is not None and getattr(col.default, "is_scalar", False):
+            row[col.name] = col.default.arg
+        elif col.name not in row and col.default is not None and getattr(col.default, "is_callable", False):
+            row[col.name] = col.default.arg(None)
+    return dialect_insert(table).values({k: literal(v, table.c[k].type) for k, v in row.items()})
+
+
+def execute_together(session: Session, statements: Sequence[Insert]) -> None:
+    """Run INSERT statements whose values are all known, in the caller's transaction.
+
+    PostgreSQL: one round trip, a chain of data-modifying CTEs (`WITH w0 AS (INSERT ...), w1 AS
+    (INSERT ...) SELECT 1`); foreign keys are checked at the end of the statement, so the rows may
+    reference each other. Elsewhere (SQLite, in-process), one statement after the other.
+    """
+    if session.get_bind().dialect.name == "postgresql" and len(statements) > 1:
+        ctes = [stmt.cte(f"w{i}") for i, stmt in enumerate(statements)]
+        session.execute(select(literal(1)).add_cte(*ctes))
+        return
+    for stmt in statements:
+        session.execute(stmt)

@@ -212,13 +212,11 @@ def size_probe(port: int, world: Any, scans: int) -> dict[str, Any]:
     for size, parcel in sorted(world.size_parcels.items()):
         c.records = []
         r = c.scan(parcel.number, kind="open")
-        opened = r.record
-        last = r.body
+        opened, card = r.record, r.body
         for i in range(scans):
-            r = c.scan(parcel.items[i % len(parcel.items)])
-            last = r.body if r.status == 200 else last
+            c.scan(parcel.items[i % len(parcel.items)])
         scans_ = [rec for rec in c.records if rec[0] == "scan"]
-        c.close_receipt(last)
+        c.close_receipt(card)
         out[str(size)] = {"open": {"sql_statements": opened[4], "bytes": opened[6], "server_ms": opened[3]},
                           "scan": summarize(scans_, None)}
     out["errors"] = c.errors

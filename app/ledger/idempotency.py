@@ -5,9 +5,10 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.roles import Actor
-from app.db import unit_of_work
+from app.db import insert_row, unit_of_work
 from app.errors import Conflict, IdempotencyKeyReused, StaleVersion, ValidationFailed
 from app.ledger.models import IdempotencyRecord
 
@@ -60,19 +61,52 @@ def _claim(session: Session, actor: Actor, key: str, operation: str, fp: str) ->
     return True
 
 
+@dataclass(frozen=True)
+class LateClaim:
+    """For a hot use case that reads its key's record in its own first query after taking its lock
+    (`recorded`, a scalar subquery) and writes the record, result included, with its own rows
+    (`record`): two statements fewer than claim-then-update. A concurrent attempt with the same key
+    that got past the lookup fails on the record's primary key, and run_idempotent replays the winner."""
+
+    key: str
+    operation: str
+    fingerprint: str
+    actor: Actor
+
+    def recorded(self, column: Any) -> Any:
+        """A scalar subquery of one column of this key's record (NULL when there is none)."""
+        return select(column).where(IdempotencyRecord.key == self.key).scalar_subquery()
+
+    def replay(self, operation: str, fp: str, actor_id: int | None, result: dict[str, Any] | None) -> dict[str, Any]:
+        """The stored result of this key's record, or IdempotencyKeyReused."""
+        return _replay(IdempotencyRecord(key=self.key, operation=operation, fingerprint=fp, actor_id=actor_id,
+                                         result=result), self.actor, self.operation, self.fingerprint)
+
+    def record(self, result: dict[str, Any]) -> Insert:
+        """The INSERT of this key's record with its result."""
+        return insert_row(IdempotencyRecord, {"key": self.key, "operation": self.operation, "actor_id": self.actor.id,
+                                              "fingerprint": self.fingerprint, "result": result})
+
+
 def run_idempotent(session: Session, actor: Actor, key: str | None, operation: str,
-                   params: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+                   params: dict[str, Any], work: Callable[..., dict[str, Any]], *, late_claim: bool = False) -> dict[str, Any]:
     """Run `work` in one transaction, claimed by `key`; replays get the stored result.
 
     The claim row is inserted before the work, in the same transaction. Concurrent
     attempts with the same key block on the primary key (PostgreSQL) or the database
     lock (SQLite) until the first commits, then replay its result. A failed attempt
     rolls back its claim, so a retry after a refusal is tried afresh.
+    With `late_claim`, `work(claim)` gets a LateClaim and does the lookup and the record itself.
     """
     key = check_key(key)
     fp = fingerprint(operation, params)
     try:
         with unit_of_work(session):
+            if late_claim:
+                result = work(LateClaim(key, operation, fp, actor))
+                if result.get("replayed"):
+                    return result
+                return dict(result, replayed=False)
             if not _claim(session, actor, key, operation, fp):
                 existing = session.get(IdempotencyRecord, key, populate_existing=True)
                 if existing is None:  # the key's row vanished between the two statements

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Insert, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.catalog.models import Location
-from app.db import utcnow
+from app.db import insert_row, utcnow
 from app.errors import NotFound, StaleVersion, ValidationFailed
 from app.ledger.domain import STATE_LABELS, check_transition
 from app.ledger.idempotency import run_idempotent
@@ -24,17 +24,30 @@ from app.ledger.models import AuditEntry, Balance, Counter, LedgerEntry, OutboxE
 def audit(session: Session, actor: Actor, action: str, entity_type: str, entity_id: int, *,
           warehouse_id: int | None = None, reason: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
     """Append an audit entry in the caller's transaction."""
-    entry = AuditEntry(actor_id=actor.id, actor_name=actor.name, action=action, entity_type=entity_type,
-                       entity_id=entity_id, warehouse_id=warehouse_id, reason=reason, details=details or {})
+    entry = AuditEntry(**audit_values(actor, action, entity_type, entity_id, warehouse_id=warehouse_id, reason=reason,
+                                      details=details))
     session.add(entry)
     return entry
 
 
+def audit_values(actor: Actor, action: str, entity_type: str, entity_id: int, *, warehouse_id: int | None = None,
+                 reason: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The columns of one audit entry (the ORM path and execute_together write the same row)."""
+    return {"actor_id": actor.id, "actor_name": actor.name, "action": action, "entity_type": entity_type,
+            "entity_id": entity_id, "warehouse_id": warehouse_id, "reason": reason, "details": details or {},
+            "at": utcnow()}
+
+
 def emit(session: Session, type_: str, aggregate_type: str, aggregate_id: int, payload: dict[str, Any]) -> OutboxEvent:
     """Append an outbox event in the caller's transaction (delivered to others later)."""
-    event = OutboxEvent(type=type_, aggregate_type=aggregate_type, aggregate_id=aggregate_id, payload=payload)
+    event = OutboxEvent(**outbox_values(type_, aggregate_type, aggregate_id, payload))
     session.add(event)
     return event
+
+
+def outbox_values(type_: str, aggregate_type: str, aggregate_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one outbox event."""
+    return {"type": type_, "aggregate_type": aggregate_type, "aggregate_id": aggregate_id, "payload": payload}
 
 
 def next_number(session: Session, name: str) -> int:
@@ -51,7 +64,12 @@ def next_number(session: Session, name: str) -> int:
 
 def new_lpn(session: Session) -> str:
     """A fresh licence plate number: 'LP' and at least eight digits."""
-    return f"LP{next_number(session, 'lpn'):08d}"
+    return format_lpn(next_number(session, "lpn"))
+
+
+def format_lpn(number: int) -> str:
+    """The licence plate number of a counter value: 'LP' and at least eight digits."""
+    return f"LP{int(number):08d}"
 
 
 def _bump_balance(session: Session, product_id: int, warehouse_id: int, state: str, delta: int) -> None:
@@ -64,14 +82,18 @@ def _bump_balance(session: Session, product_id: int, warehouse_id: int, state: s
         if done != 1:
             raise RuntimeError(f"balance ({product_id}, {warehouse_id}, {state}) missing: ledger and balances disagree")
         return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Balance).values(product_id=product_id, warehouse_id=warehouse_id, state=state, quantity=delta)
-    stmt = stmt.on_conflict_do_update(
+    session.execute(_balance_upsert(session, product_id, warehouse_id, state, delta))
+
+
+def _balance_upsert(session: Session, product_id: int, warehouse_id: int, state: str, delta: int) -> Insert:
+    """INSERT ... ON CONFLICT DO UPDATE: add delta to a balance row, creating it if need be."""
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert_row(Balance, {"product_id": product_id, "warehouse_id": warehouse_id, "state": state, "quantity": delta},
+                      dialect_insert=dialect_insert)
+    return stmt.on_conflict_do_update(
         index_elements=[Balance.product_id, Balance.warehouse_id, Balance.state],
-        set_={"quantity": Balance.quantity + delta},
+        set_={"quantity": Balance.quantity + literal(delta)},
     )
-    session.execute(stmt)
 
 
 def lock_unit(session: Session, unit_id: int) -> ReturnUnit:
@@ -126,21 +148,55 @@ def apply_transition(session: Session, actor: Actor, unit: ReturnUnit, to_state:
     if unit.id is None:
         session.add(unit)
     session.flush()  # version_id_col turns a concurrent write into StaleDataError here
-    entry = LedgerEntry(unit_id=unit.id, product_id=unit.product_id, warehouse_id=unit.warehouse_id,
-                        from_state=from_state, to_state=to_state, from_location_id=from_location_id,
-                        to_location_id=unit.location_id, actor_id=actor.id, actor_role=actor.role,
-                        reason=reason, idempotency_key=idempotency_key)
+    ledger, event, trail = _movement_values(actor, unit.id, unit.lpn, unit.product_id, unit.warehouse_id, from_state,
+                                            to_state, from_location_id, unit.location_id, reason=reason, action=action,
+                                            details=details, idempotency_key=idempotency_key)
+    entry = LedgerEntry(**ledger)
     session.add(entry)
     if from_state is not None:
         _bump_balance(session, unit.product_id, unit.warehouse_id, from_state, -1)
     _bump_balance(session, unit.product_id, unit.warehouse_id, to_state, +1)
-    payload = {"unit_id": unit.id, "lpn": unit.lpn, "product_id": unit.product_id, "warehouse_id": unit.warehouse_id,
-               "from_state": from_state, "to_state": to_state, "location_id": unit.location_id, "reason": reason}
-    emit(session, "unit.state_changed", "unit", unit.id, payload)
-    audit(session, actor, action, "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
-          details={"from_state": from_state, "to_state": to_state, **(details or {})})
+    session.add(OutboxEvent(**event))
+    session.add(AuditEntry(**trail))
     session.flush()
     return entry
+
+
+def _movement_values(actor: Actor, unit_id: int, lpn: str, product_id: int, warehouse_id: int, from_state: str | None,
+                     to_state: str, from_location_id: int | None, to_location_id: int | None, *, reason: str,
+                     action: str, details: dict[str, Any] | None,
+                     idempotency_key: str | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The ledger entry, outbox event and audit entry of one state change, as columns."""
+    ledger = {"unit_id": unit_id, "product_id": product_id, "warehouse_id": warehouse_id, "from_state": from_state,
+              "to_state": to_state, "from_location_id": from_location_id, "to_location_id": to_location_id,
+              "actor_id": actor.id, "actor_role": actor.role, "reason": reason, "idempotency_key": idempotency_key}
+    payload = {"unit_id": unit_id, "lpn": lpn, "product_id": product_id, "warehouse_id": warehouse_id,
+               "from_state": from_state, "to_state": to_state, "location_id": to_location_id, "reason": reason}
+    return (ledger, outbox_values("unit.state_changed", "unit", unit_id, payload),
+            audit_values(actor, action, "unit", unit_id, warehouse_id=warehouse_id, reason=reason,
+                         details={"from_state": from_state, "to_state": to_state, **(details or {})}))
+
+
+def receive_statements(session: Session, actor: Actor, unit: dict[str, Any], *, reason: str,
+                       action: str = "unit.received", details: dict[str, Any] | None = None) -> list[Insert]:
+    """A new unit entering `received`, as INSERTs for execute_together: the unit row, its ledger
+    entry, the balance, the outbox event and the audit entry, the same rows apply_transition writes.
+
+    `unit` holds the unit's columns, its id and lpn included (allocated beforehand with next_id and
+    the lpn sequence). Raises a DomainError and builds nothing when the edge is refused.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A reason is required.")
+    check_transition(None, "received", actor.role)
+    now = utcnow()
+    row = {**unit, "state": "received", "state_changed_at": now, "received_at": now, "version": 1}
+    ledger, event, trail = _movement_values(actor, row["id"], row["lpn"], row["product_id"], row["warehouse_id"], None,
+                                            "received", None, row.get("location_id"), reason=reason, action=action,
+                                            details=details, idempotency_key=None)
+    return [insert_row(ReturnUnit, row), insert_row(LedgerEntry, ledger),
+            _balance_upsert(session, row["product_id"], row["warehouse_id"], "received", +1),
+            insert_row(OutboxEvent, event), insert_row(AuditEntry, trail)]
 
 
 def transition_unit(session: Session, actor: Actor, *, unit_id: int, to_state: str, reason: str,

@@ -4,23 +4,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import Row, and_, exists, false, func, literal, null, select, union_all
 from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
 from app.auth.scoping import serves_merchant, load_receipt, scope_rmas, scope_units
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
-from app.db import utcnow
+from app.db import execute_together, next_id, utcnow
 from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
-from app.ledger.idempotency import run_idempotent
-from app.ledger.models import ReturnUnit
-from app.ledger.services import apply_transition, audit, emit, new_lpn
+from app.ledger.idempotency import LateClaim, run_idempotent
+from app.ledger.models import IdempotencyRecord, ReturnUnit
+from app.ledger.services import audit, emit, format_lpn, next_number, receive_statements
 from app.orders.models import CarrierTracking, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Receipt
+from app.refunds.models import RefundTrigger
 from app.receiving.scan import ParsedScan, normalize_gtin, parse_scan
-from app.refunds.services import open_refund
+from app.refunds.services import open_refund_statements
 
 
 @dataclass
@@ -189,35 +190,69 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
                           {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work)
 
 
-def _match(session: Session, receipt: Receipt, product_id: int) -> tuple[RmaLine | None, str | None, OrderLine | None]:
-    """Which RMA line a product fills, or the exception type it raises instead."""
-    if receipt.rma_id is None:
-        return None, None, None  # blind: the parcel's exception covers it
-    lines = session.scalars(select(RmaLine).where(RmaLine.rma_id == receipt.rma_id, RmaLine.product_id == product_id)
-                            .order_by(RmaLine.id).options(joinedload(RmaLine.order_line))).all()
-    received = dict(session.execute(
-        select(ReturnUnit.rma_line_id, func.count()).where(ReturnUnit.rma_id == receipt.rma_id,
-                                                           ReturnUnit.product_id == product_id)
-        .group_by(ReturnUnit.rma_line_id)).all())
-    for line in lines:
-        if received.get(line.id, 0) < line.quantity:
-            return line, None, line.order_line
+def _scan_context(session: Session, claim: LateClaim, receipt: Receipt, product_id: int, serial: str | None) -> list[Row]:
+    """Everything a scan needs to decide, read in one statement after the parcel's lock (so it sees
+    every scan that committed before): the key's record, ids for the new rows, the dock, the
+    parcel's totals, and one row per RMA line of this product with its received count, order line
+    and whether the serial was shipped on it. A blind parcel gives one row with no line."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    rma_id = receipt.rma_id
+    of_rma = (ReturnUnit.rma_id == rma_id) if rma_id is not None else false()
+    head = [
+        claim.recorded(IdempotencyRecord.operation).label("rec_operation"),
+        claim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
+        claim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
+        claim.recorded(IdempotencyRecord.result).label("rec_result"),
+        next_id(session, ReturnUnit.__table__).label("unit_id"),
+        next_id(session, RefundTrigger.__table__).label("refund_id"),
+        (func.nextval("lpn_seq") if pg else null()).label("lpn_number"),
+        select(Location.id).where(Location.warehouse_id == receipt.warehouse_id, Location.type == "dock")
+        .order_by(Location.id).limit(1).scalar_subquery().label("dock_id"),
+        select(func.coalesce(func.sum(RmaLine.quantity), 0)).where(RmaLine.rma_id == rma_id).scalar_subquery()
+        .label("expected_total"),
+        select(func.count()).where(of_rma, ReturnUnit.rma_line_id.is_not(None)).scalar_subquery().label("received_total"),
+        (select(ReturnUnit.lpn).where(ReturnUnit.serial == serial, ReturnUnit.product_id == product_id).limit(1)
+         .scalar_subquery() if serial else null()).label("serial_taken_by"),
+    ]
+    one = select(*head).subquery("one")  # nextval is volatile: the subquery runs once, not per line
+    got = select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id).correlate(RmaLine).scalar_subquery()
+    shipped = (exists().where(ShippedSerial.order_line_id == RmaLine.order_line_id, ShippedSerial.serial == serial)
+               if serial else false())
+    on_line = and_(RmaLine.rma_id == rma_id, RmaLine.product_id == product_id) if rma_id is not None else false()
+    stmt = (select(one, RmaLine.id.label("line_id"), RmaLine.quantity.label("expected"), got.label("got"),
+                   OrderLine.id.label("order_line_id"), OrderLine.unit_price, shipped.label("shipped"))
+            .select_from(one.outerjoin(RmaLine, on_line).outerjoin(OrderLine, OrderLine.id == RmaLine.order_line_id))
+            .order_by(RmaLine.id))
+    return list(session.execute(stmt).all())
+
+
+def _unmatched(session: Session, receipt: Receipt, product_id: int, serial: str | None) -> tuple[str | None, OrderLine | None, bool]:
+    """A product that fills no expected line: which exception it raises, the order line it was bought
+    on (if any), and whether the serial was shipped on that line. Blind parcels raise none here
+    (the parcel's own exception covers them)."""
     rma = receipt.rma
+    if rma is None:
+        return None, None, False
     order_line = None
-    if rma is not None and rma.order_id is not None:
+    if rma.order_id is not None:
         order_line = session.scalars(select(OrderLine).where(OrderLine.order_id == rma.order_id,
-                                                             OrderLine.product_id == product_id)).first()
+                                                             OrderLine.product_id == product_id).order_by(OrderLine.id)).first()
     if order_line is None:
-        return None, "wrong_item", None
-    bought = order_line.quantity
-    already = sum(received.values())
-    return None, ("extra_item" if already < bought else "over_return"), order_line
+        return "wrong_item", None, False
+    already = session.scalar(select(func.count()).where(ReturnUnit.rma_id == rma.id, ReturnUnit.product_id == product_id))
+    shipped = bool(serial) and session.scalars(select(ShippedSerial.id).where(
+        ShippedSerial.order_line_id == order_line.id, ShippedSerial.serial == serial)).first() is not None
+    return ("extra_item" if (already or 0) < order_line.quantity else "over_return"), order_line, shipped
 
 
 def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None = None,
               lot: str | None = None, idempotency_key: str | None) -> dict[str, Any]:
     """Use case: one physical item taken out of the parcel becomes a return unit with an LPN,
-    `received`, matched to an expected line or recorded as a typed exception."""
+    `received`, matched to an expected line or recorded as a typed exception.
+
+    The hot path of the dock, in three statements inside the transaction: the parcel's row lock,
+    one read of everything the decision needs (_scan_context), and one write of every row
+    (execute_together). Exceptions add a few statements of their own."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive items.")
     serial = (serial or "").strip().upper() or None
@@ -225,12 +260,15 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     if serial is not None and len(serial) > 64:
         raise ValidationFailed("That serial number is too long.")
 
-    def work() -> dict[str, Any]:
-        # the RMA and its order come in the same query: the match and the refund's currency need them
+    def work(claim: LateClaim) -> dict[str, Any]:
         # Scans into one parcel queue on its row, so two of them never both fill the same line,
-        # and a scan never lands in a parcel that is being closed.
+        # and a scan never lands in a parcel that is being closed. The RMA and order ride along.
         receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),),
                                lock=True)
+        rows = _scan_context(session, claim, receipt, product_id, serial)
+        head = rows[0]
+        if head.rec_operation is not None:
+            return claim.replay(head.rec_operation, head.rec_fingerprint, head.rec_actor_id, head.rec_result)
         if receipt.status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
         product = session.get(Product, product_id)
@@ -238,49 +276,51 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
             raise ValidationFailed("Unknown product.")
         if product.serial_tracked and not serial:
             raise ValidationFailed(f"{product.sku} is serial-tracked: scan its serial number.")
-        line, exc_type, order_line = _match(session, receipt, product.id)
+        if serial and head.serial_taken_by is not None:
+            raise Conflict(f"Serial {serial} was already received as {head.serial_taken_by}.")
+        line = next((r for r in rows if r.line_id is not None and r.got < r.expected), None)
+        if line is not None:
+            exc_type, order_line_id, paid, shipped = None, line.order_line_id, line.unit_price, bool(line.shipped)
+        else:
+            exc_type, order_line, shipped = _unmatched(session, receipt, product.id, serial)
+            order_line_id = order_line.id if order_line else None
+            paid = order_line.unit_price if order_line else None
+        serial_status = ("match" if shipped else "mismatch") if product.serial_tracked else "not_tracked"
         rma = receipt.rma
-        serial_status = "not_tracked"
-        if product.serial_tracked:
-            shipped = False
-            if order_line is not None:
-                shipped = session.scalars(select(ShippedSerial.id).where(ShippedSerial.order_line_id == order_line.id,
-                                                                         ShippedSerial.serial == serial)).first() is not None
-            serial_status = "match" if shipped else "mismatch"
-            dup = session.scalars(select(ReturnUnit.lpn).where(ReturnUnit.serial == serial,
-                                                               ReturnUnit.product_id == product.id)).first()
-            if dup is not None:
-                raise Conflict(f"Serial {serial} was already received as {dup}.")
-        unit = ReturnUnit(lpn=new_lpn(session), product_id=product.id, warehouse_id=receipt.warehouse_id,
-                          merchant_id=rma.merchant_id if rma else product.merchant_id, rma_id=receipt.rma_id,
-                          rma_line_id=line.id if line else None, receipt_id=receipt.id, serial=serial, lot=lot,
-                          serial_status=serial_status, paid_price=order_line.unit_price if order_line else None,
-                          received_by_id=actor.id)
-        apply_transition(session, actor, unit, "received", reason=f"received from parcel {receipt.scanned_code}",
-                         to_location=_dock(session, receipt.warehouse_id), action="unit.received",
-                         details={"receipt_id": receipt.id, "match": exc_type or ("expected" if line else "blind")})
-        exceptions = []
-        if exc_type is not None:
-            exceptions.append(exc_type)
-            open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit.merchant_id,
-                            rma_id=receipt.rma_id, unit_id=unit.id, receipt_id=receipt.id, product_id=product.id,
-                            value=product.unit_value, details={"sku": product.sku})
-        if serial_status == "mismatch":
-            exceptions.append("serial_mismatch")
-            open_exception(session, actor, "serial_mismatch", warehouse_id=receipt.warehouse_id,
-                            merchant_id=unit.merchant_id, rma_id=receipt.rma_id, rma_line_id=unit.rma_line_id,
-                            unit_id=unit.id, receipt_id=receipt.id, product_id=product.id, value=product.unit_value,
-                            details={"sku": product.sku, "serial": serial})
+        lpn = format_lpn(head.lpn_number if head.lpn_number is not None else next_number(session, "lpn"))
+        unit = {"id": head.unit_id, "lpn": lpn, "product_id": product.id, "warehouse_id": receipt.warehouse_id,
+                "location_id": head.dock_id, "merchant_id": rma.merchant_id if rma else product.merchant_id,
+                "rma_id": receipt.rma_id, "rma_line_id": line.line_id if line else None, "receipt_id": receipt.id,
+                "serial": serial, "lot": lot, "serial_status": serial_status, "paid_price": paid,
+                "received_by_id": actor.id}
+        statements = receive_statements(session, actor, unit, reason=f"received from parcel {receipt.scanned_code}",
+                                        details={"receipt_id": receipt.id,
+                                                 "match": exc_type or ("expected" if line else "blind")})
         # Nothing is refunded for more than was bought (over-return); an extra item is refunded
         # only after a supervisor's approval (see confirm_disposition's hold reasons).
-        if order_line is not None and exc_type != "over_return":
-            open_refund(session, actor, unit, paid_amount=order_line.unit_price,
-                        currency=rma.order.currency if rma and rma.order else "USD")
-        return {"unit_id": unit.id, "lpn": unit.lpn, "sku": product.sku, "name": product.name,
-                "rma_line_id": unit.rma_line_id, "exceptions": exceptions, "serial_status": serial_status}
+        if order_line_id is not None and exc_type != "over_return":
+            statements += open_refund_statements(actor, head.refund_id, unit, paid_amount=paid,
+                                                 currency=rma.order.currency if rma and rma.order else "USD")
+        exceptions = [e for e in (exc_type, "serial_mismatch" if serial_status == "mismatch" else None) if e]
+        result = {"unit_id": unit["id"], "lpn": lpn, "sku": product.sku, "name": product.name, "serial": serial,
+                  "rma_line_id": unit["rma_line_id"], "exceptions": exceptions, "serial_status": serial_status,
+                  "line": {"id": line.line_id, "got": line.got + 1, "expected": line.expected} if line else None,
+                  "parcel": {"got": head.received_total + (1 if line else 0), "expected": head.expected_total}}
+        execute_together(session, [*statements, claim.record(result)])
+        if exc_type is not None:
+            open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit["merchant_id"],
+                            rma_id=receipt.rma_id, unit_id=unit["id"], receipt_id=receipt.id, product_id=product.id,
+                            value=product.unit_value, details={"sku": product.sku})
+        if serial_status == "mismatch":
+            open_exception(session, actor, "serial_mismatch", warehouse_id=receipt.warehouse_id,
+                            merchant_id=unit["merchant_id"], rma_id=receipt.rma_id, rma_line_id=unit["rma_line_id"],
+                            unit_id=unit["id"], receipt_id=receipt.id, product_id=product.id, value=product.unit_value,
+                            details={"sku": product.sku, "serial": serial})
+        return result
 
     return run_idempotent(session, actor, idempotency_key, "scan_item",
-                          {"receipt_id": receipt_id, "product_id": product_id, "serial": serial, "lot": lot}, work)
+                          {"receipt_id": receipt_id, "product_id": product_id, "serial": serial, "lot": lot}, work,
+                          late_claim=True)
 
 
 def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotency_key: str | None) -> dict[str, Any]:

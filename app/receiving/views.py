@@ -20,7 +20,7 @@ from app.orders.models import Rma
 from app.receiving import services as rs
 from app.receiving.models import Receipt
 from app.refunds.services import RefundPolicy, refund_for_unit
-from app.web import actor, form_int, new_key, render, require
+from app.web import actor, form_int, is_htmx, new_key, render, require
 
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
 
@@ -53,7 +53,8 @@ def _receipt(*, for_card: bool = False) -> Receipt | None:
             receipt = None
     if receipt is None or receipt.status != "open":
         receipt = rs.current_receipt(db.session, actor())
-    session["receipt_id"] = receipt.id if receipt else None
+    if session.get("receipt_id") != (receipt.id if receipt else None):
+        session["receipt_id"] = receipt.id if receipt else None
     return receipt
 
 
@@ -166,15 +167,23 @@ def _receive_serial(receipt: Receipt, product_id: int, code: str, key: str | Non
 
 
 def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
+    """Receive one item. htmx gets only what changed (receiving/_scanned.html), rendered from the
+    use case's result with no further query; a plain form post gets the whole page."""
     result = rs.scan_item(db.session, actor(), receipt_id=receipt.id, product_id=product_id, serial=serial, lot=lot,
                           idempotency_key=key)
     session.pop("pending_product_id", None)
-    ctx = _work_context()
-    # the new unit is one of the parcel's units the card lists: no second query for it
-    unit = next((u for u in ctx["units"] if u.id == result["unit_id"]), None) or db.session.get(ReturnUnit, result["unit_id"])
-    ctx["result"] = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
-    bad = bool(result["exceptions"])
-    return _render_work(ctx, feedback="error" if bad else "ok")
+    unit = {"id": result["unit_id"], "lpn": result["lpn"], "sku": result["sku"], "name": result["name"],
+            "serial": result.get("serial")}
+    shown = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
+    feedback = "error" if result["exceptions"] else "ok"
+    if not is_htmx():
+        return _work(feedback=feedback, result=shown)
+    row = {"id": unit["id"], "lpn": unit["lpn"], "sku": unit["sku"], "state": "received",
+           "serial_status": result["serial_status"], "unexpected": receipt.rma_id is not None and not result["rma_line_id"]}
+    resp = render("receiving/_scanned.html", result=shown, row=row, line=result.get("line"),
+                  parcel=result.get("parcel") or {}, trigger={f"dockhand:{feedback}": {}})
+    resp.headers["HX-Retarget"] = "#result"
+    return resp
 
 
 def _go(url: str) -> Response:

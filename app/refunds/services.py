@@ -5,15 +5,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.db import as_utc, to_money, utcnow
+from app.db import as_utc, insert_row, to_money, utcnow
 from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.ledger.idempotency import run_idempotent
-from app.ledger.models import ReturnUnit
-from app.ledger.services import audit, emit, lock_unit
+from app.ledger.models import AuditEntry, OutboxEvent, ReturnUnit
+from app.ledger.services import audit, audit_values, emit, lock_unit, outbox_values
 from app.refunds import domain as d
 from app.refunds.models import RefundEvent, RefundTrigger
 
@@ -59,18 +59,45 @@ def open_refund(session: Session, actor: Actor, unit: ReturnUnit, *, paid_amount
     if session.scalars(select(RefundTrigger.id).where(RefundTrigger.unit_id == unit.id)).first() is not None:
         raise Conflict(f"Unit {unit.lpn} already has a refund trigger.")
     paid = to_money(paid_amount if paid_amount is not None else (unit.paid_price or 0))
-    refund = RefundTrigger(unit_id=unit.id, rma_id=unit.rma_id, warehouse_id=unit.warehouse_id,
-                           status=d.AWAITING_INSPECTION, currency=currency, paid_amount=paid, amount=paid)
+    refund = RefundTrigger(**_trigger_values(unit.id, unit.rma_id, unit.warehouse_id, paid, currency))
     session.add(refund)
     session.flush()
-    session.add(RefundEvent(refund_id=refund.id, from_status=None, to_status=d.AWAITING_INSPECTION, amount=paid,
-                            actor_id=actor.id, reason="unit received"))
-    emit(session, "refund.awaiting_inspection", "refund", refund.id,
-         {"refund_id": refund.id, "unit_id": unit.id, "rma_id": unit.rma_id, "status": refund.status,
-          "amount": str(paid), "currency": currency})
-    audit(session, actor, "refund.opened", "refund", refund.id, warehouse_id=unit.warehouse_id,
-          details={"unit_id": unit.id, "amount": str(paid)})
+    event, outbox, trail = _opened_values(actor, refund.id, unit.id, unit.rma_id, unit.warehouse_id, paid, currency)
+    session.add(RefundEvent(**event))
+    session.add(OutboxEvent(**outbox))
+    session.add(AuditEntry(**trail))
     return refund
+
+
+def _trigger_values(unit_id: int, rma_id: int | None, warehouse_id: int, paid: Decimal, currency: str) -> dict[str, Any]:
+    return {"unit_id": unit_id, "rma_id": rma_id, "warehouse_id": warehouse_id, "status": d.AWAITING_INSPECTION,
+            "currency": currency, "paid_amount": paid, "amount": paid}
+
+
+def _opened_values(actor: Actor, refund_id: int, unit_id: int, rma_id: int | None, warehouse_id: int, paid: Decimal,
+                   currency: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The refund event, outbox event and audit entry of a refund trigger being opened, as columns."""
+    event = {"refund_id": refund_id, "from_status": None, "to_status": d.AWAITING_INSPECTION, "amount": paid,
+             "actor_id": actor.id, "reason": "unit received"}
+    outbox = outbox_values("refund.awaiting_inspection", "refund", refund_id,
+                           {"refund_id": refund_id, "unit_id": unit_id, "rma_id": rma_id, "status": d.AWAITING_INSPECTION,
+                            "amount": str(paid), "currency": currency})
+    trail = audit_values(actor, "refund.opened", "refund", refund_id, warehouse_id=warehouse_id,
+                         details={"unit_id": unit_id, "amount": str(paid)})
+    return event, outbox, trail
+
+
+def open_refund_statements(actor: Actor, refund_id: int, unit: dict[str, Any], *, paid_amount: Decimal,
+                           currency: str) -> list[Insert]:
+    """open_refund for a unit created in the same transaction, as INSERTs for execute_together
+    (its id allocated beforehand with next_id). The new unit has no trigger yet; the unique
+    constraint on unit_id stays the backstop."""
+    paid = to_money(paid_amount)
+    event, outbox, trail = _opened_values(actor, refund_id, unit["id"], unit.get("rma_id"), unit["warehouse_id"], paid,
+                                          currency)
+    trigger = {"id": refund_id, **_trigger_values(unit["id"], unit.get("rma_id"), unit["warehouse_id"], paid, currency)}
+    return [insert_row(RefundTrigger, trigger), insert_row(RefundEvent, event), insert_row(OutboxEvent, outbox),
+            insert_row(AuditEntry, trail)]
 
 
 def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None) -> dict[str, Any]:

@@ -30,4 +30,11 @@ def test_scan_answer_is_bounded_for_a_500_line_return(client, world, session):
         assert resp.status_code == 200
         sizes.append(len(resp.data))
     assert max(sizes) < 4096, sizes
-    assert "more lines" in resp.get_data(as_text=True)
+    # the answer updates the whole parcel's progress out of band, hidden lines included
+    body = resp.get_data(as_text=True)
+    lines = session.query(RmaLine).filter_by(rma_id=rma.id).all()
+    expected = sum(line.quantity for line in lines)
+    assert f'id="parcel-progress" hx-swap-oob="true">15 of {expected} expected units received' in body
+    card = client.get("/receive", headers=HX).get_data(as_text=True)
+    assert f"{len(lines) - 6} more lines not shown" in card
+    assert f">15 of {expected} expected units received" in card

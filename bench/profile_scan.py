@@ -1,0 +1,119 @@
+"""Profile the scan-and-match request in-process (no HTTP, no gunicorn): where a scan's CPU goes.
+
+    .venv/bin/python bench/profile_scan.py                 # cProfile, top functions by own time
+    .venv/bin/python bench/profile_scan.py --sort cumulative --top 60
+    .venv/bin/python bench/profile_scan.py --no-profile    # just ms per scan and statements per scan
+
+It starts a throwaway PostgreSQL, seeds a small database with bench/seed.py, signs a worker in
+through Flask's test client and drives parcels the way bench/client.py does (open, 10 scans, close).
+Only the item scans are profiled and timed.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--parcels", type=int, default=60, help="parcels of 10 items to scan (the first 5 warm up)")
+    p.add_argument("--sort", default="tottime")
+    p.add_argument("--top", type=int, default=40)
+    p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--statements", action="store_true", help="also print each statement's mean wall time (ms) per scan")
+    args = p.parse_args()
+
+    from bench.run import start_postgres
+    from bench.seed import seed
+
+    server = start_postgres()
+    try:
+        from app.migrate import upgrade
+
+        upgrade(server.url)
+        world = seed(server.url, units=6000, ledger=20000, clients=1, parcels_per_client=args.parcels,
+                     confirm_per_client=100, products=300, verbose=False)
+        os.environ["DOCKHAND_BENCH"] = "1"
+        from app import create_app
+
+        app = create_app({"DATABASE_URL": server.url, "SECRET_KEY": "profile", "BENCH_INSTRUMENT": True,
+                          "PHOTO_DIR": "/tmp/dockhand-profile-photos"})
+        client = app.test_client()
+        page = client.get("/login")
+        token = CSRF_RE.search(page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+        r = client.post("/login", data={"csrf_token": token, "username": world.users[0], "password": world.password})
+        assert r.status_code == 302, r.status_code
+        csrf = CSRF_RE.search(client.get("/receive").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+        headers = {"HX-Request": "true", "X-CSRFToken": csrf}
+
+        def post(path: str, **fields: str):  # type: ignore[no-untyped-def]
+            return client.post(path, data={"key": uuid.uuid4().hex, **fields}, headers=headers)
+
+        from collections import defaultdict
+
+        from sqlalchemy import event
+
+        from app.db import db
+
+        per_statement: dict[str, list[float]] = defaultdict(list)
+        timing = {"on": False}
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def _before(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+            conn.info["t0"] = time.perf_counter()
+
+        @event.listens_for(db.engine, "after_cursor_execute")
+        def _after(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+            if timing["on"]:
+                per_statement[" ".join(statement.split())[:110]].append((time.perf_counter() - conn.info["t0"]) * 1000)
+
+        prof = cProfile.Profile()
+        times: list[float] = []
+        statements: list[int] = []
+        for i, parcel in enumerate(world.parcels[0]):
+            r = post("/receive/scan", code=parcel.number)
+            opened = r.get_data(as_text=True)
+            for code in parcel.items:
+                measured = i >= 5
+                t0 = time.perf_counter()
+                timing["on"] = measured
+                if measured and not args.no_profile:
+                    prof.enable()
+                r = post("/receive/scan", code=code)
+                if measured and not args.no_profile:
+                    prof.disable()
+                if measured:
+                    times.append((time.perf_counter() - t0) * 1000)
+                    statements.append(int(r.headers.get("X-SQL-Statements", -1)))
+                assert r.status_code == 200, r.get_data(as_text=True)[:500]
+            m = RECEIPT_RE.search(opened)
+            if m:
+                post("/receive/close", receipt_id=m.group(1))
+        times.sort()
+        print(f"{len(times)} scans: p50 {times[len(times) // 2]:.2f} ms, mean {sum(times) / len(times):.2f} ms "
+              f"(profiler {'off' if args.no_profile else 'on'}); statements per scan {sorted(set(statements))}")
+        if args.statements:
+            for sql, ms in sorted(per_statement.items(), key=lambda kv: -sum(kv[1])):
+                print(f"{sum(ms) / len(times):7.3f} ms/scan  n={len(ms):5d}  {sql}")
+        if not args.no_profile:
+            pstats.Stats(prof).strip_dirs().sort_stats(args.sort).print_stats(args.top)
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

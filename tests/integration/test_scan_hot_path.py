@@ -1,0 +1,124 @@
+"""The scan's hot path (one read, one write of every row) writes what the ledger service writes,
+has one effect under retries, sequential and concurrent, and stays at a few statements."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import event, func, select
+
+from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
+from app.ledger.services import balance_table, ledger_sums
+from app.receiving.services import open_receipt, scan_item
+from app.refunds.models import RefundEvent, RefundTrigger
+from tests.helpers import counts, new_key, receive_unit
+
+RANDOM = {"id", "at", "created_at", "lpn", "unit_id", "refund_id", "aggregate_id", "entity_id", "state_changed_at",
+          "received_at", "receipt_id", "rma_line_id", "rma_id", "reason", "details", "merchant_id", "paid_price",
+          "location_id", "to_location_id", "serial_status", "idempotency_key", "received_by_id"}
+
+
+def _columns(row) -> dict:  # type: ignore[no-untyped-def]
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in RANDOM}
+
+
+def _rows(session, unit_id: int) -> dict:  # type: ignore[no-untyped-def]
+    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == unit_id)).one()
+    return {
+        "unit": _columns(session.get(ReturnUnit, unit_id)),
+        "ledger": [_columns(e) for e in session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == unit_id))],
+        "outbox": sorted((e.type, sorted(e.payload)) for e in session.scalars(select(OutboxEvent).where(
+            ((OutboxEvent.aggregate_type == "unit") & (OutboxEvent.aggregate_id == unit_id))
+            | ((OutboxEvent.aggregate_type == "refund") & (OutboxEvent.aggregate_id == refund.id))))),
+        "audit": sorted((a.action, a.actor_name, sorted(a.details)) for a in session.scalars(select(AuditEntry).where(
+            ((AuditEntry.entity_type == "unit") & (AuditEntry.entity_id == unit_id))
+            | ((AuditEntry.entity_type == "refund") & (AuditEntry.entity_id == refund.id))))),
+        "refund": _columns(refund),
+        "refund_events": [_columns(e) for e in session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id))],
+    }
+
+
+def test_a_scanned_unit_has_the_rows_the_ledger_service_writes(session, world):
+    """The scan writes its rows with execute_together; the ORM path (apply_transition + open_refund)
+    is the reference. Same columns, same payload and detail keys, balances equal to the ledger."""
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    scanned = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id,
+                        idempotency_key=new_key())
+    reference = receive_unit(session, world, "shirt", w, paid_price=session.get(ReturnUnit, scanned["unit_id"]).paid_price)
+    session.rollback()
+    got, want = _rows(session, scanned["unit_id"]), _rows(session, reference.id)
+    assert got["unit"] == want["unit"]
+    assert got["ledger"] == want["ledger"]
+    assert got["refund"] == want["refund"]
+    assert got["refund_events"] == want["refund_events"]
+    assert [o[0] for o in got["outbox"]] == [o[0] for o in want["outbox"]]
+    assert all(set(g[1]) >= set(x[1]) for g, x in zip(got["outbox"], want["outbox"]))
+    assert [a[0] for a in got["audit"]] == ["refund.opened", "unit.received"]  # the reference says "unit.moved"
+    assert got["audit"][0] == want["audit"][0]
+    assert set(got["audit"][1][2]) >= set(want["audit"][1][2]) and got["audit"][1][1] == want["audit"][1][1]
+    unit = session.get(ReturnUnit, scanned["unit_id"])
+    assert (unit.lpn, unit.state, unit.version, unit.location_id) == (scanned["lpn"], "received", 1, world.loc(world.wh, "dock").id)
+    assert ledger_sums(session) == balance_table(session)
+
+
+def test_a_scan_replayed_ten_times_has_one_effect(session, world):
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    key = new_key()
+    before = counts(session)
+    results = [scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id,
+                         idempotency_key=key) for _ in range(10)]
+    after = counts(session)
+    assert [x["replayed"] for x in results] == [False] + [True] * 9
+    assert len({x["unit_id"] for x in results}) == 1
+    for table, n in (("ledger", 1), ("refunds", 1), ("refund_events", 1), ("audit", 2), ("outbox", 2), ("idempotency", 1)):
+        assert after[table] - before[table] == n, table
+
+
+@pytest.mark.pg_only
+def test_the_same_scan_sent_six_times_at_once_has_one_effect(session, session_factory, world):
+    """Retries of one scan racing each other: the parcel's lock queues them, the key's record (or
+    its primary key, for a retry that read before the first committed) makes them replays."""
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    session.commit()
+    key, n = new_key(), 6
+    barrier = threading.Barrier(n)
+
+    def run(_i: int) -> dict:
+        s = session_factory()
+        try:
+            barrier.wait(timeout=30)
+            return scan_item(s, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key)
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(n) as pool:
+        results = [f.result(timeout=60) for f in [pool.submit(run, i) for i in range(n)]]
+    assert sorted(x["replayed"] for x in results) == [False] + [True] * (n - 1)
+    assert len({x["unit_id"] for x in results}) == 1
+    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.receipt_id == r["receipt_id"])) == 1
+
+
+@pytest.mark.pg_only
+def test_a_scan_is_three_statements_inside_its_transaction(session, world):
+    """The lock, the read and the write; on PostgreSQL the write is one statement for every row."""
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    shirt = world.products["shirt"]
+    session.get(type(shirt), shirt.id)  # the view has the product from resolving the scan
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=new_key())
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 3, statements
+    assert "FOR UPDATE" in statements[0] and statements[2].startswith("WITH")
