@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import BigInteger, Integer, MetaData, Numeric, Table, create_engine, event, func, insert, literal, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql import ColumnElement, Insert
+from sqlalchemy.sql import ColumnElement, Executable, Insert
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -138,42 +141,88 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         raise
 
 
-def next_id(session: Session, table: Table) -> ColumnElement[int]:
+def next_id(dialect: str, table: Table) -> ColumnElement[int]:
     """The id the next row of `table` will get, allocated in a query, so that the rows of one use
     case can reference each other before any of them is inserted (see execute_together).
 
     PostgreSQL: nextval of the table's id sequence (safe under any concurrency). SQLite: one more
     than the largest id; only inside a write transaction, whose BEGIN IMMEDIATE makes it the only writer.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return func.nextval(func.pg_get_serial_sequence(table.name, "id"))
     return select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
 
 
-def insert_row(model: type[Base], values: dict[str, object], *, dialect_insert=insert) -> Insert:  # type: ignore[no-untyped-def]
-    """INSERT of one row for execute_together: every value (Python-side column defaults included) is
-    an anonymous bound literal, so several INSERTs can share one statement without their bind
-    names colliding."""
+@dataclass(frozen=True)
+class RowInsert:
+    """One row for execute_together: its table, its columns (Python-side defaults filled in) and,
+    for an upsert, the unique columns whose conflict adds `add` to the existing row instead."""
+
+    table: Table
+    values: dict[str, Any]
+    conflict: tuple[str, ...] = ()
+    add: str | None = None
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        return (self.table.name, tuple(self.values), self.conflict, self.add)
+
+
+def insert_row(model: type[Base], values: dict[str, Any], *, conflict: tuple[str, ...] = (),
+               add: str | None = None) -> RowInsert:
+    """A row to insert with execute_together (conflict + add: `ON CONFLICT (conflict) DO UPDATE SET add = add + new`)."""
     table = model.__table__
     row = dict(values)
     for col in table.columns:
-        if col.name not in row and col.default is not None and getattr(col.default, "is_scalar", False):
+        if col.name in row or col.default is None:
+            continue
+        if getattr(col.default, "is_scalar", False):
             row[col.name] = col.default.arg
-        elif col.name not in row and col.default is not None and getattr(col.default, "is_callable", False):
+        elif getattr(col.default, "is_callable", False):
             row[col.name] = col.default.arg(None)
-    return dialect_insert(table).values({k: literal(v, table.c[k].type) for k, v in row.items()})
+    return RowInsert(table, row, conflict, add)
 
 
-def execute_together(session: Session, statements: Sequence[Insert]) -> None:
-    """Run INSERT statements whose values are all known, in the caller's transaction.
+def _insert_statement(dialect: str, row: RowInsert, prefix: str) -> Insert:
+    """The INSERT of a row's shape, its values bound as `<prefix><column>` (unique within one statement)."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    make = pg_insert if dialect == "postgresql" else sqlite_insert if dialect == "sqlite" else insert
+    stmt = make(row.table).values({k: bindparam(prefix + k, type_=row.table.c[k].type) for k in row.values})
+    if row.conflict and row.add:
+        stmt = stmt.on_conflict_do_update(index_elements=list(row.conflict),
+                                          set_={row.add: row.table.c[row.add] + stmt.excluded[row.add]})
+    return stmt
+
+
+@lru_cache(maxsize=256)
+def _together_statement(dialect: str, shapes: tuple[tuple[Any, ...], ...], tables: tuple[Table, ...]) -> Executable:
+    """One statement for a sequence of row shapes (built once per shape, then SQLAlchemy's compiled cache applies)."""
+    rows = [RowInsert(t, dict.fromkeys(shape[1]), shape[2], shape[3]) for t, shape in zip(tables, shapes)]
+    ctes = [_insert_statement(dialect, r, f"w{i}_").cte(f"w{i}") for i, r in enumerate(rows)]
+    return select(literal(1)).add_cte(*ctes)
+
+
+def execute_together(session: Session, rows: Sequence[RowInsert]) -> None:
+    """Insert rows whose values are all known, in the caller's transaction.
 
     PostgreSQL: one round trip, a chain of data-modifying CTEs (`WITH w0 AS (INSERT ...), w1 AS
     (INSERT ...) SELECT 1`); foreign keys are checked at the end of the statement, so the rows may
-    reference each other. Elsewhere (SQLite, in-process), one statement after the other.
+    reference each other. Elsewhere (SQLite, in-process), one INSERT after the other.
+    The statement for a given sequence of row shapes is built once and reused with new values.
     """
-    if session.get_bind().dialect.name == "postgresql" and len(statements) > 1:
-        ctes = [stmt.cte(f"w{i}") for i, stmt in enumerate(statements)]
-        session.execute(select(literal(1)).add_cte(*ctes))
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and len(rows) > 1:
+        stmt = _together_statement(dialect, tuple(r.shape for r in rows), tuple(r.table for r in rows))
+        params = {f"w{i}_{k}": v for i, r in enumerate(rows) for k, v in r.values.items()}
+        session.execute(stmt, params)
         return
-    for stmt in statements:
-        session.execute(stmt)
+    for r in rows:
+        session.execute(_single_statement(dialect, r.shape, r.table), r.values)
+
+
+@lru_cache(maxsize=256)
+def _single_statement(dialect: str, shape: tuple[Any, ...], table: Table) -> Insert:
+    return _insert_statement(dialect, RowInsert(table, dict.fromkeys(shape[1]), shape[2], shape[3]), "")

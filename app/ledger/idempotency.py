@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.roles import Actor
-from app.db import insert_row, unit_of_work
+from app.db import RowInsert, insert_row, unit_of_work
 from app.errors import Conflict, IdempotencyKeyReused, StaleVersion, ValidationFailed
 from app.ledger.models import IdempotencyRecord
 
@@ -73,17 +73,24 @@ class LateClaim:
     fingerprint: str
     actor: Actor
 
-    def recorded(self, column: Any) -> Any:
-        """A scalar subquery of one column of this key's record (NULL when there is none)."""
-        return select(column).where(IdempotencyRecord.key == self.key).scalar_subquery()
+    @staticmethod
+    def recorded(column: Any) -> Any:
+        """A scalar subquery of one column of the key's record (NULL when there is none); the key is
+        the bound parameter `claim_key` (see params)."""
+        return select(column).where(IdempotencyRecord.key == bindparam("claim_key")).scalar_subquery()
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The parameters `recorded` needs."""
+        return {"claim_key": self.key}
 
     def replay(self, operation: str, fp: str, actor_id: int | None, result: dict[str, Any] | None) -> dict[str, Any]:
         """The stored result of this key's record, or IdempotencyKeyReused."""
         return _replay(IdempotencyRecord(key=self.key, operation=operation, fingerprint=fp, actor_id=actor_id,
                                          result=result), self.actor, self.operation, self.fingerprint)
 
-    def record(self, result: dict[str, Any]) -> Insert:
-        """The INSERT of this key's record with its result."""
+    def record(self, result: dict[str, Any]) -> RowInsert:
+        """This key's record with its result, a row for execute_together."""
         return insert_row(IdempotencyRecord, {"key": self.key, "operation": self.operation, "actor_id": self.actor.id,
                                               "fingerprint": self.fingerprint, "result": result})
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert, func, literal, select, text, update
+from sqlalchemy import Insert, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.catalog.models import Location
-from app.db import insert_row, utcnow
+from app.db import RowInsert, insert_row, utcnow
 from app.errors import NotFound, StaleVersion, ValidationFailed
 from app.ledger.domain import STATE_LABELS, check_transition
 from app.ledger.idempotency import run_idempotent
@@ -87,13 +87,18 @@ def _bump_balance(session: Session, product_id: int, warehouse_id: int, state: s
 
 def _balance_upsert(session: Session, product_id: int, warehouse_id: int, state: str, delta: int) -> Insert:
     """INSERT ... ON CONFLICT DO UPDATE: add delta to a balance row, creating it if need be."""
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_row(Balance, {"product_id": product_id, "warehouse_id": warehouse_id, "state": state, "quantity": delta},
-                      dialect_insert=dialect_insert)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Balance).values(product_id=product_id, warehouse_id=warehouse_id, state=state, quantity=delta)
     return stmt.on_conflict_do_update(
         index_elements=[Balance.product_id, Balance.warehouse_id, Balance.state],
-        set_={"quantity": Balance.quantity + literal(delta)},
+        set_={"quantity": Balance.quantity + delta},
     )
+
+
+def _balance_row(product_id: int, warehouse_id: int, state: str, delta: int) -> RowInsert:
+    """_balance_upsert as a row for execute_together."""
+    return insert_row(Balance, {"product_id": product_id, "warehouse_id": warehouse_id, "state": state, "quantity": delta},
+                      conflict=("product_id", "warehouse_id", "state"), add="quantity")
 
 
 def lock_unit(session: Session, unit_id: int) -> ReturnUnit:
@@ -177,9 +182,9 @@ def _movement_values(actor: Actor, unit_id: int, lpn: str, product_id: int, ware
                          details={"from_state": from_state, "to_state": to_state, **(details or {})}))
 
 
-def receive_statements(session: Session, actor: Actor, unit: dict[str, Any], *, reason: str,
-                       action: str = "unit.received", details: dict[str, Any] | None = None) -> list[Insert]:
-    """A new unit entering `received`, as INSERTs for execute_together: the unit row, its ledger
+def receive_rows(actor: Actor, unit: dict[str, Any], *, reason: str, action: str = "unit.received",
+                 details: dict[str, Any] | None = None) -> list[RowInsert]:
+    """A new unit entering `received`, as rows for execute_together: the unit row, its ledger
     entry, the balance, the outbox event and the audit entry, the same rows apply_transition writes.
 
     `unit` holds the unit's columns, its id and lpn included (allocated beforehand with next_id and
@@ -195,7 +200,7 @@ def receive_statements(session: Session, actor: Actor, unit: dict[str, Any], *, 
                                             "received", None, row.get("location_id"), reason=reason, action=action,
                                             details=details, idempotency_key=None)
     return [insert_row(ReturnUnit, row), insert_row(LedgerEntry, ledger),
-            _balance_upsert(session, row["product_id"], row["warehouse_id"], "received", +1),
+            _balance_row(row["product_id"], row["warehouse_id"], "received", +1),
             insert_row(OutboxEvent, event), insert_row(AuditEntry, trail)]
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, false, func, literal, null, select, union_all
+from sqlalchemy import Row, Select, and_, bindparam, exists, false, func, literal, null, select, union_all
 from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
@@ -16,12 +17,12 @@ from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
 from app.ledger.idempotency import LateClaim, run_idempotent
 from app.ledger.models import IdempotencyRecord, ReturnUnit
-from app.ledger.services import audit, emit, format_lpn, next_number, receive_statements
+from app.ledger.services import audit, emit, format_lpn, next_number, receive_rows
 from app.orders.models import CarrierTracking, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Receipt
 from app.refunds.models import RefundTrigger
 from app.receiving.scan import ParsedScan, normalize_gtin, parse_scan
-from app.refunds.services import open_refund_statements
+from app.refunds.services import open_refund_rows
 
 
 @dataclass
@@ -195,35 +196,42 @@ def _scan_context(session: Session, claim: LateClaim, receipt: Receipt, product_
     every scan that committed before): the key's record, ids for the new rows, the dock, the
     parcel's totals, and one row per RMA line of this product with its received count, order line
     and whether the serial was shipped on it. A blind parcel gives one row with no line."""
-    pg = session.get_bind().dialect.name == "postgresql"
-    rma_id = receipt.rma_id
-    of_rma = (ReturnUnit.rma_id == rma_id) if rma_id is not None else false()
+    stmt = _scan_context_statement(session.get_bind().dialect.name, receipt.rma_id is None, serial is not None)
+    params = {"rma_id": receipt.rma_id, "product_id": product_id, "warehouse_id": receipt.warehouse_id,
+              "serial": serial, **claim.params}
+    return list(session.execute(stmt, params).all())
+
+
+@lru_cache(maxsize=16)
+def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Select:
+    """_scan_context's query, built once per shape (building it is most of its Python cost)."""
+    rma_id, product_id, serial = bindparam("rma_id"), bindparam("product_id"), bindparam("serial")
+    of_rma = false() if blind else ReturnUnit.rma_id == rma_id
     head = [
-        claim.recorded(IdempotencyRecord.operation).label("rec_operation"),
-        claim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
-        claim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
-        claim.recorded(IdempotencyRecord.result).label("rec_result"),
-        next_id(session, ReturnUnit.__table__).label("unit_id"),
-        next_id(session, RefundTrigger.__table__).label("refund_id"),
-        (func.nextval("lpn_seq") if pg else null()).label("lpn_number"),
-        select(Location.id).where(Location.warehouse_id == receipt.warehouse_id, Location.type == "dock")
+        LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
+        LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
+        LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
+        LateClaim.recorded(IdempotencyRecord.result).label("rec_result"),
+        next_id(dialect, ReturnUnit.__table__).label("unit_id"),
+        next_id(dialect, RefundTrigger.__table__).label("refund_id"),
+        (func.nextval("lpn_seq") if dialect == "postgresql" else null()).label("lpn_number"),
+        select(Location.id).where(Location.warehouse_id == bindparam("warehouse_id"), Location.type == "dock")
         .order_by(Location.id).limit(1).scalar_subquery().label("dock_id"),
-        select(func.coalesce(func.sum(RmaLine.quantity), 0)).where(RmaLine.rma_id == rma_id).scalar_subquery()
-        .label("expected_total"),
+        (literal(0) if blind else select(func.coalesce(func.sum(RmaLine.quantity), 0)).where(RmaLine.rma_id == rma_id)
+         .scalar_subquery()).label("expected_total"),
         select(func.count()).where(of_rma, ReturnUnit.rma_line_id.is_not(None)).scalar_subquery().label("received_total"),
         (select(ReturnUnit.lpn).where(ReturnUnit.serial == serial, ReturnUnit.product_id == product_id).limit(1)
-         .scalar_subquery() if serial else null()).label("serial_taken_by"),
+         .scalar_subquery() if with_serial else null()).label("serial_taken_by"),
     ]
     one = select(*head).subquery("one")  # nextval is volatile: the subquery runs once, not per line
     got = select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id).correlate(RmaLine).scalar_subquery()
     shipped = (exists().where(ShippedSerial.order_line_id == RmaLine.order_line_id, ShippedSerial.serial == serial)
-               if serial else false())
-    on_line = and_(RmaLine.rma_id == rma_id, RmaLine.product_id == product_id) if rma_id is not None else false()
-    stmt = (select(one, RmaLine.id.label("line_id"), RmaLine.quantity.label("expected"), got.label("got"),
+               if with_serial else false())
+    on_line = false() if blind else and_(RmaLine.rma_id == rma_id, RmaLine.product_id == product_id)
+    return (select(one, RmaLine.id.label("line_id"), RmaLine.quantity.label("expected"), got.label("got"),
                    OrderLine.id.label("order_line_id"), OrderLine.unit_price, shipped.label("shipped"))
             .select_from(one.outerjoin(RmaLine, on_line).outerjoin(OrderLine, OrderLine.id == RmaLine.order_line_id))
             .order_by(RmaLine.id))
-    return list(session.execute(stmt).all())
 
 
 def _unmatched(session: Session, receipt: Receipt, product_id: int, serial: str | None) -> tuple[str | None, OrderLine | None, bool]:
@@ -293,20 +301,19 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
                 "rma_id": receipt.rma_id, "rma_line_id": line.line_id if line else None, "receipt_id": receipt.id,
                 "serial": serial, "lot": lot, "serial_status": serial_status, "paid_price": paid,
                 "received_by_id": actor.id}
-        statements = receive_statements(session, actor, unit, reason=f"received from parcel {receipt.scanned_code}",
-                                        details={"receipt_id": receipt.id,
-                                                 "match": exc_type or ("expected" if line else "blind")})
+        writes = receive_rows(actor, unit, reason=f"received from parcel {receipt.scanned_code}",
+                              details={"receipt_id": receipt.id, "match": exc_type or ("expected" if line else "blind")})
         # Nothing is refunded for more than was bought (over-return); an extra item is refunded
         # only after a supervisor's approval (see confirm_disposition's hold reasons).
         if order_line_id is not None and exc_type != "over_return":
-            statements += open_refund_statements(actor, head.refund_id, unit, paid_amount=paid,
+            writes += open_refund_rows(actor, head.refund_id, unit, paid_amount=paid,
                                                  currency=rma.order.currency if rma and rma.order else "USD")
         exceptions = [e for e in (exc_type, "serial_mismatch" if serial_status == "mismatch" else None) if e]
         result = {"unit_id": unit["id"], "lpn": lpn, "sku": product.sku, "name": product.name, "serial": serial,
                   "rma_line_id": unit["rma_line_id"], "exceptions": exceptions, "serial_status": serial_status,
                   "line": {"id": line.line_id, "got": line.got + 1, "expected": line.expected} if line else None,
                   "parcel": {"got": head.received_total + (1 if line else 0), "expected": head.expected_total}}
-        execute_together(session, [*statements, claim.record(result)])
+        execute_together(session, [*writes, claim.record(result)])
         if exc_type is not None:
             open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit["merchant_id"],
                             rma_id=receipt.rma_id, unit_id=unit["id"], receipt_id=receipt.id, product_id=product.id,

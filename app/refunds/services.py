@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.db import as_utc, insert_row, to_money, utcnow
+from app.db import RowInsert, as_utc, insert_row, to_money, utcnow
 from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import AuditEntry, OutboxEvent, ReturnUnit
@@ -87,9 +87,9 @@ def _opened_values(actor: Actor, refund_id: int, unit_id: int, rma_id: int | Non
     return event, outbox, trail
 
 
-def open_refund_statements(actor: Actor, refund_id: int, unit: dict[str, Any], *, paid_amount: Decimal,
-                           currency: str) -> list[Insert]:
-    """open_refund for a unit created in the same transaction, as INSERTs for execute_together
+def open_refund_rows(actor: Actor, refund_id: int, unit: dict[str, Any], *, paid_amount: Decimal,
+                           currency: str) -> list[RowInsert]:
+    """open_refund for a unit created in the same transaction, as rows for execute_together
     (its id allocated beforehand with next_id). The new unit has no trigger yet; the unique
     constraint on unit_id stays the backstop."""
     paid = to_money(paid_amount)
