@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import client as bc  # noqa: E402
+from bench.cpu import Sampler  # noqa: E402
 from bench.seed import check, seed  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -284,9 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"Dockhand under gunicorn ({app_server.settings}); {args.clients} clients, "
                   f"{args.warmup:g} s warm-up + {args.duration:g} s per phase ...", flush=True)
-            per_client = drive(bc.client_main, [
-                (i, "127.0.0.1", app_server.port, world.users[i], world.password, world.parcels[i],
-                 world.confirm_units[i], args.warmup, args.duration) for i in range(args.clients)])
+            with Sampler(app_server.proc.pid) as cpu:
+                per_client = drive(bc.client_main, [
+                    (i, "127.0.0.1", app_server.port, world.users[i], world.password, world.parcels[i],
+                     world.confirm_units[i], args.warmup, args.duration) for i in range(args.clients)])
             print("Size probe (one client, RMAs of 2 and 500 lines) ...", flush=True)
             probe = size_probe(app_server.port, world, args.probe_scans)
         finally:
@@ -296,6 +298,13 @@ def main(argv: list[str] | None = None) -> int:
             recs = [r for pc in per_client for r in in_window(pc[phase])]
             kinds = sorted({r[0] for r in recs})
             phases[phase] = {k: summarize([r for r in recs if r[0] == k], args.duration) for k in kinds}
+            window = per_client[0][phase]["window"]
+            used = cpu.between(*window)
+            if used:  # CPU ms per request of the phase, by process group, over the measured window
+                n = sum(1 for r in recs if window[0] <= r[7] <= window[1])
+                phases[phase]["cpu"] = {"requests": n, "seconds": round(used["seconds"], 2),
+                                        **{k: round(used[k] * 1000 / max(n, 1), 2) for k in ("app", "postgres", "clients")},
+                                        "busy_cores": round(sum(used[k] for k in ("app", "postgres", "clients")) / used["seconds"], 2)}
             phases[phase]["all"] = summarize(recs, args.duration)
         results["phases"] = phases
         results["size_probe"] = probe
@@ -383,6 +392,11 @@ def report(r: dict[str, Any]) -> None:
         for k in ("open", "scan", "close", "inspect", "confirm"):
             if k in kinds:
                 row(f"{phase}: {k}", kinds[k])
+    for phase, kinds in r["phases"].items():
+        c = kinds.get("cpu")
+        if c:
+            print(f"  CPU per request, {phase} phase ({c['requests']} requests): app {c['app']:.2f} ms, postgres "
+                  f"{c['postgres']:.2f} ms, clients {c['clients']:.2f} ms; {c['busy_cores']:.2f} of the cores busy")
     for size in ("2", "500"):
         row(f"probe: scan, RMA {size}", r["size_probe"][size]["scan"])
         o = r["size_probe"][size]["open"]
