@@ -98,9 +98,9 @@ def ensure_unit_visible(session: Session, actor: Actor, unit: ReturnUnit) -> Non
         raise NotFound("No such unit.")
 
 
-def load_unit(session: Session, actor: Actor, unit_id: int) -> ReturnUnit:
-    """Load a unit the actor may see, or raise NotFound."""
-    unit = session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == unit_id), actor)).first()
+def load_unit(session: Session, actor: Actor, unit_id: int, *, options: Sequence[ExecutableOption] = ()) -> ReturnUnit:
+    """Load a unit the actor may see, or raise NotFound; `options` (e.g. joinedload) ride along."""
+    unit = session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == unit_id).options(*options), actor)).first()
     if unit is None:
         raise NotFound("No such unit.")
     return unit

@@ -55,7 +55,7 @@ def facts_for(session: Session, unit: ReturnUnit) -> InspectionFacts:
     """What the rules look at for one inspected unit (the product, then the rest in one query)."""
     if unit.grade is None or unit.packaging is None:
         raise ValidationFailed(f"Inspect unit {unit.lpn} (grade and packaging) before its disposition.")
-    product = session.get(Product, unit.product_id)
+    product = unit.product
     customer = select(Rma.customer_id).where(Rma.id == unit.rma_id).scalar_subquery()
     row = session.execute(select(
         select(SalesChannel.code).join(Rma, Rma.channel_id == SalesChannel.id).where(Rma.id == unit.rma_id).scalar_subquery(),
@@ -108,13 +108,14 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         assert disposition is not None
         why = decision.explanation if not overridden else f"override by {actor.name}: {override_reason} (rules said: {decision.explanation})"
         location = location_of_type(session, unit.warehouse_id, DISPOSITION_LOCATION_TYPE[disposition])
+        # locked before the move, so the move's rows and the refund's go out in one flush at the end
+        refund = refund_for_unit(session, unit.id, lock=True)
         # set before the move, so the unit row is written once (one UPDATE, one version step)
         unit.disposition = disposition
         unit.decision_rule = why
         apply_transition(session, actor, unit, DISPOSITION_STATE[disposition], reason=why, to_location=location,
                          action="unit.disposed", details={"disposition": disposition, "rule": decision.explanation,
                                                           "overridden": overridden})
-        refund = refund_for_unit(session, unit.id, lock=True)
         refund_status = None
         if refund is not None and refund.status == "awaiting_inspection":
             action = "hold" if overridden and decision.refund_action != "none" else decision.refund_action

@@ -50,10 +50,10 @@ def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
     return DEFAULT_CHECKLISTS.get(category, [])
 
 
-def checklist_answers(session: Session, unit: ReturnUnit, form: Mapping[str, str]) -> dict[str, bool]:
-    """The unit's checklist answered from a form: `q_<key>` = "yes" is True, anything else False."""
-    product = session.get(Product, unit.product_id)
-    items = checklist_for(session, product.category if product else "")
+def checklist_answers(session: Session, unit: ReturnUnit, form: Mapping[str, str],
+                      items: list[dict[str, Any]] | None = None) -> dict[str, bool]:
+    """The unit's checklist (`items`, else its category's) answered from a form: `q_<key>` = "yes" is True, anything else False."""
+    items = checklist_for(session, unit.product.category) if items is None else items
     return {item["key"]: form.get(f"q_{item['key']}") == "yes" for item in items}
 
 
@@ -84,8 +84,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
                            "a supervisor re-grades it from the desk, with a reason.")
-        product = session.get(Product, unit.product_id)
-        items = checklist_for(session, product.category if product else "")
+        items = checklist_for(session, unit.product.category)
         known = {item["key"] for item in items}
         clean = {k: bool(v) for k, v in (answers or {}).items() if k in known}
         inspection = Inspection(unit_id=unit.id, inspector_id=actor.id, grade=grade, packaging=packaging,

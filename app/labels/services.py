@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
@@ -114,6 +114,17 @@ def previous_prints(session: Session, unit_id: int, kind: str, barcode_value: st
         select(func.count()).select_from(PrintJob)
         .where(PrintJob.unit_id == unit_id, PrintJob.kind == kind, PrintJob.barcode_value == barcode_value)
     ) or 0)
+
+
+def print_counts(session: Session, unit_id: int, labels: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """previous_prints of several labels (kind, barcode) of one unit, in one query."""
+    if not labels:
+        return {}
+    rows = session.execute(
+        select(PrintJob.kind, PrintJob.barcode_value, func.count()).where(
+            PrintJob.unit_id == unit_id, tuple_(PrintJob.kind, PrintJob.barcode_value).in_(labels))
+        .group_by(PrintJob.kind, PrintJob.barcode_value)).all()
+    return {(k, b): n for k, b, n in rows}
 
 
 def reprint_needed(session: Session, unit: ReturnUnit, kind: str) -> bool:

@@ -129,13 +129,17 @@ def label_actions(unit: ReturnUnit) -> LabelActions:
         printer = None
     la = LabelActions(unit=unit, printer=printer, browser_stock=browser_stock, note=note, next=_current_path())
     session = db.session
-    la.reprint_lpn = services.reprint_needed(session, unit, "lpn")
-    try:
-        content = services.build_label(session, unit, "sku")
-        la.sku, la.sku_barcode = content.sku, content.barcode_value
-        la.reprint_sku = services.previous_prints(session, unit.id, "sku", content.barcode_value) > 0
-    except DomainError:
-        pass
+    labels = {}
+    for kind in ("lpn", "sku"):
+        try:
+            labels[kind] = services.build_label(session, unit, kind)
+        except DomainError:
+            pass
+    printed = services.print_counts(session, unit.id, [(c.kind, c.barcode_value) for c in labels.values()])
+    la.reprint_lpn = "lpn" in labels and printed.get(("lpn", labels["lpn"].barcode_value), 0) > 0
+    if "sku" in labels:
+        la.sku, la.sku_barcode = labels["sku"].sku, labels["sku"].barcode_value
+        la.reprint_sku = printed.get(("sku", labels["sku"].barcode_value), 0) > 0
     return la
 
 

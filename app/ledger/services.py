@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Insert, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
 from app.catalog.models import Location
@@ -102,9 +102,14 @@ def _balance_row(product_id: int, warehouse_id: int, state: str, delta: int) -> 
 
 
 def lock_unit(session: Session, unit_id: int) -> ReturnUnit:
-    """Load a unit with a row lock (SELECT ... FOR UPDATE) so concurrent movers queue."""
+    """Load a unit with a row lock (SELECT ... FOR UPDATE) so concurrent movers queue.
+
+    Its product, location and warehouse ride along: the refresh would otherwise drop the ones the
+    request had loaded, and every use case and screen that locks a unit shows them."""
     unit = session.scalars(
-        select(ReturnUnit).where(ReturnUnit.id == unit_id).with_for_update().execution_options(populate_existing=True)
+        select(ReturnUnit).where(ReturnUnit.id == unit_id).with_for_update(of=ReturnUnit)
+        .options(joinedload(ReturnUnit.product), joinedload(ReturnUnit.location), joinedload(ReturnUnit.warehouse))
+        .execution_options(populate_existing=True)
     ).first()
     if unit is None:
         raise NotFound("No such unit.")
@@ -161,9 +166,10 @@ def apply_transition(session: Session, actor: Actor, unit: ReturnUnit, to_state:
     if from_state is not None:
         _bump_balance(session, unit.product_id, unit.warehouse_id, from_state, -1)
     _bump_balance(session, unit.product_id, unit.warehouse_id, to_state, +1)
+    # The ledger entry went out with the balance statements (autoflush), so entry.id is set; the
+    # outbox event and audit entry go with the use case's next flush, batched with its other rows.
     session.add(OutboxEvent(**event))
     session.add(AuditEntry(**trail))
-    session.flush()
     return entry
 
 

@@ -221,8 +221,19 @@ def close() -> Response:
     return _work(feedback="error" if result["missing"] else "ok", closed=result)
 
 
+# What the unit screen and its label buttons show about the unit, loaded with it in one query.
+_UNIT_OPTIONS = (joinedload(ReturnUnit.product), joinedload(ReturnUnit.location), joinedload(ReturnUnit.warehouse))
+
+
+def _unit(unit_id: int) -> ReturnUnit:
+    return load_unit(db.session, actor(), unit_id, options=_UNIT_OPTIONS)
+
+
 def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
-    product = db.session.get(Product, unit.product_id)
+    """The unit screen. `unit` is the object the request loaded (and the use case, if any, locked
+    and changed: the same identity), so nothing is loaded twice."""
+    product = unit.product
+    checklist = extra.pop("checklist", None)
     # The checklist, photos and decision only show while the unit waits for its disposition
     # (receiving/_unit.html): once it is decided, they are not loaded.
     open_ = unit.state == "received" and extra.get("done") is None
@@ -232,7 +243,7 @@ def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
         decision = preview(db.session, actor(), unit)
     last = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id).order_by(Inspection.id.desc()).limit(1)).first() if open_ else None
     ctx = {"unit": unit, "product": product, "answers": dict(last.answers) if last else {}, "notes": last.notes if last else "",
-           "checklist": checklist_for(db.session, product.category if product else "") if open_ else [],
+           "checklist": (checklist if checklist is not None else checklist_for(db.session, product.category)) if open_ else [],
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES,
            "refund": refund_for_unit(db.session, unit.id), "done": None}
     ctx.update(extra)
@@ -243,7 +254,7 @@ def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
 @require("inspect")
 def unit_page(unit_id: int) -> Response:
     """Inspect one unit: checklist, grade, packaging, photos, then the rules' decision."""
-    unit = load_unit(db.session, actor(), unit_id)
+    unit = _unit(unit_id)
     return render("receiving/unit.html", "receiving/_unit.html", **_unit_context(unit))
 
 
@@ -251,20 +262,21 @@ def unit_page(unit_id: int) -> Response:
 @require("inspect")
 def inspect(unit_id: int) -> Response:
     """Save the inspection and show what the rules decide."""
-    unit = load_unit(db.session, actor(), unit_id)
-    answers = checklist_answers(db.session, unit, request.form)
+    unit = _unit(unit_id)
+    checklist = checklist_for(db.session, unit.product.category)
+    answers = checklist_answers(db.session, unit, request.form, checklist)
     record_inspection(db.session, actor(), unit_id=unit.id, grade=request.form.get("grade", ""),
                       packaging=request.form.get("packaging", ""), answers=answers, notes=request.form.get("notes"),
                       idempotency_key=request.form.get("key"))
-    unit = load_unit(db.session, actor(), unit_id)
-    return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}}, **_unit_context(unit))
+    return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
+                  **_unit_context(unit, checklist=checklist))
 
 
 @bp.post("/units/<int:unit_id>/photos")
 @require("inspect")
 def photos(unit_id: int) -> Response:
     """Attach one or more photos from the device camera."""
-    unit = load_unit(db.session, actor(), unit_id)
+    unit = _unit(unit_id)
     files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
     if not files:
         raise ValidationFailed("Take or choose a photo first.")
@@ -276,7 +288,6 @@ def photos(unit_id: int) -> Response:
         data = f.stream.read(limit + 1)
         add_photo(db.session, actor(), unit_id=unit.id, data=data, store_root=current_app.config["PHOTO_DIR"],
                   max_bytes=limit, idempotency_key=f"{base_key}-{i}")
-    unit = load_unit(db.session, actor(), unit_id)
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}}, **_unit_context(unit))
 
 
@@ -284,13 +295,12 @@ def photos(unit_id: int) -> Response:
 @require("dispose")
 def dispose(unit_id: int) -> Response:
     """Confirm the rules' decision (a supervisor may override): the unit moves, the refund follows."""
-    unit = load_unit(db.session, actor(), unit_id)
+    unit = _unit(unit_id)
     policy = RefundPolicy(current_app.config["REFUND_APPROVAL_THRESHOLD"])
     result = confirm_disposition(db.session, actor(), unit_id=unit.id, idempotency_key=request.form.get("key"),
                                  policy=policy, override=request.form.get("override") or None,
                                  override_reason=request.form.get("override_reason"),
                                  expected_version=form_int("version"))
-    unit = load_unit(db.session, actor(), unit_id)
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
                   **_unit_context(unit, done=result))
 

@@ -40,7 +40,8 @@ def _move(session: Session, actor: Actor, refund: RefundTrigger, to_status: str,
         refund.released_at = now
     if to_status == d.ACKNOWLEDGED:
         refund.acknowledged_at = now
-    session.flush()
+    # No flush here: the trigger's UPDATE and the rows below go out with the use case's next flush,
+    # the rows of each table in one INSERT (version_id_col still checks the trigger then).
     session.add(RefundEvent(refund_id=refund.id, from_status=from_status, to_status=to_status, amount=refund.amount,
                             actor_id=actor.id, reason=reason, details=details or {}))
     emit(session, f"refund.{to_status}", "refund", refund.id,
