@@ -50,7 +50,7 @@ class Client:
         self.errors: list[str] = []
 
     def request(self, kind: str, method: str, path: str, fields: dict[str, Any] | None = None, *,
-                htmx: bool = True, record: bool = True) -> Response:
+                htmx: bool = True, record: bool = True, extra_headers: dict[str, str] | None = None) -> Response:
         body = urlencode(fields) if fields is not None else None
         headers = {"Connection": "keep-alive"}
         if self.cookies:
@@ -61,6 +61,7 @@ class Client:
             headers["HX-Request"] = "true"
         if self.csrf:
             headers["X-CSRFToken"] = self.csrf
+        headers.update(extra_headers or {})
         t0 = time.perf_counter()
         for attempt in (1, 2):
             try:
@@ -112,9 +113,10 @@ class Client:
 
     # ------------------------------------------------------------------ the two benchmarked actions
 
-    def scan(self, code: str, kind: str = "scan") -> Response:
-        """POST /receive/scan as static/scan.js does it."""
-        return self.request(kind, "POST", "/receive/scan", {"code": code, "key": key(), "csrf_token": self.csrf})
+    def scan(self, code: str, kind: str = "scan", parcel: str | None = None) -> Response:
+        """POST /receive/scan as static/scan.js does it (with the id of the parcel card on screen)."""
+        return self.request(kind, "POST", "/receive/scan", {"code": code, "key": key(), "csrf_token": self.csrf},
+                            extra_headers={"X-Dockhand-Parcel": parcel} if parcel else None)
 
     def close_receipt(self, body: str) -> Response | None:
         m = RECEIPT_RE.search(body)
@@ -151,10 +153,11 @@ def receive_parcels(c: Client, parcels: list[Any], deadline: float) -> int:
             break
         r = c.scan(parcel.number, kind="open")
         opened = r.body  # the parcel card, with the receipt id the close needs (item scans answer only what changed)
+        card = RECEIPT_RE.search(opened)
         for code in parcel.items:
             if time.time() >= deadline:
                 return done
-            r = c.scan(code)
+            r = c.scan(code, parcel=card.group(1) if card else None)
             if r.status == 200:
                 done += 1
             if r.status == 200 and ('data-lpn' not in r.body or "result-warn" in r.body) and len(c.errors) < 5:

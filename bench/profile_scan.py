@@ -88,6 +88,7 @@ def main() -> int:
         for i, parcel in enumerate(world.parcels[0]):
             r = post("/receive/scan", code=parcel.number)
             opened = r.get_data(as_text=True)
+            headers["X-Dockhand-Parcel"] = RECEIPT_RE.search(opened).group(1)  # type: ignore[union-attr]
             for code in parcel.items:
                 measured = i >= 5
                 t0, c0, s0 = time.perf_counter(), time.process_time(), os.times().system

@@ -14,10 +14,15 @@ from app.db import unit_of_work, utcnow
 from app.catalog.models import Product
 from app.labels.models import Printer
 from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
-from app.ledger.services import apply_transition, lock_unit, new_lpn
+from app.ledger.services import apply_transition, format_lpn, lock_unit, next_number
 from app.refunds.domain import hold_reasons
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy, open_refund, refund_for_unit, settle_after_inspection
+
+def new_lpn(session: Session) -> str:
+    """A fresh LPN from the ledger's counter, for units the tests make without a scan."""
+    return format_lpn(next_number(session, "lpn"))
+
 
 INTEGRATION = Actor(id=None, role="integration", name="Finance ERP")
 

@@ -450,7 +450,8 @@ def update_reason_code(session: Session, actor: Actor, *, code: str, label: str 
         raise ValidationFailed("Nothing to change.")
 
     def work() -> dict[str, Any]:
-        rc = session.scalars(select(ReasonCode).where(ReasonCode.code == code).with_for_update()).first()
+        rc = session.scalars(select(ReasonCode).where(ReasonCode.code == code).with_for_update()
+                             .execution_options(populate_existing=True)).first()
         if rc is None:
             raise NotFound("No such reason code.")
         details: dict[str, Any] = {"code": code}

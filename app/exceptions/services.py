@@ -214,6 +214,8 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
             raise ValidationFailed(f"No return matches '{code}'. Check the number and try again.")
         if rma.status == "cancelled":
             raise Conflict(f"Return {rma.number} was cancelled: it cannot take a parcel.")
+        # the return's row: scans into its other parcels fill the same lines (receiving.lock_parcel)
+        session.execute(select(Rma.id).where(Rma.id == rma.id).with_for_update())
         currency = rma.order.currency if rma.order is not None else "USD"
         receipt.rma_id = rma.id
         unit_ids = session.scalars(select(ReturnUnit.id).where(ReturnUnit.receipt_id == receipt.id).order_by(ReturnUnit.id)).all()

@@ -301,7 +301,8 @@ def save_printer(session: Session, actor: Actor, *, printer_id: int | None, name
         warehouse = session.get(Warehouse, warehouse_id)
         if warehouse is None:
             raise ValidationFailed("Choose a warehouse.")
-        printer = session.get(Printer, printer_id) if printer_id is not None else Printer()
+        printer = (session.get(Printer, printer_id, with_for_update=True, populate_existing=True)
+                   if printer_id is not None else Printer())
         if printer is None:
             raise NotFound("No such printer.")
         clash = session.scalar(select(Printer.id).where(Printer.warehouse_id == warehouse_id, Printer.name == name,

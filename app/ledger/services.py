@@ -62,11 +62,6 @@ def next_number(session: Session, name: str) -> int:
     return int(value)
 
 
-def new_lpn(session: Session) -> str:
-    """A fresh licence plate number: 'LP' and at least eight digits."""
-    return format_lpn(next_number(session, "lpn"))
-
-
 def format_lpn(number: int) -> str:
     """The licence plate number of a counter value: 'LP' and at least eight digits."""
     return f"LP{int(number):08d}"

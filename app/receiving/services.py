@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, exists, false, func, literal, null, select, union_all
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, null, select, union_all
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from app.auth.roles import Actor
-from app.auth.scoping import serves_merchant, load_receipt, scope_rmas, scope_units
+from app.auth.scoping import load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
 from app.db import execute_together, next_id, utcnow
 from app.errors import Conflict, NotPermitted, ValidationFailed
@@ -129,11 +129,6 @@ def _find_rma(session: Session, actor: Actor, code: str) -> tuple[int, str] | No
     return row.rma_id, _RMA_VIA[row.rank]
 
 
-def _dock(session: Session, warehouse_id: int) -> Location | None:
-    return session.scalars(select(Location).where(Location.warehouse_id == warehouse_id, Location.type == "dock")
-                           .order_by(Location.id).limit(1)).first()
-
-
 def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> Warehouse:
     wh = session.get(Warehouse, warehouse_id)
     if wh is None:
@@ -166,14 +161,14 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
                             details={"scanned_code": code})
             audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id, details={"blind": True, "code": code})
             return {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
-        rma = session.get(Rma, found[0])
-        assert rma is not None
+        # Lock the return first (with no open parcel yet there is no other row for FOR UPDATE to
+        # hold), and check it as it is now.
+        rma = session.scalars(select(Rma).where(Rma.id == found[0]).with_for_update()
+                              .execution_options(populate_existing=True)).one()
         if rma.status in ("closed", "cancelled"):
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
         if rma.warehouse_id != wh.id and actor.is_partner:
             raise NotPermitted("That return is for another warehouse.")
-        # Lock the return first: with no open parcel yet there is no row for FOR UPDATE to hold.
-        session.execute(select(Rma.id).where(Rma.id == rma.id).with_for_update())
         existing = session.scalars(select(Receipt).where(Receipt.rma_id == rma.id, Receipt.status == "open")
                                    .with_for_update()).first()
         if existing is not None:
@@ -197,7 +192,7 @@ def _scan_context(session: Session, claim: LateClaim, receipt: Receipt, product_
     parcel's totals, and one row per RMA line of this product with its received count, order line
     and whether the serial was shipped on it. A blind parcel gives one row with no line."""
     stmt = _scan_context_statement(session.get_bind().dialect.name, receipt.rma_id is None, serial is not None)
-    params = {"rma_id": receipt.rma_id, "product_id": product_id, "warehouse_id": receipt.warehouse_id,
+    params = {"receipt_id": receipt.id, "rma_id": receipt.rma_id, "product_id": product_id, "warehouse_id": receipt.warehouse_id,
               "serial": serial, **claim.params}
     return list(session.execute(stmt, params).all())
 
@@ -207,14 +202,21 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
     """_scan_context's query, built once per shape (building it is most of its Python cost)."""
     rma_id, product_id, serial = bindparam("rma_id"), bindparam("product_id"), bindparam("serial")
     of_rma = false() if blind else ReturnUnit.rma_id == rma_id
+    # A retry replays its record: it takes no new ids, so it leaves no gap in the LPNs.
+    fresh = LateClaim.recorded(IdempotencyRecord.operation).is_(None)
+
+    def allocate(value: Any) -> Any:
+        return case((fresh, value), else_=null())
+
     head = [
+        select(Receipt.status).where(Receipt.id == bindparam("receipt_id")).scalar_subquery().label("receipt_status"),
         LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
         LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
         LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
         LateClaim.recorded(IdempotencyRecord.result).label("rec_result"),
-        next_id(dialect, ReturnUnit.__table__).label("unit_id"),
-        next_id(dialect, RefundTrigger.__table__).label("refund_id"),
-        (func.nextval("lpn_seq") if dialect == "postgresql" else null()).label("lpn_number"),
+        allocate(next_id(dialect, ReturnUnit.__table__)).label("unit_id"),
+        allocate(next_id(dialect, RefundTrigger.__table__)).label("refund_id"),
+        (allocate(func.nextval("lpn_seq")) if dialect == "postgresql" else null()).label("lpn_number"),
         select(Location.id).where(Location.warehouse_id == bindparam("warehouse_id"), Location.type == "dock")
         .order_by(Location.id).limit(1).scalar_subquery().label("dock_id"),
         (literal(0) if blind else select(func.coalesce(func.sum(RmaLine.quantity), 0)).where(RmaLine.rma_id == rma_id)
@@ -224,7 +226,9 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
          .scalar_subquery() if with_serial else null()).label("serial_taken_by"),
     ]
     one = select(*head).subquery("one")  # nextval is volatile: the subquery runs once, not per line
-    got = select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id).correlate(RmaLine).scalar_subquery()
+    # units of this product on the line (a wrong item a supervisor accepted onto it does not fill it)
+    got = (select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id, ReturnUnit.product_id == product_id)
+           .correlate(RmaLine).scalar_subquery())
     shipped = (exists().where(ShippedSerial.order_line_id == RmaLine.order_line_id, ShippedSerial.serial == serial)
                if with_serial else false())
     on_line = false() if blind else and_(RmaLine.rma_id == rma_id, RmaLine.product_id == product_id)
@@ -232,6 +236,28 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
                    OrderLine.id.label("order_line_id"), OrderLine.unit_price, shipped.label("shipped"))
             .select_from(one.outerjoin(RmaLine, on_line).outerjoin(OrderLine, OrderLine.id == RmaLine.order_line_id))
             .order_by(RmaLine.id))
+
+
+def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
+    """Take the lock that scans and the close of a parcel queue on, and load the parcel with its
+    RMA and order (NotFound when the actor may not see it).
+
+    A return may be open in two parcels at once (two boxes, or a blind parcel linked to it later),
+    and their scans fill the same lines: a return's parcels queue on the return's row. A blind
+    parcel queues on its own row; one linked to a return between the two lookups also takes the
+    return's. Locks are taken return first, then parcel, everywhere (open_receipt, close_receipt,
+    link_parcel_to_rma). The parcel's row itself is not locked here: read its status afresh.
+    """
+    stmt = (select(Receipt).join(Receipt.rma).where(Receipt.id == receipt_id)
+            .options(contains_eager(Receipt.rma).joinedload(Rma.order))
+            .with_for_update(of=Rma).execution_options(populate_existing=True))
+    receipt = session.scalars(scope_receipts(stmt, actor)).unique().first()
+    if receipt is not None:
+        return receipt
+    receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),), lock=True)
+    if receipt.rma_id is not None:  # linked to its return since the first lookup
+        session.execute(select(Rma.id).where(Rma.id == receipt.rma_id).with_for_update())
+    return receipt
 
 
 def _unmatched(session: Session, receipt: Receipt, product_id: int, serial: str | None) -> tuple[str | None, OrderLine | None, bool]:
@@ -269,15 +295,14 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
         raise ValidationFailed("That serial number is too long.")
 
     def work(claim: LateClaim) -> dict[str, Any]:
-        # Scans into one parcel queue on its row, so two of them never both fill the same line,
-        # and a scan never lands in a parcel that is being closed. The RMA and order ride along.
-        receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),),
-                               lock=True)
+        # Scans into one return queue on its row, so two of them never both fill the same line,
+        # and a scan never lands in a parcel that is being closed.
+        receipt = lock_parcel(session, actor, receipt_id)
         rows = _scan_context(session, claim, receipt, product_id, serial)
         head = rows[0]
         if head.rec_operation is not None:
             return claim.replay(head.rec_operation, head.rec_fingerprint, head.rec_actor_id, head.rec_result)
-        if receipt.status != "open":
+        if head.receipt_status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
         product = session.get(Product, product_id)
         if product is None or not serves_merchant(session, actor, product.merchant_id):
@@ -336,6 +361,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         raise NotPermitted("You may not receive parcels.")
 
     def work() -> dict[str, Any]:
+        lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
         receipt = load_receipt(session, actor, receipt_id, lock=True)
         if receipt.status != "open":
             raise Conflict("This parcel was already closed.")

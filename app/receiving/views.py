@@ -167,8 +167,10 @@ def _receive_serial(receipt: Receipt, product_id: int, code: str, key: str | Non
 
 
 def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
-    """Receive one item. htmx gets only what changed (receiving/_scanned.html), rendered from the
-    use case's result with no further query; a plain form post gets the whole page."""
+    """Receive one item. When this parcel's card is on screen (scan.js says so), htmx gets only
+    what changed (receiving/_scanned.html), rendered from the use case's result with no further
+    query. Otherwise (another screen, a plain form post) and for a replay, whose stored answer
+    may be older than the screen, the whole work area is rendered afresh."""
     result = rs.scan_item(db.session, actor(), receipt_id=receipt.id, product_id=product_id, serial=serial, lot=lot,
                           idempotency_key=key)
     session.pop("pending_product_id", None)
@@ -176,7 +178,7 @@ def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | N
             "serial": result.get("serial")}
     shown = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
     feedback = "error" if result["exceptions"] else "ok"
-    if not is_htmx():
+    if not is_htmx() or result["replayed"] or request.headers.get("X-Dockhand-Parcel") != str(receipt.id):
         return _work(feedback=feedback, result=shown)
     row = {"id": unit["id"], "lpn": unit["lpn"], "sku": unit["sku"], "state": "received",
            "serial_status": result["serial_status"], "unexpected": receipt.rma_id is not None and not result["rma_line_id"]}

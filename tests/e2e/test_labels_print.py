@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from app.catalog.models import Product, ProductBarcode
 from app.db import make_engine, unit_of_work
 from app.ledger.models import ReturnUnit
-from app.ledger.services import apply_transition, new_lpn
+from app.ledger.services import apply_transition
+from tests.helpers import new_lpn
 from tests.e2e.conftest import SHOTS, shoot, sign_in
 from tests.fakes import FakePrinter
 

@@ -26,7 +26,8 @@ from app.exceptions import services as es
 from app.exceptions.models import ReturnException
 from app.inspection.services import record_inspection
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
-from app.ledger.services import apply_transition, balance_table, ledger_sums, new_lpn
+from app.ledger.services import apply_transition, balance_table, ledger_sums
+from tests.helpers import new_lpn
 from app.orders.models import Rma
 from app.receiving.models import Receipt
 from app.receiving.services import close_receipt, open_receipt, scan_item

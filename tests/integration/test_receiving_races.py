@@ -67,6 +67,44 @@ def test_a_serial_is_received_once_and_a_return_has_one_open_parcel(session, ses
     assert session.scalar(select(func.count()).select_from(Receipt)) == 1
 
 
+@pytest.mark.pg_only
+def test_scans_into_two_open_parcels_of_one_return_fill_a_line_once(session, session_factory, world, monkeypatch):
+    """A return open in two parcels (its box, and a blind parcel linked to it): scans into each
+    queue on the return's row. Each scan waits up to a second after its read for the other to
+    read too; with a lock per parcel both read 1 of 2 and both fill the line."""
+    import app.receiving.services as receiving
+    from app.exceptions import services as es
+    from app.exceptions.models import ReturnException
+    from app.orders.models import RmaLine
+
+    w, sup = world.actor("worker"), world.actor("super")
+    box = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())["receipt_id"]
+    blind = open_receipt(session, w, code="NOLABEL-1", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
+    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.receipt_id == blind["receipt_id"]))
+    es.link_parcel_to_rma(session, sup, exception_id=exc_id, rma_code="RMA-5001", reason="packing slip",
+                          idempotency_key=key())
+    shirt = world.products["shirt"].id  # the return expects 2
+    scan_item(session, w, receipt_id=box, product_id=shirt, idempotency_key=key())
+    session.commit()
+
+    write, together = receiving.execute_together, threading.Barrier(2)
+
+    def after_the_read(s, rows):  # type: ignore[no-untyped-def]
+        try:
+            together.wait(timeout=1)
+        except threading.BrokenBarrierError:
+            pass  # the other scan is queued behind this one's lock: go on
+        return write(s, rows)
+
+    monkeypatch.setattr(receiving, "execute_together", after_the_read)
+    results = _race(session_factory, 2, lambda s, i: scan_item(s, w, receipt_id=(box, blind["receipt_id"])[i],
+                                                               product_id=shirt, idempotency_key=key()))
+    session.rollback()
+    line = session.scalars(select(RmaLine).where(RmaLine.rma_id == world.rma.id, RmaLine.product_id == shirt)).one()
+    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.rma_line_id == line.id)) == 2
+    assert sorted(len(r["exceptions"]) for r in results) == [0, 1]
+
+
 def test_partner_cannot_receive_goods_of_a_merchant_it_does_not_serve(session, world):
     from decimal import Decimal
 

@@ -1,6 +1,7 @@
 """The schema migrates, the world builds, the ledger moves a unit on both databases."""
 from app.ledger.models import ReturnUnit
-from app.ledger.services import apply_transition, balance_table, ledger_sums, new_lpn, transition_unit
+from app.ledger.services import apply_transition, balance_table, ledger_sums, transition_unit
+from tests.helpers import new_lpn
 from app.db import unit_of_work
 
 

@@ -1,6 +1,7 @@
 """A scan's answer stays small whatever the size of the return (the handheld is on dock Wi-Fi)."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from app.catalog.models import Product
@@ -8,6 +9,7 @@ from app.orders.models import OrderLine, RmaLine
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}
+RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
 
 
 def test_scan_answer_is_bounded_for_a_500_line_return(client, world, session):
@@ -23,10 +25,11 @@ def test_scan_answer_is_bounded_for_a_500_line_return(client, world, session):
     session.commit()
     login(client, "worker")
     client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
-    client.post("/receive/scan", data={"code": "RMA-5001", "key": "size-key-0001"}, headers=HX)
+    opened = client.post("/receive/scan", data={"code": "RMA-5001", "key": "size-key-0001"}, headers=HX)
+    card = {**HX, "X-Dockhand-Parcel": RECEIPT_RE.search(opened.get_data(as_text=True)).group(1)}
     sizes = []
     for n in range(1, 16):
-        resp = client.post("/receive/scan", data={"code": f"BULK-{n:04d}", "key": f"size-key-{n + 1:04d}"}, headers=HX)
+        resp = client.post("/receive/scan", data={"code": f"BULK-{n:04d}", "key": f"size-key-{n + 1:04d}"}, headers=card)
         assert resp.status_code == 200
         sizes.append(len(resp.data))
     assert max(sizes) < 4096, sizes
@@ -38,3 +41,27 @@ def test_scan_answer_is_bounded_for_a_500_line_return(client, world, session):
     card = client.get("/receive", headers=HX).get_data(as_text=True)
     assert f"{len(lines) - 6} more lines not shown" in card
     assert f">15 of {expected} expected units received" in card
+
+
+def test_an_item_scan_answers_only_what_changed_when_its_parcel_is_on_screen(client, world):
+    """With the card on screen (scan.js sends its id) the answer is the result plus out-of-band
+    updates; without it (the unit page is showing, say), or for a replay, the whole work area."""
+    login(client, "worker")
+    client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
+    opened = client.post("/receive/scan", data={"code": "RMA-5001", "key": "oob-key-0001"}, headers=HX)
+    receipt_id = RECEIPT_RE.search(opened.get_data(as_text=True)).group(1)
+    card = {**HX, "X-Dockhand-Parcel": receipt_id}
+
+    partial = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0002"}, headers=card)
+    body = partial.get_data(as_text=True)
+    assert partial.headers["HX-Retarget"] == "#result"
+    assert 'data-lpn="' in body and 'hx-swap-oob="beforeend:#units"' in body and 'id="receipt"' not in body
+
+    elsewhere = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0003"}, headers=HX)
+    body = elsewhere.get_data(as_text=True)
+    assert "HX-Retarget" not in elsewhere.headers
+    assert f'data-receipt-id="{receipt_id}"' in body and body.count('data-lpn="') == 1 and "2/2" in body
+
+    replay = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0002"}, headers=card)
+    body = replay.get_data(as_text=True)
+    assert "HX-Retarget" not in replay.headers and "2/2" in body and "hx-swap-oob" not in body
