@@ -139,9 +139,11 @@ def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> Wareh
 
 
 def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int, idempotency_key: str | None,
-                 blind: bool = False) -> dict[str, Any]:
+                 blind: bool = False, found: tuple[int, str] | None = None) -> dict[str, Any]:
     """Use case: a parcel is scanned. Known -> a receipt against its RMA; unknown and `blind` ->
-    a blind receipt with an `unidentified_parcel` exception. An RMA already being received joins its receipt."""
+    a blind receipt with an `unidentified_parcel` exception. An RMA already being received joins its receipt.
+    `found`: the (RMA id, how) the caller's resolve_scan of this code found for this actor, so the
+    lookup is not made twice."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
     code = parse_scan(code or "").raw
@@ -150,8 +152,8 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
 
     def work() -> dict[str, Any]:
         wh = _check_warehouse(session, actor, warehouse_id)
-        found = _find_rma(session, actor, code)
-        if found is None:
+        rma_found = found if found is not None else _find_rma(session, actor, code)
+        if rma_found is None:
             if not blind:
                 raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
             receipt = Receipt(warehouse_id=wh.id, scanned_code=code, opened_by_id=actor.id)
@@ -163,7 +165,7 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             return {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
         # Lock the return first (with no open parcel yet there is no other row for FOR UPDATE to
         # hold), and check it as it is now.
-        rma = session.scalars(select(Rma).where(Rma.id == found[0]).with_for_update()
+        rma = session.scalars(select(Rma).where(Rma.id == rma_found[0]).with_for_update()
                               .execution_options(populate_existing=True)).one()
         if rma.status in ("closed", "cancelled"):
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
@@ -178,7 +180,7 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
         rma.status = "receiving"
         session.flush()
         audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id,
-              details={"rma": rma.number, "via": found[1]})
+              details={"rma": rma.number, "via": rma_found[1]})
         emit(session, "rma.receiving", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt.id})
         return {"receipt_id": receipt.id, "rma_id": rma.id, "blind": False, "joined": False}
 
@@ -367,7 +369,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
             raise Conflict("This parcel was already closed.")
         missing = []
         if receipt.rma_id is not None:
-            for line, expected, got in outstanding_lines(session, receipt.rma_id):
+            for line, expected, got in outstanding_lines(session, receipt.rma_id, with_serials=False):
                 if got < expected:
                     missing.append({"sku": line.product.sku, "quantity": expected - got})
                     open_exception(session, actor, "missing_item", warehouse_id=receipt.warehouse_id,
@@ -390,15 +392,16 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
     return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work)
 
 
-def outstanding_lines(session: Session, rma_id: int) -> list[tuple[RmaLine, int, int]]:
+def outstanding_lines(session: Session, rma_id: int, *, with_serials: bool = True) -> list[tuple[RmaLine, int, int]]:
     """Each RMA line with (expected, received so far): expected-but-not-received is derived, not stored.
 
     A constant number of queries whatever the RMA's size: each line's product, order line and count
     come in one query, the shipped serials in one more."""
     received = (select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id, ReturnUnit.rma_id == rma_id)
                 .correlate(RmaLine).scalar_subquery())
+    order_line = joinedload(RmaLine.order_line)
     rows = session.execute(select(RmaLine, received).where(RmaLine.rma_id == rma_id).order_by(RmaLine.id).options(
-        joinedload(RmaLine.product), joinedload(RmaLine.order_line).selectinload(OrderLine.serials))).all()
+        joinedload(RmaLine.product), order_line.selectinload(OrderLine.serials) if with_serials else order_line)).all()
     return [(line, line.quantity, got) for line, got in rows]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, request, session, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
@@ -26,14 +26,17 @@ bp = Blueprint("receiving", __name__, url_prefix="/receive")
 
 
 def _warehouse_id() -> int | None:
-    """The warehouse this handheld works at: chosen in the session, else the user's home."""
+    """The warehouse this handheld works at: chosen in the session, else the user's home.
+
+    Read once per request; `g` keeps the row, so the use cases' own lookup of it (session.get)
+    finds it in the session instead of reading it again."""
     from flask_login import current_user
 
-    wid = session.get("warehouse_id") or current_user.home_warehouse_id
-    if wid is None:
-        return None
-    visible = db.session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == wid), actor())).first()
-    return visible
+    if "warehouse" not in g:
+        wid = session.get("warehouse_id") or current_user.home_warehouse_id
+        g.warehouse = None if wid is None else db.session.scalars(
+            scope_warehouses(select(Warehouse).where(Warehouse.id == wid), actor())).first()
+    return g.warehouse.id if g.warehouse is not None else None
 
 
 # What the parcel card shows about the RMA, loaded with the receipt in one query.
@@ -68,8 +71,9 @@ def _work_context(**extra: Any) -> dict[str, Any]:
             # Still-expected lines first; a huge RMA shows its first few and a count, so that
             # every scan's answer stays a few KB whatever the size of the return.
             lines = sorted(lines, key=lambda row: row[2] >= row[1])
-        units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id).order_by(ReturnUnit.id)
-                                   .options(joinedload(ReturnUnit.product))).all()
+        if not extra.pop("just_opened", False):  # a parcel opened by this request holds no units yet
+            units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id)
+                                       .order_by(ReturnUnit.id).options(joinedload(ReturnUnit.product))).all()
     pending = session.get("pending_product_id")
     pending_product = db.session.get(Product, pending) if pending else None
     warehouse_id = _warehouse_id()
@@ -127,11 +131,13 @@ def scan() -> Response:
         wid = _warehouse_id()
         if wid is None:
             raise ValidationFailed("Pick your warehouse first.")
-        result = rs.open_receipt(db.session, act, code=code, warehouse_id=wid, idempotency_key=key)
+        result = rs.open_receipt(db.session, act, code=code, warehouse_id=wid, idempotency_key=key,
+                                 found=(found.rma_id, found.via))
         session["receipt_id"] = result["receipt_id"]
         session.pop("pending_product_id", None)
         note = "joined the parcel another worker opened" if result.get("joined") else f"matched by {found.via}"
-        return _work(feedback="ok", result={"kind": "parcel", "text": f"Parcel {found.code}: {note}. Scan the items."})
+        return _work(feedback="ok", result={"kind": "parcel", "text": f"Parcel {found.code}: {note}. Scan the items."},
+                     just_opened=not result.get("joined") and not result.get("replayed"))
     if found.kind == "product":
         if receipt is None:
             raise ValidationFailed("Scan the parcel label (RMA, tracking or order number) before its items.")
