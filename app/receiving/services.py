@@ -364,7 +364,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
 
     def work() -> dict[str, Any]:
         lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
-        receipt = load_receipt(session, actor, receipt_id, lock=True)
+        receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma),), lock=True)
         if receipt.status != "open":
             raise Conflict("This parcel was already closed.")
         missing = []
