@@ -243,3 +243,20 @@ def test_acknowledge_sees_the_latest_status(session_factory, world, session):
     finally:
         finance.close()
     assert refund_for_unit(session, unit.id).status == "acknowledged"
+
+
+def test_a_move_out_of_a_balance_that_is_not_there_is_a_loud_bug_and_writes_nothing(session, world):
+    """A from-state balance row that is missing means the ledger and the balances disagree: a bug,
+    raised as one (not shown as a user's mistake), and the move writes nothing."""
+    from app.ledger.models import Balance
+
+    unit = receive_unit(session, world, "shirt", world.actor("worker"))
+    session.execute(Balance.__table__.delete().where(Balance.product_id == unit.product_id,
+                                                     Balance.state == "received"))
+    session.commit()
+    before = counts(session)
+    with pytest.raises(RuntimeError, match="ledger and balances disagree"):
+        transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="available", reason="grade A",
+                        idempotency_key=new_key())
+    session.rollback()
+    assert counts(session) == before
