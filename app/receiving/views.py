@@ -19,7 +19,7 @@ from app.ledger.models import ReturnUnit
 from app.orders.models import Rma
 from app.receiving import services as rs
 from app.receiving.models import Receipt
-from app.refunds.services import RefundPolicy, refund_for_unit
+from app.refunds.services import RefundPolicy
 from app.web import actor, form_int, is_htmx, new_key, render, require
 
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
@@ -252,8 +252,7 @@ def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
     last = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id).order_by(Inspection.id.desc()).limit(1)).first() if open_ else None
     ctx = {"unit": unit, "product": product, "answers": dict(last.answers) if last else {}, "notes": last.notes if last else "",
            "checklist": (checklist if checklist is not None else checklist_for(db.session, product.category)) if open_ else [],
-           "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES,
-           "refund": refund_for_unit(db.session, unit.id), "done": None}
+           "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}
     ctx.update(extra)
     return ctx
 

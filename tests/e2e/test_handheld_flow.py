@@ -108,3 +108,8 @@ def test_burst_of_wedge_scans_recorded_once_in_order(live_server, e2e_world, han
         kinds = sorted(e.type for e in s.scalars(select(ReturnException)))
         assert kinds.count("extra_item") == 1 and kinds.count("over_return") == 4 + 3
     engine.dispose()
+    # Each answer updated the card out of band: the newest five units on top, the line and the parcel counted.
+    assert page.locator("#units li:visible a").all_inner_texts() == [u.lpn for u in reversed(units)][:5]
+    assert page.locator("#units li").count() == 10
+    assert page.locator("#parcel-progress").inner_text() == "2 of 3 expected units received"
+    assert page.locator(".line-count-done").all_inner_texts() == ["2/2"]

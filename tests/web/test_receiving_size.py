@@ -55,7 +55,7 @@ def test_an_item_scan_answers_only_what_changed_when_its_parcel_is_on_screen(cli
     partial = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0002"}, headers=card)
     body = partial.get_data(as_text=True)
     assert partial.headers["HX-Retarget"] == "#result"
-    assert 'data-lpn="' in body and 'hx-swap-oob="beforeend:#units"' in body and 'id="receipt"' not in body
+    assert 'data-lpn="' in body and 'hx-swap-oob="afterbegin:#units"' in body and 'id="receipt"' not in body
 
     elsewhere = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0003"}, headers=HX)
     body = elsewhere.get_data(as_text=True)
