@@ -96,7 +96,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         audit(session, actor, "unit.inspected", "unit", unit.id, warehouse_id=unit.warehouse_id,
               details={"grade": grade, "packaging": packaging, "answers": clean, "inspection_id": inspection.id})
         return {"unit_id": unit.id, "inspection_id": inspection.id, "grade": grade, "packaging": packaging,
-                "version": unit.version}
+                "answers": clean, "notes": notes, "version": unit.version}
 
     params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": answers, "notes": notes}
     return run_idempotent(session, actor, idempotency_key, "record_inspection", params, work)

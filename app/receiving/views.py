@@ -249,8 +249,13 @@ def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
     decision = None
     if unit.grade and unit.state == "received":
         decision = preview(db.session, actor(), unit)
-    last = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id).order_by(Inspection.id.desc()).limit(1)).first() if open_ else None
-    ctx = {"unit": unit, "product": product, "answers": dict(last.answers) if last else {}, "notes": last.notes if last else "",
+    # the last inspection's answers prefill the form (an inspect view passes the ones it just saved)
+    last = extra.pop("inspected", None)
+    if last is None and open_:
+        row = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id)
+                                 .order_by(Inspection.id.desc()).limit(1)).first()
+        last = {"answers": dict(row.answers), "notes": row.notes} if row else None
+    ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {}, "notes": (last["notes"] or "") if last else "",
            "checklist": (checklist if checklist is not None else checklist_for(db.session, product.category)) if open_ else [],
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}
     ctx.update(extra)
@@ -272,11 +277,12 @@ def inspect(unit_id: int) -> Response:
     unit = _unit(unit_id)
     checklist = checklist_for(db.session, unit.product.category)
     answers = checklist_answers(db.session, unit, request.form, checklist)
-    record_inspection(db.session, actor(), unit_id=unit.id, grade=request.form.get("grade", ""),
-                      packaging=request.form.get("packaging", ""), answers=answers, notes=request.form.get("notes"),
-                      idempotency_key=request.form.get("key"))
+    saved = record_inspection(db.session, actor(), unit_id=unit.id, grade=request.form.get("grade", ""),
+                              packaging=request.form.get("packaging", ""), answers=answers,
+                              notes=request.form.get("notes"), idempotency_key=request.form.get("key"))
+    inspected = {"answers": saved["answers"], "notes": saved["notes"]} if "answers" in saved else None
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
-                  **_unit_context(unit, checklist=checklist))
+                  **_unit_context(unit, checklist=checklist, inspected=inspected))
 
 
 @bp.post("/units/<int:unit_id>/photos")

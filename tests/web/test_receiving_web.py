@@ -119,3 +119,21 @@ def test_serial_prompt_refuses_a_product_code_and_a_disposed_unit_is_not_regrade
     assert again.status_code == 409
     session.rollback()
     assert session.get(ReturnUnit, 1).grade == "A"
+
+
+def test_the_inspection_just_saved_and_a_retry_of_it_show_the_same_answers(client, world):
+    """The answer to an inspect shows the saved answers and notes (from the use case, not read
+    again); a retry with the same key replays and shows them too; a fresh page reads them back."""
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    form = {"grade": "B", "packaging": "opened", "notes": "box <dented>", "q_tags_attached": "yes",
+            "q_unworn": "no", "key": key()}
+    pages = [client.post("/receive/units/1/inspect", data=form, headers=HX).get_data(as_text=True) for _ in range(2)]
+    pages.append(client.get("/receive/units/1", headers=HX).get_data(as_text=True))
+    for html in pages:
+        assert "box &lt;dented&gt;</textarea>" in html
+        assert 'name="q_tags_attached" value="yes" checked' in html
+        assert 'name="q_unworn" value="no" checked' in html
+        assert 'name="grade" value="B" checked' in html
