@@ -34,6 +34,7 @@ def main() -> int:
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--statements", action="store_true", help="also print each statement's mean wall time (ms) per scan")
+    p.add_argument("--unix-socket", action="store_true", help="the app talks to PostgreSQL over its Unix socket, not TCP")
     args = p.parse_args()
 
     from bench.run import start_postgres
@@ -49,7 +50,9 @@ def main() -> int:
         os.environ["DOCKHAND_BENCH"] = "1"
         from app import create_app
 
-        app = create_app({"DATABASE_URL": server.url, "SECRET_KEY": "profile", "BENCH_INSTRUMENT": True,
+        url = (f"postgresql+psycopg://postgres@/dockhand_test?host={server.dir}&port={server.port}"
+               if args.unix_socket else server.url)
+        app = create_app({"DATABASE_URL": url, "SECRET_KEY": "profile", "BENCH_INSTRUMENT": True,
                           "PHOTO_DIR": "/tmp/dockhand-profile-photos"})
         client = app.test_client()
         page = client.get("/login")

@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--confirm-pool", type=int, default=2500, help="received units seeded per client for the confirm phase")
     p.add_argument("--probe-scans", type=int, default=10, help="scans into each of the 2- and 500-line RMAs")
     p.add_argument("--ceiling-duration", type=float, default=10.0)
+    p.add_argument("--unix-socket", action="store_true",
+                   help="the app reaches the throwaway PostgreSQL over its Unix socket instead of TCP (a one-box deployment)")
     p.add_argument("--keep", action="store_true", help="leave the throwaway PostgreSQL running and print its URL")
     p.add_argument("--out", type=Path, default=OUT / "results.json")
     return p.parse_args(argv)
@@ -279,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(checks.values()):
             raise SystemExit(f"the seeded database is inconsistent: {checks}")
 
-        env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32), DOCKHAND_BENCH="1",
+        app_url = url
+        if args.unix_socket and server is not None:
+            app_url = f"postgresql+psycopg://postgres@/dockhand_test?host={server.dir}&port={server.port}"
+        env = dict(os.environ, DATABASE_URL=app_url, SECRET_KEY=secrets.token_hex(32), DOCKHAND_BENCH="1",
                    DOCKHAND_PHOTO_DIR=str(photo_dir))
         app_server = Gunicorn("wsgi:app", args, env, OUT / "gunicorn-app.log", "/health")
         results["gunicorn"] = app_server.settings
