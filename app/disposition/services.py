@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.catalog.services import location_of_type
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
-from app.catalog.models import Product, SalesChannel
+from app.catalog.models import SalesChannel
 from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
-from app.catalog.models import Product
 from app.db import utcnow
 from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, ChecklistTemplate, Inspection, Photo
