@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 UNIT_RE = re.compile(r'/receive/units/(\d+)"')
 RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
+PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 VERSION_RE = re.compile(r'name="version" value="(\d+)"')
 SERVER_TIMING_RE = re.compile(r"dur=([0-9.]+)")
 CHECKLIST_KEYS = ("powers_on", "screen_ok", "accessories", "factory_reset", "no_liquid", "tags_attached", "unworn",
@@ -153,7 +154,7 @@ def receive_parcels(c: Client, parcels: list[Any], deadline: float) -> int:
             break
         r = c.scan(parcel.number, kind="open")
         opened = r.body  # the parcel card, with the receipt id the close needs (item scans answer only what changed)
-        card = RECEIPT_RE.search(opened)
+        card = PARCEL_RE.search(opened)
         for code in parcel.items:
             if time.time() >= deadline:
                 return done

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
+PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 
 
 def main() -> int:
@@ -91,7 +92,7 @@ def main() -> int:
         for i, parcel in enumerate(world.parcels[0]):
             r = post("/receive/scan", code=parcel.number)
             opened = r.get_data(as_text=True)
-            headers["X-Dockhand-Parcel"] = RECEIPT_RE.search(opened).group(1)  # type: ignore[union-attr]
+            headers["X-Dockhand-Parcel"] = PARCEL_RE.search(opened).group(1)  # type: ignore[union-attr]
             for code in parcel.items:
                 measured = i >= 5
                 t0, c0, s0 = time.perf_counter(), time.process_time(), os.times().system

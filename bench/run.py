@@ -216,7 +216,7 @@ def size_probe(port: int, world: Any, scans: int) -> dict[str, Any]:
         c.records = []
         r = c.scan(parcel.number, kind="open")
         opened, card = r.record, r.body
-        receipt = bc.RECEIPT_RE.search(card)
+        receipt = bc.PARCEL_RE.search(card)
         for i in range(scans):
             c.scan(parcel.items[i % len(parcel.items)], parcel=receipt.group(1) if receipt else None)
         scans_ = [rec for rec in c.records if rec[0] == "scan"]

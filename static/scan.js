@@ -55,9 +55,10 @@
     var body = new URLSearchParams();
     body.set("code", item.code); body.set("key", item.key); body.set("csrf_token", f.elements.csrf_token.value);
     var headers = { "HX-Request": "true", "X-CSRFToken": f.elements.csrf_token.value };
-    // The parcel card on screen: the server then answers an item scan with only what changed.
+    // The parcel card on screen (which parcel, which return): when the server's parcel is the same,
+    // it answers an item scan with only what changed.
     var card = document.getElementById("receipt");
-    if (card && document.getElementById("result")) { headers["X-Dockhand-Parcel"] = card.dataset.receiptId; }
+    if (card && document.getElementById("result")) { headers["X-Dockhand-Parcel"] = card.dataset.parcel; }
     fetch(f.dataset.scanUrl, { method: "POST", body: body, credentials: "same-origin", headers: headers })
       .then(function (resp) {
         if (resp.status === 502 || resp.status === 503 || resp.status === 504) { throw new Error("unavailable"); }

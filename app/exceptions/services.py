@@ -212,10 +212,11 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
         rma = find_rma(session, actor, code)
         if rma is None:
             raise ValidationFailed(f"No return matches '{code}'. Check the number and try again.")
+        # the return's row, read afresh: scans into its other parcels fill the same lines (receiving.lock_parcel)
+        rma = session.scalars(select(Rma).where(Rma.id == rma.id).with_for_update()
+                              .execution_options(populate_existing=True)).one()
         if rma.status == "cancelled":
             raise Conflict(f"Return {rma.number} was cancelled: it cannot take a parcel.")
-        # the return's row: scans into its other parcels fill the same lines (receiving.lock_parcel)
-        session.execute(select(Rma.id).where(Rma.id == rma.id).with_for_update())
         currency = rma.order.currency if rma.order is not None else "USD"
         receipt.rma_id = rma.id
         unit_ids = session.scalars(select(ReturnUnit.id).where(ReturnUnit.receipt_id == receipt.id).order_by(ReturnUnit.id)).all()
@@ -262,7 +263,7 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
                 from app.receiving.services import outstanding_lines
 
                 session.flush()
-                for rline, expected, got in outstanding_lines(session, rma.id):
+                for rline, expected, got in outstanding_lines(session, rma.id, with_serials=False):
                     if got < expected:
                         missing.append({"sku": rline.product.sku, "quantity": expected - got})
                         open_exception(session, actor, "missing_item", warehouse_id=receipt.warehouse_id,

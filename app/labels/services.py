@@ -127,18 +127,6 @@ def print_counts(session: Session, unit_id: int, labels: list[tuple[str, str]]) 
     return {(k, b): n for k, b, n in rows}
 
 
-def reprint_needed(session: Session, unit: ReturnUnit, kind: str) -> bool:
-    """True when printing this unit's label of ``kind`` now would be a reprint (a reason is needed).
-
-    A SKU label whose barcode changed (the unit was regraded to another SKU) is a new label.
-    """
-    try:
-        content = build_label(session, unit, kind)
-    except DomainError:
-        return False
-    return previous_prints(session, unit.id, kind, content.barcode_value) > 0
-
-
 def _check_reason(session: Session, unit: ReturnUnit, content: LabelContent, reason: str | None) -> tuple[bool, str | None]:
     """Decide reprint or first print; a reprint needs a reason of at most 200 characters."""
     text = clean_text(reason) or None

@@ -12,7 +12,7 @@ from app.auth.roles import Actor
 from app.auth.scoping import load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
 from app.db import execute_together, next_id, utcnow
-from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
 from app.ledger.idempotency import LateClaim, run_idempotent
@@ -171,6 +171,8 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
         if rma.warehouse_id != wh.id and actor.is_partner:
             raise NotPermitted("That return is for another warehouse.")
+        if not serves_merchant(session, actor, rma.merchant_id):  # `found` came from the caller
+            raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
         existing = session.scalars(select(Receipt).where(Receipt.rma_id == rma.id, Receipt.status == "open")
                                    .with_for_update()).first()
         if existing is not None:
@@ -228,9 +230,9 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
          .scalar_subquery() if with_serial else null()).label("serial_taken_by"),
     ]
     one = select(*head).subquery("one")  # nextval is volatile: the subquery runs once, not per line
-    # units of this product on the line (a wrong item a supervisor accepted onto it does not fill it)
-    got = (select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id, ReturnUnit.product_id == product_id)
-           .correlate(RmaLine).scalar_subquery())
+    # every unit on the line fills it (a wrong item a supervisor accepted onto it too), as the card
+    # and the close count it (outstanding_lines)
+    got = select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id).correlate(RmaLine).scalar_subquery()
     shipped = (exists().where(ShippedSerial.order_line_id == RmaLine.order_line_id, ShippedSerial.serial == serial)
                if with_serial else false())
     on_line = false() if blind else and_(RmaLine.rma_id == rma_id, RmaLine.product_id == product_id)
@@ -256,9 +258,18 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
     receipt = session.scalars(scope_receipts(stmt, actor)).unique().first()
     if receipt is not None:
         return receipt
+    # A blind parcel, as far as the first lookup could tell. Its row is locked in a savepoint: if it
+    # was linked to its return meanwhile, the savepoint gives the row back (holding it while waiting
+    # for the return would invert the order and could deadlock) and the return is taken first.
+    savepoint = session.begin_nested()
     receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma).joinedload(Rma.order),), lock=True)
-    if receipt.rma_id is not None:  # linked to its return since the first lookup
-        session.execute(select(Rma.id).where(Rma.id == receipt.rma_id).with_for_update())
+    if receipt.rma_id is None:
+        savepoint.commit()
+        return receipt
+    savepoint.rollback()
+    receipt = session.scalars(scope_receipts(stmt, actor)).unique().first()
+    if receipt is None:
+        raise NotFound("No such receipt.")
     return receipt
 
 
@@ -363,12 +374,18 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         raise NotPermitted("You may not receive parcels.")
 
     def work() -> dict[str, Any]:
-        lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
-        receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma),), lock=True)
+        receipt = lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
+        if receipt.rma_id is not None:  # then the parcel's own row, read afresh
+            receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma),), lock=True)
         if receipt.status != "open":
             raise Conflict("This parcel was already closed.")
         missing = []
-        if receipt.rma_id is not None:
+        # The return's other parcel (a second box, a blind parcel linked to it) may still be open:
+        # what is still expected is missing only when the return's last open parcel closes.
+        others_open = receipt.rma_id is not None and session.scalar(
+            select(func.count()).select_from(Receipt).where(Receipt.rma_id == receipt.rma_id, Receipt.status == "open",
+                                                            Receipt.id != receipt.id)) > 0
+        if receipt.rma_id is not None and not others_open:
             for line, expected, got in outstanding_lines(session, receipt.rma_id, with_serials=False):
                 if got < expected:
                     missing.append({"sku": line.product.sku, "quantity": expected - got})
@@ -387,7 +404,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         receipt.closed_by_id = actor.id
         audit(session, actor, "receipt.closed", "receipt", receipt.id, warehouse_id=receipt.warehouse_id,
               details={"missing": missing})
-        return {"receipt_id": receipt.id, "missing": missing}
+        return {"receipt_id": receipt.id, "missing": missing, "return_still_open": others_open}
 
     return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work)
 

@@ -173,7 +173,8 @@ def _receive_serial(receipt: Receipt, product_id: int, code: str, key: str | Non
 
 
 def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
-    """Receive one item. When this parcel's card is on screen (scan.js says so), htmx gets only
+    """Receive one item. When this parcel's card is on screen as it is now (scan.js sends the parcel
+    and return the card shows: a blind parcel linked meanwhile needs a new card), htmx gets only
     what changed (receiving/_scanned.html), rendered from the use case's result with no further
     query. Otherwise (another screen, a plain form post) and for a replay, whose stored answer
     may be older than the screen, the whole work area is rendered afresh."""
@@ -184,7 +185,8 @@ def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | N
             "serial": result.get("serial")}
     shown = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
     feedback = "error" if result["exceptions"] else "ok"
-    if not is_htmx() or result["replayed"] or request.headers.get("X-Dockhand-Parcel") != str(receipt.id):
+    on_screen = request.headers.get("X-Dockhand-Parcel")
+    if not is_htmx() or result["replayed"] or on_screen != f"{receipt.id}:{receipt.rma_id or ''}":
         return _work(feedback=feedback, result=shown)
     row = {"id": unit["id"], "lpn": unit["lpn"], "sku": unit["sku"], "state": "received",
            "serial_status": result["serial_status"], "unexpected": receipt.rma_id is not None and not result["rma_line_id"]}
@@ -280,7 +282,8 @@ def inspect(unit_id: int) -> Response:
     saved = record_inspection(db.session, actor(), unit_id=unit.id, grade=request.form.get("grade", ""),
                               packaging=request.form.get("packaging", ""), answers=answers,
                               notes=request.form.get("notes"), idempotency_key=request.form.get("key"))
-    inspected = {"answers": saved["answers"], "notes": saved["notes"]} if "answers" in saved else None
+    # a retry of an older save replays it: the form then shows the newest inspection, read back
+    inspected = {"answers": saved["answers"], "notes": saved["notes"]} if not saved["replayed"] else None
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
                   **_unit_context(unit, checklist=checklist, inspected=inspected))
 

@@ -207,7 +207,8 @@ def test_relabel_after_regrade_is_not_a_reprint(session, world):  # type: ignore
     actor = world.actor("worker")
     services.record_print(session, actor, unit_id=unit.id, kind="sku", stock="4x6", channel="browser",
                           reason=None, idempotency_key=key())
-    assert services.reprint_needed(session, session.get(ReturnUnit, unit.id), "sku")
+    label = services.build_label(session, session.get(ReturnUnit, unit.id), "sku")
+    assert services.print_counts(session, unit.id, [("sku", label.barcode_value)]) == {("sku", label.barcode_value): 1}
     with unit_of_work(session):
         variant = Product(sku="TEE-OB", name="Tee open box", category="apparel", unit_value=Decimal("1"))
         session.add(variant)

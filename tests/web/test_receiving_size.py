@@ -10,6 +10,7 @@ from tests.conftest import login
 
 HX = {"HX-Request": "true"}
 RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
+PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 
 
 def test_scan_answer_is_bounded_for_a_500_line_return(client, world, session):
@@ -26,7 +27,7 @@ def test_scan_answer_is_bounded_for_a_500_line_return(client, world, session):
     login(client, "worker")
     client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
     opened = client.post("/receive/scan", data={"code": "RMA-5001", "key": "size-key-0001"}, headers=HX)
-    card = {**HX, "X-Dockhand-Parcel": RECEIPT_RE.search(opened.get_data(as_text=True)).group(1)}
+    card = {**HX, "X-Dockhand-Parcel": PARCEL_RE.search(opened.get_data(as_text=True)).group(1)}
     sizes = []
     for n in range(1, 16):
         resp = client.post("/receive/scan", data={"code": f"BULK-{n:04d}", "key": f"size-key-{n + 1:04d}"}, headers=card)
@@ -50,7 +51,8 @@ def test_an_item_scan_answers_only_what_changed_when_its_parcel_is_on_screen(cli
     client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
     opened = client.post("/receive/scan", data={"code": "RMA-5001", "key": "oob-key-0001"}, headers=HX)
     receipt_id = RECEIPT_RE.search(opened.get_data(as_text=True)).group(1)
-    card = {**HX, "X-Dockhand-Parcel": receipt_id}
+    card = {**HX, "X-Dockhand-Parcel": PARCEL_RE.search(opened.get_data(as_text=True)).group(1)}
+    assert card["X-Dockhand-Parcel"] == f"{receipt_id}:{world.rma.id}"
 
     partial = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0002"}, headers=card)
     body = partial.get_data(as_text=True)
