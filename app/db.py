@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, MetaData, Numeric, Table, create_engine, event, func, insert, literal, select
+from sqlalchemy import BigInteger, Integer, MetaData, Numeric, Table, bindparam, create_engine, event, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement, Executable, Insert
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -153,6 +155,9 @@ def next_id(dialect: str, table: Table) -> ColumnElement[int]:
     return select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
 
 
+Shape = tuple[Table, tuple[str, ...], tuple[str, ...], "str | None"]
+
+
 @dataclass(frozen=True)
 class RowInsert:
     """One row for execute_together: its table, its columns (Python-side defaults filled in) and,
@@ -164,8 +169,9 @@ class RowInsert:
     add: str | None = None
 
     @property
-    def shape(self) -> tuple[Any, ...]:
-        return (self.table.name, tuple(self.values), self.conflict, self.add)
+    def shape(self) -> Shape:
+        """What the INSERT's SQL depends on (its values aside): the key of its cached statement."""
+        return (self.table, tuple(self.values), self.conflict, self.add)
 
 
 def insert_row(model: type[Base], values: dict[str, Any], *, conflict: tuple[str, ...] = (),
@@ -183,26 +189,26 @@ def insert_row(model: type[Base], values: dict[str, Any], *, conflict: tuple[str
     return RowInsert(table, row, conflict, add)
 
 
-def _insert_statement(dialect: str, row: RowInsert, prefix: str) -> Insert:
-    """The INSERT of a row's shape, its values bound as `<prefix><column>` (unique within one statement)."""
-    from sqlalchemy import bindparam
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
+def _insert_statement(dialect: str, shape: Shape, prefix: str) -> Insert:
+    """The INSERT of a row shape, its values bound as `<prefix><column>` (unique within one statement)."""
+    table, columns, conflict, add = shape
     make = pg_insert if dialect == "postgresql" else sqlite_insert if dialect == "sqlite" else insert
-    stmt = make(row.table).values({k: bindparam(prefix + k, type_=row.table.c[k].type) for k in row.values})
-    if row.conflict and row.add:
-        stmt = stmt.on_conflict_do_update(index_elements=list(row.conflict),
-                                          set_={row.add: row.table.c[row.add] + stmt.excluded[row.add]})
+    stmt = make(table).values({k: bindparam(prefix + k, type_=table.c[k].type) for k in columns})
+    if conflict and add:
+        stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={add: table.c[add] + stmt.excluded[add]})
     return stmt
 
 
 @lru_cache(maxsize=256)
-def _together_statement(dialect: str, shapes: tuple[tuple[Any, ...], ...], tables: tuple[Table, ...]) -> Executable:
-    """One statement for a sequence of row shapes (built once per shape, then SQLAlchemy's compiled cache applies)."""
-    rows = [RowInsert(t, dict.fromkeys(shape[1]), shape[2], shape[3]) for t, shape in zip(tables, shapes)]
-    ctes = [_insert_statement(dialect, r, f"w{i}_").cte(f"w{i}") for i, r in enumerate(rows)]
+def _together_statement(dialect: str, shapes: tuple[Shape, ...]) -> Executable:
+    """One statement for a sequence of row shapes (built once, then SQLAlchemy's compiled cache applies)."""
+    ctes = [_insert_statement(dialect, shape, f"w{i}_").cte(f"w{i}") for i, shape in enumerate(shapes)]
     return select(literal(1)).add_cte(*ctes)
+
+
+@lru_cache(maxsize=256)
+def _single_statement(dialect: str, shape: Shape) -> Insert:
+    return _insert_statement(dialect, shape, "")
 
 
 def execute_together(session: Session, rows: Sequence[RowInsert]) -> None:
@@ -215,14 +221,8 @@ def execute_together(session: Session, rows: Sequence[RowInsert]) -> None:
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) > 1:
-        stmt = _together_statement(dialect, tuple(r.shape for r in rows), tuple(r.table for r in rows))
         params = {f"w{i}_{k}": v for i, r in enumerate(rows) for k, v in r.values.items()}
-        session.execute(stmt, params)
+        session.execute(_together_statement(dialect, tuple(r.shape for r in rows)), params)
         return
     for r in rows:
-        session.execute(_single_statement(dialect, r.shape, r.table), r.values)
-
-
-@lru_cache(maxsize=256)
-def _single_statement(dialect: str, shape: tuple[Any, ...], table: Table) -> Insert:
-    return _insert_statement(dialect, RowInsert(table, dict.fromkeys(shape[1]), shape[2], shape[3]), "")
+        session.execute(_single_statement(dialect, r.shape), r.values)

@@ -15,18 +15,15 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.inspection.services import clean_grade
+from app.inspection.services import clean_grade, write_inspection
 from app.catalog.services import location_of_type
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
-from app.catalog.models import Product
-from app.db import utcnow
 from app.disposition.domain import DISPOSITION_STATE
 from app.disposition.services import confirm_disposition
 from app.errors import DomainError, FourEyesViolation, NotPermitted, ValidationFailed
 from app.exceptions.services import require_reason
 from app.inspection.models import Inspection
-from app.inspection.services import checklist_for
 from app.ledger.domain import STATE_LABELS
 from app.ledger.idempotency import check_key, run_idempotent
 from app.ledger.models import ReturnUnit
@@ -177,16 +174,9 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
         check_version(session, unit, expected_version)
         if unit.state in ("vendor_return", "liquidation", "disposed"):
             raise ValidationFailed(f"Unit {unit.lpn} is {STATE_LABELS[unit.state]}: that is final, nothing to re-grade.")
-        product = session.get(Product, unit.product_id)
-        known = {item["key"] for item in checklist_for(session, product.category if product else "")}
-        clean = {k: bool(v) for k, v in (answers or {}).items() if k in known}
         before = {"grade": unit.grade, "packaging": unit.packaging}
-        inspection = Inspection(unit_id=unit.id, inspector_id=actor.id, grade=grade, packaging=packaging,
-                                answers=clean, notes=reason)
-        session.add(inspection)
-        unit.grade, unit.packaging = grade, packaging
-        unit.inspected_at, unit.inspected_by_id = utcnow(), actor.id
-        session.flush()
+        inspection = write_inspection(session, actor, unit, grade=grade, packaging=packaging, answers=answers,
+                                      notes=reason)
         audit(session, actor, "unit.regraded", "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
               details={"from_grade": before["grade"], "to_grade": grade, "from_packaging": before["packaging"],
                        "to_packaging": packaging, "inspection_id": inspection.id})

@@ -67,6 +67,22 @@ def clean_grade(grade: str | None, packaging: str | None) -> tuple[str, str]:
     return grade, packaging
 
 
+def write_inspection(session: Session, actor: Actor, unit: ReturnUnit, *, grade: str, packaging: str,
+                     answers: Mapping[str, Any] | None, notes: str | None) -> Inspection:
+    """A new inspection of a locked unit, in the caller's transaction: the answers kept to its
+    category's checklist, and the unit's grade, packaging and inspector set (flushed: the id is known).
+    The handheld's inspection and the desk's re-grade both write it."""
+    known = {item["key"] for item in checklist_for(session, unit.product.category)}
+    clean = {k: bool(v) for k, v in (answers or {}).items() if k in known}
+    inspection = Inspection(unit_id=unit.id, inspector_id=actor.id, grade=grade, packaging=packaging, answers=clean,
+                            notes=notes)
+    session.add(inspection)
+    unit.grade, unit.packaging = grade, packaging
+    unit.inspected_at, unit.inspected_by_id = utcnow(), actor.id
+    session.flush()
+    return inspection
+
+
 def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
                       answers: dict[str, Any], notes: str | None, idempotency_key: str | None) -> dict[str, Any]:
     """Use case: the inspector's answers, grade and packaging state; the unit stays `received` until disposed."""
@@ -83,15 +99,9 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
                            "a supervisor re-grades it from the desk, with a reason.")
-        items = checklist_for(session, unit.product.category)
-        known = {item["key"] for item in items}
-        clean = {k: bool(v) for k, v in (answers or {}).items() if k in known}
-        inspection = Inspection(unit_id=unit.id, inspector_id=actor.id, grade=grade, packaging=packaging,
-                                answers=clean, notes=notes)
-        session.add(inspection)
-        unit.grade, unit.packaging = grade, packaging
-        unit.inspected_at, unit.inspected_by_id = utcnow(), actor.id
-        session.flush()
+        inspection = write_inspection(session, actor, unit, grade=grade, packaging=packaging, answers=answers,
+                                      notes=notes)
+        clean = inspection.answers
         audit(session, actor, "unit.inspected", "unit", unit.id, warehouse_id=unit.warehouse_id,
               details={"grade": grade, "packaging": packaging, "answers": clean, "inspection_id": inspection.id})
         return {"unit_id": unit.id, "inspection_id": inspection.id, "grade": grade, "packaging": packaging,

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
 from app.catalog.models import Location
-from app.db import RowInsert, insert_row, utcnow
+from app.db import RowInsert, execute_together, insert_row, utcnow
 from app.errors import NotFound, StaleVersion, ValidationFailed
 from app.ledger.domain import STATE_LABELS, check_transition
 from app.ledger.idempotency import run_idempotent
@@ -77,23 +75,17 @@ def _bump_balance(session: Session, product_id: int, warehouse_id: int, state: s
         if done != 1:
             raise RuntimeError(f"balance ({product_id}, {warehouse_id}, {state}) missing: ledger and balances disagree")
         return
-    session.execute(_balance_upsert(session, product_id, warehouse_id, state, delta))
-
-
-def _balance_upsert(session: Session, product_id: int, warehouse_id: int, state: str, delta: int) -> Insert:
-    """INSERT ... ON CONFLICT DO UPDATE: add delta to a balance row, creating it if need be."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Balance).values(product_id=product_id, warehouse_id=warehouse_id, state=state, quantity=delta)
-    return stmt.on_conflict_do_update(
-        index_elements=[Balance.product_id, Balance.warehouse_id, Balance.state],
-        set_={"quantity": Balance.quantity + delta},
-    )
+    execute_together(session, [_balance_row(product_id, warehouse_id, state, delta)])
 
 
 def _balance_row(product_id: int, warehouse_id: int, state: str, delta: int) -> RowInsert:
-    """_balance_upsert as a row for execute_together."""
+    """The balance upsert as a row for execute_together: created at delta, or delta added."""
     return insert_row(Balance, {"product_id": product_id, "warehouse_id": warehouse_id, "state": state, "quantity": delta},
                       conflict=("product_id", "warehouse_id", "state"), add="quantity")
+
+
+# A unit with what its screens, labels and moves show about it: product, location, warehouse.
+WITH_PLACE = (joinedload(ReturnUnit.product), joinedload(ReturnUnit.location), joinedload(ReturnUnit.warehouse))
 
 
 def lock_unit(session: Session, unit_id: int) -> ReturnUnit:
@@ -103,7 +95,7 @@ def lock_unit(session: Session, unit_id: int) -> ReturnUnit:
     request had loaded, and every use case and screen that locks a unit shows them."""
     unit = session.scalars(
         select(ReturnUnit).where(ReturnUnit.id == unit_id).with_for_update(of=ReturnUnit)
-        .options(joinedload(ReturnUnit.product), joinedload(ReturnUnit.location), joinedload(ReturnUnit.warehouse))
+        .options(*WITH_PLACE)
         .execution_options(populate_existing=True)
     ).first()
     if unit is None:

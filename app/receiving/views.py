@@ -16,6 +16,7 @@ from app.errors import NotFound, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection, Photo
 from app.inspection.services import add_photo, checklist_answers, checklist_for, record_inspection
 from app.ledger.models import ReturnUnit
+from app.ledger.services import WITH_PLACE
 from app.orders.models import Rma
 from app.receiving import services as rs
 from app.receiving.models import Receipt
@@ -61,8 +62,9 @@ def _receipt(*, for_card: bool = False) -> Receipt | None:
     return receipt
 
 
-def _work_context(**extra: Any) -> dict[str, Any]:
-    """Everything the work area (#work) shows, in a constant number of queries whatever the parcel's size."""
+def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
+    """Everything the work area (#work) shows, in a constant number of queries whatever the parcel's size.
+    `just_opened`: the parcel was opened by this request, so it holds no units yet."""
     receipt = _receipt(for_card=True)
     lines, units = [], []
     if receipt is not None:
@@ -71,7 +73,7 @@ def _work_context(**extra: Any) -> dict[str, Any]:
             # Still-expected lines first; a huge RMA shows its first few and a count, so that
             # every scan's answer stays a few KB whatever the size of the return.
             lines = sorted(lines, key=lambda row: row[2] >= row[1])
-        if not extra.pop("just_opened", False):  # a parcel opened by this request holds no units yet
+        if not just_opened:
             units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id)
                                        .order_by(ReturnUnit.id).options(joinedload(ReturnUnit.product))).all()
     pending = session.get("pending_product_id")
@@ -85,8 +87,8 @@ def _work_context(**extra: Any) -> dict[str, Any]:
     return ctx
 
 
-def _work(status: int = 200, feedback: str | None = None, **extra: Any) -> Response:
-    return _render_work(_work_context(**extra), status, feedback)
+def _work(status: int = 200, feedback: str | None = None, *, just_opened: bool = False, **extra: Any) -> Response:
+    return _render_work(_work_context(just_opened=just_opened, **extra), status, feedback)
 
 
 def _render_work(ctx: dict[str, Any], status: int = 200, feedback: str | None = None) -> Response:
@@ -231,19 +233,17 @@ def close() -> Response:
     return _work(feedback="error" if result["missing"] else "ok", closed=result)
 
 
-# What the unit screen and its label buttons show about the unit, loaded with it in one query.
-_UNIT_OPTIONS = (joinedload(ReturnUnit.product), joinedload(ReturnUnit.location), joinedload(ReturnUnit.warehouse))
-
-
 def _unit(unit_id: int) -> ReturnUnit:
-    return load_unit(db.session, actor(), unit_id, options=_UNIT_OPTIONS)
+    """The unit, with what its screen and label buttons show, in one query."""
+    return load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
 
 
-def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
+def _unit_context(unit: ReturnUnit, *, checklist: list[dict[str, Any]] | None = None,
+                  inspected: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """The unit screen. `unit` is the object the request loaded (and the use case, if any, locked
-    and changed: the same identity), so nothing is loaded twice."""
+    and changed: the same identity), so nothing is loaded twice; `checklist` and `inspected` (the
+    answers and notes just saved) are what the view already has."""
     product = unit.product
-    checklist = extra.pop("checklist", None)
     # The checklist, photos and decision only show while the unit waits for its disposition
     # (receiving/_unit.html): once it is decided, they are not loaded.
     open_ = unit.state == "received" and extra.get("done") is None
@@ -251,14 +251,16 @@ def _unit_context(unit: ReturnUnit, **extra: Any) -> dict[str, Any]:
     decision = None
     if unit.grade and unit.state == "received":
         decision = preview(db.session, actor(), unit)
-    # the last inspection's answers prefill the form (an inspect view passes the ones it just saved)
-    last = extra.pop("inspected", None)
+    # the last inspection's answers prefill the form
+    last = inspected
     if last is None and open_:
         row = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id)
                                  .order_by(Inspection.id.desc()).limit(1)).first()
         last = {"answers": dict(row.answers), "notes": row.notes} if row else None
-    ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {}, "notes": (last["notes"] or "") if last else "",
-           "checklist": (checklist if checklist is not None else checklist_for(db.session, product.category)) if open_ else [],
+    if open_ and checklist is None:
+        checklist = checklist_for(db.session, product.category)
+    ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {},
+           "notes": (last["notes"] or "") if last else "", "checklist": checklist if open_ else [],
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}
     ctx.update(extra)
     return ctx
