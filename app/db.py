@@ -13,6 +13,7 @@ from sqlalchemy import BigInteger, Integer, MetaData, Numeric, Table, bindparam,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import ColumnElement, Executable, Insert
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
@@ -77,7 +78,25 @@ def make_engine(url: str, **kwargs: object) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _track_writes(engine)
+    return engine
+
+
+def _track_writes(engine: Engine) -> None:
+    """PostgreSQL: note on the connection whether its transaction has sent anything but a SELECT,
+    so that the end of a request can tell a read-only transaction (committed, see
+    Database._end_request) from one that wrote (rolled back). On SQLite nothing is noted, and
+    every transaction left open at the end of a request is rolled back."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.info["dockhand_wrote"] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(conn, _cursor, statement, *_):  # type: ignore[no-untyped-def]
+        if not statement.startswith("SELECT"):
+            conn.info["dockhand_wrote"] = True
 
 
 class Database:
@@ -100,7 +119,23 @@ class Database:
             self.engine.dispose()
         self.engine = make_engine(app.config["DATABASE_URL"], **app.config.get("ENGINE_OPTIONS", {}))
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        app.teardown_appcontext(lambda _exc: self.session.remove())
+        app.teardown_appcontext(self._end_request)
+
+    def _end_request(self, exc: BaseException | None) -> None:
+        """End the request's session. A transaction that has only read is committed rather than
+        rolled back. For a read the two are the same, but psycopg forgets all of a connection's
+        prepared statements on a rollback, so every read-only request (each page, the label block
+        after each scan) would cost the requests after it their prepared statements. A transaction
+        that wrote anything (see _track_writes) or a request that failed is rolled back by remove()."""
+        if exc is None and self.session.registry.has():
+            session = self.session()
+            if session.in_transaction() and not (session.new or session.dirty or session.deleted) \
+                    and not session.connection().info.get("dockhand_wrote", True):
+                try:
+                    session.commit()
+                except SQLAlchemyError:  # it only read: nothing is lost, and remove() cleans up
+                    pass
+        self.session.remove()
 
     def dispose(self) -> None:
         """Close every pooled connection (tests, CLI)."""

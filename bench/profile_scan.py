@@ -6,7 +6,8 @@
 
 It starts a throwaway PostgreSQL, seeds a small database with bench/seed.py, signs a worker in
 through Flask's test client and drives parcels the way bench/client.py does (open, 10 scans, close).
-Only the item scans are profiled and timed.
+Only the item scans are profiled and timed. It also reports the CPU its PostgreSQL backend used
+per scan (from /proc) and how many statements are prepared on the app's connection at the end.
 """
 from __future__ import annotations
 
@@ -85,6 +86,16 @@ def main() -> int:
                 per_statement[" ".join(statement.split())[:110]].append((time.perf_counter() - conn.info["t0"]) * 1000)
 
         prof = cProfile.Profile()
+        with app.app_context():
+            conn = db.session.connection()
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            db.session.rollback()
+
+        def backend_cpu_ms() -> float:
+            fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+        pg0 = backend_cpu_ms()
         times: list[float] = []
         cpu_ms = 0.0
         sys_ms = 0.0
@@ -111,10 +122,17 @@ def main() -> int:
             m = RECEIPT_RE.search(opened)
             if m:
                 post("/receive/close", receipt_id=m.group(1))
+        pg_ms = backend_cpu_ms() - pg0
+        with app.app_context():
+            conn = db.session.connection()
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == backend, "the app changed connections"
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+            db.session.rollback()
         times.sort()
         print(f"{len(times)} scans: p50 {times[len(times) // 2]:.2f} ms, mean {sum(times) / len(times):.2f} ms, "
               f"CPU of this process {cpu_ms / len(times):.2f} ms per scan ({sys_ms / len(times):.2f} in the kernel) "
-              f"(profiler {'off' if args.no_profile else 'on'}); statements per scan {sorted(set(statements))}")
+              f"(profiler {'off' if args.no_profile else 'on'}); PostgreSQL backend CPU {pg_ms / len(times):.2f} ms per scan (opens and closes included); "
+              f"{prepared} statements prepared on the connection; statements per scan {sorted(set(statements))}")
         if args.statements:
             for sql, ms in sorted(per_statement.items(), key=lambda kv: -sum(kv[1])):
                 print(f"{sum(ms) / len(times):7.3f} ms/scan  n={len(ms):5d}  {sql}")
