@@ -80,7 +80,21 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     _track_writes(engine)
+    _cache_long_statements()
     return engine
+
+
+def _cache_long_statements() -> None:
+    """psycopg turns a query's %(name)s placeholders into $1.. once per query text and keeps the
+    result (an LRU of 128), but only for queries of at most 50 parameters and 4 KB
+    (psycopg/_queries.py; long generated INSERTs rarely repeat). execute_together's write is one
+    text per row shape and repeats on every scan with 88 parameters: without this psycopg parses
+    it on every scan again (0.25 ms of CPU a scan, bench/profile_scan.py). The psycopg version is
+    pinned; tests/integration/test_scan_hot_path.py fails if these names go away."""
+    import psycopg._queries
+
+    psycopg._queries.MAX_CACHED_STATEMENT_PARAMS = max(psycopg._queries.MAX_CACHED_STATEMENT_PARAMS, 256)
+    psycopg._queries.MAX_CACHED_STATEMENT_LENGTH = max(psycopg._queries.MAX_CACHED_STATEMENT_LENGTH, 16384)
 
 
 def _track_writes(engine: Engine) -> None:

@@ -60,11 +60,22 @@ def _barcode_keys(code: str) -> list[str]:
 def find_product(session: Session, code: str) -> Product | None:
     """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU."""
     keys = _barcode_keys(code)
-    # One round trip: a barcode match wins over a SKU match.
+    keys += keys[-1:] * (_BARCODE_KEYS - len(keys))
+    params = {f"key{i}": key for i, key in enumerate(keys)}
+    return session.scalars(_find_product_statement(), {**params, "sku": code.upper()}).first()
+
+
+_BARCODE_KEYS = 3  # the most _barcode_keys gives: the code, its GTIN, the GTIN inside a GS1 carton label
+
+
+@lru_cache(maxsize=1)
+def _find_product_statement() -> Select:
+    """find_product's query, built once: one round trip, a barcode match wins over a SKU match."""
+    keys = [bindparam(f"key{i}") for i in range(_BARCODE_KEYS)]
     by_barcode = select(ProductBarcode.product_id.label("product_id"), literal(1).label("rank")).where(ProductBarcode.code.in_(keys))
-    by_sku = select(Product.id, literal(2)).where(Product.sku == code.upper())
+    by_sku = select(Product.id, literal(2)).where(Product.sku == bindparam("sku"))
     found = union_all(by_barcode, by_sku).subquery()
-    return session.scalars(select(Product).join(found, found.c.product_id == Product.id).order_by(found.c.rank).limit(1)).first()
+    return select(Product).join(found, found.c.product_id == Product.id).order_by(found.c.rank).limit(1)
 
 
 def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt | None = None) -> ScanResult:
@@ -242,6 +253,14 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
             .order_by(RmaLine.id))
 
 
+@lru_cache(maxsize=1)
+def _lock_parcel_statement() -> Select:
+    """lock_parcel's query for a parcel of a return, built once."""
+    return (select(Receipt).join(Receipt.rma).where(Receipt.id == bindparam("receipt_id"))
+            .options(contains_eager(Receipt.rma).joinedload(Rma.order))
+            .with_for_update(of=Rma).execution_options(populate_existing=True))
+
+
 def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
     """Take the lock that scans and the close of a parcel queue on, and load the parcel with its
     RMA and order (NotFound when the actor may not see it).
@@ -252,10 +271,8 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
     return's. Locks are taken return first, then parcel, everywhere (open_receipt, close_receipt,
     link_parcel_to_rma). The parcel's row itself is not locked here: read its status afresh.
     """
-    stmt = (select(Receipt).join(Receipt.rma).where(Receipt.id == receipt_id)
-            .options(contains_eager(Receipt.rma).joinedload(Rma.order))
-            .with_for_update(of=Rma).execution_options(populate_existing=True))
-    receipt = session.scalars(scope_receipts(stmt, actor)).unique().first()
+    stmt, params = scope_receipts(_lock_parcel_statement(), actor), {"receipt_id": receipt_id}
+    receipt = session.scalars(stmt, params).unique().first()
     if receipt is not None:
         return receipt
     # A blind parcel, as far as the first lookup could tell. Its row is locked in a savepoint: if it
@@ -267,7 +284,7 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
         savepoint.commit()
         return receipt
     savepoint.rollback()
-    receipt = session.scalars(scope_receipts(stmt, actor)).unique().first()
+    receipt = session.scalars(stmt, params).unique().first()
     if receipt is None:
         raise NotFound("No such receipt.")
     return receipt

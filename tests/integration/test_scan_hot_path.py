@@ -122,3 +122,30 @@ def test_a_scan_is_three_statements_inside_its_transaction(session, world):
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 3, statements
     assert "FOR UPDATE" in statements[0] and statements[2].startswith("WITH")
+
+
+@pytest.mark.pg_only
+def test_a_repeated_scan_takes_every_statement_from_psycopgs_query_cache(session, world):
+    """psycopg caches its conversion of a query text only up to 50 parameters; the scan's one
+    write has 88, and would be parsed afresh on every scan without app.db._cache_long_statements."""
+    from psycopg._queries import _query2pg
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    shirt = world.products["shirt"]
+    scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=new_key())
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    before = _query2pg.cache_info()
+    try:
+        scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=new_key())
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    after = _query2pg.cache_info()
+    assert statements[-1].startswith("WITH")
+    assert after.hits - before.hits == len(statements) and after.misses == before.misses
