@@ -1,13 +1,15 @@
-"""Profile the scan-and-match request in-process (no HTTP, no gunicorn): where a scan's CPU goes.
+"""Profile a request in-process (no HTTP, no gunicorn): where its CPU goes. The item scan by default.
 
     .venv/bin/python bench/profile_scan.py                 # cProfile, top functions by own time
     .venv/bin/python bench/profile_scan.py --sort cumulative --top 60
-    .venv/bin/python bench/profile_scan.py --no-profile    # just ms per scan and statements per scan
+    .venv/bin/python bench/profile_scan.py --no-profile    # just ms per request and statements per request
+    .venv/bin/python bench/profile_scan.py --flow confirm --no-profile --statements
 
 It starts a throwaway PostgreSQL, seeds a small database with bench/seed.py, signs a worker in
-through Flask's test client and drives parcels the way bench/client.py does (open, 10 scans, close).
-Only the item scans are profiled and timed. It also reports the CPU its PostgreSQL backend used
-per scan (from /proc) and how many statements are prepared on the app's connection at the end.
+through Flask's test client and drives the requests the way bench/client.py does: parcels (open,
+10 scans, close), or units (inspect, then confirm the disposition). Only the chosen request is
+profiled and timed. It also reports the CPU its PostgreSQL backend used per request (from /proc)
+and how many statements are prepared on the app's connection at the end.
 """
 from __future__ import annotations
 
@@ -31,11 +33,15 @@ PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--flow", choices=("scan", "inspect", "confirm"), default="scan",
+                   help="the request to measure: the item scan (parcels of 10 items: open, scans, close), or inspect "
+                        "or confirm-disposition (each unit is inspected, then its disposition confirmed)")
     p.add_argument("--parcels", type=int, default=60, help="parcels of 10 items to scan (the first 5 warm up)")
+    p.add_argument("--units", type=int, default=300, help="units to inspect and confirm (the first 10 warm up)")
     p.add_argument("--sort", default="tottime")
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--no-profile", action="store_true")
-    p.add_argument("--statements", action="store_true", help="also print each statement's mean wall time (ms) per scan")
+    p.add_argument("--statements", action="store_true", help="also print each statement's mean wall time (ms) per measured request")
     p.add_argument("--unix-socket", action="store_true", help="the app talks to PostgreSQL over its Unix socket, not TCP")
     args = p.parse_args()
 
@@ -48,7 +54,7 @@ def main() -> int:
 
         upgrade(server.url)
         world = seed(server.url, units=6000, ledger=20000, clients=1, parcels_per_client=args.parcels,
-                     confirm_per_client=100, products=300, verbose=False)
+                     confirm_per_client=args.units, products=300, verbose=False)
         os.environ["DOCKHAND_BENCH"] = "1"
         from app import create_app
 
@@ -95,33 +101,56 @@ def main() -> int:
             fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
-        pg0 = backend_cpu_ms()
         times: list[float] = []
         cpu_ms = 0.0
         sys_ms = 0.0
         statements: list[int] = []
-        for i, parcel in enumerate(world.parcels[0]):
-            r = post("/receive/scan", code=parcel.number)
-            opened = r.get_data(as_text=True)
-            headers["X-Dockhand-Parcel"] = PARCEL_RE.search(opened).group(1)  # type: ignore[union-attr]
-            for code in parcel.items:
-                measured = i >= 5
-                t0, c0, s0 = time.perf_counter(), time.process_time(), os.times().system
-                timing["on"] = measured
-                if measured and not args.no_profile:
-                    prof.enable()
-                r = post("/receive/scan", code=code)
-                if measured and not args.no_profile:
-                    prof.disable()
-                if measured:
-                    times.append((time.perf_counter() - t0) * 1000)
-                    cpu_ms += (time.process_time() - c0) * 1000
-                    sys_ms += (os.times().system - s0) * 1000
-                    statements.append(int(r.headers.get("X-SQL-Statements", -1)))
-                assert r.status_code == 200, r.get_data(as_text=True)[:500]
-            m = RECEIPT_RE.search(opened)
-            if m:
-                post("/receive/close", receipt_id=m.group(1))
+
+        def measured(path: str, **fields: str):  # type: ignore[no-untyped-def]
+            nonlocal cpu_ms, sys_ms
+            t0, c0, s0 = time.perf_counter(), time.process_time(), os.times().system
+            timing["on"] = True
+            if not args.no_profile:
+                prof.enable()
+            r = post(path, **fields)
+            if not args.no_profile:
+                prof.disable()
+            timing["on"] = False
+            times.append((time.perf_counter() - t0) * 1000)
+            cpu_ms += (time.process_time() - c0) * 1000
+            sys_ms += (os.times().system - s0) * 1000
+            statements.append(int(r.headers.get("X-SQL-Statements", -1)))
+            assert r.status_code == 200, r.get_data(as_text=True)[:500]
+            return r
+
+        pg0 = backend_cpu_ms()
+        if args.flow == "scan":
+            for i, parcel in enumerate(world.parcels[0]):
+                r = post("/receive/scan", code=parcel.number)
+                opened = r.get_data(as_text=True)
+                headers["X-Dockhand-Parcel"] = PARCEL_RE.search(opened).group(1)  # type: ignore[union-attr]
+                for code in parcel.items:
+                    if i >= 5:
+                        measured("/receive/scan", code=code)
+                    else:
+                        post("/receive/scan", code=code)
+                m = RECEIPT_RE.search(opened)
+                if m:
+                    post("/receive/close", receipt_id=m.group(1))
+        else:
+            from bench.client import CHECKLIST_KEYS, VERSION_RE
+
+            checklist = {f"q_{k}": "yes" for k in CHECKLIST_KEYS}
+            for i, uid in enumerate(world.confirm_units[0]):
+                fields = {"grade": "ABCD"[i % 4], "packaging": ("sealed", "opened", "damaged")[(i // 4) % 3], "notes": "",
+                          **checklist}
+                path = f"/receive/units/{uid}/"
+                r = (measured if args.flow == "inspect" and i >= 10 else post)(path + "inspect", **fields)
+                version = VERSION_RE.search(r.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+                if args.flow == "confirm" and i >= 10:
+                    measured(path + "dispose", version=version)
+                else:
+                    post(path + "dispose", version=version)
         pg_ms = backend_cpu_ms() - pg0
         with app.app_context():
             conn = db.session.connection()
@@ -129,13 +158,13 @@ def main() -> int:
             prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
             db.session.rollback()
         times.sort()
-        print(f"{len(times)} scans: p50 {times[len(times) // 2]:.2f} ms, mean {sum(times) / len(times):.2f} ms, "
-              f"CPU of this process {cpu_ms / len(times):.2f} ms per scan ({sys_ms / len(times):.2f} in the kernel) "
-              f"(profiler {'off' if args.no_profile else 'on'}); PostgreSQL backend CPU {pg_ms / len(times):.2f} ms per scan (opens and closes included); "
-              f"{prepared} statements prepared on the connection; statements per scan {sorted(set(statements))}")
+        print(f"{len(times)} {args.flow} requests: p50 {times[len(times) // 2]:.2f} ms, mean {sum(times) / len(times):.2f} ms, "
+              f"CPU of this process {cpu_ms / len(times):.2f} ms per request ({sys_ms / len(times):.2f} in the kernel) "
+              f"(profiler {'off' if args.no_profile else 'on'}); PostgreSQL backend CPU {pg_ms / len(times):.2f} ms per request (with the flow's other requests); "
+              f"{prepared} statements prepared on the connection; statements per request {sorted(set(statements))}")
         if args.statements:
             for sql, ms in sorted(per_statement.items(), key=lambda kv: -sum(kv[1])):
-                print(f"{sum(ms) / len(times):7.3f} ms/scan  n={len(ms):5d}  {sql}")
+                print(f"{sum(ms) / len(times):7.3f} ms/request  n={len(ms):5d}  {sql}")
         if not args.no_profile:
             pstats.Stats(prof).strip_dirs().sort_stats(args.sort).print_stats(args.top)
     finally:
