@@ -33,8 +33,9 @@ PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--flow", choices=("scan", "inspect", "confirm"), default="scan",
-                   help="the request to measure: the item scan (parcels of 10 items: open, scans, close), or inspect "
+    p.add_argument("--flow", choices=("scan", "open", "close", "inspect", "confirm"), default="scan",
+                   help="the request to measure: the item scan, or the parcel's open or close (parcels of 10 items: open, "
+                        "scans, close), or inspect "
                         "or confirm-disposition (each unit is inspected, then its disposition confirmed)")
     p.add_argument("--parcels", type=int, default=60, help="parcels of 10 items to scan (the first 5 warm up)")
     p.add_argument("--units", type=int, default=300, help="units to inspect and confirm (the first 10 warm up)")
@@ -124,19 +125,16 @@ def main() -> int:
             return r
 
         pg0 = backend_cpu_ms()
-        if args.flow == "scan":
+        if args.flow in ("scan", "open", "close"):
             for i, parcel in enumerate(world.parcels[0]):
-                r = post("/receive/scan", code=parcel.number)
+                r = (measured if args.flow == "open" and i >= 5 else post)("/receive/scan", code=parcel.number)
                 opened = r.get_data(as_text=True)
                 headers["X-Dockhand-Parcel"] = PARCEL_RE.search(opened).group(1)  # type: ignore[union-attr]
                 for code in parcel.items:
-                    if i >= 5:
-                        measured("/receive/scan", code=code)
-                    else:
-                        post("/receive/scan", code=code)
+                    (measured if args.flow == "scan" and i >= 5 else post)("/receive/scan", code=code)
                 m = RECEIPT_RE.search(opened)
                 if m:
-                    post("/receive/close", receipt_id=m.group(1))
+                    (measured if args.flow == "close" and i >= 5 else post)("/receive/close", receipt_id=m.group(1))
         else:
             from bench.client import CHECKLIST_KEYS, VERSION_RE
 
