@@ -97,11 +97,19 @@ def _cache_long_statements() -> None:
     psycopg._queries.MAX_CACHED_STATEMENT_LENGTH = max(psycopg._queries.MAX_CACHED_STATEMENT_LENGTH, 16384)
 
 
+def _remember_connection(session: Session, _transaction, connection) -> None:  # type: ignore[no-untyped-def]
+    """The connection of the session's transaction, for Database._end_request (which must not open one)."""
+    session.info["connection"] = connection
+
+
 def _track_writes(engine: Engine) -> None:
     """PostgreSQL: note on the connection whether its transaction has sent anything but a SELECT,
     so that the end of a request can tell a read-only transaction (committed, see
-    Database._end_request) from one that wrote (rolled back). On SQLite nothing is noted, and
-    every transaction left open at the end of a request is rolled back."""
+    Database._end_request) from one that wrote (rolled back). A statement counts as a write unless
+    its text starts with SELECT: a WITH ... INSERT, a SAVEPOINT, a flush, even one that failed,
+    are writes. Do not write through a SELECT (a function with side effects): it would be
+    committed. On SQLite nothing is noted, and every transaction left open at the end of a
+    request is rolled back."""
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
@@ -133,6 +141,7 @@ class Database:
             self.engine.dispose()
         self.engine = make_engine(app.config["DATABASE_URL"], **app.config.get("ENGINE_OPTIONS", {}))
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        event.listen(self.session_factory, "after_begin", _remember_connection)
         app.teardown_appcontext(self._end_request)
 
     def _end_request(self, exc: BaseException | None) -> None:
@@ -140,16 +149,20 @@ class Database:
         rolled back. For a read the two are the same, but psycopg forgets all of a connection's
         prepared statements on a rollback, so every read-only request (each page, the label block
         after each scan) would cost the requests after it their prepared statements. A transaction
-        that wrote anything (see _track_writes) or a request that failed is rolled back by remove()."""
-        if exc is None and self.session.registry.has():
-            session = self.session()
-            if session.in_transaction() and not (session.new or session.dirty or session.deleted) \
-                    and not session.connection().info.get("dockhand_wrote", True):
-                try:
+        that wrote anything (see _track_writes), a session with unflushed changes or in a failed
+        state, and a request that raised are rolled back by remove(), as before. Never raises."""
+        try:
+            if exc is None and self.session.registry.has():
+                session = self.session()
+                conn = session.info.get("connection")
+                if (conn is not None and session.is_active and session.in_transaction() and not conn.closed and not conn.invalidated
+                        and not (session.new or session.dirty or session.deleted)
+                        and conn.info.get("dockhand_wrote") is False):
                     session.commit()
-                except SQLAlchemyError:  # it only read: nothing is lost, and remove() cleans up
-                    pass
-        self.session.remove()
+        except SQLAlchemyError:  # it only read: nothing is lost, and remove() cleans up
+            pass
+        finally:
+            self.session.remove()
 
     def dispose(self) -> None:
         """Close every pooled connection (tests, CLI)."""

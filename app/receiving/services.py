@@ -60,6 +60,7 @@ def _barcode_keys(code: str) -> list[str]:
 def find_product(session: Session, code: str) -> Product | None:
     """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU."""
     keys = _barcode_keys(code)
+    assert 1 <= len(keys) <= _BARCODE_KEYS
     keys += keys[-1:] * (_BARCODE_KEYS - len(keys))
     params = {f"key{i}": key for i, key in enumerate(keys)}
     return session.scalars(_find_product_statement(), {**params, "sku": code.upper()}).first()
@@ -75,7 +76,7 @@ def _find_product_statement() -> Select:
     by_barcode = select(ProductBarcode.product_id.label("product_id"), literal(1).label("rank")).where(ProductBarcode.code.in_(keys))
     by_sku = select(Product.id, literal(2)).where(Product.sku == bindparam("sku"))
     found = union_all(by_barcode, by_sku).subquery()
-    return select(Product).join(found, found.c.product_id == Product.id).order_by(found.c.rank).limit(1)
+    return select(Product).join(found, found.c.product_id == Product.id).order_by(found.c.rank, Product.id).limit(1)
 
 
 def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt | None = None) -> ScanResult:
