@@ -98,14 +98,14 @@ def _cache_long_statements() -> None:
 
 
 def _remember_connection(session: Session, _transaction, connection) -> None:  # type: ignore[no-untyped-def]
-    """The connection of the session's transaction, for Database._end_request (which must not open one)."""
+    """The connection of the session's transaction, for end_transaction (which must not open one)."""
     session.info["connection"] = connection
 
 
 def _track_writes(engine: Engine) -> None:
     """PostgreSQL: note on the connection whether its transaction has sent anything but a SELECT,
-    so that the end of a request can tell a read-only transaction (committed, see
-    Database._end_request) from one that wrote (rolled back). A statement counts as a write unless
+    so that end_transaction can tell a read-only transaction (committed) from one that wrote
+    (rolled back). A statement counts as a write unless
     its text starts with SELECT: a WITH ... INSERT, a SAVEPOINT, a flush, even one that failed,
     are writes. Do not write through a SELECT (a function with side effects): it would be
     committed. On SQLite nothing is noted, and every transaction left open at the end of a
@@ -145,21 +145,12 @@ class Database:
         app.teardown_appcontext(self._end_request)
 
     def _end_request(self, exc: BaseException | None) -> None:
-        """End the request's session. A transaction that has only read is committed rather than
-        rolled back. For a read the two are the same, but psycopg forgets all of a connection's
-        prepared statements on a rollback, so every read-only request (each page, the label block
-        after each scan) would cost the requests after it their prepared statements. A transaction
-        that wrote anything (see _track_writes), a session with unflushed changes or in a failed
-        state, and a request that raised are rolled back by remove(), as before. Never raises."""
+        """End the request's session: its transaction ends as end_transaction says, unless the
+        request raised (then remove() rolls it back). Never raises."""
         try:
             if exc is None and self.session.registry.has():
-                session = self.session()
-                conn = session.info.get("connection")
-                if (conn is not None and session.is_active and session.in_transaction() and not conn.closed and not conn.invalidated
-                        and not (session.new or session.dirty or session.deleted)
-                        and conn.info.get("dockhand_wrote") is False):
-                    session.commit()
-        except SQLAlchemyError:  # it only read: nothing is lost, and remove() cleans up
+                end_transaction(self.session())
+        except SQLAlchemyError:  # remove() below rolls back and cleans up
             pass
         finally:
             self.session.remove()
@@ -172,6 +163,28 @@ class Database:
 
 
 db = Database()
+
+
+def end_transaction(session: Session) -> None:
+    """End the session's transaction: commit it when it has only read, else roll it back.
+
+    For a read, commit and rollback are the same. But psycopg forgets all of a connection's
+    prepared statements on a rollback, so every read-only request (each page, the label block
+    after each scan, each refused scan) would cost the requests after it their prepared
+    statements. Rolled back: a transaction that wrote anything (see _track_writes), unflushed
+    changes, a session in a failed state, and anything on SQLite. Used at the end of a request,
+    by unit_of_work on failure, and by the error handlers."""
+    if isinstance(session, scoped_session):
+        session = session()
+    conn = session.info.get("connection")
+    if (conn is not None and session.is_active and session.in_transaction() and not conn.closed and not conn.invalidated
+            and not (session.new or session.dirty or session.deleted) and conn.info.get("dockhand_wrote") is False):
+        try:
+            session.commit()
+            return
+        except SQLAlchemyError:
+            pass
+    session.rollback()
 
 
 def begin_write(session: Session) -> None:
@@ -201,7 +214,7 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         yield session
         session.commit()
     except BaseException:
-        session.rollback()
+        end_transaction(session)
         raise
 
 

@@ -336,10 +336,10 @@ def accept_wrong_item(session: Session, actor: Actor, *, exception_id: int, reas
             refund = open_refund(session, actor, unit, paid_amount=credit)
             _settle_late(session, actor, unit, refund, "wrong item accepted after its disposition")
             refund_id = refund.id
+        details = {"sku": product.sku, "instead_of": expected_skus, "credit": str(credit) if credit else None}
         audit(session, actor, "unit.accepted_as_sku", "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
-              details={"sku": product.sku, "instead_of": expected_skus, "credit": str(credit) if credit else None})
-        _close(session, actor, exc, "accepted_as_sku", reason,
-               {"sku": product.sku, "instead_of": expected_skus, "credit": str(credit) if credit else None})
+              details=details)
+        _close(session, actor, exc, "accepted_as_sku", reason, details)
         return _result(exc, unit_id=unit.id, sku=product.sku, refund_id=refund_id)
 
     return run_idempotent(session, actor, idempotency_key, "accept_wrong_item",

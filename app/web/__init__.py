@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.auth.roles import Actor
-from app.db import db
+from app.db import db, end_transaction
 from app.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def error_response(message: str, status: int) -> Response:
 
 
 def register_web(app: Flask) -> None:
-    """Error handlers (with rollback), user loader, template helpers."""
+    """Error handlers (each ends the transaction: end_transaction), user loader, template helpers."""
     from app.auth.models import User
     from app.extensions import login_manager
 
@@ -121,17 +121,17 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:
-        db.session.rollback()
+        end_transaction(db.session)
         return error_response(exc.message, exc.status_code)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:
-        db.session.rollback()
+        end_transaction(db.session)
         return error_response("Your session expired or the form was stale. Reload the page and try again.", 400)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        db.session.rollback()
+        end_transaction(db.session)
         messages = {
             403: "You are not allowed to do that.",
             404: "Nothing here. Check the code or go back.",

@@ -69,3 +69,15 @@ def test_a_request_whose_connection_died_ends_cleanly_and_the_next_one_works(app
     login(client, "worker")
     assert client.get("/receive", headers=HX).status_code == 200
     assert client.get("/health").get_json()["database"] == "ok"
+
+
+def test_refused_requests_keep_the_prepared_statements(app, client, world):
+    """A refusal (here a unit that does not exist: 404 from its error handler) ends its read-only
+    transaction the same way, so a worker's mistyped codes do not cost the dock its prepared statements."""
+    login(client, "worker")
+    pid, _ = _backend_and_prepared(app)
+    for _ in range(8):
+        assert client.get("/receive/units/999999", headers=HX).status_code == 404
+    after, prepared = _backend_and_prepared(app)
+    assert after == pid
+    assert any("FROM users" in sql for sql in prepared), prepared
