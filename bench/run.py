@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ceiling-duration", type=float, default=10.0)
     p.add_argument("--unix-socket", action="store_true",
                    help="the app reaches the throwaway PostgreSQL over its Unix socket instead of TCP (a one-box deployment)")
+    p.add_argument("--pg-statements", type=int, default=0, metavar="N",
+                   help="load pg_stat_statements and print the N statements PostgreSQL spent most time on during the "
+                        "clients' phases (it costs some throughput: compare runs made with the same setting)")
     p.add_argument("--keep", action="store_true", help="leave the throwaway PostgreSQL running and print its URL")
     p.add_argument("--out", type=Path, default=OUT / "results.json")
     return p.parse_args(argv)
@@ -81,14 +84,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_postgres() -> Any:
-    """tests/pg.py's throwaway server, restarted once with settings for a bulk load."""
+def start_postgres(statements: bool = False) -> Any:
+    """tests/pg.py's throwaway server, restarted once with settings for a bulk load
+    (and with pg_stat_statements loaded when `statements`)."""
     from tests.pg import PG_BIN, ThrowawayPostgres, _as_postgres
 
     server = ThrowawayPostgres().start()
     try:
         psql = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "-q"]
-        for k, v in PG_TUNING.items():
+        tuning = dict(PG_TUNING, **({"shared_preload_libraries": "pg_stat_statements"} if statements else {}))
+        for k, v in tuning.items():
             subprocess.run(_as_postgres([*psql, "-c", f"ALTER SYSTEM SET {k} = '{v}'"]), cwd="/", check=True,
                            capture_output=True)
         # -l: the restarted postmaster must not inherit our pipes (we would wait for it forever)
@@ -98,6 +103,24 @@ def start_postgres() -> Any:
         server.stop()
         raise
     return server
+
+
+def top_statements(url: str, limit: int, reset: bool = False) -> list[dict[str, Any]]:
+    """pg_stat_statements' statements by total execution time (or, with `reset`, start counting afresh)."""
+    import psycopg
+
+    from bench.seed import libpq_url
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        if reset:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT pg_stat_statements_reset()")
+            return []
+        rows = conn.execute("SELECT calls, total_exec_time, rows, query FROM pg_stat_statements "
+                            "WHERE query NOT LIKE '%%pg_stat_statements%%' ORDER BY total_exec_time DESC LIMIT %s",
+                            (limit,)).fetchall()
+    return [{"calls": c, "total_ms": round(t, 1), "mean_ms": round(t / max(c, 1), 3), "rows": r,
+             "query": " ".join(q.split())} for c, t, r, q in rows]
 
 
 def pg_settings(url: str) -> dict[str, str]:
@@ -259,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not url:
             print("PostgreSQL: starting a throwaway server ...", flush=True)
-            server = start_postgres()
+            server = start_postgres(statements=bool(args.pg_statements))
             url = server.url
         from app.migrate import upgrade
 
@@ -291,10 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"Dockhand under gunicorn ({app_server.settings}); {args.clients} clients, "
                   f"{args.warmup:g} s warm-up + {args.duration:g} s per phase ...", flush=True)
+            if args.pg_statements:
+                top_statements(url, 0, reset=True)
             with Sampler(app_server.proc.pid) as cpu:
                 per_client = drive(bc.client_main, [
                     (i, "127.0.0.1", app_server.port, world.users[i], world.password, world.parcels[i],
                      world.confirm_units[i], args.warmup, args.duration) for i in range(args.clients)])
+            if args.pg_statements:
+                results["pg_statements"] = top_statements(url, args.pg_statements)
             print("Size probe (one client, RMAs of 2 and 500 lines) ...", flush=True)
             probe = size_probe(app_server.port, world, args.probe_scans)
         finally:
@@ -337,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(photo_dir, ignore_errors=True)
         if server is not None:
             if args.keep:
+                server.keep()
                 print(f"PostgreSQL left running: {url} (stop: pg_ctl -D {server.data} stop)")
             else:
                 server.stop()
@@ -409,6 +437,11 @@ def report(r: dict[str, Any]) -> None:
         print(f"{'probe: open, RMA ' + size:<22}{'':>6}{'':>8}{'':>11}{'':>7}{f(o['server_ms']):>11}{'':>7}"
               f"{o['sql_statements']:>18}{o['bytes']:>10}")
     row("ceiling: GET /", r["ceiling"])
+    if r.get("pg_statements"):
+        print("\nPostgreSQL's time by statement, both phases (pg_stat_statements):")
+        print(f"{'total ms':>10}{'calls':>8}{'mean ms':>9}  query")
+        for st in r["pg_statements"]:
+            print(f"{st['total_ms']:>10.1f}{st['calls']:>8}{st['mean_ms']:>9.3f}  {st['query'][:110]}")
     print()
     for name, a in r["aims"].items():
         print(f"  [{'x' if a['ok'] else ' '}] {name}: {a['value']}")

@@ -57,6 +57,10 @@ class ThrowawayPostgres:
             time.sleep(0.2)
         raise RuntimeError(f"throwaway PostgreSQL did not start: {(self.dir / 'log').read_text()}")
 
+    def keep(self) -> None:
+        """Leave the server running after this process exits (`bench/run.py --keep`)."""
+        atexit.unregister(self.stop)
+
     def stop(self) -> None:
         """Stop the server at once and remove its files (safe to call twice)."""
         if not self.data.exists():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Warehouse
@@ -18,7 +18,11 @@ class Receipt(Base):
     # No unique "one open parcel per return" index: a return may arrive in two boxes, and a blind
     # parcel linked later joins a return that may be open. open_receipt locks the return's row so
     # that two workers scanning its label at once share one parcel.
-    __table_args__ = (CheckConstraint("status IN ('open', 'closed')", name="status"),)
+    # The worker's open parcel (current_receipt, after every open and close) is found through the few
+    # open rows, not by reading every parcel ever received.
+    __table_args__ = (CheckConstraint("status IN ('open', 'closed')", name="status"),
+                      Index("ix_receipts_open_by_opener", "opened_by_id", postgresql_where=text("status = 'open'"),
+                            sqlite_where=text("status = 'open'")))
     id: Mapped[int] = mapped_column(primary_key=True)
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), index=True)
     rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), index=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, null, select, union_all
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select, union_all
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from app.auth.roles import Actor
@@ -71,12 +71,16 @@ _BARCODE_KEYS = 3  # the most _barcode_keys gives: the code, its GTIN, the GTIN 
 
 @lru_cache(maxsize=1)
 def _find_product_statement() -> Select:
-    """find_product's query, built once: one round trip, a barcode match wins over a SKU match."""
+    """find_product's query, built once: one round trip, a barcode match wins over a SKU match.
+
+    The one winning id is picked first and the product then read by its key: joining the matches
+    to products before the LIMIT lets PostgreSQL hash the whole catalogue on every scan."""
     keys = [bindparam(f"key{i}") for i in range(_BARCODE_KEYS)]
     by_barcode = select(ProductBarcode.product_id.label("product_id"), literal(1).label("rank")).where(ProductBarcode.code.in_(keys))
     by_sku = select(Product.id, literal(2)).where(Product.sku == bindparam("sku"))
-    found = union_all(by_barcode, by_sku).subquery()
-    return select(Product).join(found, found.c.product_id == Product.id).order_by(found.c.rank, Product.id).limit(1)
+    matches = union_all(by_barcode, by_sku).subquery()
+    best = select(matches.c.product_id).order_by(matches.c.rank, matches.c.product_id).limit(1).scalar_subquery()
+    return select(Product).where(Product.id == best)
 
 
 def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt | None = None) -> ScanResult:
@@ -442,7 +446,9 @@ def outstanding_lines(session: Session, rma_id: int, *, with_serials: bool = Tru
 
 def current_receipt(session: Session, actor: Actor) -> Receipt | None:
     """The parcel this worker has open (it survives a page reload)."""
-    return session.scalars(select(Receipt).where(Receipt.opened_by_id == actor.id, Receipt.status == "open")
+    # 'open' written into the SQL, not bound: a prepared statement's generic plan can then use the
+    # partial index on the open parcels (ix_receipts_open_by_opener) instead of reading them all.
+    return session.scalars(select(Receipt).where(Receipt.opened_by_id == actor.id, Receipt.status == literal_column("'open'"))
                            .order_by(Receipt.id.desc()).limit(1)).first()
 
 
