@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Select, String, bindparam, select, true
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.roles import ROLES, Actor
@@ -50,3 +51,36 @@ class User(UserMixin, Base):
     def actor(self) -> Actor:
         """The service-layer view of this user."""
         return Actor(id=self.id, role=self.role, name=self.name, partner_org_id=self.partner_org_id)
+
+
+class SignedInUser(UserMixin):
+    """The signed-in user for one request (Flask-Login's current_user): what the screens and the
+    services need, read by `signed_in_user` afresh on every request, so that a login switched
+    off or a role changed by an admin counts from the next request on. A plain object, not an ORM
+    entity: it is never changed or saved, and loading it costs one plain row."""
+
+    __slots__ = ("id", "username", "name", "role", "partner_org_id", "home_warehouse_id", "_actor")
+    is_active = True  # only active logins are loaded
+
+    def __init__(self, id: int, username: str, name: str, role: str, partner_org_id: int | None,
+                 home_warehouse_id: int | None) -> None:
+        self.id, self.username, self.name, self.role = id, username, name, role
+        self.partner_org_id, self.home_warehouse_id = partner_org_id, home_warehouse_id
+        self._actor = Actor(id=id, role=role, name=name, partner_org_id=partner_org_id)
+
+    def actor(self) -> Actor:
+        """The service-layer view of this user."""
+        return self._actor
+
+
+@lru_cache(maxsize=1)
+def _signed_in_statement() -> Select:
+    users = User.__table__  # the table, not the entity: a plain row, no ORM loading
+    return select(users.c.id, users.c.username, users.c.name, users.c.role, users.c.partner_org_id,
+                  users.c.home_warehouse_id).where(users.c.id == bindparam("user_id"), users.c.active == true())
+
+
+def signed_in_user(session: Session, user_id: int) -> SignedInUser | None:
+    """The active login with this id, or None (unknown or switched off)."""
+    row = session.execute(_signed_in_statement(), {"user_id": user_id}).first()
+    return None if row is None else SignedInUser(*row)

@@ -108,16 +108,16 @@ def error_response(message: str, status: int) -> Response:
 
 def register_web(app: Flask) -> None:
     """Error handlers (each ends the transaction: end_transaction), user loader, template helpers."""
-    from app.auth.models import User
+    from app.auth.models import SignedInUser, signed_in_user
     from app.extensions import login_manager
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
+    def load_user(user_id: str) -> SignedInUser | None:
         try:
-            user = db.session.get(User, int(user_id))
+            uid = int(user_id)
         except ValueError:
             return None
-        return user if user is not None and user.active else None
+        return signed_in_user(db.session, uid)
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:

@@ -137,3 +137,26 @@ def test_the_inspection_just_saved_and_a_retry_of_it_show_the_same_answers(clien
         assert 'name="q_tags_attached" value="yes" checked' in html
         assert 'name="q_unworn" value="no" checked' in html
         assert 'name="grade" value="B" checked' in html
+
+
+def test_a_login_switched_off_or_demoted_counts_from_the_next_request(client, world, session):
+    """The signed-in user is read afresh on every request: switching a login off signs it out at
+    once, and a changed role decides the very next request."""
+    from sqlalchemy import update
+
+    from app.auth.models import User
+
+    login(client, "worker")
+    assert client.get("/receive").status_code == 200
+    session.execute(update(User).where(User.username == "worker").values(role="admin"))
+    session.commit()
+    assert client.get("/receive").status_code == 403  # admins run the system, not the dock
+    session.execute(update(User).where(User.username == "worker").values(role="worker", active=False))
+    session.commit()
+    off = client.get("/receive")
+    assert off.status_code == 302 and "/login" in off.headers["Location"]
+    refused = client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    assert refused.status_code in (302, 401)
+    from app.receiving.models import Receipt
+
+    assert session.scalar(select(func.count()).select_from(Receipt)) == 0  # the parcel was not opened
