@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.roles import ROLES, Actor
 from app.catalog.models import PartnerOrg, Warehouse
-from app.db import Base, utcnow
+from app.db import Base, read_rows, utcnow
 
 
 class User(UserMixin, Base):
@@ -82,5 +82,5 @@ def _signed_in_statement() -> Select:
 
 def signed_in_user(session: Session, user_id: int) -> SignedInUser | None:
     """The active login with this id, or None (unknown or switched off)."""
-    row = session.execute(_signed_in_statement(), {"user_id": user_id}).first()
-    return None if row is None else SignedInUser(*row)
+    rows = read_rows(session, _signed_in_statement(), {"user_id": user_id})
+    return SignedInUser(*rows[0]) if rows else None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select, union_all
 from sqlalchemy.orm import Session, contains_eager, joinedload
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from app.auth.roles import Actor
 from app.auth.scoping import load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
-from app.db import execute_together, next_id, utcnow
+from app.db import execute_together, next_id, read_rows, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
@@ -40,8 +40,8 @@ class ScanResult:
     lot: str | None = None
     via: str = ""  # how a parcel was recognised: rma number, tracking number, order number
     extra: dict[str, Any] = field(default_factory=dict)
-    # The product row itself when the lookup loaded it, so the caller need not load it again.
-    product: Product | None = field(default=None, repr=False, compare=False)
+    # The product's row (find_product) when the lookup read it, so the caller need not read it again.
+    product: Any = field(default=None, repr=False, compare=False)
 
 
 def _barcode_keys(code: str) -> list[str]:
@@ -57,13 +57,15 @@ def _barcode_keys(code: str) -> list[str]:
     return keys
 
 
-def find_product(session: Session, code: str) -> Product | None:
-    """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU."""
+def find_product(session: Session, code: str) -> Any:
+    """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU: a plain row of
+    (id, sku, name, serial_tracked, merchant_id), or None."""
     keys = _barcode_keys(code)
     assert 1 <= len(keys) <= _BARCODE_KEYS
     keys += keys[-1:] * (_BARCODE_KEYS - len(keys))
     params = {f"key{i}": key for i, key in enumerate(keys)}
-    return session.scalars(_find_product_statement(), {**params, "sku": code.upper()}).first()
+    rows = read_rows(session, _find_product_statement(), {**params, "sku": code.upper()})
+    return rows[0] if rows else None
 
 
 _BARCODE_KEYS = 3  # the most _barcode_keys gives: the code, its GTIN, the GTIN inside a GS1 carton label
@@ -80,7 +82,9 @@ def _find_product_statement() -> Select:
     by_sku = select(Product.id, literal(2)).where(Product.sku == bindparam("sku"))
     matches = union_all(by_barcode, by_sku).subquery()
     best = select(matches.c.product_id).order_by(matches.c.rank, matches.c.product_id).limit(1).scalar_subquery()
-    return select(Product).where(Product.id == best)
+    products = Product.__table__
+    return select(products.c.id, products.c.sku, products.c.name, products.c.serial_tracked,
+                  products.c.merchant_id).where(products.c.id == best)
 
 
 def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt | None = None) -> ScanResult:
@@ -209,12 +213,12 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
 def _scan_context(session: Session, claim: LateClaim, receipt: Receipt, product_id: int, serial: str | None) -> list[Row]:
     """Everything a scan needs to decide, read in one statement after the parcel's lock (so it sees
     every scan that committed before): the key's record, ids for the new rows, the dock, the
-    parcel's totals, and one row per RMA line of this product with its received count, order line
+    parcel's totals, the product (its columns are NULL when there is no such product), and one row per RMA line of this product with its received count, order line
     and whether the serial was shipped on it. A blind parcel gives one row with no line."""
     stmt = _scan_context_statement(session.get_bind().dialect.name, receipt.rma_id is None, serial is not None)
     params = {"receipt_id": receipt.id, "rma_id": receipt.rma_id, "product_id": product_id, "warehouse_id": receipt.warehouse_id,
               "serial": serial, **claim.params}
-    return list(session.execute(stmt, params).all())
+    return read_rows(session, stmt, params)
 
 
 @lru_cache(maxsize=16)
@@ -252,9 +256,14 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
     shipped = (exists().where(ShippedSerial.order_line_id == RmaLine.order_line_id, ShippedSerial.serial == serial)
                if with_serial else false())
     on_line = false() if blind else and_(RmaLine.rma_id == rma_id, RmaLine.product_id == product_id)
-    return (select(one, RmaLine.id.label("line_id"), RmaLine.quantity.label("expected"), got.label("got"),
+    products = Product.__table__
+    product = [products.c.sku.label("product_sku"), products.c.name.label("product_name"),
+               products.c.serial_tracked.label("product_serial_tracked"), products.c.merchant_id.label("product_merchant_id"),
+               products.c.unit_value.label("product_unit_value")]
+    return (select(one, *product, RmaLine.id.label("line_id"), RmaLine.quantity.label("expected"), got.label("got"),
                    OrderLine.id.label("order_line_id"), OrderLine.unit_price, shipped.label("shipped"))
-            .select_from(one.outerjoin(RmaLine, on_line).outerjoin(OrderLine, OrderLine.id == RmaLine.order_line_id))
+            .select_from(one.outerjoin(products, products.c.id == product_id).outerjoin(RmaLine, on_line)
+                         .outerjoin(OrderLine, OrderLine.id == RmaLine.order_line_id))
             .order_by(RmaLine.id))
 
 
@@ -280,6 +289,12 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
     receipt = session.scalars(stmt, params).unique().first()
     if receipt is not None:
         return receipt
+    return _lock_blind_parcel(session, actor, receipt_id)
+
+
+def _lock_blind_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
+    """lock_parcel for a parcel that had no return at its first lookup."""
+    stmt, params = scope_receipts(_lock_parcel_statement(), actor), {"receipt_id": receipt_id}
     # A blind parcel, as far as the first lookup could tell. Its row is locked in a savepoint: if it
     # was linked to its return meanwhile, the savepoint gives the row back (holding it while waiting
     # for the return would invert the order and could deadlock) and the return is taken first.
@@ -295,23 +310,83 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
     return receipt
 
 
-def _unmatched(session: Session, receipt: Receipt, product_id: int, serial: str | None) -> tuple[str | None, OrderLine | None, bool]:
+class ParcelLock(NamedTuple):
+    """The parcel a scan goes into, as the scan needs it, read with the lock it queues on (scan_lock)."""
+
+    id: int
+    rma_id: int | None
+    warehouse_id: int
+    scanned_code: str
+    merchant_id: int | None  # the return's
+    order_id: int | None
+    currency: str | None  # the order's
+
+
+@lru_cache(maxsize=1)
+def _scan_lock_statement() -> Select:
+    """lock_parcel's query for a parcel of a return, as plain columns (scan_lock), built once."""
+    r, m, o = Receipt.__table__, Rma.__table__, Order.__table__
+    return (select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency)
+            .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
+            .where(r.c.id == bindparam("receipt_id")).with_for_update(of=m))
+
+
+def scan_lock(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
+    """lock_parcel for the item scan: the same lock, in the same order, as one plain row (the scan's
+    hot path reads no ORM entity). A partner's parcel (scoped) and a blind one take lock_parcel's way."""
+    if not actor.is_partner:
+        rows = read_rows(session, _scan_lock_statement(), {"receipt_id": receipt_id})
+        if rows:
+            return ParcelLock(*rows[0])
+        receipt = _lock_blind_parcel(session, actor, receipt_id)
+    else:
+        receipt = lock_parcel(session, actor, receipt_id)
+    rma = receipt.rma
+    return ParcelLock(receipt.id, receipt.rma_id, receipt.warehouse_id, receipt.scanned_code,
+                      rma.merchant_id if rma else None, rma.order_id if rma else None,
+                      rma.order.currency if rma and rma.order else None)
+
+
+@lru_cache(maxsize=1)
+def _parcel_ref_statement() -> Select:
+    r = Receipt.__table__
+    return select(r.c.id, r.c.status, r.c.rma_id).where(r.c.id == bindparam("receipt_id"))
+
+
+def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> Any:
+    """A parcel the actor may see, as a plain row of (id, status, rma_id), or None."""
+    if actor.is_partner:
+        return session.execute(scope_receipts(select(Receipt.id, Receipt.status, Receipt.rma_id)
+                                              .where(Receipt.id == receipt_id), actor)).first()
+    rows = read_rows(session, _parcel_ref_statement(), {"receipt_id": receipt_id})
+    return rows[0] if rows else None
+
+
+def _unmatched(session: Session, receipt: ParcelLock, product_id: int, serial: str | None) -> tuple[str | None, OrderLine | None, bool]:
     """A product that fills no expected line: which exception it raises, the order line it was bought
     on (if any), and whether the serial was shipped on that line. Blind parcels raise none here
     (the parcel's own exception covers them)."""
-    rma = receipt.rma
-    if rma is None:
+    if receipt.rma_id is None:
         return None, None, False
     order_line = None
-    if rma.order_id is not None:
-        order_line = session.scalars(select(OrderLine).where(OrderLine.order_id == rma.order_id,
+    if receipt.order_id is not None:
+        order_line = session.scalars(select(OrderLine).where(OrderLine.order_id == receipt.order_id,
                                                              OrderLine.product_id == product_id).order_by(OrderLine.id)).first()
     if order_line is None:
         return "wrong_item", None, False
-    already = session.scalar(select(func.count()).where(ReturnUnit.rma_id == rma.id, ReturnUnit.product_id == product_id))
+    already = session.scalar(select(func.count()).where(ReturnUnit.rma_id == receipt.rma_id, ReturnUnit.product_id == product_id))
     shipped = bool(serial) and session.scalars(select(ShippedSerial.id).where(
         ShippedSerial.order_line_id == order_line.id, ShippedSerial.serial == serial)).first() is not None
     return ("extra_item" if (already or 0) < order_line.quantity else "over_return"), order_line, shipped
+
+
+class _ScannedProduct(NamedTuple):
+    id: int
+    sku: str
+    name: str
+    serial_tracked: bool
+    merchant_id: int | None
+    unit_value: Any
 
 
 def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None = None,
@@ -332,16 +407,17 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     def work(claim: LateClaim) -> dict[str, Any]:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        receipt = lock_parcel(session, actor, receipt_id)
+        receipt = scan_lock(session, actor, receipt_id)
         rows = _scan_context(session, claim, receipt, product_id, serial)
         head = rows[0]
         if head.rec_operation is not None:
             return claim.replay(head.rec_operation, head.rec_fingerprint, head.rec_actor_id, head.rec_result)
         if head.receipt_status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
-        product = session.get(Product, product_id)
-        if product is None or not serves_merchant(session, actor, product.merchant_id):
+        if head.product_sku is None or not serves_merchant(session, actor, head.product_merchant_id):
             raise ValidationFailed("Unknown product.")
+        product = _ScannedProduct(product_id, head.product_sku, head.product_name, head.product_serial_tracked,
+                                  head.product_merchant_id, head.product_unit_value)
         if product.serial_tracked and not serial:
             raise ValidationFailed(f"{product.sku} is serial-tracked: scan its serial number.")
         if serial and head.serial_taken_by is not None:
@@ -354,10 +430,9 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
             order_line_id = order_line.id if order_line else None
             paid = order_line.unit_price if order_line else None
         serial_status = ("match" if shipped else "mismatch") if product.serial_tracked else "not_tracked"
-        rma = receipt.rma
         lpn = format_lpn(head.lpn_number if head.lpn_number is not None else next_number(session, "lpn"))
         unit = {"id": head.unit_id, "lpn": lpn, "product_id": product.id, "warehouse_id": receipt.warehouse_id,
-                "location_id": head.dock_id, "merchant_id": rma.merchant_id if rma else product.merchant_id,
+                "location_id": head.dock_id, "merchant_id": receipt.merchant_id if receipt.rma_id else product.merchant_id,
                 "rma_id": receipt.rma_id, "rma_line_id": line.line_id if line else None, "receipt_id": receipt.id,
                 "serial": serial, "lot": lot, "serial_status": serial_status, "paid_price": paid,
                 "received_by_id": actor.id}
@@ -366,13 +441,13 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
         # Nothing is refunded for more than was bought (over-return); an extra item is refunded
         # only after a supervisor's approval (see confirm_disposition's hold reasons).
         if order_line_id is not None and exc_type != "over_return":
-            writes += open_refund_rows(actor, head.refund_id, unit, paid_amount=paid,
-                                                 currency=rma.order.currency if rma and rma.order else "USD")
+            writes += open_refund_rows(actor, head.refund_id, unit, paid_amount=paid, currency=receipt.currency or "USD")
         exceptions = [e for e in (exc_type, "serial_mismatch" if serial_status == "mismatch" else None) if e]
         result = {"unit_id": unit["id"], "lpn": lpn, "sku": product.sku, "name": product.name, "serial": serial,
                   "rma_line_id": unit["rma_line_id"], "exceptions": exceptions, "serial_status": serial_status,
                   "line": {"id": line.line_id, "got": line.got + 1, "expected": line.expected} if line else None,
-                  "parcel": {"got": head.received_total + (1 if line else 0), "expected": head.expected_total}}
+                  "parcel": {"got": head.received_total + (1 if line else 0), "expected": head.expected_total},
+                  "parcel_rma_id": receipt.rma_id}
         execute_together(session, [*writes, claim.record(result)])
         if exc_type is not None:
             open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit["merchant_id"],

@@ -62,6 +62,20 @@ def _receipt(*, for_card: bool = False) -> Receipt | None:
     return receipt
 
 
+def _parcel_in_hand() -> Any:
+    """The parcel in hand as a scan needs it: (id, status, rma_id), one plain row. When the session's
+    parcel is gone or closed, _receipt() finds the worker's open one."""
+    rid = session.get("receipt_id")
+    if rid:
+        try:
+            ref = rs.parcel_ref(db.session, actor(), int(rid))
+        except ValueError:
+            ref = None
+        if ref is not None and ref.status == "open":
+            return ref
+    return _receipt()
+
+
 def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
     """Everything the work area (#work) shows, in a constant number of queries whatever the parcel's size.
     `just_opened`: the parcel was opened by this request, so it holds no units yet."""
@@ -122,7 +136,7 @@ def scan() -> Response:
     code = request.form.get("code", "")
     key = request.form.get("key") or None
     act = actor()
-    receipt = _receipt()
+    receipt = _parcel_in_hand()
     pending = session.get("pending_product_id")
     if pending and receipt is not None:
         return _receive_serial(receipt, int(pending), code, key)
@@ -144,7 +158,8 @@ def scan() -> Response:
         if receipt is None:
             raise ValidationFailed("Scan the parcel label (RMA, tracking or order number) before its items.")
         product = found.product or db.session.get(Product, found.product_id)
-        assert product is not None
+        if product is None:
+            raise ValidationFailed("Unknown product.")
         if product.serial_tracked and not found.serial:
             session["pending_product_id"] = product.id
             return _work(feedback="ok", prompt={"text": f"{product.sku} is serial-tracked: scan its serial number."})
@@ -156,7 +171,7 @@ def scan() -> Response:
     raise ValidationFailed(f"Unknown code '{found.code[:64]}'. Try another barcode on the item, or type the SKU.")
 
 
-def _receive_serial(receipt: Receipt, product_id: int, code: str, key: str | None) -> Response:
+def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None) -> Response:
     """The scan after a serial-tracked product is its serial (or a cancel)."""
     from app.receiving.scan import parse_scan
 
@@ -174,7 +189,7 @@ def _receive_serial(receipt: Receipt, product_id: int, code: str, key: str | Non
     return _receive(receipt, product_id, serial, parsed.lot, key)
 
 
-def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
+def _receive(receipt: Any, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
     """Receive one item. When this parcel's card is on screen as it is now (scan.js sends the parcel
     and return the card shows: a blind parcel linked meanwhile needs a new card), htmx gets only
     what changed (receiving/_scanned.html), rendered from the use case's result with no further
@@ -188,10 +203,11 @@ def _receive(receipt: Receipt, product_id: int, serial: str | None, lot: str | N
     shown = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
     feedback = "error" if result["exceptions"] else "ok"
     on_screen = request.headers.get("X-Dockhand-Parcel")
-    if not is_htmx() or result["replayed"] or on_screen != f"{receipt.id}:{receipt.rma_id or ''}":
+    rma_id = result.get("parcel_rma_id")  # as the scan's lock read it: a blind parcel may have been linked since
+    if not is_htmx() or result["replayed"] or on_screen != f"{receipt.id}:{rma_id or ''}":
         return _work(feedback=feedback, result=shown)
     row = {"id": unit["id"], "lpn": unit["lpn"], "sku": unit["sku"], "state": "received",
-           "serial_status": result["serial_status"], "unexpected": receipt.rma_id is not None and not result["rma_line_id"]}
+           "serial_status": result["serial_status"], "unexpected": rma_id is not None and not result["rma_line_id"]}
     resp = render("receiving/_scanned.html", result=shown, row=row, line=result.get("line"),
                   parcel=result.get("parcel") or {}, trigger={f"dockhand:{feedback}": {}})
     resp.headers["HX-Retarget"] = "#result"
