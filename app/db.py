@@ -291,56 +291,56 @@ def execute_together(session: Session, rows: Sequence[RowInsert]) -> None:
 
     PostgreSQL: one round trip, a chain of data-modifying CTEs (`WITH w0 AS (INSERT ...), w1 AS
     (INSERT ...) SELECT 1`); foreign keys are checked at the end of the statement, so the rows may
-    reference each other. Elsewhere (SQLite, in-process), one INSERT after the other.
-    The statement for a given sequence of row shapes is built once and reused with new values.
+    reference each other. It goes straight to the driver, like read_rows. Elsewhere (SQLite,
+    in-process), one INSERT after the other. The statement for a given sequence of row shapes is
+    built once and reused with new values.
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) > 1:
         params = {f"w{i}_{k}": v for i, r in enumerate(rows) for k, v in r.values.items()}
-        session.execute(_together_statement(dialect, tuple(r.shape for r in rows)), params)
+        _on_driver(session, _together_statement(dialect, tuple(r.shape for r in rows)), params, fetch=False)
         return
     for r in rows:
         session.execute(_single_statement(dialect, r.shape), r.values)
 
 
-# ---------------------------------------------------------------------------------------------- hot reads
+# ---------------------------------------------------------------------------------------------- the hot path
 
 
-@lru_cache(maxsize=64)
-def _driver_statement(stmt: Executable, dialect: Any) -> tuple[str, dict[str, Any]]:
-    """A statement's SQL for the driver and the values of its literal binds (LIMIT 1 and the like),
-    compiled once per statement object."""
+@lru_cache(maxsize=128)
+def _driver_statement(stmt: Executable, dialect: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A statement compiled once for the driver: its SQL, the values of its literal binds (LIMIT 1
+    and the like) and the type conversions of its binds (a dict becomes psycopg's Json, ...)."""
     compiled = stmt.compile(dialect=dialect)
-    return str(compiled), {k: v for k, v in compiled.params.items() if v is not None}
+    processors = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    return str(compiled), {k: v for k, v in compiled.params.items() if v is not None}, processors
 
 
-def read_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> list[Any]:
-    """The rows of a read on the request's hot path (a scan happens up to ten times a second), as
-    named tuples: `row.column`.
-
-    `stmt` must be built once (an lru_cache'd factory) and select plain columns, each with a
-    unique name. On PostgreSQL it is compiled once and then goes straight to psycopg on the
-    session's connection, in its transaction: SQLAlchemy's per-execution work (the cache key,
-    the ORM's loading, the result's setup) costs two to three times the driver's own (measured:
-    bench/README.md). The engine's before_cursor_execute listeners still see it (statement counts,
-    write tracking) and driver errors come back as SQLAlchemy's, like any other statement's.
-    Elsewhere (SQLite) it is a plain session.execute."""
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return list(session.execute(stmt, params))
+def _on_driver(session: Session, stmt: Executable, params: dict[str, Any], fetch: bool) -> list[Any]:
+    """Run `stmt` (built once) straight on psycopg, in the session's transaction (see read_rows)."""
     from psycopg import Error as DriverError
     from psycopg.rows import namedtuple_row
     from sqlalchemy.exc import DBAPIError
 
-    sql, defaults = _driver_statement(stmt, conn.dialect)
+    if session.autoflush and (session.new or session.deleted or session.dirty):
+        session.flush()  # as session.execute would: the statement sees the use case's own changes
+    conn = session.connection()
+    sql, defaults, processors = _driver_statement(stmt, conn.dialect)
     args = {**defaults, **params}
+    for name, process in processors.items():
+        if name in args:
+            args[name] = process(args[name])
     driver = conn.connection.driver_connection
     cursor = driver.cursor(row_factory=namedtuple_row)
-    for listener in conn.dispatch.before_cursor_execute:
-        sql, args = listener(conn, cursor, sql, args, None, False)
+    for before in conn.dispatch.before_cursor_execute:
+        sql, args = before(conn, cursor, sql, args, None, False)
     try:
         cursor.execute(sql, args)
-        rows = cursor.fetchall()
+        rows = cursor.fetchall() if fetch else []
         for after in conn.dispatch.after_cursor_execute:
             after(conn, cursor, sql, args, None, False)
         return rows
@@ -351,3 +351,28 @@ def read_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> lis
         raise DBAPIError.instance(sql, args, exc, DriverError, connection_invalidated=lost, dialect=conn.dialect) from exc
     finally:
         cursor.close()
+
+
+def write_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> None:
+    """A write on a hot path that returns nothing (an UPDATE, an INSERT), the way read_rows runs a read."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(stmt, params)
+        return
+    _on_driver(session, stmt, params, fetch=False)
+
+
+def read_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> list[Any]:
+    """The rows of a read on the request's hot path (a scan happens up to ten times a second), as
+    named tuples: `row.column`.
+
+    `stmt` must be built once (an lru_cache'd factory) and select plain columns, each with a
+    unique name. On PostgreSQL it is compiled once and then goes straight to psycopg on the
+    session's connection, in its transaction: SQLAlchemy's per-execution work (the cache key,
+    the ORM's loading, the result's setup) costs two to three times the driver's own (measured:
+    bench/README.md). Bind values get their types' conversions, the engine's
+    before/after_cursor_execute listeners still see the statement (statement counts, write
+    tracking) and driver errors come back as SQLAlchemy's (a lost connection is invalidated), as
+    for any other statement. Elsewhere (SQLite) it is a plain session.execute."""
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.execute(stmt, params))
+    return _on_driver(session, stmt, params, fetch=True)

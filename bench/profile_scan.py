@@ -5,6 +5,7 @@
     .venv/bin/python bench/profile_scan.py --no-profile    # just ms per request and statements per request
     .venv/bin/python bench/profile_scan.py --flow confirm --no-profile --statements
     .venv/bin/python bench/profile_scan.py --instructions --parcels 15   # CPU instructions per parcel (valgrind)
+    .venv/bin/python bench/profile_scan.py --instructions --parcels 15 --flow open   # ... per open request
 
 It starts a throwaway PostgreSQL, seeds a small database with bench/seed.py, signs a worker in
 through Flask's test client and drives the requests the way bench/client.py does: parcels (open,
@@ -13,8 +14,8 @@ profiled and timed. It also reports the CPU its PostgreSQL backend used per requ
 and how many statements are prepared on the app's connection at the end.
 
 With --instructions it runs itself under valgrind's callgrind and counts the CPU instructions
-this process executes per parcel (open, 10 scans, close) or per unit (inspect and confirm), after
-the warm-up. The machine is shared and its speed drifts, so CPU times of two code versions are
+this process executes after the warm-up: per parcel (open, 10 scans, close) for --flow scan, per
+unit (inspect and confirm) for --flow confirm, per request for open, close and inspect. The machine is shared and its speed drifts, so CPU times of two code versions are
 hard to compare; instruction counts are the same from run to run within a fraction of a percent.
 They leave out the PostgreSQL server's work.
 """
@@ -54,12 +55,14 @@ def main() -> int:
     p.add_argument("--statements", action="store_true", help="also print each statement's mean wall time (ms) per measured request")
     p.add_argument("--unix-socket", action="store_true", help="the app talks to PostgreSQL over its Unix socket, not TCP")
     p.add_argument("--instructions", action="store_true",
-                   help="count CPU instructions per parcel (scan, open, close) or per unit (inspect, confirm) under "
+                   help="count CPU instructions per parcel (scan), per unit (confirm) or per request (open, close, inspect) under "
                         "valgrind's callgrind (slow: use --parcels 15 or --units 30)")
     args = p.parse_args()
     if args.instructions and "DOCKHAND_CALLGRIND" not in os.environ:
         return _count_instructions(args)
     counting = "DOCKHAND_CALLGRIND" in os.environ
+    # --flow scan and confirm count whole parcels and units; open, close and inspect only their own requests
+    whole = counting and args.flow in ("scan", "confirm")
     if counting:
         args.no_profile = True
 
@@ -128,11 +131,15 @@ def main() -> int:
             nonlocal cpu_ms, sys_ms
             t0, c0, s0 = time.perf_counter(), time.process_time(), os.times().system
             timing["on"] = True
+            if counting and not whole:
+                _callgrind("on")
             if not args.no_profile:
                 prof.enable()
             r = post(path, **fields)
             if not args.no_profile:
                 prof.disable()
+            if counting and not whole:
+                _callgrind("off")
             timing["on"] = False
             times.append((time.perf_counter() - t0) * 1000)
             cpu_ms += (time.process_time() - c0) * 1000
@@ -144,7 +151,7 @@ def main() -> int:
         pg0 = backend_cpu_ms()
         if args.flow in ("scan", "open", "close"):
             for i, parcel in enumerate(world.parcels[0]):
-                if counting and i == 5:
+                if whole and i == 5:
                     _callgrind("on")
                 r = (measured if args.flow == "open" and i >= 5 else post)("/receive/scan", code=parcel.number)
                 opened = r.get_data(as_text=True)
@@ -159,7 +166,7 @@ def main() -> int:
 
             checklist = {f"q_{k}": "yes" for k in CHECKLIST_KEYS}
             for i, uid in enumerate(world.confirm_units[0]):
-                if counting and i == 10:
+                if whole and i == 10:
                     _callgrind("on")
                 fields = {"grade": "ABCD"[i % 4], "packaging": ("sealed", "opened", "damaged")[(i // 4) % 3], "notes": "",
                           **checklist}
@@ -170,7 +177,7 @@ def main() -> int:
                     measured(path + "dispose", version=version)
                 else:
                     post(path + "dispose", version=version)
-        if counting:
+        if whole:
             _callgrind("off")
         pg_ms = backend_cpu_ms() - pg0
         with app.app_context():
@@ -215,9 +222,10 @@ def _count_instructions(args: argparse.Namespace) -> int:
             print(done.stderr[-3000:], file=sys.stderr)
             return done.returncode
         total = next(int(line.split()[1]) for line in out.read_text().splitlines() if line.startswith("totals:"))
-    per, n = ("parcel", args.parcels - 5) if args.flow in ("scan", "open", "close") else ("unit", args.units - 10)
-    what = "open, 10 scans, close" if per == "parcel" else "inspect and confirm"
-    print(f"{total / n / 1e6:.1f} M instructions per {per} ({what}; {n} {per}s after the warm-up, this process only)")
+    n = args.parcels - 5 if args.flow in ("scan", "open", "close") else args.units - 10
+    per, what = {"scan": ("parcel", "open, 10 scans, close"), "confirm": ("unit", "inspect and confirm")}.get(
+        args.flow, (f"{args.flow} request", "that request alone"))
+    print(f"{total / n / 1e6:.1f} M instructions per {per} ({what}; {n} after the warm-up, this process only)")
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.roles import Actor
-from app.db import RowInsert, insert_row, unit_of_work
+from app.db import RowInsert, insert_row, read_rows, unit_of_work, utcnow, write_rows
 from app.errors import Conflict, IdempotencyKeyReused, StaleVersion, ValidationFailed
 from app.ledger.models import IdempotencyRecord
 
@@ -51,14 +52,29 @@ def _claim(session: Session, actor: Actor, key: str, operation: str, fp: str) ->
     values = {"key": key, "operation": operation, "actor_id": actor.id, "fingerprint": fp}
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(IdempotencyRecord).values(**values).on_conflict_do_nothing(index_elements=[IdempotencyRecord.key])
-        return session.execute(stmt.returning(IdempotencyRecord.key)).first() is not None
+        return bool(read_rows(session, _claim_statement(dialect), dict(values, created_at=utcnow())))
     if session.get(IdempotencyRecord, key) is not None:
         return False
     session.add(IdempotencyRecord(**values))
     session.flush()
     return True
+
+
+@lru_cache(maxsize=2)
+def _claim_statement(dialect: str) -> Any:
+    """_claim's INSERT ... ON CONFLICT DO NOTHING RETURNING key, built once."""
+    records = IdempotencyRecord.__table__
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {name: bindparam(name, type_=records.c[name].type) for name in ("key", "operation", "actor_id", "fingerprint", "created_at")}
+    return insert(records).values(values).on_conflict_do_nothing(index_elements=[records.c.key]).returning(records.c.key)
+
+
+@lru_cache(maxsize=1)
+def _record_result_statement() -> Any:
+    """The UPDATE that stores a use case's result on its key's record, built once."""
+    records = IdempotencyRecord.__table__
+    return update(records).where(records.c.key == bindparam("claimed_key")).values(
+        result=bindparam("result", type_=records.c.result.type))
 
 
 @dataclass(frozen=True)
@@ -120,7 +136,7 @@ def run_idempotent(session: Session, actor: Actor, key: str | None, operation: s
                     raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.")
                 return _replay(existing, actor, operation, fp)
             result = work()
-            session.execute(update(IdempotencyRecord).where(IdempotencyRecord.key == key).values(result=result))
+            write_rows(session, _record_result_statement(), {"claimed_key": key, "result": result})
     except StaleDataError as exc:
         raise StaleVersion("Somebody else changed this at the same moment. Nothing was changed: look again.") from exc
     except IntegrityError as exc:
