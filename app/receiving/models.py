@@ -18,7 +18,7 @@ class Receipt(Base):
     # No unique "one open parcel per return" index: a return may arrive in two boxes, and a blind
     # parcel linked later joins a return that may be open. open_receipt locks the return's row so
     # that two workers scanning its label at once share one parcel.
-    # The worker's open parcel (current_receipt, after every open and close) is found through the few
+    # The worker's open parcel (current_receipt_id, after every open and close) is found through the few
     # open rows, not by reading every parcel ever received.
     __table_args__ = (CheckConstraint("status IN ('open', 'closed')", name="status"),
                       Index("ix_receipts_open_by_opener", "opened_by_id", postgresql_where=text("status = 'open'"),

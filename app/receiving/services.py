@@ -5,19 +5,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select, union_all
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select, union_all, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm.util import identity_key
 
 from app.auth.roles import Actor
 from app.auth.scoping import load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
-from app.db import execute_together, next_id, read_rows, utcnow
+from app.db import execute_together, insert_row, next_id, read_rows, utcnow, write_rows
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
 from app.ledger.idempotency import LateClaim, run_idempotent
-from app.ledger.models import IdempotencyRecord, ReturnUnit
-from app.ledger.services import audit, emit, format_lpn, next_number, receive_rows
+from app.ledger.models import AuditEntry, IdempotencyRecord, OutboxEvent, ReturnUnit
+from app.ledger.services import audit, audit_values, emit, format_lpn, next_number, outbox_values, receive_rows
 from app.orders.models import CarrierTracking, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Receipt
 from app.refunds.models import RefundTrigger
@@ -320,13 +321,15 @@ class ParcelLock(NamedTuple):
     merchant_id: int | None  # the return's
     order_id: int | None
     currency: str | None  # the order's
+    rma_number: str | None
 
 
 @lru_cache(maxsize=1)
 def _scan_lock_statement() -> Select:
     """lock_parcel's query for a parcel of a return, as plain columns (scan_lock), built once."""
     r, m, o = Receipt.__table__, Rma.__table__, Order.__table__
-    return (select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency)
+    return (select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency,
+                   m.c.number.label("rma_number"))
             .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
             .where(r.c.id == bindparam("receipt_id")).with_for_update(of=m))
 
@@ -344,7 +347,7 @@ def scan_lock(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
     rma = receipt.rma
     return ParcelLock(receipt.id, receipt.rma_id, receipt.warehouse_id, receipt.scanned_code,
                       rma.merchant_id if rma else None, rma.order_id if rma else None,
-                      rma.order.currency if rma and rma.order else None)
+                      rma.order.currency if rma and rma.order else None, rma.number if rma else None)
 
 
 @lru_cache(maxsize=1)
@@ -466,44 +469,91 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
 
 
 def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotency_key: str | None) -> dict[str, Any]:
-    """Use case: the parcel is empty. What is still expected becomes `missing_item` exceptions."""
+    """Use case: the parcel is empty. What is still expected becomes `missing_item` exceptions.
+
+    Like the scan, it reads and writes plain rows: the parcel's lock (the return first, then the
+    parcel's own row), the return's other open parcels, the lines with their counts; then the
+    updates, and the outbox event and audit entry in one statement."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
 
     def work() -> dict[str, Any]:
-        receipt = lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
-        if receipt.rma_id is not None:  # then the parcel's own row, read afresh
-            receipt = load_receipt(session, actor, receipt_id, options=(joinedload(Receipt.rma),), lock=True)
-        if receipt.status != "open":
+        parcel = scan_lock(session, actor, receipt_id)  # the return first: no scan is half-way through it
+        status = read_rows(session, _parcel_status_statement(), {"receipt_id": parcel.id})[0].status  # then the parcel
+        if status != "open":
             raise Conflict("This parcel was already closed.")
-        missing = []
+        now, missing, rows = utcnow(), [], []
         # The return's other parcel (a second box, a blind parcel linked to it) may still be open:
         # what is still expected is missing only when the return's last open parcel closes.
-        others_open = receipt.rma_id is not None and session.scalar(
-            select(func.count()).select_from(Receipt).where(Receipt.rma_id == receipt.rma_id, Receipt.status == "open",
-                                                            Receipt.id != receipt.id)) > 0
-        if receipt.rma_id is not None and not others_open:
-            for line, expected, got in outstanding_lines(session, receipt.rma_id, with_serials=False):
-                if got < expected:
-                    missing.append({"sku": line.product.sku, "quantity": expected - got})
-                    open_exception(session, actor, "missing_item", warehouse_id=receipt.warehouse_id,
-                                    merchant_id=receipt.rma.merchant_id if receipt.rma else None, rma_id=receipt.rma_id,
-                                    rma_line_id=line.id, receipt_id=receipt.id, product_id=line.product_id,
-                                    quantity=expected - got, value=line.product.unit_value * (expected - got),
-                                    details={"sku": line.product.sku, "expected": expected, "received": got})
-            rma = receipt.rma
-            if rma is not None:
-                rma.status = "closed"
-                rma.closed_at = utcnow()
-                emit(session, "rma.closed", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "missing": missing})
-        receipt.status = "closed"
-        receipt.closed_at = utcnow()
-        receipt.closed_by_id = actor.id
-        audit(session, actor, "receipt.closed", "receipt", receipt.id, warehouse_id=receipt.warehouse_id,
-              details={"missing": missing})
-        return {"receipt_id": receipt.id, "missing": missing, "return_still_open": others_open}
+        others_open = parcel.rma_id is not None and bool(
+            read_rows(session, _other_open_parcel_statement(), {"rma_id": parcel.rma_id, "receipt_id": parcel.id}))
+        if parcel.rma_id is not None and not others_open:
+            for line in read_rows(session, _line_counts_statement(), {"rma_id": parcel.rma_id}):
+                if line.got < line.expected:
+                    missing.append({"sku": line.sku, "quantity": line.expected - line.got})
+                    open_exception(session, actor, "missing_item", warehouse_id=parcel.warehouse_id,
+                                   merchant_id=parcel.merchant_id, rma_id=parcel.rma_id, rma_line_id=line.id,
+                                   receipt_id=parcel.id, product_id=line.product_id,
+                                   quantity=line.expected - line.got, value=line.unit_value * (line.expected - line.got),
+                                   details={"sku": line.sku, "expected": line.expected, "received": line.got})
+            write_rows(session, _close_rma_statement(), {"rma_id": parcel.rma_id, "closed_at": now})
+            rows.append(insert_row(OutboxEvent, outbox_values("rma.closed", "rma", parcel.rma_id, {
+                "rma_id": parcel.rma_id, "number": parcel.rma_number, "missing": missing})))
+        write_rows(session, _close_parcel_statement(), {"receipt_id": parcel.id, "closed_at": now, "closed_by_id": actor.id})
+        rows.append(insert_row(AuditEntry, audit_values(actor, "receipt.closed", "receipt", parcel.id,
+                                                        warehouse_id=parcel.warehouse_id, details={"missing": missing})))
+        execute_together(session, rows)
+        _forget(session, (Receipt, parcel.id), (Rma, parcel.rma_id))
+        return {"receipt_id": parcel.id, "missing": missing, "return_still_open": others_open}
 
     return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work)
+
+
+def _forget(session: Session, *entities: tuple[type, Any]) -> None:
+    """Expire the session's copies of rows just changed by plain UPDATEs, so nothing reads them stale."""
+    for cls, ident in entities:
+        if ident is not None and (obj := session.identity_map.get(identity_key(cls, ident))) is not None:
+            session.expire(obj)
+
+
+@lru_cache(maxsize=1)
+def _parcel_status_statement() -> Select:
+    r = Receipt.__table__
+    return select(r.c.status).where(r.c.id == bindparam("receipt_id")).with_for_update()
+
+
+@lru_cache(maxsize=1)
+def _other_open_parcel_statement() -> Select:
+    r = Receipt.__table__
+    return select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"),
+                                r.c.id != bindparam("receipt_id")).limit(1)
+
+
+@lru_cache(maxsize=1)
+def _line_counts_statement() -> Select:
+    """Each line of a return with its product and how many units fill it (as outstanding_lines counts)."""
+    lines, units, products = RmaLine.__table__, ReturnUnit.__table__, Product.__table__
+    got = (select(func.count()).where(units.c.rma_line_id == lines.c.id, units.c.rma_id == bindparam("rma_id"))
+           .correlate(lines).scalar_subquery())
+    return (select(lines.c.id, lines.c.product_id, lines.c.quantity.label("expected"), got.label("got"), products.c.sku,
+                   products.c.unit_value)
+            .join_from(lines, products, products.c.id == lines.c.product_id)
+            .where(lines.c.rma_id == bindparam("rma_id")).order_by(lines.c.id))
+
+
+@lru_cache(maxsize=1)
+def _close_rma_statement() -> Any:
+    rmas = Rma.__table__
+    return update(rmas).where(rmas.c.id == bindparam("rma_id")).values(
+        status="closed", closed_at=bindparam("closed_at", type_=rmas.c.closed_at.type))
+
+
+@lru_cache(maxsize=1)
+def _close_parcel_statement() -> Any:
+    r = Receipt.__table__
+    return update(r).where(r.c.id == bindparam("receipt_id")).values(
+        status="closed", closed_at=bindparam("closed_at", type_=r.c.closed_at.type),
+        closed_by_id=bindparam("closed_by_id", type_=r.c.closed_by_id.type))
 
 
 def outstanding_lines(session: Session, rma_id: int, *, with_serials: bool = True) -> list[tuple[RmaLine, int, int]]:
@@ -519,12 +569,19 @@ def outstanding_lines(session: Session, rma_id: int, *, with_serials: bool = Tru
     return [(line, line.quantity, got) for line, got in rows]
 
 
-def current_receipt(session: Session, actor: Actor) -> Receipt | None:
-    """The parcel this worker has open (it survives a page reload)."""
+def current_receipt_id(session: Session, actor: Actor) -> int | None:
+    """The parcel this worker has open (it survives a page reload), or None."""
+    rows = read_rows(session, _current_receipt_statement(), {"opened_by_id": actor.id})
+    return rows[0].id if rows else None
+
+
+@lru_cache(maxsize=1)
+def _current_receipt_statement() -> Select:
     # 'open' written into the SQL, not bound: a prepared statement's generic plan can then use the
     # partial index on the open parcels (ix_receipts_open_by_opener) instead of reading them all.
-    return session.scalars(select(Receipt).where(Receipt.opened_by_id == actor.id, Receipt.status == literal_column("'open'"))
-                           .order_by(Receipt.id.desc()).limit(1)).first()
+    r = Receipt.__table__
+    return (select(r.c.id).where(r.c.opened_by_id == bindparam("opened_by_id"), r.c.status == literal_column("'open'"))
+            .order_by(r.c.id.desc()).limit(1))
 
 
 def exception_label(type_: str) -> str:

@@ -56,7 +56,9 @@ def _receipt(*, for_card: bool = False) -> Receipt | None:
         except (NotFound, ValueError):
             receipt = None
     if receipt is None or receipt.status != "open":
-        receipt = rs.current_receipt(db.session, actor())
+        current = rs.current_receipt_id(db.session, actor())
+        receipt = None if current is None else load_receipt(db.session, actor(), current,
+                                                             options=_CARD_OPTIONS if for_card else ())
     if session.get("receipt_id") != (receipt.id if receipt else None):
         session["receipt_id"] = receipt.id if receipt else None
     return receipt
