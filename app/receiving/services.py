@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select, union_all, update
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, insert, literal_column, null, select, union_all, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -18,7 +18,7 @@ from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
 from app.ledger.idempotency import LateClaim, run_idempotent
 from app.ledger.models import AuditEntry, IdempotencyRecord, OutboxEvent, ReturnUnit
-from app.ledger.services import audit, audit_values, emit, format_lpn, next_number, outbox_values, receive_rows
+from app.ledger.services import audit, audit_values, format_lpn, next_number, outbox_values, receive_rows
 from app.orders.models import CarrierTracking, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Receipt
 from app.refunds.models import RefundTrigger
@@ -185,30 +185,57 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id, details={"blind": True, "code": code})
             return {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
         # Lock the return first (with no open parcel yet there is no other row for FOR UPDATE to
-        # hold), and check it as it is now.
-        rma = session.scalars(select(Rma).where(Rma.id == rma_found[0]).with_for_update()
-                              .execution_options(populate_existing=True)).one()
+        # hold), and check it as it is now. Plain rows, like the scan's.
+        rma = read_rows(session, _lock_rma_statement(), {"rma_id": rma_found[0]})[0]
         if rma.status in ("closed", "cancelled"):
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
         if rma.warehouse_id != wh.id and actor.is_partner:
             raise NotPermitted("That return is for another warehouse.")
         if not serves_merchant(session, actor, rma.merchant_id):  # `found` came from the caller
             raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
-        existing = session.scalars(select(Receipt).where(Receipt.rma_id == rma.id, Receipt.status == "open")
-                                   .with_for_update()).first()
-        if existing is not None:
-            return {"receipt_id": existing.id, "rma_id": rma.id, "blind": False, "joined": True}
-        receipt = Receipt(warehouse_id=wh.id, rma_id=rma.id, scanned_code=code, opened_by_id=actor.id)
-        session.add(receipt)
-        rma.status = "receiving"
-        session.flush()
-        audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id,
-              details={"rma": rma.number, "via": rma_found[1]})
-        emit(session, "rma.receiving", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt.id})
-        return {"receipt_id": receipt.id, "rma_id": rma.id, "blind": False, "joined": False}
+        existing = read_rows(session, _open_parcel_of_statement(), {"rma_id": rma.id})
+        if existing:
+            return {"receipt_id": existing[0].id, "rma_id": rma.id, "blind": False, "joined": True}
+        receipt_id = read_rows(session, _new_parcel_statement(), {
+            "warehouse_id": wh.id, "rma_id": rma.id, "scanned_code": code, "opened_by_id": actor.id, "opened_at": utcnow()})[0].id
+        write_rows(session, _rma_receiving_statement(), {"rma_id": rma.id})
+        _forget(session, (Rma, rma.id))
+        execute_together(session, [
+            insert_row(AuditEntry, audit_values(actor, "receipt.opened", "receipt", receipt_id, warehouse_id=wh.id,
+                                                details={"rma": rma.number, "via": rma_found[1]})),
+            insert_row(OutboxEvent, outbox_values("rma.receiving", "rma", rma.id,
+                                                  {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt_id}))])
+        return {"receipt_id": receipt_id, "rma_id": rma.id, "blind": False, "joined": False}
 
     return run_idempotent(session, actor, idempotency_key, "open_receipt",
                           {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work)
+
+
+@lru_cache(maxsize=1)
+def _lock_rma_statement() -> Select:
+    rmas = Rma.__table__
+    return (select(rmas.c.id, rmas.c.number, rmas.c.status, rmas.c.warehouse_id, rmas.c.merchant_id)
+            .where(rmas.c.id == bindparam("rma_id")).with_for_update())
+
+
+@lru_cache(maxsize=1)
+def _open_parcel_of_statement() -> Select:
+    r = Receipt.__table__
+    return (select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"))
+            .order_by(r.c.id).limit(1).with_for_update())
+
+
+@lru_cache(maxsize=1)
+def _new_parcel_statement() -> Any:
+    r = Receipt.__table__
+    columns = ("warehouse_id", "rma_id", "scanned_code", "opened_by_id", "opened_at")
+    return insert(r).values({c: bindparam(c, type_=r.c[c].type) for c in columns}).values(status="open").returning(r.c.id)
+
+
+@lru_cache(maxsize=1)
+def _rma_receiving_statement() -> Any:
+    rmas = Rma.__table__
+    return update(rmas).where(rmas.c.id == bindparam("rma_id")).values(status="receiving")
 
 
 def _scan_context(session: Session, claim: LateClaim, receipt: Receipt, product_id: int, serial: str | None) -> list[Row]:
