@@ -326,9 +326,13 @@ def _on_driver(session: Session, stmt: Executable, params: dict[str, Any], fetch
     from psycopg.rows import namedtuple_row
     from sqlalchemy.exc import DBAPIError
 
+    if isinstance(session, scoped_session):
+        session = session()
     if session.autoflush and (session.new or session.deleted or session.dirty):
         session.flush()  # as session.execute would: the statement sees the use case's own changes
-    conn = session.connection()
+    conn = session.info.get("connection") if session.in_transaction() else None  # the transaction's (after_begin)
+    if conn is None or conn.closed or conn.invalidated:
+        conn = session.connection()
     sql, defaults, processors = _driver_statement(stmt, conn.dialect)
     args = {**defaults, **params}
     for name, process in processors.items():
