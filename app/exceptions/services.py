@@ -260,17 +260,10 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
                 rma.status = "receiving"
                 emit(session, "rma.receiving", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt.id})
             else:
-                from app.receiving.services import outstanding_lines
+                from app.receiving.services import open_missing_items
 
-                session.flush()
-                for rline, expected, got in outstanding_lines(session, rma.id, with_serials=False):
-                    if got < expected:
-                        missing.append({"sku": rline.product.sku, "quantity": expected - got})
-                        open_exception(session, actor, "missing_item", warehouse_id=receipt.warehouse_id,
-                                       merchant_id=rma.merchant_id, rma_id=rma.id, rma_line_id=rline.id,
-                                       receipt_id=receipt.id, product_id=rline.product_id, quantity=expected - got,
-                                       value=rline.product.unit_value * (expected - got),
-                                       details={"sku": rline.product.sku, "expected": expected, "received": got})
+                missing = open_missing_items(session, actor, rma_id=rma.id, merchant_id=rma.merchant_id,
+                                             warehouse_id=receipt.warehouse_id, receipt_id=receipt.id)
                 rma.status, rma.closed_at = "closed", utcnow()
                 emit(session, "rma.closed", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "missing": missing})
         exc.rma_id, exc.merchant_id = rma.id, rma.merchant_id

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, insert, literal_column, null, select, union_all, update
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, insert, literal_column, null, select, true, union_all, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -279,7 +279,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
     ]
     one = select(*head).subquery("one")  # nextval is volatile: the subquery runs once, not per line
     # every unit on the line fills it (a wrong item a supervisor accepted onto it too), as the card
-    # and the close count it (outstanding_lines)
+    # and the close count it (_line_counts_statement)
     got = select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id).correlate(RmaLine).scalar_subquery()
     shipped = (exists().where(ShippedSerial.order_line_id == RmaLine.order_line_id, ShippedSerial.serial == serial)
                if with_serial else false())
@@ -515,14 +515,8 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         others_open = parcel.rma_id is not None and bool(
             read_rows(session, _other_open_parcel_statement(), {"rma_id": parcel.rma_id, "receipt_id": parcel.id}))
         if parcel.rma_id is not None and not others_open:
-            for line in read_rows(session, _line_counts_statement(), {"rma_id": parcel.rma_id}):
-                if line.got < line.expected:
-                    missing.append({"sku": line.sku, "quantity": line.expected - line.got})
-                    open_exception(session, actor, "missing_item", warehouse_id=parcel.warehouse_id,
-                                   merchant_id=parcel.merchant_id, rma_id=parcel.rma_id, rma_line_id=line.id,
-                                   receipt_id=parcel.id, product_id=line.product_id,
-                                   quantity=line.expected - line.got, value=line.unit_value * (line.expected - line.got),
-                                   details={"sku": line.sku, "expected": line.expected, "received": line.got})
+            missing = open_missing_items(session, actor, rma_id=parcel.rma_id, merchant_id=parcel.merchant_id,
+                                         warehouse_id=parcel.warehouse_id, receipt_id=parcel.id)
             write_rows(session, _close_rma_statement(), {"rma_id": parcel.rma_id, "closed_at": now})
             rows.append(insert_row(OutboxEvent, outbox_values("rma.closed", "rma", parcel.rma_id, {
                 "rma_id": parcel.rma_id, "number": parcel.rma_number, "missing": missing})))
@@ -534,6 +528,22 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         return {"receipt_id": parcel.id, "missing": missing, "return_still_open": others_open}
 
     return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work)
+
+
+def open_missing_items(session: Session, actor: Actor, *, rma_id: int, merchant_id: int | None, warehouse_id: int,
+                       receipt_id: int) -> list[dict[str, Any]]:
+    """The return's last parcel is closed: each line still short becomes a `missing_item` exception.
+    Returns what is missing, as [{"sku", "quantity"}]."""
+    missing = []
+    for line in read_rows(session, _line_counts_statement(), {"rma_id": rma_id}):
+        if line.got < line.expected:
+            short = line.expected - line.got
+            missing.append({"sku": line.sku, "quantity": short})
+            open_exception(session, actor, "missing_item", warehouse_id=warehouse_id, merchant_id=merchant_id,
+                           rma_id=rma_id, rma_line_id=line.id, receipt_id=receipt_id, product_id=line.product_id,
+                           quantity=short, value=line.unit_value * short,
+                           details={"sku": line.sku, "expected": line.expected, "received": line.got})
+    return missing
 
 
 def _forget(session: Session, *entities: tuple[type, Any]) -> None:
@@ -558,14 +568,49 @@ def _other_open_parcel_statement() -> Select:
 
 @lru_cache(maxsize=1)
 def _line_counts_statement() -> Select:
-    """Each line of a return with its product and how many units fill it (as outstanding_lines counts)."""
+    """Each line of a return with its product and how many units fill it: expected-but-not-received is
+    derived, not stored. One statement whatever the return's size."""
     lines, units, products = RmaLine.__table__, ReturnUnit.__table__, Product.__table__
     got = (select(func.count()).where(units.c.rma_line_id == lines.c.id, units.c.rma_id == bindparam("rma_id"))
            .correlate(lines).scalar_subquery())
-    return (select(lines.c.id, lines.c.product_id, lines.c.quantity.label("expected"), got.label("got"), products.c.sku,
-                   products.c.unit_value)
+    return (select(lines.c.id, lines.c.product_id, lines.c.quantity.label("expected"), got.label("got"), lines.c.reason_code,
+                   lines.c.order_line_id, products.c.sku, products.c.name, products.c.serial_tracked, products.c.unit_value)
             .join_from(lines, products, products.c.id == lines.c.product_id)
             .where(lines.c.rma_id == bindparam("rma_id")).order_by(lines.c.id))
+
+
+@lru_cache(maxsize=1)
+def _shipped_serials_statement() -> Select:
+    """The serials shipped on a return's serial-tracked lines."""
+    lines, serials, products = RmaLine.__table__, ShippedSerial.__table__, Product.__table__
+    return (select(serials.c.order_line_id, serials.c.serial)
+            .join_from(serials, lines, lines.c.order_line_id == serials.c.order_line_id)
+            .join(products, products.c.id == lines.c.product_id)
+            .where(lines.c.rma_id == bindparam("rma_id"), products.c.serial_tracked == true())
+            .order_by(serials.c.id))
+
+
+@dataclass(frozen=True)
+class CardLine:
+    """One expected line as the parcel card shows it."""
+
+    id: int
+    sku: str
+    name: str
+    reason_code: str
+    serials: tuple[str, ...]  # shipped on its order line, for a serial-tracked product
+
+
+def card_lines(session: Session, rma_id: int) -> list[tuple[CardLine, int, int]]:
+    """Each line of the return with (expected, received so far), for the parcel card: plain rows,
+    two statements at most whatever the return's size (the second only for serial-tracked lines)."""
+    rows = read_rows(session, _line_counts_statement(), {"rma_id": rma_id})
+    shipped: dict[int, list[str]] = {}
+    if any(r.serial_tracked for r in rows):
+        for s in read_rows(session, _shipped_serials_statement(), {"rma_id": rma_id}):
+            shipped.setdefault(s.order_line_id, []).append(s.serial)
+    return [(CardLine(r.id, r.sku, r.name, r.reason_code,
+                      tuple(shipped.get(r.order_line_id, ())) if r.serial_tracked else ()), r.expected, r.got) for r in rows]
 
 
 @lru_cache(maxsize=1)
@@ -581,19 +626,6 @@ def _close_parcel_statement() -> Any:
     return update(r).where(r.c.id == bindparam("receipt_id")).values(
         status="closed", closed_at=bindparam("closed_at", type_=r.c.closed_at.type),
         closed_by_id=bindparam("closed_by_id", type_=r.c.closed_by_id.type))
-
-
-def outstanding_lines(session: Session, rma_id: int, *, with_serials: bool = True) -> list[tuple[RmaLine, int, int]]:
-    """Each RMA line with (expected, received so far): expected-but-not-received is derived, not stored.
-
-    A constant number of queries whatever the RMA's size: each line's product, order line and count
-    come in one query, the shipped serials in one more."""
-    received = (select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id, ReturnUnit.rma_id == rma_id)
-                .correlate(RmaLine).scalar_subquery())
-    order_line = joinedload(RmaLine.order_line)
-    rows = session.execute(select(RmaLine, received).where(RmaLine.rma_id == rma_id).order_by(RmaLine.id).options(
-        joinedload(RmaLine.product), order_line.selectinload(OrderLine.serials) if with_serials else order_line)).all()
-    return [(line, line.quantity, got) for line, got in rows]
 
 
 def current_receipt_id(session: Session, actor: Actor) -> int | None:

@@ -85,7 +85,7 @@ def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
     lines, units = [], []
     if receipt is not None:
         if receipt.rma_id is not None:
-            lines = rs.outstanding_lines(db.session, receipt.rma_id)
+            lines = rs.card_lines(db.session, receipt.rma_id)
             # Still-expected lines first; a huge RMA shows its first few and a count, so that
             # every scan's answer stays a few KB whatever the size of the return.
             lines = sorted(lines, key=lambda row: row[2] >= row[1])

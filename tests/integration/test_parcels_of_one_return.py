@@ -14,7 +14,7 @@ from app.catalog.models import Product
 from app.exceptions import services as es
 from app.exceptions.models import ReturnException
 from app.orders.models import Rma, RmaLine
-from app.receiving.services import close_receipt, open_receipt, outstanding_lines, scan_item
+from app.receiving.services import card_lines, close_receipt, open_receipt, scan_item
 
 _keys = itertools.count(1)
 
@@ -166,7 +166,7 @@ def test_a_line_is_counted_the_same_by_the_scan_the_card_and_the_close(session, 
     es.accept_wrong_item(session, world.actor("super"), exception_id=exc_id, reason="customer sent a sock instead",
                          idempotency_key=key(), credit_amount="20", rma_line_id=line.id)
     third = scan_item(session, w, receipt_id=box, product_id=shirt, idempotency_key=key())
-    card = {row.id: (expected, got) for row, expected, got in outstanding_lines(session, world.rma.id)}
+    card = {row.id: (expected, got) for row, expected, got in card_lines(session, world.rma.id)}
     assert third["exceptions"] == ["extra_item"] and third["line"] is None
     assert card[line.id] == (2, 2)
     assert third["parcel"] == {"got": 2, "expected": 3}
