@@ -254,14 +254,22 @@ def insert_row(model: type[Base], values: dict[str, Any], *, conflict: tuple[str
     """A row to insert with execute_together (conflict + add: `ON CONFLICT (conflict) DO UPDATE SET add = add + new`)."""
     table = model.__table__
     row = dict(values)
-    for col in table.columns:
-        if col.name in row or col.default is None:
-            continue
-        if getattr(col.default, "is_scalar", False):
-            row[col.name] = col.default.arg
-        elif getattr(col.default, "is_callable", False):
-            row[col.name] = col.default.arg(None)
+    for name, value, call in _python_defaults(table):
+        if name not in row:
+            row[name] = value(None) if call else value
     return RowInsert(table, row, conflict, add)
+
+
+@lru_cache(maxsize=64)
+def _python_defaults(table: Table) -> tuple[tuple[str, Any, bool], ...]:
+    """The table's Python-side column defaults: (column, value or function, whether to call it)."""
+    out = []
+    for col in table.columns:
+        if getattr(col.default, "is_scalar", False):
+            out.append((col.name, col.default.arg, False))
+        elif getattr(col.default, "is_callable", False):
+            out.append((col.name, col.default.arg, True))
+    return tuple(out)
 
 
 def _insert_statement(dialect: str, shape: Shape, prefix: str) -> Insert:
@@ -295,6 +303,7 @@ def execute_together(session: Session, rows: Sequence[RowInsert]) -> None:
     in-process), one INSERT after the other. The statement for a given sequence of row shapes is
     built once and reused with new values.
     """
+    _autoflush(session)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) > 1:
         params = {f"w{i}_{k}": v for i, r in enumerate(rows) for k, v in r.values.items()}
@@ -328,8 +337,6 @@ def _on_driver(session: Session, stmt: Executable, params: dict[str, Any], fetch
 
     if isinstance(session, scoped_session):
         session = session()
-    if session.autoflush and (session.new or session.deleted or session.dirty):
-        session.flush()  # as session.execute would: the statement sees the use case's own changes
     conn = session.info.get("connection") if session.in_transaction() else None  # the transaction's (after_begin)
     if conn is None or conn.closed or conn.invalidated:
         conn = session.connection()
@@ -340,9 +347,9 @@ def _on_driver(session: Session, stmt: Executable, params: dict[str, Any], fetch
             args[name] = process(args[name])
     driver = conn.connection.driver_connection
     cursor = driver.cursor(row_factory=namedtuple_row)
-    for before in conn.dispatch.before_cursor_execute:
-        sql, args = before(conn, cursor, sql, args, None, False)
     try:
+        for before in conn.dispatch.before_cursor_execute:
+            sql, args = before(conn, cursor, sql, args, None, False)
         cursor.execute(sql, args)
         rows = cursor.fetchall() if fetch else []
         for after in conn.dispatch.after_cursor_execute:
@@ -357,8 +364,16 @@ def _on_driver(session: Session, stmt: Executable, params: dict[str, Any], fetch
         cursor.close()
 
 
+def _autoflush(session: Session) -> None:
+    """Send the use case's pending ORM changes first, so that the statement sees them (a statement on
+    plain tables gets no autoflush from session.execute either)."""
+    if session.autoflush and (session.new or session.deleted or session.dirty):
+        session.flush()
+
+
 def write_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> None:
     """A write on a hot path that returns nothing (an UPDATE, an INSERT), the way read_rows runs a read."""
+    _autoflush(session)
     if session.get_bind().dialect.name != "postgresql":
         session.execute(stmt, params)
         return
@@ -376,7 +391,9 @@ def read_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> lis
     bench/README.md). Bind values get their types' conversions, the engine's
     before/after_cursor_execute listeners still see the statement (statement counts, write
     tracking) and driver errors come back as SQLAlchemy's (a lost connection is invalidated), as
-    for any other statement. Elsewhere (SQLite) it is a plain session.execute."""
+    for any other statement (the engine's handle_error hooks are not called). Pending ORM changes are flushed first, on every database. Elsewhere
+    (SQLite) it is a plain session.execute."""
+    _autoflush(session)
     if session.get_bind().dialect.name != "postgresql":
         return list(session.execute(stmt, params))
     return _on_driver(session, stmt, params, fetch=True)

@@ -583,11 +583,10 @@ def _line_counts_statement() -> Select:
 def _shipped_serials_statement() -> Select:
     """The serials shipped on a return's serial-tracked lines."""
     lines, serials, products = RmaLine.__table__, ShippedSerial.__table__, Product.__table__
-    return (select(serials.c.order_line_id, serials.c.serial)
-            .join_from(serials, lines, lines.c.order_line_id == serials.c.order_line_id)
-            .join(products, products.c.id == lines.c.product_id)
-            .where(lines.c.rma_id == bindparam("rma_id"), products.c.serial_tracked == true())
-            .order_by(serials.c.id))
+    tracked = (select(lines.c.order_line_id).join(products, products.c.id == lines.c.product_id)
+               .where(lines.c.rma_id == bindparam("rma_id"), products.c.serial_tracked == true()))
+    # IN, not a join: two lines of one order line (two reasons) must not show its serials twice
+    return select(serials.c.order_line_id, serials.c.serial).where(serials.c.order_line_id.in_(tracked)).order_by(serials.c.id)
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,11 @@ def _receipt(*, for_card: bool = False) -> Receipt | None:
             receipt = None
     if receipt is None or receipt.status != "open":
         current = rs.current_receipt_id(db.session, actor())
-        receipt = None if current is None else load_receipt(db.session, actor(), current,
-                                                             options=_CARD_OPTIONS if for_card else ())
+        try:
+            receipt = None if current is None else load_receipt(db.session, actor(), current,
+                                                                 options=_CARD_OPTIONS if for_card else ())
+        except NotFound:  # a partner's parcel linked to a return of a merchant their org does not serve
+            receipt = None
     if session.get("receipt_id") != (receipt.id if receipt else None):
         session["receipt_id"] = receipt.id if receipt else None
     return receipt

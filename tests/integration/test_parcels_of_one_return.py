@@ -170,3 +170,16 @@ def test_a_line_is_counted_the_same_by_the_scan_the_card_and_the_close(session, 
     assert third["exceptions"] == ["extra_item"] and third["line"] is None
     assert card[line.id] == (2, 2)
     assert third["parcel"] == {"got": 2, "expected": 3}
+
+
+def test_the_card_shows_an_order_lines_shipped_serials_once_per_line(session, world):
+    """Two lines of one return on the same order line (the phone, for two reasons): each shows the
+    serials shipped on it once."""
+    phone_line = world.extra["order_lines"]["phone"]
+    session.add(RmaLine(rma_id=world.rma.id, product_id=world.products["phone"].id, order_line_id=phone_line.id,
+                        quantity=1, reason_code="changed_mind"))
+    session.commit()
+    lines = card_lines(session, world.rma.id)
+    phones = [line for line, _, _ in lines if line.sku == world.products["phone"].sku]
+    assert [line.serials for line in phones] == [("SN-PHONE-0001",), ("SN-PHONE-0001",)]
+    assert [line.serials for line, _, _ in lines if line.sku != world.products["phone"].sku] == [()]

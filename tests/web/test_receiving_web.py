@@ -160,3 +160,28 @@ def test_a_login_switched_off_or_demoted_counts_from_the_next_request(client, wo
     from app.receiving.models import Receipt
 
     assert session.scalar(select(func.count()).select_from(Receipt)) == 0  # the parcel was not opened
+
+
+def test_a_partners_parcel_linked_out_of_their_scope_does_not_lock_them_out(client, world, session):
+    """A partner's open blind parcel that a supervisor links to a return of a merchant their
+    organisation does not serve is no longer theirs to see: the screen shows no parcel (not a 404
+    on every page and scan)."""
+    from sqlalchemy import update
+
+    from app.orders.models import Rma
+    from app.receiving.models import Receipt
+
+    login(client, "partner")
+    assert client.post("/receive/warehouse", data={"warehouse_id": world.wh3pl.id}, headers=HX).status_code == 200
+    blind = client.post("/receive/blind", data={"code": "MYSTERY-1", "key": key()}, headers=HX)
+    assert blind.status_code == 200 and b"Blind receipt" in blind.data
+    theirs = Rma(number="RMA-GLOBEX-1", merchant_id=world.other_merchant.id, channel_id=world.channel.id,
+                 warehouse_id=world.wh3pl.id, status="receiving")
+    session.add(theirs)
+    session.flush()
+    session.execute(update(Receipt).where(Receipt.scanned_code == "MYSTERY-1").values(rma_id=theirs.id))
+    session.commit()
+    page = client.get("/receive", headers=HX)
+    assert page.status_code == 200 and b"RMA-GLOBEX-1" not in page.data and b"MYSTERY-1" not in page.data
+    scan = client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    assert scan.status_code == 422 and b"Scan the parcel label" in scan.data
