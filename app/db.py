@@ -391,8 +391,8 @@ def read_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> lis
     bench/README.md). Bind values get their types' conversions, the engine's
     before/after_cursor_execute listeners still see the statement (statement counts, write
     tracking) and driver errors come back as SQLAlchemy's (a lost connection is invalidated), as
-    for any other statement (the engine's handle_error hooks are not called). Pending ORM changes are flushed first, on every database. Elsewhere
-    (SQLite) it is a plain session.execute."""
+    for any other statement (the engine's handle_error hooks are not called). Pending ORM changes
+    are flushed first, on every database. Elsewhere (SQLite) it is a plain session.execute."""
     _autoflush(session)
     if session.get_bind().dialect.name != "postgresql":
         return list(session.execute(stmt, params))

@@ -238,11 +238,12 @@ def _rma_receiving_statement() -> Any:
     return update(rmas).where(rmas.c.id == bindparam("rma_id")).values(status="receiving")
 
 
-def _scan_context(session: Session, claim: LateClaim, receipt: Receipt, product_id: int, serial: str | None) -> list[Row]:
+def _scan_context(session: Session, claim: LateClaim, receipt: ParcelLock, product_id: int, serial: str | None) -> list[Row]:
     """Everything a scan needs to decide, read in one statement after the parcel's lock (so it sees
     every scan that committed before): the key's record, ids for the new rows, the dock, the
-    parcel's totals, the product (its columns are NULL when there is no such product), and one row per RMA line of this product with its received count, order line
-    and whether the serial was shipped on it. A blind parcel gives one row with no line."""
+    parcel's totals, the product (its columns are NULL when there is no such product), and one row
+    per RMA line of this product with its received count, order line and whether the serial was
+    shipped on it. A blind parcel gives one row with no line."""
     stmt = _scan_context_statement(session.get_bind().dialect.name, receipt.rma_id is None, serial is not None)
     params = {"receipt_id": receipt.id, "rma_id": receipt.rma_id, "product_id": product_id, "warehouse_id": receipt.warehouse_id,
               "serial": serial, **claim.params}
@@ -295,29 +296,62 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
             .order_by(RmaLine.id))
 
 
+class ParcelLock(NamedTuple):
+    """The parcel a scan or a close goes into, read with the lock they queue on (lock_parcel)."""
+
+    id: int
+    rma_id: int | None
+    warehouse_id: int
+    scanned_code: str
+    merchant_id: int | None  # the return's
+    order_id: int | None
+    currency: str | None  # the order's
+    rma_number: str | None
+
+
+@lru_cache(maxsize=1)
+def _lock_parcel_row_statement() -> Select:
+    """lock_parcel's query for a parcel of a return, as plain columns, built once."""
+    r, m, o = Receipt.__table__, Rma.__table__, Order.__table__
+    return (select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency,
+                   m.c.number.label("rma_number"))
+            .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
+            .where(r.c.id == bindparam("receipt_id")).with_for_update(of=m))
+
+
 @lru_cache(maxsize=1)
 def _lock_parcel_statement() -> Select:
-    """lock_parcel's query for a parcel of a return, built once."""
+    """lock_parcel's query as entities, for a partner (scoped per request) and a blind parcel."""
     return (select(Receipt).join(Receipt.rma).where(Receipt.id == bindparam("receipt_id"))
             .options(contains_eager(Receipt.rma).joinedload(Rma.order))
             .with_for_update(of=Rma).execution_options(populate_existing=True))
 
 
-def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
-    """Take the lock that scans and the close of a parcel queue on, and load the parcel with its
-    RMA and order (NotFound when the actor may not see it).
+def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
+    """Take the lock that scans and the close of a parcel queue on, and read the parcel with what
+    they need of its RMA and order (NotFound when the actor may not see it).
 
     A return may be open in two parcels at once (two boxes, or a blind parcel linked to it later),
     and their scans fill the same lines: a return's parcels queue on the return's row. A blind
     parcel queues on its own row; one linked to a return between the two lookups also takes the
     return's. Locks are taken return first, then parcel, everywhere (open_receipt, close_receipt,
     link_parcel_to_rma). The parcel's row itself is not locked here: read its status afresh.
+    One plain row, no ORM entity, on the hot path; a partner's parcel (scoped) takes the ORM's way.
     """
-    stmt, params = scope_receipts(_lock_parcel_statement(), actor), {"receipt_id": receipt_id}
-    receipt = session.scalars(stmt, params).unique().first()
-    if receipt is not None:
-        return receipt
-    return _lock_blind_parcel(session, actor, receipt_id)
+    params = {"receipt_id": receipt_id}
+    if not actor.is_partner:
+        rows = read_rows(session, _lock_parcel_row_statement(), params)
+        if rows:
+            return ParcelLock(*rows[0])
+        receipt = None
+    else:
+        receipt = session.scalars(scope_receipts(_lock_parcel_statement(), actor), params).unique().first()
+    if receipt is None:
+        receipt = _lock_blind_parcel(session, actor, receipt_id)
+    rma = receipt.rma
+    return ParcelLock(receipt.id, receipt.rma_id, receipt.warehouse_id, receipt.scanned_code,
+                      rma.merchant_id if rma else None, rma.order_id if rma else None,
+                      rma.order.currency if rma and rma.order else None, rma.number if rma else None)
 
 
 def _lock_blind_parcel(session: Session, actor: Actor, receipt_id: int) -> Receipt:
@@ -336,45 +370,6 @@ def _lock_blind_parcel(session: Session, actor: Actor, receipt_id: int) -> Recei
     if receipt is None:
         raise NotFound("No such receipt.")
     return receipt
-
-
-class ParcelLock(NamedTuple):
-    """The parcel a scan goes into, as the scan needs it, read with the lock it queues on (scan_lock)."""
-
-    id: int
-    rma_id: int | None
-    warehouse_id: int
-    scanned_code: str
-    merchant_id: int | None  # the return's
-    order_id: int | None
-    currency: str | None  # the order's
-    rma_number: str | None
-
-
-@lru_cache(maxsize=1)
-def _scan_lock_statement() -> Select:
-    """lock_parcel's query for a parcel of a return, as plain columns (scan_lock), built once."""
-    r, m, o = Receipt.__table__, Rma.__table__, Order.__table__
-    return (select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency,
-                   m.c.number.label("rma_number"))
-            .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
-            .where(r.c.id == bindparam("receipt_id")).with_for_update(of=m))
-
-
-def scan_lock(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
-    """lock_parcel for the item scan: the same lock, in the same order, as one plain row (the scan's
-    hot path reads no ORM entity). A partner's parcel (scoped) and a blind one take lock_parcel's way."""
-    if not actor.is_partner:
-        rows = read_rows(session, _scan_lock_statement(), {"receipt_id": receipt_id})
-        if rows:
-            return ParcelLock(*rows[0])
-        receipt = _lock_blind_parcel(session, actor, receipt_id)
-    else:
-        receipt = lock_parcel(session, actor, receipt_id)
-    rma = receipt.rma
-    return ParcelLock(receipt.id, receipt.rma_id, receipt.warehouse_id, receipt.scanned_code,
-                      rma.merchant_id if rma else None, rma.order_id if rma else None,
-                      rma.order.currency if rma and rma.order else None, rma.number if rma else None)
 
 
 @lru_cache(maxsize=1)
@@ -437,7 +432,7 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     def work(claim: LateClaim) -> dict[str, Any]:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        receipt = scan_lock(session, actor, receipt_id)
+        receipt = lock_parcel(session, actor, receipt_id)
         rows = _scan_context(session, claim, receipt, product_id, serial)
         head = rows[0]
         if head.rec_operation is not None:
@@ -505,7 +500,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         raise NotPermitted("You may not receive parcels.")
 
     def work() -> dict[str, Any]:
-        parcel = scan_lock(session, actor, receipt_id)  # the return first: no scan is half-way through it
+        parcel = lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
         status = read_rows(session, _parcel_status_statement(), {"receipt_id": parcel.id})[0].status  # then the parcel
         if status != "open":
             raise Conflict("This parcel was already closed.")
