@@ -6,17 +6,18 @@ when the printer refuses or does not answer, nothing at all is written.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import CompoundSelect, Integer, String, bindparam, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible, load_unit, scope_warehouses
 from app.catalog.models import Product, ProductBarcode, Warehouse
-from app.db import utcnow
+from app.db import read_rows, utcnow
 from app.errors import DomainError, NotFound, NotPermitted, ValidationFailed
 from app.labels.domain import (
     LABEL_KINDS,
@@ -76,17 +77,26 @@ def sells_as(session: Session, unit: ReturnUnit) -> Product:
     return product
 
 
-def product_barcode_value(session: Session, product: Product) -> str:
-    """What a SKU label's barcode carries: the product's first barcode as GTIN-13/UPC-A, else its SKU."""
-    codes = session.scalars(
-        select(ProductBarcode.code).where(ProductBarcode.product_id == product.id).order_by(ProductBarcode.id)
-    ).all()
-    for candidate in [display_gtin(code) for code in codes] + [product.sku]:
+def sku_barcode_value(sku: str, codes: Iterable[str]) -> str | None:
+    """What a SKU label's barcode carries: the first of the product's barcodes (``codes``, oldest
+    first) that Code128 can carry, as GTIN-13/UPC-A, else its SKU; None when neither can be carried."""
+    for candidate in [display_gtin(code) for code in codes] + [sku]:
         try:
             return validate_barcode_value(candidate)
         except ValueError:
             continue
-    raise ValidationFailed(f"{clean_text(product.sku)} has no barcode or SKU a label can carry; add a barcode to the product.")
+    return None
+
+
+def product_barcode_value(session: Session, product: Product) -> str:
+    """What a SKU label's barcode carries (sku_barcode_value), or a refusal saying what to fix."""
+    codes = session.scalars(
+        select(ProductBarcode.code).where(ProductBarcode.product_id == product.id).order_by(ProductBarcode.id)
+    ).all()
+    value = sku_barcode_value(product.sku, codes)
+    if value is None:
+        raise ValidationFailed(f"{clean_text(product.sku)} has no barcode or SKU a label can carry; add a barcode to the product.")
+    return value
 
 
 def build_label(session: Session, unit: ReturnUnit, kind: str, *, today: date | None = None) -> LabelContent:
@@ -116,15 +126,60 @@ def previous_prints(session: Session, unit_id: int, kind: str, barcode_value: st
     ) or 0)
 
 
-def print_counts(session: Session, unit_id: int, labels: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """previous_prints of several labels (kind, barcode) of one unit, in one query."""
-    if not labels:
-        return {}
-    rows = session.execute(
-        select(PrintJob.kind, PrintJob.barcode_value, func.count()).where(
-            PrintJob.unit_id == unit_id, tuple_(PrintJob.kind, PrintJob.barcode_value).in_(labels))
-        .group_by(PrintJob.kind, PrintJob.barcode_value)).all()
-    return {(k, b): n for k, b, n in rows}
+class LabelOffer(NamedTuple):
+    """What a unit's print buttons offer (label_offer): the same labels build_label would make."""
+
+    lpn_printed: bool  # the LPN label was printed before (False when the LPN cannot be carried)
+    sku: str | None  # the SKU label's product SKU; None (and no barcode) when it has no label
+    sku_barcode: str | None
+    sku_printed: bool
+
+
+def label_offer(session: Session, unit: ReturnUnit) -> LabelOffer:
+    """What the print buttons of a unit need (templates/labels/_print_actions.html), in one read.
+
+    The block is rendered after every inspection and disposition on the handheld; building both
+    labels for it (sells_as, product_barcode_value, a count of the prints: two or three ORM statements and
+    two LabelContents) cost over a tenth of those requests' CPU. This reads the same facts in one
+    statement (_label_offer_statement, through read_rows) and decides by the same rules: the
+    product as sells_as picks it, its barcode by sku_barcode_value, the LPN by
+    validate_barcode_value (what LabelContent checks). Printing still goes through build_label.
+    """
+    product = unit.product
+    open_box = product.open_box_product_id is not None and sells_as_open_box(unit.grade, unit.packaging)
+    variant_id = product.open_box_product_id if open_box else None
+    rows = read_rows(session, _label_offer_statement(),
+                     {"unit_id": unit.id, "product_id": product.id, "variant_id": variant_id})
+    skus = {r.product_id: r.value for r in rows if r.part == "product"}
+    sells_as_id = variant_id if variant_id in skus else product.id  # as sells_as: the variant if there is one
+    codes = [r.value for r in sorted(rows, key=lambda r: r.n) if r.part == "barcode" and r.product_id == sells_as_id]
+    printed = {(r.kind, r.value): r.n for r in rows if r.part == "printed"}
+    try:
+        lpn_printed = printed.get(("lpn", validate_barcode_value(unit.lpn)), 0) > 0
+    except ValueError:  # an LPN Code128 cannot carry has no label (build_label refuses it)
+        lpn_printed = False
+    barcode = sku_barcode_value(skus[sells_as_id], codes)
+    if barcode is None:
+        return LabelOffer(lpn_printed, None, None, False)
+    return LabelOffer(lpn_printed, skus[sells_as_id], barcode, printed.get(("sku", barcode), 0) > 0)
+
+
+@lru_cache(maxsize=1)
+def _label_offer_statement() -> CompoundSelect:
+    """label_offer's query, built once: index lookups, told apart by `part`:
+    'product': the unit's product and the open-box variant asked for (value = SKU);
+    'barcode': the barcodes of both (value = code, n = id: their order);
+    'printed': how often (n) each label (kind, value = barcode value) of the unit was printed."""
+    products, barcodes, jobs = Product.__table__, ProductBarcode.__table__, PrintJob.__table__
+    ids = [bindparam("variant_id", type_=Integer), bindparam("product_id", type_=Integer)]
+    return union_all(
+        select(literal("product").label("part"), products.c.id.label("product_id"), null().cast(String).label("kind"),
+               products.c.sku.label("value"), products.c.id.label("n")).where(products.c.id.in_(ids)),
+        select(literal("barcode"), barcodes.c.product_id, null().cast(String), barcodes.c.code, barcodes.c.id)
+        .where(barcodes.c.product_id.in_(ids)),
+        select(literal("printed"), null().cast(Integer), jobs.c.kind, jobs.c.barcode_value, func.count())
+        .where(jobs.c.unit_id == bindparam("unit_id", type_=Integer)).group_by(jobs.c.kind, jobs.c.barcode_value),
+    )
 
 
 def _check_reason(session: Session, unit: ReturnUnit, content: LabelContent, reason: str | None) -> tuple[bool, str | None]:

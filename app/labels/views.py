@@ -121,27 +121,20 @@ def remembered_printer() -> tuple[Printer | None, str, str | None]:
 
 
 def label_actions(unit: ReturnUnit) -> LabelActions:
-    """Everything `_print_actions.html` shows for a unit, read fresh (with a new key) each render."""
+    """Everything `_print_actions.html` shows for a unit, read fresh (with a new key) each render.
+
+    The handheld renders this after every inspection and disposition, so what can be printed is
+    read in one statement (services.label_offer) rather than by building both labels."""
     if not (current_user.is_authenticated and current_user.actor().can("print_labels")):
         return LabelActions(unit=unit, allowed=False)
     printer, browser_stock, note = remembered_printer()
     if printer is not None and printer.warehouse_id != unit.warehouse_id:
         note = f"{printer.name} is at {printer.warehouse.name}; printing here from the browser instead."
         printer = None
-    la = LabelActions(unit=unit, printer=printer, browser_stock=browser_stock, note=note, next=_current_path())
-    session = db.session
-    labels = {}
-    for kind in ("lpn", "sku"):
-        try:
-            labels[kind] = services.build_label(session, unit, kind)
-        except DomainError:
-            pass
-    printed = services.print_counts(session, unit.id, [(c.kind, c.barcode_value) for c in labels.values()])
-    la.reprint_lpn = "lpn" in labels and printed.get(("lpn", labels["lpn"].barcode_value), 0) > 0
-    if "sku" in labels:
-        la.sku, la.sku_barcode = labels["sku"].sku, labels["sku"].barcode_value
-        la.reprint_sku = printed.get(("sku", labels["sku"].barcode_value), 0) > 0
-    return la
+    offer = services.label_offer(db.session, unit)
+    return LabelActions(unit=unit, printer=printer, browser_stock=browser_stock, note=note, next=_current_path(),
+                        reprint_lpn=offer.lpn_printed, reprint_sku=offer.sku_printed, sku=offer.sku,
+                        sku_barcode=offer.sku_barcode)
 
 
 @bp.app_context_processor

@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
 from app.catalog.models import Product, ProductBarcode
 from app.db import unit_of_work
-from app.errors import IdempotencyKeyReused, NotFound, NotPermitted, ValidationFailed
+from app.errors import DomainError, IdempotencyKeyReused, NotFound, NotPermitted, ValidationFailed
 from app.labels import services
 from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, IdempotencyRecord, ReturnUnit
@@ -81,6 +81,80 @@ def test_sku_label_falls_back_to_sku(session, world):  # type: ignore[no-untyped
         services.build_label(session, receive(session, world, product=odd), "sku")
     with pytest.raises(ValidationFailed):
         services.build_label(session, receive(session, world), "pallet")
+
+
+def _printed(session: Session, unit: ReturnUnit, *labels: tuple[str, str]) -> None:
+    """Print jobs of (kind, barcode value) labels of a unit, as if printed before."""
+    with unit_of_work(session):
+        session.add_all([PrintJob(unit_id=unit.id, stock="4x6", kind=kind, barcode_value=value, channel="browser")
+                         for kind, value in labels])
+
+
+def _reference_offer(session: Session, unit: ReturnUnit) -> services.LabelOffer:
+    """What the print buttons offered when they were worked out by building both labels."""
+    labels = {}
+    for kind in ("lpn", "sku"):
+        with contextlib.suppress(DomainError):
+            labels[kind] = services.build_label(session, unit, kind)
+    printed = {(c.kind, c.barcode_value): services.previous_prints(session, unit.id, c.kind, c.barcode_value)
+               for c in labels.values()}
+    lpn = "lpn" in labels and printed.get(("lpn", labels["lpn"].barcode_value), 0) > 0
+    if "sku" not in labels:
+        return services.LabelOffer(lpn, None, None, False)
+    sku = labels["sku"]
+    return services.LabelOffer(lpn, sku.sku, sku.barcode_value, printed.get(("sku", sku.barcode_value), 0) > 0)
+
+
+def test_label_offer_is_what_build_label_would_make(session, world):  # type: ignore[no-untyped-def]
+    """label_offer (the print buttons' one read) decides as build_label does: the open-box variant of a
+    unit graded not-new, the first barcode a label can carry, the SKU when none can, no SKU label when
+    not even the SKU can be carried, no LPN label for an LPN Code128 cannot carry; and a label counts
+    as printed before only if that exact label (kind and barcode) was printed for that unit."""
+    with unit_of_work(session):
+        variant = Product(sku="TEE-BLU-M-OB", name="Tee blue M open box", category="apparel",
+                          unit_value=Decimal("18.00"), merchant_id=world.merchant.id)
+        odd_first = Product(sku="ODD-FIRST", name="Odd first code", category="apparel", unit_value=Decimal("1"))
+        bare = Product(sku="PLAIN-1", name="Plain", category="apparel", unit_value=Decimal("1"))
+        hopeless = Product(sku="ÜNI-1", name="Odd", category="apparel", unit_value=Decimal("1"))
+        session.add_all([variant, odd_first, bare, hopeless])
+        session.flush()
+        session.add_all([ProductBarcode(code="00012345678905", kind="upc", product_id=variant.id),
+                         ProductBarcode(code="ÄBC-1", kind="alias", product_id=odd_first.id),
+                         ProductBarcode(code="00098765432109", kind="upc", product_id=odd_first.id),
+                         ProductBarcode(code="00055555555555", kind="upc", product_id=odd_first.id)])
+        session.get(Product, world.products["shirt"].id).open_box_product_id = variant.id
+    regraded = receive(session, world, grade="B", packaging="opened")
+    as_new = receive(session, world, grade="A", packaging="sealed")
+    opened_a = receive(session, world, grade="A", packaging="opened")
+    unseen = receive(session, world)
+    first_bad = receive(session, world, product=odd_first)
+    no_codes = receive(session, world, product=bare)
+    no_label = receive(session, world, product=hopeless)
+    odd_lpn = receive(session, world, lpn="LPÜ-1")
+    _printed(session, regraded, ("lpn", regraded.lpn), ("sku", "012345678905"), ("sku", "012345678905"))
+    _printed(session, as_new, ("sku", "012345678905"), ("lpn", regraded.lpn))  # another label, another unit's LPN
+    _printed(session, unseen, ("sku", "036000291452"))
+    _printed(session, first_bad, ("sku", "098765432109"), ("sku", "ÄBC-1"))
+    _printed(session, no_codes, ("lpn", no_codes.lpn), ("sku", "PLAIN-1"))
+    _printed(session, no_label, ("sku", "ÜNI-1"))
+    _printed(session, odd_lpn, ("lpn", "LPÜ-1"), ("sku", "036000291452"))
+    expected = {
+        regraded: (True, "TEE-BLU-M-OB", "012345678905", True),
+        as_new: (False, "TEE-BLU-M", "036000291452", False),
+        opened_a: (False, "TEE-BLU-M-OB", "012345678905", False),
+        unseen: (False, "TEE-BLU-M", "036000291452", True),
+        first_bad: (False, "ODD-FIRST", "098765432109", True),
+        no_codes: (True, "PLAIN-1", "PLAIN-1", True),
+        no_label: (False, None, None, False),
+        odd_lpn: (False, "TEE-BLU-M", "036000291452", True),
+    }
+    session.expunge_all()  # read as a request does: the unit and its product, nothing else cached
+    for unit, want in expected.items():
+        loaded = session.get(ReturnUnit, unit.id, options=[joinedload(ReturnUnit.product)])
+        offer = services.label_offer(session, loaded)
+        assert offer == want, (unit.lpn, offer)
+        assert offer == _reference_offer(session, loaded), unit.lpn
+        session.rollback()
 
 
 # --- sending to a network printer ---------------------------------------------------------
@@ -208,7 +282,7 @@ def test_relabel_after_regrade_is_not_a_reprint(session, world):  # type: ignore
     services.record_print(session, actor, unit_id=unit.id, kind="sku", stock="4x6", channel="browser",
                           reason=None, idempotency_key=key())
     label = services.build_label(session, session.get(ReturnUnit, unit.id), "sku")
-    assert services.print_counts(session, unit.id, [("sku", label.barcode_value)]) == {("sku", label.barcode_value): 1}
+    assert services.previous_prints(session, unit.id, "sku", label.barcode_value) == 1
     with unit_of_work(session):
         variant = Product(sku="TEE-OB", name="Tee open box", category="apparel", unit_value=Decimal("1"))
         session.add(variant)

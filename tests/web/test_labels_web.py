@@ -403,3 +403,72 @@ def test_fragment_ignores_the_including_screens_variables(app, client, session, 
         html = render_template_string('{% include "labels/_print_actions.html" %}', unit=session.get(ReturnUnit, unit.id),
                                       result={"kind": "unit"}, error="not mine")
     assert "Print label" in html and "'kind'" not in html and "not mine" not in html and "msg-success" not in html
+
+
+def _open_box_variant(session: Session, world) -> Product:  # type: ignore[no-untyped-def]
+    """An open-box variant (with its own UPC) of the shirt, which a unit graded not-new sells as."""
+    from app.catalog.models import ProductBarcode
+
+    with unit_of_work(session):
+        variant = Product(sku="TEE-BLU-M-OB", name="Tee blue M open box", category="apparel",
+                          unit_value=Decimal("18.00"), merchant_id=world.merchant.id)
+        session.add(variant)
+        session.flush()
+        session.add(ProductBarcode(code="00012345678905", kind="upc", product_id=variant.id))
+        session.get(Product, world.products["shirt"].id).open_box_product_id = variant.id
+    return variant
+
+
+def test_fragment_offers_the_open_box_sku_label_and_asks_why_again(app, client, session, world):  # type: ignore[no-untyped-def]
+    """A unit graded not-new is offered its open-box variant's SKU label; once both labels were printed,
+    both buttons say Reprint and a reason is asked. A unit still sold as new gets no SKU button, but a
+    print of its own SKU label still counts as printed before."""
+    _open_box_variant(session, world)
+    regraded = receive(session, world, grade="C", packaging="opened")
+    as_new = receive(session, world, grade="A", packaging="sealed")
+    login(client, "worker")
+    page = text(client.get(f"/labels/unit/{regraded.id}", headers=HX))
+    assert ">Print label</button>" in page and ">Print SKU label · TEE-BLU-M-OB</button>" in page
+    assert 'name="reason"' not in page and page.count('name="kind" value="sku"') == 2  # print and ZPL
+    for kind in ("lpn", "sku"):
+        resp = client.post(f"/labels/unit/{regraded.id}/print", data={"kind": kind, "stock": "4x6", "idempotency_key": key()})
+        assert resp.status_code == 303
+    assert [(j.kind, j.barcode_value) for j in jobs(session)] == [("lpn", regraded.lpn), ("sku", "012345678905")]
+    page = text(client.get(f"/labels/unit/{regraded.id}", headers=HX))
+    assert ">Reprint label</button>" in page and ">Reprint SKU label · TEE-BLU-M-OB</button>" in page
+    assert "(both labels printed before)" in page and 'name="reason"' in page
+    page = text(client.get(f"/labels/unit/{as_new.id}", headers=HX))
+    assert ">Print label</button>" in page and 'value="sku"' not in page and 'name="reason"' not in page
+    client.post(f"/labels/unit/{as_new.id}/print", data={"kind": "sku", "stock": "4x6", "idempotency_key": key()})
+    page = text(client.get(f"/labels/unit/{as_new.id}", headers=HX))
+    assert "(SKU label printed before)" in page and ">Print label</button>" in page and 'value="sku"' not in page
+
+
+def test_fragment_reads_its_labels_in_one_statement(app, session, world):  # type: ignore[no-untyped-def]
+    """The block is rendered after every inspection and disposition: with the unit (and its product)
+    loaded, working out what it offers is one statement, not one per label and one for the counts."""
+    from flask_login import login_user
+    from sqlalchemy import event
+
+    from app.auth.models import User
+    from app.db import db
+    from app.labels.views import label_actions
+    from app.ledger.services import WITH_PLACE
+
+    _open_box_variant(session, world)
+    unit = receive(session, world, grade="B", packaging="opened")
+    with app.test_request_context("/"):
+        login_user(db.session.get(User, world.users["worker"].id))
+        loaded = db.session.get(ReturnUnit, unit.id, options=WITH_PLACE)
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            la = label_actions(loaded)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert (la.sku, la.sku_barcode, la.reprint_lpn, la.reprint_sku) == ("TEE-BLU-M-OB", "012345678905", False, False)
+    assert len(statements) == 1, statements
