@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, MetaData, Numeric, Table, bindparam, create_engine, event, func, insert, literal, select
+from sqlalchemy import BigInteger, Integer, MetaData, Numeric, Table, bindparam, create_engine, event, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -249,6 +249,24 @@ class RowInsert:
         return (self.table, tuple(self.values), self.conflict, self.add)
 
 
+@dataclass(frozen=True)
+class RowUpdate:
+    """One row's UPDATE for execute_together: the row by its `key` columns, the columns to set, the
+    columns that go up by one (a version counter) and the columns a number is added to (`add`,
+    column and amount). The row must be there: execute_together raises when it is not. Anything
+    but an increment must be a row the caller has locked (read FOR UPDATE in this transaction)."""
+
+    table: Table
+    key: dict[str, Any]
+    values: dict[str, Any]
+    bump: tuple[str, ...] = ()
+    add: tuple[str, int] | None = None
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        return ("update", self.table, tuple(self.key), tuple(self.values), self.bump, self.add[0] if self.add else None)
+
+
 def insert_row(model: type[Base], values: dict[str, Any], *, conflict: tuple[str, ...] = (),
                add: str | None = None) -> RowInsert:
     """A row to insert with execute_together (conflict + add: `ON CONFLICT (conflict) DO UPDATE SET add = add + new`)."""
@@ -258,6 +276,13 @@ def insert_row(model: type[Base], values: dict[str, Any], *, conflict: tuple[str
         if name not in row:
             row[name] = value(None) if call else value
     return RowInsert(table, row, conflict, add)
+
+
+def update_row(model: type[Base], key: dict[str, Any], values: dict[str, Any], *, bump: tuple[str, ...] = (),
+               add: tuple[str, int] | None = None) -> RowUpdate:
+    """A row's UPDATE for execute_together (`bump`: columns set to themselves + 1; `add`: (column, n)
+    sets the column to itself + n)."""
+    return RowUpdate(model.__table__, key, values, bump, add)
 
 
 @lru_cache(maxsize=64)
@@ -272,45 +297,108 @@ def _python_defaults(table: Table) -> tuple[tuple[str, Any, bool], ...]:
     return tuple(out)
 
 
-def _insert_statement(dialect: str, shape: Shape, prefix: str) -> Insert:
-    """The INSERT of a row shape, its values bound as `<prefix><column>` (unique within one statement)."""
+def _insert_statement(dialect: str, shape: Shape, prefixes: Sequence[str]) -> Insert:
+    """The INSERT of rows of one shape, the values of row i bound as `<prefixes[i]><column>`."""
     table, columns, conflict, add = shape
     make = pg_insert if dialect == "postgresql" else sqlite_insert if dialect == "sqlite" else insert
-    stmt = make(table).values({k: bindparam(prefix + k, type_=table.c[k].type) for k in columns})
+    rows = [{k: bindparam(prefix + k, type_=table.c[k].type) for k in columns} for prefix in prefixes]
+    stmt = make(table).values(rows if len(rows) > 1 else rows[0])
     if conflict and add:
         stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={add: table.c[add] + stmt.excluded[add]})
     return stmt
 
 
-@lru_cache(maxsize=256)
-def _together_statement(dialect: str, shapes: tuple[Shape, ...]) -> Executable:
-    """One statement for a sequence of row shapes (built once, then SQLAlchemy's compiled cache applies)."""
-    ctes = [_insert_statement(dialect, shape, f"w{i}_").cte(f"w{i}") for i, shape in enumerate(shapes)]
-    return select(literal(1)).add_cte(*ctes)
+def _update_statement(shape: tuple[Any, ...], prefix: str) -> Executable:
+    """The UPDATE of one row shape: key columns bound as `<prefix>k_<column>`, values as
+    `<prefix><column>`, the added amount as `<prefix>add`; it returns a 1 for the row it changed."""
+    _, table, key, columns, bump, add = shape
+    values: dict[str, Any] = {k: bindparam(prefix + k, type_=table.c[k].type) for k in columns}
+    values.update({b: table.c[b] + 1 for b in bump})
+    if add is not None:
+        values[add] = table.c[add] + bindparam(prefix + "add", type_=table.c[add].type)
+    where = (table.c[k] == bindparam(f"{prefix}k_{k}", type_=table.c[k].type) for k in key)
+    return update(table).where(*where).values(values).returning(literal(1))
+
+
+def _groups(rows: Sequence[RowInsert | RowUpdate]) -> list[list[RowInsert | RowUpdate]]:
+    """The rows grouped for one statement: inserts of one shape together (one multi-row INSERT, which
+    gives them their ids in the order given), each update alone; groups in order of first appearance."""
+    groups: dict[Any, list[RowInsert | RowUpdate]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(r.shape if isinstance(r, RowInsert) else i, []).append(r)
+    return list(groups.values())
 
 
 @lru_cache(maxsize=256)
-def _single_statement(dialect: str, shape: Shape) -> Insert:
-    return _insert_statement(dialect, shape, "")
+def _together_statement(dialect: str, shapes: tuple[tuple[Any, int], ...]) -> Executable:
+    """One statement for groups of rows, (shape, number of rows) each, built once (see execute_together).
+    It returns how many rows each update changed, in order."""
+    ctes, updated = [], []
+    for g, (shape, n) in enumerate(shapes):
+        if isinstance(shape[0], str):  # an update
+            cte = _update_statement(shape, f"w{g}_").cte(f"w{g}")
+            updated.append(select(func.count()).select_from(cte).scalar_subquery().label(f"w{g}"))
+        else:
+            cte = _insert_statement(dialect, shape, [f"w{g}_{j}_" for j in range(n)]).cte(f"w{g}")
+        ctes.append(cte)
+    return select(*updated or [literal(1)]).add_cte(*ctes)
 
 
-def execute_together(session: Session, rows: Sequence[RowInsert]) -> None:
-    """Insert rows whose values are all known, in the caller's transaction.
+@lru_cache(maxsize=256)
+def _single_statement(dialect: str, shape: tuple[Any, ...]) -> Executable:
+    return _update_statement(shape, "") if isinstance(shape[0], str) else _insert_statement(dialect, shape, [""])
+
+
+def _single_params(r: RowInsert | RowUpdate) -> dict[str, Any]:
+    if isinstance(r, RowInsert):
+        return r.values
+    params = {**r.values, **{f"k_{k}": v for k, v in r.key.items()}}
+    if r.add is not None:
+        params["add"] = r.add[1]
+    return params
+
+
+def _check_updated(rows: Sequence[RowInsert | RowUpdate], counts: Sequence[int]) -> None:
+    updates = [r for r in rows if isinstance(r, RowUpdate)]
+    for r, n in zip(updates, counts):
+        if n != 1:
+            raise RuntimeError(f"{r.table.name} row {r.key} is missing: an UPDATE that must change one row changed {n}")
+
+
+def execute_together(session: Session, rows: Sequence[RowInsert | RowUpdate]) -> None:
+    """Write rows whose values are all known, in the caller's transaction: inserts, and updates of
+    rows the caller has locked (or increments); each update must change its one row, else RuntimeError.
 
     PostgreSQL: one round trip, a chain of data-modifying CTEs (`WITH w0 AS (INSERT ...), w1 AS
-    (INSERT ...) SELECT 1`); foreign keys are checked at the end of the statement, so the rows may
-    reference each other. It goes straight to the driver, like read_rows. Elsewhere (SQLite,
-    in-process), one INSERT after the other. The statement for a given sequence of row shapes is
-    built once and reused with new values.
+    (UPDATE ...) SELECT ...`); foreign keys are checked at the end of the statement, so the rows may
+    reference each other. PostgreSQL runs the CTEs in no order one may rely on (in fact the last
+    first), so the inserts of one table and shape share one multi-row INSERT: they get their ids in
+    the order given (an outbox's readers see a refund approved before it is released). It goes
+    straight to the driver, like read_rows. Elsewhere (SQLite, in-process), one statement after
+    the other, in the order given. The statement for a given sequence of row shapes is built once
+    and reused with new values.
     """
     _autoflush(session)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) > 1:
-        params = {f"w{i}_{k}": v for i, r in enumerate(rows) for k, v in r.values.items()}
-        _on_driver(session, _together_statement(dialect, tuple(r.shape for r in rows)), params, fetch=False)
+        groups = _groups(rows)
+        params: dict[str, Any] = {}
+        for g, group in enumerate(groups):
+            for j, r in enumerate(group):
+                if isinstance(r, RowInsert):
+                    params.update({f"w{g}_{j}_{k}": v for k, v in r.values.items()})
+                else:
+                    params.update({f"w{g}_{k}": v for k, v in _single_params(r).items()})
+        stmt = _together_statement(dialect, tuple((group[0].shape, len(group)) for group in groups))
+        counts = _on_driver(session, stmt, params, fetch=True)[0]
+        _check_updated([group[0] for group in groups], counts if any(isinstance(r, RowUpdate) for r in rows) else ())
         return
+    counts = []
     for r in rows:
-        session.execute(_single_statement(dialect, r.shape), r.values)
+        done = session.execute(_single_statement(dialect, r.shape), _single_params(r))
+        if isinstance(r, RowUpdate):
+            counts.append(len(done.all()))  # its RETURNING rows: SQLite's rowcount is not set before they are read
+    _check_updated(rows, counts)
 
 
 # ---------------------------------------------------------------------------------------------- the hot path
@@ -362,6 +450,16 @@ def _on_driver(session: Session, stmt: Executable, params: dict[str, Any], fetch
         raise DBAPIError.instance(sql, args, exc, DriverError, connection_invalidated=lost, dialect=conn.dialect) from exc
     finally:
         cursor.close()
+
+
+def expire_rows(session: Session, *entities: tuple[type, Any]) -> None:
+    """Expire the session's copies of rows just changed by plain UPDATEs (write_rows, execute_together),
+    so that nothing reads them stale: (entity class, primary key) each, None keys skipped."""
+    from sqlalchemy.orm.util import identity_key
+
+    for cls, ident in entities:
+        if ident is not None and (obj := session.identity_map.get(identity_key(cls, ident))) is not None:
+            session.expire(obj)
 
 
 def _autoflush(session: Session) -> None:

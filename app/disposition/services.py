@@ -1,35 +1,54 @@
 """Disposition: decide by the rules, confirm (or, for supervisors, override), move the unit and settle its refund."""
 from __future__ import annotations
 
+import json
+from collections import namedtuple
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Select, Text, bindparam, cast, distinct, func, select
 from sqlalchemy.orm import Session
 
-from app.catalog.services import location_of_type
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
-from app.catalog.models import SalesChannel
+from app.catalog.models import Location, Product, SalesChannel
+from app.db import execute_together, expire_rows, read_rows
 from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule
-from app.errors import Conflict, NotPermitted, ValidationFailed
-from app.ledger.idempotency import run_idempotent
-from app.ledger.models import ReturnUnit
-from app.ledger.services import apply_transition, check_version, lock_unit
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.ledger.idempotency import LateClaim, run_idempotent
+from app.ledger.models import IdempotencyRecord, ReturnUnit
+from app.ledger.services import check_version, move_rows
 from app.orders.models import Order, Rma, RmaLine
 from app.refunds.domain import hold_reasons
-from app.refunds.services import RefundPolicy, refund_for_unit, settle_after_inspection
+from app.refunds.models import RefundTrigger
+from app.refunds.services import RefundPolicy, settle_rows
 
 
 def load_rules(session: Session) -> list[Rule]:
-    """The current rule set, in order (the seeded defaults when none is stored)."""
-    rows = session.scalars(select(DispositionRule).order_by(DispositionRule.position)).all()
+    """The current rule set, in order (the seeded defaults when none is stored): one plain read."""
+    rows = read_rows(session, _rules_statement(), {})
     if not rows:
         return list(rules_domain.DEFAULT_RULES)
-    return [Rule(r.position, r.name, dict(r.conditions or {}), r.disposition, r.refund_action,
-                 Decimal(r.restocking_fee_pct), r.enabled) for r in rows]
+    return list(_built_rules(tuple(rows)))
+
+
+@lru_cache(maxsize=1)
+def _rules_statement() -> Select:
+    r = DispositionRule.__table__
+    return select(r.c.position, r.c.name, cast(r.c.conditions, Text).label("conditions"), r.c.disposition,
+                  r.c.refund_action, r.c.restocking_fee_pct, r.c.enabled).order_by(r.c.position)
+
+
+@lru_cache(maxsize=8)
+def _built_rules(rows: tuple[Any, ...]) -> tuple[Rule, ...]:
+    """The rules of a rule set as read, built (validated, conditions parsed) once per distinct set:
+    building them costs more than reading them, and the set rarely changes. Rules are immutable."""
+    return tuple(Rule(position, name, (json.loads(conditions) if conditions else None) or {}, disposition, action,
+                      Decimal(fee), enabled)
+                 for position, name, conditions, disposition, action, fee, enabled in rows)
 
 
 def _history_counts(customer_id: Any) -> tuple[Any, Any]:
@@ -51,29 +70,77 @@ def customer_history(session: Session, customer_id: int | None) -> tuple[int, fl
     return _history(*session.execute(select(*_history_counts(customer_id))).one())
 
 
+@lru_cache(maxsize=2)
+def _facts_statement(lock: bool) -> Select:
+    """A unit with what the rules look at (its product, channel, line's reason and customer's
+    history) as one plain row; with `lock`, the unit's row lock (a use case's first statement)."""
+    u, p = ReturnUnit.__table__, Product.__table__
+    rma, line, channel = Rma.__table__.alias("unit_rma"), RmaLine.__table__, SalesChannel.__table__
+    customer = select(rma.c.customer_id).where(rma.c.id == u.c.rma_id).correlate(u).scalar_subquery()
+    returns, orders = _history_counts(customer)
+    stmt = (select(u.c.id, u.c.lpn, u.c.state, u.c.version, u.c.product_id, u.c.warehouse_id, u.c.location_id,
+                   u.c.rma_id, u.c.rma_line_id, u.c.grade, u.c.packaging, u.c.serial_status, u.c.inspected_at,
+                   u.c.inspected_by_id, p.c.category, p.c.unit_value,
+                   select(channel.c.code).join_from(rma, channel, channel.c.id == rma.c.channel_id)
+                   .where(rma.c.id == u.c.rma_id).scalar_subquery().label("channel"),
+                   select(line.c.reason_code).where(line.c.id == u.c.rma_line_id).scalar_subquery().label("reason_code"),
+                   returns.label("customer_returns"), orders.label("customer_orders"))
+            .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")))
+    return stmt.with_for_update(of=u) if lock else stmt
+
+
+def _require_inspected(row: Any) -> None:
+    if row.grade is None or row.packaging is None:
+        raise ValidationFailed(f"Inspect unit {row.lpn} (grade and packaging) before its disposition.")
+
+
+def _facts(row: Any) -> InspectionFacts:
+    """The rules' input from a _facts_statement row; an uninspected unit is refused."""
+    _require_inspected(row)
+    count, rate = _history(row.customer_returns, row.customer_orders)
+    return InspectionFacts(grade=row.grade, category=row.category, unit_value=row.unit_value,
+                           reason_code=row.reason_code if row.rma_line_id is not None and row.reason_code else "unknown",
+                           channel=row.channel if row.rma_id is not None and row.channel else "unknown",
+                           serial_mismatch=row.serial_status == "mismatch", packaging=row.packaging,
+                           customer_return_count=count, customer_return_rate=rate)
+
+
 def facts_for(session: Session, unit: ReturnUnit) -> InspectionFacts:
-    """What the rules look at for one inspected unit (the product, then the rest in one query)."""
-    if unit.grade is None or unit.packaging is None:
-        raise ValidationFailed(f"Inspect unit {unit.lpn} (grade and packaging) before its disposition.")
-    product = unit.product
-    customer = select(Rma.customer_id).where(Rma.id == unit.rma_id).scalar_subquery()
-    row = session.execute(select(
-        select(SalesChannel.code).join(Rma, Rma.channel_id == SalesChannel.id).where(Rma.id == unit.rma_id).scalar_subquery(),
-        select(RmaLine.reason_code).where(RmaLine.id == unit.rma_line_id).scalar_subquery(),
-        *_history_counts(customer),
-    )).one()
-    channel = row[0] if unit.rma_id is not None and row[0] is not None else "unknown"
-    reason = row[1] if unit.rma_line_id is not None and row[1] is not None else "unknown"
-    count, rate = _history(row[2], row[3])
-    return InspectionFacts(grade=unit.grade, category=product.category if product else "unknown",
-                           unit_value=product.unit_value if product else Decimal(0), reason_code=reason,
-                           channel=channel, serial_mismatch=unit.serial_status == "mismatch",
-                           packaging=unit.packaging, customer_return_count=count, customer_return_rate=rate)
+    """What the rules look at for one inspected unit, in one plain read."""
+    rows = read_rows(session, _facts_statement(False), {"unit_id": unit.id})
+    if not rows:
+        raise NotFound("No such unit.")
+    return _facts(rows[0])
 
 
 def preview(session: Session, actor: Actor, unit: ReturnUnit) -> Decision:
     """What the rules would decide for this unit now (read-only)."""
     return decide(load_rules(session), facts_for(session, unit))
+
+
+@lru_cache(maxsize=8)
+def _settle_statement(with_refund: bool) -> Select:
+    """The confirm's second read, after the unit's lock: its key's record (LateClaim), the location
+    of the decided type (bound as `location_type`) and, `with_refund`, the unit's refund trigger
+    with its row lock. A unit without a trigger gets no row from the first form and reads the second."""
+    loc = Location.__table__
+    first = (select(loc.c.id).where(loc.c.warehouse_id == bindparam("warehouse_id"), loc.c.type == bindparam("location_type"))
+             .order_by(loc.c.id).limit(1).scalar_subquery())
+    columns = [LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
+               LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
+               LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
+               LateClaim.recorded(IdempotencyRecord.result).label("rec_result"),
+               first.label("location_id"),
+               select(loc.c.code).where(loc.c.id == first).scalar_subquery().label("location_code")]
+    if not with_refund:
+        return select(*columns)
+    rt = RefundTrigger.__table__
+    return (select(*columns, rt.c.id, rt.c.unit_id, rt.c.rma_id, rt.c.warehouse_id, rt.c.status, rt.c.currency,
+                   rt.c.paid_amount, rt.c.amount)
+            .where(rt.c.unit_id == bindparam("unit_id")).with_for_update(of=rt))
+
+
+_Refund = namedtuple("_Refund", ("id", "unit_id", "rma_id", "warehouse_id", "status", "currency", "paid_amount", "amount"))
 
 
 def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None,
@@ -82,7 +149,9 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
     """Use case: apply the rules' decision (or a supervisor's override) to an inspected unit.
 
     One transaction: the ledger moves the unit to the disposition's state and location, and
-    the refund trigger is settled (held for approval, released, or rejected).
+    the refund trigger is settled (held for approval, released, or rejected). Plain rows, like the
+    scan: the unit's lock with the rules' facts, the rules, the refund's lock with the key's record
+    and the location, then every row in one write (execute_together).
     """
     if not actor.can("dispose"):
         raise NotPermitted("You may not dispose units.")
@@ -95,28 +164,41 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         if not (override_reason or "").strip():
             raise ValidationFailed("Say why you override the rules.")
 
-    def work() -> dict[str, Any]:
-        unit = lock_unit(session, unit_id)
+    def work(claim: LateClaim) -> dict[str, Any]:
+        rows = read_rows(session, _facts_statement(True), {"unit_id": unit_id})
+        if not rows:
+            raise NotFound("No such unit.")
+        unit = rows[0]
         ensure_unit_visible(session, actor, unit)
+        decision, overridden, location_type = None, False, None
+        if unit.state == "received" and unit.grade is not None and unit.packaging is not None:
+            decision = decide(load_rules(session), _facts(unit))
+            overridden = override is not None and override != decision.disposition
+            disposition = override if overridden else decision.disposition
+            location_type = DISPOSITION_LOCATION_TYPE[disposition]
+        # After the unit's lock, in a statement of its own: a same-key attempt that waited for the
+        # lock sees the record its winner wrote, and replays it.
+        params = {**claim.params, "unit_id": unit.id, "warehouse_id": unit.warehouse_id, "location_type": location_type}
+        found = read_rows(session, _settle_statement(True), params)
+        refund = _Refund(*(getattr(found[0], c) for c in _Refund._fields)) if found else None
+        ctx = found[0] if found else read_rows(session, _settle_statement(False), params)[0]
+        if ctx.rec_operation is not None:
+            return claim.replay(ctx.rec_operation, ctx.rec_fingerprint, ctx.rec_actor_id, ctx.rec_result)
         check_version(session, unit, expected_version)
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed: it is {unit.state.replace('_', ' ')}. "
                            "Use the supervisor desk to move it on.")
-        decision = decide(load_rules(session), facts_for(session, unit))
-        overridden = override is not None and override != decision.disposition
-        disposition = override if overridden else decision.disposition
-        assert disposition is not None
+        _require_inspected(unit)
+        assert decision is not None and location_type is not None
+        if ctx.location_id is None:
+            raise ValidationFailed(f"This warehouse has no {location_type.replace('_', ' ')} location. Ask an admin to add one.")
         why = decision.explanation if not overridden else f"override by {actor.name}: {override_reason} (rules said: {decision.explanation})"
-        location = location_of_type(session, unit.warehouse_id, DISPOSITION_LOCATION_TYPE[disposition])
-        # locked before the move, so the move's rows and the refund's go out in one flush at the end
-        refund = refund_for_unit(session, unit.id, lock=True)
-        # set before the move, so the unit row is written once (one UPDATE, one version step)
-        unit.disposition = disposition
-        unit.decision_rule = why
-        apply_transition(session, actor, unit, DISPOSITION_STATE[disposition], reason=why, to_location=location,
-                         action="unit.disposed", details={"disposition": disposition, "rule": decision.explanation,
-                                                          "overridden": overridden})
+        writes = move_rows(actor, unit, DISPOSITION_STATE[disposition], reason=why, to_location_id=ctx.location_id,
+                           to_location_warehouse_id=unit.warehouse_id, action="unit.disposed",
+                           details={"disposition": disposition, "rule": decision.explanation, "overridden": overridden},
+                           values={"disposition": disposition, "decision_rule": why})
         refund_status = None
+        refund_amount = str(refund.amount) if refund is not None else None
         if refund is not None and refund.status == "awaiting_inspection":
             action = "hold" if overridden and decision.refund_action != "none" else decision.refund_action
             amount = rules_domain.refund_amount(refund.paid_amount, action, restocking_fee_pct=decision.restocking_fee_pct,
@@ -125,14 +207,17 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
                                 serial_mismatch=unit.serial_status == "mismatch", fraud_flag=False, overridden=overridden)
             if unit.rma_id is not None and unit.rma_line_id is None:
                 hold.append("the item was not on the return authorisation")
-            settle_after_inspection(session, actor, refund, amount=amount, refund_action=action, hold=hold,
-                                    inspected_by_id=unit.inspected_by_id, override_by_id=actor.id if overridden else None,
-                                    reason=why)
-            refund_status = refund.status
-        session.flush()
-        return {"unit_id": unit.id, "lpn": unit.lpn, "state": unit.state, "disposition": disposition,
-                "location": location.code, "explanation": why, "refund_status": refund_status,
-                "refund_amount": str(refund.amount) if refund is not None else None, "version": unit.version}
+            after, settled = settle_rows(actor, refund, unit_inspected_at=unit.inspected_at, amount=amount,
+                                         refund_action=action, hold=hold, inspected_by_id=unit.inspected_by_id,
+                                         override_by_id=actor.id if overridden else None, reason=why)
+            writes += settled
+            refund_status, refund_amount = after["status"], str(after["amount"])
+        result = {"unit_id": unit.id, "lpn": unit.lpn, "state": DISPOSITION_STATE[disposition], "disposition": disposition,
+                  "location": ctx.location_code, "explanation": why, "refund_status": refund_status,
+                  "refund_amount": refund_amount, "version": unit.version + 1}
+        execute_together(session, [*writes, claim.record(result)])
+        expire_rows(session, (ReturnUnit, unit.id), (RefundTrigger, refund.id if refund is not None else None))
+        return result
 
     params = {"unit_id": unit_id, "override": override, "override_reason": override_reason, "v": expected_version}
-    return run_idempotent(session, actor, idempotency_key, "confirm_disposition", params, work)
+    return run_idempotent(session, actor, idempotency_key, "confirm_disposition", params, work, late_claim=True)

@@ -5,18 +5,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from functools import lru_cache
+
+from sqlalchemy import Select, bindparam, case, null, select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
-from app.db import utcnow
-from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.catalog.models import Product
+from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, ChecklistTemplate, Inspection, Photo
 from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
-from app.ledger.idempotency import run_idempotent
-from app.ledger.models import GRADES, ReturnUnit
-from app.ledger.services import audit, lock_unit
+from app.ledger.idempotency import LateClaim, run_idempotent
+from app.ledger.models import GRADES, AuditEntry, IdempotencyRecord, ReturnUnit
+from app.ledger.services import audit, audit_values, lock_unit
 
 DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
     "electronics": [
@@ -43,10 +46,16 @@ DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
 
 def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
     """The configured checklist of a category (seeded defaults when none is stored)."""
-    template = session.get(ChecklistTemplate, category)
-    if template is not None:
-        return list(template.items)
+    rows = read_rows(session, _checklist_statement(), {"category": category})
+    if rows and rows[0].checklist is not None:
+        return list(rows[0].checklist)
     return DEFAULT_CHECKLISTS.get(category, [])
+
+
+@lru_cache(maxsize=1)
+def _checklist_statement() -> Select:
+    t = ChecklistTemplate.__table__
+    return select(t.c["items"].label("checklist")).where(t.c.category == bindparam("category"))
 
 
 def checklist_answers(session: Session, unit: ReturnUnit, form: Mapping[str, str],
@@ -67,13 +76,22 @@ def clean_grade(grade: str | None, packaging: str | None) -> tuple[str, str]:
     return grade, packaging
 
 
+def _kept_answers(items: list[dict[str, Any]], answers: Mapping[str, Any] | None, *, unanswered_is_no: bool) -> dict[str, bool]:
+    """The answers kept to a checklist's items; with `unanswered_is_no` (a submitted form, whose
+    unanswered radio sends nothing) every item is answered, an unanswered one with no."""
+    answers = answers or {}
+    if unanswered_is_no:
+        return {item["key"]: bool(answers.get(item["key"], False)) for item in items}
+    known = {item["key"] for item in items}
+    return {k: bool(v) for k, v in answers.items() if k in known}
+
+
 def write_inspection(session: Session, actor: Actor, unit: ReturnUnit, *, grade: str, packaging: str,
                      answers: Mapping[str, Any] | None, notes: str | None) -> Inspection:
     """A new inspection of a locked unit, in the caller's transaction: the answers kept to its
     category's checklist, and the unit's grade, packaging and inspector set (flushed: the id is known).
-    The handheld's inspection and the desk's re-grade both write it."""
-    known = {item["key"] for item in checklist_for(session, unit.product.category)}
-    clean = {k: bool(v) for k, v in (answers or {}).items() if k in known}
+    The desk's re-grade writes it; the handheld's record_inspection writes the same rows as plain rows."""
+    clean = _kept_answers(checklist_for(session, unit.product.category), answers, unanswered_is_no=False)
     inspection = Inspection(unit_id=unit.id, inspector_id=actor.id, grade=grade, packaging=packaging, answers=clean,
                             notes=notes)
     session.add(inspection)
@@ -83,9 +101,30 @@ def write_inspection(session: Session, actor: Actor, unit: ReturnUnit, *, grade:
     return inspection
 
 
+@lru_cache(maxsize=2)
+def _inspect_lock_statement(dialect: str) -> Select:
+    """record_inspection's first statement: the unit's row lock, with its category's checklist (NULL:
+    the defaults), its key's record (LateClaim) and, for a fresh key, the new inspection's id."""
+    u, p, t = ReturnUnit.__table__, Product.__table__, ChecklistTemplate.__table__
+    fresh = LateClaim.recorded(IdempotencyRecord.operation).is_(None)
+    return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, p.c.category,
+                   select(t.c["items"]).where(t.c.category == p.c.category).scalar_subquery().label("checklist"),
+                   LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
+                   LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
+                   LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
+                   LateClaim.recorded(IdempotencyRecord.result).label("rec_result"),
+                   case((fresh, next_id(dialect, Inspection.__table__)), else_=null()).label("inspection_id"))
+            .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")).with_for_update(of=u))
+
+
 def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
-                      answers: dict[str, Any], notes: str | None, idempotency_key: str | None) -> dict[str, Any]:
-    """Use case: the inspector's answers, grade and packaging state; the unit stays `received` until disposed."""
+                      answers: Mapping[str, Any], notes: str | None, idempotency_key: str | None,
+                      unanswered_is_no: bool = False) -> dict[str, Any]:
+    """Use case: the inspector's answers, grade and packaging state; the unit stays `received` until disposed.
+
+    Two statements, like the scan: the unit's lock with its checklist and its key's record, then the
+    inspection, the unit's grade and the audit entry in one write. `unanswered_is_no`: the answers
+    come from the handheld's form, where an item left unanswered is recorded as a no."""
     if not actor.can("inspect"):
         raise NotPermitted("You may not inspect units.")
     grade, packaging = clean_grade(grade, packaging)
@@ -93,22 +132,37 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     if notes and len(notes) > 2000:
         raise ValidationFailed("Keep the notes under 2000 characters.")
 
-    def work() -> dict[str, Any]:
-        unit = lock_unit(session, unit_id)
+    def work(claim: LateClaim) -> dict[str, Any]:
+        dialect = session.get_bind().dialect.name
+        rows = read_rows(session, _inspect_lock_statement(dialect), {**claim.params, "unit_id": unit_id})
+        if not rows:
+            raise NotFound("No such unit.")
+        unit = rows[0]
+        if unit.rec_operation is not None:
+            return claim.replay(unit.rec_operation, unit.rec_fingerprint, unit.rec_actor_id, unit.rec_result)
         ensure_unit_visible(session, actor, unit)
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
                            "a supervisor re-grades it from the desk, with a reason.")
-        inspection = write_inspection(session, actor, unit, grade=grade, packaging=packaging, answers=answers,
-                                      notes=notes)
-        clean = inspection.answers
-        audit(session, actor, "unit.inspected", "unit", unit.id, warehouse_id=unit.warehouse_id,
-              details={"grade": grade, "packaging": packaging, "answers": clean, "inspection_id": inspection.id})
-        return {"unit_id": unit.id, "inspection_id": inspection.id, "grade": grade, "packaging": packaging,
-                "answers": clean, "notes": notes, "version": unit.version}
+        items = list(unit.checklist) if unit.checklist is not None else DEFAULT_CHECKLISTS.get(unit.category, [])
+        clean = _kept_answers(items, answers, unanswered_is_no=unanswered_is_no)
+        now = utcnow()
+        result = {"unit_id": unit.id, "inspection_id": unit.inspection_id, "grade": grade, "packaging": packaging,
+                  "answers": clean, "notes": notes, "version": unit.version + 1}
+        execute_together(session, [
+            update_row(ReturnUnit, {"id": unit.id}, {"grade": grade, "packaging": packaging, "inspected_at": now,
+                                                     "inspected_by_id": actor.id}, bump=("version",)),
+            insert_row(Inspection, {"id": unit.inspection_id, "unit_id": unit.id, "inspector_id": actor.id, "grade": grade,
+                                    "packaging": packaging, "answers": clean, "notes": notes, "created_at": now}),
+            insert_row(AuditEntry, audit_values(actor, "unit.inspected", "unit", unit.id, warehouse_id=unit.warehouse_id,
+                                                details={"grade": grade, "packaging": packaging, "answers": clean,
+                                                         "inspection_id": unit.inspection_id})),
+            claim.record(result)])
+        expire_rows(session, (ReturnUnit, unit.id))
+        return result
 
-    params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": answers, "notes": notes}
-    return run_idempotent(session, actor, idempotency_key, "record_inspection", params, work)
+    params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": dict(answers or {}), "notes": notes}
+    return run_idempotent(session, actor, idempotency_key, "record_inspection", params, work, late_claim=True)
 
 
 def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, store_root: str | Path,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
 from app.catalog.models import Location
-from app.db import RowInsert, execute_together, insert_row, utcnow
+from app.db import RowInsert, RowUpdate, execute_together, insert_row, update_row, utcnow
 from app.errors import NotFound, StaleVersion, ValidationFailed
 from app.ledger.domain import STATE_LABELS, check_transition
 from app.ledger.idempotency import run_idempotent
@@ -126,13 +126,9 @@ def apply_transition(session: Session, actor: Actor, unit: ReturnUnit, to_state:
 
     Must run inside the caller's transaction; raises a DomainError and writes nothing on refusal.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("A reason is required.")
     from_state = unit.state if unit.id is not None else None
-    check_transition(from_state, to_state, actor.role)
-    if to_location is not None and unit.warehouse_id is not None and to_location.warehouse_id != unit.warehouse_id:
-        raise ValidationFailed("That location is in another warehouse.")
+    reason = _check_move(actor, from_state, to_state, reason, unit.warehouse_id,
+                         to_location.warehouse_id if to_location is not None else None)
     from_location_id = unit.location_id if from_state is not None else None
     token = ledger_writing.set(True)
     try:
@@ -158,6 +154,39 @@ def apply_transition(session: Session, actor: Actor, unit: ReturnUnit, to_state:
     session.add(OutboxEvent(**event))
     session.add(AuditEntry(**trail))
     return entry
+
+
+def _check_move(actor: Actor, from_state: str | None, to_state: str, reason: str | None, warehouse_id: int | None,
+                to_location_warehouse_id: int | None) -> str:
+    """Refuse a move the rules do not allow (a DomainError, nothing written); the reason, stripped."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A reason is required.")
+    check_transition(from_state, to_state, actor.role)
+    if to_location_warehouse_id is not None and warehouse_id is not None and to_location_warehouse_id != warehouse_id:
+        raise ValidationFailed("That location is in another warehouse.")
+    return reason
+
+
+def move_rows(actor: Actor, unit: Any, to_state: str, *, reason: str, to_location_id: int | None = None,
+              to_location_warehouse_id: int | None = None, action: str = "unit.moved",
+              details: dict[str, Any] | None = None, values: dict[str, Any] | None = None) -> list[RowInsert | RowUpdate]:
+    """apply_transition for a unit the caller has locked and read as a plain row (`unit`: its id,
+    lpn, product_id, warehouse_id, state and location_id), as rows for execute_together: the unit's
+    UPDATE (with `values`, other columns to set in the same write, and its version stepped), the
+    ledger entry, both balances, the outbox event and the audit entry, the rows apply_transition
+    writes. Raises a DomainError and builds nothing when refused."""
+    reason = _check_move(actor, unit.state, to_state, reason, unit.warehouse_id, to_location_warehouse_id)
+    location_id = to_location_id if to_location_id is not None else unit.location_id
+    sets = {**(values or {}), "state": to_state, "state_changed_at": utcnow(), "location_id": location_id}
+    ledger, event, trail = _movement_values(actor, unit.id, unit.lpn, unit.product_id, unit.warehouse_id, unit.state,
+                                            to_state, unit.location_id, location_id, reason=reason, action=action,
+                                            details=details, idempotency_key=None)
+    return [update_row(ReturnUnit, {"id": unit.id}, sets, bump=("version",)), insert_row(LedgerEntry, ledger),
+            update_row(Balance, {"product_id": unit.product_id, "warehouse_id": unit.warehouse_id, "state": unit.state},
+                       {}, add=("quantity", -1)),
+            _balance_row(unit.product_id, unit.warehouse_id, to_state, +1),
+            insert_row(OutboxEvent, event), insert_row(AuditEntry, trail)]
 
 
 def _movement_values(actor: Actor, unit_id: int, lpn: str, product_id: int, warehouse_id: int, from_state: str | None,

@@ -7,12 +7,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, insert, literal_column, null, select, true, union_all, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
-from sqlalchemy.orm.util import identity_key
 
 from app.auth.roles import Actor
 from app.auth.scoping import load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Product, ProductBarcode, Warehouse
-from app.db import execute_together, insert_row, next_id, read_rows, utcnow, write_rows
+from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, utcnow, write_rows
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
@@ -199,7 +198,7 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
         receipt_id = read_rows(session, _new_parcel_statement(), {
             "warehouse_id": wh.id, "rma_id": rma.id, "scanned_code": code, "opened_by_id": actor.id, "opened_at": utcnow()})[0].id
         write_rows(session, _rma_receiving_statement(), {"rma_id": rma.id})
-        _forget(session, (Rma, rma.id))
+        expire_rows(session, (Rma, rma.id))
         execute_together(session, [
             insert_row(AuditEntry, audit_values(actor, "receipt.opened", "receipt", receipt_id, warehouse_id=wh.id,
                                                 details={"rma": rma.number, "via": rma_found[1]})),
@@ -519,7 +518,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         rows.append(insert_row(AuditEntry, audit_values(actor, "receipt.closed", "receipt", parcel.id,
                                                         warehouse_id=parcel.warehouse_id, details={"missing": missing})))
         execute_together(session, rows)
-        _forget(session, (Receipt, parcel.id), (Rma, parcel.rma_id))
+        expire_rows(session, (Receipt, parcel.id), (Rma, parcel.rma_id))
         return {"receipt_id": parcel.id, "missing": missing, "return_still_open": others_open}
 
     return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work)
@@ -539,13 +538,6 @@ def open_missing_items(session: Session, actor: Actor, *, rma_id: int, merchant_
                            quantity=short, value=line.unit_value * short,
                            details={"sku": line.sku, "expected": line.expected, "received": line.got})
     return missing
-
-
-def _forget(session: Session, *entities: tuple[type, Any]) -> None:
-    """Expire the session's copies of rows just changed by plain UPDATEs, so nothing reads them stale."""
-    for cls, ident in entities:
-        if ident is not None and (obj := session.identity_map.get(identity_key(cls, ident))) is not None:
-            session.expire(obj)
 
 
 @lru_cache(maxsize=1)

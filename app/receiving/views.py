@@ -14,7 +14,7 @@ from app.db import db
 from app.disposition.services import confirm_disposition, preview
 from app.errors import NotFound, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection, Photo
-from app.inspection.services import add_photo, checklist_answers, checklist_for, record_inspection
+from app.inspection.services import add_photo, checklist_for, record_inspection
 from app.ledger.models import ReturnUnit
 from app.ledger.services import WITH_PLACE
 from app.orders.models import Rma
@@ -298,17 +298,17 @@ def unit_page(unit_id: int) -> Response:
 @bp.post("/units/<int:unit_id>/inspect")
 @require("inspect")
 def inspect(unit_id: int) -> Response:
-    """Save the inspection and show what the rules decide."""
-    unit = _unit(unit_id)
-    checklist = checklist_for(db.session, unit.product.category)
-    answers = checklist_answers(db.session, unit, request.form, checklist)
-    saved = record_inspection(db.session, actor(), unit_id=unit.id, grade=request.form.get("grade", ""),
+    """Save the inspection and show what the rules decide. The use case checks the unit is there for
+    this person and keeps the answers to its checklist; the screen then loads the unit as it is now."""
+    answers = {name[2:]: value == "yes" for name, value in request.form.items() if name.startswith("q_")}
+    saved = record_inspection(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
                               packaging=request.form.get("packaging", ""), answers=answers,
-                              notes=request.form.get("notes"), idempotency_key=request.form.get("key"))
+                              notes=request.form.get("notes"), idempotency_key=request.form.get("key"),
+                              unanswered_is_no=True)
     # a retry of an older save replays it: the form then shows the newest inspection, read back
     inspected = {"answers": saved["answers"], "notes": saved["notes"]} if not saved["replayed"] else None
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
-                  **_unit_context(unit, checklist=checklist, inspected=inspected))
+                  **_unit_context(_unit(unit_id), inspected=inspected))
 
 
 @bp.post("/units/<int:unit_id>/photos")
@@ -333,15 +333,15 @@ def photos(unit_id: int) -> Response:
 @bp.post("/units/<int:unit_id>/dispose")
 @require("dispose")
 def dispose(unit_id: int) -> Response:
-    """Confirm the rules' decision (a supervisor may override): the unit moves, the refund follows."""
-    unit = _unit(unit_id)
+    """Confirm the rules' decision (a supervisor may override): the unit moves, the refund follows.
+    The use case checks the unit is there for this person; the screen then loads it as it is now."""
     policy = RefundPolicy(current_app.config["REFUND_APPROVAL_THRESHOLD"])
-    result = confirm_disposition(db.session, actor(), unit_id=unit.id, idempotency_key=request.form.get("key"),
+    result = confirm_disposition(db.session, actor(), unit_id=unit_id, idempotency_key=request.form.get("key"),
                                  policy=policy, override=request.form.get("override") or None,
                                  override_reason=request.form.get("override_reason"),
                                  expected_version=form_int("version"))
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
-                  **_unit_context(unit, done=result))
+                  **_unit_context(_unit(unit_id), done=result))
 
 
 @bp.app_template_global()

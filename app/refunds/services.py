@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.db import RowInsert, as_utc, insert_row, to_money, utcnow
+from app.db import RowInsert, RowUpdate, as_utc, insert_row, to_money, update_row, utcnow
 from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import AuditEntry, OutboxEvent, ReturnUnit
-from app.ledger.services import audit, audit_values, emit, lock_unit, outbox_values
+from app.ledger.services import audit_values, lock_unit, outbox_values
 from app.refunds import domain as d
 from app.refunds.models import RefundEvent, RefundTrigger
 
@@ -28,27 +30,41 @@ class RefundPolicy:
 def _move(session: Session, actor: Actor, refund: RefundTrigger, to_status: str, *, reason: str | None,
           details: dict[str, Any] | None = None) -> None:
     """Take one lifecycle edge, writing the refund event, an outbox event and an audit entry."""
-    d.check_refund_edge(refund.status, to_status)
-    if to_status in (d.RELEASED, d.ACKNOWLEDGED) and refund.inspected_at is None:
-        raise Conflict("A refund cannot be released before its unit has been inspected.")
-    from_status = refund.status
-    refund.status = to_status
-    now = utcnow()
-    if to_status == d.PENDING_APPROVAL:
-        refund.pending_since = now
-    if to_status == d.RELEASED:
-        refund.released_at = now
-    if to_status == d.ACKNOWLEDGED:
-        refund.acknowledged_at = now
+    fields, event, outbox, trail = _edge(actor, refund, refund.status, to_status, reason=reason, details=details)
+    for name, value in fields.items():
+        setattr(refund, name, value)
     # No flush here: the trigger's UPDATE and the rows below go out with the use case's next flush,
     # the rows of each table in one INSERT (version_id_col still checks the trigger then).
-    session.add(RefundEvent(refund_id=refund.id, from_status=from_status, to_status=to_status, amount=refund.amount,
-                            actor_id=actor.id, reason=reason, details=details or {}))
-    emit(session, f"refund.{to_status}", "refund", refund.id,
-         {"refund_id": refund.id, "unit_id": refund.unit_id, "rma_id": refund.rma_id, "status": to_status,
-          "amount": str(refund.amount), "currency": refund.currency})
-    audit(session, actor, f"refund.{to_status}", "refund", refund.id, warehouse_id=refund.warehouse_id,
-          reason=reason, details={"from": from_status, "to": to_status, "amount": str(refund.amount), **(details or {})})
+    session.add(RefundEvent(**event))
+    session.add(OutboxEvent(**outbox))
+    session.add(AuditEntry(**trail))
+
+
+def _edge(actor: Actor, refund: Any, from_status: str, to_status: str, *, reason: str | None,
+          details: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """One lifecycle edge of `refund` (an entity or a plain row: id, unit_id, rma_id, warehouse_id,
+    currency, amount, inspected_at as they are after the change), from `from_status`: the trigger's
+    changed columns, the refund event, the outbox event and the audit entry. Refused edges raise."""
+    d.check_refund_edge(from_status, to_status)
+    if to_status in (d.RELEASED, d.ACKNOWLEDGED) and refund.inspected_at is None:
+        raise Conflict("A refund cannot be released before its unit has been inspected.")
+    fields: dict[str, Any] = {"status": to_status}
+    now = utcnow()
+    if to_status == d.PENDING_APPROVAL:
+        fields["pending_since"] = now
+    if to_status == d.RELEASED:
+        fields["released_at"] = now
+    if to_status == d.ACKNOWLEDGED:
+        fields["acknowledged_at"] = now
+    event = {"refund_id": refund.id, "from_status": from_status, "to_status": to_status, "amount": refund.amount,
+             "actor_id": actor.id, "reason": reason, "details": details or {}}
+    outbox = outbox_values(f"refund.{to_status}", "refund", refund.id,
+                           {"refund_id": refund.id, "unit_id": refund.unit_id, "rma_id": refund.rma_id, "status": to_status,
+                            "amount": str(refund.amount), "currency": refund.currency})
+    trail = audit_values(actor, f"refund.{to_status}", "refund", refund.id, warehouse_id=refund.warehouse_id,
+                         reason=reason, details={"from": from_status, "to": to_status, "amount": str(refund.amount),
+                                                 **(details or {})})
+    return fields, event, outbox, trail
 
 
 def open_refund(session: Session, actor: Actor, unit: ReturnUnit, *, paid_amount: Decimal | None = None,
@@ -129,26 +145,56 @@ def settle_after_inspection(session: Session, actor: Actor, refund: RefundTrigge
                             refund_action: str, hold: list[str], inspected_by_id: int | None,
                             override_by_id: int | None = None, reason: str) -> None:
     """After the disposition: hold for approval, release, or reject (no refund), in the caller's transaction."""
-    if refund.status != d.AWAITING_INSPECTION:
-        raise Conflict(f"The refund is already {d.STATUS_LABELS[refund.status]}.")
+    values, steps = _settlement(refund.status, refund.paid_amount, refund.unit.inspected_at, amount=amount,
+                                refund_action=refund_action, hold=hold, inspected_by_id=inspected_by_id,
+                                override_by_id=override_by_id, reason=reason)
+    for name, value in values.items():
+        setattr(refund, name, value)
+    for to_status, why, details in steps:
+        _move(session, actor, refund, to_status, reason=why, details=details)
+
+
+def settle_rows(actor: Actor, refund: Any, *, unit_inspected_at: datetime | None, amount: Decimal, refund_action: str,
+                hold: list[str], inspected_by_id: int | None, override_by_id: int | None = None,
+                reason: str) -> tuple[dict[str, Any], list[RowInsert | RowUpdate]]:
+    """settle_after_inspection for a trigger the caller has locked and read as a plain row (its id,
+    unit_id, rma_id, warehouse_id, status, currency, paid_amount), as rows for execute_together: the
+    trigger's UPDATE (its version stepped), then each edge's refund event, outbox event and audit
+    entry, the rows the entity path writes. Returns the trigger's columns after the settlement too."""
+    values, steps = _settlement(refund.status, refund.paid_amount, unit_inspected_at, amount=amount,
+                                refund_action=refund_action, hold=hold, inspected_by_id=inspected_by_id,
+                                override_by_id=override_by_id, reason=reason)
+    after = SimpleNamespace(**{**refund._asdict(), **values})
+    rows: list[RowInsert | RowUpdate] = []
+    for to_status, why, details in steps:
+        fields, event, outbox, trail = _edge(actor, after, after.status, to_status, reason=why, details=details)
+        for name, value in fields.items():
+            setattr(after, name, value)
+            values[name] = value
+        rows += [insert_row(RefundEvent, event), insert_row(OutboxEvent, outbox), insert_row(AuditEntry, trail)]
+    return vars(after), [update_row(RefundTrigger, {"id": refund.id}, values, bump=("version",)), *rows]
+
+
+def _settlement(status: str, paid_amount: Decimal, unit_inspected_at: datetime | None, *, amount: Decimal,
+                refund_action: str, hold: list[str], inspected_by_id: int | None, override_by_id: int | None,
+                reason: str) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any] | None]]]:
+    """What settling a trigger after its unit's disposition changes: its columns, then the edges to
+    take, (to status, reason, details) each. Refuses a trigger not awaiting inspection."""
+    if status != d.AWAITING_INSPECTION:
+        raise Conflict(f"The refund is already {d.STATUS_LABELS[status]}.")
     if refund_action not in d.REFUND_ACTIONS:
         raise ValidationFailed(f"Unknown refund action '{refund_action}'.")
-    if refund.unit.inspected_at is None:
+    if unit_inspected_at is None:
         raise Conflict("A refund cannot be settled before its unit has been inspected.")
-    refund.amount = min(to_money(amount), refund.paid_amount)
-    refund.refund_action = refund_action
-    refund.inspected_at = utcnow()
-    refund.inspected_by_id = inspected_by_id
-    refund.override_by_id = override_by_id
-    refund.hold_reasons = list(hold)
+    values: dict[str, Any] = {"amount": min(to_money(amount), paid_amount), "refund_action": refund_action,
+                              "inspected_at": utcnow(), "inspected_by_id": inspected_by_id,
+                              "override_by_id": override_by_id, "hold_reasons": list(hold)}
     if hold:
-        _move(session, actor, refund, d.PENDING_APPROVAL, reason="; ".join(hold))
-    elif refund_action == "none":
-        refund.amount = Decimal("0.00")
-        _move(session, actor, refund, d.REJECTED, reason=reason)
-    else:
-        _move(session, actor, refund, d.APPROVED, reason=reason, details={"auto": True})
-        _move(session, actor, refund, d.RELEASED, reason=reason, details={"auto": True})
+        return values, [(d.PENDING_APPROVAL, "; ".join(hold), None)]
+    if refund_action == "none":
+        values["amount"] = Decimal("0.00")
+        return values, [(d.REJECTED, reason, None)]
+    return values, [(d.APPROVED, reason, {"auto": True}), (d.RELEASED, reason, {"auto": True})]
 
 
 def _load_for_decision(session: Session, actor: Actor, refund_id: int, expected_version: int | None) -> RefundTrigger:
