@@ -8,15 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from app.auth.scoping import load_receipt, load_unit, scope_warehouses
+from app.auth.scoping import load_receipt, scope_warehouses
 from app.catalog.models import Product, Warehouse
 from app.db import db
 from app.disposition.services import confirm_disposition, preview
 from app.errors import NotFound, ValidationFailed
-from app.inspection.models import PACKAGING_STATES, Inspection, Photo
+from app.inspection.models import PACKAGING_STATES, Inspection
 from app.inspection.services import add_photo, checklist_for, record_inspection
 from app.ledger.models import ReturnUnit
-from app.ledger.services import WITH_PLACE
 from app.orders.models import Rma
 from app.receiving import services as rs
 from app.receiving.models import Receipt
@@ -254,21 +253,20 @@ def close() -> Response:
     return _work(feedback="error" if result["missing"] else "ok", closed=result)
 
 
-def _unit(unit_id: int) -> ReturnUnit:
-    """The unit, with what its screen and label buttons show, in one query."""
-    return load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
+def _unit(unit_id: int) -> rs.UnitOnScreen:
+    """The unit with what its screen and label buttons show, in one plain read."""
+    return rs.unit_on_screen(db.session, actor(), unit_id)
 
 
-def _unit_context(unit: ReturnUnit, *, checklist: list[dict[str, Any]] | None = None,
+def _unit_context(unit: rs.UnitOnScreen, *, checklist: list[dict[str, Any]] | None = None,
                   inspected: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    """The unit screen. `unit` is the object the request loaded (and the use case, if any, locked
-    and changed: the same identity), so nothing is loaded twice; `checklist` and `inspected` (the
-    answers and notes just saved) are what the view already has."""
+    """The unit screen, for the unit as the request reads it after its use case (if any);
+    `checklist` and `inspected` (the answers and notes just saved) are what the view already has."""
     product = unit.product
     # The checklist, photos and decision only show while the unit waits for its disposition
     # (receiving/_unit.html): once it is decided, they are not loaded.
     open_ = unit.state == "received" and extra.get("done") is None
-    photos = db.session.scalars(select(Photo).where(Photo.unit_id == unit.id).order_by(Photo.id)).all() if open_ else []
+    photos = rs.photo_ids(db.session, unit.id) if open_ else []
     decision = None
     if unit.grade and unit.state == "received":
         decision = preview(db.session, actor(), unit)
@@ -315,7 +313,6 @@ def inspect(unit_id: int) -> Response:
 @require("inspect")
 def photos(unit_id: int) -> Response:
     """Attach one or more photos from the device camera."""
-    unit = _unit(unit_id)
     files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
     if not files:
         raise ValidationFailed("Take or choose a photo first.")
@@ -325,9 +322,10 @@ def photos(unit_id: int) -> Response:
         raise ValidationFailed("This upload needs its request key. Reload the page and try again.")
     for i, f in enumerate(files[:10]):
         data = f.stream.read(limit + 1)
-        add_photo(db.session, actor(), unit_id=unit.id, data=data, store_root=current_app.config["PHOTO_DIR"],
+        add_photo(db.session, actor(), unit_id=unit_id, data=data, store_root=current_app.config["PHOTO_DIR"],
                   max_bytes=limit, idempotency_key=f"{base_key}-{i}")
-    return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}}, **_unit_context(unit))
+    return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
+                  **_unit_context(_unit(unit_id)))
 
 
 @bp.post("/units/<int:unit_id>/dispose")
