@@ -320,28 +320,37 @@ def _update_statement(shape: tuple[Any, ...], prefix: str) -> Executable:
     return update(table).where(*where).values(values).returning(literal(1))
 
 
-def _groups(rows: Sequence[RowInsert | RowUpdate]) -> list[list[RowInsert | RowUpdate]]:
-    """The rows grouped for one statement: inserts of one shape together (one multi-row INSERT, which
-    gives them their ids in the order given), each update alone; groups in order of first appearance."""
-    groups: dict[Any, list[RowInsert | RowUpdate]] = {}
-    for i, r in enumerate(rows):
-        groups.setdefault(r.shape if isinstance(r, RowInsert) else i, []).append(r)
-    return list(groups.values())
-
-
 @lru_cache(maxsize=256)
-def _together_statement(dialect: str, shapes: tuple[tuple[Any, int], ...]) -> Executable:
-    """One statement for groups of rows, (shape, number of rows) each, built once (see execute_together).
-    It returns how many rows each update changed, in order."""
+def _together_plan(dialect: str, shapes: tuple[tuple[Any, ...], ...]) -> tuple[Executable, tuple[tuple[str, ...], ...], bool]:
+    """One statement for rows of these shapes, in this order, built once (see execute_together), with
+    each row's parameter names (in the order of _row_values) and whether it returns update counts.
+
+    The inserts of one shape share one multi-row INSERT, each update is a CTE of its own, in order of
+    first appearance; the statement returns how many rows each update changed, in order."""
+    groups: dict[Any, list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(i if isinstance(shape[0], str) else shape, []).append(i)
+    names: list[tuple[str, ...]] = [()] * len(shapes)
     ctes, updated = [], []
-    for g, (shape, n) in enumerate(shapes):
+    for g, members in enumerate(groups.values()):
+        shape = shapes[members[0]]
         if isinstance(shape[0], str):  # an update
+            _, _, key, columns, _, add = shape
+            names[members[0]] = (*(f"w{g}_{k}" for k in columns), *(f"w{g}_k_{k}" for k in key), *((f"w{g}_add",) if add else ()))
             cte = _update_statement(shape, f"w{g}_").cte(f"w{g}")
             updated.append(select(func.count()).select_from(cte).scalar_subquery().label(f"w{g}"))
         else:
-            cte = _insert_statement(dialect, shape, [f"w{g}_{j}_" for j in range(n)]).cte(f"w{g}")
+            for j, i in enumerate(members):
+                names[i] = tuple(f"w{g}_{j}_{k}" for k in shape[1])
+            cte = _insert_statement(dialect, shape, [f"w{g}_{j}_" for j in range(len(members))]).cte(f"w{g}")
         ctes.append(cte)
-    return select(*updated or [literal(1)]).add_cte(*ctes)
+    return select(*updated or [literal(1)]).add_cte(*ctes), tuple(names), bool(updated)
+
+
+def _row_values(r: RowInsert | RowUpdate) -> tuple[Any, ...]:
+    if isinstance(r, RowInsert):
+        return tuple(r.values.values())
+    return (*r.values.values(), *r.key.values(), *((r.add[1],) if r.add else ()))
 
 
 @lru_cache(maxsize=256)
@@ -381,17 +390,12 @@ def execute_together(session: Session, rows: Sequence[RowInsert | RowUpdate]) ->
     _autoflush(session)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) > 1:
-        groups = _groups(rows)
+        stmt, names, updates = _together_plan(dialect, tuple(r.shape for r in rows))
         params: dict[str, Any] = {}
-        for g, group in enumerate(groups):
-            for j, r in enumerate(group):
-                if isinstance(r, RowInsert):
-                    params.update({f"w{g}_{j}_{k}": v for k, v in r.values.items()})
-                else:
-                    params.update({f"w{g}_{k}": v for k, v in _single_params(r).items()})
-        stmt = _together_statement(dialect, tuple((group[0].shape, len(group)) for group in groups))
-        counts = _on_driver(session, stmt, params, fetch=True)[0]
-        _check_updated([group[0] for group in groups], counts if any(isinstance(r, RowUpdate) for r in rows) else ())
+        for r, row_names in zip(rows, names):
+            params.update(zip(row_names, _row_values(r)))
+        result = _on_driver(session, stmt, params, fetch=updates)
+        _check_updated(rows, result[0] if updates else ())
         return
     counts = []
     for r in rows:

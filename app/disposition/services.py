@@ -70,23 +70,37 @@ def customer_history(session: Session, customer_id: int | None) -> tuple[int, fl
     return _history(*session.execute(select(*_history_counts(customer_id))).one())
 
 
-@lru_cache(maxsize=2)
-def _facts_statement(lock: bool) -> Select:
+@lru_cache(maxsize=4)
+def _facts_statement(lock: bool, screen: bool = False) -> Select:
     """A unit with what the rules look at (its product, channel, line's reason and customer's
-    history) as one plain row; with `lock`, the unit's row lock (a use case's first statement)."""
+    history) as one plain row; with `lock`, the unit's row lock (a use case's first statement);
+    with `screen`, also what the handheld's unit screen shows (see unit_screen_row)."""
     u, p = ReturnUnit.__table__, Product.__table__
     rma, line, channel = Rma.__table__.alias("unit_rma"), RmaLine.__table__, SalesChannel.__table__
     customer = select(rma.c.customer_id).where(rma.c.id == u.c.rma_id).correlate(u).scalar_subquery()
     returns, orders = _history_counts(customer)
+    extra = (u.c.serial, u.c.decision_rule, p.c.sku, p.c.name, p.c.open_box_product_id) if screen else ()
     stmt = (select(u.c.id, u.c.lpn, u.c.state, u.c.version, u.c.product_id, u.c.warehouse_id, u.c.location_id,
                    u.c.rma_id, u.c.rma_line_id, u.c.grade, u.c.packaging, u.c.serial_status, u.c.inspected_at,
                    u.c.inspected_by_id, p.c.category, p.c.unit_value,
                    select(channel.c.code).join_from(rma, channel, channel.c.id == rma.c.channel_id)
                    .where(rma.c.id == u.c.rma_id).scalar_subquery().label("channel"),
                    select(line.c.reason_code).where(line.c.id == u.c.rma_line_id).scalar_subquery().label("reason_code"),
-                   returns.label("customer_returns"), orders.label("customer_orders"))
+                   returns.label("customer_returns"), orders.label("customer_orders"), *extra)
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")))
     return stmt.with_for_update(of=u) if lock else stmt
+
+
+def unit_screen_row(session: Session, unit_id: int) -> Any:
+    """A unit as its screen shows it, with the rules' facts (decision_of), in one plain read; None
+    when there is no such unit. Scope is the caller's to check."""
+    rows = read_rows(session, _facts_statement(False, True), {"unit_id": unit_id})
+    return rows[0] if rows else None
+
+
+def decision_of(session: Session, row: Any) -> Decision:
+    """What the rules would decide now for a unit read by unit_screen_row (read-only)."""
+    return decide(load_rules(session), _facts(row))
 
 
 def _require_inspected(row: Any) -> None:

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from app.auth.scoping import load_receipt, scope_warehouses
 from app.catalog.models import Product, Warehouse
 from app.db import db
-from app.disposition.services import confirm_disposition, preview
+from app.disposition.services import confirm_disposition, decision_of
 from app.errors import NotFound, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection
 from app.inspection.services import add_photo, checklist_for, record_inspection
@@ -269,7 +269,7 @@ def _unit_context(unit: rs.UnitOnScreen, *, checklist: list[dict[str, Any]] | No
     photos = rs.photo_ids(db.session, unit.id) if open_ else []
     decision = None
     if unit.grade and unit.state == "received":
-        decision = preview(db.session, actor(), unit)
+        decision = decision_of(db.session, unit.facts)
     # the last inspection's answers prefill the form
     last = inspected
     if last is None and open_:
