@@ -47,9 +47,12 @@ DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
 def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
     """The configured checklist of a category (seeded defaults when none is stored)."""
     rows = read_rows(session, _checklist_statement(), {"category": category})
-    if rows and rows[0].checklist is not None:
-        return list(rows[0].checklist)
-    return DEFAULT_CHECKLISTS.get(category, [])
+    return stored_or_default_checklist(category, rows[0].checklist if rows else None)
+
+
+def stored_or_default_checklist(category: str, stored: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A category's checklist as read (`stored`, None when there is none): the stored one, else the seeded default."""
+    return list(stored) if stored is not None else DEFAULT_CHECKLISTS.get(category, [])
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +147,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
                            "a supervisor re-grades it from the desk, with a reason.")
-        items = list(unit.checklist) if unit.checklist is not None else DEFAULT_CHECKLISTS.get(unit.category, [])
+        items = stored_or_default_checklist(unit.category, unit.checklist)
         clean = _kept_answers(items, answers, unanswered_is_no=unanswered_is_no)
         now = utcnow()
         result = {"unit_id": unit.id, "inspection_id": unit.inspection_id, "grade": grade, "packaging": packaging,

@@ -14,7 +14,7 @@ from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import NotFound, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection
-from app.inspection.services import add_photo, checklist_for, record_inspection
+from app.inspection.services import add_photo, record_inspection, stored_or_default_checklist
 from app.ledger.models import ReturnUnit
 from app.orders.models import Rma
 from app.receiving import services as rs
@@ -277,7 +277,7 @@ def _unit_context(unit: rs.UnitOnScreen, *, checklist: list[dict[str, Any]] | No
                                  .order_by(Inspection.id.desc()).limit(1)).first()
         last = {"answers": dict(row.answers), "notes": row.notes} if row else None
     if open_ and checklist is None:
-        checklist = checklist_for(db.session, product.category)
+        checklist = stored_or_default_checklist(product.category, unit.facts.checklist)
     ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {},
            "notes": (last["notes"] or "") if last else "", "checklist": checklist if open_ else [],
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}

@@ -185,3 +185,25 @@ def test_a_partners_parcel_linked_out_of_their_scope_does_not_lock_them_out(clie
     assert page.status_code == 200 and b"RMA-GLOBEX-1" not in page.data and b"MYSTERY-1" not in page.data
     scan = client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
     assert scan.status_code == 422 and b"Scan the parcel label" in scan.data
+
+
+def test_a_category_with_its_own_checklist_is_inspected_against_it(client, world, session):
+    """A stored checklist replaces the seeded default on the unit screen and in what is recorded:
+    its items only, an item left unanswered recorded as a no, a default item's answer dropped."""
+    from app.inspection.models import ChecklistTemplate, Inspection
+
+    session.add(ChecklistTemplate(category="apparel", items=[{"key": "no_smoke", "label": "No smoke smell"},
+                                                             {"key": "buttons", "label": "All buttons present"}]))
+    session.commit()
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    page = client.get("/receive/units/1", headers=HX).get_data(as_text=True)
+    assert "No smoke smell" in page and "All buttons present" in page and "Original tags attached" not in page
+    saved = client.post("/receive/units/1/inspect", headers=HX, data={
+        "grade": "A", "packaging": "sealed", "q_no_smoke": "yes", "q_tags_attached": "yes", "key": key()})
+    assert saved.status_code == 200 and 'name="q_no_smoke" value="yes" checked' in saved.get_data(as_text=True)
+    session.rollback()
+    assert session.scalars(select(Inspection.answers).where(Inspection.unit_id == 1)).one() == {
+        "no_smoke": True, "buttons": False}
