@@ -380,9 +380,11 @@ def execute_together(session: Session, rows: Sequence[RowInsert | RowUpdate]) ->
 
     PostgreSQL: one round trip, a chain of data-modifying CTEs (`WITH w0 AS (INSERT ...), w1 AS
     (UPDATE ...) SELECT ...`); foreign keys are checked at the end of the statement, so the rows may
-    reference each other. PostgreSQL runs the CTEs in no order one may rely on (in fact the last
-    first), so the inserts of one table and shape share one multi-row INSERT: they get their ids in
-    the order given (an outbox's readers see a refund approved before it is released). It goes
+    reference each other. PostgreSQL runs sibling CTEs in no documented order (the updates, which
+    the final SELECT counts, run first; the inserts nobody reads run last first), so the inserts of
+    one table and shape share one multi-row INSERT: they get their ids in the order given (an
+    outbox's readers see a refund approved before it is released). Two updates of one row in one
+    call do not both apply on PostgreSQL (the second sees the row as it was): do not send them. It goes
     straight to the driver, like read_rows. Elsewhere (SQLite, in-process), one statement after
     the other, in the order given. The statement for a given sequence of row shapes is built once
     and reused with new values.

@@ -126,7 +126,13 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     """Use case: the inspector's answers, grade and packaging state; the unit stays `received` until disposed.
 
     Two statements, like the scan: the unit's lock with its checklist and its key's record, then the
-    inspection, the unit's grade and the audit entry in one write. `unanswered_is_no`: the answers
+    inspection, the unit's grade, the audit entry and the key's record in one write. The record is
+    read in the lock's own statement, whose snapshot is taken before any wait for the lock: a
+    same-key attempt that waited misses the winner's record, writes, fails on the record's key and
+    is replayed by run_idempotent (tests/integration/test_inspect_confirm_hot_path.py). Nothing the
+    inspection checks changes under it (a second inspection is allowed), so that costs only the
+    loser's round trips; confirm, whose checks would refuse the loser first, reads the record in a
+    statement after the lock. `unanswered_is_no`: the answers
     come from the handheld's form, where an item left unanswered is recorded as a no."""
     if not actor.can("inspect"):
         raise NotPermitted("You may not inspect units.")

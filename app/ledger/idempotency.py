@@ -79,10 +79,12 @@ def _record_result_statement() -> Any:
 
 @dataclass(frozen=True)
 class LateClaim:
-    """For a hot use case that reads its key's record in its own first query after taking its lock
-    (`recorded`, a scalar subquery) and writes the record, result included, with its own rows
-    (`record`): two statements fewer than claim-then-update. A concurrent attempt with the same key
-    that got past the lookup fails on the record's primary key, and run_idempotent replays the winner."""
+    """For a hot use case that reads its key's record in one of its own reads (`recorded`, a scalar
+    subquery) and writes the record, result included, with its own rows (`record`): two statements
+    fewer than claim-then-update. A concurrent attempt with the same key that got past the lookup
+    fails on the record's primary key, and run_idempotent replays the winner. Read the record in a
+    statement after the one that takes the lock when the use case's checks would refuse a loser that
+    missed the winner's record (a statement's snapshot predates its wait for a lock)."""
 
     key: str
     operation: str

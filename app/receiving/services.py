@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible, load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
-from app.catalog.models import Location, Product, ProductBarcode, Warehouse
+from app.catalog.models import Location, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
 from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, utcnow, write_rows
 from app.disposition.services import unit_screen_row
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
@@ -19,7 +19,7 @@ from app.exceptions.services import open_exception
 from app.ledger.idempotency import LateClaim, run_idempotent
 from app.ledger.models import AuditEntry, IdempotencyRecord, OutboxEvent, ReturnUnit
 from app.ledger.services import audit, audit_values, format_lpn, next_number, outbox_values, receive_rows
-from app.orders.models import CarrierTracking, Order, OrderLine, Rma, RmaLine, ShippedSerial
+from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Receipt
 from app.refunds.models import RefundTrigger
 from app.receiving.scan import ParsedScan, normalize_gtin, parse_scan
@@ -385,6 +385,64 @@ def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> Any:
                                               .where(Receipt.id == receipt_id), actor)).first()
     rows = read_rows(session, _parcel_ref_statement(), {"receipt_id": receipt_id})
     return rows[0] if rows else None
+
+
+class Named(NamedTuple):
+    name: str
+
+
+class Numbered(NamedTuple):
+    number: str
+
+
+class CardRma(NamedTuple):
+    """What the parcel card shows about the return (receiving/_receipt.html)."""
+
+    number: str
+    channel: Named
+    merchant: Named
+    customer: Named | None
+    order: Numbered | None
+
+
+class ParcelCard(NamedTuple):
+    """The parcel in hand as the handheld shows it: the parcel, and its return if it has one."""
+
+    id: int
+    status: str
+    rma_id: int | None
+    scanned_code: str
+    rma: CardRma | None
+
+
+def parcel_card(session: Session, actor: Actor, receipt_id: int) -> ParcelCard | None:
+    """A parcel the actor may see with what its card shows of its return (channel, merchant,
+    customer, order), in one plain read; None when there is none. A partner's is checked first."""
+    if actor.is_partner and parcel_ref(session, actor, receipt_id) is None:
+        return None
+    rows = read_rows(session, _parcel_card_statement(), {"receipt_id": receipt_id})
+    if not rows:
+        return None
+    r = rows[0]
+    rma = None
+    if r.rma_id is not None:
+        rma = CardRma(r.rma_number, Named(r.channel_name), Named(r.merchant_name),
+                      Named(r.customer_name) if r.customer_name is not None else None,
+                      Numbered(r.order_number) if r.order_number is not None else None)
+    return ParcelCard(r.id, r.status, r.rma_id, r.scanned_code, rma)
+
+
+@lru_cache(maxsize=1)
+def _parcel_card_statement() -> Select:
+    rc, rma, ch, m, c, o = (Receipt.__table__, Rma.__table__, SalesChannel.__table__, Merchant.__table__,
+                            Customer.__table__, Order.__table__)
+    return (select(rc.c.id, rc.c.status, rc.c.rma_id, rc.c.scanned_code, rma.c.number.label("rma_number"),
+                   ch.c.name.label("channel_name"), m.c.name.label("merchant_name"), c.c.name.label("customer_name"),
+                   o.c.number.label("order_number"))
+            .select_from(rc.outerjoin(rma, rma.c.id == rc.c.rma_id).outerjoin(ch, ch.c.id == rma.c.channel_id)
+                         .outerjoin(m, m.c.id == rma.c.merchant_id).outerjoin(c, c.c.id == rma.c.customer_id)
+                         .outerjoin(o, o.c.id == rma.c.order_id))
+            .where(rc.c.id == bindparam("receipt_id")))
 
 
 def _unmatched(session: Session, receipt: ParcelLock, product_id: int, serial: str | None) -> tuple[str | None, OrderLine | None, bool]:

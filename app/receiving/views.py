@@ -8,17 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from app.auth.scoping import load_receipt, scope_warehouses
+from app.auth.scoping import scope_warehouses
 from app.catalog.models import Product, Warehouse
 from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
-from app.errors import NotFound, ValidationFailed
+from app.errors import ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection
 from app.inspection.services import add_photo, record_inspection, stored_or_default_checklist
 from app.ledger.models import ReturnUnit
-from app.orders.models import Rma
 from app.receiving import services as rs
-from app.receiving.models import Receipt
 from app.refunds.services import RefundPolicy
 from app.web import actor, form_int, is_htmx, new_key, render, require
 
@@ -39,28 +37,19 @@ def _warehouse_id() -> int | None:
     return g.warehouse.id if g.warehouse is not None else None
 
 
-# What the parcel card shows about the RMA, loaded with the receipt in one query.
-_CARD = joinedload(Receipt.rma)
-_CARD_OPTIONS = (_CARD.joinedload(Rma.channel), _CARD.joinedload(Rma.merchant), _CARD.joinedload(Rma.customer),
-                 _CARD.joinedload(Rma.order))
-
-
-def _receipt(*, for_card: bool = False) -> Receipt | None:
+def _receipt() -> rs.ParcelCard | None:
     """The parcel in hand: kept in the session, so a reload (or a flaky tab) finds it again."""
     rid = session.get("receipt_id")
     receipt = None
     if rid:
         try:
-            receipt = load_receipt(db.session, actor(), int(rid), options=_CARD_OPTIONS if for_card else ())
-        except (NotFound, ValueError):
+            receipt = rs.parcel_card(db.session, actor(), int(rid))
+        except ValueError:
             receipt = None
     if receipt is None or receipt.status != "open":
         current = rs.current_receipt_id(db.session, actor())
-        try:
-            receipt = None if current is None else load_receipt(db.session, actor(), current,
-                                                                 options=_CARD_OPTIONS if for_card else ())
-        except NotFound:  # a partner's parcel linked to a return of a merchant their org does not serve
-            receipt = None
+        # None too for a partner's parcel linked to a return of a merchant their org does not serve
+        receipt = None if current is None else rs.parcel_card(db.session, actor(), current)
     if session.get("receipt_id") != (receipt.id if receipt else None):
         session["receipt_id"] = receipt.id if receipt else None
     return receipt
@@ -83,7 +72,7 @@ def _parcel_in_hand() -> Any:
 def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
     """Everything the work area (#work) shows, in a constant number of queries whatever the parcel's size.
     `just_opened`: the parcel was opened by this request, so it holds no units yet."""
-    receipt = _receipt(for_card=True)
+    receipt = _receipt()
     lines, units = [], []
     if receipt is not None:
         if receipt.rma_id is not None:
@@ -258,10 +247,9 @@ def _unit(unit_id: int) -> rs.UnitOnScreen:
     return rs.unit_on_screen(db.session, actor(), unit_id)
 
 
-def _unit_context(unit: rs.UnitOnScreen, *, checklist: list[dict[str, Any]] | None = None,
-                  inspected: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def _unit_context(unit: rs.UnitOnScreen, *, inspected: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """The unit screen, for the unit as the request reads it after its use case (if any);
-    `checklist` and `inspected` (the answers and notes just saved) are what the view already has."""
+    `inspected` (the answers and notes just saved) is what the view already has."""
     product = unit.product
     # The checklist, photos and decision only show while the unit waits for its disposition
     # (receiving/_unit.html): once it is decided, they are not loaded.
@@ -276,10 +264,9 @@ def _unit_context(unit: rs.UnitOnScreen, *, checklist: list[dict[str, Any]] | No
         row = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id)
                                  .order_by(Inspection.id.desc()).limit(1)).first()
         last = {"answers": dict(row.answers), "notes": row.notes} if row else None
-    if open_ and checklist is None:
-        checklist = stored_or_default_checklist(product.category, unit.facts.checklist)
+    checklist = stored_or_default_checklist(product.category, unit.facts.checklist) if open_ else []
     ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {},
-           "notes": (last["notes"] or "") if last else "", "checklist": checklist if open_ else [],
+           "notes": (last["notes"] or "") if last else "", "checklist": checklist,
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}
     ctx.update(extra)
     return ctx

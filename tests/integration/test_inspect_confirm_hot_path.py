@@ -34,6 +34,11 @@ def _columns(row) -> dict:  # type: ignore[no-untyped-def]
     return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in RANDOM}
 
 
+def _masked(values: dict) -> dict:  # type: ignore[type-arg]
+    """A payload or details with the values that differ between two units (ids, LPNs, times) masked."""
+    return {k: "*" if k in RANDOM or k in ("inspection_id", "photo_id") else v for k, v in values.items()}
+
+
 def _written(session, unit_id: int) -> dict:  # type: ignore[no-untyped-def]
     """What a disposition wrote about one unit, outbox and audit in the order of their ids."""
     refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == unit_id)).one()
@@ -46,17 +51,24 @@ def _written(session, unit_id: int) -> dict:  # type: ignore[no-untyped-def]
         "refund": _columns(refund),
         "refund_events": [_columns(e) for e in session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id)
                                                                .order_by(RefundEvent.id))],
-        "outbox": [(e.type, sorted(e.payload)) for e in session.scalars(
+        "outbox": [(e.type, _masked(e.payload)) for e in session.scalars(
             select(OutboxEvent).where(unit_or_refund(OutboxEvent, "aggregate", None)).order_by(OutboxEvent.id))],
-        "audit": [(a.action, a.reason, sorted(a.details)) for a in session.scalars(
+        "audit": [(a.action, a.actor_name, a.reason, _masked(a.details)) for a in session.scalars(
             select(AuditEntry).where(unit_or_refund(AuditEntry, "entity", None)).order_by(AuditEntry.id))],
     }
     session.rollback()
     return out
 
 
-def _inspected(session, world, worker, *, product="shirt", grade="A", packaging="sealed") -> int:  # type: ignore[no-untyped-def]
-    unit = receive_unit(session, world, product, worker)
+def _inspected(session, world, worker, *, product="shirt", grade="A", packaging="sealed",  # type: ignore[no-untyped-def]
+               on_return=False, with_refund=True) -> int:
+    """A unit received and inspected; `on_return`: on the world's return, its line's reason and channel known."""
+    unit = receive_unit(session, world, product, worker, with_refund=with_refund)
+    if on_return:
+        line = next(line for line in world.rma.lines if line.product_id == world.products[product].id)
+        with unit_of_work(session):
+            row = session.get(ReturnUnit, unit.id)
+            row.rma_id, row.rma_line_id = world.rma.id, line.id
     record_inspection(session, worker, unit_id=unit.id, grade=grade, packaging=packaging, answers={}, notes=None,
                       idempotency_key=new_key())
     return unit.id
@@ -84,20 +96,20 @@ def _by_the_entity_path(session, actor, unit_id: int) -> None:  # type: ignore[n
                                 inspected_by_id=unit.inspected_by_id, reason=decision.explanation)
 
 
-@pytest.mark.parametrize("product, want", [("shirt", "released"), ("phone", "pending_approval")])
-def test_a_confirm_writes_what_the_entity_path_writes_in_order(session, world, product, want):
-    """Same columns, the same events in the same order: a refund approved before it is released
-    (PostgreSQL runs a statement's CTEs last first; the outbox rows share one INSERT)."""
+@pytest.mark.parametrize("product, on_return, want", [("shirt", False, "released"), ("phone", False, "pending_approval"),
+                                                      ("shirt", True, "released"), ("phone", True, "pending_approval")])
+def test_a_confirm_writes_what_the_entity_path_writes_in_order(session, world, product, on_return, want):
+    """Same columns, payloads and details, the same events in the same order: a refund approved
+    before it is released (PostgreSQL runs a statement's CTEs last first; the outbox rows share one INSERT)."""
     w = world.actor("worker")
-    plain, reference = (_inspected(session, world, w, product=product) for _ in range(2))
+    plain, reference = (_inspected(session, world, w, product=product, on_return=on_return) for _ in range(2))
     done = confirm_disposition(session, w, unit_id=plain, idempotency_key=new_key(), policy=POLICY)
     _by_the_entity_path(session, w, reference)
     got, ref = _written(session, plain), _written(session, reference)
     assert done["refund_status"] == got["refund"]["status"] == want
     assert got == ref
-    assert got["outbox"][0][0] == "unit.state_changed"
     if want == "released":
-        assert [o[0] for o in got["outbox"]][-2:] == ["refund.approved", "refund.released"]
+        assert [o[0] for o in got["outbox"]][-3:] == ["unit.state_changed", "refund.approved", "refund.released"]
         assert [e["to_status"] for e in got["refund_events"]][-2:] == ["approved", "released"]
     assert (done["version"], done["state"]) == (got["unit"]["version"], got["unit"]["state"])
     assert ledger_sums(session) == balance_table(session)
@@ -158,15 +170,58 @@ def test_an_inspection_is_two_statements_and_a_confirm_four(session, world):
 
 def test_an_update_of_a_missing_row_writes_nothing(session, world):
     """execute_together's updates must each change their row: a balance that is not there (ledger and
-    balances disagree) stops the whole write instead of being skipped."""
+    balances disagree) stops the whole write, the rows and updates beside it included."""
+    from app.db import insert_row
+    from app.ledger.services import outbox_values
+
+    unit_id = receive_unit(session, world, "shirt", world.actor("worker")).id
     before = counts(session)
     with pytest.raises(RuntimeError, match="balances row"):
         with unit_of_work(session):
             execute_together(session, [
+                insert_row(OutboxEvent, outbox_values("test.event", "unit", unit_id, {})),
+                update_row(ReturnUnit, {"id": unit_id}, {"grade": "D"}, bump=("version",)),
                 update_row(Balance, {"product_id": world.products["shirt"].id, "warehouse_id": world.wh.id,
-                                     "state": "liquidation"}, {}, add=("quantity", -1)),
-                update_row(ReturnUnit, {"id": -1}, {"grade": "A"}, bump=("version",))])
+                                     "state": "liquidation"}, {}, add=("quantity", -1))])
     assert counts(session) == before
+    assert (session.get(ReturnUnit, unit_id).grade, session.get(ReturnUnit, unit_id).version) == (None, 1)
+
+
+def test_a_unit_without_a_refund_trigger_is_disposed_and_nothing_is_refunded(session, world):
+    w = world.actor("worker")
+    unit_id = _inspected(session, world, w, with_refund=False)
+    before = counts(session)
+    done = confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(), policy=POLICY)
+    assert (done["refund_status"], done["refund_amount"]) == (None, None) and done["state"] == "available"
+    after = counts(session)
+    assert (after["ledger"] - before["ledger"], after["refund_events"] - before["refund_events"]) == (1, 0)
+
+
+def test_refusals_write_nothing(session, world):
+    """An uninspected unit, a warehouse without the location the decision needs, a unit outside a
+    partner's scope: a clear refusal each, nothing written."""
+    from app.catalog.models import Location
+    from app.errors import NotFound, ValidationFailed
+
+    w = world.actor("worker")
+    uninspected = receive_unit(session, world, "shirt", w).id
+    inspected = _inspected(session, world, w)
+    before = counts(session)
+    with pytest.raises(ValidationFailed, match="Inspect unit"):
+        confirm_disposition(session, w, unit_id=uninspected, idempotency_key=new_key(), policy=POLICY)
+    for actor_name, unit_id in (("partner", inspected), ("outsider", inspected)):
+        with pytest.raises(NotFound):
+            confirm_disposition(session, world.actor(actor_name), unit_id=unit_id, idempotency_key=new_key(), policy=POLICY)
+        with pytest.raises(NotFound):
+            record_inspection(session, world.actor(actor_name), unit_id=unit_id, grade="D", packaging="damaged",
+                              answers={}, notes=None, idempotency_key=new_key())
+    with unit_of_work(session):
+        for loc in session.scalars(select(Location).where(Location.warehouse_id == world.wh.id, Location.type == "stock")):
+            loc.type = "inspection"
+    with pytest.raises(ValidationFailed, match="no stock location"):
+        confirm_disposition(session, w, unit_id=inspected, idempotency_key=new_key(), policy=POLICY)
+    assert counts(session) == before
+    assert session.get(ReturnUnit, inspected).grade == "A"
 
 
 @pytest.mark.pg_only
@@ -199,8 +254,8 @@ def test_ten_confirms_of_one_unit_with_their_own_keys_move_it_once(session, worl
     errors = [e for kind, e in outcomes if kind == "err"]
     assert len(wins) == 1 and len(errors) == 9
     assert all(isinstance(e, (StaleVersion, Conflict)) for e in errors), errors
-    assert session.scalar(select(LedgerEntry.id).where(LedgerEntry.unit_id == unit_id, LedgerEntry.from_state == "received")
-                          .limit(2)) is not None
+    assert len(session.scalars(select(LedgerEntry.id).where(LedgerEntry.unit_id == unit_id,
+                                                             LedgerEntry.from_state == "received")).all()) == 1
     assert len(session.scalars(select(RefundEvent).join(RefundTrigger, RefundTrigger.id == RefundEvent.refund_id)
                                .where(RefundTrigger.unit_id == unit_id)).all()) == 3  # opened, approved, released
     assert ledger_sums(session) == balance_table(session)
