@@ -1,6 +1,7 @@
 """Receiving: resolve a scan, open a parcel (receipt), match items, close the receipt."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -137,26 +138,49 @@ def _find_rma(session: Session, actor: Actor, code: str) -> tuple[int, str] | No
     """An RMA by its number, a carrier tracking number or the order number (newest open RMA).
 
     One round trip: the three lookups in one UNION ALL, the first kind that matches wins
-    (RMA number, then tracking number, then the newest RMA of the order)."""
-    up = code.upper()
-    by_number = scope_rmas(select(Rma.id.label("rma_id"), literal(1).label("rank")).where(Rma.number == up), actor)
-    by_tracking = scope_rmas(select(Rma.id, literal(2)).join(CarrierTracking, CarrierTracking.rma_id == Rma.id)
-                             .where(CarrierTracking.tracking_number == up), actor)
-    by_order = scope_rmas(select(Rma.id, literal(3)).join(Order, Order.id == Rma.order_id).where(Order.number == up), actor)
-    found = union_all(by_number, by_tracking, by_order).subquery()
-    row = session.execute(select(found.c.rma_id, found.c.rank).order_by(found.c.rank, found.c.rma_id.desc()).limit(1)).first()
+    (RMA number, then tracking number, then the newest RMA of the order). Staff's statement is
+    built once and read as a plain row; a partner's is scoped to what their organisation serves."""
+    if actor.is_partner:
+        scoped = _find_rma_statement(lambda stmt: scope_rmas(stmt, actor))
+        row = session.execute(scoped, {"code": code.upper()}).first()
+    else:
+        rows = read_rows(session, _staff_find_rma_statement(), {"code": code.upper()})
+        row = rows[0] if rows else None
     if row is None:
         return None
     return row.rma_id, _RMA_VIA[row.rank]
 
 
-def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> Warehouse:
-    wh = session.get(Warehouse, warehouse_id)
-    if wh is None:
+def _find_rma_statement(scope: Callable[[Select], Select]) -> Select:
+    """_find_rma's UNION ALL, each part limited by `scope`; the code is the bound parameter `code`."""
+    code = bindparam("code")
+    by_number = scope(select(Rma.id.label("rma_id"), literal(1).label("rank")).where(Rma.number == code))
+    by_tracking = scope(select(Rma.id, literal(2)).join(CarrierTracking, CarrierTracking.rma_id == Rma.id)
+                        .where(CarrierTracking.tracking_number == code))
+    by_order = scope(select(Rma.id, literal(3)).join(Order, Order.id == Rma.order_id).where(Order.number == code))
+    found = union_all(by_number, by_tracking, by_order).subquery()
+    return select(found.c.rma_id, found.c.rank).order_by(found.c.rank, found.c.rma_id.desc()).limit(1)
+
+
+@lru_cache(maxsize=1)
+def _staff_find_rma_statement() -> Select:
+    """Staff see every return: their lookup is built once."""
+    return _find_rma_statement(lambda stmt: stmt)
+
+
+def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> None:
+    """Refuse a warehouse that is not there, or that a partner's organisation does not run (one plain read)."""
+    rows = read_rows(session, _warehouse_statement(), {"warehouse_id": warehouse_id})
+    if not rows:
         raise ValidationFailed("Pick your warehouse first.")
-    if actor.is_partner and wh.partner_org_id != actor.partner_org_id:
+    if actor.is_partner and rows[0].partner_org_id != actor.partner_org_id:
         raise NotPermitted("You do not work at that warehouse.")
-    return wh
+
+
+@lru_cache(maxsize=1)
+def _warehouse_statement() -> Select:
+    w = Warehouse.__table__
+    return select(w.c.partner_org_id).where(w.c.id == bindparam("warehouse_id"))
 
 
 def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int, idempotency_key: str | None,
@@ -172,24 +196,24 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
         raise ValidationFailed("Scan the parcel's label.")
 
     def work() -> dict[str, Any]:
-        wh = _check_warehouse(session, actor, warehouse_id)
+        _check_warehouse(session, actor, warehouse_id)
         rma_found = found if found is not None else _find_rma(session, actor, code)
         if rma_found is None:
             if not blind:
                 raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
-            receipt = Receipt(warehouse_id=wh.id, scanned_code=code, opened_by_id=actor.id)
+            receipt = Receipt(warehouse_id=warehouse_id, scanned_code=code, opened_by_id=actor.id)
             session.add(receipt)
             session.flush()
-            open_exception(session, actor, "unidentified_parcel", warehouse_id=wh.id, receipt_id=receipt.id,
+            open_exception(session, actor, "unidentified_parcel", warehouse_id=warehouse_id, receipt_id=receipt.id,
                             details={"scanned_code": code})
-            audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=wh.id, details={"blind": True, "code": code})
+            audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=warehouse_id, details={"blind": True, "code": code})
             return {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
         # Lock the return first (with no open parcel yet there is no other row for FOR UPDATE to
         # hold), and check it as it is now. Plain rows, like the scan's.
         rma = read_rows(session, _lock_rma_statement(), {"rma_id": rma_found[0]})[0]
         if rma.status in ("closed", "cancelled"):
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
-        if rma.warehouse_id != wh.id and actor.is_partner:
+        if rma.warehouse_id != warehouse_id and actor.is_partner:
             raise NotPermitted("That return is for another warehouse.")
         if not serves_merchant(session, actor, rma.merchant_id):  # `found` came from the caller
             raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
@@ -197,11 +221,11 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
         if existing:
             return {"receipt_id": existing[0].id, "rma_id": rma.id, "blind": False, "joined": True}
         receipt_id = read_rows(session, _new_parcel_statement(), {
-            "warehouse_id": wh.id, "rma_id": rma.id, "scanned_code": code, "opened_by_id": actor.id, "opened_at": utcnow()})[0].id
+            "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code, "opened_by_id": actor.id, "opened_at": utcnow()})[0].id
         write_rows(session, _rma_receiving_statement(), {"rma_id": rma.id})
         expire_rows(session, (Rma, rma.id))
         execute_together(session, [
-            insert_row(AuditEntry, audit_values(actor, "receipt.opened", "receipt", receipt_id, warehouse_id=wh.id,
+            insert_row(AuditEntry, audit_values(actor, "receipt.opened", "receipt", receipt_id, warehouse_id=warehouse_id,
                                                 details={"rma": rma.number, "via": rma_found[1]})),
             insert_row(OutboxEvent, outbox_values("rma.receiving", "rma", rma.id,
                                                   {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt_id}))])

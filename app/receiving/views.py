@@ -26,15 +26,17 @@ bp = Blueprint("receiving", __name__, url_prefix="/receive")
 def _warehouse_id() -> int | None:
     """The warehouse this handheld works at: chosen in the session, else the user's home.
 
-    Read once per request; `g` keeps the row, so the use cases' own lookup of it (session.get)
-    finds it in the session instead of reading it again."""
+    Staff may work at any warehouse, and warehouses are never deleted: the one chosen (checked when
+    chosen, choose_warehouse) or their home (a foreign key) needs no query. A partner's is checked
+    against what their organisation runs now, once per request. The use cases check it again."""
     from flask_login import current_user
 
-    if "warehouse" not in g:
+    if "warehouse_id" not in g:
         wid = session.get("warehouse_id") or current_user.home_warehouse_id
-        g.warehouse = None if wid is None else db.session.scalars(
-            scope_warehouses(select(Warehouse).where(Warehouse.id == wid), actor())).first()
-    return g.warehouse.id if g.warehouse is not None else None
+        if wid is not None and actor().is_partner:
+            wid = db.session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == wid), actor())).first()
+        g.warehouse_id = wid
+    return g.warehouse_id
 
 
 def _receipt() -> rs.ParcelCard | None:
