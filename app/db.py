@@ -471,8 +471,8 @@ def expire_rows(session: Session, *entities: tuple[type, Any]) -> None:
 def _autoflush(session: Session) -> None:
     """Send the use case's pending ORM changes first, so that the statement sees them (a statement on
     plain tables gets no autoflush from session.execute either)."""
-    if session.autoflush and (session.new or session.deleted or session.dirty):
-        session.flush()
+    if session.autoflush:
+        session.flush()  # returns at once when nothing is pending (its own check is cheaper than .new/.dirty)
 
 
 def write_rows(session: Session, stmt: Executable, params: dict[str, Any]) -> None:
