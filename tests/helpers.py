@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
 from app.db import unit_of_work, utcnow
-from app.catalog.models import Product
+from app.catalog.models import Product, ProductBarcode
 from app.labels.models import Printer
 from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import apply_transition, format_lpn, lock_unit, next_number
@@ -129,3 +129,15 @@ def add_printer(session: Session, world, port: int, *, warehouse=None, stock: st
         printer = Printer(name=name, warehouse_id=wh.id, host="127.0.0.1", port=port, stock=stock, active=True)
         session.add(printer)
     return printer
+
+
+def add_open_box_variant(session: Session, world) -> Product:  # type: ignore[no-untyped-def]
+    """An open-box variant (with its own UPC) of the shirt, which a unit graded not-new sells as."""
+    with unit_of_work(session):
+        variant = Product(sku="TEE-BLU-M-OB", name="Tee blue M open box", category="apparel",
+                          unit_value=Decimal("18.00"), merchant_id=world.merchant.id)
+        session.add(variant)
+        session.flush()
+        session.add(ProductBarcode(code="00012345678905", kind="upc", product_id=variant.id))
+        session.get(Product, world.products["shirt"].id).open_box_product_id = variant.id
+    return variant

@@ -20,7 +20,7 @@ from app.labels import services
 from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, IdempotencyRecord, ReturnUnit
 from tests.fakes import closed_port, unresponsive_port
-from tests.helpers import add_printer, receive
+from tests.helpers import add_open_box_variant, add_printer, receive
 
 
 def key() -> str:
@@ -55,13 +55,7 @@ def test_lpn_label_content(session, world):  # type: ignore[no-untyped-def]
 
 def test_sku_label_of_open_box_variant(session, world):  # type: ignore[no-untyped-def]
     """A unit graded below A sells as its product's open-box variant and gets that UPC; grade A keeps its own."""
-    with unit_of_work(session):
-        variant = Product(sku="TEE-BLU-M-OB", name="Tee blue M open box", category="apparel",
-                          unit_value=Decimal("18.00"), merchant_id=world.merchant.id)
-        session.add(variant)
-        session.flush()
-        session.add(ProductBarcode(code="00012345678905", kind="upc", product_id=variant.id))
-        session.get(Product, world.products["shirt"].id).open_box_product_id = variant.id
+    add_open_box_variant(session, world)
     regraded = receive(session, world, grade="B", packaging="opened")
     as_new = receive(session, world, grade="A", packaging="sealed")
     label = services.build_label(session, regraded, "sku")

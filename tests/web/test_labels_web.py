@@ -19,7 +19,7 @@ from app.labels.models import Printer, PrintJob
 from app.ledger.models import ReturnUnit
 from tests.conftest import login
 from tests.fakes import unresponsive_port
-from tests.helpers import add_printer, receive
+from tests.helpers import add_open_box_variant, add_printer, receive
 
 HX = {"HX-Request": "true", "HX-Current-URL": "http://localhost/receiving/scan"}
 
@@ -405,25 +405,11 @@ def test_fragment_ignores_the_including_screens_variables(app, client, session, 
     assert "Print label" in html and "'kind'" not in html and "not mine" not in html and "msg-success" not in html
 
 
-def _open_box_variant(session: Session, world) -> Product:  # type: ignore[no-untyped-def]
-    """An open-box variant (with its own UPC) of the shirt, which a unit graded not-new sells as."""
-    from app.catalog.models import ProductBarcode
-
-    with unit_of_work(session):
-        variant = Product(sku="TEE-BLU-M-OB", name="Tee blue M open box", category="apparel",
-                          unit_value=Decimal("18.00"), merchant_id=world.merchant.id)
-        session.add(variant)
-        session.flush()
-        session.add(ProductBarcode(code="00012345678905", kind="upc", product_id=variant.id))
-        session.get(Product, world.products["shirt"].id).open_box_product_id = variant.id
-    return variant
-
-
 def test_fragment_offers_the_open_box_sku_label_and_asks_why_again(app, client, session, world):  # type: ignore[no-untyped-def]
     """A unit graded not-new is offered its open-box variant's SKU label; once both labels were printed,
     both buttons say Reprint and a reason is asked. A unit still sold as new gets no SKU button, but a
     print of its own SKU label still counts as printed before."""
-    _open_box_variant(session, world)
+    add_open_box_variant(session, world)
     regraded = receive(session, world, grade="C", packaging="opened")
     as_new = receive(session, world, grade="A", packaging="sealed")
     login(client, "worker")
@@ -455,7 +441,7 @@ def test_fragment_reads_its_labels_in_one_statement(app, session, world):  # typ
     from app.labels.views import label_actions
     from app.ledger.services import WITH_PLACE
 
-    _open_box_variant(session, world)
+    add_open_box_variant(session, world)
     unit = receive(session, world, grade="B", packaging="opened")
     with app.test_request_context("/"):
         login_user(db.session.get(User, world.users["worker"].id))
