@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
@@ -141,3 +142,19 @@ def add_open_box_variant(session: Session, world) -> Product:  # type: ignore[no
         session.add(ProductBarcode(code="00012345678905", kind="upc", product_id=variant.id))
         session.get(Product, world.products["shirt"].id).open_box_product_id = variant.id
     return variant
+
+
+def statements_sent(session: Session, call: Callable[[], object]) -> list[str]:
+    """The SQL statements the session's engine sends while `call` runs, in order."""
+    seen: list[str] = []
+    engine = session.get_bind()
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return seen

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
 from app.catalog.models import Location, Product, SalesChannel
+from app.catalog.services import no_location
 from app.db import execute_together, expire_rows, read_rows
 from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
@@ -210,7 +211,7 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         _require_inspected(unit)
         assert decision is not None and location_type is not None
         if ctx.location_id is None:
-            raise ValidationFailed(f"This warehouse has no {location_type.replace('_', ' ')} location. Ask an admin to add one.")
+            raise no_location(location_type)
         why = decision.explanation if not overridden else f"override by {actor.name}: {override_reason} (rules said: {decision.explanation})"
         writes = move_rows(actor, unit, DISPOSITION_STATE[disposition], reason=why, to_location_id=ctx.location_id,
                            to_location_warehouse_id=unit.warehouse_id, action="unit.disposed",

@@ -95,13 +95,23 @@ def write_inspection(session: Session, actor: Actor, unit: ReturnUnit, *, grade:
     category's checklist, and the unit's grade, packaging and inspector set (flushed: the id is known).
     The desk's re-grade writes it; the handheld's record_inspection writes the same rows as plain rows."""
     clean = _kept_answers(checklist_for(session, unit.product.category), answers, unanswered_is_no=False)
-    inspection = Inspection(unit_id=unit.id, inspector_id=actor.id, grade=grade, packaging=packaging, answers=clean,
-                            notes=notes)
+    graded, inspection_row = _inspection_values(actor, unit.id, grade=grade, packaging=packaging, answers=clean,
+                                                notes=notes)
+    inspection = Inspection(**inspection_row)
     session.add(inspection)
-    unit.grade, unit.packaging = grade, packaging
-    unit.inspected_at, unit.inspected_by_id = utcnow(), actor.id
+    for name, value in graded.items():
+        setattr(unit, name, value)
     session.flush()
     return inspection
+
+
+def _inspection_values(actor: Actor, unit_id: int, *, grade: str, packaging: str, answers: dict[str, bool],
+                       notes: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What an inspection writes: the unit's new columns, and the inspection row's."""
+    now = utcnow()
+    return ({"grade": grade, "packaging": packaging, "inspected_at": now, "inspected_by_id": actor.id},
+            {"unit_id": unit_id, "inspector_id": actor.id, "grade": grade, "packaging": packaging, "answers": answers,
+             "notes": notes, "created_at": now})
 
 
 @lru_cache(maxsize=2)
@@ -155,14 +165,13 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
                            "a supervisor re-grades it from the desk, with a reason.")
         items = stored_or_default_checklist(unit.category, unit.checklist)
         clean = _kept_answers(items, answers, unanswered_is_no=unanswered_is_no)
-        now = utcnow()
+        graded, inspection_row = _inspection_values(actor, unit.id, grade=grade, packaging=packaging, answers=clean,
+                                                    notes=notes)
         result = {"unit_id": unit.id, "inspection_id": unit.inspection_id, "grade": grade, "packaging": packaging,
                   "answers": clean, "notes": notes, "version": unit.version + 1}
         execute_together(session, [
-            update_row(ReturnUnit, {"id": unit.id}, {"grade": grade, "packaging": packaging, "inspected_at": now,
-                                                     "inspected_by_id": actor.id}, bump=("version",)),
-            insert_row(Inspection, {"id": unit.inspection_id, "unit_id": unit.id, "inspector_id": actor.id, "grade": grade,
-                                    "packaging": packaging, "answers": clean, "notes": notes, "created_at": now}),
+            update_row(ReturnUnit, {"id": unit.id}, graded, bump=("version",)),
+            insert_row(Inspection, {"id": unit.inspection_id, **inspection_row}),
             insert_row(AuditEntry, audit_values(actor, "unit.inspected", "unit", unit.id, warehouse_id=unit.warehouse_id,
                                                 details={"grade": grade, "packaging": packaging, "answers": clean,
                                                          "inspection_id": unit.inspection_id})),

@@ -212,10 +212,7 @@ def receive_rows(actor: Actor, unit: dict[str, Any], *, reason: str, action: str
     `unit` holds the unit's columns, its id and lpn included (allocated beforehand with next_id and
     the lpn sequence). Raises a DomainError and builds nothing when the edge is refused.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed("A reason is required.")
-    check_transition(None, "received", actor.role)
+    reason = _check_move(actor, None, "received", reason, None, None)
     now = utcnow()
     row = {**unit, "state": "received", "state_changed_at": now, "received_at": now, "version": 1}
     ledger, event, trail = _movement_values(actor, row["id"], row["lpn"], row["product_id"], row["warehouse_id"], None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.catalog.services import location_of_type
 from app.db import execute_together, unit_of_work, update_row
@@ -22,7 +22,7 @@ from app.inspection.services import record_inspection
 from app.refunds.domain import hold_reasons
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy, refund_for_unit, settle_after_inspection
-from tests.helpers import counts, new_key, receive_unit
+from tests.helpers import counts, new_key, receive_unit, statements_sent
 from tests.integration.test_concurrency import race, racing_sessions  # noqa: F401 - a fixture
 
 POLICY = RefundPolicy(Decimal("250.00"))
@@ -136,32 +136,17 @@ def test_the_rules_see_the_customers_history(session, world):
     assert "3+ prior returns" in second["explanation"]
 
 
-def _statements(session, call) -> list[str]:  # type: ignore[no-untyped-def]
-    seen: list[str] = []
-    engine = session.get_bind()
-
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return [s for s in seen if not s.startswith(("BEGIN", "SAVEPOINT", "RELEASE"))]
-
-
 @pytest.mark.pg_only
 def test_an_inspection_is_two_statements_and_a_confirm_four(session, world):
     """Inspection: the lock (with the checklist and the key's record), the write. Confirm: the lock
     with the rules' facts, the rules, the refund's lock with the key's record and the location, the write."""
     w = world.actor("worker")
     unit_id = receive_unit(session, world, "shirt", w).id
-    inspect = _statements(session, lambda: record_inspection(
+    inspect = statements_sent(session, lambda: record_inspection(
         session, w, unit_id=unit_id, grade="A", packaging="sealed", answers={"tags_attached": True}, notes=None,
         idempotency_key=new_key()))
     assert len(inspect) == 2, inspect
-    confirm = _statements(session, lambda: confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(),
+    confirm = statements_sent(session, lambda: confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(),
                                                                policy=POLICY))
     assert len(confirm) == 4, confirm
     assert "FOR UPDATE" in inspect[0] and "FOR UPDATE" in confirm[0] and "FOR UPDATE" in confirm[2]

@@ -12,7 +12,7 @@ from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
 from app.receiving.services import open_receipt, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
-from tests.helpers import counts, new_key, receive_unit
+from tests.helpers import counts, new_key, receive_unit, statements_sent
 
 RANDOM = {"id", "at", "created_at", "lpn", "unit_id", "refund_id", "aggregate_id", "entity_id", "state_changed_at",
           "received_at", "receipt_id", "rma_line_id", "rma_id", "reason", "details", "merchant_id", "paid_price",
@@ -109,17 +109,8 @@ def test_a_scan_is_three_statements_inside_its_transaction(session, world):
     r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     shirt = world.products["shirt"]
     session.get(type(shirt), shirt.id)  # the view has the product from resolving the scan
-    statements: list[str] = []
-    engine = session.get_bind()
-
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=new_key())
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    statements = statements_sent(session, lambda: scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id,
+                                                            idempotency_key=new_key()))
     assert len(statements) == 3, statements
     assert "FOR UPDATE" in statements[0] and statements[2].startswith("WITH")
 
