@@ -81,3 +81,52 @@ def test_refused_requests_keep_the_prepared_statements(app, client, world):
     after, prepared = _backend_and_prepared(app)
     assert after == pid
     assert any("FROM users" in sql for sql in prepared), prepared
+
+
+def _kill_backend(app, pid: int) -> None:  # type: ignore[no-untyped-def]
+    """Terminate one backend from a connection outside the app's pool, and wait until it is gone."""
+    import time
+
+    import psycopg
+
+    url = app.config["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        deadline = time.monotonic() + 5
+        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the backend did not go away"
+            time.sleep(0.01)
+
+
+def test_a_connection_lost_between_requests_is_replaced_without_an_error(app, client, world):
+    """PostgreSQL restarted (or dropped the connection) while the dock was busy: the pooled
+    connection is dead but was used a moment ago, so it is not pinged. The request's first
+    statement (the signed-in user's row) finds it gone and runs again on a new connection: the
+    worker sees their screen, not an error. Fails without the retry in app.db._on_driver."""
+    login(client, "worker")
+    assert client.get("/receive", headers=HX).status_code == 200
+    pid, _ = _backend_and_prepared(app)
+    _kill_backend(app, pid)
+    resp = client.get("/receive", headers=HX)
+    assert resp.status_code == 200, resp.data[:300]
+    after, _ = _backend_and_prepared(app)
+    assert after != pid
+
+
+def test_a_connection_idle_in_the_pool_is_pinged_before_use(db_url, tmp_path, world):
+    """A connection that sat unused longer than ping_after_idle is pinged at checkout and replaced
+    when dead, so even a request whose first statement is not retried (the sign-in form's ORM
+    lookup) works after PostgreSQL restarted during a quiet spell. Fails without the ping."""
+    from app import create_app
+
+    quiet = create_app({"TESTING": True, "DATABASE_URL": db_url, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test",
+                        "PHOTO_DIR": str(tmp_path / "photos"), "ENGINE_OPTIONS": {"ping_after_idle": 0.0}})
+    try:
+        client = quiet.test_client()
+        assert client.get("/login").status_code == 200
+        pid, _ = _backend_and_prepared(quiet)
+        _kill_backend(quiet, pid)
+        login(client, "worker")  # asserts the redirect of a successful sign-in
+        assert _backend_and_prepared(quiet)[0] != pid
+    finally:
+        db.dispose()
