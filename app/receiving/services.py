@@ -62,12 +62,15 @@ def _barcode_keys(code: str) -> list[str]:
 def find_product(session: Session, code: str) -> Any:
     """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU: a plain row of
     (id, sku, name, serial_tracked, merchant_id), or None."""
+    rows = read_rows(session, _find_product_statement(), _find_product_params(code))
+    return rows[0] if rows else None
+
+
+def _find_product_params(code: str) -> dict[str, str]:
     keys = _barcode_keys(code)
     assert 1 <= len(keys) <= _BARCODE_KEYS
     keys += keys[-1:] * (_BARCODE_KEYS - len(keys))
-    params = {f"key{i}": key for i, key in enumerate(keys)}
-    rows = read_rows(session, _find_product_statement(), {**params, "sku": code.upper()})
-    return rows[0] if rows else None
+    return {**{f"key{i}": key for i, key in enumerate(keys)}, "sku": code.upper()}
 
 
 _BARCODE_KEYS = 3  # the most _barcode_keys gives: the code, its GTIN, the GTIN inside a GS1 carton label
@@ -89,10 +92,74 @@ def _find_product_statement() -> Select:
                   products.c.merchant_id).where(products.c.id == best)
 
 
-def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt | None = None) -> ScanResult:
-    """Resolve one scan server-side. Inside an open receipt, item codes win over parcel codes."""
+class ParcelRef(NamedTuple):
+    """The parcel in hand as a scan needs it (parcel_ref)."""
+
+    id: int
+    status: str
+    rma_id: int | None
+
+
+class ProductRef(NamedTuple):
+    """A product as a scan needs it (find_product)."""
+
+    id: int
+    sku: str
+    name: str
+    serial_tracked: bool
+    merchant_id: int | None
+
+
+class KnownProduct(NamedTuple):
+    """What find_product gave for `key`, read ahead (parcel_and_product): product is None when nothing matched."""
+
+    key: str
+    product: ProductRef | None
+
+
+def product_key(parsed: ParsedScan) -> str | None:
+    """The code resolve_scan looks a product up by, if it looks one up at all: a GS1 string's GTIN,
+    else the code itself (not an LPN or a location label, nor longer than any product code)."""
+    if not parsed.raw or parsed.kind_hint in ("lpn", "location"):
+        return None
+    if parsed.kind_hint == "gs1" and parsed.gtin:
+        return parsed.gtin
+    return parsed.raw if len(parsed.raw) <= 64 else None
+
+
+def parcel_and_product(session: Session, actor: Actor, receipt_id: int, raw: str) -> tuple[ParcelRef | None, KnownProduct | None]:
+    """The parcel in hand (parcel_ref) and the product the scanned code names, if resolve_scan would
+    look one up (find_product), in one round trip: an item scan needs both. A partner's parcel is
+    read scoped, and their product lookup is left to resolve_scan."""
+    key = product_key(parse_scan(raw if isinstance(raw, str) else ""))
+    if key is None or actor.is_partner:
+        return parcel_ref(session, actor, receipt_id), None
+    r = read_rows(session, _parcel_and_product_statement(), {"receipt_id": receipt_id, **_find_product_params(key)})[0]
+    ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
+    product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
+    return ref, KnownProduct(key, product)
+
+
+@lru_cache(maxsize=1)
+def _parcel_and_product_statement() -> Select:
+    """parcel_ref's and find_product's queries side by side: one row, whichever of them found nothing."""
+    ref = _parcel_ref_statement().subquery("parcel")
+    product = _find_product_statement().subquery("product")
+    one = select(literal(1).label("one")).subquery("one")
+    return (select(ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku, product.c.name,
+                   product.c.serial_tracked, product.c.merchant_id)
+            .select_from(one.outerjoin(ref, true()).outerjoin(product, true())))
+
+
+def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Any = None, known: KnownProduct | None = None) -> ScanResult:
+    """Resolve one scan server-side. Inside an open receipt, item codes win over parcel codes.
+    `receipt`: the parcel in hand (id, status, rma_id); `known`: its product lookup, read ahead."""
     parsed = parse_scan(raw if isinstance(raw, str) else "")
     code = parsed.raw
+
+    def product_of(key: str) -> Any:
+        return known.product if known is not None and known.key == key else find_product(session, key)
+
     if not code:
         return ScanResult("unknown", code, parsed)
     if parsed.kind_hint == "lpn":
@@ -102,7 +169,7 @@ def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt |
         loc = session.scalars(select(Location).where(Location.barcode == code)).first()
         return ScanResult("location" if loc else "unknown", code, parsed, location_id=loc.id if loc else None)
     if parsed.kind_hint == "gs1" and parsed.gtin:
-        product = find_product(session, parsed.gtin)
+        product = product_of(parsed.gtin)
         if product is not None:
             return ScanResult("product", code, parsed, product_id=product.id, serial=parsed.serial, lot=parsed.lot,
                               product=product)
@@ -113,7 +180,7 @@ def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Receipt |
         rma = _find_rma(session, actor, code)
         if rma is not None:
             return ScanResult("rma", code, parsed, rma_id=rma[0], via=rma[1])
-    product = find_product(session, code)
+    product = product_of(code)
     if product is not None:
         return ScanResult("product", code, parsed, product_id=product.id, product=product)
     if receipt is not None and receipt.rma_id is not None:
@@ -402,13 +469,14 @@ def _parcel_ref_statement() -> Select:
     return select(r.c.id, r.c.status, r.c.rma_id).where(r.c.id == bindparam("receipt_id"))
 
 
-def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> Any:
-    """A parcel the actor may see, as a plain row of (id, status, rma_id), or None."""
+def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> ParcelRef | None:
+    """A parcel the actor may see, as (id, status, rma_id), or None."""
     if actor.is_partner:
-        return session.execute(scope_receipts(select(Receipt.id, Receipt.status, Receipt.rma_id)
-                                              .where(Receipt.id == receipt_id), actor)).first()
+        row = session.execute(scope_receipts(select(Receipt.id, Receipt.status, Receipt.rma_id)
+                                             .where(Receipt.id == receipt_id), actor)).first()
+        return ParcelRef(*row) if row else None
     rows = read_rows(session, _parcel_ref_statement(), {"receipt_id": receipt_id})
-    return rows[0] if rows else None
+    return ParcelRef(*rows[0]) if rows else None
 
 
 class Named(NamedTuple):

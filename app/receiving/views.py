@@ -57,18 +57,20 @@ def _receipt() -> rs.ParcelCard | None:
     return receipt
 
 
-def _parcel_in_hand() -> Any:
-    """The parcel in hand as a scan needs it: (id, status, rma_id), one plain row. When the session's
-    parcel is gone or closed, _receipt() finds the worker's open one."""
+def _parcel_in_hand(code: str) -> tuple[Any, rs.KnownProduct | None]:
+    """The parcel in hand as a scan needs it, (id, status, rma_id), and the product `code` names,
+    read with it in one round trip (rs.parcel_and_product). When the session's parcel is gone or
+    closed, _receipt() finds the worker's open one."""
     rid = session.get("receipt_id")
+    known = None
     if rid:
         try:
-            ref = rs.parcel_ref(db.session, actor(), int(rid))
+            ref, known = rs.parcel_and_product(db.session, actor(), int(rid), code)
         except ValueError:
             ref = None
         if ref is not None and ref.status == "open":
-            return ref
-    return _receipt()
+            return ref, known
+    return _receipt(), known
 
 
 def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
@@ -131,11 +133,11 @@ def scan() -> Response:
     code = request.form.get("code", "")
     key = request.form.get("key") or None
     act = actor()
-    receipt = _parcel_in_hand()
+    receipt, known = _parcel_in_hand(code)
     pending = session.get("pending_product_id")
     if pending and receipt is not None:
-        return _receive_serial(receipt, int(pending), code, key)
-    found = rs.resolve_scan(db.session, act, code, receipt=receipt)
+        return _receive_serial(receipt, int(pending), code, key, known)
+    found = rs.resolve_scan(db.session, act, code, receipt=receipt, known=known)
     if found.kind == "lpn":
         return _go(url_for("receiving.unit_page", unit_id=found.unit_id))
     if found.kind == "rma":
@@ -166,7 +168,7 @@ def scan() -> Response:
     raise ValidationFailed(f"Unknown code '{found.code[:64]}'. Try another barcode on the item, or type the SKU.")
 
 
-def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None) -> Response:
+def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, known: rs.KnownProduct | None) -> Response:
     """The scan after a serial-tracked product is its serial (or a cancel)."""
     from app.receiving.scan import parse_scan
 
@@ -177,7 +179,7 @@ def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None) -
     if parsed.kind_hint in ("lpn", "location"):
         raise ValidationFailed("That is not a serial number. Scan the item's serial, or scan CANCEL.")
     if not parsed.serial:
-        found = rs.resolve_scan(db.session, actor(), code, receipt=receipt)
+        found = rs.resolve_scan(db.session, actor(), code, receipt=receipt, known=known)
         if found.kind == "rma" or (found.kind == "product" and found.via != "serial"):
             raise ValidationFailed("That is a product or parcel code, not a serial number. Scan the serial, or scan CANCEL.")
     serial = parsed.serial or parsed.raw

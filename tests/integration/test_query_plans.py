@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.receiving.services import current_receipt_id, find_product
+from app.receiving.services import current_receipt_id, find_product, parcel_and_product
 
 pytestmark = pytest.mark.pg_only
 
@@ -62,7 +62,7 @@ def test_the_workers_open_parcel_is_found_without_reading_every_parcel(session, 
 
 @PLANS
 def test_a_product_is_found_without_reading_the_catalogue(session, world, plans):
-    """find_product runs on every item scan. Its matches are ranked first and the one product then
+    """find_product runs on every item scan (beside the parcel in hand). Its matches are ranked first and the one product then
     read by its key. Joined to products before the LIMIT, the planner hashed the whole catalogue of
     1,000 products (the benchmark's) on every scan."""
     session.execute(text("""
@@ -82,3 +82,11 @@ def test_a_product_is_found_without_reading_the_catalogue(session, world, plans)
     assert {p.sku for p in by_sku} == {"BULK-77"}
     read = _rows_read(session, "products") - before
     assert read <= 28, f"find_product read {read} products to find 14"
+    # the item scan reads it beside the parcel in hand (parcel_and_product): still by its key
+    w = world.actor("worker")
+    before = _rows_read(session, "products")
+    beside = [parcel_and_product(session, w, 0, code)[1].product for _ in range(7)]
+    beside += [parcel_and_product(session, w, 0, "bulk-77")[1].product for _ in range(7)]
+    assert [p.sku for p in beside] == ["BULK-432"] * 7 + ["BULK-77"] * 7
+    read = _rows_read(session, "products") - before
+    assert read <= 28, f"parcel_and_product read {read} products to find 14"
