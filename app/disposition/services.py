@@ -21,7 +21,7 @@ from app.disposition.models import DispositionRule
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import ChecklistTemplate
 from app.ledger.idempotency import LateClaim, run_idempotent
-from app.ledger.models import IdempotencyRecord, ReturnUnit
+from app.ledger.models import ReturnUnit
 from app.ledger.services import check_version, move_rows
 from app.orders.models import Order, Rma, RmaLine
 from app.refunds.domain import hold_reasons
@@ -146,10 +146,7 @@ def _settle_statement(with_refund: bool) -> Select:
     loc = Location.__table__
     first = (select(loc.c.id).where(loc.c.warehouse_id == bindparam("warehouse_id"), loc.c.type == bindparam("location_type"))
              .order_by(loc.c.id).limit(1).scalar_subquery())
-    columns = [LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
-               LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
-               LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
-               LateClaim.recorded(IdempotencyRecord.result).label("rec_result"),
+    columns = [*LateClaim.record_columns(),
                first.label("location_id"),
                select(loc.c.code).where(loc.c.id == first).scalar_subquery().label("location_code")]
     if not with_refund:
@@ -202,8 +199,8 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         found = read_rows(session, _settle_statement(True), params)
         refund = _Refund(*(getattr(found[0], c) for c in _Refund._fields)) if found else None
         ctx = found[0] if found else read_rows(session, _settle_statement(False), params)[0]
-        if ctx.rec_operation is not None:
-            return claim.replay(ctx.rec_operation, ctx.rec_fingerprint, ctx.rec_actor_id, ctx.rec_result)
+        if (replay := claim.replayed(ctx)) is not None:
+            return replay
         check_version(session, unit, expected_version)
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed: it is {unit.state.replace('_', ' ')}. "

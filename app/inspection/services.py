@@ -122,10 +122,7 @@ def _inspect_lock_statement(dialect: str) -> Select:
     fresh = LateClaim.recorded(IdempotencyRecord.operation).is_(None)
     return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, p.c.category,
                    select(t.c["items"]).where(t.c.category == p.c.category).scalar_subquery().label("checklist"),
-                   LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
-                   LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
-                   LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
-                   LateClaim.recorded(IdempotencyRecord.result).label("rec_result"),
+                   *LateClaim.record_columns(),
                    case((fresh, next_id(dialect, Inspection.__table__)), else_=null()).label("inspection_id"))
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")).with_for_update(of=u))
 
@@ -157,8 +154,8 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         if not rows:
             raise NotFound("No such unit.")
         unit = rows[0]
-        if unit.rec_operation is not None:
-            return claim.replay(unit.rec_operation, unit.rec_fingerprint, unit.rec_actor_id, unit.rec_result)
+        if (replay := claim.replayed(unit)) is not None:
+            return replay
         ensure_unit_visible(session, actor, unit)
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "

@@ -97,6 +97,22 @@ class LateClaim:
         the bound parameter `claim_key` (see params)."""
         return select(column).where(IdempotencyRecord.key == bindparam("claim_key")).scalar_subquery()
 
+    @staticmethod
+    def record_columns() -> list[Any]:
+        """The key's record as four columns of a read (rec_operation, rec_fingerprint, rec_actor_id,
+        rec_result), all NULL when there is none: see `replayed`."""
+        return [LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
+                LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
+                LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
+                LateClaim.recorded(IdempotencyRecord.result).label("rec_result")]
+
+    def replayed(self, row: Any) -> dict[str, Any] | None:
+        """The stored result when `row` (a read with record_columns) found this key's record, or
+        IdempotencyKeyReused; None when the key is fresh."""
+        if row.rec_operation is None:
+            return None
+        return self.replay(row.rec_operation, row.rec_fingerprint, row.rec_actor_id, row.rec_result)
+
     @property
     def params(self) -> dict[str, str]:
         """The parameters `recorded` needs."""

@@ -7,12 +7,12 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, insert, literal_column, null, select, true, union_all, update
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible, load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
-from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, utcnow, write_rows
+from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow, write_rows
 from app.disposition.services import unit_screen_row
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
@@ -354,10 +354,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
 
     head = [
         select(Receipt.status).where(Receipt.id == bindparam("receipt_id")).scalar_subquery().label("receipt_status"),
-        LateClaim.recorded(IdempotencyRecord.operation).label("rec_operation"),
-        LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
-        LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
-        LateClaim.recorded(IdempotencyRecord.result).label("rec_result"),
+        *LateClaim.record_columns(),
         allocate(next_id(dialect, ReturnUnit.__table__)).label("unit_id"),
         allocate(next_id(dialect, RefundTrigger.__table__)).label("refund_id"),
         (allocate(func.nextval("lpn_seq")) if dialect == "postgresql" else null()).label("lpn_number"),
@@ -585,8 +582,8 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
         receipt = lock_parcel(session, actor, receipt_id)
         rows = _scan_context(session, claim, receipt, product_id, serial)
         head = rows[0]
-        if head.rec_operation is not None:
-            return claim.replay(head.rec_operation, head.rec_fingerprint, head.rec_actor_id, head.rec_result)
+        if (replay := claim.replayed(head)) is not None:
+            return replay
         if head.receipt_status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
         if head.product_sku is None or not serves_merchant(session, actor, head.product_merchant_id):
@@ -643,36 +640,43 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
 def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotency_key: str | None) -> dict[str, Any]:
     """Use case: the parcel is empty. What is still expected becomes `missing_item` exceptions.
 
-    Like the scan, it reads and writes plain rows: the parcel's lock (the return first, then the
-    parcel's own row), the return's other open parcels, the lines with their counts; then the
-    updates, and the outbox event and audit entry in one statement."""
+    Like the scan, it reads and writes plain rows, with its key's record (a late claim): the
+    parcel's lock (the return first); then the parcel's own row locked, with the key's record and
+    whether another parcel of the return is still open (a statement after the lock, so a retry
+    that waited for it sees its winner's record); the lines with their counts; then one write of
+    the updates, the outbox event, the audit entry and the record."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
 
-    def work() -> dict[str, Any]:
+    def work(claim: LateClaim) -> dict[str, Any]:
         parcel = lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
-        status = read_rows(session, _parcel_status_statement(), {"receipt_id": parcel.id})[0].status  # then the parcel
-        if status != "open":
+        head = read_rows(session, _close_head_statement(),
+                         {"receipt_id": parcel.id, "rma_id": parcel.rma_id, **claim.params})[0]  # then the parcel
+        if (replay := claim.replayed(head)) is not None:
+            return replay
+        if head.status != "open":
             raise Conflict("This parcel was already closed.")
         now, missing, rows = utcnow(), [], []
         # The return's other parcel (a second box, a blind parcel linked to it) may still be open:
         # what is still expected is missing only when the return's last open parcel closes.
-        others_open = parcel.rma_id is not None and bool(
-            read_rows(session, _other_open_parcel_statement(), {"rma_id": parcel.rma_id, "receipt_id": parcel.id}))
+        others_open = parcel.rma_id is not None and head.others_open
         if parcel.rma_id is not None and not others_open:
             missing = open_missing_items(session, actor, rma_id=parcel.rma_id, merchant_id=parcel.merchant_id,
                                          warehouse_id=parcel.warehouse_id, receipt_id=parcel.id)
-            write_rows(session, _close_rma_statement(), {"rma_id": parcel.rma_id, "closed_at": now})
-            rows.append(insert_row(OutboxEvent, outbox_values("rma.closed", "rma", parcel.rma_id, {
-                "rma_id": parcel.rma_id, "number": parcel.rma_number, "missing": missing})))
-        write_rows(session, _close_parcel_statement(), {"receipt_id": parcel.id, "closed_at": now, "closed_by_id": actor.id})
-        rows.append(insert_row(AuditEntry, audit_values(actor, "receipt.closed", "receipt", parcel.id,
-                                                        warehouse_id=parcel.warehouse_id, details={"missing": missing})))
+            rows += [update_row(Rma, {"id": parcel.rma_id}, {"status": "closed", "closed_at": now}),
+                     insert_row(OutboxEvent, outbox_values("rma.closed", "rma", parcel.rma_id, {
+                         "rma_id": parcel.rma_id, "number": parcel.rma_number, "missing": missing}))]
+        result = {"receipt_id": parcel.id, "missing": missing, "return_still_open": others_open}
+        rows += [update_row(Receipt, {"id": parcel.id}, {"status": "closed", "closed_at": now, "closed_by_id": actor.id}),
+                 insert_row(AuditEntry, audit_values(actor, "receipt.closed", "receipt", parcel.id,
+                                                     warehouse_id=parcel.warehouse_id, details={"missing": missing})),
+                 claim.record(result)]
         execute_together(session, rows)
         expire_rows(session, (Receipt, parcel.id), (Rma, parcel.rma_id))
-        return {"receipt_id": parcel.id, "missing": missing, "return_still_open": others_open}
+        return result
 
-    return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work)
+    return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work,
+                          late_claim=True)
 
 
 def open_missing_items(session: Session, actor: Actor, *, rma_id: int, merchant_id: int | None, warehouse_id: int,
@@ -692,16 +696,16 @@ def open_missing_items(session: Session, actor: Actor, *, rma_id: int, merchant_
 
 
 @lru_cache(maxsize=1)
-def _parcel_status_statement() -> Select:
+def _close_head_statement() -> Select:
+    """The parcel's status, its row locked, with the close's key's record and whether another
+    parcel of its return (bound `rma_id`, NULL for a blind parcel) is still open."""
     r = Receipt.__table__
-    return select(r.c.status).where(r.c.id == bindparam("receipt_id")).with_for_update()
-
-
-@lru_cache(maxsize=1)
-def _other_open_parcel_statement() -> Select:
-    r = Receipt.__table__
-    return select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"),
-                                r.c.id != bindparam("receipt_id")).limit(1)
+    others = aliased(Receipt)
+    return (select(r.c.status,
+                   exists().where(others.rma_id == bindparam("rma_id", type_=r.c.rma_id.type), others.status == "open",
+                                  others.id != r.c.id).label("others_open"),
+                   *LateClaim.record_columns())
+            .where(r.c.id == bindparam("receipt_id")).with_for_update(of=r))
 
 
 @lru_cache(maxsize=1)
@@ -799,21 +803,6 @@ def card_lines(session: Session, rma_id: int) -> list[tuple[CardLine, int, int]]
             shipped.setdefault(s.order_line_id, []).append(s.serial)
     return [(CardLine(r.id, r.sku, r.name, r.reason_code,
                       tuple(shipped.get(r.order_line_id, ())) if r.serial_tracked else ()), r.expected, r.got) for r in rows]
-
-
-@lru_cache(maxsize=1)
-def _close_rma_statement() -> Any:
-    rmas = Rma.__table__
-    return update(rmas).where(rmas.c.id == bindparam("rma_id")).values(
-        status="closed", closed_at=bindparam("closed_at", type_=rmas.c.closed_at.type))
-
-
-@lru_cache(maxsize=1)
-def _close_parcel_statement() -> Any:
-    r = Receipt.__table__
-    return update(r).where(r.c.id == bindparam("receipt_id")).values(
-        status="closed", closed_at=bindparam("closed_at", type_=r.c.closed_at.type),
-        closed_by_id=bindparam("closed_by_id", type_=r.c.closed_by_id.type))
 
 
 def current_receipt_id(session: Session, actor: Actor) -> int | None:

@@ -10,6 +10,7 @@ from sqlalchemy import event, func, select
 
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
+from app.orders.models import ShippedSerial
 from app.receiving.services import open_receipt, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
 from tests.helpers import counts, new_key, receive_unit, statements_sent
@@ -140,3 +141,84 @@ def test_a_repeated_scan_takes_every_statement_from_psycopgs_query_cache(session
     after = _query2pg.cache_info()
     assert statements[-1].startswith("WITH")
     assert after.hits - before.hits == len(statements) and after.misses == before.misses
+
+
+def _closes_at_once(session_factory, w, receipt_id: int, keys: list[str]) -> list:  # type: ignore[no-untyped-def]
+    """close_receipt sent with each key at the same moment: its result, or the error it raised."""
+    from app.receiving.services import close_receipt
+
+    barrier = threading.Barrier(len(keys))
+
+    def run(key: str):  # type: ignore[no-untyped-def]
+        s = session_factory()
+        try:
+            barrier.wait(timeout=30)
+            return close_receipt(s, w, receipt_id=receipt_id, idempotency_key=key)
+        except Exception as exc:  # noqa: BLE001 - the refusal is the result here
+            return exc
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(len(keys)) as pool:
+        return [f.result(timeout=60) for f in [pool.submit(run, k) for k in keys]]
+
+
+def _closed_events(session, receipt_id: int, rma_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    session.rollback()
+    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "receipt.closed", AuditEntry.entity_id == receipt_id))
+    outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.type == "rma.closed", OutboxEvent.aggregate_id == rma_id))
+    return audits, outbox
+
+
+def test_the_same_close_sent_ten_times_at_once_has_one_effect(session, session_factory, world):
+    """Retries of one close racing each other queue on the return's lock; the key's record is read
+    after it, so every retry replays the winner's answer instead of being refused as already
+    closed. Fails if the record is read with the lock (its snapshot predates the wait)."""
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    session.commit()
+    results = _closes_at_once(session_factory, w, r["receipt_id"], [new_key()] * 10)
+    assert all(isinstance(x, dict) for x in results), results
+    assert sorted(x["replayed"] for x in results) == [False] + [True] * 9
+    assert len({repr(sorted((k, v) for k, v in x.items() if k != "replayed")) for x in results}) == 1
+    assert results[0]["missing"]  # nothing was scanned: the whole return is missing
+    assert _closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
+
+
+def test_ten_closes_of_one_parcel_with_their_own_keys_close_it_once(session, session_factory, world):
+    from app.errors import Conflict
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    session.commit()
+    results = _closes_at_once(session_factory, w, r["receipt_id"], [new_key() for _ in range(10)])
+    done = [x for x in results if isinstance(x, dict)]
+    refused = [x for x in results if isinstance(x, Conflict)]
+    assert len(done) == 1 and len(refused) == 9, results
+    assert all("already closed" in x.message for x in refused)
+    assert _closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
+
+
+@pytest.mark.pg_only
+def test_a_close_is_four_statements_inside_its_transaction(session, world):
+    """The return's lock; the parcel's lock with the key's record and its return's other open
+    parcels; the lines' counts; one write. Here nothing is missing (every line received)."""
+    from app.receiving.services import close_receipt
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    for line in world.rma.lines:
+        for _ in range(line.quantity):
+            serial = None
+            if line.product.serial_tracked:
+                serial = session.scalars(select(ShippedSerial.serial).where(ShippedSerial.order_line_id == line.order_line_id)).first()
+            scan_item(session, w, receipt_id=r["receipt_id"], product_id=line.product_id, serial=serial, idempotency_key=new_key())
+    key = new_key()
+    statements = statements_sent(session, lambda: close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key))
+    assert len(statements) == 4, statements
+    assert "FOR UPDATE" in statements[0] and "FOR UPDATE" in statements[1] and statements[3].startswith("WITH")
+    assert _closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
+    again = close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key)
+    assert again["replayed"] and again["missing"] == []
