@@ -659,7 +659,7 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
         now, missing, rows = utcnow(), [], []
         # The return's other parcel (a second box, a blind parcel linked to it) may still be open:
         # what is still expected is missing only when the return's last open parcel closes.
-        others_open = parcel.rma_id is not None and head.others_open
+        others_open = head.others_open  # false for a blind parcel (no return)
         if parcel.rma_id is not None and not others_open:
             missing = open_missing_items(session, actor, rma_id=parcel.rma_id, merchant_id=parcel.merchant_id,
                                          warehouse_id=parcel.warehouse_id, receipt_id=parcel.id)
@@ -702,7 +702,8 @@ def _close_head_statement() -> Select:
     r = Receipt.__table__
     others = aliased(Receipt)
     return (select(r.c.status,
-                   exists().where(others.rma_id == bindparam("rma_id", type_=r.c.rma_id.type), others.status == "open",
+                   exists().where(others.rma_id == bindparam("rma_id", type_=r.c.rma_id.type),
+                                  others.status == literal_column("'open'"),  # a literal: a generic plan still knows it
                                   others.id != r.c.id).label("others_open"),
                    *LateClaim.record_columns())
             .where(r.c.id == bindparam("receipt_id")).with_for_update(of=r))
