@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, insert, literal_column, null, select, true, union_all, update
+from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select, true, union_all
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible, load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
-from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow, write_rows
+from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow
 from app.disposition.services import unit_screen_row
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
@@ -238,9 +238,14 @@ def _staff_find_rma_statement() -> Select:
 def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> None:
     """Refuse a warehouse that is not there, or that a partner's organisation does not run (one plain read)."""
     rows = read_rows(session, _warehouse_statement(), {"warehouse_id": warehouse_id})
-    if not rows:
+    _check_warehouse_row(actor, bool(rows), rows[0].partner_org_id if rows else None)
+
+
+def _check_warehouse_row(actor: Actor, known: bool, partner_org_id: int | None) -> None:
+    """_check_warehouse's rule on what was read of the warehouse: whether it is there, who runs it."""
+    if not known:
         raise ValidationFailed("Pick your warehouse first.")
-    if actor.is_partner and rows[0].partner_org_id != actor.partner_org_id:
+    if actor.is_partner and partner_org_id != actor.partner_org_id:
         raise NotPermitted("You do not work at that warehouse.")
 
 
@@ -255,78 +260,107 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
     """Use case: a parcel is scanned. Known -> a receipt against its RMA; unknown and `blind` ->
     a blind receipt with an `unidentified_parcel` exception. An RMA already being received joins its receipt.
     `found`: the (RMA id, how) the caller's resolve_scan of this code found for this actor, so the
-    lookup is not made twice."""
+    lookup is not made twice.
+
+    A parcel of a return is opened in three statements, with its key's record (a late claim): the
+    return's row locked, with the warehouse; then, after the lock, the return's open parcel, the
+    key's record and the new parcel's id; then one write of the parcel, the return's status, the
+    audit entry, the outbox event and the record."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
     code = parse_scan(code or "").raw
     if not code:
         raise ValidationFailed("Scan the parcel's label.")
 
-    def work() -> dict[str, Any]:
-        _check_warehouse(session, actor, warehouse_id)
+    def work(claim: LateClaim) -> dict[str, Any]:
         rma_found = found if found is not None else _find_rma(session, actor, code)
         if rma_found is None:
-            if not blind:
-                raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
-            receipt = Receipt(warehouse_id=warehouse_id, scanned_code=code, opened_by_id=actor.id)
-            session.add(receipt)
-            session.flush()
-            open_exception(session, actor, "unidentified_parcel", warehouse_id=warehouse_id, receipt_id=receipt.id,
-                            details={"scanned_code": code})
-            audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=warehouse_id, details={"blind": True, "code": code})
-            return {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
+            return _open_blind_parcel(session, actor, claim, code, warehouse_id, blind)
         # Lock the return first (with no open parcel yet there is no other row for FOR UPDATE to
-        # hold), and check it as it is now. Plain rows, like the scan's.
-        rma = read_rows(session, _lock_rma_statement(), {"rma_id": rma_found[0]})[0]
+        # hold), and check it as it is now.
+        rma = read_rows(session, _lock_rma_statement(), {"rma_id": rma_found[0], "warehouse_id": warehouse_id})[0]
+        _check_warehouse_row(actor, rma.warehouse_known, rma.warehouse_partner_org_id)
+        # After the lock (a statement's snapshot predates its wait): a parcel another worker opened
+        # meanwhile, or this key's record when a retry waited for its first attempt.
+        now = read_rows(session, _after_rma_lock_statement(session.get_bind().dialect.name), {"rma_id": rma.id, **claim.params})[0]
+        if (replay := claim.replayed(now)) is not None:
+            return replay
         if rma.status in ("closed", "cancelled"):
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
         if rma.warehouse_id != warehouse_id and actor.is_partner:
             raise NotPermitted("That return is for another warehouse.")
         if not serves_merchant(session, actor, rma.merchant_id):  # `found` came from the caller
             raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
-        existing = read_rows(session, _open_parcel_of_statement(), {"rma_id": rma.id})
-        if existing:
-            return {"receipt_id": existing[0].id, "rma_id": rma.id, "blind": False, "joined": True}
-        receipt_id = read_rows(session, _new_parcel_statement(), {
-            "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code, "opened_by_id": actor.id, "opened_at": utcnow()})[0].id
-        write_rows(session, _rma_receiving_statement(), {"rma_id": rma.id})
-        expire_rows(session, (Rma, rma.id))
+        if now.open_parcel_id is not None:
+            result = {"receipt_id": now.open_parcel_id, "rma_id": rma.id, "blind": False, "joined": True}
+            execute_together(session, [claim.record(result)])
+            return result
+        receipt_id = now.receipt_id
+        result = {"receipt_id": receipt_id, "rma_id": rma.id, "blind": False, "joined": False}
         execute_together(session, [
+            insert_row(Receipt, {"id": receipt_id, "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code,
+                                 "status": "open", "opened_by_id": actor.id}),
+            update_row(Rma, {"id": rma.id}, {"status": "receiving"}),
             insert_row(AuditEntry, audit_values(actor, "receipt.opened", "receipt", receipt_id, warehouse_id=warehouse_id,
                                                 details={"rma": rma.number, "via": rma_found[1]})),
             insert_row(OutboxEvent, outbox_values("rma.receiving", "rma", rma.id,
-                                                  {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt_id}))])
-        return {"receipt_id": receipt_id, "rma_id": rma.id, "blind": False, "joined": False}
+                                                  {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt_id})),
+            claim.record(result)])
+        expire_rows(session, (Rma, rma.id))
+        return result
 
     return run_idempotent(session, actor, idempotency_key, "open_receipt",
-                          {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work)
+                          {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work, late_claim=True)
+
+
+def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim, code: str, warehouse_id: int,
+                       blind: bool) -> dict[str, Any]:
+    """open_receipt for a code no return matches: a blind parcel with its `unidentified_parcel`
+    exception, when the worker asked for one. Rare: the ORM's way, with the key's record read first
+    (a concurrent attempt with the same key fails on the record's primary key and replays)."""
+    if (replay := claim.replayed(read_rows(session, _record_statement(), claim.params)[0])) is not None:
+        return replay
+    _check_warehouse(session, actor, warehouse_id)
+    if not blind:
+        raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
+    receipt = Receipt(warehouse_id=warehouse_id, scanned_code=code, opened_by_id=actor.id)
+    session.add(receipt)
+    session.flush()
+    open_exception(session, actor, "unidentified_parcel", warehouse_id=warehouse_id, receipt_id=receipt.id,
+                   details={"scanned_code": code})
+    audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=warehouse_id, details={"blind": True, "code": code})
+    result = {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
+    execute_together(session, [claim.record(result)])
+    return result
+
+
+@lru_cache(maxsize=1)
+def _record_statement() -> Select:
+    """The late claim's record, alone."""
+    return select(*LateClaim.record_columns())
 
 
 @lru_cache(maxsize=1)
 def _lock_rma_statement() -> Select:
-    rmas = Rma.__table__
-    return (select(rmas.c.id, rmas.c.number, rmas.c.status, rmas.c.warehouse_id, rmas.c.merchant_id)
-            .where(rmas.c.id == bindparam("rma_id")).with_for_update())
+    """The return's row locked, with whether the bound warehouse is there and which organisation runs it."""
+    rmas, w = Rma.__table__, Warehouse.__table__
+    warehouse = w.c.id == bindparam("warehouse_id")
+    return (select(rmas.c.id, rmas.c.number, rmas.c.status, rmas.c.warehouse_id, rmas.c.merchant_id,
+                   exists().where(warehouse).label("warehouse_known"),
+                   select(w.c.partner_org_id).where(warehouse).scalar_subquery().label("warehouse_partner_org_id"))
+            .where(rmas.c.id == bindparam("rma_id")).with_for_update(of=rmas))
 
 
-@lru_cache(maxsize=1)
-def _open_parcel_of_statement() -> Select:
+@lru_cache(maxsize=2)
+def _after_rma_lock_statement(dialect: str) -> Select:
+    """Read after the return's lock: its first open parcel, the key's record and, when neither is
+    there, the id the new parcel gets."""
     r = Receipt.__table__
-    return (select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"))
-            .order_by(r.c.id).limit(1).with_for_update())
-
-
-@lru_cache(maxsize=1)
-def _new_parcel_statement() -> Any:
-    r = Receipt.__table__
-    columns = ("warehouse_id", "rma_id", "scanned_code", "opened_by_id", "opened_at")
-    return insert(r).values({c: bindparam(c, type_=r.c[c].type) for c in columns}).values(status="open").returning(r.c.id)
-
-
-@lru_cache(maxsize=1)
-def _rma_receiving_statement() -> Any:
-    rmas = Rma.__table__
-    return update(rmas).where(rmas.c.id == bindparam("rma_id")).values(status="receiving")
+    open_parcel = (select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"))
+                   .order_by(r.c.id).limit(1).scalar_subquery())
+    one = select(open_parcel.label("open_parcel_id"), *LateClaim.record_columns()).subquery("one")
+    fresh = and_(one.c.open_parcel_id.is_(None), one.c.rec_operation.is_(None))
+    return select(one, case((fresh, next_id(dialect, r)), else_=null()).label("receipt_id"))
 
 
 def _scan_context(session: Session, claim: LateClaim, receipt: ParcelLock, product_id: int, serial: str | None) -> list[Row]:

@@ -222,3 +222,72 @@ def test_a_close_is_four_statements_inside_its_transaction(session, world):
     assert _closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
     again = close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key)
     assert again["replayed"] and again["missing"] == []
+
+
+def _opens_at_once(session_factory, w, warehouse_id: int, keys: list[str]) -> list:  # type: ignore[no-untyped-def]
+    """open_receipt of RMA-5001 sent with each key at the same moment: its result, or the error it raised."""
+    barrier = threading.Barrier(len(keys))
+
+    def run(key: str):  # type: ignore[no-untyped-def]
+        s = session_factory()
+        try:
+            barrier.wait(timeout=30)
+            return open_receipt(s, w, code="RMA-5001", warehouse_id=warehouse_id, idempotency_key=key)
+        except Exception as exc:  # noqa: BLE001 - the refusal is the result here
+            return exc
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(len(keys)) as pool:
+        return [f.result(timeout=60) for f in [pool.submit(run, k) for k in keys]]
+
+
+def _opened_events(session, rma_id: int) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """Parcels of the return, receipt.opened audit entries and rma.receiving outbox events."""
+    from app.receiving.models import Receipt
+
+    session.rollback()
+    parcels = session.scalar(select(func.count()).select_from(Receipt).where(Receipt.rma_id == rma_id))
+    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "receipt.opened"))
+    outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.type == "rma.receiving", OutboxEvent.aggregate_id == rma_id))
+    return parcels, audits, outbox
+
+
+def test_the_same_open_sent_ten_times_at_once_has_one_effect(session, session_factory, world):
+    """Retries of one parcel scan racing each other get one parcel and the winner's answer, not
+    "joined the parcel another worker opened" (each retry queues on the return's lock and then
+    reads the winner's record)."""
+    results = _opens_at_once(session_factory, world.actor("worker"), world.wh.id, [new_key()] * 10)
+    assert all(isinstance(x, dict) for x in results), results
+    assert sorted(x["replayed"] for x in results) == [False] + [True] * 9
+    assert {(x["receipt_id"], x["joined"]) for x in results} == {(results[0]["receipt_id"], False)}
+    assert _opened_events(session, world.rma.id) == (1, 1, 1)
+
+
+def test_ten_opens_of_one_return_with_their_own_keys_open_one_parcel(session, session_factory, world):
+    """Two workers scanning one label at once share a parcel: the open parcel is read after the
+    return's lock. Fails on PostgreSQL when it is read before (checked)."""
+    results = _opens_at_once(session_factory, world.actor("worker"), world.wh.id, [new_key() for _ in range(10)])
+    assert all(isinstance(x, dict) for x in results), results
+    assert sorted(x["joined"] for x in results) == [False] + [True] * 9
+    assert len({x["receipt_id"] for x in results}) == 1
+    assert _opened_events(session, world.rma.id) == (1, 1, 1)
+
+
+@pytest.mark.pg_only
+def test_opening_a_parcel_is_three_statements_inside_its_transaction(session, world):
+    """The return's lock (with the warehouse); the return's open parcel, the key's record and the
+    new parcel's id, read after it; one write. Joining the parcel is three too; a retry replays."""
+    w, wid, found = world.actor("worker"), world.wh.id, (world.rma.id, "RMA number")
+    key = new_key()
+    statements = statements_sent(session, lambda: open_receipt(session, w, code="RMA-5001", warehouse_id=wid,
+                                                               idempotency_key=key, found=found))
+    assert len(statements) == 3, statements
+    assert "FOR UPDATE" in statements[0] and "idempotency_records" in statements[1] and statements[2].startswith("WITH")
+    joined = statements_sent(session, lambda: open_receipt(session, w, code="RMA-5001", warehouse_id=wid,
+                                                           idempotency_key=new_key(), found=found))
+    assert len(joined) == 3, joined
+    again = open_receipt(session, w, code="RMA-5001", warehouse_id=wid, idempotency_key=key)
+    assert again["replayed"] and not again["joined"]
+    assert _opened_events(session, found[0]) == (1, 1, 1)
