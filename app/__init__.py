@@ -30,6 +30,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    from app.web.templating import TemplateEnvironment
+
+    app.jinja_environment = TemplateEnvironment  # type: ignore[misc]
     app.jinja_env.trim_blocks = True  # no blank lines from template tags: handheld answers stay small
     app.jinja_env.lstrip_blocks = True
     # Ids in URLs are bounded to a database bigint: 10**20 is a 404, never an overflow (a 500).

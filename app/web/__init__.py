@@ -23,8 +23,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def is_htmx() -> bool:
     """True when the request wants a fragment: an htmx request that is neither boosted
     navigation nor a history restore (those swap the whole body and need the page)."""
-    h = request.headers
-    return h.get("HX-Request") == "true" and h.get("HX-Boosted") != "true" and h.get("HX-History-Restore-Request") != "true"
+    env = request.environ  # not request.headers: each header it lacks would cost a caught KeyError
+    return (env.get("HTTP_HX_REQUEST") == "true" and env.get("HTTP_HX_BOOSTED") != "true"
+            and env.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true")
 
 
 def form_int(name: str) -> int | None:

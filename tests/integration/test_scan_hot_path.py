@@ -224,15 +224,16 @@ def test_a_close_is_four_statements_inside_its_transaction(session, world):
     assert again["replayed"] and again["missing"] == []
 
 
-def _opens_at_once(session_factory, w, warehouse_id: int, keys: list[str]) -> list:  # type: ignore[no-untyped-def]
-    """open_receipt of RMA-5001 sent with each key at the same moment: its result, or the error it raised."""
+def _opens_at_once(session_factory, w, warehouse_id: int, keys: list[str], code: str = "RMA-5001",  # type: ignore[no-untyped-def]
+                   blind: bool = False) -> list:
+    """open_receipt of `code` sent with each key at the same moment: its result, or the error it raised."""
     barrier = threading.Barrier(len(keys))
 
     def run(key: str):  # type: ignore[no-untyped-def]
         s = session_factory()
         try:
             barrier.wait(timeout=30)
-            return open_receipt(s, w, code="RMA-5001", warehouse_id=warehouse_id, idempotency_key=key)
+            return open_receipt(s, w, code=code, warehouse_id=warehouse_id, idempotency_key=key, blind=blind)
         except Exception as exc:  # noqa: BLE001 - the refusal is the result here
             return exc
         finally:
@@ -291,3 +292,18 @@ def test_opening_a_parcel_is_three_statements_inside_its_transaction(session, wo
     again = open_receipt(session, w, code="RMA-5001", warehouse_id=wid, idempotency_key=key)
     assert again["replayed"] and not again["joined"]
     assert _opened_events(session, found[0]) == (1, 1, 1)
+
+
+def test_a_blind_parcel_sent_six_times_at_once_with_one_key_is_one_parcel(session, session_factory, world):
+    """A blind parcel reads its key's record before any lock: the retries that missed the winner's
+    record fail on its primary key and replay it, leaving no second parcel or exception."""
+    from app.exceptions.models import ReturnException
+    from app.receiving.models import Receipt
+
+    results = _opens_at_once(session_factory, world.actor("worker"), world.wh.id, [new_key()] * 6, code="NOLABEL-42", blind=True)
+    assert all(isinstance(x, dict) for x in results), results
+    assert sorted(x["replayed"] for x in results) == [False] + [True] * 5
+    assert {(x["receipt_id"], x["blind"]) for x in results} == {(results[0]["receipt_id"], True)}
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Receipt).where(Receipt.scanned_code == "NOLABEL-42")) == 1
+    assert session.scalars(select(ReturnException.type)).all() == ["unidentified_parcel"]
