@@ -92,16 +92,18 @@ def test_an_item_scan_is_five_statements(app, client, world):
 
 
 @pytest.mark.pg_only
-def test_a_parcel_scan_is_eight_statements(app, client, world):
+def test_a_parcel_scan_is_nine_statements(app, client, world):
     """The parcel scan that opens a parcel, on PostgreSQL: the signed-in user, the worker's open
-    parcel (none), the return the label names; the return's lock, what was read after it (its open
-    parcel, the key's record, the new parcel's id) and one write; then the card and its lines."""
+    parcel (none), the return the label names; the return's lock, what is read after it (its open
+    parcel, the key's record, the new parcel's id) and one write; then the card, its lines and the
+    serials shipped on its serial-tracked line (a return without one needs eight)."""
     login(client, "worker")
     client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
     answers = []
     with app.app_context():
         sent = statements_sent(db.session, lambda: answers.append(
-            client.post("/receive/scan", data={"code": "RMA-5001", "key": "eight-key-0001"}, headers=HX)))
+            client.post("/receive/scan", data={"code": "RMA-5001", "key": "nine-key-0001"}, headers=HX)))
     assert answers[0].status_code == 200 and RECEIPT_RE.search(answers[0].get_data(as_text=True))
-    assert len(sent) == 8, sent
+    assert len(sent) == 9, sent
     assert "FOR UPDATE" in sent[3] and "idempotency_records" in sent[4] and sent[5].startswith("WITH")
+    assert "FROM shipped_serials" in sent[8]
