@@ -234,6 +234,14 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={"dockhand_write": True})
 
 
+def current_transaction(session: Session) -> Any:
+    """The session's transaction now (None when there is none): what a lock taken earlier in the
+    request lives in, so a caller can tell that it still holds it (begin_write may have begun anew)."""
+    if isinstance(session, scoped_session):
+        session = session()
+    return session.get_transaction()
+
+
 @contextmanager
 def unit_of_work(session: Session) -> Iterator[Session]:
     """One use case = one transaction: begin for writing, commit on success, roll back on any exception."""

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible, load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
-from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow
+from app.db import current_transaction, execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow
 from app.disposition.services import unit_screen_row
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
@@ -127,28 +127,59 @@ def product_key(parsed: ParsedScan) -> str | None:
     return parsed.raw if len(parsed.raw) <= 64 else None
 
 
-def parcel_and_product(session: Session, actor: Actor, receipt_id: int, raw: str) -> tuple[ParcelRef | None, KnownProduct | None]:
+class HeldLock(NamedTuple):
+    """A parcel's lock that parcel_and_product took ahead of scan_item, in `transaction`."""
+
+    parcel: ParcelLock
+    transaction: Any
+
+
+def parcel_and_product(session: Session, actor: Actor, receipt_id: int,
+                       raw: str) -> tuple[ParcelRef | None, KnownProduct | None, HeldLock | None]:
     """The parcel in hand (parcel_ref) and the product the scanned code names, if resolve_scan would
     look one up (find_product), in one round trip: an item scan needs both. A partner's parcel is
-    read scoped, and their product lookup is left to resolve_scan."""
+    read scoped, and their product lookup is left to resolve_scan.
+
+    On PostgreSQL, when the code names a product and the parcel is an open one of a return, the
+    same read takes the lock scan_item queues on (lock_parcel: the return's row) and returns it:
+    the scan then needs no statement of its own for it. Nothing is locked for any other scan (a
+    parcel label locks another return, in open_receipt)."""
     key = product_key(parse_scan(raw if isinstance(raw, str) else ""))
     if key is None or actor.is_partner:
-        return parcel_ref(session, actor, receipt_id), None
-    r = read_rows(session, _parcel_and_product_statement(), {"receipt_id": receipt_id, **_find_product_params(key)})[0]
+        return parcel_ref(session, actor, receipt_id), None, None
+    dialect = session.get_bind().dialect.name
+    r = read_rows(session, _parcel_and_product_statement(dialect), {"receipt_id": receipt_id, **_find_product_params(key)})[0]
     ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
     product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
-    return ref, KnownProduct(key, product)
+    held = None
+    if dialect == "postgresql" and r.held_rma_id is not None:
+        held = HeldLock(ParcelLock(r.id, r.held_rma_id, r.held_warehouse_id, r.held_scanned_code, r.held_merchant_id,
+                                   r.held_order_id, r.held_currency, r.held_rma_number), current_transaction(session))
+    return ref, KnownProduct(key, product), held
 
 
-@lru_cache(maxsize=1)
-def _parcel_and_product_statement() -> Select:
-    """parcel_ref's and find_product's queries side by side: one row, whichever of them found nothing."""
+@lru_cache(maxsize=2)
+def _parcel_and_product_statement(dialect: str) -> Select:
+    """parcel_ref's and find_product's queries side by side: one row, whichever of them found
+    nothing; on PostgreSQL, with lock_parcel's read of an open parcel of a return when a product
+    was found (a LATERAL subquery that locks the return's row only then)."""
     ref = _parcel_ref_statement().subquery("parcel")
     product = _find_product_statement().subquery("product")
     one = select(literal(1).label("one")).subquery("one")
-    return (select(ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku, product.c.name,
-                   product.c.serial_tracked, product.c.merchant_id)
-            .select_from(one.outerjoin(ref, true()).outerjoin(product, true())))
+    columns = [ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku, product.c.name,
+               product.c.serial_tracked, product.c.merchant_id]
+    joined = one.outerjoin(ref, true()).outerjoin(product, true())
+    if dialect != "postgresql":
+        return select(*columns).select_from(joined)
+    r, m, o = Receipt.__table__.alias("held_parcel"), Rma.__table__, Order.__table__
+    held = (select(r.c.rma_id.label("held_rma_id"), r.c.warehouse_id.label("held_warehouse_id"),
+                   r.c.scanned_code.label("held_scanned_code"), m.c.merchant_id.label("held_merchant_id"),
+                   m.c.order_id.label("held_order_id"), o.c.currency.label("held_currency"),
+                   m.c.number.label("held_rma_number"))
+            .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
+            .where(r.c.id == bindparam("receipt_id"), product.c.id.is_not(None), ref.c.status == literal_column("'open'"))
+            .with_for_update(of=m).lateral("held"))
+    return select(*columns, *held.c).select_from(joined.outerjoin(held, true()))
 
 
 def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Any = None, known: KnownProduct | None = None) -> ScanResult:
@@ -596,13 +627,15 @@ class _ScannedProduct(NamedTuple):
 
 
 def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None = None,
-              lot: str | None = None, idempotency_key: str | None) -> dict[str, Any]:
+              lot: str | None = None, idempotency_key: str | None, held: HeldLock | None = None) -> dict[str, Any]:
     """Use case: one physical item taken out of the parcel becomes a return unit with an LPN,
     `received`, matched to an expected line or recorded as a typed exception.
 
     The hot path of the dock, in three statements inside the transaction: the parcel's row lock,
     one read of everything the decision needs (_scan_context), and one write of every row
-    (execute_together). Exceptions add a few statements of their own."""
+    (execute_together). Exceptions add a few statements of their own. `held`: the parcel's lock,
+    taken ahead by parcel_and_product; it counts only if it is this parcel's and its transaction
+    is still the session's (on SQLite, the write transaction is a new one and takes its own)."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive items.")
     serial = (serial or "").strip().upper() or None
@@ -613,7 +646,10 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     def work(claim: LateClaim) -> dict[str, Any]:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        receipt = lock_parcel(session, actor, receipt_id)
+        if held is not None and held.parcel.id == receipt_id and held.transaction is current_transaction(session):
+            receipt = held.parcel
+        else:
+            receipt = lock_parcel(session, actor, receipt_id)
         rows = _scan_context(session, claim, receipt, product_id, serial)
         head = rows[0]
         if (replay := claim.replayed(head)) is not None:

@@ -57,20 +57,21 @@ def _receipt() -> rs.ParcelCard | None:
     return receipt
 
 
-def _parcel_in_hand(code: str) -> tuple[Any, rs.KnownProduct | None]:
-    """The parcel in hand as a scan needs it, (id, status, rma_id), and the product `code` names,
-    read with it in one round trip (rs.parcel_and_product). When the session's parcel is gone or
-    closed, _receipt() finds the worker's open one."""
+def _parcel_in_hand(code: str) -> tuple[Any, rs.KnownProduct | None, rs.HeldLock | None]:
+    """The parcel in hand as a scan needs it, (id, status, rma_id), the product `code` names and,
+    for an item of an open parcel of a return, the parcel's lock, all read in one round trip
+    (rs.parcel_and_product). When the session's parcel is gone or closed, _receipt() finds the
+    worker's open one."""
     rid = session.get("receipt_id")
-    known = None
+    known = held = None
     if rid:
         try:
-            ref, known = rs.parcel_and_product(db.session, actor(), int(rid), code)
+            ref, known, held = rs.parcel_and_product(db.session, actor(), int(rid), code)
         except ValueError:
             ref = None
         if ref is not None and ref.status == "open":
-            return ref, known
-    return _receipt(), known
+            return ref, known, held
+    return _receipt(), known, None
 
 
 def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
@@ -133,10 +134,10 @@ def scan() -> Response:
     code = request.form.get("code", "")
     key = request.form.get("key") or None
     act = actor()
-    receipt, known = _parcel_in_hand(code)
+    receipt, known, held = _parcel_in_hand(code)
     pending = session.get("pending_product_id")
     if pending and receipt is not None:
-        return _receive_serial(receipt, int(pending), code, key, known)
+        return _receive_serial(receipt, int(pending), code, key, known, held)
     found = rs.resolve_scan(db.session, act, code, receipt=receipt, known=known)
     if found.kind == "lpn":
         return _go(url_for("receiving.unit_page", unit_id=found.unit_id))
@@ -160,7 +161,7 @@ def scan() -> Response:
         if product.serial_tracked and not found.serial:
             session["pending_product_id"] = product.id
             return _work(feedback="ok", prompt={"text": f"{product.sku} is serial-tracked: scan its serial number."})
-        return _receive(receipt, product.id, found.serial, found.lot, key)
+        return _receive(receipt, product.id, found.serial, found.lot, key, held)
     if found.kind == "location":
         raise ValidationFailed("That is a location label. Scan a parcel or an item.")
     if receipt is None:
@@ -168,7 +169,8 @@ def scan() -> Response:
     raise ValidationFailed(f"Unknown code '{found.code[:64]}'. Try another barcode on the item, or type the SKU.")
 
 
-def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, known: rs.KnownProduct | None) -> Response:
+def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, known: rs.KnownProduct | None,
+                    held: rs.HeldLock | None) -> Response:
     """The scan after a serial-tracked product is its serial (or a cancel)."""
     from app.receiving.scan import parse_scan
 
@@ -183,17 +185,18 @@ def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, k
         if found.kind == "rma" or (found.kind == "product" and found.via != "serial"):
             raise ValidationFailed("That is a product or parcel code, not a serial number. Scan the serial, or scan CANCEL.")
     serial = parsed.serial or parsed.raw
-    return _receive(receipt, product_id, serial, parsed.lot, key)
+    return _receive(receipt, product_id, serial, parsed.lot, key, held)
 
 
-def _receive(receipt: Any, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
+def _receive(receipt: Any, product_id: int, serial: str | None, lot: str | None, key: str | None,
+             held: rs.HeldLock | None = None) -> Response:
     """Receive one item. When this parcel's card is on screen as it is now (scan.js sends the parcel
     and return the card shows: a blind parcel linked meanwhile needs a new card), htmx gets only
     what changed (receiving/_scanned.html), rendered from the use case's result with no further
     query. Otherwise (another screen, a plain form post) and for a replay, whose stored answer
     may be older than the screen, the whole work area is rendered afresh."""
     result = rs.scan_item(db.session, actor(), receipt_id=receipt.id, product_id=product_id, serial=serial, lot=lot,
-                          idempotency_key=key)
+                          idempotency_key=key, held=held)
     session.pop("pending_product_id", None)
     unit = {"id": result["unit_id"], "lpn": result["lpn"], "sku": result["sku"], "name": result["name"],
             "serial": result.get("serial")}

@@ -307,3 +307,94 @@ def test_a_blind_parcel_sent_six_times_at_once_with_one_key_is_one_parcel(sessio
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Receipt).where(Receipt.scanned_code == "NOLABEL-42")) == 1
     assert session.scalars(select(ReturnException.type)).all() == ["unidentified_parcel"]
+
+
+def _locked_elsewhere(session_factory, rma_id: int) -> bool:  # type: ignore[no-untyped-def]
+    """Whether another transaction holds the return's row lock now (FOR UPDATE NOWAIT refused)."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.orders.models import Rma
+
+    other = session_factory()
+    try:
+        other.execute(select(Rma.id).where(Rma.id == rma_id).with_for_update(nowait=True)).all()
+        return False
+    except OperationalError:
+        return True
+    finally:
+        other.rollback()
+        other.close()
+
+
+@pytest.mark.pg_only
+def test_the_parcel_is_locked_ahead_only_for_an_item_scan(session, session_factory, world):
+    """parcel_and_product takes the return's lock in its read only when the code names a product
+    (and the parcel is open): a parcel label, an LPN or an unknown code scanned with a parcel in
+    hand lock nothing, so a worker who scans another return's label never holds two returns."""
+    from app.receiving.services import parcel_and_product
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    session.commit()
+    for code in ("NO-SUCH-CODE-9", "RMA-5001", "SO-1001"):
+        ref, known, held = parcel_and_product(session, w, r["receipt_id"], code)
+        assert ref.status == "open" and held is None
+        assert not _locked_elsewhere(session_factory, r["rma_id"]), code
+        session.rollback()
+    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
+    assert known.product is not None and held is not None and held.parcel.rma_id == r["rma_id"]
+    assert _locked_elsewhere(session_factory, r["rma_id"])
+    unit = scan_item(session, w, receipt_id=r["receipt_id"], product_id=known.product.id, idempotency_key=new_key(), held=held)
+    assert unit["rma_line_id"] is not None
+    assert not _locked_elsewhere(session_factory, r["rma_id"])  # released with the scan's commit
+
+
+@pytest.mark.pg_only
+def test_a_scan_with_the_lock_taken_ahead_is_two_statements_inside_its_transaction(session, world):
+    """The lock parcel_and_product took counts only in its own transaction: here it is, so the scan
+    reads what the match needs and writes; a lock from a transaction since ended is taken again."""
+    from app.receiving.services import parcel_and_product
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    session.commit()
+    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
+    sent = statements_sent(session, lambda: scan_item(session, w, receipt_id=r["receipt_id"], product_id=known.product.id,
+                                                     idempotency_key=new_key(), held=held))
+    assert len(sent) == 2 and "idempotency_records" in sent[0] and sent[1].startswith("WITH"), sent
+    ref, known, stale = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
+    session.rollback()  # the lock is gone with its transaction
+    sent = statements_sent(session, lambda: scan_item(session, w, receipt_id=r["receipt_id"], product_id=known.product.id,
+                                                     idempotency_key=new_key(), held=stale))
+    assert len(sent) == 3 and "FOR UPDATE" in sent[0], sent
+
+
+@pytest.mark.pg_only
+def test_scans_with_the_lock_taken_ahead_fill_a_line_once(session, session_factory, world):
+    """Six item scans at once, each through parcel_and_product's lock as the web's scan does it:
+    the return expects 2 shirts, so two match and four are over-returns. Fails if that read does
+    not take the lock (the scans would each see the line unfilled)."""
+    from app.receiving.services import parcel_and_product
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    session.commit()
+    barrier = threading.Barrier(6)
+
+    def run(i: int):  # type: ignore[no-untyped-def]
+        s = session_factory()
+        try:
+            barrier.wait(timeout=30)
+            _ref, known, held = parcel_and_product(s, w, r["receipt_id"], "TEE-BLU-M")
+            assert held is not None
+            return scan_item(s, w, receipt_id=r["receipt_id"], product_id=known.product.id,
+                             idempotency_key=f"ahead-scan-{i:04d}", held=held)
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = [f.result(timeout=60) for f in [pool.submit(run, i) for i in range(6)]]
+    assert sorted(len(x["exceptions"]) for x in results) == [0, 0, 1, 1, 1, 1]
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(
+        ReturnUnit.receipt_id == r["receipt_id"], ReturnUnit.rma_line_id.is_not(None))) == 2
