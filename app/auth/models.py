@@ -84,3 +84,21 @@ def signed_in_user(session: Session, user_id: int) -> SignedInUser | None:
     """The active login with this id, or None (unknown or switched off)."""
     rows = read_rows(session, _signed_in_statement(), {"user_id": user_id})
     return SignedInUser(*rows[0]) if rows else None
+
+
+@lru_cache(maxsize=1)
+def _sign_in_statement() -> Select:
+    users = User.__table__
+    return select(users.c.id, users.c.username, users.c.name, users.c.role, users.c.partner_org_id,
+                  users.c.home_warehouse_id, users.c.password_hash, users.c.active).where(users.c.username == bindparam("username"))
+
+
+def user_signing_in(session: Session, username: str, password: str) -> SignedInUser | None:
+    """The active login with this username and password, or None. One plain row (read_rows): as
+    the first statement of its request it runs again on a new connection if PostgreSQL dropped
+    the pooled one, so the first sign-in after a restart works."""
+    rows = read_rows(session, _sign_in_statement(), {"username": username.strip().lower()})
+    if not rows or not rows[0].active or not check_password_hash(rows[0].password_hash, password):
+        return None
+    r = rows[0]
+    return SignedInUser(r.id, r.username, r.name, r.role, r.partner_org_id, r.home_warehouse_id)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from app.auth.forms import LoginForm
-from app.auth.models import User
+from app.auth.models import user_signing_in
 from app.db import db
 from app.web import safe_next
 
@@ -27,8 +26,8 @@ def login() -> Response | str:
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        user = db.session.scalars(select(User).where(User.username == form.username.data.strip().lower())).first()
-        if user is not None and user.active and user.check_password(form.password.data):
+        user = user_signing_in(db.session, form.username.data, form.password.data)
+        if user is not None:
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
         error = "Wrong username or password."

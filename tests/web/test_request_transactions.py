@@ -4,7 +4,7 @@ unflushed changes, is rolled back; a broken session never breaks the end of the 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from app.db import db
@@ -115,18 +115,32 @@ def test_a_connection_lost_between_requests_is_replaced_without_an_error(app, cl
 
 def test_a_connection_idle_in_the_pool_is_pinged_before_use(db_url, tmp_path, world):
     """A connection that sat unused longer than ping_after_idle is pinged at checkout and replaced
-    when dead, so even a request whose first statement is not retried (the sign-in form's ORM
-    lookup) works after PostgreSQL restarted during a quiet spell. Fails without the ping."""
+    when dead, so even a statement that is not run again on a lost connection (an ORM query)
+    works after PostgreSQL restarted during a quiet spell. Fails without the ping."""
     from app import create_app
 
     quiet = create_app({"TESTING": True, "DATABASE_URL": db_url, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test",
                         "PHOTO_DIR": str(tmp_path / "photos"), "ENGINE_OPTIONS": {"ping_after_idle": 0.0}})
     try:
-        client = quiet.test_client()
-        assert client.get("/login").status_code == 200
         pid, _ = _backend_and_prepared(quiet)
         _kill_backend(quiet, pid)
-        login(client, "worker")  # asserts the redirect of a successful sign-in
+        with quiet.app_context():
+            assert db.session.scalars(select(Rma.number).order_by(Rma.id)).first() == "RMA-5001"
+            db.session.rollback()
         assert _backend_and_prepared(quiet)[0] != pid
     finally:
         db.dispose()
+
+
+def test_the_first_sign_in_after_a_lost_connection_works(app, client, world):
+    """PostgreSQL dropped the pooled connection a moment after its last use (not idle long enough
+    to be pinged): the sign-in form's lookup, the first statement of its request, runs again on a
+    new connection, and so does the health check's. Fails when the lookup goes through the ORM."""
+    assert client.get("/health").get_json()["database"] == "ok"
+    pid, _ = _backend_and_prepared(app)
+    _kill_backend(app, pid)
+    login(client, "worker")  # asserts the redirect of a successful sign-in
+    pid, _ = _backend_and_prepared(app)
+    _kill_backend(app, pid)
+    resp = client.get("/health")
+    assert resp.status_code == 200 and resp.get_json()["database"] == "ok"
