@@ -143,24 +143,31 @@ def test_a_repeated_scan_takes_every_statement_from_psycopgs_query_cache(session
     assert after.hits - before.hits == len(statements) and after.misses == before.misses
 
 
-def _closes_at_once(session_factory, w, receipt_id: int, keys: list[str]) -> list:  # type: ignore[no-untyped-def]
-    """close_receipt sent with each key at the same moment: its result, or the error it raised."""
-    from app.receiving.services import close_receipt
+def _at_once(session_factory, calls: list) -> list:  # type: ignore[no-untyped-def]
+    """Each call(session) started at the same moment, each on its own session: its result, or the
+    error it raised."""
+    barrier = threading.Barrier(len(calls))
 
-    barrier = threading.Barrier(len(keys))
-
-    def run(key: str):  # type: ignore[no-untyped-def]
+    def run(call):  # type: ignore[no-untyped-def]
         s = session_factory()
         try:
             barrier.wait(timeout=30)
-            return close_receipt(s, w, receipt_id=receipt_id, idempotency_key=key)
+            return call(s)
         except Exception as exc:  # noqa: BLE001 - the refusal is the result here
             return exc
         finally:
             s.close()
 
-    with ThreadPoolExecutor(len(keys)) as pool:
-        return [f.result(timeout=60) for f in [pool.submit(run, k) for k in keys]]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return [f.result(timeout=60) for f in [pool.submit(run, c) for c in calls]]
+
+
+def _closes_at_once(session_factory, w, receipt_id: int, keys: list[str]) -> list:  # type: ignore[no-untyped-def]
+    """close_receipt sent with each key at the same moment: its result, or the error it raised."""
+    from app.receiving.services import close_receipt
+
+    return _at_once(session_factory, [lambda s, k=k: close_receipt(s, w, receipt_id=receipt_id, idempotency_key=k)
+                                      for k in keys])
 
 
 def _closed_events(session, receipt_id: int, rma_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -227,20 +234,9 @@ def test_a_close_is_four_statements_inside_its_transaction(session, world):
 def _opens_at_once(session_factory, w, warehouse_id: int, keys: list[str], code: str = "RMA-5001",  # type: ignore[no-untyped-def]
                    blind: bool = False) -> list:
     """open_receipt of `code` sent with each key at the same moment: its result, or the error it raised."""
-    barrier = threading.Barrier(len(keys))
-
-    def run(key: str):  # type: ignore[no-untyped-def]
-        s = session_factory()
-        try:
-            barrier.wait(timeout=30)
-            return open_receipt(s, w, code=code, warehouse_id=warehouse_id, idempotency_key=key, blind=blind)
-        except Exception as exc:  # noqa: BLE001 - the refusal is the result here
-            return exc
-        finally:
-            s.close()
-
-    with ThreadPoolExecutor(len(keys)) as pool:
-        return [f.result(timeout=60) for f in [pool.submit(run, k) for k in keys]]
+    return _at_once(session_factory, [
+        lambda s, k=k: open_receipt(s, w, code=code, warehouse_id=warehouse_id, idempotency_key=k, blind=blind)
+        for k in keys])
 
 
 def _opened_events(session, rma_id: int) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
@@ -379,21 +375,14 @@ def test_scans_with_the_lock_taken_ahead_fill_a_line_once(session, session_facto
     w = world.actor("worker")
     r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     session.commit()
-    barrier = threading.Barrier(6)
+    def scan(s, i: int):  # type: ignore[no-untyped-def]
+        _ref, known, held = parcel_and_product(s, w, r["receipt_id"], "TEE-BLU-M")
+        assert held is not None
+        return scan_item(s, w, receipt_id=r["receipt_id"], product_id=known.product.id,
+                         idempotency_key=f"ahead-scan-{i:04d}", held=held)
 
-    def run(i: int):  # type: ignore[no-untyped-def]
-        s = session_factory()
-        try:
-            barrier.wait(timeout=30)
-            _ref, known, held = parcel_and_product(s, w, r["receipt_id"], "TEE-BLU-M")
-            assert held is not None
-            return scan_item(s, w, receipt_id=r["receipt_id"], product_id=known.product.id,
-                             idempotency_key=f"ahead-scan-{i:04d}", held=held)
-        finally:
-            s.close()
-
-    with ThreadPoolExecutor(6) as pool:
-        results = [f.result(timeout=60) for f in [pool.submit(run, i) for i in range(6)]]
+    results = _at_once(session_factory, [lambda s, i=i: scan(s, i) for i in range(6)])
+    assert all(isinstance(x, dict) for x in results), results
     assert sorted(len(x["exceptions"]) for x in results) == [0, 0, 1, 1, 1, 1]
     session.rollback()
     assert session.scalar(select(func.count()).select_from(ReturnUnit).where(
