@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select, true, union_all
+from sqlalchemy import Boolean, Row, Select, and_, or_, bindparam, case, exists, false, func, literal, literal_column, null, select, true, union_all
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from app.auth.roles import Actor
@@ -134,21 +134,25 @@ class HeldLock(NamedTuple):
     transaction: Any
 
 
-def parcel_and_product(session: Session, actor: Actor, receipt_id: int,
-                       raw: str) -> tuple[ParcelRef | None, KnownProduct | None, HeldLock | None]:
+def parcel_and_product(session: Session, actor: Actor, receipt_id: int, raw: str, *,
+                       lock: bool = True) -> tuple[ParcelRef | None, KnownProduct | None, HeldLock | None]:
     """The parcel in hand (parcel_ref) and the product the scanned code names, if resolve_scan would
     look one up (find_product), in one round trip: an item scan needs both. A partner's parcel is
     read scoped, and their product lookup is left to resolve_scan.
 
-    On PostgreSQL, when the code names a product and the parcel is an open one of a return, the
-    same read takes the lock scan_item queues on (lock_parcel: the return's row) and returns it:
-    the scan then needs no statement of its own for it. Nothing is locked for any other scan (a
-    parcel label locks another return, in open_receipt)."""
-    key = product_key(parse_scan(raw if isinstance(raw, str) else ""))
+    On PostgreSQL, with `lock`, when the scan is an item to receive into an open parcel of a return
+    (the code names a product, with its serial if the product is serial-tracked), the same read
+    takes the lock scan_item queues on (lock_parcel: the return's row) and returns it: the scan
+    then needs no statement of its own for it. Nothing is locked for any other scan: a parcel
+    label locks another return (open_receipt), and a serial-tracked product scanned without its
+    serial only asks for it."""
+    parsed = parse_scan(raw if isinstance(raw, str) else "")
+    key = product_key(parsed)
     if key is None or actor.is_partner:
         return parcel_ref(session, actor, receipt_id), None, None
     dialect = session.get_bind().dialect.name
-    r = read_rows(session, _parcel_and_product_statement(dialect), {"receipt_id": receipt_id, **_find_product_params(key)})[0]
+    params = {"receipt_id": receipt_id, "lock": lock, "with_serial": bool(parsed.serial), **_find_product_params(key)}
+    r = read_rows(session, _parcel_and_product_statement(dialect), params)[0]
     ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
     product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
     held = None
@@ -161,8 +165,8 @@ def parcel_and_product(session: Session, actor: Actor, receipt_id: int,
 @lru_cache(maxsize=2)
 def _parcel_and_product_statement(dialect: str) -> Select:
     """parcel_ref's and find_product's queries side by side: one row, whichever of them found
-    nothing; on PostgreSQL, with lock_parcel's read of an open parcel of a return when a product
-    was found (a LATERAL subquery that locks the return's row only then)."""
+    nothing; on PostgreSQL, with lock_parcel's read of an open parcel of a return when the scan is
+    an item to receive (a LATERAL subquery that locks the return's row only then)."""
     ref = _parcel_ref_statement().subquery("parcel")
     product = _find_product_statement().subquery("product")
     one = select(literal(1).label("one")).subquery("one")
@@ -177,7 +181,8 @@ def _parcel_and_product_statement(dialect: str) -> Select:
                    m.c.order_id.label("held_order_id"), o.c.currency.label("held_currency"),
                    m.c.number.label("held_rma_number"))
             .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
-            .where(r.c.id == bindparam("receipt_id"), product.c.id.is_not(None), ref.c.status == literal_column("'open'"))
+            .where(r.c.id == bindparam("receipt_id"), product.c.id.is_not(None), ref.c.status == literal_column("'open'"),
+                   bindparam("lock", type_=Boolean()), or_(product.c.serial_tracked.is_(False), bindparam("with_serial", type_=Boolean())))
             .with_for_update(of=m).lateral("held"))
     return select(*columns, *held.c).select_from(joined.outerjoin(held, true()))
 
@@ -310,12 +315,12 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
         # Lock the return first (with no open parcel yet there is no other row for FOR UPDATE to
         # hold), and check it as it is now.
         rma = read_rows(session, _lock_rma_statement(), {"rma_id": rma_found[0], "warehouse_id": warehouse_id})[0]
-        _check_warehouse_row(actor, rma.warehouse_known, rma.warehouse_partner_org_id)
         # After the lock (a statement's snapshot predates its wait): a parcel another worker opened
         # meanwhile, or this key's record when a retry waited for its first attempt.
         now = read_rows(session, _after_rma_lock_statement(session.get_bind().dialect.name), {"rma_id": rma.id, **claim.params})[0]
         if (replay := claim.replayed(now)) is not None:
             return replay
+        _check_warehouse_row(actor, rma.warehouse_known, rma.warehouse_partner_org_id)
         if rma.status in ("closed", "cancelled"):
             raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
         if rma.warehouse_id != warehouse_id and actor.is_partner:
@@ -646,7 +651,9 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     def work(claim: LateClaim) -> dict[str, Any]:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        if held is not None and held.parcel.id == receipt_id and held.transaction is current_transaction(session):
+        if held is not None and held.transaction is current_transaction(session):
+            if held.parcel.id != receipt_id:  # locking this parcel too could deadlock with another worker
+                raise RuntimeError(f"scan_item into parcel {receipt_id} while holding parcel {held.parcel.id}'s lock")
             receipt = held.parcel
         else:
             receipt = lock_parcel(session, actor, receipt_id)

@@ -57,16 +57,16 @@ def _receipt() -> rs.ParcelCard | None:
     return receipt
 
 
-def _parcel_in_hand(code: str) -> tuple[Any, rs.KnownProduct | None, rs.HeldLock | None]:
+def _parcel_in_hand(code: str, *, lock: bool) -> tuple[Any, rs.KnownProduct | None, rs.HeldLock | None]:
     """The parcel in hand as a scan needs it, (id, status, rma_id), the product `code` names and,
-    for an item of an open parcel of a return, the parcel's lock, all read in one round trip
-    (rs.parcel_and_product). When the session's parcel is gone or closed, _receipt() finds the
-    worker's open one."""
+    with `lock`, for an item to receive into an open parcel of a return, the parcel's lock, all
+    read in one round trip (rs.parcel_and_product). When the session's parcel is gone or closed,
+    _receipt() finds the worker's open one (and nothing is locked)."""
     rid = session.get("receipt_id")
     known = held = None
     if rid:
         try:
-            ref, known, held = rs.parcel_and_product(db.session, actor(), int(rid), code)
+            ref, known, held = rs.parcel_and_product(db.session, actor(), int(rid), code, lock=lock)
         except ValueError:
             ref = None
         if ref is not None and ref.status == "open":
@@ -134,10 +134,10 @@ def scan() -> Response:
     code = request.form.get("code", "")
     key = request.form.get("key") or None
     act = actor()
-    receipt, known, held = _parcel_in_hand(code)
     pending = session.get("pending_product_id")
+    receipt, known, held = _parcel_in_hand(code, lock=not pending)  # a pending product's serial: scan_item locks
     if pending and receipt is not None:
-        return _receive_serial(receipt, int(pending), code, key, known, held)
+        return _receive_serial(receipt, int(pending), code, key, known)
     found = rs.resolve_scan(db.session, act, code, receipt=receipt, known=known)
     if found.kind == "lpn":
         return _go(url_for("receiving.unit_page", unit_id=found.unit_id))
@@ -169,8 +169,7 @@ def scan() -> Response:
     raise ValidationFailed(f"Unknown code '{found.code[:64]}'. Try another barcode on the item, or type the SKU.")
 
 
-def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, known: rs.KnownProduct | None,
-                    held: rs.HeldLock | None) -> Response:
+def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, known: rs.KnownProduct | None) -> Response:
     """The scan after a serial-tracked product is its serial (or a cancel)."""
     from app.receiving.scan import parse_scan
 
@@ -185,7 +184,7 @@ def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, k
         if found.kind == "rma" or (found.kind == "product" and found.via != "serial"):
             raise ValidationFailed("That is a product or parcel code, not a serial number. Scan the serial, or scan CANCEL.")
     serial = parsed.serial or parsed.raw
-    return _receive(receipt, product_id, serial, parsed.lot, key, held)
+    return _receive(receipt, product_id, serial, parsed.lot, key)
 
 
 def _receive(receipt: Any, product_id: int, serial: str | None, lot: str | None, key: str | None,

@@ -337,12 +337,53 @@ def test_the_parcel_is_locked_ahead_only_for_an_item_scan(session, session_facto
         assert ref.status == "open" and held is None
         assert not _locked_elsewhere(session_factory, r["rma_id"]), code
         session.rollback()
+    # a serial-tracked product without its serial only asks for it; a caller may ask for no lock
+    for code, lock in (("PHN-X1-128", True), ("TEE-BLU-M", False)):
+        ref, known, held = parcel_and_product(session, w, r["receipt_id"], code, lock=lock)
+        assert known.product is not None and held is None, code
+        assert not _locked_elsewhere(session_factory, r["rma_id"]), code
+        session.rollback()
+    # the phone with its serial in a GS1 string (01 GTIN, 21 serial) is an item to receive
+    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "010061414199999621SN-PHONE-0001")
+    assert known.product.sku == "PHN-X1-128" and held is not None
+    session.rollback()
     ref, known, held = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
     assert known.product is not None and held is not None and held.parcel.rma_id == r["rma_id"]
     assert _locked_elsewhere(session_factory, r["rma_id"])
     unit = scan_item(session, w, receipt_id=r["receipt_id"], product_id=known.product.id, idempotency_key=new_key(), held=held)
     assert unit["rma_line_id"] is not None
     assert not _locked_elsewhere(session_factory, r["rma_id"])  # released with the scan's commit
+
+
+@pytest.mark.pg_only
+def test_a_closed_parcel_in_hand_locks_nothing(session, session_factory, world):
+    """The worker's saved parcel was closed (the view then falls back to their other open parcel):
+    reading it with an item's code locks nothing, so the request never holds that return while it
+    scans into another one's."""
+    from app.receiving.services import close_receipt, parcel_and_product
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=new_key())
+    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
+    assert ref.status == "closed" and known.product is not None and held is None
+    assert not _locked_elsewhere(session_factory, r["rma_id"])
+    session.rollback()
+
+
+@pytest.mark.pg_only
+def test_a_scan_holding_another_parcels_lock_is_refused(session, world):
+    """scan_item never takes a second return's lock while it holds one (two workers doing that the
+    other way round would deadlock): a lock held for another parcel is a programming error."""
+    from app.receiving.services import parcel_and_product
+
+    w = world.actor("worker")
+    first = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    blind = open_receipt(session, w, code="NOLABEL-77", warehouse_id=world.wh.id, idempotency_key=new_key(), blind=True)
+    session.commit()
+    _ref, known, held = parcel_and_product(session, w, first["receipt_id"], "TEE-BLU-M")
+    with pytest.raises(RuntimeError, match="while holding"):
+        scan_item(session, w, receipt_id=blind["receipt_id"], product_id=known.product.id, idempotency_key=new_key(), held=held)
 
 
 @pytest.mark.pg_only
@@ -387,3 +428,20 @@ def test_scans_with_the_lock_taken_ahead_fill_a_line_once(session, session_facto
     session.rollback()
     assert session.scalar(select(func.count()).select_from(ReturnUnit).where(
         ReturnUnit.receipt_id == r["receipt_id"], ReturnUnit.rma_line_id.is_not(None))) == 2
+
+
+def test_an_open_retried_after_its_parcel_was_closed_replays(session, world):
+    """A retry that arrives after the parcel and its return were closed gets the first answer, not
+    "already received": the key's record is checked before the return's state."""
+    from app.errors import IdempotencyKeyReused
+    from app.receiving.services import close_receipt
+
+    w, key = world.actor("worker"), new_key()
+    first = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key)
+    close_receipt(session, w, receipt_id=first["receipt_id"], idempotency_key=new_key())
+    again = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key)
+    assert again["replayed"] and again["receipt_id"] == first["receipt_id"] and not again["joined"]
+    with pytest.raises(IdempotencyKeyReused):
+        open_receipt(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key)
+    with pytest.raises(IdempotencyKeyReused):
+        open_receipt(session, w, code="NOLABEL-5", warehouse_id=world.wh.id, idempotency_key=key, blind=True)
