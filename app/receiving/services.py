@@ -638,9 +638,11 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
 
     The hot path of the dock, in three statements inside the transaction: the parcel's row lock,
     one read of everything the decision needs (_scan_context), and one write of every row
-    (execute_together). Exceptions add a few statements of their own. `held`: the parcel's lock,
-    taken ahead by parcel_and_product; it counts only if it is this parcel's and its transaction
-    is still the session's (on SQLite, the write transaction is a new one and takes its own)."""
+    (execute_together); two when the lock was taken ahead. Exceptions add a few statements of
+    their own. `held`: the parcel's lock, taken ahead by parcel_and_product; it counts while its
+    transaction is still the session's (on SQLite the write transaction is a new one, which takes
+    its own), and one held for another parcel is refused (RuntimeError: a second return's lock
+    could deadlock)."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive items.")
     serial = (serial or "").strip().upper() or None
