@@ -156,12 +156,13 @@ def bulk_decide_units(session: Session, actor: Actor, *, unit_ids: Iterable[int]
 
 def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
                  answers: Mapping[str, Any] | None, reason: str | None, idempotency_key: str | None,
-                 expected_version: int | None = None) -> dict[str, Any]:
+                 expected_version: int | None = None, unanswered_is_no: bool = False) -> dict[str, Any]:
     """Use case: a supervisor re-grades (re-inspects) a unit, saying why.
 
     Same effect as app.inspection.services.record_inspection (a new Inspection row; the unit's
     grade, packaging and inspector), plus the version check and a reasoned `unit.regraded` audit
-    entry. The unit does not move: its next decision is a separate one.
+    entry. The unit does not move: its next decision is a separate one. `unanswered_is_no`: the
+    answers come from the desk's form (form_answers), where an item left unanswered is a no.
     """
     if not actor.can("override_disposition"):
         raise NotPermitted("Only a supervisor may re-grade a unit.")
@@ -176,7 +177,7 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
             raise ValidationFailed(f"Unit {unit.lpn} is {STATE_LABELS[unit.state]}: that is final, nothing to re-grade.")
         before = {"grade": unit.grade, "packaging": unit.packaging}
         inspection = write_inspection(session, actor, unit, grade=grade, packaging=packaging, answers=answers,
-                                      notes=reason)
+                                      notes=reason, unanswered_is_no=unanswered_is_no)
         audit(session, actor, "unit.regraded", "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
               details={"from_grade": before["grade"], "to_grade": grade, "from_packaging": before["packaging"],
                        "to_packaging": packaging, "inspection_id": inspection.id})

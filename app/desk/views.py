@@ -310,14 +310,12 @@ def decide_unit(unit_id: int) -> Response:
 @require("override_disposition")
 def regrade_unit(unit_id: int) -> Response:
     """Re-grade (re-inspect) a unit, with a reason."""
-    from app.auth.scoping import load_unit
-    from app.inspection.services import checklist_answers
+    from app.inspection.services import form_answers
 
-    answers = checklist_answers(db.session, load_unit(db.session, actor(), unit_id), request.form)
     result = ds.regrade_unit(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
-                             packaging=request.form.get("packaging", ""), answers=answers,
+                             packaging=request.form.get("packaging", ""), answers=form_answers(request.form),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
-                             expected_version=_form_int("version"))
+                             expected_version=_form_int("version"), unanswered_is_no=True)
     return _after_unit_decision(f"Re-graded: grade {result['grade']}, packaging {result['packaging']}.", unit_id)
 
 

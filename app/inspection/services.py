@@ -18,7 +18,7 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, ChecklistTemplate, Inspection, Photo
 from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
 from app.ledger.idempotency import LateClaim, run_idempotent
-from app.ledger.models import GRADES, AuditEntry, IdempotencyRecord, ReturnUnit
+from app.ledger.models import GRADES, AuditEntry, ReturnUnit
 from app.ledger.services import audit, audit_values, lock_unit
 
 DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
@@ -61,11 +61,10 @@ def _checklist_statement() -> Select:
     return select(t.c["items"].label("checklist")).where(t.c.category == bindparam("category"))
 
 
-def checklist_answers(session: Session, unit: ReturnUnit, form: Mapping[str, str],
-                      items: list[dict[str, Any]] | None = None) -> dict[str, bool]:
-    """The unit's checklist (`items`, else its category's) answered from a form: `q_<key>` = "yes" is True, anything else False."""
-    items = checklist_for(session, unit.product.category) if items is None else items
-    return {item["key"]: form.get(f"q_{item['key']}") == "yes" for item in items}
+def form_answers(form: Mapping[str, str]) -> dict[str, bool]:
+    """A checklist form's answers: `q_<key>` = "yes" is True, anything else False. Items the form
+    left unanswered are not in it: pass unanswered_is_no to the use case that keeps them."""
+    return {name[2:]: value == "yes" for name, value in form.items() if name.startswith("q_")}
 
 
 def clean_grade(grade: str | None, packaging: str | None) -> tuple[str, str]:
@@ -90,11 +89,11 @@ def _kept_answers(items: list[dict[str, Any]], answers: Mapping[str, Any] | None
 
 
 def write_inspection(session: Session, actor: Actor, unit: ReturnUnit, *, grade: str, packaging: str,
-                     answers: Mapping[str, Any] | None, notes: str | None) -> Inspection:
+                     answers: Mapping[str, Any] | None, notes: str | None, unanswered_is_no: bool = False) -> Inspection:
     """A new inspection of a locked unit, in the caller's transaction: the answers kept to its
     category's checklist, and the unit's grade, packaging and inspector set (flushed: the id is known).
     The desk's re-grade writes it; the handheld's record_inspection writes the same rows as plain rows."""
-    clean = _kept_answers(checklist_for(session, unit.product.category), answers, unanswered_is_no=False)
+    clean = _kept_answers(checklist_for(session, unit.product.category), answers, unanswered_is_no=unanswered_is_no)
     graded, inspection_row = _inspection_values(actor, unit.id, grade=grade, packaging=packaging, answers=clean,
                                                 notes=notes)
     inspection = Inspection(**inspection_row)
@@ -119,11 +118,10 @@ def _inspect_lock_statement(dialect: str) -> Select:
     """record_inspection's first statement: the unit's row lock, with its category's checklist (NULL:
     the defaults), its key's record (LateClaim) and, for a fresh key, the new inspection's id."""
     u, p, t = ReturnUnit.__table__, Product.__table__, ChecklistTemplate.__table__
-    fresh = LateClaim.recorded(IdempotencyRecord.operation).is_(None)
     return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, p.c.category,
                    select(t.c["items"]).where(t.c.category == p.c.category).scalar_subquery().label("checklist"),
                    *LateClaim.record_columns(),
-                   case((fresh, next_id(dialect, Inspection.__table__)), else_=null()).label("inspection_id"))
+                   case((LateClaim.fresh(), next_id(dialect, Inspection.__table__)), else_=null()).label("inspection_id"))
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")).with_for_update(of=u))
 
 

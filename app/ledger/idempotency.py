@@ -77,6 +77,12 @@ def _record_result_statement() -> Any:
         result=bindparam("result", type_=records.c.result.type))
 
 
+@lru_cache(maxsize=1)
+def _record_statement() -> Any:
+    """LateClaim.replayed_alone's read: the key's record, alone."""
+    return select(*LateClaim.record_columns())
+
+
 @dataclass(frozen=True)
 class LateClaim:
     """For a hot use case that reads its key's record in one of its own reads (`recorded`, a scalar
@@ -105,6 +111,15 @@ class LateClaim:
                 LateClaim.recorded(IdempotencyRecord.fingerprint).label("rec_fingerprint"),
                 LateClaim.recorded(IdempotencyRecord.actor_id).label("rec_actor_id"),
                 LateClaim.recorded(IdempotencyRecord.result).label("rec_result")]
+
+    @staticmethod
+    def fresh() -> Any:
+        """A condition of a read: the key has no record yet (a retry that replays takes no new ids)."""
+        return LateClaim.recorded(IdempotencyRecord.operation).is_(None)
+
+    def replayed_alone(self, session: Session) -> dict[str, Any] | None:
+        """`replayed`, for a use case with no read of its own to carry the record: one statement."""
+        return self.replayed(read_rows(session, _record_statement(), self.params)[0])
 
     def replayed(self, row: Any) -> dict[str, Any] | None:
         """The stored result when `row` (a read with record_columns) found this key's record, or

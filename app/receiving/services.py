@@ -18,7 +18,7 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import open_exception
 from app.ledger.idempotency import LateClaim, run_idempotent
-from app.ledger.models import AuditEntry, IdempotencyRecord, OutboxEvent, ReturnUnit
+from app.ledger.models import AuditEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import audit, audit_values, format_lpn, next_number, outbox_values, receive_rows
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Receipt
@@ -354,7 +354,7 @@ def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim, code: s
     """open_receipt for a code no return matches: a blind parcel with its `unidentified_parcel`
     exception, when the worker asked for one. Rare: the ORM's way, with the key's record read first
     (a concurrent attempt with the same key fails on the record's primary key and replays)."""
-    if (replay := claim.replayed(read_rows(session, _record_statement(), claim.params)[0])) is not None:
+    if (replay := claim.replayed_alone(session)) is not None:
         return replay
     _check_warehouse(session, actor, warehouse_id)
     if not blind:
@@ -368,12 +368,6 @@ def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim, code: s
     result = {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
     execute_together(session, [claim.record(result)])
     return result
-
-
-@lru_cache(maxsize=1)
-def _record_statement() -> Select:
-    """The late claim's record, alone."""
-    return select(*LateClaim.record_columns())
 
 
 @lru_cache(maxsize=1)
@@ -417,7 +411,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
     rma_id, product_id, serial = bindparam("rma_id"), bindparam("product_id"), bindparam("serial")
     of_rma = false() if blind else ReturnUnit.rma_id == rma_id
     # A retry replays its record: it takes no new ids, so it leaves no gap in the LPNs.
-    fresh = LateClaim.recorded(IdempotencyRecord.operation).is_(None)
+    fresh = LateClaim.fresh()
 
     def allocate(value: Any) -> Any:
         return case((fresh, value), else_=null())

@@ -14,7 +14,7 @@ from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
 from app.inspection.models import PACKAGING_STATES, Inspection
-from app.inspection.services import add_photo, record_inspection, stored_or_default_checklist
+from app.inspection.services import add_photo, form_answers, record_inspection, stored_or_default_checklist
 from app.ledger.models import ReturnUnit
 from app.receiving import services as rs
 from app.refunds.services import RefundPolicy
@@ -291,9 +291,8 @@ def unit_page(unit_id: int) -> Response:
 def inspect(unit_id: int) -> Response:
     """Save the inspection and show what the rules decide. The use case checks the unit is there for
     this person and keeps the answers to its checklist; the screen then loads the unit as it is now."""
-    answers = {name[2:]: value == "yes" for name, value in request.form.items() if name.startswith("q_")}
     saved = record_inspection(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
-                              packaging=request.form.get("packaging", ""), answers=answers,
+                              packaging=request.form.get("packaging", ""), answers=form_answers(request.form),
                               notes=request.form.get("notes"), idempotency_key=request.form.get("key"),
                               unanswered_is_no=True)
     # a retry of an older save replays it: the form then shows the newest inspection, read back

@@ -231,6 +231,24 @@ def test_regrade_records_an_inspection_and_audit(session, world):
                         reason="x", idempotency_key=key())
 
 
+def test_regrade_from_the_desk_form_records_an_unanswered_item_as_no(session, world):
+    """The desk's re-grade form sends only the items the supervisor answered (form_answers): the
+    inspection keeps every item of the unit's checklist, the unanswered ones as no."""
+    from app.inspection.models import Inspection
+    from app.inspection.services import checklist_for, form_answers
+
+    [uid] = make_units(session, world, 1)
+    category = session.get(ReturnUnit, uid).product.category
+    items = [item["key"] for item in checklist_for(session, category)]
+    session.rollback()
+    form = {"q_" + items[0]: "yes", "q_bogus": "yes", "grade": "B", "reason": "looked again"}
+    assert form_answers(form) == {items[0]: True, "bogus": True}
+    out = ds.regrade_unit(session, world.actor("super"), unit_id=uid, grade="B", packaging="opened",
+                          answers=form_answers(form), reason="looked again", idempotency_key=key(), unanswered_is_no=True)
+    saved = session.get(Inspection, out["inspection_id"]).answers
+    assert saved == {k: k == items[0] for k in items}
+
+
 # --------------------------------------------------------------------------- bulk
 
 
