@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.roles import ROLES, Actor
 from app.catalog.models import PartnerOrg, Warehouse
-from app.db import Base, read_rows, utcnow
+from app.db import Base, utcnow
 
 
 class User(UserMixin, Base):
@@ -82,7 +82,7 @@ def _signed_in_statement() -> Select:
 
 def signed_in_user(session: Session, user_id: int) -> SignedInUser | None:
     """The active login with this id, or None (unknown or switched off)."""
-    rows = read_rows(session, _signed_in_statement(), {"user_id": user_id})
+    rows = session.execute(_signed_in_statement(), {"user_id": user_id}).all()
     return SignedInUser(*rows[0]) if rows else None
 
 
@@ -97,7 +97,7 @@ def user_signing_in(session: Session, username: str, password: str) -> SignedInU
     """The active login with this username and password, or None. One plain row (read_rows): as
     the first statement of its request it runs again on a new connection if PostgreSQL dropped
     the pooled one, so the first sign-in after a restart works."""
-    rows = read_rows(session, _sign_in_statement(), {"username": username.strip().lower()})
+    rows = session.execute(_sign_in_statement(), {"username": username.strip().lower()}).all()
     if not rows or not rows[0].active or not check_password_hash(rows[0].password_hash, password):
         return None
     r = rows[0]

@@ -14,7 +14,7 @@ from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
 from app.catalog.models import Location, Product, SalesChannel
 from app.catalog.services import no_location
-from app.db import execute_together, expire_rows, read_rows
+from app.rows import expire, write
 from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule
@@ -31,7 +31,7 @@ from app.refunds.services import RefundPolicy, settle_rows
 
 def load_rules(session: Session) -> list[Rule]:
     """The current rule set, in order (the seeded defaults when none is stored): one plain read."""
-    rows = read_rows(session, _rules_statement(), {})
+    rows = session.execute(_rules_statement(), {}).all()
     if not rows:
         return list(rules_domain.DEFAULT_RULES)
     return list(_built_rules(tuple(rows)))
@@ -100,7 +100,7 @@ def _facts_statement(lock: bool, screen: bool = False) -> Select:
 def unit_screen_row(session: Session, unit_id: int) -> Any:
     """A unit as its screen shows it, with the rules' facts (decision_of), in one plain read; None
     when there is no such unit. Scope is the caller's to check."""
-    rows = read_rows(session, _facts_statement(False, True), {"unit_id": unit_id})
+    rows = session.execute(_facts_statement(False, True), {"unit_id": unit_id}).all()
     return rows[0] if rows else None
 
 
@@ -127,7 +127,7 @@ def _facts(row: Any) -> InspectionFacts:
 
 def facts_for(session: Session, unit: ReturnUnit) -> InspectionFacts:
     """What the rules look at for one inspected unit, in one plain read."""
-    rows = read_rows(session, _facts_statement(False), {"unit_id": unit.id})
+    rows = session.execute(_facts_statement(False), {"unit_id": unit.id}).all()
     if not rows:
         raise NotFound("No such unit.")
     return _facts(rows[0])
@@ -168,7 +168,7 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
     One transaction: the ledger moves the unit to the disposition's state and location, and
     the refund trigger is settled (held for approval, released, or rejected). Plain rows, like the
     scan: the unit's lock with the rules' facts, the rules, the refund's lock with the key's record
-    and the location, then every row in one write (execute_together).
+    and the location, then every row in one write (write).
     """
     if not actor.can("dispose"):
         raise NotPermitted("You may not dispose units.")
@@ -182,7 +182,7 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
             raise ValidationFailed("Say why you override the rules.")
 
     def work(claim: LateClaim) -> dict[str, Any]:
-        rows = read_rows(session, _facts_statement(True), {"unit_id": unit_id})
+        rows = session.execute(_facts_statement(True), {"unit_id": unit_id}).all()
         if not rows:
             raise NotFound("No such unit.")
         unit = rows[0]
@@ -196,9 +196,9 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         # After the unit's lock, in a statement of its own: a same-key attempt that waited for the
         # lock sees the record its winner wrote, and replays it.
         params = {**claim.params, "unit_id": unit.id, "warehouse_id": unit.warehouse_id, "location_type": location_type}
-        found = read_rows(session, _settle_statement(True), params)
+        found = session.execute(_settle_statement(True), params).all()
         refund = _Refund(*(getattr(found[0], c) for c in _Refund._fields)) if found else None
-        ctx = found[0] if found else read_rows(session, _settle_statement(False), params)[0]
+        ctx = found[0] if found else session.execute(_settle_statement(False), params).all()[0]
         if (replay := claim.replayed(ctx)) is not None:
             return replay
         check_version(session, unit, expected_version)
@@ -232,8 +232,8 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         result = {"unit_id": unit.id, "lpn": unit.lpn, "state": DISPOSITION_STATE[disposition], "disposition": disposition,
                   "location": ctx.location_code, "explanation": why, "refund_status": refund_status,
                   "refund_amount": refund_amount, "version": unit.version + 1}
-        execute_together(session, [*writes, claim.record(result)])
-        expire_rows(session, (ReturnUnit, unit.id), (RefundTrigger, refund.id if refund is not None else None))
+        write(session, [*writes, claim.record(result)])
+        expire(session, (ReturnUnit, unit.id), (RefundTrigger, refund.id if refund is not None else None))
         return result
 
     params = {"unit_id": unit_id, "override": override, "override_reason": override_reason, "v": expected_version}

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
 from app.catalog.models import Product
-from app.db import execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow
+from app.db import utcnow
+from app.rows import expire, insert_row, next_id, update_row, write
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, ChecklistTemplate, Inspection, Photo
 from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
@@ -46,7 +47,7 @@ DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
 
 def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
     """The configured checklist of a category (seeded defaults when none is stored)."""
-    rows = read_rows(session, _checklist_statement(), {"category": category})
+    rows = session.execute(_checklist_statement(), {"category": category}).all()
     return stored_or_default_checklist(category, rows[0].checklist if rows else None)
 
 
@@ -148,7 +149,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
 
     def work(claim: LateClaim) -> dict[str, Any]:
         dialect = session.get_bind().dialect.name
-        rows = read_rows(session, _inspect_lock_statement(dialect), {**claim.params, "unit_id": unit_id})
+        rows = session.execute(_inspect_lock_statement(dialect), {**claim.params, "unit_id": unit_id}).all()
         if not rows:
             raise NotFound("No such unit.")
         unit = rows[0]
@@ -164,14 +165,14 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
                                                     notes=notes)
         result = {"unit_id": unit.id, "inspection_id": unit.inspection_id, "grade": grade, "packaging": packaging,
                   "answers": clean, "notes": notes, "version": unit.version + 1}
-        execute_together(session, [
+        write(session, [
             update_row(ReturnUnit, {"id": unit.id}, graded, bump=("version",)),
             insert_row(Inspection, {"id": unit.inspection_id, **inspection_row}),
             insert_row(AuditEntry, audit_values(actor, "unit.inspected", "unit", unit.id, warehouse_id=unit.warehouse_id,
                                                 details={"grade": grade, "packaging": packaging, "answers": clean,
                                                          "inspection_id": unit.inspection_id})),
             claim.record(result)])
-        expire_rows(session, (ReturnUnit, unit.id))
+        expire(session, (ReturnUnit, unit.id))
         return result
 
     params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": dict(answers or {}), "notes": notes}

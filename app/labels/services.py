@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible, load_unit, scope_warehouses
 from app.catalog.models import Product, ProductBarcode, Warehouse
-from app.db import read_rows, utcnow
+from app.db import utcnow
 from app.errors import DomainError, NotFound, NotPermitted, ValidationFailed
 from app.labels.domain import (
     LABEL_KINDS,
@@ -148,8 +148,8 @@ def label_offer(session: Session, unit: ReturnUnit) -> LabelOffer:
     product = unit.product
     open_box = product.open_box_product_id is not None and sells_as_open_box(unit.grade, unit.packaging)
     variant_id = product.open_box_product_id if open_box else None
-    rows = read_rows(session, _label_offer_statement(),
-                     {"unit_id": unit.id, "product_id": product.id, "variant_id": variant_id})
+    rows = session.execute(_label_offer_statement(),
+                     {"unit_id": unit.id, "product_id": product.id, "variant_id": variant_id}).all()
     skus = {r.product_id: r.value for r in rows if r.part == "product"}
     sells_as_id = variant_id if variant_id in skus else product.id  # as sells_as: the variant if there is one
     codes = [r.value for r in sorted(rows, key=lambda r: r.n) if r.part == "barcode" and r.product_id == sells_as_id]

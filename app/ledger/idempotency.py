@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.roles import Actor
-from app.db import RowInsert, insert_row, read_rows, unit_of_work, utcnow, write_rows
+from app.db import unit_of_work, utcnow
+from app.rows import Insert, insert_row
 from app.errors import Conflict, IdempotencyKeyReused, StaleVersion, ValidationFailed
 from app.ledger.models import IdempotencyRecord
 
@@ -52,7 +53,7 @@ def _claim(session: Session, actor: Actor, key: str, operation: str, fp: str) ->
     values = {"key": key, "operation": operation, "actor_id": actor.id, "fingerprint": fp}
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        return bool(read_rows(session, _claim_statement(dialect), dict(values, created_at=utcnow())))
+        return bool(session.execute(_claim_statement(dialect), dict(values, created_at=utcnow())).all())
     if session.get(IdempotencyRecord, key) is not None:
         return False
     session.add(IdempotencyRecord(**values))
@@ -119,7 +120,7 @@ class LateClaim:
 
     def replayed_alone(self, session: Session) -> dict[str, Any] | None:
         """`replayed`, for a use case with no read of its own to carry the record: one statement."""
-        return self.replayed(read_rows(session, _record_statement(), self.params)[0])
+        return self.replayed(session.execute(_record_statement(), self.params).all()[0])
 
     def replayed(self, row: Any) -> dict[str, Any] | None:
         """The stored result when `row` (a read with record_columns) found this key's record, or
@@ -138,8 +139,8 @@ class LateClaim:
         return _replay(IdempotencyRecord(key=self.key, operation=operation, fingerprint=fp, actor_id=actor_id,
                                          result=result), self.actor, self.operation, self.fingerprint)
 
-    def record(self, result: dict[str, Any]) -> RowInsert:
-        """This key's record with its result, a row for execute_together."""
+    def record(self, result: dict[str, Any]) -> Insert:
+        """This key's record with its result, a row for write."""
         return insert_row(IdempotencyRecord, {"key": self.key, "operation": self.operation, "actor_id": self.actor.id,
                                               "fingerprint": self.fingerprint, "result": result})
 
@@ -169,7 +170,7 @@ def run_idempotent(session: Session, actor: Actor, key: str | None, operation: s
                     raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.")
                 return _replay(existing, actor, operation, fp)
             result = work()
-            write_rows(session, _record_result_statement(), {"claimed_key": key, "result": result})
+            session.execute(_record_result_statement(), {"claimed_key": key, "result": result})
     except StaleDataError as exc:
         raise StaleVersion("Somebody else changed this at the same moment. Nothing was changed: look again.") from exc
     except IntegrityError as exc:

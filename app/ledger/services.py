@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
 from app.catalog.models import Location
-from app.db import RowInsert, RowUpdate, execute_together, insert_row, update_row, utcnow
+from app.db import utcnow
+from app.rows import Insert, Update, insert_row, update_row, write
 from app.errors import NotFound, StaleVersion, ValidationFailed
 from app.ledger.domain import STATE_LABELS, check_transition
 from app.ledger.idempotency import run_idempotent
@@ -30,7 +31,7 @@ def audit(session: Session, actor: Actor, action: str, entity_type: str, entity_
 
 def audit_values(actor: Actor, action: str, entity_type: str, entity_id: int, *, warehouse_id: int | None = None,
                  reason: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The columns of one audit entry (the ORM path and execute_together write the same row)."""
+    """The columns of one audit entry (the ORM path and write write the same row)."""
     return {"actor_id": actor.id, "actor_name": actor.name, "action": action, "entity_type": entity_type,
             "entity_id": entity_id, "warehouse_id": warehouse_id, "reason": reason, "details": details or {},
             "at": utcnow()}
@@ -75,11 +76,11 @@ def _bump_balance(session: Session, product_id: int, warehouse_id: int, state: s
         if done != 1:
             raise RuntimeError(f"balance ({product_id}, {warehouse_id}, {state}) missing: ledger and balances disagree")
         return
-    execute_together(session, [_balance_row(product_id, warehouse_id, state, delta)])
+    write(session, [_balance_row(product_id, warehouse_id, state, delta)])
 
 
-def _balance_row(product_id: int, warehouse_id: int, state: str, delta: int) -> RowInsert:
-    """The balance upsert as a row for execute_together: created at delta, or delta added."""
+def _balance_row(product_id: int, warehouse_id: int, state: str, delta: int) -> Insert:
+    """The balance upsert as a row for write: created at delta, or delta added."""
     return insert_row(Balance, {"product_id": product_id, "warehouse_id": warehouse_id, "state": state, "quantity": delta},
                       conflict=("product_id", "warehouse_id", "state"), add="quantity")
 
@@ -170,9 +171,9 @@ def _check_move(actor: Actor, from_state: str | None, to_state: str, reason: str
 
 def move_rows(actor: Actor, unit: Any, to_state: str, *, reason: str, to_location_id: int | None = None,
               to_location_warehouse_id: int | None = None, action: str = "unit.moved",
-              details: dict[str, Any] | None = None, values: dict[str, Any] | None = None) -> list[RowInsert | RowUpdate]:
+              details: dict[str, Any] | None = None, values: dict[str, Any] | None = None) -> list[Insert | Update]:
     """apply_transition for a unit the caller has locked and read as a plain row (`unit`: its id,
-    lpn, product_id, warehouse_id, state and location_id), as rows for execute_together: the unit's
+    lpn, product_id, warehouse_id, state and location_id), as rows for write: the unit's
     UPDATE (with `values`, other columns to set in the same write, and its version stepped), the
     ledger entry, both balances, the outbox event and the audit entry, the rows apply_transition
     writes. Raises a DomainError and builds nothing when refused."""
@@ -205,8 +206,8 @@ def _movement_values(actor: Actor, unit_id: int, lpn: str, product_id: int, ware
 
 
 def receive_rows(actor: Actor, unit: dict[str, Any], *, reason: str, action: str = "unit.received",
-                 details: dict[str, Any] | None = None) -> list[RowInsert]:
-    """A new unit entering `received`, as rows for execute_together: the unit row, its ledger
+                 details: dict[str, Any] | None = None) -> list[Insert]:
+    """A new unit entering `received`, as rows for write: the unit row, its ledger
     entry, the balance, the outbox event and the audit entry, the same rows apply_transition writes.
 
     `unit` holds the unit's columns, its id and lpn included (allocated beforehand with next_id and

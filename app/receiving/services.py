@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible, load_receipt, scope_receipts, scope_rmas, scope_units, serves_merchant
 from app.catalog.models import Location, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
-from app.db import current_transaction, execute_together, expire_rows, insert_row, next_id, read_rows, update_row, utcnow
+from app.db import utcnow
+from app.rows import expire, insert_row, next_id, update_row, write
 from app.disposition.services import unit_screen_row
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
@@ -62,7 +63,7 @@ def _barcode_keys(code: str) -> list[str]:
 def find_product(session: Session, code: str) -> Any:
     """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU: a plain row of
     (id, sku, name, serial_tracked, merchant_id), or None."""
-    rows = read_rows(session, _find_product_statement(), _find_product_params(code))
+    rows = session.execute(_find_product_statement(), _find_product_params(code)).all()
     return rows[0] if rows else None
 
 
@@ -127,64 +128,30 @@ def product_key(parsed: ParsedScan) -> str | None:
     return parsed.raw if len(parsed.raw) <= 64 else None
 
 
-class HeldLock(NamedTuple):
-    """A parcel's lock that parcel_and_product took ahead of scan_item, in `transaction`."""
-
-    parcel: ParcelLock
-    transaction: Any
-
-
-def parcel_and_product(session: Session, actor: Actor, receipt_id: int, raw: str, *,
-                       lock: bool = True) -> tuple[ParcelRef | None, KnownProduct | None, HeldLock | None]:
+def parcel_and_product(session: Session, actor: Actor, receipt_id: int, raw: str) -> tuple[ParcelRef | None, KnownProduct | None]:
     """The parcel in hand (parcel_ref) and the product the scanned code names, if resolve_scan would
     look one up (find_product), in one round trip: an item scan needs both. A partner's parcel is
-    read scoped, and their product lookup is left to resolve_scan.
-
-    On PostgreSQL, with `lock`, when the scan is an item to receive into an open parcel of a return
-    (the code names a product, with its serial if the product is serial-tracked), the same read
-    takes the lock scan_item queues on (lock_parcel: the return's row) and returns it: the scan
-    then needs no statement of its own for it. Nothing is locked for any other scan: a parcel
-    label locks another return (open_receipt), and a serial-tracked product scanned without its
-    serial only asks for it."""
+    read scoped, and their product lookup is left to resolve_scan."""
     parsed = parse_scan(raw if isinstance(raw, str) else "")
     key = product_key(parsed)
     if key is None or actor.is_partner:
-        return parcel_ref(session, actor, receipt_id), None, None
-    dialect = session.get_bind().dialect.name
-    params = {"receipt_id": receipt_id, "lock": lock, "with_serial": bool(parsed.serial), **_find_product_params(key)}
-    r = read_rows(session, _parcel_and_product_statement(dialect), params)[0]
+        return parcel_ref(session, actor, receipt_id), None
+    params = {"receipt_id": receipt_id, **_find_product_params(key)}
+    r = session.execute(_parcel_and_product_statement(), params).all()[0]
     ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
     product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
-    held = None
-    if dialect == "postgresql" and r.held_rma_id is not None:
-        held = HeldLock(ParcelLock(r.id, r.held_rma_id, r.held_warehouse_id, r.held_scanned_code, r.held_merchant_id,
-                                   r.held_order_id, r.held_currency, r.held_rma_number), current_transaction(session))
-    return ref, KnownProduct(key, product), held
+    return ref, KnownProduct(key, product)
 
 
-@lru_cache(maxsize=2)
-def _parcel_and_product_statement(dialect: str) -> Select:
-    """parcel_ref's and find_product's queries side by side: one row, whichever of them found
-    nothing; on PostgreSQL, with lock_parcel's read of an open parcel of a return when the scan is
-    an item to receive (a LATERAL subquery that locks the return's row only then)."""
+@lru_cache(maxsize=1)
+def _parcel_and_product_statement() -> Select:
+    """parcel_ref's and find_product's queries side by side: one row, whichever of them found nothing."""
     ref = _parcel_ref_statement().subquery("parcel")
     product = _find_product_statement().subquery("product")
     one = select(literal(1).label("one")).subquery("one")
     columns = [ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku, product.c.name,
                product.c.serial_tracked, product.c.merchant_id]
-    joined = one.outerjoin(ref, true()).outerjoin(product, true())
-    if dialect != "postgresql":
-        return select(*columns).select_from(joined)
-    r, m, o = Receipt.__table__.alias("held_parcel"), Rma.__table__, Order.__table__
-    held = (select(r.c.rma_id.label("held_rma_id"), r.c.warehouse_id.label("held_warehouse_id"),
-                   r.c.scanned_code.label("held_scanned_code"), m.c.merchant_id.label("held_merchant_id"),
-                   m.c.order_id.label("held_order_id"), o.c.currency.label("held_currency"),
-                   m.c.number.label("held_rma_number"))
-            .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
-            .where(r.c.id == bindparam("receipt_id"), product.c.id.is_not(None), ref.c.status == literal_column("'open'"),
-                   bindparam("lock", type_=Boolean()), or_(product.c.serial_tracked.is_(False), bindparam("with_serial", type_=Boolean())))
-            .with_for_update(of=m).lateral("held"))
-    return select(*columns, *held.c).select_from(joined.outerjoin(held, true()))
+    return select(*columns).select_from(one.outerjoin(ref, true()).outerjoin(product, true()))
 
 
 def resolve_scan(session: Session, actor: Actor, raw: str, *, receipt: Any = None, known: KnownProduct | None = None) -> ScanResult:
@@ -247,7 +214,7 @@ def _find_rma(session: Session, actor: Actor, code: str) -> tuple[int, str] | No
         scoped = _find_rma_statement(lambda stmt: scope_rmas(stmt, actor))
         row = session.execute(scoped, {"code": code.upper()}).first()
     else:
-        rows = read_rows(session, _staff_find_rma_statement(), {"code": code.upper()})
+        rows = session.execute(_staff_find_rma_statement(), {"code": code.upper()}).all()
         row = rows[0] if rows else None
     if row is None:
         return None
@@ -273,7 +240,7 @@ def _staff_find_rma_statement() -> Select:
 
 def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> None:
     """Refuse a warehouse that is not there, or that a partner's organisation does not run (one plain read)."""
-    rows = read_rows(session, _warehouse_statement(), {"warehouse_id": warehouse_id})
+    rows = session.execute(_warehouse_statement(), {"warehouse_id": warehouse_id}).all()
     _check_warehouse_row(actor, bool(rows), rows[0].partner_org_id if rows else None)
 
 
@@ -314,10 +281,10 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             return _open_blind_parcel(session, actor, claim, code, warehouse_id, blind)
         # Lock the return first (with no open parcel yet there is no other row for FOR UPDATE to
         # hold), and check it as it is now.
-        rma = read_rows(session, _lock_rma_statement(), {"rma_id": rma_found[0], "warehouse_id": warehouse_id})[0]
+        rma = session.execute(_lock_rma_statement(), {"rma_id": rma_found[0], "warehouse_id": warehouse_id}).all()[0]
         # After the lock (a statement's snapshot predates its wait): a parcel another worker opened
         # meanwhile, or this key's record when a retry waited for its first attempt.
-        now = read_rows(session, _after_rma_lock_statement(session.get_bind().dialect.name), {"rma_id": rma.id, **claim.params})[0]
+        now = session.execute(_after_rma_lock_statement(session.get_bind().dialect.name), {"rma_id": rma.id, **claim.params}).all()[0]
         if (replay := claim.replayed(now)) is not None:
             return replay
         _check_warehouse_row(actor, rma.warehouse_known, rma.warehouse_partner_org_id)
@@ -329,11 +296,11 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
         if now.open_parcel_id is not None:
             result = {"receipt_id": now.open_parcel_id, "rma_id": rma.id, "blind": False, "joined": True}
-            execute_together(session, [claim.record(result)])
+            write(session, [claim.record(result)])
             return result
         receipt_id = now.receipt_id
         result = {"receipt_id": receipt_id, "rma_id": rma.id, "blind": False, "joined": False}
-        execute_together(session, [
+        write(session, [
             insert_row(Receipt, {"id": receipt_id, "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code,
                                  "status": "open", "opened_by_id": actor.id}),
             update_row(Rma, {"id": rma.id}, {"status": "receiving"}),
@@ -342,7 +309,7 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
             insert_row(OutboxEvent, outbox_values("rma.receiving", "rma", rma.id,
                                                   {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt_id})),
             claim.record(result)])
-        expire_rows(session, (Rma, rma.id))
+        expire(session, (Rma, rma.id))
         return result
 
     return run_idempotent(session, actor, idempotency_key, "open_receipt",
@@ -366,7 +333,7 @@ def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim, code: s
                    details={"scanned_code": code})
     audit(session, actor, "receipt.opened", "receipt", receipt.id, warehouse_id=warehouse_id, details={"blind": True, "code": code})
     result = {"receipt_id": receipt.id, "rma_id": None, "blind": True, "joined": False}
-    execute_together(session, [claim.record(result)])
+    write(session, [claim.record(result)])
     return result
 
 
@@ -402,7 +369,7 @@ def _scan_context(session: Session, claim: LateClaim, receipt: ParcelLock, produ
     stmt = _scan_context_statement(session.get_bind().dialect.name, receipt.rma_id is None, serial is not None)
     params = {"receipt_id": receipt.id, "rma_id": receipt.rma_id, "product_id": product_id, "warehouse_id": receipt.warehouse_id,
               "serial": serial, **claim.params}
-    return read_rows(session, stmt, params)
+    return session.execute(stmt, params).all()
 
 
 @lru_cache(maxsize=16)
@@ -492,7 +459,7 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
     """
     params = {"receipt_id": receipt_id}
     if not actor.is_partner:
-        rows = read_rows(session, _lock_parcel_row_statement(), params)
+        rows = session.execute(_lock_parcel_row_statement(), params).all()
         if rows:
             return ParcelLock(*rows[0])
         receipt = None
@@ -536,7 +503,7 @@ def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> ParcelRef | N
         row = session.execute(scope_receipts(select(Receipt.id, Receipt.status, Receipt.rma_id)
                                              .where(Receipt.id == receipt_id), actor)).first()
         return ParcelRef(*row) if row else None
-    rows = read_rows(session, _parcel_ref_statement(), {"receipt_id": receipt_id})
+    rows = session.execute(_parcel_ref_statement(), {"receipt_id": receipt_id}).all()
     return ParcelRef(*rows[0]) if rows else None
 
 
@@ -573,7 +540,7 @@ def parcel_card(session: Session, actor: Actor, receipt_id: int) -> ParcelCard |
     customer, order), in one plain read; None when there is none. A partner's is checked first."""
     if actor.is_partner and parcel_ref(session, actor, receipt_id) is None:
         return None
-    rows = read_rows(session, _parcel_card_statement(), {"receipt_id": receipt_id})
+    rows = session.execute(_parcel_card_statement(), {"receipt_id": receipt_id}).all()
     if not rows:
         return None
     r = rows[0]
@@ -626,17 +593,13 @@ class _ScannedProduct(NamedTuple):
 
 
 def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None = None,
-              lot: str | None = None, idempotency_key: str | None, held: HeldLock | None = None) -> dict[str, Any]:
+              lot: str | None = None, idempotency_key: str | None) -> dict[str, Any]:
     """Use case: one physical item taken out of the parcel becomes a return unit with an LPN,
     `received`, matched to an expected line or recorded as a typed exception.
 
-    The hot path of the dock, in three statements inside the transaction: the parcel's row lock,
-    one read of everything the decision needs (_scan_context), and one write of every row
-    (execute_together); two when the lock was taken ahead. Exceptions add a few statements of
-    their own. `held`: the parcel's lock, taken ahead by parcel_and_product; it counts while its
-    transaction is still the session's (on SQLite the write transaction is a new one, which takes
-    its own), and one held for another parcel is refused (RuntimeError: a second return's lock
-    could deadlock)."""
+    Scans into one return queue on its row (lock_parcel), so that two never fill the same line;
+    then everything the decision needs is read after the lock (_scan_context), and every row is
+    written together (app.rows.write)."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive items.")
     serial = (serial or "").strip().upper() or None
@@ -647,12 +610,7 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     def work(claim: LateClaim) -> dict[str, Any]:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        if held is not None and held.transaction is current_transaction(session):
-            if held.parcel.id != receipt_id:  # locking this parcel too could deadlock with another worker
-                raise RuntimeError(f"scan_item into parcel {receipt_id} while holding parcel {held.parcel.id}'s lock")
-            receipt = held.parcel
-        else:
-            receipt = lock_parcel(session, actor, receipt_id)
+        receipt = lock_parcel(session, actor, receipt_id)
         rows = _scan_context(session, claim, receipt, product_id, serial)
         head = rows[0]
         if (replay := claim.replayed(head)) is not None:
@@ -693,7 +651,7 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
                   "line": {"id": line.line_id, "got": line.got + 1, "expected": line.expected} if line else None,
                   "parcel": {"got": head.received_total + (1 if line else 0), "expected": head.expected_total},
                   "parcel_rma_id": receipt.rma_id}
-        execute_together(session, [*writes, claim.record(result)])
+        write(session, [*writes, claim.record(result)])
         if exc_type is not None:
             open_exception(session, actor, exc_type, warehouse_id=receipt.warehouse_id, merchant_id=unit["merchant_id"],
                             rma_id=receipt.rma_id, unit_id=unit["id"], receipt_id=receipt.id, product_id=product.id,
@@ -723,8 +681,8 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
 
     def work(claim: LateClaim) -> dict[str, Any]:
         parcel = lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
-        head = read_rows(session, _close_head_statement(),
-                         {"receipt_id": parcel.id, "rma_id": parcel.rma_id, **claim.params})[0]  # then the parcel
+        head = session.execute(_close_head_statement(),
+                         {"receipt_id": parcel.id, "rma_id": parcel.rma_id, **claim.params}).all()[0]  # then the parcel
         if (replay := claim.replayed(head)) is not None:
             return replay
         if head.status != "open":
@@ -744,8 +702,8 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
                  insert_row(AuditEntry, audit_values(actor, "receipt.closed", "receipt", parcel.id,
                                                      warehouse_id=parcel.warehouse_id, details={"missing": missing})),
                  claim.record(result)]
-        execute_together(session, rows)
-        expire_rows(session, (Receipt, parcel.id), (Rma, parcel.rma_id))
+        write(session, rows)
+        expire(session, (Receipt, parcel.id), (Rma, parcel.rma_id))
         return result
 
     return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work,
@@ -757,7 +715,7 @@ def open_missing_items(session: Session, actor: Actor, *, rma_id: int, merchant_
     """The return's last parcel is closed: each line still short becomes a `missing_item` exception.
     Returns what is missing, as [{"sku", "quantity"}]."""
     missing = []
-    for line in read_rows(session, _line_counts_statement(), {"rma_id": rma_id}):
+    for line in session.execute(_line_counts_statement(), {"rma_id": rma_id}).all():
         if line.got < line.expected:
             short = line.expected - line.got
             missing.append({"sku": line.sku, "quantity": short})
@@ -845,7 +803,7 @@ def unit_on_screen(session: Session, actor: Actor, unit_id: int) -> UnitOnScreen
 
 def photo_ids(session: Session, unit_id: int) -> list[Any]:
     """The unit's photos, oldest first, as rows with their `id` (what the unit screen links to)."""
-    return read_rows(session, _photo_ids_statement(), {"unit_id": unit_id})
+    return session.execute(_photo_ids_statement(), {"unit_id": unit_id}).all()
 
 
 @lru_cache(maxsize=1)
@@ -870,10 +828,10 @@ class CardLine:
 def card_lines(session: Session, rma_id: int) -> list[tuple[CardLine, int, int]]:
     """Each line of the return with (expected, received so far), for the parcel card: plain rows,
     two statements at most whatever the return's size (the second only for serial-tracked lines)."""
-    rows = read_rows(session, _line_counts_statement(), {"rma_id": rma_id})
+    rows = session.execute(_line_counts_statement(), {"rma_id": rma_id}).all()
     shipped: dict[int, list[str]] = {}
     if any(r.serial_tracked for r in rows):
-        for s in read_rows(session, _shipped_serials_statement(), {"rma_id": rma_id}):
+        for s in session.execute(_shipped_serials_statement(), {"rma_id": rma_id}).all():
             shipped.setdefault(s.order_line_id, []).append(s.serial)
     return [(CardLine(r.id, r.sku, r.name, r.reason_code,
                       tuple(shipped.get(r.order_line_id, ())) if r.serial_tracked else ()), r.expected, r.got) for r in rows]
@@ -881,7 +839,7 @@ def card_lines(session: Session, rma_id: int) -> list[tuple[CardLine, int, int]]
 
 def current_receipt_id(session: Session, actor: Actor) -> int | None:
     """The parcel this worker has open (it survives a page reload), or None."""
-    rows = read_rows(session, _current_receipt_statement(), {"opened_by_id": actor.id})
+    rows = session.execute(_current_receipt_statement(), {"opened_by_id": actor.id}).all()
     return rows[0].id if rows else None
 
 

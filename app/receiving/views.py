@@ -57,21 +57,21 @@ def _receipt() -> rs.ParcelCard | None:
     return receipt
 
 
-def _parcel_in_hand(code: str, *, lock: bool) -> tuple[Any, rs.KnownProduct | None, rs.HeldLock | None]:
+def _parcel_in_hand(code: str) -> tuple[Any, rs.KnownProduct | None]:
     """The parcel in hand as a scan needs it, (id, status, rma_id), the product `code` names and,
     with `lock`, for an item to receive into an open parcel of a return, the parcel's lock, all
     read in one round trip (rs.parcel_and_product). When the session's parcel is gone or closed,
     _receipt() finds the worker's open one (and nothing is locked)."""
     rid = session.get("receipt_id")
-    known = held = None
+    known = None
     if rid:
         try:
-            ref, known, held = rs.parcel_and_product(db.session, actor(), int(rid), code, lock=lock)
+            ref, known = rs.parcel_and_product(db.session, actor(), int(rid), code)
         except ValueError:
             ref = None
         if ref is not None and ref.status == "open":
-            return ref, known, held
-    return _receipt(), known, None
+            return ref, known
+    return _receipt(), known
 
 
 def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def scan() -> Response:
     key = request.form.get("key") or None
     act = actor()
     pending = session.get("pending_product_id")
-    receipt, known, held = _parcel_in_hand(code, lock=not pending)  # a pending product's serial: scan_item locks
+    receipt, known = _parcel_in_hand(code)
     if pending and receipt is not None:
         return _receive_serial(receipt, int(pending), code, key, known)
     found = rs.resolve_scan(db.session, act, code, receipt=receipt, known=known)
@@ -161,7 +161,7 @@ def scan() -> Response:
         if product.serial_tracked and not found.serial:
             session["pending_product_id"] = product.id
             return _work(feedback="ok", prompt={"text": f"{product.sku} is serial-tracked: scan its serial number."})
-        return _receive(receipt, product.id, found.serial, found.lot, key, held)
+        return _receive(receipt, product.id, found.serial, found.lot, key)
     if found.kind == "location":
         raise ValidationFailed("That is a location label. Scan a parcel or an item.")
     if receipt is None:
@@ -187,15 +187,14 @@ def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, k
     return _receive(receipt, product_id, serial, parsed.lot, key)
 
 
-def _receive(receipt: Any, product_id: int, serial: str | None, lot: str | None, key: str | None,
-             held: rs.HeldLock | None = None) -> Response:
+def _receive(receipt: Any, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
     """Receive one item. When this parcel's card is on screen as it is now (scan.js sends the parcel
     and return the card shows: a blind parcel linked meanwhile needs a new card), htmx gets only
     what changed (receiving/_scanned.html), rendered from the use case's result with no further
     query. Otherwise (another screen, a plain form post) and for a replay, whose stored answer
     may be older than the screen, the whole work area is rendered afresh."""
     result = rs.scan_item(db.session, actor(), receipt_id=receipt.id, product_id=product_id, serial=serial, lot=lot,
-                          idempotency_key=key, held=held)
+                          idempotency_key=key)
     session.pop("pending_product_id", None)
     unit = {"id": result["unit_id"], "lpn": result["lpn"], "sku": result["sku"], "name": result["name"],
             "serial": result.get("serial")}

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.db import RowInsert, RowUpdate, as_utc, insert_row, to_money, update_row, utcnow
+from app.db import as_utc, to_money, utcnow
+from app.rows import Insert, Update, insert_row, update_row
 from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import AuditEntry, OutboxEvent, ReturnUnit
@@ -105,8 +106,8 @@ def _opened_values(actor: Actor, refund_id: int, unit_id: int, rma_id: int | Non
 
 
 def open_refund_rows(actor: Actor, refund_id: int, unit: dict[str, Any], *, paid_amount: Decimal,
-                           currency: str) -> list[RowInsert]:
-    """open_refund for a unit created in the same transaction, as rows for execute_together
+                           currency: str) -> list[Insert]:
+    """open_refund for a unit created in the same transaction, as rows for write
     (its id allocated beforehand with next_id). The new unit has no trigger yet; the unique
     constraint on unit_id stays the backstop."""
     paid = to_money(paid_amount)
@@ -156,16 +157,16 @@ def settle_after_inspection(session: Session, actor: Actor, refund: RefundTrigge
 
 def settle_rows(actor: Actor, refund: Any, *, unit_inspected_at: datetime | None, amount: Decimal, refund_action: str,
                 hold: list[str], inspected_by_id: int | None, override_by_id: int | None = None,
-                reason: str) -> tuple[dict[str, Any], list[RowInsert | RowUpdate]]:
+                reason: str) -> tuple[dict[str, Any], list[Insert | Update]]:
     """settle_after_inspection for a trigger the caller has locked and read as a plain row (its id,
-    unit_id, rma_id, warehouse_id, status, currency, paid_amount), as rows for execute_together: the
+    unit_id, rma_id, warehouse_id, status, currency, paid_amount), as rows for write: the
     trigger's UPDATE (its version stepped), then each edge's refund event, outbox event and audit
     entry, the rows the entity path writes. Returns the trigger's columns after the settlement too."""
     values, steps = _settlement(refund.status, refund.paid_amount, unit_inspected_at, amount=amount,
                                 refund_action=refund_action, hold=hold, inspected_by_id=inspected_by_id,
                                 override_by_id=override_by_id, reason=reason)
     after = SimpleNamespace(**{**refund._asdict(), **values})
-    rows: list[RowInsert | RowUpdate] = []
+    rows: list[Insert | Update] = []
     for to_status, why, details in steps:
         fields, event, outbox, trail = _edge(actor, after, after.status, to_status, reason=why, details=details)
         for name, value in fields.items():

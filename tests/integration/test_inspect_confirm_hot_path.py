@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.catalog.services import location_of_type
-from app.db import execute_together, unit_of_work, update_row
+from app.db import unit_of_work
+from app.rows import update_row, write
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE
 from app.disposition.models import DispositionRule
 from app.disposition.services import confirm_disposition, preview
@@ -154,16 +155,16 @@ def test_an_inspection_is_two_statements_and_a_confirm_four(session, world):
 
 
 def test_an_update_of_a_missing_row_writes_nothing(session, world):
-    """execute_together's updates must each change their row: a balance that is not there (ledger and
+    """write's updates must each change their row: a balance that is not there (ledger and
     balances disagree) stops the whole write, the rows and updates beside it included."""
-    from app.db import insert_row
+    from app.rows import insert_row
     from app.ledger.services import outbox_values
 
     unit_id = receive_unit(session, world, "shirt", world.actor("worker")).id
     before = counts(session)
     with pytest.raises(RuntimeError, match="balances row"):
         with unit_of_work(session):
-            execute_together(session, [
+            write(session, [
                 insert_row(OutboxEvent, outbox_values("test.event", "unit", unit_id, {})),
                 update_row(ReturnUnit, {"id": unit_id}, {"grade": "D"}, bump=("version",)),
                 update_row(Balance, {"product_id": world.products["shirt"].id, "warehouse_id": world.wh.id,

@@ -87,7 +87,7 @@ def test_scans_into_two_open_parcels_of_one_return_fill_a_line_once(session, ses
     scan_item(session, w, receipt_id=box, product_id=shirt, idempotency_key=key())
     session.commit()
 
-    write, together = receiving.execute_together, threading.Barrier(2)
+    write, together = receiving.write, threading.Barrier(2)
 
     def after_the_read(s, rows):  # type: ignore[no-untyped-def]
         try:
@@ -96,7 +96,7 @@ def test_scans_into_two_open_parcels_of_one_return_fill_a_line_once(session, ses
             pass  # the other scan is queued behind this one's lock: go on
         return write(s, rows)
 
-    monkeypatch.setattr(receiving, "execute_together", after_the_read)
+    monkeypatch.setattr(receiving, "write", after_the_read)
     results = _race(session_factory, 2, lambda s, i: scan_item(s, w, receipt_id=(box, blind["receipt_id"])[i],
                                                                product_id=shirt, idempotency_key=key()))
     session.rollback()

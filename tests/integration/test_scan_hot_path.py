@@ -116,33 +116,6 @@ def test_a_scan_is_three_statements_inside_its_transaction(session, world):
     assert "FOR UPDATE" in statements[0] and statements[2].startswith("WITH")
 
 
-@pytest.mark.pg_only
-def test_a_repeated_scan_takes_every_statement_from_psycopgs_query_cache(session, world):
-    """psycopg caches its conversion of a query text only up to 50 parameters; the scan's one
-    write has 88, and would be parsed afresh on every scan without app.db._cache_long_statements."""
-    from psycopg._queries import _query2pg
-
-    w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    shirt = world.products["shirt"]
-    scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=new_key())
-    statements: list[str] = []
-    engine = session.get_bind()
-
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    before = _query2pg.cache_info()
-    try:
-        scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=new_key())
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    after = _query2pg.cache_info()
-    assert statements[-1].startswith("WITH")
-    assert after.hits - before.hits == len(statements) and after.misses == before.misses
-
-
 def _at_once(session_factory, calls: list) -> list:  # type: ignore[no-untyped-def]
     """Each call(session) started at the same moment, each on its own session: its result, or the
     error it raised."""
@@ -177,6 +150,7 @@ def _closed_events(session, receipt_id: int, rma_id: int) -> tuple[int, int]:  #
     outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
         OutboxEvent.type == "rma.closed", OutboxEvent.aggregate_id == rma_id))
     return audits, outbox
+
 
 
 def test_the_same_close_sent_ten_times_at_once_has_one_effect(session, session_factory, world):
@@ -320,114 +294,6 @@ def _locked_elsewhere(session_factory, rma_id: int) -> bool:  # type: ignore[no-
     finally:
         other.rollback()
         other.close()
-
-
-@pytest.mark.pg_only
-def test_the_parcel_is_locked_ahead_only_for_an_item_scan(session, session_factory, world):
-    """parcel_and_product takes the return's lock in its read only when the code names a product
-    (and the parcel is open): a parcel label, an LPN or an unknown code scanned with a parcel in
-    hand lock nothing, so a worker who scans another return's label never holds two returns."""
-    from app.receiving.services import parcel_and_product
-
-    w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    session.commit()
-    for code in ("NO-SUCH-CODE-9", "RMA-5001", "SO-1001"):
-        ref, known, held = parcel_and_product(session, w, r["receipt_id"], code)
-        assert ref.status == "open" and held is None
-        assert not _locked_elsewhere(session_factory, r["rma_id"]), code
-        session.rollback()
-    # a serial-tracked product without its serial only asks for it; a caller may ask for no lock
-    for code, lock in (("PHN-X1-128", True), ("TEE-BLU-M", False)):
-        ref, known, held = parcel_and_product(session, w, r["receipt_id"], code, lock=lock)
-        assert known.product is not None and held is None, code
-        assert not _locked_elsewhere(session_factory, r["rma_id"]), code
-        session.rollback()
-    # the phone with its serial in a GS1 string (01 GTIN, 21 serial) is an item to receive
-    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "010061414199999621SN-PHONE-0001")
-    assert known.product.sku == "PHN-X1-128" and held is not None
-    session.rollback()
-    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
-    assert known.product is not None and held is not None and held.parcel.rma_id == r["rma_id"]
-    assert _locked_elsewhere(session_factory, r["rma_id"])
-    unit = scan_item(session, w, receipt_id=r["receipt_id"], product_id=known.product.id, idempotency_key=new_key(), held=held)
-    assert unit["rma_line_id"] is not None
-    assert not _locked_elsewhere(session_factory, r["rma_id"])  # released with the scan's commit
-
-
-@pytest.mark.pg_only
-def test_a_closed_parcel_in_hand_locks_nothing(session, session_factory, world):
-    """The worker's saved parcel was closed (the view then falls back to their other open parcel):
-    reading it with an item's code locks nothing, so the request never holds that return while it
-    scans into another one's."""
-    from app.receiving.services import close_receipt, parcel_and_product
-
-    w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=new_key())
-    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
-    assert ref.status == "closed" and known.product is not None and held is None
-    assert not _locked_elsewhere(session_factory, r["rma_id"])
-    session.rollback()
-
-
-@pytest.mark.pg_only
-def test_a_scan_holding_another_parcels_lock_is_refused(session, world):
-    """scan_item never takes a second return's lock while it holds one (two workers doing that the
-    other way round would deadlock): a lock held for another parcel is a programming error."""
-    from app.receiving.services import parcel_and_product
-
-    w = world.actor("worker")
-    first = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    blind = open_receipt(session, w, code="NOLABEL-77", warehouse_id=world.wh.id, idempotency_key=new_key(), blind=True)
-    session.commit()
-    _ref, known, held = parcel_and_product(session, w, first["receipt_id"], "TEE-BLU-M")
-    with pytest.raises(RuntimeError, match="while holding"):
-        scan_item(session, w, receipt_id=blind["receipt_id"], product_id=known.product.id, idempotency_key=new_key(), held=held)
-
-
-@pytest.mark.pg_only
-def test_a_scan_with_the_lock_taken_ahead_is_two_statements_inside_its_transaction(session, world):
-    """The lock parcel_and_product took counts only in its own transaction: here it is, so the scan
-    reads what the match needs and writes; a lock from a transaction since ended is taken again."""
-    from app.receiving.services import parcel_and_product
-
-    w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    session.commit()
-    ref, known, held = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
-    sent = statements_sent(session, lambda: scan_item(session, w, receipt_id=r["receipt_id"], product_id=known.product.id,
-                                                     idempotency_key=new_key(), held=held))
-    assert len(sent) == 2 and "idempotency_records" in sent[0] and sent[1].startswith("WITH"), sent
-    ref, known, stale = parcel_and_product(session, w, r["receipt_id"], "TEE-BLU-M")
-    session.rollback()  # the lock is gone with its transaction
-    sent = statements_sent(session, lambda: scan_item(session, w, receipt_id=r["receipt_id"], product_id=known.product.id,
-                                                     idempotency_key=new_key(), held=stale))
-    assert len(sent) == 3 and "FOR UPDATE" in sent[0], sent
-
-
-@pytest.mark.pg_only
-def test_scans_with_the_lock_taken_ahead_fill_a_line_once(session, session_factory, world):
-    """Six item scans at once, each through parcel_and_product's lock as the web's scan does it:
-    the return expects 2 shirts, so two match and four are over-returns. Fails if that read does
-    not take the lock (the scans would each see the line unfilled)."""
-    from app.receiving.services import parcel_and_product
-
-    w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    session.commit()
-    def scan(s, i: int):  # type: ignore[no-untyped-def]
-        _ref, known, held = parcel_and_product(s, w, r["receipt_id"], "TEE-BLU-M")
-        assert held is not None
-        return scan_item(s, w, receipt_id=r["receipt_id"], product_id=known.product.id,
-                         idempotency_key=f"ahead-scan-{i:04d}", held=held)
-
-    results = _at_once(session_factory, [lambda s, i=i: scan(s, i) for i in range(6)])
-    assert all(isinstance(x, dict) for x in results), results
-    assert sorted(len(x["exceptions"]) for x in results) == [0, 0, 1, 1, 1, 1]
-    session.rollback()
-    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(
-        ReturnUnit.receipt_id == r["receipt_id"], ReturnUnit.rma_line_id.is_not(None))) == 2
 
 
 def test_an_open_retried_after_its_parcel_was_closed_replays(session, world):

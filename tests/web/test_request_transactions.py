@@ -100,9 +100,8 @@ def _kill_backend(app, pid: int) -> None:  # type: ignore[no-untyped-def]
 
 def test_a_connection_lost_between_requests_is_replaced_without_an_error(app, client, world):
     """PostgreSQL restarted (or dropped the connection) while the dock was busy: the pooled
-    connection is dead but was used a moment ago, so it is not pinged. The request's first
-    statement (the signed-in user's row) finds it gone and runs again on a new connection: the
-    worker sees their screen, not an error. Fails without the retry in app.db._on_driver."""
+    connection is dead. The pool pings it at checkout (pool_pre_ping) and connects anew: the
+    worker sees their screen, not an error. Fails without pool_pre_ping in app.db.make_engine."""
     login(client, "worker")
     assert client.get("/receive", headers=HX).status_code == 200
     pid, _ = _backend_and_prepared(app)
@@ -113,29 +112,20 @@ def test_a_connection_lost_between_requests_is_replaced_without_an_error(app, cl
     assert after != pid
 
 
-def test_a_connection_idle_in_the_pool_is_pinged_before_use(db_url, tmp_path, world):
-    """A connection that sat unused longer than ping_after_idle is pinged at checkout and replaced
-    when dead, so even a statement that is not run again on a lost connection (an ORM query)
-    works after PostgreSQL restarted during a quiet spell. Fails without the ping."""
-    from app import create_app
-
-    quiet = create_app({"TESTING": True, "DATABASE_URL": db_url, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "test",
-                        "PHOTO_DIR": str(tmp_path / "photos"), "ENGINE_OPTIONS": {"ping_after_idle": 0.0}})
-    try:
-        pid, _ = _backend_and_prepared(quiet)
-        _kill_backend(quiet, pid)
-        with quiet.app_context():
-            assert db.session.scalars(select(Rma.number).order_by(Rma.id)).first() == "RMA-5001"
-            db.session.rollback()
-        assert _backend_and_prepared(quiet)[0] != pid
-    finally:
-        db.dispose()
+def test_an_orm_query_after_a_lost_connection_works(app, world):
+    """An ORM query, the first statement of its transaction, after PostgreSQL dropped the pooled
+    connection: the checkout's ping replaces it. Fails without pool_pre_ping."""
+    pid, _ = _backend_and_prepared(app)
+    _kill_backend(app, pid)
+    with app.app_context():
+        assert db.session.scalars(select(Rma.number).order_by(Rma.id)).first() == "RMA-5001"
+        db.session.rollback()
+    assert _backend_and_prepared(app)[0] != pid
 
 
 def test_the_first_sign_in_after_a_lost_connection_works(app, client, world):
-    """PostgreSQL dropped the pooled connection a moment after its last use (not idle long enough
-    to be pinged): the sign-in form's lookup, the first statement of its request, runs again on a
-    new connection, and so does the health check's. Fails when the lookup goes through the ORM."""
+    """PostgreSQL dropped the pooled connection a moment after its last use: the sign-in form's
+    lookup and the health check still answer (the checkout's ping replaces the connection)."""
     assert client.get("/health").get_json()["database"] == "ok"
     pid, _ = _backend_and_prepared(app)
     _kill_backend(app, pid)
