@@ -33,12 +33,14 @@ from app.disposition.services import confirm_disposition, preview
 from app.inspection.models import ChecklistTemplate
 from app.inspection.services import DEFAULT_CHECKLISTS, record_inspection
 from app.ledger.models import ReturnUnit
-from app.ledger.services import audit, transition_unit
+from app.ledger.services import transition_unit
+from app.ledger.writer import audit_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.scan import normalize_gtin
 from app.receiving.services import close_receipt, open_receipt, scan_item
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy, acknowledge_refund, approve_refund, reject_refund
+from app.rows import write
 
 LOGINS_FILE = "demo-logins.txt"
 FINANCE = Actor(id=None, role="integration", name="Finance ERP")
@@ -380,8 +382,8 @@ class Seeder:
                                      created_by_id=None)
             s.add(version)
             s.flush()
-            audit(s, SYSTEM, "rules.saved", "rule_set", version.id, reason="seeded defaults",
-                  details={"rules": len(rules_domain.DEFAULT_RULES)})
+            write(s, [audit_row(SYSTEM, "rules.saved", "rule_set", version.id, reason="seeded defaults",
+                                details={"rules": len(rules_domain.DEFAULT_RULES)})])
             self.merchant_ids = {c: m.id for c, m in merchants.items()}
             self.channel_ids = {c: ch.id for c, ch in channels.items()}
             self.warehouse_ids = {c: w.id for c, w in warehouses.items()}

@@ -7,9 +7,9 @@ is not known yet). Every list or load of returns, units, photos or exceptions go
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Boolean, ColumnElement, Integer, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -25,23 +25,35 @@ from app.receiving.models import Receipt
 T = TypeVar("T")
 
 
+def _org(actor: Actor) -> Any:
+    return bindparam(None, actor.partner_org_id, type_=Integer())
+
+
+def _staff(actor: Actor) -> Any:
+    """True for staff, as a bound value: a staff's and a partner's statement are the same SQL (one
+    cached, prepared statement for both), and only the values differ."""
+    return bindparam(None, not actor.is_partner, type_=Boolean())
+
+
 def _org_warehouses(actor: Actor) -> Select[tuple[int]]:
-    return select(Warehouse.id).where(Warehouse.partner_org_id == actor.partner_org_id)
+    return select(Warehouse.id).where(Warehouse.partner_org_id == _org(actor))
 
 
 def _org_merchants(actor: Actor) -> Select[tuple[int]]:
-    return select(partner_org_merchants.c.merchant_id).where(partner_org_merchants.c.partner_org_id == actor.partner_org_id)
+    return select(partner_org_merchants.c.merchant_id).where(partner_org_merchants.c.partner_org_id == _org(actor))
+
+
+def visible(actor: Actor, warehouse_col: Any, merchant_col: Any = None) -> ColumnElement[bool]:
+    """The scope clause: true for staff; for a partner, rows at their organisation's warehouses and,
+    with `merchant_col`, of the merchants it serves (or of no merchant yet)."""
+    rule = warehouse_col.in_(_org_warehouses(actor))
+    if merchant_col is not None:
+        rule = and_(rule, or_(merchant_col.is_(None), merchant_col.in_(_org_merchants(actor))))
+    return or_(_staff(actor), rule)
 
 
 def _limit(stmt: Select, actor: Actor, warehouse_col, merchant_col) -> Select:  # type: ignore[no-untyped-def]
-    if not actor.is_partner:
-        return stmt
-    if actor.partner_org_id is None:
-        return stmt.where(False)
-    stmt = stmt.where(warehouse_col.in_(_org_warehouses(actor)))
-    if merchant_col is not None:
-        stmt = stmt.where(or_(merchant_col.is_(None), merchant_col.in_(_org_merchants(actor))))
-    return stmt
+    return stmt.where(visible(actor, warehouse_col, merchant_col))
 
 
 def scope_units(stmt: Select, actor: Actor) -> Select:
@@ -62,18 +74,14 @@ def scope_exceptions(stmt: Select, actor: Actor) -> Select:
 def scope_receipts(stmt: Select, actor: Actor) -> Select:
     """Limit a select over Receipt: the partner's warehouses, and for a parcel opened against a
     return, only the merchants they serve (a blind parcel has no merchant yet)."""
-    stmt = _limit(stmt, actor, Receipt.warehouse_id, None)
-    if actor.is_partner:
-        served_rmas = select(Rma.id).where(Rma.merchant_id.in_(_org_merchants(actor)))
-        stmt = stmt.where(or_(Receipt.rma_id.is_(None), Receipt.rma_id.in_(served_rmas)))
-    return stmt
+    served_rmas = select(Rma.id).where(Rma.merchant_id.in_(_org_merchants(actor)))
+    return _limit(stmt, actor, Receipt.warehouse_id, None).where(
+        or_(_staff(actor), Receipt.rma_id.is_(None), Receipt.rma_id.in_(served_rmas)))
 
 
 def scope_photos(stmt: Select, actor: Actor) -> Select:
     """Limit a select over Photo through the unit it shows."""
-    if not actor.is_partner:
-        return stmt
-    return stmt.where(Photo.unit_id.in_(scope_units(select(ReturnUnit.id), actor)))
+    return stmt.where(or_(_staff(actor), Photo.unit_id.in_(scope_units(select(ReturnUnit.id), actor))))
 
 
 def scope_warehouses(stmt: Select, actor: Actor) -> Select:

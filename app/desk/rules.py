@@ -29,8 +29,9 @@ from app.errors import Conflict, NotFound, NotPermitted, StaleVersion, Validatio
 from app.exceptions.services import require_reason
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import Counter, ReturnUnit
-from app.ledger.services import audit
+from app.ledger.writer import audit_row
 from app.orders.models import Order, Rma, RmaLine
+from app.rows import write
 
 MAX_RULES = 100
 PREVIEW_DEFAULT = 200
@@ -396,8 +397,9 @@ def save_rules(session: Session, actor: Actor, *, rules: Sequence[Rule], note: s
         session.add(version)
         session.flush()
         diff = _diff(old, rules)
-        audit(session, actor, "rules.saved", "rule_set", version.id, reason=note,
-              details={"rules": len(rules), "previous_version": latest.id if latest else None, **diff})
+        write(session, [audit_row(actor, "rules.saved", "rule_set", version.id, reason=note,
+                                  details={"rules": len(rules), "previous_version": latest.id if latest else None,
+                                           **diff})])
         return {"version_id": version.id, "rules": len(rules), **diff}
 
     return run_idempotent(session, actor, idempotency_key, "desk.save_rules",
@@ -435,7 +437,7 @@ def add_reason_code(session: Session, actor: Actor, *, code: str | None, label: 
             raise Conflict(f"The reason code '{code}' already exists.")
         session.add(ReasonCode(code=code, label=label, active=True))
         session.flush()
-        audit(session, actor, "reason_code.added", "reason_code", 0, details={"code": code, "label": label})
+        write(session, [audit_row(actor, "reason_code.added", "reason_code", 0, details={"code": code, "label": label})])
         return {"code": code, "label": label}
 
     return run_idempotent(session, actor, idempotency_key, "desk.add_reason_code", {"code": code, "label": label}, work)
@@ -464,7 +466,7 @@ def update_reason_code(session: Session, actor: Actor, *, code: str, label: str 
         if len(details) == 1:
             return {"code": code, "label": rc.label, "active": rc.active, "changed": False}
         action = "reason_code.renamed" if "label" in details else ("reason_code.activated" if active else "reason_code.deactivated")
-        audit(session, actor, action, "reason_code", 0, details=details)
+        write(session, [audit_row(actor, action, "reason_code", 0, details=details)])
         return {"code": code, "label": rc.label, "active": rc.active, "changed": True}
 
     return run_idempotent(session, actor, idempotency_key, "desk.update_reason_code",

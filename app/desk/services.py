@@ -1,8 +1,10 @@
 """The supervisor desk's decisions: each one a use case in one transaction (run_idempotent),
-written through the ledger and refund services, with a required reason and an audit entry.
+with a required reason and an audit entry.
 
-Units move only through app.ledger.services.apply_transition (after lock_unit and
-check_version, so two supervisors deciding the same unit cannot both win).
+Each reads what it changes as a plain row under its row lock (app.ledger.services.lock_unit, then
+check_version, so two supervisors deciding the same unit cannot both win) and writes only through
+the writers: app.ledger.writer.move_unit for a unit's move, app.inspection.writer for a re-grade,
+app.refunds (use cases over app.refunds.writer) for refunds, app.disposition for a disposition.
 """
 from __future__ import annotations
 
@@ -15,21 +17,24 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from app.inspection.services import clean_grade, write_inspection
-from app.catalog.services import location_of_type
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
+from app.catalog.models import Product
+from app.catalog.services import location_of_type
 from app.disposition.domain import DISPOSITION_STATE
 from app.disposition.services import confirm_disposition
-from app.errors import DomainError, FourEyesViolation, NotPermitted, ValidationFailed
+from app.errors import DomainError, NotPermitted, ValidationFailed
 from app.exceptions.services import require_reason
 from app.inspection.models import Inspection
+from app.inspection.services import checklist_for, clean_grade, kept_answers
+from app.inspection.writer import record_inspection
 from app.ledger.domain import STATE_LABELS
 from app.ledger.idempotency import check_key, run_idempotent
-from app.ledger.models import ReturnUnit
-from app.ledger.services import apply_transition, audit, check_version, lock_unit
-from app.refunds.models import RefundTrigger
+from app.ledger.models import IdempotencyRecord, ReturnUnit
+from app.ledger.services import check_version, lock_unit
+from app.ledger.writer import move_unit
 from app.refunds.services import RefundPolicy, approve_refund, reject_refund
+from app.rows import allocate_ids, expire, write
 
 # Target state -> (location type, disposition recorded on the unit, audit action, button words).
 TARGETS: dict[str, tuple[str, str, str, str]] = {
@@ -55,7 +60,8 @@ def _can_move(actor: Actor) -> None:
 
 def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reason: str,
                expected_version: int | None, idempotency_key: str, bulk: str | None) -> dict[str, Any]:
-    """The governed move itself, inside the caller's transaction."""
+    """The governed move itself, inside the caller's transaction: the unit's row lock, the checks,
+    then the move's rows (move_unit, the disposition set in the same UPDATE) in one write."""
     unit = lock_unit(session, unit_id)
     ensure_unit_visible(session, actor, unit)
     check_version(session, unit, expected_version)
@@ -66,11 +72,11 @@ def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reas
     details: dict[str, Any] = {"decision": to_state, "location": location.code}
     if bulk:
         details["bulk"] = bulk
-    entry = apply_transition(session, actor, unit, to_state, reason=reason, to_location=location,
-                             idempotency_key=idempotency_key, action=action, details=details)
-    unit.disposition = disposition
-    session.flush()
-    return {"unit_id": unit.id, "lpn": unit.lpn, "state": unit.state, "ledger_id": entry.id, "version": unit.version,
+    write(session, move_unit(actor, unit, to_state, reason=reason, to_location_id=location.id,
+                             to_location_warehouse_id=location.warehouse_id, action=action, details=details,
+                             values={"disposition": disposition}, idempotency_key=idempotency_key))
+    expire(session, (ReturnUnit, unit.id))
+    return {"unit_id": unit.id, "lpn": unit.lpn, "state": to_state, "version": unit.version + 1,
             "location": location.code}
 
 
@@ -175,14 +181,16 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
         check_version(session, unit, expected_version)
         if unit.state in ("vendor_return", "liquidation", "disposed"):
             raise ValidationFailed(f"Unit {unit.lpn} is {STATE_LABELS[unit.state]}: that is final, nothing to re-grade.")
-        before = {"grade": unit.grade, "packaging": unit.packaging}
-        inspection = write_inspection(session, actor, unit, grade=grade, packaging=packaging, answers=answers,
-                                      notes=reason, unanswered_is_no=unanswered_is_no)
-        audit(session, actor, "unit.regraded", "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
-              details={"from_grade": before["grade"], "to_grade": grade, "from_packaging": before["packaging"],
-                       "to_packaging": packaging, "inspection_id": inspection.id})
-        return {"unit_id": unit.id, "inspection_id": inspection.id, "grade": grade, "packaging": packaging,
-                "version": unit.version}
+        category = session.scalar(select(Product.category).where(Product.id == unit.product_id))
+        clean = kept_answers(checklist_for(session, category), answers, unanswered_is_no=unanswered_is_no)
+        (inspection_id,) = allocate_ids(session, Inspection, 1)
+        write(session, record_inspection(actor, unit, inspection_id, grade=grade, packaging=packaging, answers=clean,
+                                         notes=reason, action="unit.regraded", reason=reason,
+                                         details={"from_grade": unit.grade, "to_grade": grade,
+                                                  "from_packaging": unit.packaging, "to_packaging": packaging}))
+        expire(session, (ReturnUnit, unit.id))
+        return {"unit_id": unit.id, "inspection_id": inspection_id, "grade": grade, "packaging": packaging,
+                "version": unit.version + 1}
 
     params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": dict(answers or {}),
               "reason": reason, "v": expected_version}
@@ -203,34 +211,30 @@ def dispose_unit(session: Session, actor: Actor, *, unit_id: int, disposition: s
     reason = require_reason(reason) if disposition is not None else (reason or "").strip() or None
     if disposition is not None and disposition not in DISPOSITION_STATE:
         raise ValidationFailed("Unknown disposition.")
-    # confirm_disposition itself would re-run the rules on a unit already disposed (moving it
-    # without re-settling its refund); at the desk that is a release or a route instead.
-    unit = session.get(ReturnUnit, unit_id)
-    if unit is not None:
-        ensure_unit_visible(session, actor, unit)
-        state, lpn = unit.state, unit.lpn
-        session.rollback()
-        if state != "received":
-            raise ValidationFailed(f"Unit {lpn} was already disposed ({STATE_LABELS[state]}): release or route it instead.")
+    _refuse_disposed(session, actor, unit_id, idempotency_key)
     return confirm_disposition(session, actor, unit_id=unit_id, idempotency_key=idempotency_key, policy=policy,
                                override=disposition, override_reason=reason, expected_version=expected_version)
 
 
+def _refuse_disposed(session: Session, actor: Actor, unit_id: int, idempotency_key: str | None) -> None:
+    """At the desk a unit already disposed is released or routed, not disposed again: say so.
+
+    confirm_disposition refuses it too, under its lock (a Conflict worded for the handheld), so this
+    plain read only words the desk's refusal; it starts no transaction of its own to end: the use
+    case's unit of work goes on from it (app.db.begin_write). A key that already has its record is
+    let through, so that a retry replays its first result instead of being refused."""
+    u = ReturnUnit.__table__
+    seen = session.execute(
+        select(u.c.id, u.c.lpn, u.c.state, exists().where(IdempotencyRecord.key == idempotency_key).label("recorded"))
+        .where(u.c.id == unit_id)).first()
+    if seen is None or seen.recorded:
+        return  # confirm_disposition says "No such unit.", or replays
+    ensure_unit_visible(session, actor, seen)
+    if seen.state != "received":
+        raise ValidationFailed(f"Unit {seen.lpn} was already disposed ({STATE_LABELS[seen.state]}): release or route it instead.")
+
+
 # --------------------------------------------------------------------------- refunds
-
-
-def _four_eyes_precheck(session: Session, actor: Actor, refund_id: int) -> None:
-    """The refund service checks the inspector recorded on the refund at settlement; a supervisor
-    who re-graded the unit since then inspected it too, so the desk refuses them as well."""
-    if actor.id is None:
-        return
-    unit_id = session.scalar(select(RefundTrigger.unit_id).where(RefundTrigger.id == refund_id))
-    if unit_id is None:
-        return  # the refund service says "No such refund."
-    inspected = session.scalar(select(exists().where(Inspection.unit_id == unit_id, Inspection.inspector_id == actor.id)))
-    session.rollback()  # end the read: the use case starts its own write transaction
-    if inspected:
-        raise FourEyesViolation("You inspected this unit: another supervisor must decide its refund.")
 
 
 def decide_refund(session: Session, actor: Actor, *, refund_id: int, decision: str, reason: str | None,
@@ -238,15 +242,14 @@ def decide_refund(session: Session, actor: Actor, *, refund_id: int, decision: s
                   expected_version: int | None = None) -> dict[str, Any]:
     """Use case: approve (optionally adjusting the amount) or reject a held refund.
 
-    Through app.refunds.services, which enforces four-eyes in the transaction; the desk adds the
-    re-grade case (see _four_eyes_precheck).
+    Through app.refunds.services, which enforces four-eyes in the decision's transaction (an
+    inspection by the supervisor ever, a desk re-grade included, or their override).
     """
     if not actor.can("approve_refunds"):
         raise NotPermitted("Only a supervisor may approve or reject refunds.")
     if decision not in ("approve", "reject"):
         raise ValidationFailed("Approve or reject?")
     reason = require_reason(reason)
-    _four_eyes_precheck(session, actor, refund_id)
     if decision == "approve":
         return approve_refund(session, actor, refund_id=refund_id, reason=reason, idempotency_key=idempotency_key,
                               amount=amount, expected_version=expected_version)

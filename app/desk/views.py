@@ -29,6 +29,7 @@ from app.inspection.models import PACKAGING_STATES
 from app.inspection.photos import PhotoStore
 from app.ledger.domain import STATE_LABELS
 from app.ledger.models import GRADES
+from app.receiving.linking import link_parcel_to_rma
 from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
 from app.web import actor, is_htmx, render, require, safe_next
@@ -419,7 +420,7 @@ def resolve_exception(exception_id: int) -> Response:
               "idempotency_key": request.form.get("key"), "expected_version": _form_int("version")}
     s, a = db.session, actor()
     if action == "link":
-        result = es.link_parcel_to_rma(s, a, rma_code=request.form.get("rma"), **common)
+        result = link_parcel_to_rma(s, a, rma_code=request.form.get("rma"), **common)
         message = f"Parcel linked to {result['rma_number']}: {len(result['units'])} unit(s)"
         if result["refunds_opened"]:
             message += f", {len(result['refunds_opened'])} refund trigger(s) opened"

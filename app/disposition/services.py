@@ -22,11 +22,13 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import ChecklistTemplate
 from app.ledger.idempotency import LateClaim, run_idempotent
 from app.ledger.models import ReturnUnit
-from app.ledger.services import check_version, move_rows
+from app.ledger.services import check_version
+from app.ledger.writer import move_unit
 from app.orders.models import Order, Rma, RmaLine
 from app.refunds.domain import hold_reasons
 from app.refunds.models import RefundTrigger
-from app.refunds.services import RefundPolicy, settle_rows
+from app.refunds.services import RefundPolicy
+from app.refunds.writer import settle_refund
 
 
 def load_rules(session: Session) -> list[Rule]:
@@ -210,8 +212,8 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         if ctx.location_id is None:
             raise no_location(location_type)
         why = decision.explanation if not overridden else f"override by {actor.name}: {override_reason} (rules said: {decision.explanation})"
-        writes = move_rows(actor, unit, DISPOSITION_STATE[disposition], reason=why, to_location_id=ctx.location_id,
-                           to_location_warehouse_id=unit.warehouse_id, action="unit.disposed",
+        writes = move_unit(actor, unit, DISPOSITION_STATE[disposition], reason=why, to_location_id=ctx.location_id,
+                           action="unit.disposed", idempotency_key=claim.key,
                            details={"disposition": disposition, "rule": decision.explanation, "overridden": overridden},
                            values={"disposition": disposition, "decision_rule": why})
         refund_status = None
@@ -224,7 +226,7 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
                                 serial_mismatch=unit.serial_status == "mismatch", fraud_flag=False, overridden=overridden)
             if unit.rma_id is not None and unit.rma_line_id is None:
                 hold.append("the item was not on the return authorisation")
-            after, settled = settle_rows(actor, refund, unit_inspected_at=unit.inspected_at, amount=amount,
+            after, settled = settle_refund(actor, refund, unit_inspected_at=unit.inspected_at, amount=amount,
                                          refund_action=action, hold=hold, inspected_by_id=unit.inspected_by_id,
                                          override_by_id=actor.id if overridden else None, reason=why)
             writes += settled

@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session
 from app.auth.roles import Actor
 from app.auth.scoping import ensure_unit_visible
 from app.catalog.models import Product
-from app.db import utcnow
-from app.rows import expire, insert_row, next_id, update_row, write
+from app.rows import allocate_ids, expire, insert_row, next_id, write
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import PACKAGING_STATES, ChecklistTemplate, Inspection, Photo
 from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
 from app.ledger.idempotency import LateClaim, run_idempotent
-from app.ledger.models import GRADES, AuditEntry, ReturnUnit
-from app.ledger.services import audit, audit_values, lock_unit
+from app.ledger.models import GRADES, ReturnUnit
+from app.ledger.services import lock_unit
+from app.ledger.writer import audit_row
+from app.inspection.writer import record_inspection as inspection_rows
 
 DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
     "electronics": [
@@ -79,7 +80,7 @@ def clean_grade(grade: str | None, packaging: str | None) -> tuple[str, str]:
     return grade, packaging
 
 
-def _kept_answers(items: list[dict[str, Any]], answers: Mapping[str, Any] | None, *, unanswered_is_no: bool) -> dict[str, bool]:
+def kept_answers(items: list[dict[str, Any]], answers: Mapping[str, Any] | None, *, unanswered_is_no: bool) -> dict[str, bool]:
     """The answers kept to a checklist's items; with `unanswered_is_no` (a submitted form, whose
     unanswered radio sends nothing) every item is answered, an unanswered one with no."""
     answers = answers or {}
@@ -87,31 +88,6 @@ def _kept_answers(items: list[dict[str, Any]], answers: Mapping[str, Any] | None
         return {item["key"]: bool(answers.get(item["key"], False)) for item in items}
     known = {item["key"] for item in items}
     return {k: bool(v) for k, v in answers.items() if k in known}
-
-
-def write_inspection(session: Session, actor: Actor, unit: ReturnUnit, *, grade: str, packaging: str,
-                     answers: Mapping[str, Any] | None, notes: str | None, unanswered_is_no: bool = False) -> Inspection:
-    """A new inspection of a locked unit, in the caller's transaction: the answers kept to its
-    category's checklist, and the unit's grade, packaging and inspector set (flushed: the id is known).
-    The desk's re-grade writes it; the handheld's record_inspection writes the same rows as plain rows."""
-    clean = _kept_answers(checklist_for(session, unit.product.category), answers, unanswered_is_no=unanswered_is_no)
-    graded, inspection_row = _inspection_values(actor, unit.id, grade=grade, packaging=packaging, answers=clean,
-                                                notes=notes)
-    inspection = Inspection(**inspection_row)
-    session.add(inspection)
-    for name, value in graded.items():
-        setattr(unit, name, value)
-    session.flush()
-    return inspection
-
-
-def _inspection_values(actor: Actor, unit_id: int, *, grade: str, packaging: str, answers: dict[str, bool],
-                       notes: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What an inspection writes: the unit's new columns, and the inspection row's."""
-    now = utcnow()
-    return ({"grade": grade, "packaging": packaging, "inspected_at": now, "inspected_by_id": actor.id},
-            {"unit_id": unit_id, "inspector_id": actor.id, "grade": grade, "packaging": packaging, "answers": answers,
-             "notes": notes, "created_at": now})
 
 
 @lru_cache(maxsize=2)
@@ -160,18 +136,12 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
                            "a supervisor re-grades it from the desk, with a reason.")
         items = stored_or_default_checklist(unit.category, unit.checklist)
-        clean = _kept_answers(items, answers, unanswered_is_no=unanswered_is_no)
-        graded, inspection_row = _inspection_values(actor, unit.id, grade=grade, packaging=packaging, answers=clean,
-                                                    notes=notes)
+        clean = kept_answers(items, answers, unanswered_is_no=unanswered_is_no)
         result = {"unit_id": unit.id, "inspection_id": unit.inspection_id, "grade": grade, "packaging": packaging,
                   "answers": clean, "notes": notes, "version": unit.version + 1}
-        write(session, [
-            update_row(ReturnUnit, {"id": unit.id}, graded, bump=("version",)),
-            insert_row(Inspection, {"id": unit.inspection_id, **inspection_row}),
-            insert_row(AuditEntry, audit_values(actor, "unit.inspected", "unit", unit.id, warehouse_id=unit.warehouse_id,
-                                                details={"grade": grade, "packaging": packaging, "answers": clean,
-                                                         "inspection_id": unit.inspection_id})),
-            claim.record(result)])
+        write(session, [*inspection_rows(actor, unit, unit.inspection_id, grade=grade, packaging=packaging,
+                                         answers=clean, notes=notes),
+                        claim.record(result)])
         expire(session, (ReturnUnit, unit.id))
         return result
 
@@ -193,17 +163,17 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
     def work() -> dict[str, Any]:
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
-        existing = session.scalars(select(Photo).where(Photo.unit_id == unit.id, Photo.sha256 == processed.sha256)).first()
+        existing = session.scalars(select(Photo.id).where(Photo.unit_id == unit.id, Photo.sha256 == processed.sha256)).first()
         if existing is not None:
-            return {"photo_id": existing.id, "unit_id": unit.id, "duplicate": True}
+            return {"photo_id": existing, "unit_id": unit.id, "duplicate": True}
         key = PhotoStore(Path(store_root)).save(processed)
-        photo = Photo(unit_id=unit.id, storage_key=key, sha256=processed.sha256, width=processed.width,
-                      height=processed.height, uploaded_by_id=actor.id)
-        session.add(photo)
-        session.flush()
-        audit(session, actor, "unit.photo_added", "unit", unit.id, warehouse_id=unit.warehouse_id,
-              details={"photo_id": photo.id, "sha256": processed.sha256})
-        return {"photo_id": photo.id, "unit_id": unit.id, "duplicate": False}
+        (photo_id,) = allocate_ids(session, Photo, 1)
+        write(session, [
+            insert_row(Photo, {"id": photo_id, "unit_id": unit.id, "storage_key": key, "sha256": processed.sha256,
+                               "width": processed.width, "height": processed.height, "uploaded_by_id": actor.id}),
+            audit_row(actor, "unit.photo_added", "unit", unit.id, warehouse_id=unit.warehouse_id,
+                      details={"photo_id": photo_id, "sha256": processed.sha256})])
+        return {"photo_id": photo_id, "unit_id": unit.id, "duplicate": False}
 
     return run_idempotent(session, actor, idempotency_key, "add_photo",
                           {"unit_id": unit_id, "sha256": processed.sha256}, work)

@@ -12,10 +12,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import CompoundSelect, Integer, String, bindparam, func, literal, null, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
-from app.auth.scoping import ensure_unit_visible, load_unit, scope_warehouses
+from app.auth.scoping import load_unit, scope_units, scope_warehouses
 from app.catalog.models import Product, ProductBarcode, Warehouse
 from app.db import utcnow
 from app.errors import DomainError, NotFound, NotPermitted, ValidationFailed
@@ -35,7 +35,9 @@ from app.labels.printer import PrinterError, check_address, send_raw
 from app.labels.zpl import render_zpl
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import ReturnUnit
-from app.ledger.services import audit, lock_unit
+from app.ledger.services import lock_unit
+from app.ledger.writer import audit_row
+from app.rows import write
 
 DEFAULT_TIMEOUT = 5.0
 Sender = Callable[..., None]
@@ -49,6 +51,15 @@ class PrinterUnavailable(DomainError):
 
 
 # --- what a label says --------------------------------------------------------------------
+
+# What a label shows of a unit besides its own columns: its product, location and warehouse.
+UNIT_PLACE = (joinedload(ReturnUnit.product), joinedload(ReturnUnit.location), joinedload(ReturnUnit.warehouse))
+
+
+def labelled_unit(session: Session, actor: Actor, unit_id: int) -> ReturnUnit:
+    """A unit the actor may see with what its label shows (UNIT_PLACE), in one read; NotFound otherwise."""
+    return load_unit(session, actor, unit_id, options=UNIT_PLACE)
+
 
 
 def check_kind(kind: str | None) -> str:
@@ -195,11 +206,15 @@ def _check_reason(session: Session, unit: ReturnUnit, content: LabelContent, rea
 
 
 def _lock_visible(session: Session, actor: Actor, unit_id: int) -> ReturnUnit:
-    """Lock the unit (so two first prints queue) and check the actor may see it."""
+    """Lock the unit's row (so two first prints queue), then read it as its label shows it, fresh,
+    if the actor may see it."""
     if not actor.can("print_labels"):
         raise NotPermitted("You are not allowed to print labels.")
-    unit = lock_unit(session, unit_id)
-    ensure_unit_visible(session, actor, unit)
+    lock_unit(session, unit_id)
+    unit = session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == unit_id).options(*UNIT_PLACE), actor)
+                           .execution_options(populate_existing=True)).first()
+    if unit is None:
+        raise NotFound("No such unit.")
     return unit
 
 
@@ -211,11 +226,12 @@ def _write_job(session: Session, actor: Actor, unit: ReturnUnit, content: LabelC
                    actor_id=actor.id, idempotency_key=idempotency_key)
     session.add(job)
     session.flush()
-    audit(session, actor, "label.reprinted" if reprint else "label.printed", "print_job", job.id,
-          warehouse_id=unit.warehouse_id, reason=reason,
-          details={"unit_id": unit.id, "lpn": unit.lpn, "kind": content.kind, "stock": stock, "channel": channel,
-                   "barcode_value": content.barcode_value, "printer_id": printer.id if printer else None,
-                   "printer": printer.name if printer else None})
+    write(session, [audit_row(actor, "label.reprinted" if reprint else "label.printed", "print_job", job.id,
+                              warehouse_id=unit.warehouse_id, reason=reason,
+                              details={"unit_id": unit.id, "lpn": unit.lpn, "kind": content.kind, "stock": stock,
+                                       "channel": channel, "barcode_value": content.barcode_value,
+                                       "printer_id": printer.id if printer else None,
+                                       "printer": printer.name if printer else None})])
     return job
 
 
@@ -360,8 +376,8 @@ def save_printer(session: Session, actor: Actor, *, printer_id: int | None, name
         session.flush()
         action = "printer.created" if before is None else (
             "printer.deactivated" if before["active"] and not active else "printer.updated")
-        audit(session, actor, action, "printer", printer.id, warehouse_id=warehouse_id,
-              details={"before": before, "after": {k: params[k] for k in params if k != "printer_id"}})
+        write(session, [audit_row(actor, action, "printer", printer.id, warehouse_id=warehouse_id,
+                                  details={"before": before, "after": {k: params[k] for k in params if k != "printer_id"}})])
         return {"printer_id": printer.id, "name": printer.name, "action": action}
 
     return run_idempotent(session, actor, idempotency_key, "labels.save_printer", params, work)

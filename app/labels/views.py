@@ -19,7 +19,7 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 from werkzeug.wrappers import Response
 
-from app.auth.scoping import load_unit, scope_units
+from app.auth.scoping import scope_units
 from app.db import db
 from app.errors import DomainError, NotFound, NotPermitted, ValidationFailed
 from app.labels import services
@@ -40,7 +40,6 @@ from app.labels.forms import (
 )
 from app.labels.models import Printer
 from app.ledger.models import ReturnUnit
-from app.ledger.services import WITH_PLACE
 from app.web import actor, is_htmx, render, require
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
@@ -197,7 +196,7 @@ def _print_page(unit: ReturnUnit, stock: str, kind: str, *, status: int = 200, e
 @require("print_labels")
 def print_page(unit_id: int) -> Response:
     """The label as a page whose CSS @page matches the stock; ?autoprint=1 opens the print dialog."""
-    unit = load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
+    unit = services.labelled_unit(db.session, actor(), unit_id)
     stock, kind = _print_options()
     return _print_page(unit, stock, kind)
 
@@ -206,7 +205,7 @@ def print_page(unit_id: int) -> Response:
 @require("print_labels")
 def record_browser_print(unit_id: int) -> Response:
     """Record a browser print (once per tap), then open the page with its print dialog."""
-    unit = load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
+    unit = services.labelled_unit(db.session, actor(), unit_id)
     stock, kind = _print_options()
     start = parse_start(request.form) if stock == "a4" else None
     nxt = safe_next(request.form.get("next"))
@@ -237,7 +236,7 @@ def _zpl_response(zpl: str, unit: ReturnUnit, stock: str, kind: str) -> Response
 @require("print_labels")
 def zpl_preview(unit_id: int) -> Response:
     """The unit's label as a ZPL file (a preview: not recorded as printed)."""
-    unit = load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
+    unit = services.labelled_unit(db.session, actor(), unit_id)
     stock = services.check_stock(request.args.get("stock") or "4x6", thermal=True)
     kind = services.check_kind(request.args.get("kind") or "lpn")
     from app.labels.zpl import render_zpl
@@ -249,7 +248,7 @@ def zpl_preview(unit_id: int) -> Response:
 @require("print_labels")
 def zpl_download(unit_id: int) -> Response:
     """Record a ZPL download (once per tap) and serve the file."""
-    unit = load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
+    unit = services.labelled_unit(db.session, actor(), unit_id)
     stock = services.check_stock(request.form.get("zpl_stock") or request.form.get("stock") or "4x6", thermal=True)
     kind = services.check_kind(request.form.get("kind") or "lpn")
     result = services.record_print(db.session, actor(), unit_id=unit.id, kind=kind, stock=stock,
@@ -265,7 +264,7 @@ def zpl_download(unit_id: int) -> Response:
 @require("print_labels")
 def send(unit_id: int) -> Response:
     """Send the label to a network printer; answer with the print buttons and what happened."""
-    unit = load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
+    unit = services.labelled_unit(db.session, actor(), unit_id)
     kind = request.form.get("kind") or "lpn"
     try:
         raw_printer = request.form.get("printer_id")
@@ -296,7 +295,7 @@ def send(unit_id: int) -> Response:
 @require("print_labels")
 def unit_page(unit_id: int) -> Response:
     """A unit's labels: the print buttons (also the htmx fragment) and a link to the history."""
-    unit = load_unit(db.session, actor(), unit_id, options=WITH_PLACE)
+    unit = services.labelled_unit(db.session, actor(), unit_id)
     return render("labels/unit.html", "labels/_print_actions.html", unit=unit)
 
 

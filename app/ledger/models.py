@@ -1,7 +1,6 @@
 """Return units, the append-only ledger, balances, the outbox, the audit trail, idempotency."""
 from __future__ import annotations
 
-from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ GRADES = ("A", "B", "C", "D")
 class ReturnUnit(Base):
     """One physical returned item with its licence plate (LPN).
 
-    `state` and `location_id` change only through app.ledger.services.apply_transition.
+    `state` and `location_id` change only through app.ledger.writer.move_unit.
     """
 
     __tablename__ = "return_units"
@@ -147,12 +146,8 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# Guard: a unit's state may only be set while the ledger service is writing its row.
-ledger_writing: ContextVar[bool] = ContextVar("ledger_writing", default=False)
-
-
 @event.listens_for(ReturnUnit.state, "set")
 def _guard_state(_target: ReturnUnit, _value: str, _old: object, _initiator: object) -> None:
-    """Refuse any state change that does not come from app.ledger.services.apply_transition."""
-    if not ledger_writing.get():
-        raise RuntimeError("ReturnUnit.state changes only through app.ledger.services.apply_transition")
+    """A unit's state is written only by app.ledger.writer.move_unit (with its ledger row, balances,
+    outbox event and audit entry): setting it on an entity is refused."""
+    raise RuntimeError("ReturnUnit.state changes only through app.ledger.writer.move_unit")

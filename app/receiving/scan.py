@@ -175,3 +175,8 @@ def parse_scan(raw: str) -> ParsedScan:
         return _parse(raw)
     except Exception:  # a scan must always get an answer; fall back to plain text
         return ParsedScan(raw=_clean(raw)[:MAX_SCAN_LENGTH], kind_hint="text")
+
+
+def as_parsed(raw: "str | ParsedScan") -> ParsedScan:
+    """`raw` parsed (parse_scan), unless it already is; anything but a string is an empty scan."""
+    return raw if isinstance(raw, ParsedScan) else parse_scan(raw if isinstance(raw, str) else "")

@@ -4,19 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, g, redirect, request, session, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from app.auth.scoping import scope_warehouses
-from app.catalog.models import Product, Warehouse
 from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
-from app.inspection.models import PACKAGING_STATES, Inspection
+from app.inspection.models import PACKAGING_STATES
 from app.inspection.services import add_photo, form_answers, record_inspection, stored_or_default_checklist
-from app.ledger.models import ReturnUnit
-from app.receiving import services as rs
+from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
 from app.web import actor, form_int, is_htmx, new_key, render, require
 
@@ -34,44 +29,27 @@ def _warehouse_id() -> int | None:
     if "warehouse_id" not in g:
         wid = session.get("warehouse_id") or current_user.home_warehouse_id
         if wid is not None and actor().is_partner:
-            wid = db.session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == wid), actor())).first()
+            wid = queries.visible_warehouse(db.session, actor(), wid)
         g.warehouse_id = wid
     return g.warehouse_id
 
 
-def _receipt() -> rs.ParcelCard | None:
+def _receipt() -> queries.ParcelCard | None:
     """The parcel in hand: kept in the session, so a reload (or a flaky tab) finds it again."""
     rid = session.get("receipt_id")
     receipt = None
     if rid:
         try:
-            receipt = rs.parcel_card(db.session, actor(), int(rid))
+            receipt = queries.parcel_card(db.session, actor(), int(rid))
         except ValueError:
             receipt = None
     if receipt is None or receipt.status != "open":
-        current = rs.current_receipt_id(db.session, actor())
+        current = queries.current_receipt_id(db.session, actor())
         # None too for a partner's parcel linked to a return of a merchant their org does not serve
-        receipt = None if current is None else rs.parcel_card(db.session, actor(), current)
+        receipt = None if current is None else queries.parcel_card(db.session, actor(), current)
     if session.get("receipt_id") != (receipt.id if receipt else None):
         session["receipt_id"] = receipt.id if receipt else None
     return receipt
-
-
-def _parcel_in_hand(code: str) -> tuple[Any, rs.KnownProduct | None]:
-    """The parcel in hand as a scan needs it, (id, status, rma_id), the product `code` names and,
-    with `lock`, for an item to receive into an open parcel of a return, the parcel's lock, all
-    read in one round trip (rs.parcel_and_product). When the session's parcel is gone or closed,
-    _receipt() finds the worker's open one (and nothing is locked)."""
-    rid = session.get("receipt_id")
-    known = None
-    if rid:
-        try:
-            ref, known = rs.parcel_and_product(db.session, actor(), int(rid), code)
-        except ValueError:
-            ref = None
-        if ref is not None and ref.status == "open":
-            return ref, known
-    return _receipt(), known
 
 
 def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
@@ -81,19 +59,16 @@ def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
     lines, units = [], []
     if receipt is not None:
         if receipt.rma_id is not None:
-            lines = rs.card_lines(db.session, receipt.rma_id)
+            lines = queries.card_lines(db.session, receipt.rma_id)
             # Still-expected lines first; a huge RMA shows its first few and a count, so that
             # every scan's answer stays a few KB whatever the size of the return.
             lines = sorted(lines, key=lambda row: row[2] >= row[1])
         if not just_opened:
-            units = db.session.scalars(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id)
-                                       .order_by(ReturnUnit.id).options(joinedload(ReturnUnit.product))).all()
-    pending = session.get("pending_product_id")
-    pending_product = db.session.get(Product, pending) if pending else None
+            units = queries.parcel_units(db.session, receipt.id)
     warehouse_id = _warehouse_id()
     # the warehouse picker only shows while no warehouse is chosen
-    warehouses = [] if warehouse_id else db.session.scalars(scope_warehouses(select(Warehouse).order_by(Warehouse.code), actor())).all()
-    ctx = {"receipt": receipt, "lines": lines, "units": units, "pending_product": pending_product,
+    warehouses = [] if warehouse_id else queries.warehouses(db.session, actor())
+    ctx = {"receipt": receipt, "lines": lines, "units": units,
            "warehouse_id": warehouse_id, "warehouses": warehouses, "result": None, "prompt": None}
     ctx.update(extra)
     return ctx
@@ -120,7 +95,7 @@ def scan_page() -> Response:
 def choose_warehouse() -> Response:
     """Pick the warehouse this handheld works at."""
     wid = form_int("warehouse_id")
-    visible = db.session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == wid), actor())).first() if wid else None
+    visible = queries.visible_warehouse(db.session, actor(), wid)
     if visible is None:
         raise ValidationFailed("Pick one of your warehouses.")
     session["warehouse_id"] = visible
@@ -130,79 +105,50 @@ def choose_warehouse() -> Response:
 @bp.post("/scan")
 @require("receive")
 def scan() -> Response:
-    """Everything scanned lands here and is resolved server-side to what it is."""
-    code = request.form.get("code", "")
-    key = request.form.get("key") or None
-    act = actor()
+    """Everything scanned lands here and is resolved server-side to what it is (services.scan)."""
     pending = session.get("pending_product_id")
-    receipt, known = _parcel_in_hand(code)
-    if pending and receipt is not None:
-        return _receive_serial(receipt, int(pending), code, key, known)
-    found = rs.resolve_scan(db.session, act, code, receipt=receipt, known=known)
-    if found.kind == "lpn":
-        return _go(url_for("receiving.unit_page", unit_id=found.unit_id))
-    if found.kind == "rma":
-        wid = _warehouse_id()
-        if wid is None:
-            raise ValidationFailed("Pick your warehouse first.")
-        result = rs.open_receipt(db.session, act, code=code, warehouse_id=wid, idempotency_key=key,
-                                 found=(found.rma_id, found.via))
-        session["receipt_id"] = result["receipt_id"]
-        session.pop("pending_product_id", None)
-        note = "joined the parcel another worker opened" if result.get("joined") else f"matched by {found.via}"
-        return _work(feedback="ok", result={"kind": "parcel", "text": f"Parcel {found.code}: {note}. Scan the items."},
-                     just_opened=not result.get("joined") and not result.get("replayed"))
-    if found.kind == "product":
-        if receipt is None:
-            raise ValidationFailed("Scan the parcel label (RMA, tracking or order number) before its items.")
-        product = found.product or db.session.get(Product, found.product_id)
-        if product is None:
-            raise ValidationFailed("Unknown product.")
-        if product.serial_tracked and not found.serial:
-            session["pending_product_id"] = product.id
-            return _work(feedback="ok", prompt={"text": f"{product.sku} is serial-tracked: scan its serial number."})
-        return _receive(receipt, product.id, found.serial, found.lot, key)
-    if found.kind == "location":
-        raise ValidationFailed("That is a location label. Scan a parcel or an item.")
-    if receipt is None:
-        return _work(status=422, feedback="error", unknown_parcel=found.code or code[:64])
-    raise ValidationFailed(f"Unknown code '{found.code[:64]}'. Try another barcode on the item, or type the SKU.")
-
-
-def _receive_serial(receipt: Any, product_id: int, code: str, key: str | None, known: rs.KnownProduct | None) -> Response:
-    """The scan after a serial-tracked product is its serial (or a cancel)."""
-    from app.receiving.scan import parse_scan
-
-    parsed = parse_scan(code)
-    if parsed.raw.upper() in ("", "CANCEL"):
-        session.pop("pending_product_id", None)
-        return _work(feedback="ok", result={"kind": "info", "text": "Serial entry cancelled."})
-    if parsed.kind_hint in ("lpn", "location"):
-        raise ValidationFailed("That is not a serial number. Scan the item's serial, or scan CANCEL.")
-    if not parsed.serial:
-        found = rs.resolve_scan(db.session, actor(), code, receipt=receipt, known=known)
-        if found.kind == "rma" or (found.kind == "product" and found.via != "serial"):
-            raise ValidationFailed("That is a product or parcel code, not a serial number. Scan the serial, or scan CANCEL.")
-    serial = parsed.serial or parsed.raw
-    return _receive(receipt, product_id, serial, parsed.lot, key)
-
-
-def _receive(receipt: Any, product_id: int, serial: str | None, lot: str | None, key: str | None) -> Response:
-    """Receive one item. When this parcel's card is on screen as it is now (scan.js sends the parcel
-    and return the card shows: a blind parcel linked meanwhile needs a new card), htmx gets only
-    what changed (receiving/_scanned.html), rendered from the use case's result with no further
-    query. Otherwise (another screen, a plain form post) and for a replay, whose stored answer
-    may be older than the screen, the whole work area is rendered afresh."""
-    result = rs.scan_item(db.session, actor(), receipt_id=receipt.id, product_id=product_id, serial=serial, lot=lot,
-                          idempotency_key=key)
+    outcome = services.scan(db.session, actor(), code=request.form.get("code", ""), parcel_id=_int(session.get("receipt_id")),
+                      pending_product_id=_int(pending), warehouse_id=_warehouse_id(),
+                      idempotency_key=request.form.get("key") or None)
+    if outcome.kind == "unit":
+        return _go(url_for("receiving.unit_page", unit_id=outcome.unit_id))
+    if outcome.kind == "unknown_parcel":
+        return _work(status=422, feedback="error", unknown_parcel=outcome.code)
     session.pop("pending_product_id", None)
+    if outcome.kind == "serial_needed":
+        session["pending_product_id"] = outcome.pending_product_id
+        return _work(feedback="ok", prompt={"text": outcome.message})
+    if outcome.kind == "serial_cancelled":
+        return _work(feedback="ok", result={"kind": "info", "text": outcome.message})
+    if outcome.kind == "parcel":
+        session["receipt_id"] = outcome.parcel_id
+        opened = outcome.opened or {}
+        return _work(feedback="ok", result={"kind": "parcel", "text": outcome.message},
+                     just_opened=not opened.get("joined") and not opened.get("replayed"))
+    assert outcome.kind == "received" and outcome.received is not None
+    return _received(outcome.parcel_id, outcome.received)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _received(parcel_id: int | None, result: dict[str, Any]) -> Response:
+    """The answer to an item received. When this parcel's card is on screen as it is now (scan.js
+    sends the parcel and return the card shows: a blind parcel linked meanwhile needs a new card),
+    htmx gets only what changed (receiving/_scanned.html), rendered from the use case's result with
+    no further query. Otherwise (another screen, a plain form post) and for a replay, whose stored
+    answer may be older than the screen, the whole work area is rendered afresh."""
     unit = {"id": result["unit_id"], "lpn": result["lpn"], "sku": result["sku"], "name": result["name"],
             "serial": result.get("serial")}
     shown = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
     feedback = "error" if result["exceptions"] else "ok"
     on_screen = request.headers.get("X-Dockhand-Parcel")
     rma_id = result.get("parcel_rma_id")  # as the scan's lock read it: a blind parcel may have been linked since
-    if not is_htmx() or result["replayed"] or on_screen != f"{receipt.id}:{rma_id or ''}":
+    if not is_htmx() or result["replayed"] or on_screen != f"{parcel_id}:{rma_id or ''}":
         return _work(feedback=feedback, result=shown)
     row = {"id": unit["id"], "lpn": unit["lpn"], "sku": unit["sku"], "state": "received",
            "serial_status": result["serial_status"], "unexpected": rma_id is not None and not result["rma_line_id"]}
@@ -228,7 +174,7 @@ def blind() -> Response:
     wid = _warehouse_id()
     if wid is None:
         raise ValidationFailed("Pick your warehouse first.")
-    result = rs.open_receipt(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
+    result = services.open_receipt(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
                              idempotency_key=request.form.get("key"), blind=True)
     session["receipt_id"] = result["receipt_id"]
     return _work(feedback="ok", result={"kind": "parcel", "text": "Blind receipt started: a supervisor will identify the parcel. Scan the items."})
@@ -241,34 +187,32 @@ def close() -> Response:
     rid = form_int("receipt_id")
     if rid is None:
         raise ValidationFailed("No parcel is open.")
-    result = rs.close_receipt(db.session, actor(), receipt_id=rid, idempotency_key=request.form.get("key"))
+    result = services.close_receipt(db.session, actor(), receipt_id=rid, idempotency_key=request.form.get("key"))
     session.pop("receipt_id", None)
     session.pop("pending_product_id", None)
     return _work(feedback="error" if result["missing"] else "ok", closed=result)
 
 
-def _unit(unit_id: int) -> rs.UnitOnScreen:
+def _unit(unit_id: int) -> queries.UnitOnScreen:
     """The unit with what its screen and label buttons show, in one plain read."""
-    return rs.unit_on_screen(db.session, actor(), unit_id)
+    return queries.unit_on_screen(db.session, actor(), unit_id)
 
 
-def _unit_context(unit: rs.UnitOnScreen, *, inspected: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """The unit screen, for the unit as the request reads it after its use case (if any);
     `inspected` (the answers and notes just saved) is what the view already has."""
     product = unit.product
     # The checklist, photos and decision only show while the unit waits for its disposition
     # (receiving/_unit.html): once it is decided, they are not loaded.
     open_ = unit.state == "received" and extra.get("done") is None
-    photos = rs.photo_ids(db.session, unit.id) if open_ else []
+    photos = queries.photo_ids(db.session, unit.id) if open_ else []
     decision = None
     if unit.grade and unit.state == "received":
         decision = decision_of(db.session, unit.facts)
     # the last inspection's answers prefill the form
     last = inspected
     if last is None and open_:
-        row = db.session.scalars(select(Inspection).where(Inspection.unit_id == unit.id)
-                                 .order_by(Inspection.id.desc()).limit(1)).first()
-        last = {"answers": dict(row.answers), "notes": row.notes} if row else None
+        last = queries.last_inspection(db.session, unit.id)
     checklist = stored_or_default_checklist(product.category, unit.facts.checklist) if open_ else []
     ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {},
            "notes": (last["notes"] or "") if last else "", "checklist": checklist,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.errors import IllegalTransition
+from app.errors import Conflict, IllegalTransition, ValidationFailed
 
 AWAITING_INSPECTION = "awaiting_inspection"
 PENDING_APPROVAL = "pending_approval"
@@ -56,3 +56,29 @@ def hold_reasons(*, amount: Decimal, threshold: Decimal, refund_action: str, ser
     if overridden:
         reasons.append("disposition overridden")
     return reasons
+
+
+Step = tuple[str, str, "dict[str, object] | None"]  # (to status, reason, details) of one lifecycle edge
+
+
+def settlement(status: str, paid_amount: Decimal, *, amount: Decimal, refund_action: str, hold: list[str],
+               unit_inspected: bool, reason: str) -> tuple[dict[str, object], list[Step]]:
+    """What settling a trigger after its unit's disposition does: the columns it sets (amount,
+    action, hold reasons) and the edges it takes: held for approval when there is any hold reason,
+    rejected when the rules refund nothing, else approved and released at once. Refuses a trigger
+    that is not awaiting inspection, an unknown action, and a unit not inspected."""
+
+    if status != AWAITING_INSPECTION:
+        raise Conflict(f"The refund is already {STATUS_LABELS[status]}.")
+    if refund_action not in REFUND_ACTIONS:
+        raise ValidationFailed(f"Unknown refund action '{refund_action}'.")
+    if not unit_inspected:
+        raise Conflict("A refund cannot be settled before its unit has been inspected.")
+    values: dict[str, object] = {"amount": min(amount.quantize(Decimal("0.01")), paid_amount),
+                                 "refund_action": refund_action, "hold_reasons": list(hold)}
+    if hold:
+        return values, [(PENDING_APPROVAL, "; ".join(hold), None)]
+    if refund_action == "none":
+        values["amount"] = Decimal("0.00")
+        return values, [(REJECTED, reason, None)]
+    return values, [(APPROVED, reason, {"auto": True}), (RELEASED, reason, {"auto": True})]

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from app.catalog.models import Product, ProductBarcode
 from app.db import make_engine, unit_of_work
 from app.ledger.models import ReturnUnit
-from app.ledger.services import apply_transition
-from tests.helpers import new_lpn
+from app.ledger.writer import move_unit
+from app.rows import write
+from tests.helpers import arriving_unit
 from tests.e2e.conftest import SHOTS, shoot, sign_in
 from tests.fakes import FakePrinter
 
@@ -52,14 +53,16 @@ def label_units(e2e_db_url: str, e2e_world) -> Iterator[dict[str, ReturnUnit]]: 
             shirt.open_box_product_id = open_box.id
             specs = [("LP00000001", world.products["shirt"].id, None), ("LP1234567890", world.products["phone"].id, None),
                      ("hostile", hostile.id, None), ("openbox", world.products["shirt"].id, "B")]
+            dock = world.loc(world.wh, "dock")
             for key, product_id, grade in specs:
-                lpn = new_lpn(s) if key == "LP00000001" else key if key.startswith("LP") else new_lpn(s)
-                unit = ReturnUnit(lpn=lpn, product_id=product_id, warehouse_id=world.wh.id, merchant_id=world.merchant.id,
-                                  grade=grade, packaging="opened" if grade else None,
-                                  disposition="restock" if grade else None)
-                apply_transition(s, worker, unit, "received", reason="received",
-                                 to_location=world.loc(world.wh, "dock"))
-                units[key] = unit
+                # LP00000001 and the unnamed ones from the counter; LP1234567890 as given.
+                unit = arriving_unit(s, product_id, world.wh.id, key if key.startswith("LP") and key != "LP00000001" else None)
+                write(s, move_unit(worker, unit, "received", reason="received", to_location_id=dock.id,
+                                   to_location_warehouse_id=dock.warehouse_id, action="unit.received",
+                                   values={"merchant_id": world.merchant.id, "grade": grade,
+                                           "packaging": "opened" if grade else None,
+                                           "disposition": "restock" if grade else None}))
+                units[key] = s.get(ReturnUnit, unit.id)
     engine.dispose()
     assert units["LP00000001"].lpn == "LP00000001"
     yield units

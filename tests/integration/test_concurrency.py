@@ -16,7 +16,9 @@ from app.ledger.idempotency import run_idempotent
 from app.ledger.models import AuditEntry, LedgerEntry
 from app.ledger.services import balance_table, ledger_sums, transition_unit
 from app.refunds.models import RefundEvent, RefundTrigger
-from app.refunds.services import create_refund_trigger, open_refund
+from app.refunds.services import create_refund_trigger
+from app.refunds.writer import open_trigger
+from app.rows import allocate_ids, write
 from tests.helpers import counts, new_key, receive_unit
 
 pytestmark = pytest.mark.pg_only
@@ -150,9 +152,14 @@ def test_unique_constraint_is_the_backstop_when_nobody_locks(session, world, rac
 
     def job(s: Session, i: int) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            u = s.get(ReturnUnit, unit_id)  # deliberately no FOR UPDATE
-            refund = open_refund(s, worker, u)
-            return {"refund_id": refund.id}
+            units = ReturnUnit.__table__
+            u = s.execute(select(units).where(units.c.id == unit_id)).one()  # deliberately no FOR UPDATE
+            if s.scalar(select(RefundTrigger.id).where(RefundTrigger.unit_id == unit_id)) is not None:
+                raise Conflict(f"Unit {u.lpn} already has a refund trigger.")
+            (refund_id,) = allocate_ids(s, RefundTrigger, 1)
+            write(s, open_trigger(worker, refund_id, unit_id=u.id, rma_id=u.rma_id, warehouse_id=u.warehouse_id,
+                                  paid_amount=u.paid_price, currency="USD"))
+            return {"refund_id": refund_id}
         return run_idempotent(s, worker, new_key(f"nolock{i}"), "create_refund_trigger",
                               {"unit_id": unit_id}, work)
 

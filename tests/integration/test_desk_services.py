@@ -26,13 +26,17 @@ from app.exceptions import services as es
 from app.exceptions.models import ReturnException
 from app.inspection.services import record_inspection
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
-from app.ledger.services import apply_transition, balance_table, ledger_sums
-from tests.helpers import new_lpn
+from app.ledger.services import balance_table, ledger_sums, lock_unit
+from app.ledger.writer import move_unit
 from app.orders.models import Rma
+from app.receiving.linking import link_parcel_to_rma
 from app.receiving.models import Receipt
 from app.receiving.services import close_receipt, open_receipt, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
-from app.refunds.services import RefundPolicy, approve_refund, open_refund, settle_after_inspection
+from app.refunds.services import RefundPolicy, approve_refund, lock_refund
+from app.refunds.writer import open_trigger, settle_refund
+from app.rows import allocate_ids, update_row, write
+from tests.helpers import arriving_unit, open_exception_now
 
 POLICY = RefundPolicy(Decimal("250.00"))
 
@@ -62,29 +66,41 @@ def make_units(session: Session, world, n: int, *, state: str = "quarantine", pr
                inspector: str = "worker", pending_refund: bool = False, paid: str = "20.00",
                warehouse=None, aged_hours: float | None = None, with_refund: bool = True) -> list[int]:
     """n units, already inspected and moved to `state` (one transaction), each with a refund trigger:
-    awaiting inspection, or pending approval when `pending_refund` (inspected by `inspector`)."""
+    awaiting inspection, or pending approval when `pending_refund` (inspected by `inspector`).
+    Written through the one writer of each concept (move_unit, open_trigger, settle_refund)."""
     actor = world.actor("worker")
     wh = warehouse or world.wh
     inspector_id = world.users[inspector].id
+    dock = world.loc(wh, "dock")
     ids = []
     with unit_of_work(session):
         for _ in range(n):
-            unit = ReturnUnit(lpn=new_lpn(session), product_id=world.products[product].id, warehouse_id=wh.id,
-                              merchant_id=world.merchant.id, rma_id=world.rma.id, paid_price=Decimal(paid),
-                              grade="B", packaging="opened", inspected_at=utcnow(), inspected_by_id=inspector_id)
-            apply_transition(session, actor, unit, "received", reason="received at dock", to_location=world.loc(wh, "dock"))
+            unit = arriving_unit(session, world.products[product].id, wh.id)
+            write(session, move_unit(actor, unit, "received", reason="received at dock", to_location_id=dock.id,
+                                     to_location_warehouse_id=dock.warehouse_id,
+                                     values={"merchant_id": world.merchant.id, "rma_id": world.rma.id,
+                                             "paid_price": Decimal(paid), "grade": "B", "packaging": "opened",
+                                             "inspected_at": utcnow(), "inspected_by_id": inspector_id}))
             if state != "received":
-                apply_transition(session, actor, unit, state, reason="rules: test", to_location=world.loc(wh, state if state != "available" else "stock"))
-                unit.disposition = {"available": "restock", "quarantine": "quarantine", "refurbish": "refurbish"}.get(state, state)
-                unit.decision_rule = "rule 14: any unit -> quarantine"
-            refund = open_refund(session, actor, unit, paid_amount=Decimal(paid)) if with_refund else None
-            if pending_refund and refund is not None:
-                settle_after_inspection(session, actor, refund, amount=Decimal(paid), refund_action="hold",
-                                        hold=["the rule holds it for approval"], inspected_by_id=inspector_id,
-                                        reason="rules: hold")
+                place = world.loc(wh, state if state != "available" else "stock")
+                disposition = {"available": "restock", "quarantine": "quarantine", "refurbish": "refurbish"}.get(state, state)
+                write(session, move_unit(actor, lock_unit(session, unit.id), state, reason="rules: test",
+                                         to_location_id=place.id, to_location_warehouse_id=place.warehouse_id,
+                                         values={"disposition": disposition,
+                                                 "decision_rule": "rule 14: any unit -> quarantine"}))
+            if with_refund:
+                (refund_id,) = allocate_ids(session, RefundTrigger, 1)
+                write(session, open_trigger(actor, refund_id, unit_id=unit.id, rma_id=world.rma.id, warehouse_id=wh.id,
+                                            paid_amount=Decimal(paid), currency="USD"))
+                if pending_refund:
+                    _after, rows = settle_refund(actor, lock_refund(session, refund_id), amount=Decimal(paid),
+                                                 refund_action="hold", hold=["the rule holds it for approval"],
+                                                 unit_inspected_at=utcnow(), inspected_by_id=inspector_id,
+                                                 reason="rules: hold")
+                    write(session, rows)
             if aged_hours is not None:
-                unit.state_changed_at = utcnow() - timedelta(hours=aged_hours)
-            session.flush()
+                write(session, [update_row(ReturnUnit, {"id": unit.id},
+                                           {"state_changed_at": utcnow() - timedelta(hours=aged_hours)})])
             ids.append(unit.id)
     return ids
 
@@ -189,7 +205,7 @@ def test_retry_with_the_same_key_moves_once(session, world):
     k = key()
     first = ds.decide_unit(session, world.actor("super"), unit_id=uid, to_state="available", reason="ok", idempotency_key=k)
     again = ds.decide_unit(session, world.actor("super"), unit_id=uid, to_state="available", reason="ok", idempotency_key=k)
-    assert again["replayed"] and again["ledger_id"] == first["ledger_id"]
+    assert again["replayed"] and (again["state"], again["version"]) == (first["state"], first["version"])
     assert session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.unit_id == uid)) == 3
 
 
@@ -372,8 +388,8 @@ def test_bulk_refunds_check_four_eyes_each(session, world):
 def test_link_unidentified_parcel_to_its_rma(session, world):
     parcel = unidentified_parcel(session, world, items=("shirt", "cream"))
     sup = world.actor("super")
-    out = es.link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="rma-5001",
-                                reason="packing slip inside", idempotency_key=key())
+    out = link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="rma-5001",
+                             reason="packing slip inside", idempotency_key=key())
     assert out["rma_number"] == "RMA-5001" and out["exceptions_raised"] == ["extra_item"]
     assert len(out["refunds_opened"]) == 2  # shirt (on the RMA) and cream (bought, not expected): both were paid
     receipt = session.get(Receipt, parcel["receipt_id"])
@@ -389,8 +405,8 @@ def test_link_unidentified_parcel_to_its_rma(session, world):
     actions = set(session.scalars(select(AuditEntry.action)))
     assert {"exception.resolved", "receipt.linked_to_rma", "unit.linked_to_rma"} <= actions
     with pytest.raises(StaleVersion, match="already decided by Super"):
-        es.link_parcel_to_rma(session, world.actor("super2"), exception_id=parcel["exception_id"], rma_code="RMA-5001",
-                              reason="x", idempotency_key=key())
+        link_parcel_to_rma(session, world.actor("super2"), exception_id=parcel["exception_id"], rma_code="RMA-5001",
+                           reason="x", idempotency_key=key())
 
 
 def test_link_a_closed_parcel_closes_the_rma_and_rechecks_serials(session, world):
@@ -398,8 +414,8 @@ def test_link_a_closed_parcel_closes_the_rma_and_rechecks_serials(session, world
     phone = session.get(ReturnUnit, parcel["unit_ids"][0])
     assert phone.serial_status == "mismatch"  # nothing to compare with at the dock
     session.rollback()
-    es.link_parcel_to_rma(session, world.actor("super"), exception_id=parcel["exception_id"], rma_code="1Z999AA10123456784",
-                          reason="tracking number on the box", idempotency_key=key())
+    link_parcel_to_rma(session, world.actor("super"), exception_id=parcel["exception_id"], rma_code="1Z999AA10123456784",
+                       reason="tracking number on the box", idempotency_key=key())
     phone = session.get(ReturnUnit, parcel["unit_ids"][0])
     assert phone.serial_status == "match"
     serial_exc = session.scalars(select(ReturnException).where(ReturnException.unit_id == phone.id,
@@ -416,16 +432,16 @@ def test_link_refusals_write_nothing(session, world):
     sup = world.actor("super")
     before = row_counts(session)
     with pytest.raises(ValidationFailed, match="No return matches"):
-        es.link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="RMA-NOPE", reason="x",
-                              idempotency_key=key())
+        link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="RMA-NOPE", reason="x",
+                           idempotency_key=key())
     with pytest.raises(ValidationFailed):
-        es.link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="", reason="x", idempotency_key=key())
+        link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="", reason="x", idempotency_key=key())
     with pytest.raises(ValidationFailed, match="reason"):
-        es.link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="RMA-5001", reason="",
-                              idempotency_key=key())
+        link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="RMA-5001", reason="",
+                           idempotency_key=key())
     with pytest.raises(NotPermitted):
-        es.link_parcel_to_rma(session, world.actor("worker"), exception_id=parcel["exception_id"], rma_code="RMA-5001",
-                              reason="x", idempotency_key=key())
+        link_parcel_to_rma(session, world.actor("worker"), exception_id=parcel["exception_id"], rma_code="RMA-5001",
+                           reason="x", idempotency_key=key())
     assert row_counts(session) == before
 
 
@@ -447,7 +463,7 @@ def test_fraud_on_a_unit_the_supervisor_inspected_is_refused(session, world):
     [uid] = make_units(session, world, 1, inspector="super", pending_refund=True, product="phone", paid="649.00")
     with unit_of_work(session):
         unit = session.get(ReturnUnit, uid)
-        exc = es.open_exception(session, world.actor("worker"), "serial_mismatch", warehouse_id=world.wh.id, unit_id=uid,
+        exc = open_exception_now(session, world.actor("worker"), "serial_mismatch", warehouse_id=world.wh.id, unit_id=uid,
                                 product_id=unit.product_id, details={"serial": "X"})
     before = row_counts(session)
     with pytest.raises(FourEyesViolation):

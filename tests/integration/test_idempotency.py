@@ -8,8 +8,8 @@ from app.errors import IdempotencyKeyReused, IllegalTransition, NotPermitted, Va
 from app.ledger.models import LedgerEntry
 from app.ledger.services import balance_table, ledger_sums, transition_unit
 from app.refunds.models import RefundEvent
-from app.refunds.services import acknowledge_refund, approve_refund, create_refund_trigger, refund_for_unit
-from tests.helpers import INTEGRATION, counts, inspect_and_dispose, new_key, receive_unit
+from app.refunds.services import acknowledge_refund, approve_refund, create_refund_trigger
+from tests.helpers import INTEGRATION, counts, inspect_and_dispose, new_key, receive_unit, refund_of
 
 
 def _strip(result):  # type: ignore[no-untyped-def]
@@ -60,7 +60,7 @@ BAD_KEYS = [None, "", "short", "x" * 200, "has space", "semi;colon!", "ключ-
 
 def test_bad_keys_refused(session, world):
     unit = receive_unit(session, world, "shirt", world.actor("worker"))
-    refund = refund_for_unit(session, unit.id)
+    refund = refund_of(session, unit.id)
     before = counts(session)
     for key in BAD_KEYS:
         with pytest.raises(ValidationFailed, match="idempotency key"):
@@ -118,7 +118,7 @@ def test_refused_then_legal_retry_with_same_key_takes_effect_once(session, world
 def test_approve_refund_replayed_ten_times(session, world):
     unit = receive_unit(session, world, "phone", world.actor("worker"), paid_price="649.00")
     inspect_and_dispose(session, world.actor("worker"), unit.id, "available", amount="649.00")
-    refund = refund_for_unit(session, unit.id)
+    refund = refund_of(session, unit.id)
     assert refund.status == "pending_approval"
     key = new_key()
     before = counts(session)
@@ -137,7 +137,7 @@ def test_approve_refund_replayed_ten_times(session, world):
 def test_acknowledge_replayed(session, world):
     unit = receive_unit(session, world, "shirt", world.actor("worker"))
     inspect_and_dispose(session, world.actor("worker"), unit.id, "available", amount="20.00")
-    refund = refund_for_unit(session, unit.id)
+    refund = refund_of(session, unit.id)
     assert refund.status == "released"
     key = new_key()
     results = [acknowledge_refund(session, INTEGRATION, refund_id=refund.id, idempotency_key=key) for _ in range(5)]

@@ -1,5 +1,5 @@
 """Inspection and the confirmed disposition on plain rows (app.disposition.services.confirm_disposition,
-app.inspection.services.record_inspection): the rows the entity path writes, in the order readers
+app.inspection.services.record_inspection): the rows a confirm writes, in the order readers
 expect, one effect under retries sent at once, a few statements."""
 from __future__ import annotations
 
@@ -8,54 +8,43 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.catalog.services import location_of_type
+from app.catalog.models import Location
 from app.db import unit_of_work
 from app.rows import update_row, write
-from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE
 from app.disposition.models import DispositionRule
-from app.disposition.services import confirm_disposition, preview
+from app.disposition.services import confirm_disposition
 from app.errors import Conflict, StaleVersion
 from app.inspection.models import Inspection
 from app.ledger.models import AuditEntry, Balance, LedgerEntry, OutboxEvent, ReturnUnit
-from app.ledger.services import apply_transition, balance_table, ledger_sums, lock_unit
+from app.ledger.services import balance_table, ledger_sums
+from app.ledger.writer import event_row
 from app.orders.models import Rma
 from app.inspection.services import record_inspection
-from app.refunds.domain import hold_reasons
+from app.receiving.services import open_receipt, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
-from app.refunds.services import RefundPolicy, refund_for_unit, settle_after_inspection
+from app.refunds.services import RefundPolicy
 from tests.helpers import counts, new_key, receive_unit, statements_sent
 from tests.integration.test_concurrency import race, racing_sessions  # noqa: F401 - a fixture
 
 POLICY = RefundPolicy(Decimal("250.00"))
-RANDOM = {"id", "at", "created_at", "lpn", "unit_id", "refund_id", "aggregate_id", "entity_id", "state_changed_at",
-          "inspected_at", "received_at", "released_at", "pending_since", "idempotency_key"}
-
-
-def _columns(row) -> dict:  # type: ignore[no-untyped-def]
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in RANDOM}
-
-
-def _masked(values: dict) -> dict:  # type: ignore[type-arg]
-    """A payload or details with the values that differ between two units (ids, LPNs, times) masked."""
-    return {k: "*" if k in RANDOM or k in ("inspection_id", "photo_id") else v for k, v in values.items()}
+SERIALS = {"phone": "SN-PHONE-0001"}  # what the world's order shipped
 
 
 def _written(session, unit_id: int) -> dict:  # type: ignore[no-untyped-def]
-    """What a disposition wrote about one unit, outbox and audit in the order of their ids."""
-    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == unit_id)).one()
-    unit_or_refund = lambda model, kind, ident: (getattr(model, f"{kind}_type") == "unit") & (getattr(model, f"{kind}_id") == unit_id) | (  # noqa: E731
+    """What was written about one unit and its refund trigger: ledger, refund events, outbox and
+    audit each in the order of their ids."""
+    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == unit_id)
+                             .execution_options(populate_existing=True)).one()
+    about = lambda model, kind: ((getattr(model, f"{kind}_type") == "unit") & (getattr(model, f"{kind}_id") == unit_id)) | (  # noqa: E731
         (getattr(model, f"{kind}_type") == "refund") & (getattr(model, f"{kind}_id") == refund.id))
     out = {
-        "unit": _columns(session.get(ReturnUnit, unit_id)),
-        "ledger": [_columns(e) for e in session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == unit_id)
-                                                        .order_by(LedgerEntry.id))],
-        "refund": _columns(refund),
-        "refund_events": [_columns(e) for e in session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id)
-                                                               .order_by(RefundEvent.id))],
-        "outbox": [(e.type, _masked(e.payload)) for e in session.scalars(
-            select(OutboxEvent).where(unit_or_refund(OutboxEvent, "aggregate", None)).order_by(OutboxEvent.id))],
-        "audit": [(a.action, a.actor_name, a.reason, _masked(a.details)) for a in session.scalars(
-            select(AuditEntry).where(unit_or_refund(AuditEntry, "entity", None)).order_by(AuditEntry.id))],
+        "unit": session.get(ReturnUnit, unit_id, populate_existing=True),
+        "ledger": session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == unit_id).order_by(LedgerEntry.id)).all(),
+        "refund": refund,
+        "refund_events": session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id)
+                                         .order_by(RefundEvent.id)).all(),
+        "outbox": session.scalars(select(OutboxEvent).where(about(OutboxEvent, "aggregate")).order_by(OutboxEvent.id)).all(),
+        "audit": session.scalars(select(AuditEntry).where(about(AuditEntry, "entity")).order_by(AuditEntry.id)).all(),
     }
     session.rollback()
     return out
@@ -63,57 +52,99 @@ def _written(session, unit_id: int) -> dict:  # type: ignore[no-untyped-def]
 
 def _inspected(session, world, worker, *, product="shirt", grade="A", packaging="sealed",  # type: ignore[no-untyped-def]
                on_return=False, with_refund=True) -> int:
-    """A unit received and inspected; `on_return`: on the world's return, its line's reason and channel known."""
-    unit = receive_unit(session, world, product, worker, with_refund=with_refund)
+    """A unit received and inspected (record_inspection); `on_return`: scanned out of a parcel of
+    the world's return (scan_item), so its line's reason, channel and price are known."""
     if on_return:
-        line = next(line for line in world.rma.lines if line.product_id == world.products[product].id)
-        with unit_of_work(session):
-            row = session.get(ReturnUnit, unit.id)
-            row.rma_id, row.rma_line_id = world.rma.id, line.id
-    record_inspection(session, worker, unit_id=unit.id, grade=grade, packaging=packaging, answers={}, notes=None,
+        parcel = open_receipt(session, worker, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+        unit_id = scan_item(session, worker, receipt_id=parcel["receipt_id"], product_id=world.products[product].id,
+                            serial=SERIALS.get(product), idempotency_key=new_key())["unit_id"]
+    else:
+        unit_id = receive_unit(session, world, product, worker, with_refund=with_refund).id
+    record_inspection(session, worker, unit_id=unit_id, grade=grade, packaging=packaging, answers={}, notes=None,
                       idempotency_key=new_key())
-    return unit.id
+    return unit_id
 
 
-def _by_the_entity_path(session, actor, unit_id: int) -> None:  # type: ignore[no-untyped-def]
-    """The disposition as the ledger and refund services' entity functions write it (the desk's and
-    the exception queue's way): the reference for confirm_disposition's plain rows."""
-    with unit_of_work(session):
-        unit = lock_unit(session, unit_id)
-        decision = preview(session, actor, unit)
-        location = location_of_type(session, unit.warehouse_id, DISPOSITION_LOCATION_TYPE[decision.disposition])
-        refund = refund_for_unit(session, unit.id, lock=True)
-        unit.disposition, unit.decision_rule = decision.disposition, decision.explanation
-        apply_transition(session, actor, unit, DISPOSITION_STATE[decision.disposition], reason=decision.explanation,
-                         to_location=location, action="unit.disposed",
-                         details={"disposition": decision.disposition, "rule": decision.explanation, "overridden": False})
-        from app.disposition.domain import refund_amount
-
-        amount = refund_amount(refund.paid_amount, decision.refund_action, restocking_fee_pct=decision.restocking_fee_pct,
-                               grade=unit.grade)
-        hold = hold_reasons(amount=amount, threshold=POLICY.approval_threshold, refund_action=decision.refund_action,
-                            serial_mismatch=False, fraud_flag=False, overridden=False)
-        settle_after_inspection(session, actor, refund, amount=amount, refund_action=decision.refund_action, hold=hold,
-                                inspected_by_id=unit.inspected_by_id, reason=decision.explanation)
+# (product, on the return?) -> the default rules' disposition, the unit's state and location, the
+# refund's status and amount (the price paid: the order line's on the return, else the product's value).
+CONFIRMS = [
+    ("shirt", False, ("restock", "available", "STOCK-01"), ("released", "25.00")),
+    ("phone", False, ("restock", "available", "STOCK-01"), ("pending_approval", "699.00")),
+    ("shirt", True, ("restock", "available", "STOCK-01"), ("released", "20.00")),
+    ("phone", True, ("return_to_vendor", "vendor_return", "VENDOR_RETURN-01"), ("pending_approval", "649.00")),
+]
 
 
-@pytest.mark.parametrize("product, on_return, want", [("shirt", False, "released"), ("phone", False, "pending_approval"),
-                                                      ("shirt", True, "released"), ("phone", True, "pending_approval")])
-def test_a_confirm_writes_what_the_entity_path_writes_in_order(session, world, product, on_return, want):
-    """Same columns, payloads and details, the same events in the same order: a refund approved
-    before it is released (PostgreSQL runs a statement's CTEs last first; the outbox rows share one INSERT)."""
+@pytest.mark.parametrize("product, on_return, decided, settled", CONFIRMS)
+def test_a_confirm_moves_the_unit_and_settles_its_refund_in_order(session, world, product, on_return, decided, settled):
+    """One ledger row from received to the decided state and location, carrying the confirm's key;
+    balances equal to the ledger; the refund settled (approved before released, or held over the
+    threshold) with its events; the outbox and audit rows in the order readers expect (PostgreSQL
+    runs a statement's CTEs last first: rows of one table share one INSERT to keep their order)."""
     w = world.actor("worker")
-    plain, reference = (_inspected(session, world, w, product=product, on_return=on_return) for _ in range(2))
-    done = confirm_disposition(session, w, unit_id=plain, idempotency_key=new_key(), policy=POLICY)
-    _by_the_entity_path(session, w, reference)
-    got, ref = _written(session, plain), _written(session, reference)
-    assert done["refund_status"] == got["refund"]["status"] == want
-    assert got == ref
-    if want == "released":
-        assert [o[0] for o in got["outbox"]][-3:] == ["unit.state_changed", "refund.approved", "refund.released"]
-        assert [e["to_status"] for e in got["refund_events"]][-2:] == ["approved", "released"]
-    assert (done["version"], done["state"]) == (got["unit"]["version"], got["unit"]["state"])
+    unit_id = _inspected(session, world, w, product=product, on_return=on_return)
+    before = _written(session, unit_id)
+    dock = world.loc(world.wh, "dock").id
+    paid = before["refund"].paid_amount
+    key = new_key()
+    done = confirm_disposition(session, w, unit_id=unit_id, idempotency_key=key, policy=POLICY)
+    got = _written(session, unit_id)
+    unit, refund, state = got["unit"], got["refund"], done["state"]
+    place = session.get(Location, unit.location_id)
+    session.rollback()
+
+    # The unit: its new state, place and decision, its version stepped once more than the inspection's.
+    want = settled[0]
+    assert (done["disposition"], state, done["location"]) == decided
+    assert (done["refund_status"], done["refund_amount"]) == (refund.status, str(refund.amount)) == settled
+    assert (unit.state, unit.disposition, unit.decision_rule) == (state, done["disposition"], done["explanation"])
+    assert (done["version"], unit.version) == (3, 3)
+    assert place.warehouse_id == world.wh.id and place.code == done["location"] and place.id != dock
+    assert unit.grade == "A" and unit.inspected_by_id == w.id
+
+    # One ledger row, with the confirm's idempotency key.
+    assert got["ledger"][:-1] == before["ledger"] and len(got["ledger"]) == 2
+    move = got["ledger"][-1]
+    assert (move.from_state, move.to_state, move.from_location_id, move.to_location_id) == ("received", state, dock, place.id)
+    assert (move.actor_id, move.actor_role, move.reason, move.idempotency_key) == (w.id, "worker", done["explanation"], key)
+    assert (move.product_id, move.warehouse_id) == (unit.product_id, world.wh.id)
     assert ledger_sums(session) == balance_table(session)
+    assert balance_table(session)[(unit.product_id, world.wh.id, state)] == 1
+    assert (unit.product_id, world.wh.id, "received") not in balance_table(session)
+
+    # The refund, settled after the inspection: released at once, or held over the threshold.
+    assert refund.inspected_at is not None and refund.inspected_by_id == w.id and refund.override_by_id is None
+    assert str(refund.amount) == done["refund_amount"] and refund.amount <= paid
+    statuses = [(e.from_status, e.to_status) for e in got["refund_events"]]
+    if want == "released":
+        assert refund.hold_reasons == [] and refund.released_at is not None
+        assert statuses == [(None, "awaiting_inspection"), ("awaiting_inspection", "approved"), ("approved", "released")]
+        assert [e.reason for e in got["refund_events"][1:]] == [done["explanation"]] * 2
+        refund_steps = ["refund.approved", "refund.released"]
+    else:
+        assert any("threshold" in r for r in refund.hold_reasons) and refund.pending_since is not None
+        assert refund.released_at is None
+        assert statuses == [(None, "awaiting_inspection"), ("awaiting_inspection", "pending_approval")]
+        assert got["refund_events"][1].reason == "; ".join(refund.hold_reasons)
+        refund_steps = ["refund.pending_approval"]
+    assert all(e.amount == refund.amount and e.actor_id == w.id for e in got["refund_events"][1:])
+
+    # The outbox events and audit entries, the new ones after the old, in order.
+    assert got["outbox"][:len(before["outbox"])] == before["outbox"]
+    new_events = got["outbox"][len(before["outbox"]):]
+    assert [e.type for e in new_events] == ["unit.state_changed", *refund_steps]
+    assert new_events[0].payload == {"unit_id": unit_id, "lpn": unit.lpn, "product_id": unit.product_id,
+                                     "warehouse_id": world.wh.id, "from_state": "received", "to_state": state,
+                                     "location_id": place.id, "reason": done["explanation"]}
+    assert [e.payload["status"] for e in new_events[1:]] == [s.split(".")[1] for s in refund_steps]
+    assert all(e.payload["amount"] == done["refund_amount"] for e in new_events[1:])
+    assert [a.action for a in before["audit"]] == ["unit.received", "refund.opened", "unit.inspected"]
+    assert got["audit"][:3] == before["audit"]
+    assert [a.action for a in got["audit"][3:]] == ["unit.disposed", *refund_steps]
+    disposed = got["audit"][3]
+    assert (disposed.actor_id, disposed.actor_name, disposed.reason) == (w.id, w.name, done["explanation"])
+    assert disposed.details == {"from_state": "received", "to_state": state, "disposition": done["disposition"],
+                                "rule": done["explanation"], "overridden": False}
 
 
 def test_the_rules_see_the_customers_history(session, world):
@@ -129,9 +160,7 @@ def test_the_rules_see_the_customers_history(session, world):
                         channel_id=world.rma.channel_id, warehouse_id=world.wh.id, customer_id=world.customer.id,
                         status="closed"))
     session.commit()
-    unit_id = _inspected(session, world, w)
-    with unit_of_work(session):
-        session.get(ReturnUnit, unit_id).rma_id = world.rma.id
+    unit_id = _inspected(session, world, w, on_return=True)  # scanned out of a parcel of the customer's return
     second = confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(), policy=POLICY)
     assert second["disposition"] == "liquidate"
     assert "3+ prior returns" in second["explanation"]
@@ -157,15 +186,12 @@ def test_an_inspection_is_two_statements_and_a_confirm_four(session, world):
 def test_an_update_of_a_missing_row_writes_nothing(session, world):
     """write's updates must each change their row: a balance that is not there (ledger and
     balances disagree) stops the whole write, the rows and updates beside it included."""
-    from app.rows import insert_row
-    from app.ledger.services import outbox_values
-
     unit_id = receive_unit(session, world, "shirt", world.actor("worker")).id
     before = counts(session)
     with pytest.raises(RuntimeError, match="balances row"):
         with unit_of_work(session):
             write(session, [
-                insert_row(OutboxEvent, outbox_values("test.event", "unit", unit_id, {})),
+                event_row("test.event", "unit", unit_id, {}),
                 update_row(ReturnUnit, {"id": unit_id}, {"grade": "D"}, bump=("version",)),
                 update_row(Balance, {"product_id": world.products["shirt"].id, "warehouse_id": world.wh.id,
                                      "state": "liquidation"}, {}, add=("quantity", -1))])

@@ -27,9 +27,11 @@ from app.catalog.models import Product
 from app.ledger.models import ReturnUnit
 from app.ledger.services import balance_table, ledger_sums, lock_unit, transition_unit
 from app.refunds.models import RefundTrigger
-from app.refunds.services import (acknowledge_refund, approve_refund, refund_for_unit, reject_refund,
-                                  settle_after_inspection)
-from tests.helpers import INTEGRATION, counts, inspect_and_dispose, last_ledger_states, receive_unit
+from app.refunds.services import acknowledge_refund, approve_refund, reject_refund
+from app.refunds.writer import settle_refund
+from app.rows import write
+from tests.helpers import (INTEGRATION, counts, inspect_and_dispose, last_ledger_states, lock_refund, receive_unit,
+                           refund_of)
 
 # ---- the model's rules, from product.md -------------------------------------------------------------
 FLOOR = {"worker", "supervisor", "partner"}
@@ -235,7 +237,7 @@ class Runner:
             assert counts(self.s) == before
             return
         assert self.role[user] in FLOOR, f"{user} may not receive"
-        refund = refund_for_unit(self.s, unit.id)
+        refund = refund_of(self.s, unit.id)
         self.m.units.append(MUnit(id=unit.id, wh=wh, merchant=merchant, paid=refund.paid_amount, refund_id=refund.id,
                                   amount=refund.amount))
         self.s.rollback()
@@ -295,9 +297,11 @@ class Runner:
         try:
             with unit_of_work(self.s):
                 unit = lock_unit(self.s, u.id)
-                refund = refund_for_unit(self.s, unit.id, lock=True)
-                settle_after_inspection(self.s, self.actors["worker"], refund, amount=u.paid, refund_action="full",
-                                        hold=[], inspected_by_id=None, reason="skip inspection")
+                refund = lock_refund(self.s, unit.id)
+                _after, rows = settle_refund(self.actors["worker"], refund, amount=u.paid, refund_action="full", hold=[],
+                                             unit_inspected_at=unit.inspected_at, inspected_by_id=None,
+                                             reason="skip inspection")
+                write(self.s, rows)
         except Conflict:
             assert counts(self.s) == before
             return

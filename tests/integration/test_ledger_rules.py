@@ -14,9 +14,11 @@ from app.ledger.models import ReturnUnit
 from app.ledger.services import balance_table, ledger_sums, lock_unit, transition_unit
 from app.refunds.domain import hold_reasons
 from app.refunds.models import RefundTrigger
-from app.refunds.services import (RefundPolicy, acknowledge_refund, approve_refund, create_refund_trigger,
-                                  refund_for_unit, reject_refund, settle_after_inspection)
-from tests.helpers import INTEGRATION, counts, inspect_and_dispose, move_direct, new_key, receive_unit
+from app.refunds.services import RefundPolicy, acknowledge_refund, approve_refund, create_refund_trigger, reject_refund
+from app.refunds.writer import settle_refund
+from app.rows import write
+from tests.helpers import (INTEGRATION, counts, inspect_and_dispose, lock_refund, move_direct, new_key, receive_unit,
+                           refund_of)
 
 # product.md "Canonical unit states", written out independently of app.ledger.domain.
 FLOOR = {"worker", "supervisor", "partner"}
@@ -55,11 +57,12 @@ def test_history_tables_are_append_only(session, world, engine):
 
 # ---- the state guard ------------------------------------------------------------------------------
 
-def test_state_changes_only_through_the_ledger_service(session, world):
+def test_state_changes_only_through_the_ledger_writer(session, world):
+    """A unit's state is written only by app.ledger.writer.move_unit: setting it on the entity is refused."""
     unit = receive_unit(session, world, "shirt", world.actor("worker"))
-    with pytest.raises(RuntimeError, match="apply_transition"):
+    with pytest.raises(RuntimeError, match=r"ReturnUnit\.state changes only through"):
         unit.state = "available"
-    with pytest.raises(RuntimeError, match="apply_transition"):
+    with pytest.raises(RuntimeError, match=r"ReturnUnit\.state changes only through"):
         ReturnUnit(lpn="LPX", product_id=unit.product_id, warehouse_id=unit.warehouse_id, state="available")
     session.rollback()
     assert session.get(ReturnUnit, unit.id).state == "received"
@@ -139,22 +142,24 @@ def test_create_refund_trigger_for_a_unit_without_one(session, world):
 # ---- never released before inspection ------------------------------------------------------------
 
 def test_settle_refused_while_unit_not_inspected(session, world):
-    """The service refuses to settle (and so release) the refund of a unit nobody inspected."""
+    """The refund writer refuses to settle (and so release) the refund of a unit nobody inspected."""
     unit = receive_unit(session, world, "shirt", world.actor("worker"))
     before = counts(session)
     with pytest.raises(Conflict, match="inspected"):
         with unit_of_work(session):
             locked = lock_unit(session, unit.id)
-            refund = refund_for_unit(session, locked.id, lock=True)
-            settle_after_inspection(session, world.actor("worker"), refund, amount=Decimal("20.00"), refund_action="full",
-                                    hold=[], inspected_by_id=world.users["worker"].id, reason="no inspection")
+            refund = lock_refund(session, locked.id)
+            _after, rows = settle_refund(world.actor("worker"), refund, amount=Decimal("20.00"), refund_action="full",
+                                         hold=[], unit_inspected_at=locked.inspected_at,
+                                         inspected_by_id=world.users["worker"].id, reason="no inspection")
+            write(session, rows)
     assert counts(session) == before
-    assert refund_for_unit(session, unit.id).status == "awaiting_inspection"
+    assert refund_of(session, unit.id).status == "awaiting_inspection"
 
 
 def test_approve_refused_before_inspection(session, world):
     unit = receive_unit(session, world, "shirt", world.actor("worker"))
-    refund = refund_for_unit(session, unit.id)
+    refund = refund_of(session, unit.id)
     before = counts(session)
     with pytest.raises(Conflict, match="cannot be decided yet"):
         approve_refund(session, world.actor("super"), refund_id=refund.id, reason="pay it", idempotency_key=new_key())
@@ -165,13 +170,13 @@ def test_approve_refused_before_inspection(session, world):
 
 def test_release_before_inspection_refused_by_database(session, world, engine):
     unit = receive_unit(session, world, "shirt", world.actor("worker"))
-    refund_id = refund_for_unit(session, unit.id).id
+    refund_id = refund_of(session, unit.id).id
     session.rollback()
     for status in ("released", "acknowledged"):
         with pytest.raises(IntegrityError):
             with engine.begin() as conn:
                 conn.execute(text("UPDATE refund_triggers SET status = :s WHERE id = :i"), {"s": status, "i": refund_id})
-    assert refund_for_unit(session, unit.id).status == "awaiting_inspection"
+    assert refund_of(session, unit.id).status == "awaiting_inspection"
 
 
 # ---- thresholds and four eyes ---------------------------------------------------------------------
@@ -184,8 +189,8 @@ def test_threshold_holds_for_approval(session, world):
     over = receive_unit(session, world, "phone", world.actor("worker"), paid_price="649.00")
     r_at = inspect_and_dispose(session, world.actor("worker"), at.id, "available", amount=policy.approval_threshold)
     r_over = inspect_and_dispose(session, world.actor("worker"), over.id, "available", amount=Decimal("250.01"))
-    assert refund_for_unit(session, at.id).status == "released"
-    held = refund_for_unit(session, over.id)
+    assert refund_of(session, at.id).status == "released"
+    held = refund_of(session, over.id)
     assert held.status == "pending_approval" and held.pending_since is not None
     assert any("threshold" in r for r in held.hold_reasons)
     assert r_at.id != r_over.id
@@ -204,7 +209,7 @@ def test_four_eyes(session, world):
     # Inspected by super, overridden by super2: neither may approve; a third supervisor may.
     unit = receive_unit(session, world, "shirt", world.actor("worker"))
     inspect_and_dispose(session, sup, unit.id, "refurbish", amount="20.00", override_by=sup2)
-    refund = refund_for_unit(session, unit.id)
+    refund = refund_of(session, unit.id)
     assert refund.status == "pending_approval" and refund.inspected_by_id == sup.id and refund.override_by_id == sup2.id
     before = counts(session)
     for who, words in ((sup, "inspected"), (sup2, "overrode")):
@@ -221,11 +226,11 @@ def test_four_eyes(session, world):
     # Inspected by super only: super2 decides.
     other = receive_unit(session, world, "phone", world.actor("worker"), paid_price="649.00")
     inspect_and_dispose(session, sup, other.id, "available", amount="649.00")
-    refund2 = refund_for_unit(session, other.id)
+    refund2 = refund_of(session, other.id)
     with pytest.raises(FourEyesViolation):
         approve_refund(session, sup, refund_id=refund2.id, reason="x", idempotency_key=new_key())
     assert reject_refund(session, sup2, refund_id=refund2.id, reason="worn", idempotency_key=new_key())["status"] == "rejected"
-    assert refund_for_unit(session, other.id).amount == Decimal("0.00")
+    assert refund_of(session, other.id).amount == Decimal("0.00")
 
 
 def test_acknowledge_sees_the_latest_status(session_factory, world, session):
@@ -234,7 +239,7 @@ def test_acknowledge_sees_the_latest_status(session_factory, world, session):
     inspect_and_dispose(session, world.actor("super"), unit.id, "available", amount="649.00")
     finance = session_factory()
     try:
-        early = refund_for_unit(finance, unit.id)
+        early = refund_of(finance, unit.id)
         assert early.status == "pending_approval"
         finance.commit()  # expire_on_commit=False: the copy stays in finance's identity map
         approve_refund(session, world.actor("super2"), refund_id=early.id, reason="ok", idempotency_key=new_key())
@@ -242,7 +247,7 @@ def test_acknowledge_sees_the_latest_status(session_factory, world, session):
         assert res["status"] == "acknowledged"
     finally:
         finance.close()
-    assert refund_for_unit(session, unit.id).status == "acknowledged"
+    assert refund_of(session, unit.id).status == "acknowledged"
 
 
 def test_a_move_out_of_a_balance_that_is_not_there_is_a_loud_bug_and_writes_nothing(session, world):
@@ -255,7 +260,7 @@ def test_a_move_out_of_a_balance_that_is_not_there_is_a_loud_bug_and_writes_noth
                                                      Balance.state == "received"))
     session.commit()
     before = counts(session)
-    with pytest.raises(RuntimeError, match="ledger and balances disagree"):
+    with pytest.raises(RuntimeError, match=r"balances row .*'state': 'received'.* is missing"):
         transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="available", reason="grade A",
                         idempotency_key=new_key())
     session.rollback()

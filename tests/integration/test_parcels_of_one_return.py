@@ -14,7 +14,9 @@ from app.catalog.models import Product
 from app.exceptions import services as es
 from app.exceptions.models import ReturnException
 from app.orders.models import Rma, RmaLine
-from app.receiving.services import card_lines, close_receipt, open_receipt, scan_item
+from app.receiving import linking
+from app.receiving.queries import card_lines
+from app.receiving.services import close_receipt, open_receipt, scan_item
 
 _keys = itertools.count(1)
 
@@ -26,8 +28,8 @@ def key() -> str:
 def _link(session, world, blind_receipt_id: int) -> None:  # type: ignore[no-untyped-def]
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.receipt_id == blind_receipt_id,
                                                              ReturnException.type == "unidentified_parcel"))
-    es.link_parcel_to_rma(session, world.actor("super"), exception_id=exc_id, rma_code="RMA-5001",
-                          reason="packing slip found", idempotency_key=key())
+    linking.link_parcel_to_rma(session, world.actor("super"), exception_id=exc_id, rma_code="RMA-5001",
+                               reason="packing slip found", idempotency_key=key())
 
 
 def _lock_waiters(session_factory, n: int, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
@@ -110,7 +112,7 @@ def test_the_link_decides_on_the_return_as_it_is_once_locked(session, session_fa
     scan_item(session, w, receipt_id=blind["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
     close_receipt(session, w, receipt_id=blind["receipt_id"], idempotency_key=key())
     session.commit()
-    find = es.find_rma
+    find = linking.find_return
 
     def found_then_the_box_is_opened(s, actor, code):  # type: ignore[no-untyped-def]
         rma = find(s, actor, code)
@@ -119,7 +121,7 @@ def test_the_link_decides_on_the_return_as_it_is_once_locked(session, session_fa
         other.close()
         return rma
 
-    monkeypatch.setattr(es, "find_rma", found_then_the_box_is_opened)
+    monkeypatch.setattr(linking, "find_return", found_then_the_box_is_opened)
     linker = session_factory()
     _link(linker, world, blind["receipt_id"])
     linker.close()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.receiving.services import current_receipt_id, find_product, parcel_and_product
+from app.receiving.queries import current_receipt_id, find_product, parcel_and_product
 
 pytestmark = pytest.mark.pg_only
 

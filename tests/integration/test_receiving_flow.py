@@ -11,7 +11,8 @@ from app.exceptions.models import ReturnException
 from app.inspection.services import add_photo, record_inspection
 from app.ledger.models import ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
-from app.receiving.services import close_receipt, open_receipt, resolve_scan, scan_item
+from app.receiving.queries import resolve_scan
+from app.receiving.services import close_receipt, open_receipt, scan_item
 from app.disposition.services import confirm_disposition
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy

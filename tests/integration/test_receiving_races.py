@@ -73,16 +73,16 @@ def test_scans_into_two_open_parcels_of_one_return_fill_a_line_once(session, ses
     queue on the return's row. Each scan waits up to a second after its read for the other to
     read too; with a lock per parcel both read 1 of 2 and both fill the line."""
     import app.receiving.services as receiving
-    from app.exceptions import services as es
     from app.exceptions.models import ReturnException
     from app.orders.models import RmaLine
+    from app.receiving.linking import link_parcel_to_rma
 
     w, sup = world.actor("worker"), world.actor("super")
     box = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())["receipt_id"]
     blind = open_receipt(session, w, code="NOLABEL-1", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.receipt_id == blind["receipt_id"]))
-    es.link_parcel_to_rma(session, sup, exception_id=exc_id, rma_code="RMA-5001", reason="packing slip",
-                          idempotency_key=key())
+    link_parcel_to_rma(session, sup, exception_id=exc_id, rma_code="RMA-5001", reason="packing slip",
+                       idempotency_key=key())
     shirt = world.products["shirt"].id  # the return expects 2
     scan_item(session, w, receipt_id=box, product_id=shirt, idempotency_key=key())
     session.commit()

@@ -1,67 +1,74 @@
-"""The scan's hot path (one read, one write of every row) writes what the ledger service writes,
-has one effect under retries, sequential and concurrent, and stays at a few statements."""
+"""The scan's hot path (one read, one write of every row): the rows one scan writes, one effect
+under retries, sequential and concurrent, and a few statements."""
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
 from app.orders.models import ShippedSerial
 from app.receiving.services import open_receipt, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
-from tests.helpers import counts, new_key, receive_unit, statements_sent
-
-RANDOM = {"id", "at", "created_at", "lpn", "unit_id", "refund_id", "aggregate_id", "entity_id", "state_changed_at",
-          "received_at", "receipt_id", "rma_line_id", "rma_id", "reason", "details", "merchant_id", "paid_price",
-          "location_id", "to_location_id", "serial_status", "idempotency_key", "received_by_id"}
+from tests.helpers import counts, new_key, statements_sent
 
 
-def _columns(row) -> dict:  # type: ignore[no-untyped-def]
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in RANDOM}
-
-
-def _rows(session, unit_id: int) -> dict:  # type: ignore[no-untyped-def]
-    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == unit_id)).one()
-    return {
-        "unit": _columns(session.get(ReturnUnit, unit_id)),
-        "ledger": [_columns(e) for e in session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == unit_id))],
-        "outbox": sorted((e.type, sorted(e.payload)) for e in session.scalars(select(OutboxEvent).where(
-            ((OutboxEvent.aggregate_type == "unit") & (OutboxEvent.aggregate_id == unit_id))
-            | ((OutboxEvent.aggregate_type == "refund") & (OutboxEvent.aggregate_id == refund.id))))),
-        "audit": sorted((a.action, a.actor_name, sorted(a.details)) for a in session.scalars(select(AuditEntry).where(
-            ((AuditEntry.entity_type == "unit") & (AuditEntry.entity_id == unit_id))
-            | ((AuditEntry.entity_type == "refund") & (AuditEntry.entity_id == refund.id))))),
-        "refund": _columns(refund),
-        "refund_events": [_columns(e) for e in session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id))],
-    }
-
-
-def test_a_scanned_unit_has_the_rows_the_ledger_service_writes(session, world):
-    """The scan writes its rows with execute_together; the ORM path (apply_transition + open_refund)
-    is the reference. Same columns, same payload and detail keys, balances equal to the ledger."""
+def test_a_scanned_unit_is_received_with_its_ledger_row_and_refund_trigger(session, world):
+    """A shirt scanned out of a parcel of RMA-5001: the unit at the dock on the return's shirt line,
+    one ledger row into `received` carrying the scan's key, balances equal to the ledger, the
+    refund trigger for the price paid with its event, the outbox events and audit entries in order."""
     w = world.actor("worker")
+    shirt, dock = world.products["shirt"], world.loc(world.wh, "dock")
+    line = next(line for line in world.rma.lines if line.product_id == shirt.id)
     r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    scanned = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id,
-                        idempotency_key=new_key())
-    reference = receive_unit(session, world, "shirt", w, paid_price=session.get(ReturnUnit, scanned["unit_id"]).paid_price)
+    key = new_key()
+    scanned = scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=key)
     session.rollback()
-    got, want = _rows(session, scanned["unit_id"]), _rows(session, reference.id)
-    assert got["unit"] == want["unit"]
-    assert got["ledger"] == want["ledger"]
-    assert got["refund"] == want["refund"]
-    assert got["refund_events"] == want["refund_events"]
-    assert [o[0] for o in got["outbox"]] == [o[0] for o in want["outbox"]]
-    assert all(set(g[1]) >= set(x[1]) for g, x in zip(got["outbox"], want["outbox"]))
-    assert [a[0] for a in got["audit"]] == ["refund.opened", "unit.received"]  # the reference says "unit.moved"
-    assert got["audit"][0] == want["audit"][0]
-    assert set(got["audit"][1][2]) >= set(want["audit"][1][2]) and got["audit"][1][1] == want["audit"][1][1]
-    unit = session.get(ReturnUnit, scanned["unit_id"])
-    assert (unit.lpn, unit.state, unit.version, unit.location_id) == (scanned["lpn"], "received", 1, world.loc(world.wh, "dock").id)
-    assert ledger_sums(session) == balance_table(session)
+    unit_id, reason = scanned["unit_id"], "received from parcel RMA-5001"
+
+    unit = session.get(ReturnUnit, unit_id)
+    assert (unit.lpn, unit.state, unit.version, unit.location_id) == (scanned["lpn"], "received", 1, dock.id)
+    assert scanned["lpn"] == "LP00000001"
+    assert (unit.product_id, unit.warehouse_id, unit.merchant_id) == (shirt.id, world.wh.id, world.merchant.id)
+    assert (unit.rma_id, unit.rma_line_id, unit.receipt_id) == (world.rma.id, line.id, r["receipt_id"])
+    assert (unit.paid_price, unit.serial, unit.serial_status, unit.received_by_id) == (Decimal("20.00"), None, "not_tracked", w.id)
+    assert unit.received_at is not None and unit.state_changed_at is not None
+    assert (unit.grade, unit.packaging, unit.inspected_at, unit.disposition) == (None, None, None, None)
+
+    ledger = session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == unit_id)).all()
+    assert [(e.from_state, e.to_state, e.from_location_id, e.to_location_id) for e in ledger] == [(None, "received", None, dock.id)]
+    assert (ledger[0].product_id, ledger[0].warehouse_id, ledger[0].actor_id, ledger[0].actor_role) == (shirt.id, world.wh.id, w.id, "worker")
+    assert (ledger[0].reason, ledger[0].idempotency_key) == (reason, key)
+    assert ledger_sums(session) == balance_table(session) == {(shirt.id, world.wh.id, "received"): 1}
+
+    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == unit_id)).one()
+    assert (refund.rma_id, refund.warehouse_id, refund.status, refund.currency) == (world.rma.id, world.wh.id, "awaiting_inspection", "USD")
+    assert (refund.paid_amount, refund.amount, refund.inspected_at, refund.hold_reasons) == (Decimal("20.00"), Decimal("20.00"), None, [])
+    events = session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id)).all()
+    assert [(e.from_status, e.to_status, e.amount, e.actor_id, e.reason) for e in events] == [
+        (None, "awaiting_inspection", Decimal("20.00"), w.id, "unit received")]
+
+    outbox = session.scalars(select(OutboxEvent).where(
+        ((OutboxEvent.aggregate_type == "unit") & (OutboxEvent.aggregate_id == unit_id))
+        | ((OutboxEvent.aggregate_type == "refund") & (OutboxEvent.aggregate_id == refund.id))).order_by(OutboxEvent.id)).all()
+    assert [e.type for e in outbox] == ["unit.state_changed", "refund.awaiting_inspection"]
+    assert outbox[0].payload == {"unit_id": unit_id, "lpn": unit.lpn, "product_id": shirt.id, "warehouse_id": world.wh.id,
+                                 "from_state": None, "to_state": "received", "location_id": dock.id, "reason": reason}
+    assert outbox[1].payload == {"refund_id": refund.id, "unit_id": unit_id, "rma_id": world.rma.id,
+                                 "status": "awaiting_inspection", "amount": "20.00", "currency": "USD"}
+
+    audit = session.scalars(select(AuditEntry).where(
+        ((AuditEntry.entity_type == "unit") & (AuditEntry.entity_id == unit_id))
+        | ((AuditEntry.entity_type == "refund") & (AuditEntry.entity_id == refund.id))).order_by(AuditEntry.id)).all()
+    assert [(a.action, a.actor_id, a.actor_name, a.warehouse_id) for a in audit] == [
+        ("unit.received", w.id, w.name, world.wh.id), ("refund.opened", w.id, w.name, world.wh.id)]
+    assert audit[0].reason == reason
+    assert audit[0].details == {"from_state": None, "to_state": "received", "receipt_id": r["receipt_id"], "match": "expected"}
+    assert audit[1].details == {"unit_id": unit_id, "amount": "20.00"}
 
 
 def test_a_scan_replayed_ten_times_has_one_effect(session, world):

@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from app.db import unit_of_work
 from app.disposition.models import ReasonCode
-from app.exceptions import services as es
 from app.exceptions.models import ReturnException
 from app.inspection.services import add_photo
 from app.ledger.models import AuditEntry, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
 from app.refunds.models import RefundTrigger
 from tests.conftest import login
+from tests.helpers import open_exception_now
 from tests.integration.test_desk_services import (key, make_units, row_counts, serial_mismatch_case,
                                                   unidentified_parcel)
 
@@ -53,7 +53,7 @@ def scene(app, session, world):  # type: ignore[no-untyped-def]
     s["fraud"] = serial_mismatch_case(session, world)
     [wrong_unit] = make_units(session, world, 1, product="cream", state="received", with_refund=False)
     with unit_of_work(session):
-        s["wrong"] = es.open_exception(session, world.actor("worker"), "wrong_item", warehouse_id=world.wh.id,
+        s["wrong"] = open_exception_now(session, world.actor("worker"), "wrong_item", warehouse_id=world.wh.id,
                                        unit_id=wrong_unit, rma_id=world.rma.id,
                                        product_id=world.products["cream"].id, details={"sku": "HB-CREAM-50"}).id
     with unit_of_work(session):

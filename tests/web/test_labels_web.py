@@ -438,14 +438,14 @@ def test_fragment_reads_its_labels_in_one_statement(app, session, world):  # typ
 
     from app.auth.models import User
     from app.db import db
+    from app.labels.services import UNIT_PLACE
     from app.labels.views import label_actions
-    from app.ledger.services import WITH_PLACE
 
     add_open_box_variant(session, world)
     unit = receive(session, world, grade="B", packaging="opened")
     with app.test_request_context("/"):
         login_user(db.session.get(User, world.users["worker"].id))
-        loaded = db.session.get(ReturnUnit, unit.id, options=WITH_PLACE)
+        loaded = db.session.get(ReturnUnit, unit.id, options=UNIT_PLACE)
         statements: list[str] = []
 
         def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
