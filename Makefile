@@ -40,8 +40,10 @@ chromium:
 		else echo "Chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; \
 	fi
 
-## test: the whole suite on SQLite and PostgreSQL (a throwaway server unless TEST_DATABASE_URL is set) and Chromium
+## test: the layering contract (import-linter), then the whole suite on SQLite and PostgreSQL (a throwaway
+## server unless TEST_DATABASE_URL is set) and Chromium
 test: dev-deps chromium
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 ## bench: the scan / disposition benchmark on PostgreSQL (see bench/README.md)

@@ -47,10 +47,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_web(app)
 
-    from app.auth.views import bp as auth_bp
+    from app.signin.views import bp as signin_bp
     from app.home.views import bp as home_bp
 
-    app.register_blueprint(auth_bp)
+    app.register_blueprint(signin_bp)
     app.register_blueprint(home_bp)
     for module in ("app.receiving.views", "app.labels.views", "app.desk.views"):
         _register_optional(app, module)

@@ -47,6 +47,14 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class AlreadyDisposed(Conflict):
+    """The unit has its disposition already (`lpn`, `state`): it is released or routed, not disposed again."""
+
+    def __init__(self, message: str, *, lpn: str, state: str) -> None:
+        super().__init__(message)
+        self.lpn, self.state = lpn, state
+
+
 class StaleVersion(Conflict):
     """The record changed since the actor loaded it."""
 

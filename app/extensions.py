@@ -8,6 +8,6 @@ from htmx_flask import Htmx
 csrf = CSRFProtect()
 htmx = Htmx()
 login_manager = LoginManager()
-login_manager.login_view = "auth.login"
+login_manager.login_view = "signin.login"
 login_manager.login_message = "Sign in to continue."
 login_manager.session_protection = "strong"

@@ -107,12 +107,16 @@ def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
     return list(range(int(first), int(first) + count))
 
 
-def _insert(dialect: str, shape: tuple[Any, ...], prefixes: Sequence[str]) -> Executable:
-    """The INSERT of rows of one shape, the values of row i bound as `<prefixes[i]><column>`."""
+def _insert(dialect: str, shape: tuple[Any, ...], prefix: str, after: Any = None) -> Any:
+    """The INSERT of one row of this shape, its values bound as `<prefix><column>`; `after`: a CTE
+    the row is selected from (so that it is inserted after that CTE's row)."""
     _, table, columns, conflict, add = shape
     make = pg_insert if dialect == "postgresql" else sqlite_insert if dialect == "sqlite" else insert
-    rows = [{k: bindparam(prefix + k, type_=table.c[k].type) for k in columns} for prefix in prefixes]
-    stmt = make(table).values(rows if len(rows) > 1 else rows[0])
+    binds = [bindparam(prefix + k, type_=table.c[k].type) for k in columns]
+    if after is None:
+        stmt = make(table).values(dict(zip(columns, binds)))
+    else:
+        stmt = make(table).from_select(list(columns), select(*binds).select_from(after))
     if conflict and add:
         stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={add: table.c[add] + stmt.excluded[add]})
     return stmt
@@ -140,34 +144,30 @@ def _params(row: Row, prefix: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def _chain(dialect: str, shapes: tuple[tuple[Any, ...], ...]) -> tuple[Executable, tuple[str, ...]]:
-    """The one statement for rows of these shapes, in this order, and each row's parameter prefix.
+def _chain(dialect: str, shapes: tuple[tuple[Any, ...], ...]) -> Executable:
+    """The one statement for rows of these shapes, in this order: each row a data-modifying CTE,
+    row i's values bound as `w<i>_<column>`; it returns how many rows each update changed.
 
-    The inserts of one shape share one multi-row INSERT (their ids then follow the order given:
-    PostgreSQL runs sibling CTEs in no documented order); each update is a CTE of its own, and the
-    statement returns how many rows each update changed."""
-    groups: dict[Any, list[int]] = {}
+    PostgreSQL runs sibling CTEs in no documented order, so a row inserted into a table that an
+    earlier row of the chain was inserted into is selected from that row's CTE: it is inserted
+    after it, and ids follow the order given (the outbox's readers see a refund approved before it
+    is released). Each CTE is a single-row statement, so SQLAlchemy caches the compiled chain."""
+    ctes, counts, last_insert = [], [], {}
     for i, shape in enumerate(shapes):
-        groups.setdefault(i if shape[0] == "update" else shape, []).append(i)
-    prefixes = [""] * len(shapes)
-    ctes, counts = [], []
-    for g, members in enumerate(groups.values()):
-        shape = shapes[members[0]]
         if shape[0] == "update":
-            prefixes[members[0]] = f"w{g}_"
-            cte = _update(shape, f"w{g}_").cte(f"w{g}")
-            counts.append(select(func.count()).select_from(cte).scalar_subquery().label(f"w{g}"))
+            cte = _update(shape, f"w{i}_").cte(f"w{i}")
+            counts.append(select(func.count()).select_from(cte).scalar_subquery().label(f"w{i}"))
         else:
-            for j, i in enumerate(members):
-                prefixes[i] = f"w{g}_{j}_"
-            cte = _insert(dialect, shape, [f"w{g}_{j}_" for j in range(len(members))]).cte(f"w{g}")
+            table = shape[1]
+            cte = _insert(dialect, shape, f"w{i}_", after=last_insert.get(table)).returning(literal(1)).cte(f"w{i}")
+            last_insert[table] = cte
         ctes.append(cte)
-    return select(*counts or [literal(1)]).add_cte(*ctes), tuple(prefixes)
+    return select(*counts or [literal(1)]).add_cte(*ctes)
 
 
 @lru_cache(maxsize=256)
 def _single(dialect: str, shape: tuple[Any, ...]) -> Executable:
-    return _update(shape, "") if shape[0] == "update" else _insert(dialect, shape, [""])
+    return _update(shape, "") if shape[0] == "update" else _insert(dialect, shape, "")
 
 
 def write(session: Session, rows: Sequence[Row]) -> None:
@@ -181,10 +181,10 @@ def write(session: Session, rows: Sequence[Row]) -> None:
     dialect = session.get_bind().dialect.name
     updates = [r for r in rows if isinstance(r, Update)]
     if dialect == "postgresql" and len(rows) > 1:
-        stmt, prefixes = _chain(dialect, tuple(r.shape for r in rows))
+        stmt = _chain(dialect, tuple(r.shape for r in rows))
         params: dict[str, Any] = {}
-        for row, prefix in zip(rows, prefixes):
-            params.update(_params(row, prefix))
+        for i, row in enumerate(rows):
+            params.update(_params(row, f"w{i}_"))
         counts = list(session.execute(stmt, params).one())[:len(updates)]
     else:
         counts = []

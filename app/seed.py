@@ -935,14 +935,14 @@ def _write_logins(path: Path, logins: list[Login]) -> None:
     os.chmod(path, 0o600)
 
 
-def _threshold() -> Decimal:
-    """The refund approval threshold of the running app (or the environment)."""
+def _policy() -> RefundPolicy:
+    """The refund policy of the running app (or of the environment, outside one)."""
     try:
         from flask import current_app
 
-        return Decimal(current_app.config["REFUND_APPROVAL_THRESHOLD"])
-    except (RuntimeError, KeyError):
-        return Decimal(os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00"))
+        return RefundPolicy.from_config(current_app.config)
+    except RuntimeError:
+        return RefundPolicy.from_config({"REFUND_APPROVAL_THRESHOLD": os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00")})
 
 
 def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: float = 1.0) -> list[Login]:
@@ -967,7 +967,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
         raise SeedError("The database already has data: seed-demo fills an empty database only "
                         "(use --if-empty to keep it, or point DATABASE_URL at a fresh database).")
     passwords = {username: secrets.token_urlsafe(9) for username, *_ in STAFF}
-    seeder = Seeder(session, Random(42), RefundPolicy(_threshold()), scale=scale)
+    seeder = Seeder(session, Random(42), _policy(), scale=scale)
     seeder.reference_data(passwords)
     plans = seeder.orders_and_rmas()
     seeder.dock(plans)

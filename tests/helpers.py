@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.auth.scoping import ensure_unit_visible
+from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Product, ProductBarcode
 from app.db import unit_of_work, utcnow
 from app.exceptions.models import ReturnException
@@ -220,3 +220,25 @@ def open_exception_now(session: Session, actor: Actor, type_: str, **fields: Any
     exc = session.get(ReturnException, exception_id)
     assert exc is not None
     return exc
+
+
+def closed_events(session, receipt_id: int, rma_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """receipt.closed audit entries of the parcel and rma.closed outbox events of its return."""
+    session.rollback()
+    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "receipt.closed", AuditEntry.entity_id == receipt_id))
+    outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.type == "rma.closed", OutboxEvent.aggregate_id == rma_id))
+    return audits, outbox
+
+
+def opened_events(session, rma_id: int) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """Parcels of the return, receipt.opened audit entries and rma.receiving outbox events."""
+    from app.receiving.models import Receipt
+
+    session.rollback()
+    parcels = session.scalar(select(func.count()).select_from(Receipt).where(Receipt.rma_id == rma_id))
+    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "receipt.opened"))
+    outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.type == "rma.receiving", OutboxEvent.aggregate_id == rma_id))
+    return parcels, audits, outbox

@@ -94,9 +94,7 @@ def _sign_in_statement() -> Select:
 
 
 def user_signing_in(session: Session, username: str, password: str) -> SignedInUser | None:
-    """The active login with this username and password, or None. One plain row (read_rows): as
-    the first statement of its request it runs again on a new connection if PostgreSQL dropped
-    the pooled one, so the first sign-in after a restart works."""
+    """The active login with this username and password, or None (one plain row)."""
     rows = session.execute(_sign_in_statement(), {"username": username.strip().lower()}).all()
     if not rows or not rows[0].active or not check_password_hash(rows[0].password_hash, password):
         return None

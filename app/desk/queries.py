@@ -17,7 +17,10 @@ from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import User
 from app.auth.roles import Actor
-from app.auth.scoping import (load_unit, scope_exceptions, scope_photos, scope_units, scope_warehouses)
+from app.auth.scoping import scope_warehouses
+from app.exceptions.queries import scope_exceptions
+from app.inspection.queries import scope_photos
+from app.ledger.queries import load_unit, scope_units
 from app.catalog.models import CATEGORIES, Location, Merchant, Product, SalesChannel, Warehouse
 from app.db import as_utc, utcnow
 from app.disposition.models import ReasonCode
@@ -571,7 +574,7 @@ class ExceptionCase:
 
 def exception_case(session: Session, actor: Actor, exception_id: int) -> ExceptionCase:
     """Load one exception's case (scoped)."""
-    from app.auth.scoping import load_exception
+    from app.exceptions.queries import load_exception
 
     exc = load_exception(session, actor, exception_id)
     receipt = session.get(Receipt, exc.receipt_id) if exc.receipt_id else None

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import User
 from app.auth.roles import Actor
-from app.auth.scoping import scope_units
+from app.ledger.queries import scope_units
 from app.catalog.models import CATEGORIES, Product, SalesChannel
 from app.disposition.domain import (CONDITION_KEYS, DISPOSITIONS, GRADES, LIST_KEYS, PACKAGING_STATES, REFUND_ACTIONS,
                                     Decision, InspectionFacts, Rule, decide, validate_rule)

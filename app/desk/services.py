@@ -14,43 +14,46 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.auth.scoping import ensure_unit_visible
+from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Product
 from app.catalog.services import location_of_type
-from app.disposition.domain import DISPOSITION_STATE
+from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, STATE_DISPOSITION
 from app.disposition.services import confirm_disposition
-from app.errors import DomainError, NotPermitted, ValidationFailed
+from app.errors import AlreadyDisposed, DomainError, NotPermitted, ValidationFailed
 from app.exceptions.services import require_reason
 from app.inspection.models import Inspection
 from app.inspection.services import checklist_for, clean_grade, kept_answers
 from app.inspection.writer import record_inspection
 from app.ledger.domain import STATE_LABELS
 from app.ledger.idempotency import check_key, run_idempotent
-from app.ledger.models import IdempotencyRecord, ReturnUnit
+from app.ledger.models import ReturnUnit
 from app.ledger.services import check_version, lock_unit
 from app.ledger.writer import move_unit
 from app.refunds.services import RefundPolicy, approve_refund, reject_refund
 from app.rows import allocate_ids, expire, write
 
-# Target state -> (location type, disposition recorded on the unit, audit action, button words).
-TARGETS: dict[str, tuple[str, str, str, str]] = {
-    "available": ("stock", "restock", "unit.released", "Release to stock"),
-    "refurbish": ("refurbish", "refurbish", "unit.routed", "Route to refurbish"),
-    "vendor_return": ("vendor_return", "return_to_vendor", "unit.routed", "Return to vendor"),
-    "liquidation": ("liquidation", "liquidate", "unit.routed", "Route to liquidation"),
-    "disposed": ("scrap", "dispose", "unit.routed", "Dispose"),
-    "quarantine": ("quarantine", "quarantine", "unit.held", "Hold in quarantine"),
+# Where a supervisor may send a unit (a state), with the audit action and the button's words; the
+# disposition recorded and the location's type are the disposition rules' (app.disposition.domain).
+TARGETS: dict[str, tuple[str, str]] = {
+    "available": ("unit.released", "Release to stock"),
+    "refurbish": ("unit.routed", "Route to refurbish"),
+    "vendor_return": ("unit.routed", "Return to vendor"),
+    "liquidation": ("unit.routed", "Route to liquidation"),
+    "disposed": ("unit.routed", "Dispose"),
+    "quarantine": ("unit.held", "Hold in quarantine"),
 }
+
+
 MAX_BULK = 500
 
 
 def target_label(state: str) -> str:
     """The button words of a decision that moves a unit to `state`."""
-    return TARGETS[state][3] if state in TARGETS else STATE_LABELS.get(state, state)
+    return TARGETS[state][1] if state in TARGETS else STATE_LABELS.get(state, state)
 
 
 def _can_move(actor: Actor) -> None:
@@ -67,7 +70,9 @@ def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reas
     check_version(session, unit, expected_version)
     if unit.state == "received":
         raise ValidationFailed(f"Unit {unit.lpn} has not been disposed yet: confirm or override its disposition instead.")
-    loc_type, disposition, action, _label = TARGETS[to_state]
+    action, _label = TARGETS[to_state]
+    disposition = STATE_DISPOSITION[to_state]
+    loc_type = DISPOSITION_LOCATION_TYPE[disposition]
     location = location_of_type(session, unit.warehouse_id, loc_type)
     details: dict[str, Any] = {"decision": to_state, "location": location.code}
     if bulk:
@@ -211,30 +216,12 @@ def dispose_unit(session: Session, actor: Actor, *, unit_id: int, disposition: s
     reason = require_reason(reason) if disposition is not None else (reason or "").strip() or None
     if disposition is not None and disposition not in DISPOSITION_STATE:
         raise ValidationFailed("Unknown disposition.")
-    _refuse_disposed(session, actor, unit_id, idempotency_key)
-    return confirm_disposition(session, actor, unit_id=unit_id, idempotency_key=idempotency_key, policy=policy,
-                               override=disposition, override_reason=reason, expected_version=expected_version)
-
-
-def _refuse_disposed(session: Session, actor: Actor, unit_id: int, idempotency_key: str | None) -> None:
-    """At the desk a unit already disposed is released or routed, not disposed again: say so.
-
-    confirm_disposition refuses it too, under its lock (a Conflict worded for the handheld), so this
-    plain read only words the desk's refusal; it starts no transaction of its own to end: the use
-    case's unit of work goes on from it (app.db.begin_write). A key that already has its record is
-    let through, so that a retry replays its first result instead of being refused."""
-    u = ReturnUnit.__table__
-    seen = session.execute(
-        select(u.c.id, u.c.lpn, u.c.state, exists().where(IdempotencyRecord.key == idempotency_key).label("recorded"))
-        .where(u.c.id == unit_id)).first()
-    if seen is None or seen.recorded:
-        return  # confirm_disposition says "No such unit.", or replays
-    ensure_unit_visible(session, actor, seen)
-    if seen.state != "received":
-        raise ValidationFailed(f"Unit {seen.lpn} was already disposed ({STATE_LABELS[seen.state]}): release or route it instead.")
-
-
-# --------------------------------------------------------------------------- refunds
+    try:
+        return confirm_disposition(session, actor, unit_id=unit_id, idempotency_key=idempotency_key, policy=policy,
+                                   override=disposition, override_reason=reason, expected_version=expected_version)
+    except AlreadyDisposed as exc:  # at the desk, a disposed unit is released or routed instead
+        raise ValidationFailed(f"Unit {exc.lpn} was already disposed ({STATE_LABELS[exc.state]}): "
+                               "release or route it instead.") from exc
 
 
 def decide_refund(session: Session, actor: Actor, *, refund_id: int, decision: str, reason: str | None,

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app.auth.scoping import load_photo
+from app.inspection.queries import load_photo
 from app.db import db
 from app.desk import queries as dq
 from app.desk import rules as dr
@@ -25,10 +24,10 @@ from app.disposition.domain import DISPOSITION_STATE, DISPOSITIONS, explain_cond
 from app.errors import Conflict, NotFound
 from app.exceptions import services as es
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES
-from app.inspection.models import PACKAGING_STATES
+from app.ledger.domain import PACKAGING_STATES
 from app.inspection.photos import PhotoStore
 from app.ledger.domain import STATE_LABELS
-from app.ledger.models import GRADES
+from app.ledger.domain import GRADES
 from app.receiving.linking import link_parcel_to_rma
 from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
@@ -106,7 +105,7 @@ def _ageing() -> int:
 
 
 def _policy() -> RefundPolicy:
-    return RefundPolicy(Decimal(str(current_app.config.get("REFUND_APPROVAL_THRESHOLD", "250.00"))))
+    return RefundPolicy.from_config(current_app.config)
 
 
 def _safe_next(default: str) -> str:

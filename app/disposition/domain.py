@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
+from app.ledger.domain import GRADES, PACKAGING_STATES  # noqa: F401  - the rules name them
 
 DISPOSITIONS: tuple[str, ...] = (
     "restock",
@@ -33,6 +34,8 @@ DISPOSITION_STATE: dict[str, str] = {
     "dispose": "disposed",
 }
 
+STATE_DISPOSITION: dict[str, str] = {state: disposition for disposition, state in DISPOSITION_STATE.items()}
+
 DISPOSITION_LOCATION_TYPE: dict[str, str] = {
     "restock": "stock",
     "refurbish": "refurbish",
@@ -44,8 +47,6 @@ DISPOSITION_LOCATION_TYPE: dict[str, str] = {
 
 REFUND_ACTIONS: tuple[str, ...] = ("full", "less_restocking_fee", "less_damage", "none", "hold")
 
-GRADES: tuple[str, ...] = ("A", "B", "C", "D")
-PACKAGING_STATES: tuple[str, ...] = ("sealed", "opened", "damaged", "missing")
 
 DEFAULT_RESTOCKING_FEE_PCT = Decimal("0.15")
 DEFAULT_DAMAGE_PCT_BY_GRADE: Mapping[str, Decimal] = MappingProxyType(

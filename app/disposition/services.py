@@ -11,14 +11,14 @@ from sqlalchemy import Select, Text, bindparam, cast, distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.auth.scoping import ensure_unit_visible
+from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Location, Product, SalesChannel
 from app.catalog.services import no_location
 from app.rows import expire, write
 from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule
-from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.errors import AlreadyDisposed, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import ChecklistTemplate
 from app.ledger.idempotency import LateClaim, run_idempotent
 from app.ledger.models import ReturnUnit
@@ -205,8 +205,8 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
             return replay
         check_version(session, unit, expected_version)
         if unit.state != "received":
-            raise Conflict(f"Unit {unit.lpn} was already disposed: it is {unit.state.replace('_', ' ')}. "
-                           "Use the supervisor desk to move it on.")
+            raise AlreadyDisposed(f"Unit {unit.lpn} was already disposed: it is {unit.state.replace('_', ' ')}. "
+                           "Use the supervisor desk to move it on.", lpn=unit.lpn, state=unit.state)
         _require_inspected(unit)
         assert decision is not None and location_type is not None
         if ctx.location_id is None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.auth.scoping import scope_exceptions
+from app.exceptions.queries import scope_exceptions
 from app.catalog.models import Product
 from app.catalog.services import location_of_type
 from app.db import to_money, utcnow

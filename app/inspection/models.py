@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
 
-PACKAGING_STATES = ("sealed", "opened", "damaged", "missing")
 
 
 class ChecklistTemplate(Base):

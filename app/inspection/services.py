@@ -11,14 +11,15 @@ from sqlalchemy import Select, bindparam, case, null, select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
-from app.auth.scoping import ensure_unit_visible
+from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Product
 from app.rows import allocate_ids, expire, insert_row, next_id, write
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
-from app.inspection.models import PACKAGING_STATES, ChecklistTemplate, Inspection, Photo
+from app.inspection.models import ChecklistTemplate, Inspection, Photo
+from app.ledger.domain import GRADES, PACKAGING_STATES
 from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
 from app.ledger.idempotency import LateClaim, run_idempotent
-from app.ledger.models import GRADES, ReturnUnit
+from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row
 from app.inspection.writer import record_inspection as inspection_rows
@@ -111,7 +112,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     inspection, the unit's grade, the audit entry and the key's record in one write. The record is
     read in the lock's own statement, whose snapshot is taken before any wait for the lock: a
     same-key attempt that waited misses the winner's record, writes, fails on the record's key and
-    is replayed by run_idempotent (tests/integration/test_inspect_confirm_hot_path.py). Nothing the
+    is replayed by run_idempotent (tests/integration/disposition/test_inspect_and_confirm.py). Nothing the
     inspection checks changes under it (a second inspection is allowed), so that costs only the
     loser's round trips; confirm, whose checks would refuse the loser first, reads the record in a
     statement after the lock. `unanswered_is_no`: the answers

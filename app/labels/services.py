@@ -15,7 +15,8 @@ from sqlalchemy import CompoundSelect, Integer, String, bindparam, func, literal
 from sqlalchemy.orm import Session, joinedload
 
 from app.auth.roles import Actor
-from app.auth.scoping import load_unit, scope_units, scope_warehouses
+from app.auth.scoping import scope_warehouses
+from app.ledger.queries import load_unit, scope_units
 from app.catalog.models import Product, ProductBarcode, Warehouse
 from app.db import utcnow
 from app.errors import DomainError, NotFound, NotPermitted, ValidationFailed

@@ -8,18 +8,16 @@ is a preview and records nothing; the handheld's buttons always POST.
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
 from wtforms import SelectChoice
 from werkzeug.wrappers import Response
 
-from app.auth.scoping import scope_units
+from app.ledger.queries import unit_id_by_lpn
 from app.db import db
 from app.errors import DomainError, NotFound, NotPermitted, ValidationFailed
 from app.labels import services
@@ -40,15 +38,10 @@ from app.labels.forms import (
 )
 from app.labels.models import Printer
 from app.ledger.models import ReturnUnit
-from app.web import actor, is_htmx, render, require
+from app.web import actor, is_htmx, new_key, render, require
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
-
-
-def _new_key() -> str:
-    """A fresh idempotency key for one tap of one button."""
-    return uuid.uuid4().hex
 
 
 def _namespaced(action: str, key: str | None) -> str | None:
@@ -83,7 +76,7 @@ class LabelActions:
     reprint_sku: bool = False
     sku: str | None = None
     sku_barcode: str | None = None
-    key: str = field(default_factory=_new_key)
+    key: str = field(default_factory=new_key)
     next: str | None = None
     reasons: tuple[str, ...] = REPRINT_REASONS
     allowed: bool = True
@@ -185,7 +178,7 @@ def _print_page(unit: ReturnUnit, stock: str, kind: str, *, status: int = 200, e
     page_size = "A4" if stock == "a4" else f"{spec.width_mm / 25.4:g}in {spec.height_mm / 25.4:g}in"
     resp = render("labels/print.html", unit=unit, stock=stock, kind=kind, spec=spec, stocks=STOCKS,
                   page_size=page_size, label=_label_view(content, stock), start=start, positions=SHEET_POSITIONS,
-                  autoprint=request.args.get("autoprint") == "1" and status == 200, key=_new_key(),
+                  autoprint=request.args.get("autoprint") == "1" and status == 200, key=new_key(),
                   reprint=services.previous_prints(db.session, unit.id, kind, content.barcode_value) > 0,
                   reasons=REPRINT_REASONS, next=safe_next(values.get("next")), error=error, status=status)
     resp.headers["Cache-Control"] = "no-store"
@@ -313,9 +306,9 @@ def index() -> Response:
     """Find a unit by its LPN to (re)print its label."""
     lpn = clean_text(request.args.get("lpn")).upper()
     if lpn:
-        unit = db.session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.lpn == lpn), actor())).first()
-        if unit is not None:
-            return redirect(url_for("labels.unit_page", unit_id=unit.id))
+        unit_id = unit_id_by_lpn(db.session, actor(), lpn)
+        if unit_id is not None:
+            return redirect(url_for("labels.unit_page", unit_id=unit_id))
         return render("labels/index.html", status=404, lpn=lpn, error=f"No unit with LPN {lpn[:40]} here.")
     return render("labels/index.html", lpn="", error=None)
 
@@ -354,7 +347,7 @@ def _printer_form(printer: Printer | None = None) -> PrinterForm:
     form = PrinterForm(obj=printer) if printer is not None and request.method == "GET" else PrinterForm()
     form.warehouse_id.choices = [SelectChoice(w.id, f"{w.code} · {w.name}") for w in services.visible_warehouses(db.session, actor())]
     if request.method == "GET":
-        form.idempotency_key.data = _new_key()
+        form.idempotency_key.data = new_key()
     return form
 
 

@@ -29,6 +29,9 @@ EDGES: dict[str | None, dict[str, frozenset[str]]] = {
     DISPOSED: {},
 }
 
+GRADES = ("A", "B", "C", "D")  # a unit's condition grade, A best
+PACKAGING_STATES = ("sealed", "opened", "damaged", "missing")  # the state its packaging came back in
+
 STATE_LABELS = {
     RECEIVED: "received",
     AVAILABLE: "available (restocked)",

@@ -13,7 +13,6 @@ from app.db import Base, BigIntPK, Money, utcnow
 from app.ledger.domain import STATES
 
 SERIAL_STATUSES = ("not_tracked", "match", "mismatch", "missing")
-GRADES = ("A", "B", "C", "D")
 
 
 class ReturnUnit(Base):

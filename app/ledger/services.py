@@ -69,7 +69,7 @@ def transition_unit(session: Session, actor: Actor, *, unit_id: int, to_state: s
                     idempotency_key: str | None, to_location_id: int | None = None,
                     expected_version: int | None = None) -> dict[str, Any]:
     """Use case: move one unit to a new state (and location), once, whatever the retries."""
-    from app.auth.scoping import ensure_unit_visible
+    from app.ledger.queries import ensure_unit_visible
 
     params = {"unit_id": unit_id, "to_state": to_state, "reason": reason, "to_location_id": to_location_id,
               "expected_version": expected_version}

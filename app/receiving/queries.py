@@ -3,24 +3,44 @@
 Read-only: the screens and the use cases in app.receiving.services read through here."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, literal, literal_column, select, true, union_all
+from sqlalchemy import Select, bindparam, or_, func, literal, literal_column, select, true, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ExecutableOption
 
 from app.auth.roles import Actor
-from app.auth.scoping import ensure_unit_visible, scope_receipts, scope_units, scope_warehouses
+from app.auth.scoping import Scope, is_staff, org_merchants, scope_of, scope_warehouses, visible
 from app.catalog.models import Location, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
 from app.disposition.services import unit_screen_row
 from app.errors import NotFound, ValidationFailed
 from app.exceptions.models import EXCEPTION_LABELS
 from app.ledger.models import ReturnUnit
+from app.ledger.queries import ensure_unit_visible, scope_units
 from app.orders.models import Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
 from app.receiving.models import Receipt
 from app.receiving.scan import ParsedScan, as_parsed, normalize_gtin
+
+
+def scope_receipts(stmt: Select, actor: Actor | Scope) -> Select:
+    """Limit a select over Receipt to the parcels the actor may see: at their warehouses and, for a
+    parcel of a return, of a merchant they serve (a blind parcel has no merchant yet)."""
+    parcels, rmas = Receipt.__table__, Rma.__table__  # table columns: a plain read stays a plain read
+    served_rmas = select(rmas.c.id).where(rmas.c.merchant_id.in_(org_merchants(actor)))
+    return stmt.where(visible(actor, parcels.c.warehouse_id),
+                      or_(is_staff(actor), parcels.c.rma_id.is_(None), parcels.c.rma_id.in_(served_rmas)))
+
+
+def load_receipt(session: Session, actor: Actor, receipt_id: int, *, options: Sequence[ExecutableOption] = ()) -> Receipt:
+    """A parcel the actor may see, or NotFound; `options` (e.g. joinedload) ride along."""
+    receipt = session.scalars(scope_receipts(select(Receipt).where(Receipt.id == receipt_id).options(*options), actor)).first()
+    if receipt is None:
+        raise NotFound("No such receipt.")
+    return receipt
 
 
 @dataclass
@@ -132,13 +152,14 @@ def parcel_and_product(session: Session, actor: Actor, receipt_id: int,
     if key is None:
         return parcel_ref(session, actor, receipt_id), None
     params = {"receipt_id": receipt_id, **_find_product_params(key)}
-    r = session.execute(_parcel_and_product_statement(actor), params).one()
+    r = session.execute(_parcel_and_product_statement(scope_of(actor)), params).one()
     ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
     product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
     return ref, KnownProduct(key, product)
 
 
-def _parcel_and_product_statement(actor: Actor) -> Select:
+@lru_cache(maxsize=64)
+def _parcel_and_product_statement(actor: Scope) -> Select:
     """parcel_ref's and find_product's queries side by side: one row, whichever of them found nothing."""
     ref = _parcel_ref_statement(actor).subquery("parcel")
     product = _find_product_statement().subquery("product")
@@ -196,14 +217,15 @@ def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, recei
     return ScanResult("unknown", code, parsed)
 
 
-def _parcel_ref_statement(actor: Actor) -> Select:
-    return scope_receipts(select(Receipt.id, Receipt.status, Receipt.rma_id).where(Receipt.id == bindparam("receipt_id")),
-                          actor)
+@lru_cache(maxsize=64)
+def _parcel_ref_statement(actor: Scope) -> Select:
+    r = Receipt.__table__
+    return scope_receipts(select(r.c.id, r.c.status, r.c.rma_id).where(r.c.id == bindparam("receipt_id")), actor)
 
 
 def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> ParcelRef | None:
     """A parcel the actor may see, as (id, status, rma_id), or None."""
-    row = session.execute(_parcel_ref_statement(actor), {"receipt_id": receipt_id}).first()
+    row = session.execute(_parcel_ref_statement(scope_of(actor)), {"receipt_id": receipt_id}).first()
     return ParcelRef(*row) if row else None
 
 
@@ -238,7 +260,7 @@ class ParcelCard(NamedTuple):
 def parcel_card(session: Session, actor: Actor, receipt_id: int) -> ParcelCard | None:
     """A parcel the actor may see with what its card shows of its return (channel, merchant,
     customer, order), in one plain read; None when there is none."""
-    rows = session.execute(scope_receipts(_parcel_card_statement(), actor), {"receipt_id": receipt_id}).all()
+    rows = session.execute(_parcel_card_statement(scope_of(actor)), {"receipt_id": receipt_id}).all()
     if not rows:
         return None
     r = rows[0]
@@ -250,17 +272,18 @@ def parcel_card(session: Session, actor: Actor, receipt_id: int) -> ParcelCard |
     return ParcelCard(r.id, r.status, r.rma_id, r.scanned_code, rma)
 
 
-@lru_cache(maxsize=1)
-def _parcel_card_statement() -> Select:
+@lru_cache(maxsize=64)
+def _parcel_card_statement(scope: Scope) -> Select:
     rc, rma, ch, m, c, o = (Receipt.__table__, Rma.__table__, SalesChannel.__table__, Merchant.__table__,
                             Customer.__table__, Order.__table__)
-    return (select(rc.c.id, rc.c.status, rc.c.rma_id, rc.c.scanned_code, rma.c.number.label("rma_number"),
-                   ch.c.name.label("channel_name"), m.c.name.label("merchant_name"), c.c.name.label("customer_name"),
-                   o.c.number.label("order_number"))
-            .select_from(rc.outerjoin(rma, rma.c.id == rc.c.rma_id).outerjoin(ch, ch.c.id == rma.c.channel_id)
-                         .outerjoin(m, m.c.id == rma.c.merchant_id).outerjoin(c, c.c.id == rma.c.customer_id)
-                         .outerjoin(o, o.c.id == rma.c.order_id))
-            .where(rc.c.id == bindparam("receipt_id")))
+    return scope_receipts(
+        select(rc.c.id, rc.c.status, rc.c.rma_id, rc.c.scanned_code, rma.c.number.label("rma_number"),
+               ch.c.name.label("channel_name"), m.c.name.label("merchant_name"), c.c.name.label("customer_name"),
+               o.c.number.label("order_number"))
+        .select_from(rc.outerjoin(rma, rma.c.id == rc.c.rma_id).outerjoin(ch, ch.c.id == rma.c.channel_id)
+                     .outerjoin(m, m.c.id == rma.c.merchant_id).outerjoin(c, c.c.id == rma.c.customer_id)
+                     .outerjoin(o, o.c.id == rma.c.order_id))
+        .where(rc.c.id == bindparam("receipt_id")), scope)
 
 
 @lru_cache(maxsize=1)

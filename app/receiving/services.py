@@ -13,7 +13,7 @@ from sqlalchemy import Integer, Select, and_, bindparam, case, exists, false, fu
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.roles import Actor
-from app.auth.scoping import scope_receipts, serves_merchant
+from app.auth.scoping import Scope, scope_of, serves_merchant
 from app.catalog.models import Location, Product, Warehouse
 from app.db import utcnow
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
@@ -28,7 +28,7 @@ from app.orders.queries import find_return
 from app.receiving.domain import LineCount, place_unit
 from app.receiving.models import Receipt
 from app.receiving.queries import (KnownProduct, ParcelRef, line_counts_statement, parcel_in_hand, product_by_id,
-                                   resolve_scan)
+                                   resolve_scan, scope_receipts)
 from app.receiving.scan import ParsedScan, as_parsed, parse_scan
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger
@@ -483,32 +483,33 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
     parcel queues on its own row; one linked to a return between the two reads takes the return's
     (see docs/decisions/0001-locking.md for the order of locks). The parcel's row itself is not
     locked here: read its status afresh."""
-    params = {"receipt_id": receipt_id}
-    row = session.execute(scope_receipts(_lock_parcel_statement(blind=False), actor), params).first()
+    params, scope = {"receipt_id": receipt_id}, scope_of(actor)
+    row = session.execute(_lock_parcel_statement(scope, blind=False), params).first()
     if row is not None:
         return ParcelLock(*row)
     # A blind parcel, as far as that read could tell. Its row is locked in a savepoint: if it was
     # linked to its return meanwhile, the savepoint gives the row back (holding it while waiting
     # for the return would invert the lock order and could deadlock) and the return is taken first.
     savepoint = session.begin_nested()
-    row = session.execute(scope_receipts(_lock_parcel_statement(blind=True), actor), params).first()
+    row = session.execute(_lock_parcel_statement(scope, blind=True), params).first()
     if row is not None and row.rma_id is None:
         savepoint.commit()
         return ParcelLock(*row)
     savepoint.rollback()
-    row = session.execute(scope_receipts(_lock_parcel_statement(blind=False), actor), params).first() if row else None
+    row = session.execute(_lock_parcel_statement(scope, blind=False), params).first() if row else None
     if row is None:
         raise NotFound("No such receipt.")
     return ParcelLock(*row)
 
 
-@lru_cache(maxsize=2)
-def _lock_parcel_statement(*, blind: bool) -> Select:
+@lru_cache(maxsize=128)
+def _lock_parcel_statement(scope: Scope, *, blind: bool) -> Select:
     """The parcel with its return's merchant, order and currency; locked on the return's row, or,
     for a `blind` parcel (no return), on its own."""
     r, m, o = Receipt.__table__, Rma.__table__, Order.__table__
     joined = r.outerjoin(m, m.c.id == r.c.rma_id) if blind else r.join(m, m.c.id == r.c.rma_id)
-    return (select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency,
-                   m.c.number.label("rma_number"))
-            .select_from(joined.outerjoin(o, o.c.id == m.c.order_id))
-            .where(r.c.id == bindparam("receipt_id")).with_for_update(of=r if blind else m))
+    return scope_receipts(
+        select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency,
+               m.c.number.label("rma_number"))
+        .select_from(joined.outerjoin(o, o.c.id == m.c.order_id))
+        .where(r.c.id == bindparam("receipt_id")).with_for_update(of=r if blind else m), scope)

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
-from app.inspection.models import PACKAGING_STATES
+from app.ledger.domain import PACKAGING_STATES
 from app.inspection.services import add_photo, form_answers, record_inspection, stored_or_default_checklist
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
@@ -268,7 +268,7 @@ def photos(unit_id: int) -> Response:
 def dispose(unit_id: int) -> Response:
     """Confirm the rules' decision (a supervisor may override): the unit moves, the refund follows.
     The use case checks the unit is there for this person; the screen then loads it as it is now."""
-    policy = RefundPolicy(current_app.config["REFUND_APPROVAL_THRESHOLD"])
+    policy = RefundPolicy.from_config(current_app.config)
     result = confirm_disposition(db.session, actor(), unit_id=unit_id, idempotency_key=request.form.get("key"),
                                  policy=policy, override=request.form.get("override") or None,
                                  override_reason=request.form.get("override_reason"),

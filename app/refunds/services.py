@@ -3,6 +3,7 @@ acknowledgement. Each reads the trigger it changes as a plain row under its row 
 only through app.refunds.writer, along the lifecycle in app.refunds.domain."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -29,6 +30,11 @@ class RefundPolicy:
     """Settings that govern refunds: amounts over the threshold wait for a supervisor."""
 
     approval_threshold: Decimal = Decimal("250.00")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RefundPolicy:
+        """The policy the app is configured with (REFUND_APPROVAL_THRESHOLD, app.config)."""
+        return cls(Decimal(str(config.get("REFUND_APPROVAL_THRESHOLD", cls.approval_threshold))))
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idemp
         raise NotPermitted("You may not open refunds.")
 
     def work() -> dict[str, Any]:
-        from app.auth.scoping import ensure_unit_visible
+        from app.ledger.queries import ensure_unit_visible
 
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
@@ -78,7 +84,7 @@ def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idemp
 def _load_for_decision(session: Session, actor: Actor, refund_id: int, expected_version: int | None) -> Any:
     """The held refund a supervisor decides, locked, as a plain row; refused when it is not (or no
     longer) waiting for a decision, or changed since the supervisor saw it."""
-    from app.auth.scoping import ensure_unit_visible
+    from app.ledger.queries import ensure_unit_visible
 
     refund = lock_refund(session, refund_id)
     ensure_unit_visible(session, actor, _UnitRef(refund.unit_id))

@@ -17,7 +17,7 @@ from app.inspection.services import add_photo
 from app.ledger.models import ReturnUnit
 from app.refunds.models import RefundTrigger
 from tests.e2e.conftest import shoot, sign_in
-from tests.integration.test_desk_services import key, make_units, serial_mismatch_case, unidentified_parcel
+from tests.integration.desk.test_desk_services import key, make_units, serial_mismatch_case, unidentified_parcel
 
 pytestmark = pytest.mark.e2e
 

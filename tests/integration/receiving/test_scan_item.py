@@ -11,10 +11,9 @@ from sqlalchemy import func, select
 
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
-from app.orders.models import ShippedSerial
 from app.receiving.services import open_receipt, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
-from tests.helpers import counts, new_key, statements_sent
+from tests.helpers import closed_events, counts, new_key, opened_events
 
 
 def test_a_scanned_unit_is_received_with_its_ledger_row_and_refund_trigger(session, world):
@@ -110,19 +109,6 @@ def test_the_same_scan_sent_six_times_at_once_has_one_effect(session, session_fa
     assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.receipt_id == r["receipt_id"])) == 1
 
 
-@pytest.mark.pg_only
-def test_a_scan_is_three_statements_inside_its_transaction(session, world):
-    """The lock, the read and the write; on PostgreSQL the write is one statement for every row."""
-    w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    shirt = world.products["shirt"]
-    session.get(type(shirt), shirt.id)  # the view has the product from resolving the scan
-    statements = statements_sent(session, lambda: scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id,
-                                                            idempotency_key=new_key()))
-    assert len(statements) == 3, statements
-    assert "FOR UPDATE" in statements[0] and statements[2].startswith("WITH")
-
-
 def _at_once(session_factory, calls: list) -> list:  # type: ignore[no-untyped-def]
     """Each call(session) started at the same moment, each on its own session: its result, or the
     error it raised."""
@@ -150,16 +136,6 @@ def _closes_at_once(session_factory, w, receipt_id: int, keys: list[str]) -> lis
                                       for k in keys])
 
 
-def _closed_events(session, receipt_id: int, rma_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    session.rollback()
-    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "receipt.closed", AuditEntry.entity_id == receipt_id))
-    outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
-        OutboxEvent.type == "rma.closed", OutboxEvent.aggregate_id == rma_id))
-    return audits, outbox
-
-
-
 def test_the_same_close_sent_ten_times_at_once_has_one_effect(session, session_factory, world):
     """Retries of one close racing each other queue on the return's lock; the key's record is read
     after it, so every retry replays the winner's answer instead of being refused as already
@@ -172,7 +148,7 @@ def test_the_same_close_sent_ten_times_at_once_has_one_effect(session, session_f
     assert sorted(x["replayed"] for x in results) == [False] + [True] * 9
     assert len({repr(sorted((k, v) for k, v in x.items() if k != "replayed")) for x in results}) == 1
     assert results[0]["missing"]  # nothing was scanned: the whole return is missing
-    assert _closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
+    assert closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
 
 
 def test_ten_closes_of_one_parcel_with_their_own_keys_close_it_once(session, session_factory, world):
@@ -186,30 +162,7 @@ def test_ten_closes_of_one_parcel_with_their_own_keys_close_it_once(session, ses
     refused = [x for x in results if isinstance(x, Conflict)]
     assert len(done) == 1 and len(refused) == 9, results
     assert all("already closed" in x.message for x in refused)
-    assert _closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
-
-
-@pytest.mark.pg_only
-def test_a_close_is_four_statements_inside_its_transaction(session, world):
-    """The return's lock; the parcel's lock with the key's record and its return's other open
-    parcels; the lines' counts; one write. Here nothing is missing (every line received)."""
-    from app.receiving.services import close_receipt
-
-    w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-    for line in world.rma.lines:
-        for _ in range(line.quantity):
-            serial = None
-            if line.product.serial_tracked:
-                serial = session.scalars(select(ShippedSerial.serial).where(ShippedSerial.order_line_id == line.order_line_id)).first()
-            scan_item(session, w, receipt_id=r["receipt_id"], product_id=line.product_id, serial=serial, idempotency_key=new_key())
-    key = new_key()
-    statements = statements_sent(session, lambda: close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key))
-    assert len(statements) == 4, statements
-    assert "FOR UPDATE" in statements[0] and "FOR UPDATE" in statements[1] and statements[3].startswith("WITH")
-    assert _closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
-    again = close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key)
-    assert again["replayed"] and again["missing"] == []
+    assert closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
 
 
 def _opens_at_once(session_factory, w, warehouse_id: int, keys: list[str], code: str = "RMA-5001",  # type: ignore[no-untyped-def]
@@ -220,18 +173,6 @@ def _opens_at_once(session_factory, w, warehouse_id: int, keys: list[str], code:
         for k in keys])
 
 
-def _opened_events(session, rma_id: int) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
-    """Parcels of the return, receipt.opened audit entries and rma.receiving outbox events."""
-    from app.receiving.models import Receipt
-
-    session.rollback()
-    parcels = session.scalar(select(func.count()).select_from(Receipt).where(Receipt.rma_id == rma_id))
-    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "receipt.opened"))
-    outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
-        OutboxEvent.type == "rma.receiving", OutboxEvent.aggregate_id == rma_id))
-    return parcels, audits, outbox
-
-
 def test_the_same_open_sent_ten_times_at_once_has_one_effect(session, session_factory, world):
     """Retries of one parcel scan racing each other get one parcel and the winner's answer, not
     "joined the parcel another worker opened" (each retry queues on the return's lock and then
@@ -240,7 +181,7 @@ def test_the_same_open_sent_ten_times_at_once_has_one_effect(session, session_fa
     assert all(isinstance(x, dict) for x in results), results
     assert sorted(x["replayed"] for x in results) == [False] + [True] * 9
     assert {(x["receipt_id"], x["joined"]) for x in results} == {(results[0]["receipt_id"], False)}
-    assert _opened_events(session, world.rma.id) == (1, 1, 1)
+    assert opened_events(session, world.rma.id) == (1, 1, 1)
 
 
 def test_ten_opens_of_one_return_with_their_own_keys_open_one_parcel(session, session_factory, world):
@@ -250,25 +191,7 @@ def test_ten_opens_of_one_return_with_their_own_keys_open_one_parcel(session, se
     assert all(isinstance(x, dict) for x in results), results
     assert sorted(x["joined"] for x in results) == [False] + [True] * 9
     assert len({x["receipt_id"] for x in results}) == 1
-    assert _opened_events(session, world.rma.id) == (1, 1, 1)
-
-
-@pytest.mark.pg_only
-def test_opening_a_parcel_is_three_statements_inside_its_transaction(session, world):
-    """The return's lock (with the warehouse); the return's open parcel, the key's record and the
-    new parcel's id, read after it; one write. Joining the parcel is three too; a retry replays."""
-    w, wid, found = world.actor("worker"), world.wh.id, (world.rma.id, "RMA number")
-    key = new_key()
-    statements = statements_sent(session, lambda: open_receipt(session, w, code="RMA-5001", warehouse_id=wid,
-                                                               idempotency_key=key, found=found))
-    assert len(statements) == 3, statements
-    assert "FOR UPDATE" in statements[0] and "idempotency_records" in statements[1] and statements[2].startswith("WITH")
-    joined = statements_sent(session, lambda: open_receipt(session, w, code="RMA-5001", warehouse_id=wid,
-                                                           idempotency_key=new_key(), found=found))
-    assert len(joined) == 3, joined
-    again = open_receipt(session, w, code="RMA-5001", warehouse_id=wid, idempotency_key=key)
-    assert again["replayed"] and not again["joined"]
-    assert _opened_events(session, found[0]) == (1, 1, 1)
+    assert opened_events(session, world.rma.id) == (1, 1, 1)
 
 
 def test_a_blind_parcel_sent_six_times_at_once_with_one_key_is_one_parcel(session, session_factory, world):
@@ -318,3 +241,25 @@ def test_an_open_retried_after_its_parcel_was_closed_replays(session, world):
         open_receipt(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key)
     with pytest.raises(IdempotencyKeyReused):
         open_receipt(session, w, code="NOLABEL-5", warehouse_id=world.wh.id, idempotency_key=key, blind=True)
+
+
+@pytest.mark.pg_only
+def test_scans_through_the_scan_use_case_at_once_fill_a_line_once(session, session_factory, world):
+    """Six scans of the same item at once through the handheld's use case (services.scan), whose
+    first read takes the parcel's lock: the return expects 2 shirts, so two match and four are
+    over-returns. Fails if that read hands on a parcel it did not lock (each scan would see the
+    line unfilled)."""
+    from app.receiving.services import scan
+
+    w = world.actor("worker")
+    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    session.commit()
+    results = _at_once(session_factory, [
+        lambda s, i=i: scan(s, w, code="TEE-BLU-M", parcel_id=r["receipt_id"], pending_product_id=None,
+                            warehouse_id=world.wh.id, idempotency_key=f"at-once-scan-{i:04d}")
+        for i in range(6)])
+    assert all(x.kind == "received" for x in results), results
+    assert sorted(len(x.received["exceptions"]) for x in results) == [0, 0, 1, 1, 1, 1]
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(
+        ReturnUnit.receipt_id == r["receipt_id"], ReturnUnit.rma_line_id.is_not(None))) == 2

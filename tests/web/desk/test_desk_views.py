@@ -20,7 +20,7 @@ from app.ledger.services import balance_table, ledger_sums
 from app.refunds.models import RefundTrigger
 from tests.conftest import login
 from tests.helpers import open_exception_now
-from tests.integration.test_desk_services import (key, make_units, row_counts, serial_mismatch_case,
+from tests.integration.desk.test_desk_services import (key, make_units, row_counts, serial_mismatch_case,
                                                   unidentified_parcel)
 
 HX = {"HX-Request": "true"}

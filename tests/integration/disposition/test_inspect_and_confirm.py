@@ -23,10 +23,13 @@ from app.inspection.services import record_inspection
 from app.receiving.services import open_receipt, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy
-from tests.helpers import counts, new_key, receive_unit, statements_sent
-from tests.integration.test_concurrency import race, racing_sessions  # noqa: F401 - a fixture
+from tests.helpers import counts, new_key, receive_unit
+from tests.integration.ledger.test_concurrency import race, racing_sessions  # noqa: F401 - a fixture
+
 
 POLICY = RefundPolicy(Decimal("250.00"))
+
+
 SERIALS = {"phone": "SN-PHONE-0001"}  # what the world's order shipped
 
 
@@ -67,6 +70,8 @@ def _inspected(session, world, worker, *, product="shirt", grade="A", packaging=
 
 # (product, on the return?) -> the default rules' disposition, the unit's state and location, the
 # refund's status and amount (the price paid: the order line's on the return, else the product's value).
+
+
 CONFIRMS = [
     ("shirt", False, ("restock", "available", "STOCK-01"), ("released", "25.00")),
     ("phone", False, ("restock", "available", "STOCK-01"), ("pending_approval", "699.00")),
@@ -164,23 +169,6 @@ def test_the_rules_see_the_customers_history(session, world):
     second = confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(), policy=POLICY)
     assert second["disposition"] == "liquidate"
     assert "3+ prior returns" in second["explanation"]
-
-
-@pytest.mark.pg_only
-def test_an_inspection_is_two_statements_and_a_confirm_four(session, world):
-    """Inspection: the lock (with the checklist and the key's record), the write. Confirm: the lock
-    with the rules' facts, the rules, the refund's lock with the key's record and the location, the write."""
-    w = world.actor("worker")
-    unit_id = receive_unit(session, world, "shirt", w).id
-    inspect = statements_sent(session, lambda: record_inspection(
-        session, w, unit_id=unit_id, grade="A", packaging="sealed", answers={"tags_attached": True}, notes=None,
-        idempotency_key=new_key()))
-    assert len(inspect) == 2, inspect
-    confirm = statements_sent(session, lambda: confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(),
-                                                               policy=POLICY))
-    assert len(confirm) == 4, confirm
-    assert "FOR UPDATE" in inspect[0] and "FOR UPDATE" in confirm[0] and "FOR UPDATE" in confirm[2]
-    assert inspect[1].startswith("WITH") and confirm[3].startswith("WITH")
 
 
 def test_an_update_of_a_missing_row_writes_nothing(session, world):

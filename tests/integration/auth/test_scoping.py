@@ -4,7 +4,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.auth import scoping
+from app.exceptions.queries import load_exception, scope_exceptions
+from app.inspection.queries import load_photo, scope_photos
+from app.ledger.queries import load_unit, scope_units
+from app.orders.queries import load_rma, scope_rmas
+from app.receiving.queries import load_receipt, scope_receipts
 from app.catalog.models import Location, Warehouse
 from app.errors import NotFound
 from app.exceptions.models import ReturnException
@@ -16,11 +20,11 @@ from app.receiving.models import Receipt
 from tests.helpers import counts, new_key, receive_unit
 
 KINDS = {
-    "unit": (ReturnUnit, scoping.scope_units, scoping.load_unit),
-    "rma": (Rma, scoping.scope_rmas, scoping.load_rma),
-    "exception": (ReturnException, scoping.scope_exceptions, scoping.load_exception),
-    "receipt": (Receipt, scoping.scope_receipts, scoping.load_receipt),
-    "photo": (Photo, scoping.scope_photos, scoping.load_photo),
+    "unit": (ReturnUnit, scope_units, load_unit),
+    "rma": (Rma, scope_rmas, load_rma),
+    "exception": (ReturnException, scope_exceptions, load_exception),
+    "receipt": (Receipt, scope_receipts, load_receipt),
+    "photo": (Photo, scope_photos, load_photo),
 }
 
 

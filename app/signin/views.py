@@ -5,12 +5,12 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.auth.forms import LoginForm
+from app.signin.forms import LoginForm
 from app.auth.models import user_signing_in
 from app.db import db
 from app.web import safe_next
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("signin", __name__)
 
 
 def _safe_next(target: str | None) -> str:
@@ -32,11 +32,11 @@ def login() -> Response | str:
             return redirect(_safe_next(request.args.get("next")))
         error = "Wrong username or password."
     status = 401 if error else 200
-    return render_template("auth/login.html", form=form, error=error), status  # type: ignore[return-value]
+    return render_template("signin/login.html", form=form, error=error), status  # type: ignore[return-value]
 
 
 @bp.post("/logout")
 def logout() -> Response:
     """Sign out (POST with CSRF, so a link cannot sign somebody out)."""
     logout_user()
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("signin.login"))

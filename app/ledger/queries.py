@@ -1,0 +1,41 @@
+"""Reads of units shared by the use cases and screens: what an actor may see of them."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ExecutableOption
+
+from app.auth.roles import Actor
+from app.auth.scoping import visible
+from app.errors import NotFound
+from app.ledger.models import ReturnUnit
+
+
+def scope_units(stmt: Select, actor: Actor) -> Select:
+    """Limit a select over ReturnUnit to what the actor may see (app.auth.scoping)."""
+    units = ReturnUnit.__table__  # table columns: a plain read stays a plain read
+    return stmt.where(visible(actor, units.c.warehouse_id, units.c.merchant_id))
+
+
+def ensure_unit_visible(session: Session, actor: Actor, unit: Any) -> None:
+    """Raise NotFound (not 403: no leaking of existence) for a unit outside the actor's scope.
+    `unit`: anything with the unit's `id`."""
+    if actor.is_partner and session.execute(
+            scope_units(select(ReturnUnit.id).where(ReturnUnit.id == unit.id), actor).limit(1)).first() is None:
+        raise NotFound("No such unit.")
+
+
+def load_unit(session: Session, actor: Actor, unit_id: int, *, options: Sequence[ExecutableOption] = ()) -> ReturnUnit:
+    """A unit the actor may see, or NotFound; `options` (e.g. joinedload) ride along."""
+    unit = session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == unit_id).options(*options), actor)).first()
+    if unit is None:
+        raise NotFound("No such unit.")
+    return unit
+
+
+def unit_id_by_lpn(session: Session, actor: Actor, lpn: str) -> int | None:
+    """The id of the unit with this licence plate, if the actor may see it."""
+    return session.scalars(scope_units(select(ReturnUnit.id).where(ReturnUnit.lpn == lpn), actor)).first()
