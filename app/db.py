@@ -167,10 +167,13 @@ def begin_write(session: Session) -> None:
     SQLite: what the session read before is rolled back, and BEGIN IMMEDIATE takes the database's
     write lock first, so that the use case's reads and writes happen under it. PostgreSQL (READ
     COMMITTED): a transaction that has only read goes on, keeping its connection; use cases take
-    row locks on what they change, and each statement sees what committed before it."""
+    row locks on what they change, and each statement sees what committed before it. A write
+    transaction already open (a use case that calls another) goes on."""
     if isinstance(session, scoped_session):
         session = session()
     if session.in_transaction():
+        if session.connection().get_execution_options().get("dockhand_write"):
+            return  # a unit of work is open already (a use case calling another): it goes on
         if session.get_bind().dialect.name != "sqlite" and not (session.new or session.dirty or session.deleted):
             return
         session.rollback()
@@ -179,7 +182,9 @@ def begin_write(session: Session) -> None:
 
 @contextmanager
 def unit_of_work(session: Session) -> Iterator[Session]:
-    """One use case = one transaction: begin for writing, commit on success, roll back on any exception."""
+    """One use case = one transaction: begin for writing, commit on success, roll back on any
+    exception. Nested in another (a use case that calls another), it joins the open transaction
+    and its commit ends it."""
     begin_write(session)
     try:
         yield session

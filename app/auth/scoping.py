@@ -4,16 +4,16 @@ Staff see everything. A partner (3PL) user sees only the warehouses their organi
 within them only the merchants it serves (plus what has no merchant yet, such as a blind parcel).
 Each package applies this rule to its own tables next to its models (app.ledger.queries.scope_units,
 app.receiving.queries.scope_receipts, app.orders.queries.scope_rmas,
-app.exceptions.queries.scope_exceptions, app.inspection.queries.scope_photos). The actor's role and
-organisation are bound values, so a staff's and a partner's statement are the same SQL: one cached,
-prepared statement for both.
+app.exceptions.queries.scope_exceptions, app.inspection.queries.scope_photos). For staff the clause
+is `true`, which SQLAlchemy drops: a staff's statement carries no scope at all, and PostgreSQL plans
+it as if there were none. Hot reads are built once per scope (`scope_of`, an lru_cache key).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Integer, Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
@@ -38,8 +38,8 @@ def _org(actor: Actor | Scope) -> Any:
 
 
 def is_staff(actor: Actor | Scope) -> ColumnElement[bool]:
-    """True for staff, as a bound value (see the module's docstring)."""
-    return bindparam(None, not actor.is_partner, type_=Boolean())
+    """True for staff, false for a partner: a constant SQLAlchemy folds into the clause around it."""
+    return false() if actor.is_partner else true()
 
 
 def org_warehouses(actor: Actor | Scope) -> Select[tuple[int]]:
@@ -56,10 +56,12 @@ def org_merchants(actor: Actor | Scope) -> Select[tuple[int]]:
 def visible(actor: Actor | Scope, warehouse_col: Any, merchant_col: Any = None) -> ColumnElement[bool]:
     """The scope clause: true for staff; for a partner, rows at their organisation's warehouses and,
     with `merchant_col`, of the merchants it serves (or of no merchant yet)."""
+    if not actor.is_partner:
+        return true()
     rule = warehouse_col.in_(org_warehouses(actor))
     if merchant_col is not None:
         rule = and_(rule, or_(merchant_col.is_(None), merchant_col.in_(org_merchants(actor))))
-    return or_(is_staff(actor), rule)
+    return rule
 
 
 def scope_warehouses(stmt: Select, actor: Actor) -> Select:

@@ -57,8 +57,9 @@ def _built_rules(rows: tuple[Any, ...]) -> tuple[Rule, ...]:
 
 def _history_counts(customer_id: Any) -> tuple[Any, Any]:
     """(RMAs, orders) of a customer as scalar subqueries; `customer_id` may itself be a subquery."""
-    return (select(func.count(distinct(Rma.id))).where(Rma.customer_id == customer_id).scalar_subquery(),
-            select(func.count(Order.id)).where(Order.customer_id == customer_id).scalar_subquery())
+    rmas, orders = Rma.__table__, Order.__table__  # table columns: the reads that carry them stay plain reads
+    return (select(func.count(distinct(rmas.c.id))).where(rmas.c.customer_id == customer_id).scalar_subquery(),
+            select(func.count(orders.c.id)).where(orders.c.customer_id == customer_id).scalar_subquery())
 
 
 def _history(returns: int | None, orders: int | None) -> tuple[int, float]:

@@ -102,7 +102,8 @@ class LateClaim:
     def recorded(column: Any) -> Any:
         """A scalar subquery of one column of the key's record (NULL when there is none); the key is
         the bound parameter `claim_key` (see params)."""
-        return select(column).where(IdempotencyRecord.key == bindparam("claim_key")).scalar_subquery()
+        records = IdempotencyRecord.__table__  # table columns: the reads that carry it stay plain reads
+        return select(records.c[column.key]).where(records.c.key == bindparam("claim_key")).scalar_subquery()
 
     @staticmethod
     def record_columns() -> list[Any]:

@@ -78,11 +78,11 @@ def _barcode_keys(code: str) -> list[str]:
 def find_product(session: Session, code: str) -> Any:
     """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU: a plain row of
     (id, sku, name, serial_tracked, merchant_id), or None."""
-    rows = session.execute(_find_product_statement(), _find_product_params(code)).all()
+    rows = session.execute(find_product_statement(), find_product_params(code)).all()
     return rows[0] if rows else None
 
 
-def _find_product_params(code: str) -> dict[str, str]:
+def find_product_params(code: str) -> dict[str, str]:
     keys = _barcode_keys(code)
     assert 1 <= len(keys) <= _BARCODE_KEYS
     keys += keys[-1:] * (_BARCODE_KEYS - len(keys))
@@ -93,17 +93,17 @@ _BARCODE_KEYS = 3  # the most _barcode_keys gives: the code, its GTIN, the GTIN 
 
 
 @lru_cache(maxsize=1)
-def _find_product_statement() -> Select:
+def find_product_statement() -> Select:
     """find_product's query, built once: one round trip, a barcode match wins over a SKU match.
 
     The one winning id is picked first and the product then read by its key: joining the matches
     to products before the LIMIT lets PostgreSQL hash the whole catalogue on every scan."""
     keys = [bindparam(f"key{i}") for i in range(_BARCODE_KEYS)]
-    by_barcode = select(ProductBarcode.product_id.label("product_id"), literal(1).label("rank")).where(ProductBarcode.code.in_(keys))
-    by_sku = select(Product.id, literal(2)).where(Product.sku == bindparam("sku"))
+    products, barcodes = Product.__table__, ProductBarcode.__table__
+    by_barcode = select(barcodes.c.product_id.label("product_id"), literal(1).label("rank")).where(barcodes.c.code.in_(keys))
+    by_sku = select(products.c.id, literal(2)).where(products.c.sku == bindparam("sku"))
     matches = union_all(by_barcode, by_sku).subquery()
     best = select(matches.c.product_id).order_by(matches.c.rank, matches.c.product_id).limit(1).scalar_subquery()
-    products = Product.__table__
     return select(products.c.id, products.c.sku, products.c.name, products.c.serial_tracked,
                   products.c.merchant_id).where(products.c.id == best)
 
@@ -151,7 +151,7 @@ def parcel_and_product(session: Session, actor: Actor, receipt_id: int,
     key = product_key(parsed)
     if key is None:
         return parcel_ref(session, actor, receipt_id), None
-    params = {"receipt_id": receipt_id, **_find_product_params(key)}
+    params = {"receipt_id": receipt_id, **find_product_params(key)}
     r = session.execute(_parcel_and_product_statement(scope_of(actor)), params).one()
     ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
     product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
@@ -161,8 +161,8 @@ def parcel_and_product(session: Session, actor: Actor, receipt_id: int,
 @lru_cache(maxsize=64)
 def _parcel_and_product_statement(actor: Scope) -> Select:
     """parcel_ref's and find_product's queries side by side: one row, whichever of them found nothing."""
-    ref = _parcel_ref_statement(actor).subquery("parcel")
-    product = _find_product_statement().subquery("product")
+    ref = parcel_ref_statement(actor).subquery("parcel")
+    product = find_product_statement().subquery("product")
     one = select(literal(1).label("one")).subquery("one")
     columns = [ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku, product.c.name,
                product.c.serial_tracked, product.c.merchant_id]
@@ -218,14 +218,14 @@ def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, recei
 
 
 @lru_cache(maxsize=64)
-def _parcel_ref_statement(actor: Scope) -> Select:
+def parcel_ref_statement(actor: Scope) -> Select:
     r = Receipt.__table__
     return scope_receipts(select(r.c.id, r.c.status, r.c.rma_id).where(r.c.id == bindparam("receipt_id")), actor)
 
 
 def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> ParcelRef | None:
     """A parcel the actor may see, as (id, status, rma_id), or None."""
-    row = session.execute(_parcel_ref_statement(scope_of(actor)), {"receipt_id": receipt_id}).first()
+    row = session.execute(parcel_ref_statement(scope_of(actor)), {"receipt_id": receipt_id}).first()
     return ParcelRef(*row) if row else None
 
 

@@ -9,13 +9,14 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null, select
+from sqlalchemy import (Boolean, Integer, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null,
+                        or_, select, true)
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.roles import Actor
 from app.auth.scoping import Scope, scope_of, serves_merchant
 from app.catalog.models import Location, Product, Warehouse
-from app.db import utcnow
+from app.db import unit_of_work, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import ReturnException
 from app.exceptions.writer import open_exception
@@ -27,8 +28,9 @@ from app.orders.models import Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
 from app.receiving.domain import LineCount, place_unit
 from app.receiving.models import Receipt
-from app.receiving.queries import (KnownProduct, ParcelRef, line_counts_statement, parcel_in_hand, product_by_id,
-                                   resolve_scan, scope_receipts)
+from app.receiving.queries import (KnownProduct, ParcelRef, ProductRef, current_receipt_id, find_product_params,
+                                   find_product_statement, line_counts_statement, parcel_in_hand, parcel_ref,
+                                   parcel_ref_statement, product_by_id, product_key, resolve_scan, scope_receipts)
 from app.receiving.scan import ParsedScan, as_parsed, parse_scan
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger
@@ -58,12 +60,20 @@ def scan(session: Session, actor: Actor, *, code: str, parcel_id: int | None, pe
          warehouse_id: int | None, idempotency_key: str | None) -> ScanOutcome:
     """Use case: anything scanned on the handheld, resolved on the server to what it is.
 
-    The code is parsed once; the parcel in hand (`parcel_id`, else the worker's open parcel) and the
-    product the code names are read together; then a parcel label opens its parcel (open_receipt),
-    an item is received into the parcel in hand (scan_item), an LPN opens its unit, and a serial
-    completes the serial-tracked product scanned before it (`pending_product_id`)."""
+    One unit of work: the code is parsed once; the parcel in hand (`parcel_id`, else the worker's
+    open parcel) and the product the code names are read together, with the parcel's lock when the
+    code is an item to receive into it (_parcel_in_hand_locked); then a parcel label opens its
+    parcel (open_receipt), an item is received into the parcel in hand (scan_item's work), an LPN
+    opens its unit, and a serial completes the serial-tracked product scanned before it
+    (`pending_product_id`)."""
     parsed = as_parsed(code)
-    parcel, known = parcel_in_hand(session, actor, parcel_id, parsed)
+    with unit_of_work(session):
+        return _scan(session, actor, parsed, parcel_id, pending_product_id, warehouse_id, idempotency_key)
+
+
+def _scan(session: Session, actor: Actor, parsed: ParsedScan, parcel_id: int | None, pending_product_id: int | None,
+          warehouse_id: int | None, idempotency_key: str | None) -> ScanOutcome:
+    parcel, known, locked = _parcel_in_hand_locked(session, actor, parcel_id, parsed)
     if pending_product_id is not None and parcel is not None:
         return _serial_of(session, actor, parsed, parcel, known, pending_product_id, idempotency_key)
     found = resolve_scan(session, actor, parsed, receipt=parcel, known=known)
@@ -84,8 +94,8 @@ def scan(session: Session, actor: Actor, *, code: str, parcel_id: int | None, pe
         if product.serial_tracked and not found.serial:
             return ScanOutcome("serial_needed", found.code, parcel_id=parcel.id, pending_product_id=product.id,
                                message=f"{product.sku} is serial-tracked: scan its serial number.")
-        received = scan_item(session, actor, receipt_id=parcel.id, product_id=product.id, serial=found.serial,
-                             lot=found.lot, idempotency_key=idempotency_key)
+        received = _receive(session, actor, receipt_id=parcel.id, product_id=product.id, serial=found.serial,
+                            lot=found.lot, idempotency_key=idempotency_key, locked=locked)
         return ScanOutcome("received", found.code, parcel_id=parcel.id, received=received)
     if found.kind == "location":
         raise ValidationFailed("That is a location label. Scan a parcel or an item.")
@@ -250,6 +260,14 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     Scans into one return queue on its row (lock_parcel), so that two never fill the same line;
     then everything the decision needs is read after the lock (_scan_context), and every row is
     written together (app.rows.write)."""
+    return _receive(session, actor, receipt_id=receipt_id, product_id=product_id, serial=serial, lot=lot,
+                    idempotency_key=idempotency_key, locked=None)
+
+
+def _receive(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None,
+             lot: str | None, idempotency_key: str | None, locked: ParcelLock | None) -> dict[str, Any]:
+    """scan_item's work; `locked`: the parcel, locked by the scan's first read in the unit of work
+    that is still open (scan), else the parcel's lock is taken here."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive items.")
     serial = (serial or "").strip().upper() or None
@@ -260,7 +278,7 @@ def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: in
     def work(claim: LateClaim) -> dict[str, Any]:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        receipt = lock_parcel(session, actor, receipt_id)
+        receipt = locked if locked is not None and locked.id == receipt_id else lock_parcel(session, actor, receipt_id)
         rows = _scan_context(session, claim, receipt, product_id, serial)
         head = rows[0]
         if (replay := claim.replayed(head)) is not None:
@@ -337,54 +355,56 @@ def _scan_context(session: Session, claim: LateClaim, receipt: ParcelLock, produ
 def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Select:
     """_scan_context's query, built once per shape (building it is most of its Python cost)."""
     rma_id, product_id, serial = bindparam("rma_id"), bindparam("product_id"), bindparam("serial")
-    of_rma = false() if blind else ReturnUnit.rma_id == rma_id
+    parcels, units, locations = Receipt.__table__, ReturnUnit.__table__, Location.__table__
+    lines, order_lines, serials = RmaLine.__table__, OrderLine.__table__, ShippedSerial.__table__
+    of_rma = false() if blind else units.c.rma_id == rma_id
     # A retry replays its record: it takes no new ids, so it leaves no gap in the LPNs.
     fresh = LateClaim.fresh()
-    bought_line = (select(OrderLine.id).where(OrderLine.order_id == bindparam("order_id", type_=Integer()),
-                                              OrderLine.product_id == product_id)
-                   .order_by(OrderLine.id).limit(1).scalar_subquery())
+    bought_line = (select(order_lines.c.id).where(order_lines.c.order_id == bindparam("order_id", type_=Integer()),
+                                              order_lines.c.product_id == product_id)
+                   .order_by(order_lines.c.id).limit(1).scalar_subquery())
 
     def allocate(value: Any) -> Any:
         return case((fresh, value), else_=null())
 
     head = [
-        select(Receipt.status).where(Receipt.id == bindparam("receipt_id")).scalar_subquery().label("receipt_status"),
+        select(parcels.c.status).where(parcels.c.id == bindparam("receipt_id")).scalar_subquery().label("receipt_status"),
         *LateClaim.record_columns(),
-        allocate(next_id(dialect, ReturnUnit.__table__)).label("unit_id"),
+        allocate(next_id(dialect, units)).label("unit_id"),
         allocate(next_id(dialect, RefundTrigger.__table__)).label("refund_id"),
         (allocate(func.nextval("lpn_seq")) if dialect == "postgresql" else null()).label("lpn_number"),
-        select(Location.id).where(Location.warehouse_id == bindparam("warehouse_id"), Location.type == "dock")
-        .order_by(Location.id).limit(1).scalar_subquery().label("dock_id"),
-        (literal(0) if blind else select(func.coalesce(func.sum(RmaLine.quantity), 0)).where(RmaLine.rma_id == rma_id)
+        select(locations.c.id).where(locations.c.warehouse_id == bindparam("warehouse_id"), locations.c.type == "dock")
+        .order_by(locations.c.id).limit(1).scalar_subquery().label("dock_id"),
+        (literal(0) if blind else select(func.coalesce(func.sum(lines.c.quantity), 0)).where(lines.c.rma_id == rma_id)
          .scalar_subquery()).label("expected_total"),
-        select(func.count()).where(of_rma, ReturnUnit.rma_line_id.is_not(None)).scalar_subquery().label("received_total"),
-        (select(ReturnUnit.lpn).where(ReturnUnit.serial == serial, ReturnUnit.product_id == product_id).limit(1)
+        select(func.count()).where(of_rma, units.c.rma_line_id.is_not(None)).scalar_subquery().label("received_total"),
+        (select(units.c.lpn).where(units.c.serial == serial, units.c.product_id == product_id).limit(1)
          .scalar_subquery() if with_serial else null()).label("serial_taken_by"),
         # what place_unit needs when no line is short: the order line that sold the product, and
         # how many units of it are on the return already
         bought_line.label("bought_line_id"),
-        select(OrderLine.quantity).where(OrderLine.id == bought_line).scalar_subquery().label("bought_quantity"),
-        select(OrderLine.unit_price).where(OrderLine.id == bought_line).scalar_subquery().label("bought_price"),
-        (exists().where(ShippedSerial.order_line_id == bought_line, ShippedSerial.serial == serial)
+        select(order_lines.c.quantity).where(order_lines.c.id == bought_line).scalar_subquery().label("bought_quantity"),
+        select(order_lines.c.unit_price).where(order_lines.c.id == bought_line).scalar_subquery().label("bought_price"),
+        (exists().where(serials.c.order_line_id == bought_line, serials.c.serial == serial)
          if with_serial else false()).label("bought_shipped"),
-        select(func.count()).where(of_rma, ReturnUnit.product_id == product_id).scalar_subquery().label("already"),
+        select(func.count()).where(of_rma, units.c.product_id == product_id).scalar_subquery().label("already"),
     ]
     one = select(*head).subquery("one")  # nextval is volatile: the subquery runs once, not per line
     # every unit on the line fills it (a wrong item a supervisor accepted onto it too), as the card
     # and the close count it (line_counts_statement)
-    got = select(func.count()).where(ReturnUnit.rma_line_id == RmaLine.id).correlate(RmaLine).scalar_subquery()
-    shipped = (exists().where(ShippedSerial.order_line_id == RmaLine.order_line_id, ShippedSerial.serial == serial)
+    got = select(func.count()).where(units.c.rma_line_id == lines.c.id).correlate(lines).scalar_subquery()
+    shipped = (exists().where(serials.c.order_line_id == lines.c.order_line_id, serials.c.serial == serial)
                if with_serial else false())
-    on_line = false() if blind else and_(RmaLine.rma_id == rma_id, RmaLine.product_id == product_id)
+    on_line = false() if blind else and_(lines.c.rma_id == rma_id, lines.c.product_id == product_id)
     products = Product.__table__
     product = [products.c.sku.label("product_sku"), products.c.name.label("product_name"),
                products.c.serial_tracked.label("product_serial_tracked"), products.c.merchant_id.label("product_merchant_id"),
                products.c.unit_value.label("product_unit_value")]
-    return (select(one, *product, RmaLine.id.label("line_id"), RmaLine.quantity.label("expected"), got.label("got"),
-                   OrderLine.id.label("order_line_id"), OrderLine.unit_price, shipped.label("shipped"))
-            .select_from(one.outerjoin(products, products.c.id == product_id).outerjoin(RmaLine, on_line)
-                         .outerjoin(OrderLine, OrderLine.id == RmaLine.order_line_id))
-            .order_by(RmaLine.id))
+    return (select(one, *product, lines.c.id.label("line_id"), lines.c.quantity.label("expected"), got.label("got"),
+                   order_lines.c.id.label("order_line_id"), order_lines.c.unit_price, shipped.label("shipped"))
+            .select_from(one.outerjoin(products, products.c.id == product_id).outerjoin(lines, on_line)
+                         .outerjoin(order_lines, order_lines.c.id == lines.c.order_line_id))
+            .order_by(lines.c.id))
 
 
 def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotency_key: str | None) -> dict[str, Any]:
@@ -513,3 +533,50 @@ def _lock_parcel_statement(scope: Scope, *, blind: bool) -> Select:
                m.c.number.label("rma_number"))
         .select_from(joined.outerjoin(o, o.c.id == m.c.order_id))
         .where(r.c.id == bindparam("receipt_id")).with_for_update(of=r if blind else m), scope)
+
+
+def _parcel_in_hand_locked(session: Session, actor: Actor, parcel_id: int | None,
+                           parsed: ParsedScan) -> tuple[ParcelRef | None, KnownProduct | None, ParcelLock | None]:
+    """The scan's first read, inside its unit of work: the parcel in hand and the product the code
+    names (parcel_in_hand), and on PostgreSQL, when the code names a product to receive into an
+    open parcel of a return (with its serial, for a serial-tracked product), the lock scans of that
+    return queue on (lock_parcel's), all in one statement. Nothing is locked for anything else: a
+    parcel label locks another return (open_receipt), a serial-tracked product without its serial
+    only asks for it."""
+    key = product_key(parsed)
+    if parcel_id is None or key is None or session.get_bind().dialect.name != "postgresql":
+        parcel, known = parcel_in_hand(session, actor, parcel_id, parsed)
+        return parcel, known, None
+    params = {"receipt_id": parcel_id, "with_serial": bool(parsed.serial), **find_product_params(key)}
+    r = session.execute(_locking_read_statement(scope_of(actor)), params).one()
+    known = KnownProduct(key, ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id)
+                         if r.product_id is not None else None)
+    if r.id is None or r.status != "open":
+        current = current_receipt_id(session, actor)
+        return (parcel_ref(session, actor, current) if current is not None else None), known, None
+    locked = None
+    if r.held_rma_id is not None:
+        locked = ParcelLock(r.id, r.held_rma_id, r.held_warehouse_id, r.held_scanned_code, r.held_merchant_id,
+                            r.held_order_id, r.held_currency, r.held_rma_number)
+    return ParcelRef(r.id, r.status, r.rma_id), known, locked
+
+
+@lru_cache(maxsize=64)
+def _locking_read_statement(scope: Scope) -> Select:
+    """parcel_and_product's read with lock_parcel's, for a parcel of a return: a LATERAL subquery
+    that locks the return's row only when the parcel is open and the code names a product to receive."""
+    ref = parcel_ref_statement(scope).subquery("parcel")
+    product = find_product_statement().subquery("product")
+    one = select(literal(1).label("one")).subquery("one")
+    r, m, o = Receipt.__table__.alias("held_parcel"), Rma.__table__, Order.__table__
+    held = (select(r.c.rma_id.label("held_rma_id"), r.c.warehouse_id.label("held_warehouse_id"),
+                   r.c.scanned_code.label("held_scanned_code"), m.c.merchant_id.label("held_merchant_id"),
+                   m.c.order_id.label("held_order_id"), o.c.currency.label("held_currency"),
+                   m.c.number.label("held_rma_number"))
+            .select_from(r.join(m, m.c.id == r.c.rma_id).outerjoin(o, o.c.id == m.c.order_id))
+            .where(r.c.id == ref.c.id, product.c.id.is_not(None), ref.c.status == literal_column("'open'"),
+                   or_(product.c.serial_tracked.is_(False), bindparam("with_serial", type_=Boolean())))
+            .with_for_update(of=m).lateral("held"))
+    return (select(ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku,
+                   product.c.name, product.c.serial_tracked, product.c.merchant_id, *held.c)
+            .select_from(one.outerjoin(ref, true()).outerjoin(product, true()).outerjoin(held, true())))
