@@ -1,4 +1,5 @@
-"""Command-line tools: migrate, create-user, seed-demo."""
+"""Command-line tools: migrate, create-user, set-password, deactivate-user, activate-user,
+sign-out-everywhere, seed-demo."""
 from __future__ import annotations
 
 import click
@@ -39,6 +40,44 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(exc.message) from exc
         click.echo(f"created {user.role} {user.username}")
 
+    @app.cli.command("set-password")
+    @click.argument("username")
+    @click.password_option()
+    def set_password_cmd(username: str, password: str) -> None:
+        """Reset a password; every session of the user ends."""
+        from app.auth.services import set_password
+
+        _run(lambda session: set_password(session, username=username, password=password))
+        click.echo(f"password of {username} set; every session of {username} ended")
+
+    @app.cli.command("deactivate-user")
+    @click.argument("username")
+    def deactivate_user_cmd(username: str) -> None:
+        """Switch a login off; every session of the user ends."""
+        from app.auth.services import set_active
+
+        _run(lambda session: set_active(session, username=username, active=False))
+        click.echo(f"{username} deactivated; every session ended")
+
+    @app.cli.command("activate-user")
+    @click.argument("username")
+    def activate_user_cmd(username: str) -> None:
+        """Switch a login on again (sessions ended before stay ended)."""
+        from app.auth.services import set_active
+
+        _run(lambda session: set_active(session, username=username, active=True))
+        click.echo(f"{username} activated")
+
+    @app.cli.command("sign-out-everywhere")
+    @click.argument("username")
+    def sign_out_everywhere_cmd(username: str) -> None:
+        """End every session and remember-me cookie of a user, on every device."""
+        from app.auth.roles import SYSTEM
+        from app.auth.services import sign_out_everywhere
+
+        ended = _run(lambda session: sign_out_everywhere(session, SYSTEM, username=username))
+        click.echo(f"{ended} session(s) of {username} ended")
+
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has data.")
     def seed_demo_cmd(if_empty: bool) -> None:
@@ -50,3 +89,14 @@ def register_cli(app: Flask) -> None:
         click.echo("Demo logins (username / password / role):")
         for username, password, role in logins:
             click.echo(f"  {username:<12} {password:<22} {role}")
+
+
+def _run(use_case):  # type: ignore[no-untyped-def]
+    """Run a use case on the app's session; a refusal is a clear message and exit status 1."""
+    from app.db import db
+    from app.errors import DomainError
+
+    try:
+        return use_case(db.session)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def load_config(instance_path: Path) -> dict[str, object]:
             raise RuntimeError("SECRET_KEY must be set when DOCKHAND_ENV=production.")
         secret = _instance_secret(instance_path)
     default_db = f"sqlite:///{instance_path / 'dockhand.db'}"
+    remember_days = int(os.environ.get("DOCKHAND_REMEMBER_DAYS", 14))
     return {
         "ENV_NAME": env,
         "SECRET_KEY": secret,
@@ -43,5 +45,13 @@ def load_config(instance_path: Path) -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production",
         "REMEMBER_COOKIE_SECURE": env == "production",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=remember_days),
+        "REMEMBER_DAYS": remember_days,  # the server ends a remembered session then too
+        "SESSION_HOURS": int(os.environ.get("DOCKHAND_SESSION_HOURS", 12)),
+        "SIGNIN_MAX_FAILURES": int(os.environ.get("DOCKHAND_SIGNIN_MAX_FAILURES", 5)),
+        "SIGNIN_MAX_FAILURES_PER_ADDRESS": int(os.environ.get("DOCKHAND_SIGNIN_MAX_FAILURES_PER_ADDRESS", 20)),
+        "SIGNIN_WINDOW_MINUTES": int(os.environ.get("DOCKHAND_SIGNIN_WINDOW_MINUTES", 15)),
         "WTF_CSRF_TIME_LIMIT": None,  # a shift is long; the token lives as long as the session
     }

@@ -10,4 +10,6 @@ htmx = Htmx()
 login_manager = LoginManager()
 login_manager.login_view = "signin.login"
 login_manager.login_message = "Sign in to continue."
-login_manager.session_protection = "strong"
+# Sessions are ended on the server (app.auth.models.UserSession), not bound to the client's
+# address: a handheld roaming from Wi-Fi to mobile data stays signed in.
+login_manager.session_protection = None

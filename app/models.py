@@ -1,5 +1,5 @@
 """Import every model so that the metadata (and Alembic) sees the whole schema."""
-from app.auth.models import User
+from app.auth.models import SignInFailure, User, UserSession
 from app.catalog.models import Location, Merchant, PartnerOrg, Product, ProductBarcode, SalesChannel, Warehouse, partner_org_merchants
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.exceptions.models import ReturnException
@@ -14,6 +14,6 @@ __all__ = [
     "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
     "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Receipt", "ReasonCode", "RefundEvent", "RefundTrigger",
-    "ReturnException", "ReturnUnit", "Rma", "RmaLine", "RuleSetVersion", "SalesChannel", "ShippedSerial", "User",
+    "ReturnException", "ReturnUnit", "Rma", "RmaLine", "RuleSetVersion", "SalesChannel", "ShippedSerial", "SignInFailure", "User", "UserSession",
     "Warehouse", "partner_org_merchants",
 ]

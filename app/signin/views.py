@@ -1,13 +1,13 @@
 """Sign in and out."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.signin.forms import LoginForm
-from app.auth.models import user_signing_in
+from app.auth.services import SignInPolicy, TooManyAttempts, sign_in, sign_out
 from app.db import db
+from app.signin.forms import LoginForm
 from app.web import safe_next
 
 bp = Blueprint("signin", __name__)
@@ -19,24 +19,34 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | tuple[str, int]:
     """Show the sign-in form; on success go where the user was heading."""
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
     form = LoginForm()
-    error = None
+    error, status = None, 200
     if form.validate_on_submit():
-        user = user_signing_in(db.session, form.username.data, form.password.data)
-        if user is not None:
-            login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")))
-        error = "Wrong username or password."
-    status = 401 if error else 200
-    return render_template("signin/login.html", form=form, error=error), status  # type: ignore[return-value]
+        policy = SignInPolicy.from_config(current_app.config)
+        try:
+            user = sign_in(db.session, form.username.data, form.password.data, address=request.remote_addr or "",
+                           remember=bool(form.remember.data), policy=policy)
+        except TooManyAttempts as exc:
+            error, status = exc.message, exc.status_code
+        else:
+            if user is not None:
+                session.clear()  # a fresh session: nothing (CSRF secret included) survives from before sign-in
+                login_user(user, remember=bool(form.remember.data))
+                return redirect(_safe_next(request.args.get("next")))
+            error, status = "Wrong username or password.", 401
+    return render_template("signin/login.html", form=form, error=error), status
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out (POST with CSRF, so a link cannot sign somebody out)."""
+    """Sign out (POST with CSRF, so a link cannot sign somebody out): every session of the user
+    ends on the server, on this device and any other."""
+    if current_user.is_authenticated:
+        sign_out(db.session, current_user.id)
     logout_user()
+    session.clear()
     return redirect(url_for("signin.login"))

@@ -113,12 +113,8 @@ def register_web(app: Flask) -> None:
     from app.extensions import login_manager
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> SignedInUser | None:
-        try:
-            uid = int(user_id)
-        except ValueError:
-            return None
-        return signed_in_user(db.session, uid)
+    def load_user(session_id: str) -> SignedInUser | None:
+        return signed_in_user(db.session, session_id)
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:
