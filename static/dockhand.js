@@ -33,4 +33,13 @@
     if (msg) { msg.remove(); }
   });
   document.addEventListener("DOMContentLoaded", focusScan);
+  // "Select all" ticks every row on the page for a bulk decision (the desk's queues).
+  document.addEventListener("change", function (e) {
+    if (!e.target.matches("[data-select-all]")) return;
+    document.querySelectorAll("#queue input[data-select]").forEach(function (box) { box.checked = e.target.checked; });
+  });
+  // The label page prints itself when it was opened to print (data-autoprint on its preview).
+  window.addEventListener("load", function () {
+    if (document.querySelector("[data-autoprint]")) { window.setTimeout(function () { window.print(); }, 100); }
+  });
 })();

@@ -176,13 +176,11 @@ def _print_page(unit: ReturnUnit, stock: str, kind: str, *, status: int = 200, e
     content = services.build_label(db.session, unit, kind)
     spec = STOCKS[stock]
     page_size = "A4" if stock == "a4" else f"{spec.width_mm / 25.4:g}in {spec.height_mm / 25.4:g}in"
-    resp = render("labels/print.html", unit=unit, stock=stock, kind=kind, spec=spec, stocks=STOCKS,
+    return render("labels/print.html", unit=unit, stock=stock, kind=kind, spec=spec, stocks=STOCKS,
                   page_size=page_size, label=_label_view(content, stock), start=start, positions=SHEET_POSITIONS,
                   autoprint=request.args.get("autoprint") == "1" and status == 200, key=new_key(),
                   reprint=services.previous_prints(db.session, unit.id, kind, content.barcode_value) > 0,
                   reasons=REPRINT_REASONS, next=safe_next(values.get("next")), error=error, status=status)
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 @bp.get("/unit/<int:unit_id>/print")
@@ -221,7 +219,6 @@ def _zpl_response(zpl: str, unit: ReturnUnit, stock: str, kind: str) -> Response
     """Serve ZPL as a download named after the LPN."""
     resp = current_app.response_class(zpl, mimetype="application/zpl")
     resp.headers["Content-Disposition"] = f'attachment; filename="{unit.lpn}-{kind}-{stock}.zpl"'
-    resp.headers["Cache-Control"] = "no-store"
     return resp
 
 

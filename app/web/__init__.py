@@ -19,6 +19,12 @@ from app.errors import DomainError
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Scripts only from Dockhand's own files (no inline script, no eval); inline style attributes
+# stay allowed (label font sizes, the print page's @page size, htmx's indicator style).
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+                           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
 
 def is_htmx() -> bool:
     """True when the request wants a fragment: an htmx request that is neither boosted
@@ -168,9 +174,18 @@ def register_web(app: Flask) -> None:
             return f"{seconds // 3600} h"
         return f"{seconds // 86400} d"
 
+    production = app.config.get("ENV_NAME") == "production"
+
     @app.after_request
     def security_headers(resp: Response) -> Response:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if request.endpoint != "static" and "Cache-Control" not in resp.headers:
+            # Pages show customers, serials and refund amounts: no shared or browser cache keeps
+            # them. A view that may be cached says so itself (a photo: private, for an hour).
+            resp.headers["Cache-Control"] = "no-store"
+        if production:
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return resp

@@ -97,20 +97,26 @@ def e2e_world(e2e_db_url: str):  # type: ignore[no-untyped-def]
     return world
 
 
+def _refusing_csp_violations(ctx):  # type: ignore[no-untyped-def]
+    """Yield the context, then fail the test if the Content-Security-Policy blocked anything
+    (an inline script or handler that would silently not run for a worker)."""
+    blocked: list[str] = []
+    ctx.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
+    yield ctx
+    ctx.close()
+    assert blocked == [], blocked
+
+
 @pytest.fixture
 def handheld(browser, playwright_instance):  # type: ignore[no-untyped-def]
     """A Pixel 5 sized, touch-enabled browser context."""
-    ctx = browser.new_context(**playwright_instance.devices["Pixel 5"])
-    yield ctx
-    ctx.close()
+    yield from _refusing_csp_violations(browser.new_context(**playwright_instance.devices["Pixel 5"]))
 
 
 @pytest.fixture
 def desktop(browser):  # type: ignore[no-untyped-def]
     """A desktop-sized browser context."""
-    ctx = browser.new_context(viewport={"width": 1366, "height": 900})
-    yield ctx
-    ctx.close()
+    yield from _refusing_csp_violations(browser.new_context(viewport={"width": 1366, "height": 900}))
 
 
 def shoot(page, name: str) -> Path:  # type: ignore[no-untyped-def]

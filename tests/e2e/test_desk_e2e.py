@@ -70,6 +70,7 @@ def test_supervisor_desk_flow(live_server, desk_scene, browser, size):
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     try:
         sign_in(page, live_server, "super")
         assert page.url.endswith("/desk")
@@ -81,13 +82,17 @@ def test_supervisor_desk_flow(live_server, desk_scene, browser, size):
         page.wait_for_selector("#queue .queue-table")
         assert page.locator("tr.aged").count() == 3
         shoot(page, f"desk-quarantine-{size}")
+        page.check("#queue input[data-select-all]")  # dockhand.js: no inline script under the CSP
+        assert page.locator("#queue input[data-select]:checked").count() == page.locator("#queue input[data-select]").count() > 0
+        page.uncheck("#queue input[data-select-all]")
+        assert page.locator("#queue input[data-select]:checked").count() == 0
 
         # Open a case: the serial mismatch, with its photos.
         lpn = _lpn(desk_scene["url"], desk_scene["case"]["unit_id"])
         page.click(f"a.case-link:has-text('{lpn}')")
         page.wait_for_selector("#case")
         assert page.url.endswith(f"/desk/units/{desk_scene['case']['unit_id']}")
-        page.wait_for_function("Array.from(document.querySelectorAll('.desk-thumbs img')).every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function("() => Array.from(document.querySelectorAll('.desk-thumbs img')).every(i => i.complete && i.naturalWidth > 0)")
         assert page.locator(".desk-thumbs img").count() == 2
         assert "SN-PHONE-0001" in page.content()
         shoot(page, f"desk-case-{size}")
@@ -104,7 +109,7 @@ def test_supervisor_desk_flow(live_server, desk_scene, browser, size):
         page.click("#case form[action$='/decide'] button[type=submit]")
         page.wait_for_selector("#messages .msg-success")
         assert "available" in page.inner_text("#messages")
-        page.wait_for_function("document.querySelector('#desk-live [data-queue=quarantine]').textContent.trim() === '7'")
+        page.wait_for_function("() => document.querySelector('#desk-live [data-queue=quarantine]').textContent.trim() === '7'")
         shoot(page, f"desk-released-{size}")
 
         # Approve one refund from its queue: the row disappears at once.
@@ -118,7 +123,7 @@ def test_supervisor_desk_flow(live_server, desk_scene, browser, size):
         page.wait_for_selector(f"#row-refund-{refund_id}", state="detached")
         page.wait_for_selector("#messages .msg-success")
         assert "released" in page.inner_text("#messages")
-        page.wait_for_function("document.querySelector('#desk-live [data-queue=refunds]').textContent.trim() === '2'")
+        page.wait_for_function("() => document.querySelector('#desk-live [data-queue=refunds]').textContent.trim() === '2'")
         assert page.inner_text("#queue-meta [data-total]") == "2"
         shoot(page, f"desk-refund-approved-{size}")
 

@@ -236,7 +236,7 @@ def test_browser_print_button_records_and_opens_dialog(live_server, label_units,
     page.click("button.label-print")
     page.wait_for_load_state("networkidle")
     assert "autoprint=1" in page.url
-    page.wait_for_function("document.documentElement.dataset.printed === 'yes'")
+    page.wait_for_function("() => document.documentElement.dataset.printed === 'yes'")
     shoot(page, "labels-browser-printed-handheld")
     engine = make_engine(e2e_db_url)
     with Session(engine) as s:
