@@ -36,7 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_environment = TemplateEnvironment  # type: ignore[misc]
     app.jinja_env.trim_blocks = True  # no blank lines from template tags: handheld answers stay small
     app.jinja_env.lstrip_blocks = True
-    # Ids in URLs are bounded to a database bigint: 10**20 is a 404, never an overflow (a 500).
+    # Ids in URLs are bounded to the tables' integer keys: 2**31 is a 404, never an overflow (a 500).
     app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
     csrf.init_app(app)
@@ -77,10 +77,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 class BoundedInt(IntegerConverter):
-    """`<int:id>` that matches only 1..2**63-1."""
+    """`<int:id>` that matches only 1..MAX_ID."""
 
     def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: A002 - werkzeug's name
-        kwargs.setdefault("max", 2**63 - 1)
+        from app.web import MAX_ID
+
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

@@ -31,7 +31,7 @@ from app.ledger.domain import GRADES
 from app.receiving.linking import link_parcel_to_rma
 from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
-from app.web import actor, is_htmx, render, require, safe_next
+from app.web import actor, form_ids, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -70,31 +70,10 @@ def _endpoint_url(endpoint: str) -> str | None:
 # --------------------------------------------------------------------------- small parsers
 
 
-def _form_int(name: str) -> int | None:
-    """A positive integer form field, or None (junk never becomes a 500)."""
-    try:
-        value = int(request.form.get(name, ""))
-    except (TypeError, ValueError):
-        return None
-    return value if 0 < value < 2**62 else None
-
-
-def _form_ids(name: str) -> list[int]:
-    ids = []
-    for raw in request.form.getlist(name):
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            continue
-        if 0 < value < 2**62:
-            ids.append(value)
-    return ids
-
-
 def _versions(ids: list[int]) -> dict[int, int]:
     out = {}
     for i in ids:
-        v = _form_int(f"v-{i}")
+        v = form_int(f"v-{i}")
         if v is not None:
             out[i] = v
     return out
@@ -176,7 +155,6 @@ def counts() -> Response:
     template = "desk/_counts.html" if request.args.get("view") == "cards" else "desk/_nav_counts.html"
     resp = current_app.make_response(render_template(template, counts=data))
     resp.headers["Vary"] = "HX-Request"
-    resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Keep-Messages"] = "1"  # a background poll must not wipe the message on screen
     return resp
 
@@ -232,7 +210,7 @@ def _unit_context(unit_id: int) -> dict[str, Any]:
             "resolutions": es.RESOLUTIONS, "me": actor()}
 
 
-@bp.get("/units/<int(max=9223372036854775807):unit_id>")
+@bp.get("/units/<int:unit_id>")
 @require("view_desk")
 def unit_case(unit_id: int) -> Response:
     """A unit's case file: photos, inspection, serials, rule, customer history, timeline, decisions."""
@@ -243,7 +221,7 @@ def _exception_context(exception_id: int) -> dict[str, Any]:
     return {"xcase": dq.exception_case(db.session, actor(), exception_id), "resolutions": es.RESOLUTIONS}
 
 
-@bp.get("/exception/<int(max=9223372036854775807):exception_id>")
+@bp.get("/exception/<int:exception_id>")
 @require("view_desk")
 def exception_case(exception_id: int) -> Response:
     """An exception's case file (a parcel nobody recognised, a missing item...)."""
@@ -269,14 +247,14 @@ def _photo(photo_id: int, thumb: bool) -> Response:
     return resp
 
 
-@bp.get("/photos/<int(max=9223372036854775807):photo_id>")
+@bp.get("/photos/<int:photo_id>")
 @login_required
 def photo(photo_id: int) -> Response:
     """A unit photo at full size, to whoever may see its unit (inspectors, supervisors)."""
     return _photo(photo_id, thumb=False)
 
 
-@bp.get("/photos/<int(max=9223372036854775807):photo_id>/thumb")
+@bp.get("/photos/<int:photo_id>/thumb")
 @login_required
 def photo_thumb(photo_id: int) -> Response:
     """A unit photo's thumbnail."""
@@ -296,17 +274,17 @@ def _after_unit_decision(message: str, unit_id: int) -> Response:
     return _decided(message, default_next=default)
 
 
-@bp.post("/units/<int(max=9223372036854775807):unit_id>/decide")
+@bp.post("/units/<int:unit_id>/decide")
 @require("release_quarantine")
 def decide_unit(unit_id: int) -> Response:
     """Release a unit to stock or route it elsewhere, with a reason."""
     result = ds.decide_unit(db.session, actor(), unit_id=unit_id, to_state=request.form.get("to_state", ""),
                             reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
-                            expected_version=_form_int("version"))
+                            expected_version=form_int("version"))
     return _after_unit_decision(f"Unit {result['lpn']}: {STATE_LABELS[result['state']]} ({result['location']}).", unit_id)
 
 
-@bp.post("/units/<int(max=9223372036854775807):unit_id>/regrade")
+@bp.post("/units/<int:unit_id>/regrade")
 @require("override_disposition")
 def regrade_unit(unit_id: int) -> Response:
     """Re-grade (re-inspect) a unit, with a reason."""
@@ -315,17 +293,17 @@ def regrade_unit(unit_id: int) -> Response:
     result = ds.regrade_unit(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
                              packaging=request.form.get("packaging", ""), answers=form_answers(request.form),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
-                             expected_version=_form_int("version"), unanswered_is_no=True)
+                             expected_version=form_int("version"), unanswered_is_no=True)
     return _after_unit_decision(f"Re-graded: grade {result['grade']}, packaging {result['packaging']}.", unit_id)
 
 
-@bp.post("/units/<int(max=9223372036854775807):unit_id>/dispose")
+@bp.post("/units/<int:unit_id>/dispose")
 @require("override_disposition")
 def dispose_unit(unit_id: int) -> Response:
     """Apply the rules' disposition to a received unit, or override it, with a reason."""
     result = ds.dispose_unit(db.session, actor(), unit_id=unit_id, disposition=request.form.get("disposition"),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
-                             policy=_policy(), expected_version=_form_int("version"))
+                             policy=_policy(), expected_version=form_int("version"))
     return _after_unit_decision(f"Unit {result['lpn']}: {STATE_LABELS[result['state']]}. {result['explanation']}", unit_id)
 
 
@@ -333,7 +311,7 @@ def dispose_unit(unit_id: int) -> Response:
 @require("release_quarantine")
 def quarantine_bulk() -> Response:
     """The same decision for every ticked unit: each its own transaction, ledger row and audit entry."""
-    ids = _form_ids("unit_ids")
+    ids = form_ids("unit_ids")
     result = ds.bulk_decide_units(db.session, actor(), unit_ids=ids, to_state=request.form.get("to_state", ""),
                                   reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                                   versions=_versions(ids))
@@ -361,7 +339,7 @@ def _after_bulk(message: str, result: ds.BulkResult, loader: Any, endpoint: str)
 # --------------------------------------------------------------------------- refund decisions
 
 
-@bp.post("/refunds/<int(max=9223372036854775807):refund_id>/decide")
+@bp.post("/refunds/<int:refund_id>/decide")
 @require("approve_refunds")
 def decide_refund(refund_id: int) -> Response:
     """Approve (optionally with an adjusted amount) or reject a held refund, with a reason."""
@@ -369,10 +347,10 @@ def decide_refund(refund_id: int) -> Response:
     result = ds.decide_refund(db.session, actor(), refund_id=refund_id, decision=decision,
                               reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                               amount=request.form.get("amount") if decision == "approve" else None,
-                              expected_version=_form_int("version"))
+                              expected_version=form_int("version"))
     status = STATUS_LABELS.get(result["status"], result["status"])
     message = f"Refund {status}" + (f": {result['amount']}" if result.get("amount") else "") + "."
-    unit_id = _form_int("unit_id")
+    unit_id = form_int("unit_id")
     ctx = _context_fragment()
     case = _case_after_decision(unit_id) if ctx == "unit" and is_htmx() else None
     if case is not None:
@@ -397,7 +375,7 @@ def _case_after_decision(unit_id: int | None) -> dict[str, Any] | None:
 @require("approve_refunds")
 def refunds_bulk() -> Response:
     """Approve or reject every ticked refund: each its own transaction (four-eyes checked for each)."""
-    ids = _form_ids("refund_ids")
+    ids = form_ids("refund_ids")
     decision = request.form.get("decision", "")
     result = ds.bulk_decide_refunds(db.session, actor(), refund_ids=ids, decision=decision,
                                     reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
@@ -409,14 +387,14 @@ def refunds_bulk() -> Response:
 # --------------------------------------------------------------------------- exception decisions
 
 
-@bp.post("/exception/<int(max=9223372036854775807):exception_id>/resolve")
+@bp.post("/exception/<int:exception_id>/resolve")
 @require("resolve_exceptions")
 def resolve_exception(exception_id: int) -> Response:
     """Resolve an exception: plainly, by linking a parcel to its RMA, by accepting a wrong item,
     or by confirming a serial mismatch as fraud. Always with a reason."""
     action = request.form.get("action", "resolve")
     common = {"exception_id": exception_id, "reason": request.form.get("reason"),
-              "idempotency_key": request.form.get("key"), "expected_version": _form_int("version")}
+              "idempotency_key": request.form.get("key"), "expected_version": form_int("version")}
     s, a = db.session, actor()
     if action == "link":
         result = link_parcel_to_rma(s, a, rma_code=request.form.get("rma"), **common)
@@ -427,7 +405,7 @@ def resolve_exception(exception_id: int) -> Response:
             message += f"; new exceptions: {', '.join(EXCEPTION_LABELS[t].lower() for t in result['exceptions_raised'])}"
         message += "."
     elif action == "accept":
-        result = es.accept_wrong_item(s, a, credit_amount=request.form.get("credit"), rma_line_id=_form_int("rma_line_id"),
+        result = es.accept_wrong_item(s, a, credit_amount=request.form.get("credit"), rma_line_id=form_int("rma_line_id"),
                                       **common)
         message = f"Accepted as {result['sku']}" + (" with a refund trigger." if result.get("refund_id") else ".")
     elif action == "fraud":
@@ -442,7 +420,7 @@ def resolve_exception(exception_id: int) -> Response:
     ctx = _context_fragment()
     default = url_for("desk.exception_case", exception_id=exception_id, view="exception")
     if is_htmx() and ctx == "unit":
-        case = _case_after_decision(_form_int("unit_id"))
+        case = _case_after_decision(form_int("unit_id"))
         if case is not None:
             return _decided(message, default_next=default, fragment="desk/_case.html", **case)
     if is_htmx() and ctx == "exception":
@@ -491,11 +469,11 @@ def rules_preview() -> Response:
     except dr.RulesInvalid as exc:
         return render("desk/rules.html", "desk/_rules_editor.html", status=422,
                       **_rules_context(drafts, errors=exc.errors, general=[exc.message, *exc.general],
-                                       base_version=_form_int("base_version") or 0, preview_n=n,
+                                       base_version=form_int("base_version") or 0, preview_n=n,
                                        note=request.form.get("note", "")))
     result = dr.preview_rules(db.session, actor(), edited, n)
     return render("desk/rules.html", "desk/_rules_editor.html",
-                  **_rules_context(drafts, base_version=_form_int("base_version") or 0, preview=result, preview_n=n,
+                  **_rules_context(drafts, base_version=form_int("base_version") or 0, preview=result, preview_n=n,
                                    note=request.form.get("note", "")))
 
 
@@ -504,7 +482,7 @@ def rules_preview() -> Response:
 def rules_save() -> Response:
     """Save the edited rule set: validated, versioned, audited."""
     drafts = dr.drafts_from_form(request.form)
-    base = _form_int("base_version") or 0
+    base = form_int("base_version") or 0
     try:
         edited = dr.validate_drafts(db.session, drafts)
     except dr.RulesInvalid as exc:

@@ -34,14 +34,28 @@ def is_htmx() -> bool:
             and env.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true")
 
 
-def form_int(name: str) -> int | None:
-    """An integer form/query field, or None when absent or not a number (never a 500)."""
-    raw = request.values.get(name, "")
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
+# The largest id a table holds (a 32-bit integer key): a larger one in a URL or a form is
+# "not found" or "not a number", never an overflow in the database.
+MAX_ID = 2**31 - 1
+
+
+def as_id(raw: object) -> int | None:
+    """A positive id from a form, query or session value, or None when it is not one."""
+    text = str(raw).strip() if raw is not None else ""
+    if not text.isdecimal() or not text.isascii() or len(text) > 10:
         return None
-    return value if 0 < value < 2**62 else None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+def form_int(name: str) -> int | None:
+    """An id-sized whole number from a form or query field, or None (never a 500)."""
+    return as_id(request.values.get(name))
+
+
+def form_ids(name: str) -> list[int]:
+    """Every id-sized whole number sent under one name (ticked rows); junk is left out."""
+    return [i for i in (as_id(raw) for raw in request.values.getlist(name)) if i is not None]
 
 
 def safe_next(target: str | None) -> str | None:
@@ -121,6 +135,16 @@ def register_web(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(session_id: str) -> SignedInUser | None:
         return signed_in_user(db.session, session_id)
+
+    @app.before_request
+    def refuse_nul_characters() -> Response | None:
+        """No text with a NUL character is stored (PostgreSQL cannot hold one; SQLite would,
+        silently): it is refused before any view sees it, whatever the field."""
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                          for key, value in request.values.items(multi=True)):
+            return error_response("That text holds a NUL character (\\0), which is not accepted. "
+                                  "Scan or type it again.", 400)
+        return None
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:

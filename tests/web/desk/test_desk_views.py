@@ -363,7 +363,8 @@ def test_no_junk_gives_a_500(client, scene):
     for url in JUNK_GETS:
         for headers in ({}, HX):
             resp = client.get(url, headers=headers)
-            assert resp.status_code in (200, 404), (url, resp.status_code)
+            expected = (400,) if "%00" in url else (200, 404)  # a NUL character is refused outright
+            assert resp.status_code in expected, (url, resp.status_code)
     posts = [
         (f"/desk/units/{scene['route']}/decide", {"to_state": "moon", "reason": "x", "version": "abc"}),
         (f"/desk/units/{scene['route']}/decide", {"to_state": "available", "reason": "", "version": "-5"}),
