@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
+from app.connections import connect_with_backoff
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -54,11 +56,12 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     SQLite: WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for write transactions (see
     begin_write), so that writers queue instead of failing with 'database is locked'.
     PostgreSQL: pool_pre_ping, so that a connection PostgreSQL dropped (a restart) is replaced at
-    checkout instead of failing the request; and each transaction notes whether it wrote (see
-    end_transaction)."""
+    checkout instead of failing the request; a refused connection is retried with a bounded
+    backoff (CONNECT_BACKOFF); and each transaction notes whether it wrote (see end_transaction)."""
     if not url.startswith("sqlite"):
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)
+        event.listen(engine, "do_connect", connect_with_backoff)
         event.listen(engine, "begin", _begin_unwritten)
         event.listen(engine, "before_cursor_execute", _note_write)
         return engine

@@ -7,17 +7,28 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Response, abort, make_response, render_template, request
-from flask_login import current_user, login_required
+from flask import Flask, Response, abort, flash, g, make_response, redirect, render_template, request
+from flask_login import AnonymousUserMixin, current_user, login_required, login_url
+from sqlalchemy.exc import SQLAlchemyError
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.auth.roles import Actor
+from app.connections import database_unavailable
 from app.db import db, end_transaction
 from app.errors import DomainError
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What a person sees when an answer went wrong. The action may have been saved before the answer
+# was lost: handhelds and the desk send it again with the same key (static/dockhand.js), and a
+# saved action answers its first result again, so the message says it is being checked.
+UNAVAILABLE = ("Dockhand cannot reach its database just now. What you sent is being checked: "
+               "it is sent again by itself, and saved once.")
+SERVER_ERROR = ("Something went wrong on our side. If you were saving something, check whether it was "
+                "saved before you do it again.")
+RETRY_AFTER_SECONDS = 2
 
 # Scripts only from Dockhand's own files (no inline script, no eval); inline style attributes
 # stay allowed (label font sizes, the print page's @page size, htmx's indicator style).
@@ -117,6 +128,11 @@ def error_response(message: str, status: int) -> Response:
     base.html swaps 4xx responses) plus a `dockhand:error` event for sound and vibration;
     full-page requests get the error page.
     """
+    if "_login_user" not in g:  # the page shows who is signed in when that can be known without failing
+        try:
+            current_user._get_current_object()
+        except SQLAlchemyError:
+            g._login_user = AnonymousUserMixin()
     if is_htmx():
         resp = make_response(render_template("_messages.html", messages=[("error", message)]), status)
         resp.headers["HX-Retarget"] = "#messages"
@@ -146,6 +162,18 @@ def register_web(app: Flask) -> None:
                                   "Scan or type it again.", 400)
         return None
 
+    @login_manager.unauthorized_handler
+    def signed_out() -> Response:
+        """Not signed in (or the session was ended): a page goes to the sign-in form; an htmx or
+        scan request gets a 401 that says so, so a handheld keeps what it was sending."""
+        if request.headers.get("HX-Request") == "true":
+            resp = error_response("You are signed out. Sign in again to go on: scans waiting on this "
+                                  "device are kept.", 401)
+            resp.headers["X-Dockhand-Session"] = "signed-out"
+            return resp
+        flash(login_manager.login_message, login_manager.login_message_category)
+        return redirect(login_url(login_manager.login_view, next_url=request.url))
+
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:
         end_transaction(db.session)
@@ -154,7 +182,9 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:
         end_transaction(db.session)
-        return error_response("Your session expired or the form was stale. Reload the page and try again.", 400)
+        resp = error_response("Your session expired or the form was stale. Reload the page and try again.", 400)
+        resp.headers["X-Dockhand-Session"] = "stale"
+        return resp
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -170,9 +200,19 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> Response:
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            log.warning("rollback after an error failed too", exc_info=True)
+        if database_unavailable(exc):
+            if "_login_user" not in g:  # the error page must not need the database to show who is signed in
+                g._login_user = AnonymousUserMixin()
+            log.warning("database unavailable: %s", exc.__class__.__name__, exc_info=True)
+            resp = error_response(UNAVAILABLE, 503)
+            resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return resp
         log.exception("unhandled error")
-        return error_response("Something went wrong on our side; nothing was saved. Try again.", 500)
+        return error_response(SERVER_ERROR, 500)
 
     @app.context_processor
     def inject() -> dict[str, Any]:
