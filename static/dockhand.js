@@ -33,6 +33,43 @@
     if (msg) { msg.remove(); }
   });
   document.addEventListener("DOMContentLoaded", focusScan);
+
+  // An action with an idempotency key is sent again, with the same key, until the server has
+  // answered it. A lost answer (a 5xx, a timeout, the network) says nothing about whether it was
+  // saved; the server answers a repeat of a saved action with its first result, so it is saved
+  // once. A 500 is tried a few times (its answer may be what was lost), then shown as an error.
+  var PAUSES = [1000, 2000, 4000, 8000, 15000], TRIES_AFTER_A_500 = 4, attempts = new WeakMap();
+  function pending(text) {
+    var box = document.getElementById("messages");
+    if (box) { box.innerHTML = ""; var p = document.createElement("p"); p.className = "msg msg-pending"; p.textContent = text; box.appendChild(p); }
+  }
+  function resendLater(ev) {
+    var d = ev.detail, cfg = d.requestConfig, p = cfg && cfg.parameters;
+    if (!cfg || cfg.verb === "get" || !p || !(p.key || p.idempotency_key)) { return; }
+    var status = d.xhr ? d.xhr.status : 0, tries = (attempts.get(d.elt) || 0) + 1;
+    if (status === 500 && tries > TRIES_AFTER_A_500) {
+      attempts.delete(d.elt);
+      pending("Dockhand hit an error and could not confirm this. Check whether it was saved before you do it again.");
+      window.dockhandFeedback(false);
+      return;
+    }
+    attempts.set(d.elt, tries);
+    var pause = PAUSES[Math.min(tries - 1, PAUSES.length - 1)], values = {};
+    (cfg.formData || new FormData()).forEach(function (v, k) { (values[k] = values[k] || []).push(v); });
+    pending("Not confirmed yet: checking again in " + pause / 1000 + " s (try " + (tries + 1) + "). It is saved once.");
+    document.body.dataset.resending = "yes";
+    setTimeout(function () {
+      if (!document.body.contains(d.elt)) { return; }
+      htmx.ajax(cfg.verb, cfg.path, { source: d.elt, target: d.target, values: values });
+    }, pause);
+  }
+  document.addEventListener("htmx:responseError", resendLater);
+  document.addEventListener("htmx:sendError", resendLater);
+  document.addEventListener("htmx:timeout", resendLater);
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    var xhr = ev.detail.xhr;
+    if (xhr && xhr.status > 0 && xhr.status < 500) { attempts.delete(ev.detail.elt); delete document.body.dataset.resending; }
+  });
   // "Select all" ticks every row on the page for a bulk decision (the desk's queues).
   document.addEventListener("change", function (e) {
     if (!e.target.matches("[data-select-all]")) return;

@@ -1,25 +1,54 @@
 /* The handheld scan box: every Enter-terminated scan is queued on the device (localStorage),
-   sent one at a time in order with its own idempotency key, and replayed after a network drop.
-   A burst from a wedge scanner is never dropped nor double counted. */
+   sent one at a time in order with its own idempotency key, and sent again, with the same key,
+   until the server has answered it (a lost answer, a 5xx, a network drop): the server answers a
+   repeat with its first result, so a burst from a wedge scanner is never dropped nor double
+   counted. The queue belongs to the user who scanned: it is sent only under their session, kept
+   when they are signed out, and shown (not sent) to anybody else signed in on the device. */
 (function () {
   "use strict";
-  var QKEY = "dockhand.scanQueue.v1";
-  var sending = false, retryTimer = null;
+  var PREFIX = "dockhand.scanQueue.v2.", PAUSES = [1000, 2000, 4000, 8000, 15000], TRIES_AFTER_A_500 = 4;
+  var sending = false, retryTimer = null, failures = 0, signedOut = false;
 
-  function load() { try { return JSON.parse(localStorage.getItem(QKEY) || "[]"); } catch (e) { return []; } }
-  function save(q) { try { localStorage.setItem(QKEY, JSON.stringify(q)); } catch (e) { /* private mode: memory only */ } }
+  function form() { return document.getElementById("scan-form"); }
+  function me() { var f = form(); return f && f.dataset.user ? f.dataset.user : null; }
+  function read(key) {
+    try { var v = JSON.parse(localStorage.getItem(key) || "null"); return v && Array.isArray(v.items) ? v : null; } catch (e) { return null; }
+  }
+  function load() { var v = me() && read(PREFIX + me()); return v ? v.items : []; }
+  function save(q) {
+    var f = form();
+    if (!me()) { return; }
+    try {
+      if (q.length) { localStorage.setItem(PREFIX + me(), JSON.stringify({ name: f.dataset.userName, items: q })); }
+      else { localStorage.removeItem(PREFIX + me()); }
+    } catch (e) { /* private mode: memory only */ }
+  }
   function newKey() {
     var a = new Uint8Array(16);
     (window.crypto || window.msCrypto).getRandomValues(a);
     return "scan-" + Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
-  function form() { return document.getElementById("scan-form"); }
-  function status(q, offline) {
+  function othersWaiting() {
+    var out = [];
+    for (var i = 0; i < localStorage.length; i++) {
+      var key = localStorage.key(i);
+      if (key && key.indexOf(PREFIX) === 0 && key !== PREFIX + me()) {
+        var v = read(key);
+        if (v && v.items.length) { out.push(v.items.length + " scan" + (v.items.length > 1 ? "s" : "") + " of " + (v.name || "another user")); }
+      }
+    }
+    return out;
+  }
+  function status(q, state, note) {
     var el = document.getElementById("queue-status");
     if (!el) { return; }
-    if (!q.length) { el.hidden = true; el.textContent = ""; return; }
-    el.hidden = false;
-    el.textContent = (offline ? "Offline: " : "Sending: ") + q.length + " scan" + (q.length > 1 ? "s" : "") + " queued";
+    var others = othersWaiting(), parts = [];
+    var label = { sending: "Sending", retrying: "Not confirmed yet", offline: "Offline", "signed-out": "Signed out" }[state];
+    if (q.length) { parts.push(label + ": " + q.length + " scan" + (q.length > 1 ? "s" : "") + " queued" + (note ? " " + note : "")); }
+    if (others.length) { parts.push(others.join(", ") + " wait on this device; they are sent when that person signs in here again."); }
+    el.hidden = !parts.length;
+    el.textContent = parts.join(". ");
+    el.dataset.state = q.length ? state : "idle";
   }
   function fire(resp) {
     var trig = resp.headers.get("HX-Trigger");
@@ -44,10 +73,16 @@
     if (target) { htmx.swap(target, html, { swapStyle: "innerHTML" }); }
     fire(resp);
   }
+  function later(state) {
+    failures += 1;
+    var pause = PAUSES[Math.min(failures - 1, PAUSES.length - 1)];
+    status(load(), state, "(sent again in " + pause / 1000 + " s; each scan is saved once)");
+    clearTimeout(retryTimer); retryTimer = setTimeout(pump, pause);
+  }
   function pump() {
-    if (sending) { return; }
+    if (sending || signedOut) { return; }
     var q = load();
-    status(q, false);
+    status(q, "sending");
     var f = form();
     if (!q.length || !f) { return; }
     sending = true;
@@ -61,22 +96,37 @@
     if (card && document.getElementById("result")) { headers["X-Dockhand-Parcel"] = card.dataset.parcel; }
     fetch(f.dataset.scanUrl, { method: "POST", body: body, credentials: "same-origin", headers: headers })
       .then(function (resp) {
-        if (resp.status === 502 || resp.status === 503 || resp.status === 504) { throw new Error("unavailable"); }
+        sending = false;
+        if (resp.headers.get("X-Dockhand-Session")) {  // signed out or a stale session: keep every scan
+          signedOut = true;
+          return resp.text().then(function (html) { apply(resp, html); status(load(), "signed-out"); });
+        }
+        if (resp.status === 500 && (item.errors = (item.errors || 0) + 1) > TRIES_AFTER_A_500) {
+          // Not a lost answer but an error each time: show it and go on with the next scan.
+          return resp.text().then(function (html) {
+            var rest = load();
+            if (rest.length && rest[0].key === item.key) { rest.shift(); save(rest); }
+            failures = 0; apply(resp, html); pump();
+          });
+        }
+        if (resp.status >= 500) {
+          var rest = load();
+          if (rest.length && rest[0].key === item.key) { rest[0].errors = item.errors; save(rest); }
+          later("retrying"); return;
+        }
+        failures = 0;
         return resp.text().then(function (html) {
           var rest = load();
           if (rest.length && rest[0].key === item.key) { rest.shift(); save(rest); }
           apply(resp, html);
+          pump();
         });
       })
-      .then(function () { sending = false; pump(); })
-      .catch(function () {
-        sending = false; status(load(), true);
-        clearTimeout(retryTimer); retryTimer = setTimeout(pump, 2000);
-      });
+      .catch(function () { sending = false; later(navigator.onLine === false ? "offline" : "retrying"); });
   }
   function enqueue(code) {
     code = (code || "").replace(/[\r\n]+$/, "");
-    if (!code.trim()) { return; }
+    if (!code.trim() || !me()) { return; }
     var q = load(); q.push({ code: code, key: newKey() }); save(q); pump();
   }
   window.dockhandScan = enqueue;
@@ -91,7 +141,7 @@
     box.focus();
     enqueue(code);
   });
-  window.addEventListener("online", pump);
+  window.addEventListener("online", function () { failures = 0; pump(); });
   document.addEventListener("DOMContentLoaded", function () { pump(); setupCamera(); });
 
   function setupCamera() {

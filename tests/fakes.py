@@ -77,3 +77,37 @@ def unresponsive_port() -> Iterator[int]:
         for filler in fillers:
             filler.close()
         server.close()
+
+
+class LosingProxy:
+    """A reverse proxy in front of the app (WSGI middleware) that loses answers on request: the
+    next request planned with `lose_next` is handled in full (its transaction commits), then the
+    client gets a bare 502 page, as from a proxy whose upstream connection dropped at COMMIT."""
+
+    LOST_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+        self.planned: list[tuple[str, str]] = []
+        self.lost: list[str] = []  # the statuses the app answered and the client never saw
+
+    def lose_next(self, method: str, path: str) -> None:
+        """Lose the answer to the next `method` request for `path`."""
+        self.planned.append((method, path))
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        request = (environ["REQUEST_METHOD"], environ["PATH_INFO"])
+        if request not in self.planned:
+            return self.app(environ, start_response)
+        self.planned.remove(request)
+        answered: list[str] = []
+        body = self.app(environ, lambda status, headers, exc_info=None: answered.append(status) or (lambda data: None))
+        try:
+            for _ in body:
+                pass
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        self.lost.append(answered[0])
+        start_response("502 Bad Gateway", [("Content-Type", "text/html"), ("Content-Length", str(len(self.LOST_PAGE)))])
+        return [self.LOST_PAGE]

@@ -18,7 +18,7 @@ def _scan(page, code: str) -> None:
 
 
 def _settled(page) -> None:
-    page.wait_for_function("() => { const q = JSON.parse(localStorage.getItem('dockhand.scanQueue.v1') || '[]'); return q.length === 0; }")
+    page.wait_for_function("() => !Object.keys(localStorage).some(k => k.startsWith('dockhand.scanQueue.v2.'))")
     page.wait_for_load_state("networkidle")
 
 
