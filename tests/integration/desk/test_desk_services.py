@@ -30,8 +30,8 @@ from app.ledger.services import balance_table, ledger_sums, lock_unit
 from app.ledger.writer import move_unit
 from app.orders.models import Rma
 from app.receiving.linking import link_parcel_to_rma
-from app.receiving.models import Receipt
-from app.receiving.services import close_receipt, open_receipt, scan_item
+from app.receiving.models import Parcel
+from app.receiving.services import close_parcel, open_parcel, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy, approve_refund, lock_refund
 from app.refunds.writer import open_trigger, settle_refund
@@ -109,8 +109,8 @@ def serial_mismatch_case(session: Session, world) -> dict[str, int]:  # type: ig
     """The real flow: a phone with a serial that was not shipped, inspected by the worker, quarantined
     by the rules with its refund held. Returns unit, refund and exception ids."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
-    phone = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["phone"].id, serial="SN-FAKE-9",
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    phone = scan_item(session, w, parcel_id=r["parcel_id"], product_id=world.products["phone"].id, serial="SN-FAKE-9",
                       idempotency_key=key())
     record_inspection(session, w, unit_id=phone["unit_id"], grade="A", packaging="opened", answers={}, notes=None,
                       idempotency_key=key())
@@ -120,22 +120,22 @@ def serial_mismatch_case(session: Session, world) -> dict[str, int]:  # type: ig
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.unit_id == phone["unit_id"],
                                                              ReturnException.type == "serial_mismatch"))
     session.rollback()
-    return {"unit_id": phone["unit_id"], "refund_id": refund_id, "exception_id": exc_id, "receipt_id": r["receipt_id"]}
+    return {"unit_id": phone["unit_id"], "refund_id": refund_id, "exception_id": exc_id, "parcel_id": r["parcel_id"]}
 
 
 def unidentified_parcel(session: Session, world, *, close: bool = False, items: tuple[str, ...] = ("shirt",)) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """A blind receipt (unknown label) with items in it: the unidentified_parcel exception."""
+    """A blind parcel (unknown label) with items in it: the unidentified_parcel exception."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code=f"NOLABEL-{uuid.uuid4().hex[:6]}", warehouse_id=world.wh.id,
-                     idempotency_key=key(), blind=True)
-    units = [scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products[p].id,
+    r = open_parcel(session, w, code=f"NOLABEL-{uuid.uuid4().hex[:6]}", warehouse_id=world.wh.id,
+                    idempotency_key=key(), blind=True)
+    units = [scan_item(session, w, parcel_id=r["parcel_id"], product_id=world.products[p].id,
                        serial="SN-PHONE-0001" if p == "phone" else None, idempotency_key=key())["unit_id"] for p in items]
     if close:
-        close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key())
-    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.receipt_id == r["receipt_id"],
+        close_parcel(session, w, parcel_id=r["parcel_id"], idempotency_key=key())
+    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.parcel_id == r["parcel_id"],
                                                              ReturnException.type == "unidentified_parcel"))
     session.rollback()
-    return {"receipt_id": r["receipt_id"], "unit_ids": units, "exception_id": exc_id}
+    return {"parcel_id": r["parcel_id"], "unit_ids": units, "exception_id": exc_id}
 
 
 # --------------------------------------------------------------------------- decisions on units
@@ -392,8 +392,8 @@ def test_link_unidentified_parcel_to_its_rma(session, world):
                              reason="packing slip inside", idempotency_key=key())
     assert out["rma_number"] == "RMA-5001" and out["exceptions_raised"] == ["extra_item"]
     assert len(out["refunds_opened"]) == 2  # shirt (on the RMA) and cream (bought, not expected): both were paid
-    receipt = session.get(Receipt, parcel["receipt_id"])
-    assert receipt.rma_id == world.rma.id
+    linked = session.get(Parcel, parcel["parcel_id"])
+    assert linked.rma_id == world.rma.id
     shirt, cream = (session.get(ReturnUnit, i) for i in parcel["unit_ids"])
     assert shirt.rma_id == world.rma.id and shirt.rma_line_id is not None and shirt.paid_price == Decimal("20.00")
     assert cream.rma_line_id is None and cream.merchant_id == world.merchant.id
@@ -403,7 +403,7 @@ def test_link_unidentified_parcel_to_its_rma(session, world):
     assert (exc.status, exc.resolution, exc.resolved_by_id) == ("resolved", "linked_to_rma", world.users["super"].id)
     assert session.get(Rma, world.rma.id).status == "receiving"
     actions = set(session.scalars(select(AuditEntry.action)))
-    assert {"exception.resolved", "receipt.linked_to_rma", "unit.linked_to_rma"} <= actions
+    assert {"exception.resolved", "parcel.linked_to_rma", "unit.linked_to_rma"} <= actions
     with pytest.raises(StaleVersion, match="already decided by Super"):
         link_parcel_to_rma(session, world.actor("super2"), exception_id=parcel["exception_id"], rma_code="RMA-5001",
                            reason="x", idempotency_key=key())
@@ -475,8 +475,8 @@ def test_fraud_on_a_unit_the_supervisor_inspected_is_refused(session, world):
 
 def test_fraud_puts_a_received_unit_in_quarantine(session, world):
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
-    phone = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["phone"].id, serial="SN-X",
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    phone = scan_item(session, w, parcel_id=r["parcel_id"], product_id=world.products["phone"].id, serial="SN-X",
                       idempotency_key=key())
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.type == "serial_mismatch"))
     session.rollback()
@@ -507,8 +507,8 @@ def test_accept_wrong_item(session, world):
         session.add(line)
         session.flush()
         line_id = line.id
-    r = open_receipt(session, w, code="RMA-6001", warehouse_id=world.wh.id, idempotency_key=key())
-    got = scan_item(session, w, receipt_id=r["receipt_id"], product_id=other.id, idempotency_key=key())
+    r = open_parcel(session, w, code="RMA-6001", warehouse_id=world.wh.id, idempotency_key=key())
+    got = scan_item(session, w, parcel_id=r["parcel_id"], product_id=other.id, idempotency_key=key())
     assert got["exceptions"] == ["wrong_item"]
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.type == "wrong_item"))
     session.rollback()

@@ -20,7 +20,7 @@ from app.ledger.services import balance_table, ledger_sums
 from app.ledger.writer import event_row
 from app.orders.models import Rma
 from app.inspection.services import record_inspection
-from app.receiving.services import open_receipt, scan_item
+from app.receiving.services import open_parcel, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy
 from tests.helpers import counts, new_key, receive_unit
@@ -58,8 +58,8 @@ def _inspected(session, world, worker, *, product="shirt", grade="A", packaging=
     """A unit received and inspected (record_inspection); `on_return`: scanned out of a parcel of
     the world's return (scan_item), so its line's reason, channel and price are known."""
     if on_return:
-        parcel = open_receipt(session, worker, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-        unit_id = scan_item(session, worker, receipt_id=parcel["receipt_id"], product_id=world.products[product].id,
+        parcel = open_parcel(session, worker, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+        unit_id = scan_item(session, worker, parcel_id=parcel["parcel_id"], product_id=world.products[product].id,
                             serial=SERIALS.get(product), idempotency_key=new_key())["unit_id"]
     else:
         unit_id = receive_unit(session, world, product, worker, with_refund=with_refund).id
