@@ -627,18 +627,18 @@ class Seeder:
         code = rng.choice(codes)
         r = open_parcel(self.session, actor, code=code, warehouse_id=self.warehouse_ids[plan.warehouse],
                         idempotency_key=self.key())
-        if r["rma_id"] != plan.id:
+        if r.rma_id != plan.id:
             raise RuntimeError(f"demo parcel {code} matched the wrong return: {r}")
         items = self.items_for(plan)
         if plan.status == "receiving":
             items = items[: max(1, len(items) // 2)]
         units = []
         for it in items:
-            res = scan_item(self.session, actor, parcel_id=r["parcel_id"], product_id=it.product.id, serial=it.serial,
+            res = scan_item(self.session, actor, parcel_id=r.parcel_id, product_id=it.product.id, serial=it.serial,
                             lot=it.lot, idempotency_key=self.key())
-            units.append((res["unit_id"], it, actor, list(res["exceptions"])))
+            units.append((res.unit_id, it, actor, list(res.exceptions)))
         if plan.status == "closed":
-            close_parcel(self.session, actor, parcel_id=r["parcel_id"], idempotency_key=self.key())
+            close_parcel(self.session, actor, parcel_id=r.parcel_id, idempotency_key=self.key())
         return units
 
     def inspect_and_dispose(self, unit_id: int, item: Item, receiver: Actor, exceptions: list[str]) -> None:
@@ -704,9 +704,9 @@ class Seeder:
         merchant = PARTNER_MERCHANT if warehouse == "3PL-DAL" else rng.choice(("NWO", "GLOW"))
         choices = [p for p in self.products if p.merchant == merchant and not p.serial]
         for p in rng.sample(choices, rng.randint(1, 2)):
-            scan_item(self.session, actor, parcel_id=r["parcel_id"], product_id=p.id,
+            scan_item(self.session, actor, parcel_id=r.parcel_id, product_id=p.id,
                       lot=self.lot() if p.lot else None, idempotency_key=self.key())
-        close_parcel(self.session, actor, parcel_id=r["parcel_id"], idempotency_key=self.key())
+        close_parcel(self.session, actor, parcel_id=r.parcel_id, idempotency_key=self.key())
 
     # ----------------------------------------------------------------- 4. the desk: refunds, quarantine
 

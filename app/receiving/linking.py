@@ -20,7 +20,7 @@ from app.catalog.models import Product
 from app.errors import Conflict, NotPermitted, ValidationFailed, require_reason
 from app.exceptions import writer as exception_writer
 from app.exceptions.models import ReturnException
-from app.exceptions.services import lock_exception, resolved_result, settle_late
+from app.exceptions.services import Resolved, lock_exception, settle_late
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.writer import audit_row, event_row
@@ -28,7 +28,7 @@ from app.orders.models import Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
 from app.receiving.domain import LineCount, place_unit
 from app.receiving.models import Parcel
-from app.receiving.services import close_return
+from app.receiving.services import Missing, close_return
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger
 from app.rows import Row, allocate_ids, expire, update_row, write
@@ -36,8 +36,21 @@ from app.rows import Row, allocate_ids, expire, update_row, write
 LATE = "linked to its return after its disposition"
 
 
+@dataclass(frozen=True)
+class ParcelLinked(Resolved):
+    """link_parcel_to_rma's answer: the return, the units linked (LPNs), the exceptions raised on
+    them, the refund triggers opened, and what the return still lacks when it closed."""
+
+    rma_id: int
+    rma_number: str
+    units: tuple[str, ...]
+    exceptions_raised: tuple[str, ...]
+    refunds_opened: tuple[int, ...]
+    missing: tuple[Missing, ...]
+
+
 def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma_code: str | None, reason: str | None,
-                       idempotency_key: str | None, expected_version: int | None = None) -> dict[str, Any]:
+                       idempotency_key: str | None, expected_version: int | None = None) -> ParcelLinked:
     """Use case: an unidentified parcel turns out to be a known return.
 
     One transaction. Locks the exception, the parcel, then the return (the order documented in
@@ -57,7 +70,7 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
     if not code:
         raise ValidationFailed("Enter the RMA number, tracking number or order number of the return.")
 
-    def work() -> dict[str, Any]:
+    def work() -> ParcelLinked:
         exc = lock_exception(session, actor, exception_id, expected_version)
         if exc.type != "unidentified_parcel" or exc.parcel_id is None:
             raise ValidationFailed("Only an unidentified parcel can be linked to a return.")
@@ -115,7 +128,7 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
         for unit in units:
             if unit.id in refund_ids:
                 rows += settle_late(session, actor, unit, [refund_ids[unit.id]], LATE)
-        missing: list[dict[str, Any]] = []
+        missing: tuple[Missing, ...] = ()
         if rma.status in ("authorized", "in_transit"):
             if parcel.status == "open":
                 rows += [update_row(Rma, {"id": rma.id}, {"status": "receiving"}),
@@ -140,13 +153,13 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
         expire(session, (ReturnException, exc.id), (Parcel, parcel.id), (Rma, rma.id),
                *((ReturnUnit, unit.id) for unit in units),
                *((ReturnException, e.id) for found_excs in matched.values() for e in found_excs))
-        return resolved_result(exc, "linked_to_rma", rma_id=rma.id, rma_number=rma.number, units=linked,
-                               exceptions_raised=raised_types, refunds_opened=list(refund_ids.values()),
+        return ParcelLinked.of(exc, "linked_to_rma", rma_id=rma.id, rma_number=rma.number, units=tuple(linked),
+                               exceptions_raised=tuple(raised_types), refunds_opened=tuple(refund_ids.values()),
                                missing=missing)
 
     return run_idempotent(session, actor, idempotency_key, "link_parcel_to_rma",
                           {"exception_id": exception_id, "rma_code": code.upper(), "reason": reason,
-                           "v": expected_version}, work)
+                           "v": expected_version}, work, result_type=ParcelLinked)
 
 
 @dataclass(frozen=True)

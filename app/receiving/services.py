@@ -4,7 +4,7 @@ Each use case is one transaction (run_idempotent) that takes its locks, decides 
 app.receiving.domain's rules and writes through the one writer of each concept."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -20,7 +20,7 @@ from app.db import unit_of_work, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import ReturnException
 from app.exceptions.writer import open_exception
-from app.ledger.idempotency import LateClaim, run_idempotent
+from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import next_number
 from app.ledger.writer import audit_row, event_row, format_lpn, move_unit
@@ -38,6 +38,71 @@ from app.rows import Row, allocate_ids, expire, insert_row, next_id, update_row,
 
 
 @dataclass(frozen=True)
+class OpenedParcel(Result):
+    """open_parcel's answer: the parcel in hand now, the return it is of (None: blind), whether it
+    is blind, whether it was already open (another worker's parcel of the return, joined)."""
+
+    parcel_id: int
+    rma_id: int | None
+    blind: bool
+    joined: bool
+
+
+@dataclass(frozen=True)
+class LineProgress:
+    """A line of the return, as a scan filled it: how many units it has now of how many expected."""
+
+    id: int
+    got: int
+    expected: int
+
+
+@dataclass(frozen=True)
+class ParcelProgress:
+    """The units of the return received so far (on its lines), of how many expected."""
+
+    got: int
+    expected: int
+
+
+@dataclass(frozen=True)
+class ItemReceived(Result):
+    """scan_item's answer: the new unit (enough for the handheld's answer without another read),
+    the exceptions it raised, the line it filled and the return's progress; `parcel_rma_id`: the
+    parcel's return as the scan's lock read it."""
+
+    unit_id: int
+    lpn: str
+    sku: str
+    name: str
+    serial: str | None
+    rma_line_id: int | None
+    exceptions: tuple[str, ...]
+    serial_status: str
+    line: LineProgress | None
+    parcel: ParcelProgress
+    parcel_rma_id: int | None
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What a closed return still lacks of one SKU."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ParcelClosed(Result):
+    """close_parcel's answer: what is missing (nothing while another parcel of the return is still
+    open: `return_still_open`)."""
+
+    parcel_id: int
+    missing: tuple[Missing, ...]
+    return_still_open: bool
+
+
+@dataclass(frozen=True)
 class ScanOutcome:
     """What one scan on the handheld did.
 
@@ -52,8 +117,8 @@ class ScanOutcome:
     unit_id: int | None = None
     message: str = ""
     pending_product_id: int | None = None
-    opened: dict[str, Any] | None = None
-    received: dict[str, Any] | None = None
+    opened: OpenedParcel | None = None
+    received: ItemReceived | None = None
 
 
 def scan(session: Session, actor: Actor, *, code: str, parcel_id: int | None, pending_product_id: int | None,
@@ -84,8 +149,8 @@ def _scan(session: Session, actor: Actor, parsed: ParsedScan, parcel_id: int | N
             raise ValidationFailed("Pick your warehouse first.")
         opened = open_parcel(session, actor, code=parsed.raw, warehouse_id=warehouse_id,
                              idempotency_key=idempotency_key, found=(found.rma_id, found.via))
-        note = "joined the parcel another worker opened" if opened.get("joined") else f"matched by {found.via}"
-        return ScanOutcome("parcel", found.code, parcel_id=opened["parcel_id"], opened=opened,
+        note = "joined the parcel another worker opened" if opened.joined else f"matched by {found.via}"
+        return ScanOutcome("parcel", found.code, parcel_id=opened.parcel_id, opened=opened,
                            message=f"Parcel {found.code}: {note}. Scan the items.")
     if found.kind == "product":
         if parcel is None:
@@ -121,7 +186,7 @@ def _serial_of(session: Session, actor: Actor, parsed: ParsedScan, parcel: Parce
 
 
 def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int, idempotency_key: str | None,
-                blind: bool = False, found: tuple[int, str] | None = None) -> dict[str, Any]:
+                blind: bool = False, found: tuple[int, str] | None = None) -> OpenedParcel:
     """Use case: a parcel is scanned. Known -> a parcel against its RMA; unknown and `blind` ->
     a blind parcel with an `unidentified_parcel` exception. An RMA already being received joins its parcel.
     `found`: the (RMA id, how) the caller's resolve_scan of this code found for this actor, so the
@@ -137,7 +202,7 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
     if not code:
         raise ValidationFailed("Scan the parcel's label.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
+    def work(claim: LateClaim[OpenedParcel]) -> OpenedParcel:
         rma_found = found if found is not None else find_return(session, actor, code)
         if rma_found is None:
             return _open_blind_parcel(session, actor, claim, code, warehouse_id, blind)
@@ -157,11 +222,11 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
         if not serves_merchant(session, actor, rma.merchant_id):  # `found` came from the caller
             raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind parcel.")
         if now.open_parcel_id is not None:
-            result = {"parcel_id": now.open_parcel_id, "rma_id": rma.id, "blind": False, "joined": True}
+            result = OpenedParcel(now.open_parcel_id, rma.id, blind=False, joined=True)
             write(session, [claim.record(result)])
             return result
         parcel_id = now.parcel_id
-        result = {"parcel_id": parcel_id, "rma_id": rma.id, "blind": False, "joined": False}
+        result = OpenedParcel(parcel_id, rma.id, blind=False, joined=False)
         write(session, [
             insert_row(Parcel, {"id": parcel_id, "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code,
                                 "status": "open", "opened_by_id": actor.id}),
@@ -175,11 +240,12 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
         return result
 
     return run_idempotent(session, actor, idempotency_key, "open_parcel",
-                          {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work, late_claim=True)
+                          {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work, result_type=OpenedParcel,
+                          late_claim=True)
 
 
-def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim, code: str, warehouse_id: int,
-                       blind: bool) -> dict[str, Any]:
+def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim[OpenedParcel], code: str, warehouse_id: int,
+                       blind: bool) -> OpenedParcel:
     """open_parcel for a code no return matches: a blind parcel with its `unidentified_parcel`
     exception, when the worker asked for one, with the key's record read first (a concurrent
     attempt with the same key fails on the record's primary key and replays)."""
@@ -189,7 +255,7 @@ def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim, code: s
     if not blind:
         raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind parcel.")
     (parcel_id,), (exception_id,) = allocate_ids(session, Parcel, 1), allocate_ids(session, ReturnException, 1)
-    result = {"parcel_id": parcel_id, "rma_id": None, "blind": True, "joined": False}
+    result = OpenedParcel(parcel_id, None, blind=True, joined=False)
     write(session, [
         insert_row(Parcel, {"id": parcel_id, "warehouse_id": warehouse_id, "scanned_code": code, "status": "open",
                             "opened_by_id": actor.id}),
@@ -254,7 +320,7 @@ class _ScannedProduct(NamedTuple):
 
 
 def scan_item(session: Session, actor: Actor, *, parcel_id: int, product_id: int, serial: str | None = None,
-              lot: str | None = None, idempotency_key: str | None) -> dict[str, Any]:
+              lot: str | None = None, idempotency_key: str | None) -> ItemReceived:
     """Use case: one physical item taken out of the parcel becomes a return unit with an LPN,
     `received`, matched to an expected line or recorded as a typed exception.
 
@@ -266,7 +332,7 @@ def scan_item(session: Session, actor: Actor, *, parcel_id: int, product_id: int
 
 
 def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int, serial: str | None,
-             lot: str | None, idempotency_key: str | None, locked: ParcelLock | None) -> dict[str, Any]:
+             lot: str | None, idempotency_key: str | None, locked: ParcelLock | None) -> ItemReceived:
     """scan_item's work; `locked`: the parcel, locked by the scan's first read in the unit of work
     that is still open (scan), else the parcel's lock is taken here."""
     if not actor.can("receive"):
@@ -276,7 +342,7 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
     if serial is not None and len(serial) > 64:
         raise ValidationFailed("That serial number is too long.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
+    def work(claim: LateClaim[ItemReceived]) -> ItemReceived:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
         parcel = locked if locked is not None and locked.id == parcel_id else lock_parcel(session, actor, parcel_id)
@@ -327,20 +393,20 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
                                      rma_line_id=values["rma_line_id"] if type_ == "serial_mismatch" else None,
                                      parcel_id=parcel.id, product_id=product.id, value=product.unit_value,
                                      details=details)
-        result = {"unit_id": unit.id, "lpn": lpn, "sku": product.sku, "name": product.name, "serial": serial,
-                  "rma_line_id": values["rma_line_id"], "exceptions": exceptions, "serial_status": serial_status,
-                  "line": {"id": line.line_id, "got": line.got + 1, "expected": line.expected} if line else None,
-                  "parcel": {"got": head.received_total + (1 if line else 0), "expected": head.expected_total},
-                  "parcel_rma_id": parcel.rma_id}
+        result = ItemReceived(unit.id, lpn, product.sku, product.name, serial, values["rma_line_id"], tuple(exceptions),
+                              serial_status, LineProgress(line.line_id, line.got + 1, line.expected) if line else None,
+                              ParcelProgress(head.received_total + (1 if line else 0), head.expected_total),
+                              parcel.rma_id)
         write(session, [*writes, claim.record(result)])
         return result
 
     return run_idempotent(session, actor, idempotency_key, "scan_item",
                           {"parcel_id": parcel_id, "product_id": product_id, "serial": serial, "lot": lot}, work,
-                          late_claim=True)
+                          result_type=ItemReceived, late_claim=True)
 
 
-def _scan_context(session: Session, claim: LateClaim, parcel: ParcelLock, product_id: int, serial: str | None) -> list[Row]:
+def _scan_context(session: Session, claim: LateClaim[ItemReceived], parcel: ParcelLock, product_id: int,
+                  serial: str | None) -> list[Row]:
     """Everything a scan needs to decide, read in one statement after the parcel's lock (so it sees
     every scan that committed before): the key's record, ids for the new rows, the dock, the
     parcel's totals, the product (its columns are NULL when there is no such product), and one row
@@ -408,7 +474,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
             .order_by(lines.c.id))
 
 
-def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_key: str | None) -> dict[str, Any]:
+def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_key: str | None) -> ParcelClosed:
     """Use case: the parcel is empty. What is still expected becomes `missing_item` exceptions.
 
     Like the scan, it reads and writes plain rows, with its key's record (a late claim): the
@@ -419,7 +485,7 @@ def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
+    def work(claim: LateClaim[ParcelClosed]) -> ParcelClosed:
         parcel = lock_parcel(session, actor, parcel_id)  # the return first: no scan is half-way through it
         head = session.execute(_close_head_statement(),
                          {"parcel_id": parcel.id, "rma_id": parcel.rma_id, **claim.params}).all()[0]  # then the parcel
@@ -427,7 +493,7 @@ def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_
             return replay
         if head.status != "open":
             raise Conflict("This parcel was already closed.")
-        now, missing, rows = utcnow(), [], []
+        now, missing, rows = utcnow(), (), []
         # The return's other parcel (a second box, a blind parcel linked to it) may still be open:
         # what is still expected is missing only when the return's last open parcel closes.
         others_open = head.others_open  # false for a blind parcel (no return)
@@ -435,37 +501,39 @@ def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_
             missing, rows = close_return(session, actor, rma_id=parcel.rma_id, number=parcel.rma_number,
                                          merchant_id=parcel.merchant_id, warehouse_id=parcel.warehouse_id,
                                          parcel_id=parcel.id)
-        result = {"parcel_id": parcel.id, "missing": missing, "return_still_open": others_open}
+        result = ParcelClosed(parcel.id, missing, return_still_open=others_open)
         rows += [update_row(Parcel, {"id": parcel.id}, {"status": "closed", "closed_at": now, "closed_by_id": actor.id}),
                  audit_row(actor, "parcel.closed", "parcel", parcel.id, warehouse_id=parcel.warehouse_id,
-                           details={"missing": missing}),
+                           details={"missing": [asdict(m) for m in missing]}),
                  claim.record(result)]
         write(session, rows)
         expire(session, (Parcel, parcel.id), (Rma, parcel.rma_id))
         return result
 
     return run_idempotent(session, actor, idempotency_key, "close_parcel", {"parcel_id": parcel_id}, work,
-                          late_claim=True)
+                          result_type=ParcelClosed, late_claim=True)
 
 
 def close_return(session: Session, actor: Actor, *, rma_id: int, number: str, merchant_id: int | None,
-                 warehouse_id: int, parcel_id: int) -> tuple[list[dict[str, Any]], list[Row]]:
+                 warehouse_id: int, parcel_id: int) -> tuple[tuple[Missing, ...], list[Row]]:
     """The rows that close a return whose last parcel closes, the caller holding its lock: each line
     still short becomes a `missing_item` exception, the return is closed and `rma.closed` published.
-    Returns what is missing, as [{"sku", "quantity"}], and the rows."""
+    Returns what is missing and the rows."""
     short = [line for line in session.execute(line_counts_statement(), {"rma_id": rma_id}).all()
              if line.got < line.expected]
-    missing, rows = [], []
+    missing: list[Missing] = []
+    rows: list[Row] = []
     for exception_id, line in zip(allocate_ids(session, ReturnException, len(short)), short):
         quantity = line.expected - line.got
-        missing.append({"sku": line.sku, "quantity": quantity})
+        missing.append(Missing(line.sku, quantity))
         rows += open_exception(actor, exception_id, "missing_item", warehouse_id=warehouse_id, merchant_id=merchant_id,
                                rma_id=rma_id, rma_line_id=line.id, parcel_id=parcel_id, product_id=line.product_id,
                                quantity=quantity, value=line.unit_value * quantity,
                                details={"sku": line.sku, "expected": line.expected, "received": line.got})
     rows += [update_row(Rma, {"id": rma_id}, {"status": "closed", "closed_at": utcnow()}),
-             event_row("rma.closed", "rma", rma_id, {"rma_id": rma_id, "number": number, "missing": missing})]
-    return missing, rows
+             event_row("rma.closed", "rma", rma_id, {"rma_id": rma_id, "number": number,
+                                                     "missing": [asdict(m) for m in missing]})]
+    return tuple(missing), rows
 
 
 @lru_cache(maxsize=1)

@@ -122,9 +122,9 @@ def scan() -> Response:
         return _work(feedback="ok", result={"kind": "info", "text": outcome.message})
     if outcome.kind == "parcel":
         session["parcel_id"] = outcome.parcel_id
-        opened = outcome.opened or {}
+        assert outcome.opened is not None
         return _work(feedback="ok", result={"kind": "parcel", "text": outcome.message},
-                     just_opened=not opened.get("joined") and not opened.get("replayed"))
+                     just_opened=not outcome.opened.joined and not outcome.opened.replayed)
     assert outcome.kind == "received" and outcome.received is not None
     return _received(outcome.parcel_id, outcome.received)
 
@@ -136,24 +136,23 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _received(parcel_id: int | None, result: dict[str, Any]) -> Response:
+def _received(parcel_id: int | None, result: services.ItemReceived) -> Response:
     """The answer to an item received. When this parcel's card is on screen as it is now (scan.js
     sends the parcel and return the card shows: a blind parcel linked meanwhile needs a new card),
     htmx gets only what changed (receiving/_scanned.html), rendered from the use case's result with
     no further query. Otherwise (another screen, a plain form post) and for a replay, whose stored
     answer may be older than the screen, the whole work area is rendered afresh."""
-    unit = {"id": result["unit_id"], "lpn": result["lpn"], "sku": result["sku"], "name": result["name"],
-            "serial": result.get("serial")}
-    shown = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
-    feedback = "error" if result["exceptions"] else "ok"
+    unit = {"id": result.unit_id, "lpn": result.lpn, "sku": result.sku, "name": result.name, "serial": result.serial}
+    shown = {"kind": "unit", "unit": unit, "exceptions": result.exceptions}
+    feedback = "error" if result.exceptions else "ok"
     on_screen = request.headers.get("X-Dockhand-Parcel")
-    rma_id = result.get("parcel_rma_id")  # as the scan's lock read it: a blind parcel may have been linked since
-    if not is_htmx() or result["replayed"] or on_screen != f"{parcel_id}:{rma_id or ''}":
+    rma_id = result.parcel_rma_id  # as the scan's lock read it: a blind parcel may have been linked since
+    if not is_htmx() or result.replayed or on_screen != f"{parcel_id}:{rma_id or ''}":
         return _work(feedback=feedback, result=shown)
-    row = {"id": unit["id"], "lpn": unit["lpn"], "sku": unit["sku"], "state": "received",
-           "serial_status": result["serial_status"], "unexpected": rma_id is not None and not result["rma_line_id"]}
-    resp = render("receiving/_scanned.html", result=shown, row=row, line=result.get("line"),
-                  progress=result.get("parcel") or {}, trigger={f"dockhand:{feedback}": {}})
+    row = {"id": result.unit_id, "lpn": result.lpn, "sku": result.sku, "state": "received",
+           "serial_status": result.serial_status, "unexpected": rma_id is not None and not result.rma_line_id}
+    resp = render("receiving/_scanned.html", result=shown, row=row, line=result.line, progress=result.parcel,
+                  trigger={f"dockhand:{feedback}": {}})
     resp.headers["HX-Retarget"] = "#result"
     return resp
 
@@ -176,7 +175,7 @@ def blind() -> Response:
         raise ValidationFailed("Pick your warehouse first.")
     result = services.open_parcel(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
                              idempotency_key=request.form.get("key"), blind=True)
-    session["parcel_id"] = result["parcel_id"]
+    session["parcel_id"] = result.parcel_id
     return _work(feedback="ok", result={"kind": "parcel", "text": "Blind parcel opened: a supervisor will identify it. Scan the items."})
 
 
@@ -190,7 +189,7 @@ def close() -> Response:
     result = services.close_parcel(db.session, actor(), parcel_id=rid, idempotency_key=request.form.get("key"))
     session.pop("parcel_id", None)
     session.pop("pending_product_id", None)
-    return _work(feedback="error" if result["missing"] else "ok", closed=result)
+    return _work(feedback="error" if result.missing else "ok", closed=result)
 
 
 def _unit(unit_id: int) -> queries.UnitOnScreen:
@@ -239,7 +238,7 @@ def inspect(unit_id: int) -> Response:
                               notes=request.form.get("notes"), idempotency_key=request.form.get("key"),
                               unanswered_is_no=True)
     # a retry of an older save replays it: the form then shows the newest inspection, read back
-    inspected = {"answers": saved["answers"], "notes": saved["notes"]} if not saved["replayed"] else None
+    inspected = {"answers": saved.answers, "notes": saved.notes} if not saved.replayed else None
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
                   **_unit_context(_unit(unit_id), inspected=inspected))
 

@@ -21,7 +21,7 @@ def test_a_scan_is_three_statements_inside_its_transaction(session, world):
     w = world.actor("worker")
     r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     shirt = world.products["shirt"]
-    statements = statements_sent(session, lambda: scan_item(session, w, parcel_id=r["parcel_id"], product_id=shirt.id,
+    statements = statements_sent(session, lambda: scan_item(session, w, parcel_id=r.parcel_id, product_id=shirt.id,
                                                             idempotency_key=new_key()))
     assert len(statements) == 3, statements
     assert "FOR UPDATE" in statements[0] and statements[2].startswith("WITH")
@@ -37,14 +37,14 @@ def test_a_close_is_four_statements_inside_its_transaction(session, world):
             serial = None
             if line.product.serial_tracked:
                 serial = session.scalars(select(ShippedSerial.serial).where(ShippedSerial.order_line_id == line.order_line_id)).first()
-            scan_item(session, w, parcel_id=r["parcel_id"], product_id=line.product_id, serial=serial, idempotency_key=new_key())
+            scan_item(session, w, parcel_id=r.parcel_id, product_id=line.product_id, serial=serial, idempotency_key=new_key())
     key = new_key()
-    statements = statements_sent(session, lambda: close_parcel(session, w, parcel_id=r["parcel_id"], idempotency_key=key))
+    statements = statements_sent(session, lambda: close_parcel(session, w, parcel_id=r.parcel_id, idempotency_key=key))
     assert len(statements) == 4, statements
     assert "FOR UPDATE" in statements[0] and "FOR UPDATE" in statements[1] and statements[3].startswith("WITH")
-    assert closed_events(session, r["parcel_id"], world.rma.id) == (1, 1)
-    again = close_parcel(session, w, parcel_id=r["parcel_id"], idempotency_key=key)
-    assert again["replayed"] and again["missing"] == []
+    assert closed_events(session, r.parcel_id, world.rma.id) == (1, 1)
+    again = close_parcel(session, w, parcel_id=r.parcel_id, idempotency_key=key)
+    assert again.replayed and again.missing == ()
 
 
 def test_opening_a_parcel_is_three_statements_inside_its_transaction(session, world):
@@ -60,7 +60,7 @@ def test_opening_a_parcel_is_three_statements_inside_its_transaction(session, wo
                                                           idempotency_key=new_key(), found=found))
     assert len(joined) == 3, joined
     again = open_parcel(session, w, code="RMA-5001", warehouse_id=wid, idempotency_key=key)
-    assert again["replayed"] and not again["joined"]
+    assert again.replayed and not again.joined
     assert opened_events(session, found[0]) == (1, 1, 1)
 
 

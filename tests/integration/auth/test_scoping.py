@@ -140,4 +140,4 @@ def test_partner_cannot_move_out_of_scope_units(session, world, scene):
     # In scope: the same call works.
     res = transition_unit(session, partner, unit_id=made["unit"]["own_wh_blind"], to_state="available", reason="ok",
                           idempotency_key=new_key())
-    assert res["state"] == "available"
+    assert res.state == "available"

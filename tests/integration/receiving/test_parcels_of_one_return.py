@@ -13,10 +13,11 @@ from sqlalchemy import select, text
 from app.catalog.models import Product
 from app.exceptions import services as es
 from app.exceptions.models import ReturnException
+from app.ledger.idempotency import Result
 from app.orders.models import Rma, RmaLine
 from app.receiving import linking
 from app.receiving.queries import card_lines
-from app.receiving.services import close_parcel, open_parcel, scan_item
+from app.receiving.services import ItemReceived, ParcelProgress, close_parcel, open_parcel, scan_item
 
 _keys = itertools.count(1)
 
@@ -71,7 +72,7 @@ def test_a_blind_parcel_linked_while_a_scan_waits_for_it_does_not_deadlock(sessi
     closing the parcel. With the parcel held while waiting for the return, two of them deadlock."""
     w = world.actor("worker")
     blind = open_parcel(session, w, code="NOLABEL-9", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
-    parcel, rma_id = blind["parcel_id"], world.rma.id
+    parcel, rma_id = blind.parcel_id, world.rma.id
     session.commit()
     link = session_factory()  # the link, half-way: parcel locked, then the return, rma_id set
     link.execute(text("SELECT id FROM receipts WHERE id = :p FOR UPDATE"), {"p": parcel})
@@ -95,12 +96,12 @@ def test_a_blind_parcel_linked_while_a_scan_waits_for_it_does_not_deadlock(sessi
     scan.join(30)
     second.join(30)
     assert not any("deadlock" in repr(v).lower() for v in out.values()), out
-    assert isinstance(out["other"], dict), out
-    if other == "close_the_parcel" and not isinstance(out["scan"], dict):
+    assert isinstance(out["other"], Result), out
+    if other == "close_the_parcel" and not isinstance(out["scan"], ItemReceived):
         # the close won the race for the return: the scan is refused, clearly, and writes nothing
         assert "already closed" in str(out["scan"]), out
     else:
-        assert isinstance(out["scan"], dict) and out["scan"]["rma_line_id"] is not None, out
+        assert isinstance(out["scan"], ItemReceived) and out["scan"].rma_line_id is not None, out
 
 
 @pytest.mark.pg_only
@@ -109,8 +110,8 @@ def test_the_link_decides_on_the_return_as_it_is_once_locked(session, session_fa
     return as being received, and neither close it nor call its items missing."""
     w = world.actor("worker")
     blind = open_parcel(session, w, code="NOLABEL-8", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
-    scan_item(session, w, parcel_id=blind["parcel_id"], product_id=world.products["shirt"].id, idempotency_key=key())
-    close_parcel(session, w, parcel_id=blind["parcel_id"], idempotency_key=key())
+    scan_item(session, w, parcel_id=blind.parcel_id, product_id=world.products["shirt"].id, idempotency_key=key())
+    close_parcel(session, w, parcel_id=blind.parcel_id, idempotency_key=key())
     session.commit()
     find = linking.find_return
 
@@ -123,7 +124,7 @@ def test_the_link_decides_on_the_return_as_it_is_once_locked(session, session_fa
 
     monkeypatch.setattr(linking, "find_return", found_then_the_box_is_opened)
     linker = session_factory()
-    _link(linker, world, blind["parcel_id"])
+    _link(linker, world, blind.parcel_id)
     linker.close()
     session.expire_all()
     assert session.get(Rma, world.rma.id).status == "receiving"
@@ -134,19 +135,19 @@ def test_closing_one_parcel_of_a_return_leaves_the_other_parcels_items_alone(ses
     """The box is closed while the linked blind parcel is still open: nothing is missing yet and the
     return stays open; the shirt scanned into the other parcel then fills its line. The last close counts."""
     w = world.actor("worker")
-    box = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())["parcel_id"]
+    box = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key()).parcel_id
     blind = open_parcel(session, w, code="NOLABEL-7", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
-    _link(session, world, blind["parcel_id"])
+    _link(session, world, blind.parcel_id)
     shirt, phone = world.products["shirt"].id, world.products["phone"].id
     scan_item(session, w, parcel_id=box, product_id=shirt, idempotency_key=key())
     scan_item(session, w, parcel_id=box, product_id=phone, serial="SN-PHONE-0001", idempotency_key=key())
     first = close_parcel(session, w, parcel_id=box, idempotency_key=key())
-    assert first["missing"] == [] and first["return_still_open"] is True
+    assert first.missing == () and first.return_still_open is True
     assert session.get(Rma, world.rma.id).status == "receiving"
-    late = scan_item(session, w, parcel_id=blind["parcel_id"], product_id=shirt, idempotency_key=key())
-    assert late["rma_line_id"] is not None and late["exceptions"] == []
-    last = close_parcel(session, w, parcel_id=blind["parcel_id"], idempotency_key=key())
-    assert last["missing"] == [] and last["return_still_open"] is False
+    late = scan_item(session, w, parcel_id=blind.parcel_id, product_id=shirt, idempotency_key=key())
+    assert late.rma_line_id is not None and late.exceptions == ()
+    last = close_parcel(session, w, parcel_id=blind.parcel_id, idempotency_key=key())
+    assert last.missing == () and last.return_still_open is False
     session.expire_all()
     assert session.get(Rma, world.rma.id).status == "closed"
 
@@ -158,20 +159,20 @@ def test_a_line_is_counted_the_same_by_the_scan_the_card_and_the_close(session, 
     sock = Product(sku="SOCK-1", name="Sock", category="apparel", unit_value=Decimal("5.00"), merchant_id=world.merchant.id)
     session.add(sock)
     session.commit()
-    box = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())["parcel_id"]
+    box = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key()).parcel_id
     shirt = world.products["shirt"].id
     scan_item(session, w, parcel_id=box, product_id=shirt, idempotency_key=key())
     wrong = scan_item(session, w, parcel_id=box, product_id=sock.id, idempotency_key=key())
-    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.unit_id == wrong["unit_id"],
+    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.unit_id == wrong.unit_id,
                                                              ReturnException.type == "wrong_item"))
     line = session.scalars(select(RmaLine).where(RmaLine.rma_id == world.rma.id, RmaLine.product_id == shirt)).one()
     es.accept_wrong_item(session, world.actor("super"), exception_id=exc_id, reason="customer sent a sock instead",
                          idempotency_key=key(), credit_amount="20", rma_line_id=line.id)
     third = scan_item(session, w, parcel_id=box, product_id=shirt, idempotency_key=key())
     card = {row.id: (expected, got) for row, expected, got in card_lines(session, world.rma.id)}
-    assert third["exceptions"] == ["extra_item"] and third["line"] is None
+    assert third.exceptions == ("extra_item",) and third.line is None
     assert card[line.id] == (2, 2)
-    assert third["parcel"] == {"got": 2, "expected": 3}
+    assert third.parcel == ParcelProgress(got=2, expected=3)
 
 
 def test_the_card_shows_an_order_lines_shipped_serials_once_per_line(session, world):
