@@ -7,13 +7,13 @@ from app.inspection.models import ChecklistTemplate, Inspection, Photo
 from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, Balance, Counter, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
-from app.receiving.models import Receipt
+from app.receiving.models import Parcel
 from app.refunds.models import RefundEvent, RefundTrigger
 
 __all__ = [
     "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
-    "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Receipt", "ReasonCode", "RefundEvent", "RefundTrigger",
+    "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Parcel", "ReasonCode", "RefundEvent", "RefundTrigger",
     "ReturnException", "ReturnUnit", "Rma", "RmaLine", "RuleSetVersion", "SalesChannel", "ShippedSerial", "SignInFailure", "User", "UserSession",
     "Warehouse", "partner_org_merchants",
 ]

@@ -78,11 +78,11 @@ def update_row(model: type[Base], key: dict[str, Any], values: dict[str, Any], *
 @lru_cache(maxsize=64)
 def _python_defaults(table: Table) -> tuple[tuple[str, Any, bool], ...]:
     out = []
-    for col in table.columns:
+    for col in table.columns:  # by key, as rows name their columns (a column's key may differ from its name)
         if getattr(col.default, "is_scalar", False):
-            out.append((col.name, col.default.arg, False))
+            out.append((col.key, col.default.arg, False))
         elif getattr(col.default, "is_callable", False):
-            out.append((col.name, col.default.arg, True))
+            out.append((col.key, col.default.arg, True))
     return tuple(out)
 
 

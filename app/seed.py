@@ -2,7 +2,7 @@
 
 Reference data, the catalogue, orders and RMAs are written in two big transactions (what the
 storefront and the ERP would have sent us). Everything that happens on the dock afterwards goes
-through the real services (open_receipt, scan_item, close_receipt, record_inspection,
+through the real services (open_parcel, scan_item, close_parcel, record_inspection,
 confirm_disposition, approve / reject / acknowledge refund, transition_unit), so the ledger,
 balances, refund triggers, exceptions, outbox and audit trail agree exactly as they would after
 a real shift. The data is deterministic (random.Random(42)); the demo passwords are not.
@@ -37,7 +37,7 @@ from app.ledger.services import transition_unit
 from app.ledger.writer import audit_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.scan import normalize_gtin
-from app.receiving.services import close_receipt, open_receipt, scan_item
+from app.receiving.services import close_parcel, open_parcel, scan_item
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy, acknowledge_refund, approve_refund, reject_refund
 from app.rows import write
@@ -625,20 +625,20 @@ class Seeder:
         actor = self.receiver(plan.warehouse, open_parcel=plan.status == "receiving")
         codes = [plan.number, plan.order.number] + ([plan.tracking[0]] * 2 if plan.tracking else [])
         code = rng.choice(codes)
-        r = open_receipt(self.session, actor, code=code, warehouse_id=self.warehouse_ids[plan.warehouse],
-                         idempotency_key=self.key())
-        if r["rma_id"] != plan.id:
+        r = open_parcel(self.session, actor, code=code, warehouse_id=self.warehouse_ids[plan.warehouse],
+                        idempotency_key=self.key())
+        if r.rma_id != plan.id:
             raise RuntimeError(f"demo parcel {code} matched the wrong return: {r}")
         items = self.items_for(plan)
         if plan.status == "receiving":
             items = items[: max(1, len(items) // 2)]
         units = []
         for it in items:
-            res = scan_item(self.session, actor, receipt_id=r["receipt_id"], product_id=it.product.id, serial=it.serial,
+            res = scan_item(self.session, actor, parcel_id=r.parcel_id, product_id=it.product.id, serial=it.serial,
                             lot=it.lot, idempotency_key=self.key())
-            units.append((res["unit_id"], it, actor, list(res["exceptions"])))
+            units.append((res.unit_id, it, actor, list(res.exceptions)))
         if plan.status == "closed":
-            close_receipt(self.session, actor, receipt_id=r["receipt_id"], idempotency_key=self.key())
+            close_parcel(self.session, actor, parcel_id=r.parcel_id, idempotency_key=self.key())
         return units
 
     def inspect_and_dispose(self, unit_id: int, item: Item, receiver: Actor, exceptions: list[str]) -> None:
@@ -694,19 +694,19 @@ class Seeder:
             blind_done += 1
 
     def blind_parcel(self, i: int) -> None:
-        """A parcel nobody can match: blind receipt, an unidentified_parcel exception, items on the dock."""
+        """A parcel nobody can match: blind parcel, an unidentified_parcel exception, items on the dock."""
         rng = self.rng
         warehouse = "3PL-DAL" if i % 3 == 2 else "RNO1"
         actor = self.actors["partner" if warehouse == "3PL-DAL" else "worker"]
         code = ups_tracking(rng, "Q9X4M2") if i % 2 == 0 else f"TBA{rng.randint(10**11, 10**12 - 1)}"
-        r = open_receipt(self.session, actor, code=code, warehouse_id=self.warehouse_ids[warehouse],
-                         idempotency_key=self.key(), blind=True)
+        r = open_parcel(self.session, actor, code=code, warehouse_id=self.warehouse_ids[warehouse],
+                        idempotency_key=self.key(), blind=True)
         merchant = PARTNER_MERCHANT if warehouse == "3PL-DAL" else rng.choice(("NWO", "GLOW"))
         choices = [p for p in self.products if p.merchant == merchant and not p.serial]
         for p in rng.sample(choices, rng.randint(1, 2)):
-            scan_item(self.session, actor, receipt_id=r["receipt_id"], product_id=p.id,
+            scan_item(self.session, actor, parcel_id=r.parcel_id, product_id=p.id,
                       lot=self.lot() if p.lot else None, idempotency_key=self.key())
-        close_receipt(self.session, actor, receipt_id=r["receipt_id"], idempotency_key=self.key())
+        close_parcel(self.session, actor, parcel_id=r.parcel_id, idempotency_key=self.key())
 
     # ----------------------------------------------------------------- 4. the desk: refunds, quarantine
 

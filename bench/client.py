@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 UNIT_RE = re.compile(r'/receive/units/(\d+)"')
-RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
+PARCEL_ID_RE = re.compile(r'data-parcel-id="(\d+)"')
 PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 VERSION_RE = re.compile(r'name="version" value="(\d+)"')
 SERVER_TIMING_RE = re.compile(r"dur=([0-9.]+)")
@@ -119,11 +119,11 @@ class Client:
         return self.request(kind, "POST", "/receive/scan", {"code": code, "key": key(), "csrf_token": self.csrf},
                             extra_headers={"X-Dockhand-Parcel": parcel} if parcel else None)
 
-    def close_receipt(self, body: str) -> Response | None:
-        m = RECEIPT_RE.search(body)
+    def close_parcel(self, body: str) -> Response | None:
+        m = PARCEL_ID_RE.search(body)
         if not m:
             return None
-        return self.request("close", "POST", "/receive/close", {"receipt_id": m.group(1), "key": key(),
+        return self.request("close", "POST", "/receive/close", {"parcel_id": m.group(1), "key": key(),
                                                                 "csrf_token": self.csrf})
 
     def inspect(self, unit_id: int, grade: str, packaging: str) -> Response:
@@ -153,7 +153,7 @@ def receive_parcels(c: Client, parcels: list[Any], deadline: float) -> int:
         if time.time() >= deadline:
             break
         r = c.scan(parcel.number, kind="open")
-        opened = r.body  # the parcel card, with the receipt id the close needs (item scans answer only what changed)
+        opened = r.body  # the parcel card, with the parcel id the close needs (item scans answer only what changed)
         card = PARCEL_RE.search(opened)
         for code in parcel.items:
             if time.time() >= deadline:
@@ -164,7 +164,7 @@ def receive_parcels(c: Client, parcels: list[Any], deadline: float) -> int:
             if r.status == 200 and ('data-lpn' not in r.body or "result-warn" in r.body) and len(c.errors) < 5:
                 c.errors.append(f"scan {code} did not match an expected line: {squash(r.body)}")
         if time.time() < deadline:
-            c.close_receipt(opened)
+            c.close_parcel(opened)
     return done
 
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
+PARCEL_ID_RE = re.compile(r'data-parcel-id="(\d+)"')
 PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 
 
@@ -160,9 +160,9 @@ def main() -> int:
                 headers["X-Dockhand-Parcel"] = PARCEL_RE.search(opened).group(1)  # type: ignore[union-attr]
                 for code in parcel.items:
                     (measured if args.flow == "scan" and i >= 5 else post)("/receive/scan", code=code)
-                m = RECEIPT_RE.search(opened)
+                m = PARCEL_ID_RE.search(opened)
                 if m:
-                    (measured if args.flow == "close" and i >= 5 else post)("/receive/close", receipt_id=m.group(1))
+                    (measured if args.flow == "close" and i >= 5 else post)("/receive/close", parcel_id=m.group(1))
         else:
             from bench.client import CHECKLIST_KEYS, VERSION_RE
 

@@ -239,11 +239,11 @@ def size_probe(port: int, world: Any, scans: int) -> dict[str, Any]:
         c.records = []
         r = c.scan(parcel.number, kind="open")
         opened, card = r.record, r.body
-        receipt = bc.PARCEL_RE.search(card)
+        card_of = bc.PARCEL_RE.search(card)
         for i in range(scans):
-            c.scan(parcel.items[i % len(parcel.items)], parcel=receipt.group(1) if receipt else None)
+            c.scan(parcel.items[i % len(parcel.items)], parcel=card_of.group(1) if card_of else None)
         scans_ = [rec for rec in c.records if rec[0] == "scan"]
-        c.close_receipt(card)
+        c.close_parcel(card)
         out[str(size)] = {"open": {"sql_statements": opened[4], "bytes": opened[6], "server_ms": opened[3]},
                           "scan": summarize(scans_, None)}
     out["errors"] = c.errors

@@ -92,7 +92,7 @@
     var headers = { "HX-Request": "true", "X-CSRFToken": f.elements.csrf_token.value };
     // The parcel card on screen (which parcel, which return): when the server's parcel is the same,
     // it answers an item scan with only what changed.
-    var card = document.getElementById("receipt");
+    var card = document.getElementById("parcel");
     if (card && document.getElementById("result")) { headers["X-Dockhand-Parcel"] = card.dataset.parcel; }
     fetch(f.dataset.scanUrl, { method: "POST", body: body, credentials: "same-origin", headers: headers })
       .then(function (resp) {

@@ -222,23 +222,23 @@ def open_exception_now(session: Session, actor: Actor, type_: str, **fields: Any
     return exc
 
 
-def closed_events(session, receipt_id: int, rma_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    """receipt.closed audit entries of the parcel and rma.closed outbox events of its return."""
+def closed_events(session, parcel_id: int, rma_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """parcel.closed audit entries of the parcel and rma.closed outbox events of its return."""
     session.rollback()
     audits = session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "receipt.closed", AuditEntry.entity_id == receipt_id))
+        AuditEntry.action == "parcel.closed", AuditEntry.entity_id == parcel_id))
     outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
         OutboxEvent.type == "rma.closed", OutboxEvent.aggregate_id == rma_id))
     return audits, outbox
 
 
 def opened_events(session, rma_id: int) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
-    """Parcels of the return, receipt.opened audit entries and rma.receiving outbox events."""
-    from app.receiving.models import Receipt
+    """Parcels of the return, parcel.opened audit entries and rma.receiving outbox events."""
+    from app.receiving.models import Parcel
 
     session.rollback()
-    parcels = session.scalar(select(func.count()).select_from(Receipt).where(Receipt.rma_id == rma_id))
-    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "receipt.opened"))
+    parcels = session.scalar(select(func.count()).select_from(Parcel).where(Parcel.rma_id == rma_id))
+    audits = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "parcel.opened"))
     outbox = session.scalar(select(func.count()).select_from(OutboxEvent).where(
         OutboxEvent.type == "rma.receiving", OutboxEvent.aggregate_id == rma_id))
     return parcels, audits, outbox

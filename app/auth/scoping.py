@@ -3,7 +3,7 @@
 Staff see everything. A partner (3PL) user sees only the warehouses their organisation runs, and
 within them only the merchants it serves (plus what has no merchant yet, such as a blind parcel).
 Each package applies this rule to its own tables next to its models (app.ledger.queries.scope_units,
-app.receiving.queries.scope_receipts, app.orders.queries.scope_rmas,
+app.receiving.queries.scope_parcels, app.orders.queries.scope_rmas,
 app.exceptions.queries.scope_exceptions, app.inspection.queries.scope_photos). For staff the clause
 is `true`, which SQLAlchemy drops: a staff's statement carries no scope at all, and PostgreSQL plans
 it as if there were none. Hot reads are built once per scope (`scope_of`, an lru_cache key).

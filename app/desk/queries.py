@@ -29,7 +29,7 @@ from app.inspection.models import Inspection, Photo
 from app.ledger.domain import EDGES, STATE_LABELS
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
 from app.orders.models import OrderLine, Rma, RmaLine, ShippedSerial
-from app.receiving.models import Receipt
+from app.receiving.models import Parcel
 from app.refunds import domain as refund_domain
 from app.refunds.models import RefundEvent, RefundTrigger
 
@@ -341,7 +341,7 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
         return scope_exceptions(stmt, actor)
 
     stmt = (select(ReturnException.id, ReturnException.version, ReturnException.opened_at, ReturnException.value,
-                   ReturnException.quantity, ReturnException.details, ReturnException.receipt_id,
+                   ReturnException.quantity, ReturnException.details, ReturnException.parcel_id,
                    ReturnUnit.id.label("unit_id"), ReturnUnit.lpn, Product.sku, Product.name, Product.category,
                    RmaLine.reason_code, Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"),
                    Inspector.name.label("inspector"), Rma.number.label("rma_number"))
@@ -363,7 +363,7 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
                              sku=r.sku or details.get("sku"), product_name=r.name, category=r.category, value=r.value,
                              reason=r.reason_code, warehouse=r.warehouse, channel=r.channel, inspector=r.inspector,
                              entered_at=r.opened_at, aged=_aged(r.opened_at, cutoff), note=note,
-                             extra={"type": type_, "receipt_id": r.receipt_id, "rma_number": r.rma_number}))
+                             extra={"type": type_, "parcel_id": r.parcel_id, "rma_number": r.rma_number}))
     count = filters(select(func.count(), func.count(case((ReturnException.opened_at < cutoff, 1)))).select_from(ReturnException),
                     joined=False)
     total, aged = session.execute(count).one()
@@ -430,7 +430,7 @@ class UnitCase:
     rma: Rma | None
     rma_line: RmaLine | None
     channel: SalesChannel | None
-    receipt: Receipt | None
+    parcel: Parcel | None
     photos: list[Photo]
     inspections: list[tuple[Inspection, str | None]]
     checklist_labels: dict[str, str]
@@ -474,7 +474,7 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
     rma = session.get(Rma, unit.rma_id) if unit.rma_id else None
     rma_line = session.get(RmaLine, unit.rma_line_id) if unit.rma_line_id else None
     channel = session.get(SalesChannel, rma.channel_id) if rma else None
-    receipt = session.get(Receipt, unit.receipt_id) if unit.receipt_id else None
+    parcel = session.get(Parcel, unit.parcel_id) if unit.parcel_id else None
     photos = list(session.scalars(scope_photos(select(Photo).where(Photo.unit_id == unit.id).order_by(Photo.id), actor)))
     inspections_rows = list(session.scalars(select(Inspection).where(Inspection.unit_id == unit.id)
                                             .order_by(Inspection.id.desc())))
@@ -499,7 +499,7 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
         unit=unit, product=product, warehouse=session.get(Warehouse, unit.warehouse_id),  # type: ignore[arg-type]
         location=session.get(Location, unit.location_id) if unit.location_id else None,
         merchant=session.get(Merchant, unit.merchant_id) if unit.merchant_id else None,
-        rma=rma, rma_line=rma_line, channel=channel, receipt=receipt, photos=photos,
+        rma=rma, rma_line=rma_line, channel=channel, parcel=parcel, photos=photos,
         inspections=[(i, names.get(i.inspector_id or 0)) for i in inspections_rows],
         checklist_labels={item["key"]: item["label"] for item in checklist_for(session, product.category)},
         serials_expected=serials, refund=refund, exceptions=exceptions, history=history, timeline=timeline,
@@ -564,7 +564,7 @@ class ExceptionCase:
     """An exception without (or beyond) a unit: the parcel, its units, the return it may belong to."""
 
     exception: ReturnException
-    receipt: Receipt | None
+    parcel: Parcel | None
     units: list[ReturnUnit]
     rma: Rma | None
     product: Product | None
@@ -577,16 +577,16 @@ def exception_case(session: Session, actor: Actor, exception_id: int) -> Excepti
     from app.exceptions.queries import load_exception
 
     exc = load_exception(session, actor, exception_id)
-    receipt = session.get(Receipt, exc.receipt_id) if exc.receipt_id else None
+    parcel = session.get(Parcel, exc.parcel_id) if exc.parcel_id else None
     units: list[ReturnUnit] = []
-    if receipt is not None:
-        units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.receipt_id == receipt.id)
+    if parcel is not None:
+        units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.parcel_id == parcel.id)
                                                  .order_by(ReturnUnit.id), actor)))
     elif exc.unit_id is not None:
         units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == exc.unit_id), actor)))
     entities = [and_(AuditEntry.entity_type == "exception", AuditEntry.entity_id == exc.id)]
-    if receipt is not None:
-        entities.append(and_(AuditEntry.entity_type == "receipt", AuditEntry.entity_id == receipt.id))
+    if parcel is not None:
+        entities.append(and_(AuditEntry.entity_type == "parcel", AuditEntry.entity_id == parcel.id))
     audits = session.scalars(select(AuditEntry).where(or_(*entities)).order_by(AuditEntry.id))
     events = session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "exception",
                                                        OutboxEvent.aggregate_id == exc.id).order_by(OutboxEvent.id))
@@ -594,8 +594,8 @@ def exception_case(session: Session, actor: Actor, exception_id: int) -> Excepti
              for a in audits]
     items += [TimelineItem(e.at, "event", f"Event: {e.type}", _fmt_event(e.payload or {}), None, 3) for e in events]
     items.sort(key=lambda i: (as_utc(i.at), i.order))
-    names = _names(session, {exc.opened_by_id, exc.resolved_by_id, receipt.opened_by_id if receipt else None})
-    return ExceptionCase(exception=exc, receipt=receipt, units=units,
+    names = _names(session, {exc.opened_by_id, exc.resolved_by_id, parcel.opened_by_id if parcel else None})
+    return ExceptionCase(exception=exc, parcel=parcel, units=units,
                          rma=session.get(Rma, exc.rma_id) if exc.rma_id else None,
                          product=session.get(Product, exc.product_id) if exc.product_id else None,
                          timeline=items, names=names)

@@ -27,7 +27,7 @@ from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.disposition.services import load_rules
 from app.errors import Conflict, NotFound, NotPermitted, StaleVersion, ValidationFailed
 from app.exceptions.services import require_reason
-from app.ledger.idempotency import run_idempotent
+from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import Counter, ReturnUnit
 from app.ledger.writer import audit_row
 from app.orders.models import Order, Rma, RmaLine
@@ -357,6 +357,29 @@ def _lock_rule_set(session: Session) -> int:
     return int(value)
 
 
+@dataclass(frozen=True)
+class RulesSaved(Result):
+    """save_rules's answer: the new version, how many rules it has, and the rules (by name) added,
+    removed, changed and moved since the previous version."""
+
+    version_id: int
+    rules: int
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    moved: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReasonCodeSaved(Result):
+    """A reason code as added or updated; `changed`: whether an update changed anything."""
+
+    code: str
+    label: str
+    active: bool = True
+    changed: bool = True
+
+
 def _diff(old: Sequence[Rule], new: Sequence[Rule]) -> dict[str, list[str]]:
     before = {r.name: rule_json(r) for r in old}
     after = {r.name: rule_json(r) for r in new}
@@ -368,7 +391,7 @@ def _diff(old: Sequence[Rule], new: Sequence[Rule]) -> dict[str, list[str]]:
 
 
 def save_rules(session: Session, actor: Actor, *, rules: Sequence[Rule], note: str | None, base_version: int | None,
-               idempotency_key: str | None) -> dict[str, Any]:
+               idempotency_key: str | None) -> RulesSaved:
     """Use case: replace the rule set with validated `rules`, versioned and audited, in one transaction.
 
     `base_version` is the RuleSetVersion id the editor was opened on (0 when none): a save made
@@ -380,7 +403,7 @@ def save_rules(session: Session, actor: Actor, *, rules: Sequence[Rule], note: s
         raise ValidationFailed("Keep at least one rule.")
     snapshot = [rule_json(r) for r in rules]
 
-    def work() -> dict[str, Any]:
+    def work() -> RulesSaved:
         _lock_rule_set(session)
         latest = latest_version(session)
         if base_version is not None and (latest.id if latest else 0) != base_version:
@@ -400,10 +423,10 @@ def save_rules(session: Session, actor: Actor, *, rules: Sequence[Rule], note: s
         write(session, [audit_row(actor, "rules.saved", "rule_set", version.id, reason=note,
                                   details={"rules": len(rules), "previous_version": latest.id if latest else None,
                                            **diff})])
-        return {"version_id": version.id, "rules": len(rules), **diff}
+        return RulesSaved(version.id, len(rules), **{key: tuple(names) for key, names in diff.items()})
 
     return run_idempotent(session, actor, idempotency_key, "desk.save_rules",
-                          {"rules": snapshot, "note": note, "base": base_version}, work)
+                          {"rules": snapshot, "note": note, "base": base_version}, work, result_type=RulesSaved)
 
 
 # --------------------------------------------------------------------------- reason codes
@@ -424,7 +447,7 @@ def _label(label: str | None) -> str:
 
 
 def add_reason_code(session: Session, actor: Actor, *, code: str | None, label: str | None,
-                    idempotency_key: str | None) -> dict[str, Any]:
+                    idempotency_key: str | None) -> ReasonCodeSaved:
     """Use case: a new customer-stated return reason (audited)."""
     _require(actor)
     code = (code or "").strip().lower()
@@ -432,26 +455,27 @@ def add_reason_code(session: Session, actor: Actor, *, code: str | None, label: 
         raise ValidationFailed("A code is 2-32 lower-case letters, digits or '_', starting with a letter (e.g. too_small).")
     label = _label(label)
 
-    def work() -> dict[str, Any]:
+    def work() -> ReasonCodeSaved:
         if session.get(ReasonCode, code) is not None:
             raise Conflict(f"The reason code '{code}' already exists.")
         session.add(ReasonCode(code=code, label=label, active=True))
         session.flush()
         write(session, [audit_row(actor, "reason_code.added", "reason_code", 0, details={"code": code, "label": label})])
-        return {"code": code, "label": label}
+        return ReasonCodeSaved(code, label)
 
-    return run_idempotent(session, actor, idempotency_key, "desk.add_reason_code", {"code": code, "label": label}, work)
+    return run_idempotent(session, actor, idempotency_key, "desk.add_reason_code", {"code": code, "label": label}, work,
+                          result_type=ReasonCodeSaved)
 
 
 def update_reason_code(session: Session, actor: Actor, *, code: str, label: str | None = None, active: bool | None = None,
-                       idempotency_key: str | None) -> dict[str, Any]:
+                       idempotency_key: str | None) -> ReasonCodeSaved:
     """Use case: rename a reason code, or (de)activate it. Codes are never deleted: old returns name them."""
     _require(actor)
     new_label = _label(label) if label is not None else None
     if new_label is None and active is None:
         raise ValidationFailed("Nothing to change.")
 
-    def work() -> dict[str, Any]:
+    def work() -> ReasonCodeSaved:
         rc = session.scalars(select(ReasonCode).where(ReasonCode.code == code).with_for_update()
                              .execution_options(populate_existing=True)).first()
         if rc is None:
@@ -464,13 +488,13 @@ def update_reason_code(session: Session, actor: Actor, *, code: str, label: str 
             details["active"] = active
             rc.active = active
         if len(details) == 1:
-            return {"code": code, "label": rc.label, "active": rc.active, "changed": False}
+            return ReasonCodeSaved(code, rc.label, rc.active, changed=False)
         action = "reason_code.renamed" if "label" in details else ("reason_code.activated" if active else "reason_code.deactivated")
         write(session, [audit_row(actor, action, "reason_code", 0, details=details)])
-        return {"code": code, "label": rc.label, "active": rc.active, "changed": True}
+        return ReasonCodeSaved(code, rc.label, rc.active, changed=True)
 
     return run_idempotent(session, actor, idempotency_key, "desk.update_reason_code",
-                          {"code": code, "label": new_label, "active": active}, work)
+                          {"code": code, "label": new_label, "active": active}, work, result_type=ReasonCodeSaved)
 
 
 def editor_choices() -> dict[str, Any]:

@@ -22,18 +22,18 @@ from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Product
 from app.catalog.services import location_of_type
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, STATE_DISPOSITION
-from app.disposition.services import confirm_disposition
+from app.disposition.services import DispositionConfirmed, confirm_disposition
 from app.errors import AlreadyDisposed, DomainError, NotPermitted, ValidationFailed
 from app.exceptions.services import require_reason
 from app.inspection.models import Inspection
 from app.inspection.services import checklist_for, clean_grade, kept_answers
 from app.inspection.writer import record_inspection
 from app.ledger.domain import STATE_LABELS
-from app.ledger.idempotency import check_key, run_idempotent
+from app.ledger.idempotency import Result, check_key, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import check_version, lock_unit
 from app.ledger.writer import move_unit
-from app.refunds.services import RefundPolicy, approve_refund, reject_refund
+from app.refunds.services import RefundPolicy, RefundStatus, approve_refund, reject_refund
 from app.rows import allocate_ids, expire, write
 
 # Where a supervisor may send a unit (a state), with the audit action and the button's words; the
@@ -51,6 +51,28 @@ TARGETS: dict[str, tuple[str, str]] = {
 MAX_BULK = 500
 
 
+@dataclass(frozen=True)
+class UnitDecided(Result):
+    """A supervisor's move of a unit: where it went (its state, the location's code), its version after."""
+
+    unit_id: int
+    lpn: str
+    state: str
+    version: int
+    location: str
+
+
+@dataclass(frozen=True)
+class UnitRegraded(Result):
+    """regrade_unit's answer: the new inspection, the grade and packaging it set, the unit's version after."""
+
+    unit_id: int
+    inspection_id: int
+    grade: str
+    packaging: str
+    version: int
+
+
 def target_label(state: str) -> str:
     """The button words of a decision that moves a unit to `state`."""
     return TARGETS[state][1] if state in TARGETS else STATE_LABELS.get(state, state)
@@ -62,7 +84,7 @@ def _can_move(actor: Actor) -> None:
 
 
 def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reason: str,
-               expected_version: int | None, idempotency_key: str, bulk: str | None) -> dict[str, Any]:
+               expected_version: int | None, idempotency_key: str, bulk: str | None) -> UnitDecided:
     """The governed move itself, inside the caller's transaction: the unit's row lock, the checks,
     then the move's rows (move_unit, the disposition set in the same UPDATE) in one write."""
     unit = lock_unit(session, unit_id)
@@ -81,12 +103,11 @@ def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reas
                              to_location_warehouse_id=location.warehouse_id, action=action, details=details,
                              values={"disposition": disposition}, idempotency_key=idempotency_key))
     expire(session, (ReturnUnit, unit.id))
-    return {"unit_id": unit.id, "lpn": unit.lpn, "state": to_state, "version": unit.version + 1,
-            "location": location.code}
+    return UnitDecided(unit.id, unit.lpn, to_state, unit.version + 1, location.code)
 
 
 def decide_unit(session: Session, actor: Actor, *, unit_id: int, to_state: str, reason: str | None,
-                idempotency_key: str | None, expected_version: int | None = None) -> dict[str, Any]:
+                idempotency_key: str | None, expected_version: int | None = None) -> UnitDecided:
     """Use case: release a unit to stock, or route it (refurbish, vendor return, liquidation, disposal,
     quarantine hold) to its warehouse's location of that type. One ledger row, one audit entry.
 
@@ -99,14 +120,15 @@ def decide_unit(session: Session, actor: Actor, *, unit_id: int, to_state: str, 
     key = check_key(idempotency_key)
     params = {"unit_id": unit_id, "to_state": to_state, "reason": reason, "v": expected_version}
     return run_idempotent(session, actor, key, "desk.decide_unit", params,
-                          lambda: _move_unit(session, actor, unit_id, to_state, reason, expected_version, key, None))
+                          lambda: _move_unit(session, actor, unit_id, to_state, reason, expected_version, key, None),
+                          result_type=UnitDecided)
 
 
 @dataclass
 class BulkResult:
     """What a bulk decision did, item by item."""
 
-    done: list[dict[str, Any]] = field(default_factory=list)
+    done: list[Result] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)  # (id, message)
 
     @property
@@ -155,7 +177,8 @@ def bulk_decide_units(session: Session, actor: Actor, *, unit_ids: Iterable[int]
         try:
             done = run_idempotent(session, actor, key, "desk.decide_unit",
                                   {"unit_id": unit_id, "to_state": to_state, "reason": reason, "v": v},
-                                  lambda uid=unit_id, k=key, ver=v: _move_unit(session, actor, uid, to_state, reason, ver, k, batch))
+                                  lambda uid=unit_id, k=key, ver=v: _move_unit(session, actor, uid, to_state, reason, ver, k, batch),
+                                  result_type=UnitDecided)
             result.done.append(done)
         except DomainError as exc:
             result.refused.append((unit_id, exc.message))
@@ -167,7 +190,7 @@ def bulk_decide_units(session: Session, actor: Actor, *, unit_ids: Iterable[int]
 
 def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
                  answers: Mapping[str, Any] | None, reason: str | None, idempotency_key: str | None,
-                 expected_version: int | None = None, unanswered_is_no: bool = False) -> dict[str, Any]:
+                 expected_version: int | None = None, unanswered_is_no: bool = False) -> UnitRegraded:
     """Use case: a supervisor re-grades (re-inspects) a unit, saying why.
 
     Same effect as app.inspection.services.record_inspection (a new Inspection row; the unit's
@@ -180,7 +203,7 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
     reason = require_reason(reason)
     grade, packaging = clean_grade(grade, packaging)
 
-    def work() -> dict[str, Any]:
+    def work() -> UnitRegraded:
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
         check_version(session, unit, expected_version)
@@ -194,16 +217,16 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
                                          details={"from_grade": unit.grade, "to_grade": grade,
                                                   "from_packaging": unit.packaging, "to_packaging": packaging}))
         expire(session, (ReturnUnit, unit.id))
-        return {"unit_id": unit.id, "inspection_id": inspection_id, "grade": grade, "packaging": packaging,
-                "version": unit.version + 1}
+        return UnitRegraded(unit.id, inspection_id, grade, packaging, unit.version + 1)
 
     params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": dict(answers or {}),
               "reason": reason, "v": expected_version}
-    return run_idempotent(session, actor, idempotency_key, "desk.regrade_unit", params, work)
+    return run_idempotent(session, actor, idempotency_key, "desk.regrade_unit", params, work, result_type=UnitRegraded)
 
 
 def dispose_unit(session: Session, actor: Actor, *, unit_id: int, disposition: str | None, reason: str | None,
-                 idempotency_key: str | None, policy: RefundPolicy, expected_version: int | None = None) -> dict[str, Any]:
+                 idempotency_key: str | None, policy: RefundPolicy,
+                 expected_version: int | None = None) -> DispositionConfirmed:
     """Use case: a received, inspected unit gets the rules' disposition or a supervisor's override.
 
     Delegates to app.disposition.services.confirm_disposition (which settles the refund and records
@@ -226,7 +249,7 @@ def dispose_unit(session: Session, actor: Actor, *, unit_id: int, disposition: s
 
 def decide_refund(session: Session, actor: Actor, *, refund_id: int, decision: str, reason: str | None,
                   idempotency_key: str | None, amount: Decimal | str | None = None,
-                  expected_version: int | None = None) -> dict[str, Any]:
+                  expected_version: int | None = None) -> RefundStatus:
     """Use case: approve (optionally adjusting the amount) or reject a held refund.
 
     Through app.refunds.services, which enforces four-eyes in the decision's transaction (an

@@ -281,7 +281,7 @@ def decide_unit(unit_id: int) -> Response:
     result = ds.decide_unit(db.session, actor(), unit_id=unit_id, to_state=request.form.get("to_state", ""),
                             reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                             expected_version=form_int("version"))
-    return _after_unit_decision(f"Unit {result['lpn']}: {STATE_LABELS[result['state']]} ({result['location']}).", unit_id)
+    return _after_unit_decision(f"Unit {result.lpn}: {STATE_LABELS[result.state]} ({result.location}).", unit_id)
 
 
 @bp.post("/units/<int:unit_id>/regrade")
@@ -294,7 +294,7 @@ def regrade_unit(unit_id: int) -> Response:
                              packaging=request.form.get("packaging", ""), answers=form_answers(request.form),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                              expected_version=form_int("version"), unanswered_is_no=True)
-    return _after_unit_decision(f"Re-graded: grade {result['grade']}, packaging {result['packaging']}.", unit_id)
+    return _after_unit_decision(f"Re-graded: grade {result.grade}, packaging {result.packaging}.", unit_id)
 
 
 @bp.post("/units/<int:unit_id>/dispose")
@@ -304,7 +304,7 @@ def dispose_unit(unit_id: int) -> Response:
     result = ds.dispose_unit(db.session, actor(), unit_id=unit_id, disposition=request.form.get("disposition"),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                              policy=_policy(), expected_version=form_int("version"))
-    return _after_unit_decision(f"Unit {result['lpn']}: {STATE_LABELS[result['state']]}. {result['explanation']}", unit_id)
+    return _after_unit_decision(f"Unit {result.lpn}: {STATE_LABELS[result.state]}. {result.explanation}", unit_id)
 
 
 @bp.post("/quarantine/bulk")
@@ -348,8 +348,8 @@ def decide_refund(refund_id: int) -> Response:
                               reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                               amount=request.form.get("amount") if decision == "approve" else None,
                               expected_version=form_int("version"))
-    status = STATUS_LABELS.get(result["status"], result["status"])
-    message = f"Refund {status}" + (f": {result['amount']}" if result.get("amount") else "") + "."
+    status = STATUS_LABELS.get(result.status, result.status)
+    message = f"Refund {status}" + (f": {result.amount}" if result.amount else "") + "."
     unit_id = form_int("unit_id")
     ctx = _context_fragment()
     case = _case_after_decision(unit_id) if ctx == "unit" and is_htmx() else None
@@ -397,26 +397,26 @@ def resolve_exception(exception_id: int) -> Response:
               "idempotency_key": request.form.get("key"), "expected_version": form_int("version")}
     s, a = db.session, actor()
     if action == "link":
-        result = link_parcel_to_rma(s, a, rma_code=request.form.get("rma"), **common)
-        message = f"Parcel linked to {result['rma_number']}: {len(result['units'])} unit(s)"
-        if result["refunds_opened"]:
-            message += f", {len(result['refunds_opened'])} refund trigger(s) opened"
-        if result["exceptions_raised"]:
-            message += f"; new exceptions: {', '.join(EXCEPTION_LABELS[t].lower() for t in result['exceptions_raised'])}"
+        linked = link_parcel_to_rma(s, a, rma_code=request.form.get("rma"), **common)
+        message = f"Parcel linked to {linked.rma_number}: {len(linked.units)} unit(s)"
+        if linked.refunds_opened:
+            message += f", {len(linked.refunds_opened)} refund trigger(s) opened"
+        if linked.exceptions_raised:
+            message += f"; new exceptions: {', '.join(EXCEPTION_LABELS[t].lower() for t in linked.exceptions_raised)}"
         message += "."
     elif action == "accept":
-        result = es.accept_wrong_item(s, a, credit_amount=request.form.get("credit"), rma_line_id=form_int("rma_line_id"),
-                                      **common)
-        message = f"Accepted as {result['sku']}" + (" with a refund trigger." if result.get("refund_id") else ".")
+        accepted = es.accept_wrong_item(s, a, credit_amount=request.form.get("credit"),
+                                        rma_line_id=form_int("rma_line_id"), **common)
+        message = f"Accepted as {accepted.sku}" + (" with a refund trigger." if accepted.refund_id else ".")
     elif action == "fraud":
-        result = es.confirm_serial_fraud(s, a, **common)
-        message = f"Fraud confirmed: unit {STATE_LABELS.get(result['unit_state'], result['unit_state'])}"
-        if result.get("refund_status"):
-            message += f", refund {STATUS_LABELS.get(result['refund_status'], result['refund_status'])}"
-        message += "." + (f" Note: {result['note']}." if result.get("note") else "")
+        fraud = es.confirm_serial_fraud(s, a, **common)
+        message = f"Fraud confirmed: unit {STATE_LABELS.get(fraud.unit_state, fraud.unit_state)}"
+        if fraud.refund_status:
+            message += f", refund {STATUS_LABELS.get(fraud.refund_status, fraud.refund_status)}"
+        message += "." + (f" Note: {fraud.note}." if fraud.note else "")
     else:
-        result = es.resolve_exception(s, a, resolution=request.form.get("resolution", ""), **common)
-        message = f"Resolved: {es.RESOLUTION_LABELS.get(result['resolution'], result['resolution']).lower()}."
+        resolved = es.resolve_exception(s, a, resolution=request.form.get("resolution", ""), **common)
+        message = f"Resolved: {es.RESOLUTION_LABELS.get(resolved.resolution, resolved.resolution).lower()}."
     ctx = _context_fragment()
     default = url_for("desk.exception_case", exception_id=exception_id, view="exception")
     if is_htmx() and ctx == "unit":
@@ -492,7 +492,7 @@ def rules_save() -> Response:
                                        note=request.form.get("note", "")))
     result = dr.save_rules(db.session, actor(), rules=edited, note=request.form.get("note"), base_version=base,
                            idempotency_key=request.form.get("key"))
-    message = f"Rules saved as version {result['version_id']} ({result['rules']} rules)."
+    message = f"Rules saved as version {result.version_id} ({result.rules} rules)."
     return _decided(message, default_next=url_for("desk.rules"), fragment="desk/_rules_editor.html", **_rules_context())
 
 
@@ -502,7 +502,7 @@ def reason_add() -> Response:
     """Add a reason code."""
     result = dr.add_reason_code(db.session, actor(), code=request.form.get("code"), label=request.form.get("label"),
                                 idempotency_key=request.form.get("key"))
-    return _decided(f"Reason code '{result['code']}' added.", default_next=url_for("desk.rules"),
+    return _decided(f"Reason code '{result.code}' added.", default_next=url_for("desk.rules"),
                     fragment="desk/_reasons.html", reasons=dr.reason_codes(db.session))
 
 
@@ -515,6 +515,6 @@ def reason_update(code: str) -> Response:
     label = request.form.get("label") if action == "rename" else None
     result = dr.update_reason_code(db.session, actor(), code=code[:32], label=label, active=active,
                                    idempotency_key=request.form.get("key"))
-    word = "renamed" if action == "rename" else ("reactivated" if result["active"] else "deactivated")
-    return _decided(f"Reason code '{result['code']}' {word}.", default_next=url_for("desk.rules"),
+    word = "renamed" if action == "rename" else ("reactivated" if result.active else "deactivated")
+    return _decided(f"Reason code '{result.code}' {word}.", default_next=url_for("desk.rules"),
                     fragment="desk/_reasons.html", reasons=dr.reason_codes(db.session))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -20,7 +21,7 @@ from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE,
 from app.disposition.models import DispositionRule
 from app.errors import AlreadyDisposed, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import ChecklistTemplate
-from app.ledger.idempotency import LateClaim, run_idempotent
+from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import check_version
 from app.ledger.writer import move_unit
@@ -160,12 +161,28 @@ def _settle_statement(with_refund: bool) -> Select:
             .where(rt.c.unit_id == bindparam("unit_id")).with_for_update(of=rt))
 
 
+@dataclass(frozen=True)
+class DispositionConfirmed(Result):
+    """confirm_disposition's answer: where the unit went and why, its refund's status and amount
+    (as text) after, and the unit's version."""
+
+    unit_id: int
+    lpn: str
+    state: str
+    disposition: str
+    location: str
+    explanation: str
+    refund_status: str | None
+    refund_amount: str | None
+    version: int
+
+
 _Refund = namedtuple("_Refund", ("id", "unit_id", "rma_id", "warehouse_id", "status", "currency", "paid_amount", "amount"))
 
 
 def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None,
                         policy: RefundPolicy, override: str | None = None, override_reason: str | None = None,
-                        expected_version: int | None = None) -> dict[str, Any]:
+                        expected_version: int | None = None) -> DispositionConfirmed:
     """Use case: apply the rules' decision (or a supervisor's override) to an inspected unit.
 
     One transaction: the ledger moves the unit to the disposition's state and location, and
@@ -184,7 +201,7 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         if not (override_reason or "").strip():
             raise ValidationFailed("Say why you override the rules.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
+    def work(claim: LateClaim[DispositionConfirmed]) -> DispositionConfirmed:
         rows = session.execute(_facts_statement(True), {"unit_id": unit_id}).all()
         if not rows:
             raise NotFound("No such unit.")
@@ -232,12 +249,12 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
                                          override_by_id=actor.id if overridden else None, reason=why)
             writes += settled
             refund_status, refund_amount = after["status"], str(after["amount"])
-        result = {"unit_id": unit.id, "lpn": unit.lpn, "state": DISPOSITION_STATE[disposition], "disposition": disposition,
-                  "location": ctx.location_code, "explanation": why, "refund_status": refund_status,
-                  "refund_amount": refund_amount, "version": unit.version + 1}
+        result = DispositionConfirmed(unit.id, unit.lpn, DISPOSITION_STATE[disposition], disposition, ctx.location_code,
+                                      why, refund_status, refund_amount, unit.version + 1)
         write(session, [*writes, claim.record(result)])
         expire(session, (ReturnUnit, unit.id), (RefundTrigger, refund.id if refund is not None else None))
         return result
 
     params = {"unit_id": unit_id, "override": override, "override_reason": override_reason, "v": expected_version}
-    return run_idempotent(session, actor, idempotency_key, "confirm_disposition", params, work, late_claim=True)
+    return run_idempotent(session, actor, idempotency_key, "confirm_disposition", params, work,
+                          result_type=DispositionConfirmed, late_claim=True)

@@ -44,7 +44,8 @@ class ReturnException(Base):
     rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), index=True)
     rma_line_id: Mapped[int | None] = mapped_column(ForeignKey("rma_lines.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("return_units.id"), index=True)
-    receipt_id: Mapped[int | None] = mapped_column(ForeignKey("receipts.id"), index=True)
+    # the parcel it came in; the column keeps its name (receipt_id), the attribute says parcel
+    parcel_id: Mapped[int | None] = mapped_column("receipt_id", ForeignKey("receipts.id"), index=True, key="parcel_id")
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     value: Mapped[Decimal | None] = mapped_column(Money)

@@ -11,8 +11,9 @@ app.refunds.writer), all its rows together (app.rows.write).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from app.db import to_money, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.exceptions import writer
 from app.exceptions.models import EXCEPTION_LABELS, ReturnException
-from app.ledger.idempotency import run_idempotent
+from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row, move_unit
@@ -88,31 +89,63 @@ def lock_exception(session: Session, actor: Actor, exception_id: int, expected_v
     return exc
 
 
-def resolved_result(exc: Any, resolution: str, **extra: Any) -> dict[str, Any]:
-    """What a use case that resolved the locked exception `exc` answers (the writer stepped its version)."""
-    return {"exception_id": exc.id, "type": exc.type, "status": "resolved", "resolution": resolution,
-            "version": exc.version + 1, **extra}
+@dataclass(frozen=True)
+class Resolved(Result):
+    """What a use case that resolved an exception answers: the exception as it is now."""
+
+    exception_id: int
+    type: str
+    status: str
+    resolution: str
+    version: int
+
+    @classmethod
+    def of(cls, exc: Any, resolution: str, **extra: Any) -> Self:
+        """The answer of a use case that resolved the locked exception `exc` (the writer stepped its
+        version), with what its subclass adds (`extra`)."""
+        return cls(exception_id=exc.id, type=exc.type, status="resolved", resolution=resolution,
+                   version=exc.version + 1, **extra)
+
+
+@dataclass(frozen=True)
+class AcceptedAsSku(Resolved):
+    """accept_wrong_item's answer: the unit, the SKU it was accepted as, its refund trigger if one was opened."""
+
+    unit_id: int
+    sku: str
+    refund_id: int | None
+
+
+@dataclass(frozen=True)
+class FraudConfirmed(Resolved):
+    """confirm_serial_fraud's answer: the unit's state and its refund's status now, and a note when
+    the refund was already paid."""
+
+    unit_id: int
+    unit_state: str
+    refund_status: str | None
+    note: str | None
 
 
 def resolve_exception(session: Session, actor: Actor, *, exception_id: int, resolution: str, reason: str | None,
-                      idempotency_key: str | None, expected_version: int | None = None) -> dict[str, Any]:
+                      idempotency_key: str | None, expected_version: int | None = None) -> Resolved:
     """Use case: close an exception with one of its type's resolution codes and a reason."""
     _require(actor)
     reason = require_reason(reason)
     resolution = (resolution or "").strip()
 
-    def work() -> dict[str, Any]:
+    def work() -> Resolved:
         exc = lock_exception(session, actor, exception_id, expected_version)
         allowed = {code for code, _ in RESOLUTIONS.get(exc.type, [])}
         if resolution not in allowed:
             raise ValidationFailed("Pick how this exception was resolved.")
         write(session, writer.resolve_exception(actor, exc, resolution, reason))
         expire(session, (ReturnException, exc.id))
-        return resolved_result(exc, resolution)
+        return Resolved.of(exc, resolution)
 
     return run_idempotent(session, actor, idempotency_key, "resolve_exception",
                           {"exception_id": exception_id, "resolution": resolution, "reason": reason,
-                           "v": expected_version}, work)
+                           "v": expected_version}, work, result_type=Resolved)
 
 
 def settle_late(session: Session, actor: Actor, unit: Any, refund_ids: list[int], why: str) -> list[Row]:
@@ -147,7 +180,7 @@ def _parse_credit(raw: Decimal | str | None) -> Decimal | None:
 
 def accept_wrong_item(session: Session, actor: Actor, *, exception_id: int, reason: str | None,
                       idempotency_key: str | None, credit_amount: Decimal | str | None = None,
-                      rma_line_id: int | None = None, expected_version: int | None = None) -> dict[str, Any]:
+                      rma_line_id: int | None = None, expected_version: int | None = None) -> AcceptedAsSku:
     """Use case: accept a wrong item as the (different) SKU that actually arrived.
 
     The unit keeps the SKU it was received as (its stock and ledger stay true). Optionally it is
@@ -159,7 +192,7 @@ def accept_wrong_item(session: Session, actor: Actor, *, exception_id: int, reas
     reason = require_reason(reason)
     credit = _parse_credit(credit_amount)
 
-    def work() -> dict[str, Any]:
+    def work() -> AcceptedAsSku:
         exc = lock_exception(session, actor, exception_id, expected_version)
         if exc.type != "wrong_item" or exc.unit_id is None:
             raise ValidationFailed("Only a wrong item with its unit can be accepted as another SKU.")
@@ -191,18 +224,18 @@ def accept_wrong_item(session: Session, actor: Actor, *, exception_id: int, reas
         if refund_id is not None:  # its trigger is written now: a late one is held for approval
             write(session, settle_late(session, actor, unit, [refund_id], "wrong item accepted after its disposition"))
         expire(session, (ReturnException, exc.id), (ReturnUnit, unit.id), (RefundTrigger, refund_id))
-        return resolved_result(exc, "accepted_as_sku", unit_id=unit.id, sku=sku, refund_id=refund_id)
+        return AcceptedAsSku.of(exc, "accepted_as_sku", unit_id=unit.id, sku=sku, refund_id=refund_id)
 
     return run_idempotent(session, actor, idempotency_key, "accept_wrong_item",
                           {"exception_id": exception_id, "reason": reason, "credit": str(credit),
-                           "line": rma_line_id, "v": expected_version}, work)
+                           "line": rma_line_id, "v": expected_version}, work, result_type=AcceptedAsSku)
 
 
 # --------------------------------------------------------------------------- serial mismatch -> fraud
 
 
 def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, reason: str | None,
-                         idempotency_key: str | None, expected_version: int | None = None) -> dict[str, Any]:
+                         idempotency_key: str | None, expected_version: int | None = None) -> FraudConfirmed:
     """Use case: a serial mismatch is confirmed as fraud.
 
     One transaction: the unit stays in quarantine (or is put there, when it was not yet disposed,
@@ -215,7 +248,7 @@ def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, r
         raise NotPermitted("Only a supervisor may reject refunds.")
     reason = require_reason(reason)
 
-    def work() -> dict[str, Any]:
+    def work() -> FraudConfirmed:
         exc = lock_exception(session, actor, exception_id, expected_version)
         if exc.type != "serial_mismatch" or exc.unit_id is None:
             raise ValidationFailed("Only a serial mismatch can be confirmed as fraud.")
@@ -249,8 +282,9 @@ def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, r
         write(session, rows)
         expire(session, (ReturnException, exc.id), (ReturnUnit, unit.id),
                (RefundTrigger, refund.id if refund is not None else None))
-        return resolved_result(exc, "fraud_confirmed", unit_id=unit.id, unit_state=unit_state,
-                               refund_status=refund_status, note=note)
+        return FraudConfirmed.of(exc, "fraud_confirmed", unit_id=unit.id, unit_state=unit_state,
+                                 refund_status=refund_status, note=note)
 
     return run_idempotent(session, actor, idempotency_key, "confirm_serial_fraud",
-                          {"exception_id": exception_id, "reason": reason, "v": expected_version}, work)
+                          {"exception_id": exception_id, "reason": reason, "v": expected_version}, work,
+                          result_type=FraudConfirmed)

@@ -13,14 +13,14 @@ from app.rows import Row, insert_row, update_row
 
 def open_exception(actor: Actor, exception_id: int, type_: str, *, warehouse_id: int, merchant_id: int | None = None,
                    rma_id: int | None = None, rma_line_id: int | None = None, unit_id: int | None = None,
-                   receipt_id: int | None = None, product_id: int | None = None, quantity: int = 1,
+                   parcel_id: int | None = None, product_id: int | None = None, quantity: int = 1,
                    value: Any = None, details: dict[str, Any] | None = None) -> list[Row]:
     """The rows of a new typed exception (its id allocated by the caller: app.rows.allocate_ids),
     with its outbox event and audit entry."""
     if type_ not in EXCEPTION_TYPES:
         raise ValidationFailed(f"Unknown exception type '{type_}'.")
     row = {"id": exception_id, "type": type_, "warehouse_id": warehouse_id, "merchant_id": merchant_id, "rma_id": rma_id,
-           "rma_line_id": rma_line_id, "unit_id": unit_id, "receipt_id": receipt_id, "product_id": product_id,
+           "rma_line_id": rma_line_id, "unit_id": unit_id, "parcel_id": parcel_id, "product_id": product_id,
            "quantity": quantity, "value": value, "details": details or {}, "opened_by_id": actor.id}
     return [insert_row(ReturnException, row),
             event_row("exception.opened", "exception", exception_id, {"exception_id": exception_id, "type": type_,

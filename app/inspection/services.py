@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.models import ChecklistTemplate, Inspection, Photo
 from app.ledger.domain import GRADES, PACKAGING_STATES
 from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
-from app.ledger.idempotency import LateClaim, run_idempotent
+from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row
@@ -103,9 +104,32 @@ def _inspect_lock_statement(dialect: str) -> Select:
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")).with_for_update(of=u))
 
 
+@dataclass(frozen=True)
+class InspectionRecorded(Result):
+    """record_inspection's answer: the inspection, as kept (the answers to the unit's checklist), and
+    the unit's version after it."""
+
+    unit_id: int
+    inspection_id: int
+    grade: str
+    packaging: str
+    answers: dict[str, bool]
+    notes: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class PhotoAdded(Result):
+    """add_photo's answer: the photo, and whether the unit had that picture already (`duplicate`)."""
+
+    photo_id: int
+    unit_id: int
+    duplicate: bool
+
+
 def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: str, packaging: str,
                       answers: Mapping[str, Any], notes: str | None, idempotency_key: str | None,
-                      unanswered_is_no: bool = False) -> dict[str, Any]:
+                      unanswered_is_no: bool = False) -> InspectionRecorded:
     """Use case: the inspector's answers, grade and packaging state; the unit stays `received` until disposed.
 
     Two statements, like the scan: the unit's lock with its checklist and its key's record, then the
@@ -124,7 +148,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     if notes and len(notes) > 2000:
         raise ValidationFailed("Keep the notes under 2000 characters.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
+    def work(claim: LateClaim[InspectionRecorded]) -> InspectionRecorded:
         dialect = session.get_bind().dialect.name
         rows = session.execute(_inspect_lock_statement(dialect), {**claim.params, "unit_id": unit_id}).all()
         if not rows:
@@ -138,8 +162,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
                            "a supervisor re-grades it from the desk, with a reason.")
         items = stored_or_default_checklist(unit.category, unit.checklist)
         clean = kept_answers(items, answers, unanswered_is_no=unanswered_is_no)
-        result = {"unit_id": unit.id, "inspection_id": unit.inspection_id, "grade": grade, "packaging": packaging,
-                  "answers": clean, "notes": notes, "version": unit.version + 1}
+        result = InspectionRecorded(unit.id, unit.inspection_id, grade, packaging, clean, notes, unit.version + 1)
         write(session, [*inspection_rows(actor, unit, unit.inspection_id, grade=grade, packaging=packaging,
                                          answers=clean, notes=notes),
                         claim.record(result)])
@@ -147,11 +170,12 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         return result
 
     params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": dict(answers or {}), "notes": notes}
-    return run_idempotent(session, actor, idempotency_key, "record_inspection", params, work, late_claim=True)
+    return run_idempotent(session, actor, idempotency_key, "record_inspection", params, work,
+                          result_type=InspectionRecorded, late_claim=True)
 
 
 def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, store_root: str | Path,
-              max_bytes: int, idempotency_key: str | None) -> dict[str, Any]:
+              max_bytes: int, idempotency_key: str | None) -> PhotoAdded:
     """Use case: attach a photo. Decoded, re-encoded without EXIF, thumbnailed and stored outside
     the database; the same picture twice is one photo."""
     if not actor.can("inspect"):
@@ -161,12 +185,12 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
     except PhotoRejected as exc:
         raise ValidationFailed(exc.message) from exc
 
-    def work() -> dict[str, Any]:
+    def work() -> PhotoAdded:
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
         existing = session.scalars(select(Photo.id).where(Photo.unit_id == unit.id, Photo.sha256 == processed.sha256)).first()
         if existing is not None:
-            return {"photo_id": existing, "unit_id": unit.id, "duplicate": True}
+            return PhotoAdded(existing, unit.id, duplicate=True)
         key = PhotoStore(Path(store_root)).save(processed)
         (photo_id,) = allocate_ids(session, Photo, 1)
         write(session, [
@@ -174,7 +198,7 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
                                "width": processed.width, "height": processed.height, "uploaded_by_id": actor.id}),
             audit_row(actor, "unit.photo_added", "unit", unit.id, warehouse_id=unit.warehouse_id,
                       details={"photo_id": photo_id, "sha256": processed.sha256})])
-        return {"photo_id": photo_id, "unit_id": unit.id, "duplicate": False}
+        return PhotoAdded(photo_id, unit.id, duplicate=False)
 
     return run_idempotent(session, actor, idempotency_key, "add_photo",
-                          {"unit_id": unit_id, "sha256": processed.sha256}, work)
+                          {"unit_id": unit_id, "sha256": processed.sha256}, work, result_type=PhotoAdded)

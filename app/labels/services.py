@@ -7,9 +7,10 @@ when the printer refuses or does not answer, nothing at all is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import CompoundSelect, Integer, String, bindparam, func, literal, null, select, union_all
 from sqlalchemy.orm import Session, joinedload
@@ -34,7 +35,7 @@ from app.labels.domain import (
 from app.labels.models import PRINTER_STOCKS, Printer, PrintJob
 from app.labels.printer import PrinterError, check_address, send_raw
 from app.labels.zpl import render_zpl
-from app.ledger.idempotency import run_idempotent
+from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row
@@ -236,18 +237,43 @@ def _write_job(session: Session, actor: Actor, unit: ReturnUnit, content: LabelC
     return job
 
 
-def _result(job: PrintJob, unit: ReturnUnit, printer: Printer | None, **extra: Any) -> dict[str, Any]:
-    """What a print use case returns (and replays to a retry)."""
-    return {"print_job_id": job.id, "unit_id": unit.id, "lpn": unit.lpn, "kind": job.kind, "stock": job.stock,
-            "channel": job.channel, "barcode_value": job.barcode_value, "reprint": job.reprint,
-            "printer_id": printer.id if printer else None, "printer": printer.name if printer else None, **extra}
+@dataclass(frozen=True)
+class LabelPrinted(Result):
+    """What a print use case answers (and replays to a retry): the print job as recorded; `zpl`, for
+    a ZPL download, the file itself, so that a retry gets the same one."""
+
+    print_job_id: int
+    unit_id: int
+    lpn: str
+    kind: str
+    stock: str
+    channel: str
+    barcode_value: str
+    reprint: bool
+    printer_id: int | None
+    printer: str | None
+    zpl: str | None = None
+
+    @classmethod
+    def of(cls, job: PrintJob, unit: ReturnUnit, printer: Printer | None, zpl: str | None = None) -> LabelPrinted:
+        return cls(job.id, unit.id, unit.lpn, job.kind, job.stock, job.channel, job.barcode_value, job.reprint,
+                   printer.id if printer else None, printer.name if printer else None, zpl)
+
+
+@dataclass(frozen=True)
+class PrinterSaved(Result):
+    """save_printer's answer: the printer, and what the save did (the audit action)."""
+
+    printer_id: int
+    name: str
+    action: str
 
 
 # --- printing -----------------------------------------------------------------------------
 
 
 def record_print(session: Session, actor: Actor, *, unit_id: int, kind: str, stock: str, channel: str,
-                 reason: str | None, idempotency_key: str | None, today: date | None = None) -> dict[str, Any]:
+                 reason: str | None, idempotency_key: str | None, today: date | None = None) -> LabelPrinted:
     """Use case: record a label handed to the browser's print dialog or served as a ZPL file.
 
     For ``zpl_download`` the result carries the ZPL itself, so a retry gets the same file.
@@ -258,22 +284,22 @@ def record_print(session: Session, actor: Actor, *, unit_id: int, kind: str, sto
     check_stock(stock, thermal=channel == "zpl_download")
     params = {"unit_id": unit_id, "kind": kind, "stock": stock, "channel": channel, "reason": reason}
 
-    def work() -> dict[str, Any]:
+    def work() -> LabelPrinted:
         unit = _lock_visible(session, actor, unit_id)
         content = build_label(session, unit, kind, today=today)
         reprint, text = _check_reason(session, unit, content, reason)
         zpl = render_zpl(content, stock) if channel == "zpl_download" else None
         job = _write_job(session, actor, unit, content, stock=stock, channel=channel, printer=None,
                          reprint=reprint, reason=text, idempotency_key=idempotency_key)
-        return _result(job, unit, None, zpl=zpl)
+        return LabelPrinted.of(job, unit, None, zpl=zpl)
 
-    return run_idempotent(session, actor, idempotency_key, "labels.record_print", params, work)
+    return run_idempotent(session, actor, idempotency_key, "labels.record_print", params, work, result_type=LabelPrinted)
 
 
 def send_to_printer(session: Session, actor: Actor, *, unit_id: int, printer_id: int, kind: str,
                     stock: str | None, reason: str | None, idempotency_key: str | None,
                     timeout: float = DEFAULT_TIMEOUT, today: date | None = None,
-                    sender: Sender = send_raw) -> dict[str, Any]:
+                    sender: Sender = send_raw) -> LabelPrinted:
     """Use case: render the ZPL, send it to a network printer and, only once it was taken, record it.
 
     A printer that refuses, times out or drops the connection raises PrinterUnavailable and
@@ -284,7 +310,7 @@ def send_to_printer(session: Session, actor: Actor, *, unit_id: int, printer_id:
         check_stock(stock, thermal=True)
     params = {"unit_id": unit_id, "printer_id": printer_id, "kind": kind, "stock": stock, "reason": reason}
 
-    def work() -> dict[str, Any]:
+    def work() -> LabelPrinted:
         unit = _lock_visible(session, actor, unit_id)
         printer = get_printer(session, actor, printer_id)
         if printer.warehouse_id != unit.warehouse_id:
@@ -303,9 +329,10 @@ def send_to_printer(session: Session, actor: Actor, *, unit_id: int, printer_id:
                                      "is switched on, online and loaded, then try again.") from exc
         job = _write_job(session, actor, unit, content, stock=printer.stock, channel="zpl_socket", printer=printer,
                          reprint=reprint, reason=text, idempotency_key=idempotency_key)
-        return _result(job, unit, printer)
+        return LabelPrinted.of(job, unit, printer)
 
-    return run_idempotent(session, actor, idempotency_key, "labels.send_to_printer", params, work)
+    return run_idempotent(session, actor, idempotency_key, "labels.send_to_printer", params, work,
+                          result_type=LabelPrinted)
 
 
 def print_history(session: Session, actor: Actor, unit_id: int) -> tuple[ReturnUnit, list[PrintJob]]:
@@ -341,7 +368,7 @@ def get_printer(session: Session, actor: Actor, printer_id: int | None) -> Print
 
 
 def save_printer(session: Session, actor: Actor, *, printer_id: int | None, name: str, warehouse_id: int,
-                 host: str, port: int, stock: str, active: bool, idempotency_key: str | None) -> dict[str, Any]:
+                 host: str, port: int, stock: str, active: bool, idempotency_key: str | None) -> PrinterSaved:
     """Use case (admin): add a printer, or change or deactivate one; audited, idempotent."""
     if not actor.can("admin"):
         raise NotPermitted("Only an admin may set up printers.")
@@ -357,7 +384,7 @@ def save_printer(session: Session, actor: Actor, *, printer_id: int | None, name
     params = {"printer_id": printer_id, "name": name, "warehouse_id": warehouse_id, "host": host, "port": port,
               "stock": stock, "active": bool(active)}
 
-    def work() -> dict[str, Any]:
+    def work() -> PrinterSaved:
         warehouse = session.get(Warehouse, warehouse_id)
         if warehouse is None:
             raise ValidationFailed("Choose a warehouse.")
@@ -379,6 +406,6 @@ def save_printer(session: Session, actor: Actor, *, printer_id: int | None, name
             "printer.deactivated" if before["active"] and not active else "printer.updated")
         write(session, [audit_row(actor, action, "printer", printer.id, warehouse_id=warehouse_id,
                                   details={"before": before, "after": {k: params[k] for k in params if k != "printer_id"}})])
-        return {"printer_id": printer.id, "name": printer.name, "action": action}
+        return PrinterSaved(printer.id, printer.name, action)
 
-    return run_idempotent(session, actor, idempotency_key, "labels.save_printer", params, work)
+    return run_idempotent(session, actor, idempotency_key, "labels.save_printer", params, work, result_type=PrinterSaved)

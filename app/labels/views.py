@@ -244,7 +244,8 @@ def zpl_download(unit_id: int) -> Response:
     result = services.record_print(db.session, actor(), unit_id=unit.id, kind=kind, stock=stock,
                                    channel="zpl_download", reason=request.form.get("reason"),
                                    idempotency_key=_namespaced("zpl", request.form.get("idempotency_key")))
-    return _zpl_response(result["zpl"], unit, stock, kind)
+    assert result.zpl is not None
+    return _zpl_response(result.zpl, unit, stock, kind)
 
 
 # --- network printers -------------------------------------------------------------------
@@ -274,9 +275,9 @@ def send(unit_id: int) -> Response:
             raise
         return render("labels/unit.html", "labels/_print_actions.html", status=exc.status_code, unit=unit,
                       label_error=exc.message, trigger={"dockhand:error": {"message": exc.message}})
-    what = "LPN label" if result["kind"] == "lpn" else "SKU label"
-    again = " (already sent: this tap was a repeat)" if result.get("replayed") else ""
-    message = f"{what} {result['barcode_value']} sent to {result['printer']}{again}."
+    what = "LPN label" if result.kind == "lpn" else "SKU label"
+    again = " (already sent: this tap was a repeat)" if result.replayed else ""
+    message = f"{what} {result.barcode_value} sent to {result.printer}{again}."
     return render("labels/unit.html", "labels/_print_actions.html", unit=unit, label_result=message,
                   trigger={"dockhand:ok": {"message": message}})
 
@@ -348,7 +349,7 @@ def _printer_form(printer: Printer | None = None) -> PrinterForm:
     return form
 
 
-def _save(form: PrinterForm, printer_id: int | None) -> dict[str, Any]:
+def _save(form: PrinterForm, printer_id: int | None) -> services.PrinterSaved:
     """Validate the form and run the save use case (refusals raise DomainError)."""
     if not form.validate_on_submit():
         raise ValidationFailed(form.first_error())
@@ -367,7 +368,7 @@ def printers() -> Response:
     if request.method == "POST":
         try:
             result = _save(form, None)
-            flash(f"Printer {result['name']} saved.", "success")
+            flash(f"Printer {result.name} saved.", "success")
             return redirect(url_for("labels.printers"), code=303)
         except DomainError as exc:
             db.session.rollback()
@@ -388,7 +389,7 @@ def edit_printer(printer_id: int) -> Response:
     if request.method == "POST":
         try:
             result = _save(form, printer_id)
-            flash(f"Printer {result['name']} saved.", "success")
+            flash(f"Printer {result.name} saved.", "success")
             return redirect(url_for("labels.printers"), code=303)
         except DomainError as exc:
             db.session.rollback()

@@ -4,10 +4,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from functools import lru_cache
-from typing import Any
+from types import UnionType
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +26,52 @@ from app.ledger.models import IdempotencyRecord
 _KEY_RE = re.compile(r"^[A-Za-z0-9._:\-]{8,100}$")
 
 
+@dataclass(frozen=True)
+class Result:
+    """What a use case answers: a frozen dataclass of JSON values, tuples of them and nested frozen
+    dataclasses of them. Its key's record keeps it as JSON (`stored`); a retry with the same key gets
+    it back as its type (`rebuilt`), with `replayed` set."""
+
+    replayed: bool = field(default=False, kw_only=True)
+
+
+R = TypeVar("R", bound=Result)
+
+
+def stored(result: Result) -> dict[str, Any]:
+    """The JSON a result is kept as on its key's record: its fields (dataclasses.asdict), but `replayed`."""
+    data = asdict(result)
+    del data["replayed"]
+    return data
+
+
+def rebuilt(result_type: type[R], data: Mapping[str, Any] | None) -> R:
+    """The result a key's record keeps, as `result_type` again, marked replayed. A field the record
+    does not have (a result stored before the field was added) takes its default."""
+    return replace(_rebuilt(result_type, data or {}), replayed=True)
+
+
+def _rebuilt(type_: Any, value: Any) -> Any:
+    """`value` (JSON) as `type_`: a dataclass from its fields, a tuple or list of them, X | None."""
+    if value is None:
+        return None
+    if is_dataclass(type_):
+        hints = _hints(type_)
+        return type_(**{f.name: _rebuilt(hints[f.name], value[f.name])
+                        for f in fields(type_) if f.init and f.name in value})
+    origin, args = get_origin(type_), [a for a in get_args(type_) if a is not type(None)]
+    if origin in (Union, UnionType) and len(args) == 1:
+        return _rebuilt(args[0], value)
+    if origin in (tuple, list):
+        return origin(_rebuilt(args[0], item) for item in value)
+    return value
+
+
+@lru_cache(maxsize=128)
+def _hints(type_: type) -> dict[str, Any]:
+    return get_type_hints(type_)
+
+
 def fingerprint(operation: str, params: dict[str, Any]) -> str:
     """A stable hash of what was asked, to tell a true replay from a reused key."""
     blob = json.dumps({"op": operation, "params": params}, sort_keys=True, default=str)
@@ -38,10 +85,10 @@ def check_key(key: str | None) -> str:
     return key
 
 
-def _replay(record: IdempotencyRecord, actor: Actor, operation: str, fp: str) -> dict[str, Any]:
+def _replay(record: IdempotencyRecord, actor: Actor, operation: str, fp: str, result_type: type[R]) -> R:
     if record.operation != operation or record.fingerprint != fp or record.actor_id != actor.id:
         raise IdempotencyKeyReused("This request key was already used for a different action. Reload the page and try again.")
-    return dict(record.result or {}, replayed=True)
+    return rebuilt(result_type, record.result)
 
 
 def _claim(session: Session, actor: Actor, key: str, operation: str, fp: str) -> bool:
@@ -85,7 +132,7 @@ def _record_statement() -> Any:
 
 
 @dataclass(frozen=True)
-class LateClaim:
+class LateClaim(Generic[R]):
     """For a hot use case that reads its key's record in one of its own reads (`recorded`, a scalar
     subquery) and writes the record, result included, with its own rows (`record`): two statements
     fewer than claim-then-update. A concurrent attempt with the same key that got past the lookup
@@ -97,6 +144,7 @@ class LateClaim:
     operation: str
     fingerprint: str
     actor: Actor
+    result_type: type[R]
 
     @staticmethod
     def recorded(column: Any) -> Any:
@@ -119,11 +167,11 @@ class LateClaim:
         """A condition of a read: the key has no record yet (a retry that replays takes no new ids)."""
         return LateClaim.recorded(IdempotencyRecord.operation).is_(None)
 
-    def replayed_alone(self, session: Session) -> dict[str, Any] | None:
+    def replayed_alone(self, session: Session) -> R | None:
         """`replayed`, for a use case with no read of its own to carry the record: one statement."""
         return self.replayed(session.execute(_record_statement(), self.params).all()[0])
 
-    def replayed(self, row: Any) -> dict[str, Any] | None:
+    def replayed(self, row: Any) -> R | None:
         """The stored result when `row` (a read with record_columns) found this key's record, or
         IdempotencyKeyReused; None when the key is fresh."""
         if row.rec_operation is None:
@@ -135,21 +183,22 @@ class LateClaim:
         """The parameters `recorded` needs."""
         return {"claim_key": self.key}
 
-    def replay(self, operation: str, fp: str, actor_id: int | None, result: dict[str, Any] | None) -> dict[str, Any]:
+    def replay(self, operation: str, fp: str, actor_id: int | None, result: dict[str, Any] | None) -> R:
         """The stored result of this key's record, or IdempotencyKeyReused."""
         return _replay(IdempotencyRecord(key=self.key, operation=operation, fingerprint=fp, actor_id=actor_id,
-                                         result=result), self.actor, self.operation, self.fingerprint)
+                                         result=result), self.actor, self.operation, self.fingerprint, self.result_type)
 
-    def record(self, result: dict[str, Any]) -> Insert:
+    def record(self, result: R) -> Insert:
         """This key's record with its result, a row for write."""
         return insert_row(IdempotencyRecord, {"key": self.key, "operation": self.operation, "actor_id": self.actor.id,
-                                              "fingerprint": self.fingerprint, "result": result})
+                                              "fingerprint": self.fingerprint, "result": stored(result)})
 
 
-def run_idempotent(session: Session, actor: Actor, key: str | None, operation: str,
-                   params: dict[str, Any], work: Callable[..., dict[str, Any]], *, late_claim: bool = False) -> dict[str, Any]:
+def run_idempotent(session: Session, actor: Actor, key: str | None, operation: str, params: dict[str, Any],
+                   work: Callable[..., R], *, result_type: type[R], late_claim: bool = False) -> R:
     """Run `work` in one transaction, claimed by `key`; replays get the stored result.
 
+    `work` returns a `result_type` (a Result), stored on the key's record and rebuilt for a replay.
     The claim row is inserted before the work, in the same transaction. Concurrent
     attempts with the same key block on the primary key (PostgreSQL) or the database
     lock (SQLite) until the first commits, then replay its result. A failed attempt
@@ -161,17 +210,14 @@ def run_idempotent(session: Session, actor: Actor, key: str | None, operation: s
     try:
         with unit_of_work(session):
             if late_claim:
-                result = work(LateClaim(key, operation, fp, actor))
-                if result.get("replayed"):
-                    return result
-                return dict(result, replayed=False)
+                return _checked(work(LateClaim(key, operation, fp, actor, result_type)), result_type)
             if not _claim(session, actor, key, operation, fp):
                 existing = session.get(IdempotencyRecord, key, populate_existing=True)
                 if existing is None:  # the key's row vanished between the two statements
                     raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.")
-                return _replay(existing, actor, operation, fp)
-            result = work()
-            session.execute(_record_result_statement(), {"claimed_key": key, "result": result})
+                return _replay(existing, actor, operation, fp, result_type)
+            result = _checked(work(), result_type)
+            session.execute(_record_result_statement(), {"claimed_key": key, "result": stored(result)})
     except StaleDataError as exc:
         raise StaleVersion("Somebody else changed this at the same moment. Nothing was changed: look again.") from exc
     except IntegrityError as exc:
@@ -180,7 +226,14 @@ def run_idempotent(session: Session, actor: Actor, key: str | None, operation: s
         if winner is None:
             # A uniqueness rule of the schema refused a duplicate (e.g. a second refund trigger).
             raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.") from exc
-        result = _replay(winner, actor, operation, fp)
+        replayed = _replay(winner, actor, operation, fp, result_type)
         session.rollback()
-        return result
-    return dict(result, replayed=False)
+        return replayed
+    return result
+
+
+def _checked(result: Any, result_type: type[R]) -> R:
+    """The use case's answer, refused when it is not the type its replays are rebuilt as."""
+    if not isinstance(result, result_type):
+        raise TypeError(f"a use case answered {type(result).__name__}, not its {result_type.__name__}")
+    return result

@@ -40,7 +40,8 @@ class ReturnUnit(Base):
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
     rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), index=True)
     rma_line_id: Mapped[int | None] = mapped_column(ForeignKey("rma_lines.id"), index=True)
-    receipt_id: Mapped[int | None] = mapped_column(ForeignKey("receipts.id"), index=True)
+    # the parcel it came in; the column keeps its name (receipt_id), the attribute says parcel
+    parcel_id: Mapped[int | None] = mapped_column("receipt_id", ForeignKey("receipts.id"), index=True, key="parcel_id")
     state: Mapped[str] = mapped_column(String(16))
     serial: Mapped[str | None] = mapped_column(String(64), index=True)
     lot: Mapped[str | None] = mapped_column(String(64))
@@ -138,7 +139,7 @@ class IdempotencyRecord(Base):
 
 
 class Counter(Base):
-    """Named counters for numbers people read (LPNs, blind-receipt numbers)."""
+    """Named counters for numbers people read (LPNs, blind-parcel numbers)."""
 
     __tablename__ = "counters"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -5,6 +5,7 @@ version a person saw, allocates licence plates, and holds the stand-alone move (
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +16,7 @@ from app.auth.roles import Actor
 from app.catalog.models import Location
 from app.errors import NotFound, StaleVersion, ValidationFailed
 from app.ledger.domain import STATE_LABELS
-from app.ledger.idempotency import run_idempotent
+from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import AuditEntry, Balance, Counter, LedgerEntry, ReturnUnit
 from app.ledger.writer import move_unit
 from app.rows import expire, write
@@ -65,16 +66,25 @@ def check_version(session: Session, unit: Any, expected_version: int | None) -> 
         )
 
 
+@dataclass(frozen=True)
+class UnitMoved(Result):
+    """transition_unit's answer: the unit's state and version after the move."""
+
+    unit_id: int
+    state: str
+    version: int
+
+
 def transition_unit(session: Session, actor: Actor, *, unit_id: int, to_state: str, reason: str,
                     idempotency_key: str | None, to_location_id: int | None = None,
-                    expected_version: int | None = None) -> dict[str, Any]:
+                    expected_version: int | None = None) -> UnitMoved:
     """Use case: move one unit to a new state (and location), once, whatever the retries."""
     from app.ledger.queries import ensure_unit_visible
 
     params = {"unit_id": unit_id, "to_state": to_state, "reason": reason, "to_location_id": to_location_id,
               "expected_version": expected_version}
 
-    def work() -> dict[str, Any]:
+    def work() -> UnitMoved:
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
         check_version(session, unit, expected_version)
@@ -85,9 +95,9 @@ def transition_unit(session: Session, actor: Actor, *, unit_id: int, to_state: s
                                  to_location_warehouse_id=location.warehouse_id if location else None,
                                  idempotency_key=idempotency_key))
         expire(session, (ReturnUnit, unit.id))
-        return {"unit_id": unit.id, "state": to_state, "version": unit.version + 1}
+        return UnitMoved(unit.id, to_state, unit.version + 1)
 
-    return run_idempotent(session, actor, idempotency_key, "transition_unit", params, work)
+    return run_idempotent(session, actor, idempotency_key, "transition_unit", params, work, result_type=UnitMoved)
 
 
 def ledger_sums(session: Session) -> dict[tuple[int, int, str], int]:

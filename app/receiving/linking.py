@@ -20,15 +20,15 @@ from app.catalog.models import Product
 from app.errors import Conflict, NotPermitted, ValidationFailed, require_reason
 from app.exceptions import writer as exception_writer
 from app.exceptions.models import ReturnException
-from app.exceptions.services import lock_exception, resolved_result, settle_late
+from app.exceptions.services import Resolved, lock_exception, settle_late
 from app.ledger.idempotency import run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
 from app.receiving.domain import LineCount, place_unit
-from app.receiving.models import Receipt
-from app.receiving.services import close_return
+from app.receiving.models import Parcel
+from app.receiving.services import Missing, close_return
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger
 from app.rows import Row, allocate_ids, expire, update_row, write
@@ -36,8 +36,21 @@ from app.rows import Row, allocate_ids, expire, update_row, write
 LATE = "linked to its return after its disposition"
 
 
+@dataclass(frozen=True)
+class ParcelLinked(Resolved):
+    """link_parcel_to_rma's answer: the return, the units linked (LPNs), the exceptions raised on
+    them, the refund triggers opened, and what the return still lacks when it closed."""
+
+    rma_id: int
+    rma_number: str
+    units: tuple[str, ...]
+    exceptions_raised: tuple[str, ...]
+    refunds_opened: tuple[int, ...]
+    missing: tuple[Missing, ...]
+
+
 def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma_code: str | None, reason: str | None,
-                       idempotency_key: str | None, expected_version: int | None = None) -> dict[str, Any]:
+                       idempotency_key: str | None, expected_version: int | None = None) -> ParcelLinked:
     """Use case: an unidentified parcel turns out to be a known return.
 
     One transaction. Locks the exception, the parcel, then the return (the order documented in
@@ -57,14 +70,14 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
     if not code:
         raise ValidationFailed("Enter the RMA number, tracking number or order number of the return.")
 
-    def work() -> dict[str, Any]:
+    def work() -> ParcelLinked:
         exc = lock_exception(session, actor, exception_id, expected_version)
-        if exc.type != "unidentified_parcel" or exc.receipt_id is None:
+        if exc.type != "unidentified_parcel" or exc.parcel_id is None:
             raise ValidationFailed("Only an unidentified parcel can be linked to a return.")
-        receipts = Receipt.__table__
-        receipt = session.execute(select(receipts.c.id, receipts.c.rma_id, receipts.c.status, receipts.c.warehouse_id)
-                                  .where(receipts.c.id == exc.receipt_id).with_for_update(of=receipts)).one()
-        if receipt.rma_id is not None:
+        parcels = Parcel.__table__
+        parcel = session.execute(select(parcels.c.id, parcels.c.rma_id, parcels.c.status, parcels.c.warehouse_id)
+                                 .where(parcels.c.id == exc.parcel_id).with_for_update(of=parcels)).one()
+        if parcel.rma_id is not None:
             raise Conflict("This parcel is already linked to a return.")
         found = find_return(session, actor, code)
         if found is None:
@@ -78,13 +91,13 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
         if rma.status == "cancelled":
             raise Conflict(f"Return {rma.number} was cancelled: it cannot take a parcel.")
         # the units' open serial mismatches before the units, as confirm_serial_fraud takes them
-        mismatches = _open_serial_mismatches(session, receipt.id)
+        mismatches = _open_serial_mismatches(session, parcel.id)
         units_table = ReturnUnit.__table__
-        units = session.execute(select(units_table).where(units_table.c.receipt_id == receipt.id)
+        units = session.execute(select(units_table).where(units_table.c.parcel_id == parcel.id)
                                 .order_by(units_table.c.id).with_for_update(of=units_table)).all()  # id order: no deadlock
         plan = _place(session, rma, units)
 
-        rows: list[Row] = [update_row(Receipt, {"id": receipt.id}, {"rma_id": rma.id})]
+        rows: list[Row] = [update_row(Parcel, {"id": parcel.id}, {"rma_id": rma.id})]
         raised = [(unit, placed) for unit, placed in zip(units, plan) if placed.exception is not None]
         paid = [(unit, placed) for unit, placed in zip(units, plan) if placed.refund]
         exception_ids = dict(zip((unit.id for unit, _ in raised), allocate_ids(session, ReturnException, len(raised))))
@@ -98,7 +111,7 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
             if unit.id in exception_ids:
                 rows += exception_writer.open_exception(
                     actor, exception_ids[unit.id], placed.exception, warehouse_id=unit.warehouse_id,
-                    merchant_id=rma.merchant_id, rma_id=rma.id, unit_id=unit.id, receipt_id=receipt.id,
+                    merchant_id=rma.merchant_id, rma_id=rma.id, unit_id=unit.id, parcel_id=parcel.id,
                     product_id=unit.product_id, value=placed.product.unit_value,
                     details={"sku": placed.product.sku, "linked_from_exception": exc.id})
             if unit.id in refund_ids:
@@ -115,20 +128,21 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
         for unit in units:
             if unit.id in refund_ids:
                 rows += settle_late(session, actor, unit, [refund_ids[unit.id]], LATE)
-        missing: list[dict[str, Any]] = []
+        missing: tuple[Missing, ...] = ()
         if rma.status in ("authorized", "in_transit"):
-            if receipt.status == "open":
+            if parcel.status == "open":
                 rows += [update_row(Rma, {"id": rma.id}, {"status": "receiving"}),
+                         # the published event keeps its payload's key (docs/integration-views.md)
                          event_row("rma.receiving", "rma", rma.id, {"rma_id": rma.id, "number": rma.number,
-                                                                    "receipt_id": receipt.id})]
+                                                                    "receipt_id": parcel.id})]
             else:
                 missing, closing = close_return(session, actor, rma_id=rma.id, number=rma.number,
-                                                merchant_id=rma.merchant_id, warehouse_id=receipt.warehouse_id,
-                                                receipt_id=receipt.id)
+                                                merchant_id=rma.merchant_id, warehouse_id=parcel.warehouse_id,
+                                                parcel_id=parcel.id)
                 rows += closing
         linked = [unit.lpn for unit in units]
         raised_types = [placed.exception for placed in plan if placed.exception is not None]
-        rows += [audit_row(actor, "receipt.linked_to_rma", "receipt", receipt.id, warehouse_id=receipt.warehouse_id,
+        rows += [audit_row(actor, "parcel.linked_to_rma", "parcel", parcel.id, warehouse_id=parcel.warehouse_id,
                            reason=reason, details={"rma": rma.number, "units": linked}),
                  *exception_writer.resolve_exception(
                      actor, exc, "linked_to_rma", reason,
@@ -136,16 +150,16 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
                       "refunds_opened": len(refund_ids)},
                      values={"rma_id": rma.id, "merchant_id": rma.merchant_id})]
         write(session, rows)
-        expire(session, (ReturnException, exc.id), (Receipt, receipt.id), (Rma, rma.id),
+        expire(session, (ReturnException, exc.id), (Parcel, parcel.id), (Rma, rma.id),
                *((ReturnUnit, unit.id) for unit in units),
                *((ReturnException, e.id) for found_excs in matched.values() for e in found_excs))
-        return resolved_result(exc, "linked_to_rma", rma_id=rma.id, rma_number=rma.number, units=linked,
-                               exceptions_raised=raised_types, refunds_opened=list(refund_ids.values()),
+        return ParcelLinked.of(exc, "linked_to_rma", rma_id=rma.id, rma_number=rma.number, units=tuple(linked),
+                               exceptions_raised=tuple(raised_types), refunds_opened=tuple(refund_ids.values()),
                                missing=missing)
 
     return run_idempotent(session, actor, idempotency_key, "link_parcel_to_rma",
                           {"exception_id": exception_id, "rma_code": code.upper(), "reason": reason,
-                           "v": expected_version}, work)
+                           "v": expected_version}, work, result_type=ParcelLinked)
 
 
 @dataclass(frozen=True)
@@ -221,11 +235,11 @@ def _place(session: Session, rma: Any, units: list[Any]) -> list[_Placed]:
     return plan
 
 
-def _open_serial_mismatches(session: Session, receipt_id: int) -> dict[int, list[Any]]:
+def _open_serial_mismatches(session: Session, parcel_id: int) -> dict[int, list[Any]]:
     """The open serial mismatches of the parcel's units, locked, as plain rows, by unit."""
     table, units = ReturnException.__table__, ReturnUnit.__table__
     found: dict[int, list[Any]] = {}
-    in_parcel = select(units.c.id).where(units.c.receipt_id == receipt_id)
+    in_parcel = select(units.c.id).where(units.c.parcel_id == parcel_id)
     for exc in session.execute(select(table).where(table.c.unit_id.in_(in_parcel), table.c.type == "serial_mismatch",
                                                    table.c.status == "open")
                                .order_by(table.c.id).with_for_update(of=table)):

@@ -1,4 +1,4 @@
-"""A receipt: one parcel being opened on the dock."""
+"""A parcel: what is opened on the dock (its table keeps its first name, receipts)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,14 +11,14 @@ from app.db import Base, utcnow
 from app.orders.models import Rma
 
 
-class Receipt(Base):
+class Parcel(Base):
     """A parcel opened at a dock: against an RMA, or blind when nobody knows what it is."""
 
     __tablename__ = "receipts"
     # No unique "one open parcel per return" index: a return may arrive in two boxes, and a blind
-    # parcel linked later joins a return that may be open. open_receipt locks the return's row so
+    # parcel linked later joins a return that may be open. open_parcel locks the return's row so
     # that two workers scanning its label at once share one parcel.
-    # The worker's open parcel (current_receipt_id, after every open and close) is found through the few
+    # The worker's open parcel (current_parcel_id, after every open and close) is found through the few
     # open rows, not by reading every parcel ever received.
     __table_args__ = (CheckConstraint("status IN ('open', 'closed')", name="status"),
                       Index("ix_receipts_open_by_opener", "opened_by_id", postgresql_where=text("status = 'open'"),

@@ -22,25 +22,25 @@ from app.ledger.models import ReturnUnit
 from app.ledger.queries import ensure_unit_visible, scope_units
 from app.orders.models import Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
-from app.receiving.models import Receipt
+from app.receiving.models import Parcel
 from app.receiving.scan import ParsedScan, as_parsed, normalize_gtin
 
 
-def scope_receipts(stmt: Select, actor: Actor | Scope) -> Select:
-    """Limit a select over Receipt to the parcels the actor may see: at their warehouses and, for a
+def scope_parcels(stmt: Select, actor: Actor | Scope) -> Select:
+    """Limit a select over Parcel to the parcels the actor may see: at their warehouses and, for a
     parcel of a return, of a merchant they serve (a blind parcel has no merchant yet)."""
-    parcels, rmas = Receipt.__table__, Rma.__table__  # table columns: a plain read stays a plain read
+    parcels, rmas = Parcel.__table__, Rma.__table__  # table columns: a plain read stays a plain read
     served_rmas = select(rmas.c.id).where(rmas.c.merchant_id.in_(org_merchants(actor)))
     return stmt.where(visible(actor, parcels.c.warehouse_id),
                       or_(is_staff(actor), parcels.c.rma_id.is_(None), parcels.c.rma_id.in_(served_rmas)))
 
 
-def load_receipt(session: Session, actor: Actor, receipt_id: int, *, options: Sequence[ExecutableOption] = ()) -> Receipt:
+def load_parcel(session: Session, actor: Actor, parcel_id: int, *, options: Sequence[ExecutableOption] = ()) -> Parcel:
     """A parcel the actor may see, or NotFound; `options` (e.g. joinedload) ride along."""
-    receipt = session.scalars(scope_receipts(select(Receipt).where(Receipt.id == receipt_id).options(*options), actor)).first()
-    if receipt is None:
-        raise NotFound("No such receipt.")
-    return receipt
+    parcel = session.scalars(scope_parcels(select(Parcel).where(Parcel.id == parcel_id).options(*options), actor)).first()
+    if parcel is None:
+        raise NotFound("No such parcel.")
+    return parcel
 
 
 @dataclass
@@ -143,15 +143,15 @@ def product_key(parsed: ParsedScan) -> str | None:
     return parsed.raw if len(parsed.raw) <= 64 else None
 
 
-def parcel_and_product(session: Session, actor: Actor, receipt_id: int,
+def parcel_and_product(session: Session, actor: Actor, parcel_id: int,
                        raw: str | ParsedScan) -> tuple[ParcelRef | None, KnownProduct | None]:
     """The parcel in hand (parcel_ref) and the product the scanned code names, if resolve_scan would
     look one up (find_product), in one round trip: an item scan needs both."""
     parsed = as_parsed(raw)
     key = product_key(parsed)
     if key is None:
-        return parcel_ref(session, actor, receipt_id), None
-    params = {"receipt_id": receipt_id, **find_product_params(key)}
+        return parcel_ref(session, actor, parcel_id), None
+    params = {"parcel_id": parcel_id, **find_product_params(key)}
     r = session.execute(_parcel_and_product_statement(scope_of(actor)), params).one()
     ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
     product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
@@ -169,10 +169,10 @@ def _parcel_and_product_statement(actor: Scope) -> Select:
     return select(*columns).select_from(one.outerjoin(ref, true()).outerjoin(product, true()))
 
 
-def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, receipt: Any = None,
+def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, parcel: Any = None,
                  known: KnownProduct | None = None) -> ScanResult:
     """What a scanned code is, for this actor. Inside an open parcel, item codes win over parcel
-    codes. `receipt`: the parcel in hand (id, status, rma_id); `known`: its product lookup, read ahead."""
+    codes. `parcel`: the parcel in hand (id, status, rma_id); `known`: its product lookup, read ahead."""
     parsed = as_parsed(raw)
     code = parsed.raw
 
@@ -195,22 +195,22 @@ def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, recei
         return ScanResult("unknown", code, parsed)
     if len(code) > 64:
         return ScanResult("unknown", code, parsed)
-    if receipt is None or receipt.status != "open":
+    if parcel is None or parcel.status != "open":
         rma = find_return(session, actor, code)
         if rma is not None:
             return ScanResult("rma", code, parsed, rma_id=rma[0], via=rma[1])
     product = product_of(code)
     if product is not None:
         return ScanResult("product", code, parsed, product_id=product.id, product=product)
-    if receipt is not None and receipt.rma_id is not None:
+    if parcel is not None and parcel.rma_id is not None:
         hit = session.execute(
             select(OrderLine.product_id).join(ShippedSerial, ShippedSerial.order_line_id == OrderLine.id)
             .join(Rma, Rma.order_id == OrderLine.order_id)
-            .where(Rma.id == receipt.rma_id, ShippedSerial.serial == code).limit(1)
+            .where(Rma.id == parcel.rma_id, ShippedSerial.serial == code).limit(1)
         ).first()
         if hit is not None:
             return ScanResult("product", code, parsed, product_id=hit[0], serial=code, via="serial")
-    if receipt is not None:
+    if parcel is not None:
         rma = find_return(session, actor, code)
         if rma is not None:
             return ScanResult("rma", code, parsed, rma_id=rma[0], via=rma[1])
@@ -219,13 +219,13 @@ def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, recei
 
 @lru_cache(maxsize=64)
 def parcel_ref_statement(actor: Scope) -> Select:
-    r = Receipt.__table__
-    return scope_receipts(select(r.c.id, r.c.status, r.c.rma_id).where(r.c.id == bindparam("receipt_id")), actor)
+    r = Parcel.__table__
+    return scope_parcels(select(r.c.id, r.c.status, r.c.rma_id).where(r.c.id == bindparam("parcel_id")), actor)
 
 
-def parcel_ref(session: Session, actor: Actor, receipt_id: int) -> ParcelRef | None:
+def parcel_ref(session: Session, actor: Actor, parcel_id: int) -> ParcelRef | None:
     """A parcel the actor may see, as (id, status, rma_id), or None."""
-    row = session.execute(parcel_ref_statement(scope_of(actor)), {"receipt_id": receipt_id}).first()
+    row = session.execute(parcel_ref_statement(scope_of(actor)), {"parcel_id": parcel_id}).first()
     return ParcelRef(*row) if row else None
 
 
@@ -238,7 +238,7 @@ class Numbered(NamedTuple):
 
 
 class CardRma(NamedTuple):
-    """What the parcel card shows about the return (receiving/_receipt.html)."""
+    """What the parcel card shows about the return (receiving/_parcel.html)."""
 
     number: str
     channel: Named
@@ -257,10 +257,10 @@ class ParcelCard(NamedTuple):
     rma: CardRma | None
 
 
-def parcel_card(session: Session, actor: Actor, receipt_id: int) -> ParcelCard | None:
+def parcel_card(session: Session, actor: Actor, parcel_id: int) -> ParcelCard | None:
     """A parcel the actor may see with what its card shows of its return (channel, merchant,
     customer, order), in one plain read; None when there is none."""
-    rows = session.execute(_parcel_card_statement(scope_of(actor)), {"receipt_id": receipt_id}).all()
+    rows = session.execute(_parcel_card_statement(scope_of(actor)), {"parcel_id": parcel_id}).all()
     if not rows:
         return None
     r = rows[0]
@@ -274,16 +274,16 @@ def parcel_card(session: Session, actor: Actor, receipt_id: int) -> ParcelCard |
 
 @lru_cache(maxsize=64)
 def _parcel_card_statement(scope: Scope) -> Select:
-    rc, rma, ch, m, c, o = (Receipt.__table__, Rma.__table__, SalesChannel.__table__, Merchant.__table__,
+    rc, rma, ch, m, c, o = (Parcel.__table__, Rma.__table__, SalesChannel.__table__, Merchant.__table__,
                             Customer.__table__, Order.__table__)
-    return scope_receipts(
+    return scope_parcels(
         select(rc.c.id, rc.c.status, rc.c.rma_id, rc.c.scanned_code, rma.c.number.label("rma_number"),
                ch.c.name.label("channel_name"), m.c.name.label("merchant_name"), c.c.name.label("customer_name"),
                o.c.number.label("order_number"))
         .select_from(rc.outerjoin(rma, rma.c.id == rc.c.rma_id).outerjoin(ch, ch.c.id == rma.c.channel_id)
                      .outerjoin(m, m.c.id == rma.c.merchant_id).outerjoin(c, c.c.id == rma.c.customer_id)
                      .outerjoin(o, o.c.id == rma.c.order_id))
-        .where(rc.c.id == bindparam("receipt_id")), scope)
+        .where(rc.c.id == bindparam("parcel_id")), scope)
 
 
 @lru_cache(maxsize=1)
@@ -383,17 +383,17 @@ def card_lines(session: Session, rma_id: int) -> list[tuple[CardLine, int, int]]
                       tuple(shipped.get(r.order_line_id, ())) if r.serial_tracked else ()), r.expected, r.got) for r in rows]
 
 
-def current_receipt_id(session: Session, actor: Actor) -> int | None:
+def current_parcel_id(session: Session, actor: Actor) -> int | None:
     """The parcel this worker has open (it survives a page reload), or None."""
-    rows = session.execute(_current_receipt_statement(), {"opened_by_id": actor.id}).all()
+    rows = session.execute(_current_parcel_statement(), {"opened_by_id": actor.id}).all()
     return rows[0].id if rows else None
 
 
 @lru_cache(maxsize=1)
-def _current_receipt_statement() -> Select:
+def _current_parcel_statement() -> Select:
     # 'open' written into the SQL, not bound: a prepared statement's generic plan can then use the
     # partial index on the open parcels (ix_receipts_open_by_opener) instead of reading them all.
-    r = Receipt.__table__
+    r = Parcel.__table__
     return (select(r.c.id).where(r.c.opened_by_id == bindparam("opened_by_id"), r.c.status == literal_column("'open'"))
             .order_by(r.c.id.desc()).limit(1))
 
@@ -412,7 +412,7 @@ def parcel_in_hand(session: Session, actor: Actor, parcel_id: int | None,
         ref, known = parcel_and_product(session, actor, parcel_id, parsed)
         if ref is not None and ref.status == "open":
             return ref, known
-    current = current_receipt_id(session, actor)
+    current = current_parcel_id(session, actor)
     return (parcel_ref(session, actor, current) if current is not None else None), known
 
 
@@ -442,7 +442,7 @@ def parcel_units(session: Session, parcel_id: int) -> list[Any]:
     u, p = ReturnUnit.__table__, Product.__table__
     return session.execute(select(u.c.id, u.c.lpn, u.c.state, u.c.serial_status, u.c.rma_id, u.c.rma_line_id,
                                   p.c.sku).join_from(u, p, p.c.id == u.c.product_id)
-                           .where(u.c.receipt_id == parcel_id).order_by(u.c.id)).all()
+                           .where(u.c.parcel_id == parcel_id).order_by(u.c.id)).all()
 
 
 def last_inspection(session: Session, unit_id: int) -> dict[str, Any] | None:

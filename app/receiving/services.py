@@ -4,7 +4,7 @@ Each use case is one transaction (run_idempotent) that takes its locks, decides 
 app.receiving.domain's rules and writes through the one writer of each concept."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -20,21 +20,86 @@ from app.db import unit_of_work, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.models import ReturnException
 from app.exceptions.writer import open_exception
-from app.ledger.idempotency import LateClaim, run_idempotent
+from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import next_number
 from app.ledger.writer import audit_row, event_row, format_lpn, move_unit
 from app.orders.models import Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
 from app.receiving.domain import LineCount, place_unit
-from app.receiving.models import Receipt
-from app.receiving.queries import (KnownProduct, ParcelRef, ProductRef, current_receipt_id, find_product_params,
+from app.receiving.models import Parcel
+from app.receiving.queries import (KnownProduct, ParcelRef, ProductRef, current_parcel_id, find_product_params,
                                    find_product_statement, line_counts_statement, parcel_in_hand, parcel_ref,
-                                   parcel_ref_statement, product_by_id, product_key, resolve_scan, scope_receipts)
+                                   parcel_ref_statement, product_by_id, product_key, resolve_scan, scope_parcels)
 from app.receiving.scan import ParsedScan, as_parsed, parse_scan
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger
 from app.rows import Row, allocate_ids, expire, insert_row, next_id, update_row, write
+
+
+@dataclass(frozen=True)
+class OpenedParcel(Result):
+    """open_parcel's answer: the parcel in hand now, the return it is of (None: blind), whether it
+    is blind, whether it was already open (another worker's parcel of the return, joined)."""
+
+    parcel_id: int
+    rma_id: int | None
+    blind: bool
+    joined: bool
+
+
+@dataclass(frozen=True)
+class LineProgress:
+    """A line of the return, as a scan filled it: how many units it has now of how many expected."""
+
+    id: int
+    got: int
+    expected: int
+
+
+@dataclass(frozen=True)
+class ParcelProgress:
+    """The units of the return received so far (on its lines), of how many expected."""
+
+    got: int
+    expected: int
+
+
+@dataclass(frozen=True)
+class ItemReceived(Result):
+    """scan_item's answer: the new unit (enough for the handheld's answer without another read),
+    the exceptions it raised, the line it filled and the return's progress; `parcel_rma_id`: the
+    parcel's return as the scan's lock read it."""
+
+    unit_id: int
+    lpn: str
+    sku: str
+    name: str
+    serial: str | None
+    rma_line_id: int | None
+    exceptions: tuple[str, ...]
+    serial_status: str
+    line: LineProgress | None
+    parcel: ParcelProgress
+    parcel_rma_id: int | None
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What a closed return still lacks of one SKU."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ParcelClosed(Result):
+    """close_parcel's answer: what is missing (nothing while another parcel of the return is still
+    open: `return_still_open`)."""
+
+    parcel_id: int
+    missing: tuple[Missing, ...]
+    return_still_open: bool
 
 
 @dataclass(frozen=True)
@@ -44,7 +109,7 @@ class ScanOutcome:
     kind: "unit" (an LPN: its screen opens), "parcel" (a parcel opened or joined: `opened`),
     "serial_needed" (a serial-tracked product waits for its serial: `pending_product_id`),
     "serial_cancelled", "received" (an item became a unit: `received`, scan_item's result) or
-    "unknown_parcel" (no parcel in hand and nothing matches: a blind receipt may start)."""
+    "unknown_parcel" (no parcel in hand and nothing matches: a blind parcel may start)."""
 
     kind: str
     code: str
@@ -52,8 +117,8 @@ class ScanOutcome:
     unit_id: int | None = None
     message: str = ""
     pending_product_id: int | None = None
-    opened: dict[str, Any] | None = None
-    received: dict[str, Any] | None = None
+    opened: OpenedParcel | None = None
+    received: ItemReceived | None = None
 
 
 def scan(session: Session, actor: Actor, *, code: str, parcel_id: int | None, pending_product_id: int | None,
@@ -63,7 +128,7 @@ def scan(session: Session, actor: Actor, *, code: str, parcel_id: int | None, pe
     One unit of work: the code is parsed once; the parcel in hand (`parcel_id`, else the worker's
     open parcel) and the product the code names are read together, with the parcel's lock when the
     code is an item to receive into it (_parcel_in_hand_locked); then a parcel label opens its
-    parcel (open_receipt), an item is received into the parcel in hand (scan_item's work), an LPN
+    parcel (open_parcel), an item is received into the parcel in hand (scan_item's work), an LPN
     opens its unit, and a serial completes the serial-tracked product scanned before it
     (`pending_product_id`)."""
     parsed = as_parsed(code)
@@ -76,16 +141,16 @@ def _scan(session: Session, actor: Actor, parsed: ParsedScan, parcel_id: int | N
     parcel, known, locked = _parcel_in_hand_locked(session, actor, parcel_id, parsed)
     if pending_product_id is not None and parcel is not None:
         return _serial_of(session, actor, parsed, parcel, known, pending_product_id, idempotency_key)
-    found = resolve_scan(session, actor, parsed, receipt=parcel, known=known)
+    found = resolve_scan(session, actor, parsed, parcel=parcel, known=known)
     if found.kind == "lpn":
         return ScanOutcome("unit", found.code, unit_id=found.unit_id)
     if found.kind == "rma":
         if warehouse_id is None:
             raise ValidationFailed("Pick your warehouse first.")
-        opened = open_receipt(session, actor, code=parsed.raw, warehouse_id=warehouse_id,
-                              idempotency_key=idempotency_key, found=(found.rma_id, found.via))
-        note = "joined the parcel another worker opened" if opened.get("joined") else f"matched by {found.via}"
-        return ScanOutcome("parcel", found.code, parcel_id=opened["receipt_id"], opened=opened,
+        opened = open_parcel(session, actor, code=parsed.raw, warehouse_id=warehouse_id,
+                             idempotency_key=idempotency_key, found=(found.rma_id, found.via))
+        note = "joined the parcel another worker opened" if opened.joined else f"matched by {found.via}"
+        return ScanOutcome("parcel", found.code, parcel_id=opened.parcel_id, opened=opened,
                            message=f"Parcel {found.code}: {note}. Scan the items.")
     if found.kind == "product":
         if parcel is None:
@@ -94,7 +159,7 @@ def _scan(session: Session, actor: Actor, parsed: ParsedScan, parcel_id: int | N
         if product.serial_tracked and not found.serial:
             return ScanOutcome("serial_needed", found.code, parcel_id=parcel.id, pending_product_id=product.id,
                                message=f"{product.sku} is serial-tracked: scan its serial number.")
-        received = _receive(session, actor, receipt_id=parcel.id, product_id=product.id, serial=found.serial,
+        received = _receive(session, actor, parcel_id=parcel.id, product_id=product.id, serial=found.serial,
                             lot=found.lot, idempotency_key=idempotency_key, locked=locked)
         return ScanOutcome("received", found.code, parcel_id=parcel.id, received=received)
     if found.kind == "location":
@@ -112,18 +177,18 @@ def _serial_of(session: Session, actor: Actor, parsed: ParsedScan, parcel: Parce
     if parsed.kind_hint in ("lpn", "location"):
         raise ValidationFailed("That is not a serial number. Scan the item's serial, or scan CANCEL.")
     if not parsed.serial:
-        found = resolve_scan(session, actor, parsed, receipt=parcel, known=known)
+        found = resolve_scan(session, actor, parsed, parcel=parcel, known=known)
         if found.kind == "rma" or (found.kind == "product" and found.via != "serial"):
             raise ValidationFailed("That is a product or parcel code, not a serial number. Scan the serial, or scan CANCEL.")
-    received = scan_item(session, actor, receipt_id=parcel.id, product_id=product_id,
+    received = scan_item(session, actor, parcel_id=parcel.id, product_id=product_id,
                          serial=parsed.serial or parsed.raw, lot=parsed.lot, idempotency_key=idempotency_key)
     return ScanOutcome("received", parsed.raw, parcel_id=parcel.id, received=received)
 
 
-def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int, idempotency_key: str | None,
-                 blind: bool = False, found: tuple[int, str] | None = None) -> dict[str, Any]:
-    """Use case: a parcel is scanned. Known -> a receipt against its RMA; unknown and `blind` ->
-    a blind receipt with an `unidentified_parcel` exception. An RMA already being received joins its receipt.
+def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int, idempotency_key: str | None,
+                blind: bool = False, found: tuple[int, str] | None = None) -> OpenedParcel:
+    """Use case: a parcel is scanned. Known -> a parcel against its RMA; unknown and `blind` ->
+    a blind parcel with an `unidentified_parcel` exception. An RMA already being received joins its parcel.
     `found`: the (RMA id, how) the caller's resolve_scan of this code found for this actor, so the
     lookup is not made twice.
 
@@ -137,7 +202,7 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
     if not code:
         raise ValidationFailed("Scan the parcel's label.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
+    def work(claim: LateClaim[OpenedParcel]) -> OpenedParcel:
         rma_found = found if found is not None else find_return(session, actor, code)
         if rma_found is None:
             return _open_blind_parcel(session, actor, claim, code, warehouse_id, blind)
@@ -155,46 +220,48 @@ def open_receipt(session: Session, actor: Actor, *, code: str, warehouse_id: int
         if rma.warehouse_id != warehouse_id and actor.is_partner:
             raise NotPermitted("That return is for another warehouse.")
         if not serves_merchant(session, actor, rma.merchant_id):  # `found` came from the caller
-            raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
+            raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind parcel.")
         if now.open_parcel_id is not None:
-            result = {"receipt_id": now.open_parcel_id, "rma_id": rma.id, "blind": False, "joined": True}
+            result = OpenedParcel(now.open_parcel_id, rma.id, blind=False, joined=True)
             write(session, [claim.record(result)])
             return result
-        receipt_id = now.receipt_id
-        result = {"receipt_id": receipt_id, "rma_id": rma.id, "blind": False, "joined": False}
+        parcel_id = now.parcel_id
+        result = OpenedParcel(parcel_id, rma.id, blind=False, joined=False)
         write(session, [
-            insert_row(Receipt, {"id": receipt_id, "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code,
-                                 "status": "open", "opened_by_id": actor.id}),
+            insert_row(Parcel, {"id": parcel_id, "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code,
+                                "status": "open", "opened_by_id": actor.id}),
             update_row(Rma, {"id": rma.id}, {"status": "receiving"}),
-            audit_row(actor, "receipt.opened", "receipt", receipt_id, warehouse_id=warehouse_id,
+            audit_row(actor, "parcel.opened", "parcel", parcel_id, warehouse_id=warehouse_id,
                       details={"rma": rma.number, "via": rma_found[1]}),
-            event_row("rma.receiving", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "receipt_id": receipt_id}),
+            # the published event keeps its payload's key (docs/integration-views.md)
+            event_row("rma.receiving", "rma", rma.id, {"rma_id": rma.id, "number": rma.number, "receipt_id": parcel_id}),
             claim.record(result)])
         expire(session, (Rma, rma.id))
         return result
 
-    return run_idempotent(session, actor, idempotency_key, "open_receipt",
-                          {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work, late_claim=True)
+    return run_idempotent(session, actor, idempotency_key, "open_parcel",
+                          {"code": code, "warehouse_id": warehouse_id, "blind": blind}, work, result_type=OpenedParcel,
+                          late_claim=True)
 
 
-def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim, code: str, warehouse_id: int,
-                       blind: bool) -> dict[str, Any]:
-    """open_receipt for a code no return matches: a blind parcel with its `unidentified_parcel`
+def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim[OpenedParcel], code: str, warehouse_id: int,
+                       blind: bool) -> OpenedParcel:
+    """open_parcel for a code no return matches: a blind parcel with its `unidentified_parcel`
     exception, when the worker asked for one, with the key's record read first (a concurrent
     attempt with the same key fails on the record's primary key and replays)."""
     if (replay := claim.replayed_alone(session)) is not None:
         return replay
     _check_warehouse(session, actor, warehouse_id)
     if not blind:
-        raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind receipt.")
-    (receipt_id,), (exception_id,) = allocate_ids(session, Receipt, 1), allocate_ids(session, ReturnException, 1)
-    result = {"receipt_id": receipt_id, "rma_id": None, "blind": True, "joined": False}
+        raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind parcel.")
+    (parcel_id,), (exception_id,) = allocate_ids(session, Parcel, 1), allocate_ids(session, ReturnException, 1)
+    result = OpenedParcel(parcel_id, None, blind=True, joined=False)
     write(session, [
-        insert_row(Receipt, {"id": receipt_id, "warehouse_id": warehouse_id, "scanned_code": code, "status": "open",
-                             "opened_by_id": actor.id}),
-        *open_exception(actor, exception_id, "unidentified_parcel", warehouse_id=warehouse_id, receipt_id=receipt_id,
+        insert_row(Parcel, {"id": parcel_id, "warehouse_id": warehouse_id, "scanned_code": code, "status": "open",
+                            "opened_by_id": actor.id}),
+        *open_exception(actor, exception_id, "unidentified_parcel", warehouse_id=warehouse_id, parcel_id=parcel_id,
                         details={"scanned_code": code}),
-        audit_row(actor, "receipt.opened", "receipt", receipt_id, warehouse_id=warehouse_id,
+        audit_row(actor, "parcel.opened", "parcel", parcel_id, warehouse_id=warehouse_id,
                   details={"blind": True, "code": code}),
         claim.record(result)])
     return result
@@ -235,12 +302,12 @@ def _lock_rma_statement() -> Select:
 def _after_rma_lock_statement(dialect: str) -> Select:
     """Read after the return's lock: its first open parcel, the key's record and, when neither is
     there, the id the new parcel gets."""
-    r = Receipt.__table__
+    r = Parcel.__table__
     open_parcel = (select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"))
                    .order_by(r.c.id).limit(1).scalar_subquery())
     one = select(open_parcel.label("open_parcel_id"), *LateClaim.record_columns()).subquery("one")
     fresh = and_(one.c.open_parcel_id.is_(None), one.c.rec_operation.is_(None))
-    return select(one, case((fresh, next_id(dialect, r)), else_=null()).label("receipt_id"))
+    return select(one, case((fresh, next_id(dialect, r)), else_=null()).label("parcel_id"))
 
 
 class _ScannedProduct(NamedTuple):
@@ -252,20 +319,20 @@ class _ScannedProduct(NamedTuple):
     unit_value: Any
 
 
-def scan_item(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None = None,
-              lot: str | None = None, idempotency_key: str | None) -> dict[str, Any]:
+def scan_item(session: Session, actor: Actor, *, parcel_id: int, product_id: int, serial: str | None = None,
+              lot: str | None = None, idempotency_key: str | None) -> ItemReceived:
     """Use case: one physical item taken out of the parcel becomes a return unit with an LPN,
     `received`, matched to an expected line or recorded as a typed exception.
 
     Scans into one return queue on its row (lock_parcel), so that two never fill the same line;
     then everything the decision needs is read after the lock (_scan_context), and every row is
     written together (app.rows.write)."""
-    return _receive(session, actor, receipt_id=receipt_id, product_id=product_id, serial=serial, lot=lot,
+    return _receive(session, actor, parcel_id=parcel_id, product_id=product_id, serial=serial, lot=lot,
                     idempotency_key=idempotency_key, locked=None)
 
 
-def _receive(session: Session, actor: Actor, *, receipt_id: int, product_id: int, serial: str | None,
-             lot: str | None, idempotency_key: str | None, locked: ParcelLock | None) -> dict[str, Any]:
+def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int, serial: str | None,
+             lot: str | None, idempotency_key: str | None, locked: ParcelLock | None) -> ItemReceived:
     """scan_item's work; `locked`: the parcel, locked by the scan's first read in the unit of work
     that is still open (scan), else the parcel's lock is taken here."""
     if not actor.can("receive"):
@@ -275,15 +342,15 @@ def _receive(session: Session, actor: Actor, *, receipt_id: int, product_id: int
     if serial is not None and len(serial) > 64:
         raise ValidationFailed("That serial number is too long.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
+    def work(claim: LateClaim[ItemReceived]) -> ItemReceived:
         # Scans into one return queue on its row, so two of them never both fill the same line,
         # and a scan never lands in a parcel that is being closed.
-        receipt = locked if locked is not None and locked.id == receipt_id else lock_parcel(session, actor, receipt_id)
-        rows = _scan_context(session, claim, receipt, product_id, serial)
+        parcel = locked if locked is not None and locked.id == parcel_id else lock_parcel(session, actor, parcel_id)
+        rows = _scan_context(session, claim, parcel, product_id, serial)
         head = rows[0]
         if (replay := claim.replayed(head)) is not None:
             return replay
-        if head.receipt_status != "open":
+        if head.parcel_status != "open":
             raise Conflict("This parcel was already closed. Scan the next parcel.")
         if head.product_sku is None or not serves_merchant(session, actor, head.product_merchant_id):
             raise ValidationFailed("Unknown product.")
@@ -294,7 +361,7 @@ def _receive(session: Session, actor: Actor, *, receipt_id: int, product_id: int
         if serial and head.serial_taken_by is not None:
             raise Conflict(f"Serial {serial} was already received as {head.serial_taken_by}.")
         lines = [LineCount(r.line_id, r.expected, r.got) for r in rows if r.line_id is not None]
-        placement = place_unit(on_return=receipt.rma_id is not None, lines=lines, bought=head.bought_quantity,
+        placement = place_unit(on_return=parcel.rma_id is not None, lines=lines, bought=head.bought_quantity,
                                already=head.already)
         exc_type = placement.exception
         line = next((r for r in rows if r.line_id == placement.line_id), None) if placement.line_id else None
@@ -304,50 +371,50 @@ def _receive(session: Session, actor: Actor, *, receipt_id: int, product_id: int
             order_line_id, paid, shipped = head.bought_line_id, head.bought_price, bool(head.bought_shipped)
         serial_status = ("match" if shipped else "mismatch") if product.serial_tracked else "not_tracked"
         lpn = format_lpn(head.lpn_number if head.lpn_number is not None else next_number(session, "lpn"))
-        merchant_id = receipt.merchant_id if receipt.rma_id else product.merchant_id
-        unit = SimpleNamespace(id=head.unit_id, lpn=lpn, product_id=product.id, warehouse_id=receipt.warehouse_id,
+        merchant_id = parcel.merchant_id if parcel.rma_id else product.merchant_id
+        unit = SimpleNamespace(id=head.unit_id, lpn=lpn, product_id=product.id, warehouse_id=parcel.warehouse_id,
                                state=None, location_id=head.dock_id)
-        values = {"merchant_id": merchant_id, "rma_id": receipt.rma_id, "rma_line_id": line.line_id if line else None,
-                  "receipt_id": receipt.id, "serial": serial, "lot": lot, "serial_status": serial_status,
+        values = {"merchant_id": merchant_id, "rma_id": parcel.rma_id, "rma_line_id": line.line_id if line else None,
+                  "parcel_id": parcel.id, "serial": serial, "lot": lot, "serial_status": serial_status,
                   "paid_price": paid, "received_by_id": actor.id}
-        writes = move_unit(actor, unit, "received", reason=f"received from parcel {receipt.scanned_code}",
+        writes = move_unit(actor, unit, "received", reason=f"received from parcel {parcel.scanned_code}",
                            action="unit.received", values=values, idempotency_key=claim.key,
-                           details={"receipt_id": receipt.id, "match": exc_type or ("expected" if line else "blind")})
+                           details={"parcel_id": parcel.id, "match": exc_type or ("expected" if line else "blind")})
         # Nothing is refunded for more than was bought (over-return); an extra item is refunded
         # only after a supervisor's approval (see confirm_disposition's hold reasons).
         if order_line_id is not None and exc_type != "over_return":
-            writes += open_trigger(actor, head.refund_id, unit_id=unit.id, rma_id=receipt.rma_id,
-                                   warehouse_id=receipt.warehouse_id, paid_amount=paid, currency=receipt.currency)
+            writes += open_trigger(actor, head.refund_id, unit_id=unit.id, rma_id=parcel.rma_id,
+                                   warehouse_id=parcel.warehouse_id, paid_amount=paid, currency=parcel.currency)
         exceptions = [e for e in (exc_type, "serial_mismatch" if serial_status == "mismatch" else None) if e]
         for exception_id, type_ in zip(allocate_ids(session, ReturnException, len(exceptions)), exceptions):
             details = {"sku": product.sku, **({"serial": serial} if type_ == "serial_mismatch" else {})}
-            writes += open_exception(actor, exception_id, type_, warehouse_id=receipt.warehouse_id,
-                                     merchant_id=merchant_id, rma_id=receipt.rma_id, unit_id=unit.id,
+            writes += open_exception(actor, exception_id, type_, warehouse_id=parcel.warehouse_id,
+                                     merchant_id=merchant_id, rma_id=parcel.rma_id, unit_id=unit.id,
                                      rma_line_id=values["rma_line_id"] if type_ == "serial_mismatch" else None,
-                                     receipt_id=receipt.id, product_id=product.id, value=product.unit_value,
+                                     parcel_id=parcel.id, product_id=product.id, value=product.unit_value,
                                      details=details)
-        result = {"unit_id": unit.id, "lpn": lpn, "sku": product.sku, "name": product.name, "serial": serial,
-                  "rma_line_id": values["rma_line_id"], "exceptions": exceptions, "serial_status": serial_status,
-                  "line": {"id": line.line_id, "got": line.got + 1, "expected": line.expected} if line else None,
-                  "parcel": {"got": head.received_total + (1 if line else 0), "expected": head.expected_total},
-                  "parcel_rma_id": receipt.rma_id}
+        result = ItemReceived(unit.id, lpn, product.sku, product.name, serial, values["rma_line_id"], tuple(exceptions),
+                              serial_status, LineProgress(line.line_id, line.got + 1, line.expected) if line else None,
+                              ParcelProgress(head.received_total + (1 if line else 0), head.expected_total),
+                              parcel.rma_id)
         write(session, [*writes, claim.record(result)])
         return result
 
     return run_idempotent(session, actor, idempotency_key, "scan_item",
-                          {"receipt_id": receipt_id, "product_id": product_id, "serial": serial, "lot": lot}, work,
-                          late_claim=True)
+                          {"parcel_id": parcel_id, "product_id": product_id, "serial": serial, "lot": lot}, work,
+                          result_type=ItemReceived, late_claim=True)
 
 
-def _scan_context(session: Session, claim: LateClaim, receipt: ParcelLock, product_id: int, serial: str | None) -> list[Row]:
+def _scan_context(session: Session, claim: LateClaim[ItemReceived], parcel: ParcelLock, product_id: int,
+                  serial: str | None) -> list[Row]:
     """Everything a scan needs to decide, read in one statement after the parcel's lock (so it sees
     every scan that committed before): the key's record, ids for the new rows, the dock, the
     parcel's totals, the product (its columns are NULL when there is no such product), and one row
     per RMA line of this product with its received count, order line and whether the serial was
     shipped on it. A blind parcel gives one row with no line."""
-    stmt = _scan_context_statement(session.get_bind().dialect.name, receipt.rma_id is None, serial is not None)
-    params = {"receipt_id": receipt.id, "rma_id": receipt.rma_id, "product_id": product_id, "warehouse_id": receipt.warehouse_id,
-              "serial": serial, "order_id": receipt.order_id, **claim.params}
+    stmt = _scan_context_statement(session.get_bind().dialect.name, parcel.rma_id is None, serial is not None)
+    params = {"parcel_id": parcel.id, "rma_id": parcel.rma_id, "product_id": product_id, "warehouse_id": parcel.warehouse_id,
+              "serial": serial, "order_id": parcel.order_id, **claim.params}
     return session.execute(stmt, params).all()
 
 
@@ -355,7 +422,7 @@ def _scan_context(session: Session, claim: LateClaim, receipt: ParcelLock, produ
 def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Select:
     """_scan_context's query, built once per shape (building it is most of its Python cost)."""
     rma_id, product_id, serial = bindparam("rma_id"), bindparam("product_id"), bindparam("serial")
-    parcels, units, locations = Receipt.__table__, ReturnUnit.__table__, Location.__table__
+    parcels, units, locations = Parcel.__table__, ReturnUnit.__table__, Location.__table__
     lines, order_lines, serials = RmaLine.__table__, OrderLine.__table__, ShippedSerial.__table__
     of_rma = false() if blind else units.c.rma_id == rma_id
     # A retry replays its record: it takes no new ids, so it leaves no gap in the LPNs.
@@ -368,7 +435,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
         return case((fresh, value), else_=null())
 
     head = [
-        select(parcels.c.status).where(parcels.c.id == bindparam("receipt_id")).scalar_subquery().label("receipt_status"),
+        select(parcels.c.status).where(parcels.c.id == bindparam("parcel_id")).scalar_subquery().label("parcel_status"),
         *LateClaim.record_columns(),
         allocate(next_id(dialect, units)).label("unit_id"),
         allocate(next_id(dialect, RefundTrigger.__table__)).label("refund_id"),
@@ -407,7 +474,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
             .order_by(lines.c.id))
 
 
-def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotency_key: str | None) -> dict[str, Any]:
+def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_key: str | None) -> ParcelClosed:
     """Use case: the parcel is empty. What is still expected becomes `missing_item` exceptions.
 
     Like the scan, it reads and writes plain rows, with its key's record (a late claim): the
@@ -418,67 +485,69 @@ def close_receipt(session: Session, actor: Actor, *, receipt_id: int, idempotenc
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
 
-    def work(claim: LateClaim) -> dict[str, Any]:
-        parcel = lock_parcel(session, actor, receipt_id)  # the return first: no scan is half-way through it
+    def work(claim: LateClaim[ParcelClosed]) -> ParcelClosed:
+        parcel = lock_parcel(session, actor, parcel_id)  # the return first: no scan is half-way through it
         head = session.execute(_close_head_statement(),
-                         {"receipt_id": parcel.id, "rma_id": parcel.rma_id, **claim.params}).all()[0]  # then the parcel
+                         {"parcel_id": parcel.id, "rma_id": parcel.rma_id, **claim.params}).all()[0]  # then the parcel
         if (replay := claim.replayed(head)) is not None:
             return replay
         if head.status != "open":
             raise Conflict("This parcel was already closed.")
-        now, missing, rows = utcnow(), [], []
+        now, missing, rows = utcnow(), (), []
         # The return's other parcel (a second box, a blind parcel linked to it) may still be open:
         # what is still expected is missing only when the return's last open parcel closes.
         others_open = head.others_open  # false for a blind parcel (no return)
         if parcel.rma_id is not None and not others_open:
             missing, rows = close_return(session, actor, rma_id=parcel.rma_id, number=parcel.rma_number,
                                          merchant_id=parcel.merchant_id, warehouse_id=parcel.warehouse_id,
-                                         receipt_id=parcel.id)
-        result = {"receipt_id": parcel.id, "missing": missing, "return_still_open": others_open}
-        rows += [update_row(Receipt, {"id": parcel.id}, {"status": "closed", "closed_at": now, "closed_by_id": actor.id}),
-                 audit_row(actor, "receipt.closed", "receipt", parcel.id, warehouse_id=parcel.warehouse_id,
-                           details={"missing": missing}),
+                                         parcel_id=parcel.id)
+        result = ParcelClosed(parcel.id, missing, return_still_open=others_open)
+        rows += [update_row(Parcel, {"id": parcel.id}, {"status": "closed", "closed_at": now, "closed_by_id": actor.id}),
+                 audit_row(actor, "parcel.closed", "parcel", parcel.id, warehouse_id=parcel.warehouse_id,
+                           details={"missing": [asdict(m) for m in missing]}),
                  claim.record(result)]
         write(session, rows)
-        expire(session, (Receipt, parcel.id), (Rma, parcel.rma_id))
+        expire(session, (Parcel, parcel.id), (Rma, parcel.rma_id))
         return result
 
-    return run_idempotent(session, actor, idempotency_key, "close_receipt", {"receipt_id": receipt_id}, work,
-                          late_claim=True)
+    return run_idempotent(session, actor, idempotency_key, "close_parcel", {"parcel_id": parcel_id}, work,
+                          result_type=ParcelClosed, late_claim=True)
 
 
 def close_return(session: Session, actor: Actor, *, rma_id: int, number: str, merchant_id: int | None,
-                 warehouse_id: int, receipt_id: int) -> tuple[list[dict[str, Any]], list[Row]]:
+                 warehouse_id: int, parcel_id: int) -> tuple[tuple[Missing, ...], list[Row]]:
     """The rows that close a return whose last parcel closes, the caller holding its lock: each line
     still short becomes a `missing_item` exception, the return is closed and `rma.closed` published.
-    Returns what is missing, as [{"sku", "quantity"}], and the rows."""
+    Returns what is missing and the rows."""
     short = [line for line in session.execute(line_counts_statement(), {"rma_id": rma_id}).all()
              if line.got < line.expected]
-    missing, rows = [], []
+    missing: list[Missing] = []
+    rows: list[Row] = []
     for exception_id, line in zip(allocate_ids(session, ReturnException, len(short)), short):
         quantity = line.expected - line.got
-        missing.append({"sku": line.sku, "quantity": quantity})
+        missing.append(Missing(line.sku, quantity))
         rows += open_exception(actor, exception_id, "missing_item", warehouse_id=warehouse_id, merchant_id=merchant_id,
-                               rma_id=rma_id, rma_line_id=line.id, receipt_id=receipt_id, product_id=line.product_id,
+                               rma_id=rma_id, rma_line_id=line.id, parcel_id=parcel_id, product_id=line.product_id,
                                quantity=quantity, value=line.unit_value * quantity,
                                details={"sku": line.sku, "expected": line.expected, "received": line.got})
     rows += [update_row(Rma, {"id": rma_id}, {"status": "closed", "closed_at": utcnow()}),
-             event_row("rma.closed", "rma", rma_id, {"rma_id": rma_id, "number": number, "missing": missing})]
-    return missing, rows
+             event_row("rma.closed", "rma", rma_id, {"rma_id": rma_id, "number": number,
+                                                     "missing": [asdict(m) for m in missing]})]
+    return tuple(missing), rows
 
 
 @lru_cache(maxsize=1)
 def _close_head_statement() -> Select:
     """The parcel's status, its row locked, with the close's key's record and whether another
     parcel of its return (bound `rma_id`, NULL for a blind parcel) is still open."""
-    r = Receipt.__table__
-    others = aliased(Receipt)
+    r = Parcel.__table__
+    others = aliased(Parcel)
     return (select(r.c.status,
                    exists().where(others.rma_id == bindparam("rma_id", type_=r.c.rma_id.type),
                                   others.status == literal_column("'open'"),  # a literal: a generic plan still knows it
                                   others.id != r.c.id).label("others_open"),
                    *LateClaim.record_columns())
-            .where(r.c.id == bindparam("receipt_id")).with_for_update(of=r))
+            .where(r.c.id == bindparam("parcel_id")).with_for_update(of=r))
 
 
 class ParcelLock(NamedTuple):
@@ -494,7 +563,7 @@ class ParcelLock(NamedTuple):
     rma_number: str | None
 
 
-def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
+def lock_parcel(session: Session, actor: Actor, parcel_id: int) -> ParcelLock:
     """Take the lock that scans and the close of a parcel queue on, and read the parcel with what
     they need of its RMA and order (NotFound when the actor may not see it).
 
@@ -503,7 +572,7 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
     parcel queues on its own row; one linked to a return between the two reads takes the return's
     (see docs/decisions/0001-locking.md for the order of locks). The parcel's row itself is not
     locked here: read its status afresh."""
-    params, scope = {"receipt_id": receipt_id}, scope_of(actor)
+    params, scope = {"parcel_id": parcel_id}, scope_of(actor)
     row = session.execute(_lock_parcel_statement(scope, blind=False), params).first()
     if row is not None:
         return ParcelLock(*row)
@@ -518,7 +587,7 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
     savepoint.rollback()
     row = session.execute(_lock_parcel_statement(scope, blind=False), params).first() if row else None
     if row is None:
-        raise NotFound("No such receipt.")
+        raise NotFound("No such parcel.")
     return ParcelLock(*row)
 
 
@@ -526,13 +595,13 @@ def lock_parcel(session: Session, actor: Actor, receipt_id: int) -> ParcelLock:
 def _lock_parcel_statement(scope: Scope, *, blind: bool) -> Select:
     """The parcel with its return's merchant, order and currency; locked on the return's row, or,
     for a `blind` parcel (no return), on its own."""
-    r, m, o = Receipt.__table__, Rma.__table__, Order.__table__
+    r, m, o = Parcel.__table__, Rma.__table__, Order.__table__
     joined = r.outerjoin(m, m.c.id == r.c.rma_id) if blind else r.join(m, m.c.id == r.c.rma_id)
-    return scope_receipts(
+    return scope_parcels(
         select(r.c.id, r.c.rma_id, r.c.warehouse_id, r.c.scanned_code, m.c.merchant_id, m.c.order_id, o.c.currency,
                m.c.number.label("rma_number"))
         .select_from(joined.outerjoin(o, o.c.id == m.c.order_id))
-        .where(r.c.id == bindparam("receipt_id")).with_for_update(of=r if blind else m), scope)
+        .where(r.c.id == bindparam("parcel_id")).with_for_update(of=r if blind else m), scope)
 
 
 def _parcel_in_hand_locked(session: Session, actor: Actor, parcel_id: int | None,
@@ -541,18 +610,18 @@ def _parcel_in_hand_locked(session: Session, actor: Actor, parcel_id: int | None
     names (parcel_in_hand), and on PostgreSQL, when the code names a product to receive into an
     open parcel of a return (with its serial, for a serial-tracked product), the lock scans of that
     return queue on (lock_parcel's), all in one statement. Nothing is locked for anything else: a
-    parcel label locks another return (open_receipt), a serial-tracked product without its serial
+    parcel label locks another return (open_parcel), a serial-tracked product without its serial
     only asks for it."""
     key = product_key(parsed)
     if parcel_id is None or key is None or session.get_bind().dialect.name != "postgresql":
         parcel, known = parcel_in_hand(session, actor, parcel_id, parsed)
         return parcel, known, None
-    params = {"receipt_id": parcel_id, "with_serial": bool(parsed.serial), **find_product_params(key)}
+    params = {"parcel_id": parcel_id, "with_serial": bool(parsed.serial), **find_product_params(key)}
     r = session.execute(_locking_read_statement(scope_of(actor)), params).one()
     known = KnownProduct(key, ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id)
                          if r.product_id is not None else None)
     if r.id is None or r.status != "open":
-        current = current_receipt_id(session, actor)
+        current = current_parcel_id(session, actor)
         return (parcel_ref(session, actor, current) if current is not None else None), known, None
     locked = None
     if r.held_rma_id is not None:
@@ -568,7 +637,7 @@ def _locking_read_statement(scope: Scope) -> Select:
     ref = parcel_ref_statement(scope).subquery("parcel")
     product = find_product_statement().subquery("product")
     one = select(literal(1).label("one")).subquery("one")
-    r, m, o = Receipt.__table__.alias("held_parcel"), Rma.__table__, Order.__table__
+    r, m, o = Parcel.__table__.alias("held_parcel"), Rma.__table__, Order.__table__
     held = (select(r.c.rma_id.label("held_rma_id"), r.c.warehouse_id.label("held_warehouse_id"),
                    r.c.scanned_code.label("held_scanned_code"), m.c.merchant_id.label("held_merchant_id"),
                    m.c.order_id.label("held_order_id"), o.c.currency.label("held_currency"),

@@ -34,41 +34,41 @@ def _warehouse_id() -> int | None:
     return g.warehouse_id
 
 
-def _receipt() -> queries.ParcelCard | None:
+def _parcel() -> queries.ParcelCard | None:
     """The parcel in hand: kept in the session, so a reload (or a flaky tab) finds it again."""
-    rid = session.get("receipt_id")
-    receipt = None
+    rid = session.get("parcel_id")
+    parcel = None
     if rid:
         try:
-            receipt = queries.parcel_card(db.session, actor(), int(rid))
+            parcel = queries.parcel_card(db.session, actor(), int(rid))
         except ValueError:
-            receipt = None
-    if receipt is None or receipt.status != "open":
-        current = queries.current_receipt_id(db.session, actor())
+            parcel = None
+    if parcel is None or parcel.status != "open":
+        current = queries.current_parcel_id(db.session, actor())
         # None too for a partner's parcel linked to a return of a merchant their org does not serve
-        receipt = None if current is None else queries.parcel_card(db.session, actor(), current)
-    if session.get("receipt_id") != (receipt.id if receipt else None):
-        session["receipt_id"] = receipt.id if receipt else None
-    return receipt
+        parcel = None if current is None else queries.parcel_card(db.session, actor(), current)
+    if session.get("parcel_id") != (parcel.id if parcel else None):
+        session["parcel_id"] = parcel.id if parcel else None
+    return parcel
 
 
 def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
     """Everything the work area (#work) shows, in a constant number of queries whatever the parcel's size.
     `just_opened`: the parcel was opened by this request, so it holds no units yet."""
-    receipt = _receipt()
+    parcel = _parcel()
     lines, units = [], []
-    if receipt is not None:
-        if receipt.rma_id is not None:
-            lines = queries.card_lines(db.session, receipt.rma_id)
+    if parcel is not None:
+        if parcel.rma_id is not None:
+            lines = queries.card_lines(db.session, parcel.rma_id)
             # Still-expected lines first; a huge RMA shows its first few and a count, so that
             # every scan's answer stays a few KB whatever the size of the return.
             lines = sorted(lines, key=lambda row: row[2] >= row[1])
         if not just_opened:
-            units = queries.parcel_units(db.session, receipt.id)
+            units = queries.parcel_units(db.session, parcel.id)
     warehouse_id = _warehouse_id()
     # the warehouse picker only shows while no warehouse is chosen
     warehouses = [] if warehouse_id else queries.warehouses(db.session, actor())
-    ctx = {"receipt": receipt, "lines": lines, "units": units,
+    ctx = {"parcel": parcel, "lines": lines, "units": units,
            "warehouse_id": warehouse_id, "warehouses": warehouses, "result": None, "prompt": None}
     ctx.update(extra)
     return ctx
@@ -107,7 +107,7 @@ def choose_warehouse() -> Response:
 def scan() -> Response:
     """Everything scanned lands here and is resolved server-side to what it is (services.scan)."""
     pending = session.get("pending_product_id")
-    outcome = services.scan(db.session, actor(), code=request.form.get("code", ""), parcel_id=_int(session.get("receipt_id")),
+    outcome = services.scan(db.session, actor(), code=request.form.get("code", ""), parcel_id=_int(session.get("parcel_id")),
                       pending_product_id=_int(pending), warehouse_id=_warehouse_id(),
                       idempotency_key=request.form.get("key") or None)
     if outcome.kind == "unit":
@@ -121,10 +121,10 @@ def scan() -> Response:
     if outcome.kind == "serial_cancelled":
         return _work(feedback="ok", result={"kind": "info", "text": outcome.message})
     if outcome.kind == "parcel":
-        session["receipt_id"] = outcome.parcel_id
-        opened = outcome.opened or {}
+        session["parcel_id"] = outcome.parcel_id
+        assert outcome.opened is not None
         return _work(feedback="ok", result={"kind": "parcel", "text": outcome.message},
-                     just_opened=not opened.get("joined") and not opened.get("replayed"))
+                     just_opened=not outcome.opened.joined and not outcome.opened.replayed)
     assert outcome.kind == "received" and outcome.received is not None
     return _received(outcome.parcel_id, outcome.received)
 
@@ -136,24 +136,23 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _received(parcel_id: int | None, result: dict[str, Any]) -> Response:
+def _received(parcel_id: int | None, result: services.ItemReceived) -> Response:
     """The answer to an item received. When this parcel's card is on screen as it is now (scan.js
     sends the parcel and return the card shows: a blind parcel linked meanwhile needs a new card),
     htmx gets only what changed (receiving/_scanned.html), rendered from the use case's result with
     no further query. Otherwise (another screen, a plain form post) and for a replay, whose stored
     answer may be older than the screen, the whole work area is rendered afresh."""
-    unit = {"id": result["unit_id"], "lpn": result["lpn"], "sku": result["sku"], "name": result["name"],
-            "serial": result.get("serial")}
-    shown = {"kind": "unit", "unit": unit, "exceptions": result["exceptions"]}
-    feedback = "error" if result["exceptions"] else "ok"
+    unit = {"id": result.unit_id, "lpn": result.lpn, "sku": result.sku, "name": result.name, "serial": result.serial}
+    shown = {"kind": "unit", "unit": unit, "exceptions": result.exceptions}
+    feedback = "error" if result.exceptions else "ok"
     on_screen = request.headers.get("X-Dockhand-Parcel")
-    rma_id = result.get("parcel_rma_id")  # as the scan's lock read it: a blind parcel may have been linked since
-    if not is_htmx() or result["replayed"] or on_screen != f"{parcel_id}:{rma_id or ''}":
+    rma_id = result.parcel_rma_id  # as the scan's lock read it: a blind parcel may have been linked since
+    if not is_htmx() or result.replayed or on_screen != f"{parcel_id}:{rma_id or ''}":
         return _work(feedback=feedback, result=shown)
-    row = {"id": unit["id"], "lpn": unit["lpn"], "sku": unit["sku"], "state": "received",
-           "serial_status": result["serial_status"], "unexpected": rma_id is not None and not result["rma_line_id"]}
-    resp = render("receiving/_scanned.html", result=shown, row=row, line=result.get("line"),
-                  parcel=result.get("parcel") or {}, trigger={f"dockhand:{feedback}": {}})
+    row = {"id": result.unit_id, "lpn": result.lpn, "sku": result.sku, "state": "received",
+           "serial_status": result.serial_status, "unexpected": rma_id is not None and not result.rma_line_id}
+    resp = render("receiving/_scanned.html", result=shown, row=row, line=result.line, progress=result.parcel,
+                  trigger={f"dockhand:{feedback}": {}})
     resp.headers["HX-Retarget"] = "#result"
     return resp
 
@@ -170,27 +169,27 @@ def _go(url: str) -> Response:
 @bp.post("/blind")
 @require("receive")
 def blind() -> Response:
-    """Start a blind receipt for a parcel nobody expected."""
+    """Open a blind parcel: one nobody expected, which a supervisor identifies later."""
     wid = _warehouse_id()
     if wid is None:
         raise ValidationFailed("Pick your warehouse first.")
-    result = services.open_receipt(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
+    result = services.open_parcel(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
                              idempotency_key=request.form.get("key"), blind=True)
-    session["receipt_id"] = result["receipt_id"]
-    return _work(feedback="ok", result={"kind": "parcel", "text": "Blind receipt started: a supervisor will identify the parcel. Scan the items."})
+    session["parcel_id"] = result.parcel_id
+    return _work(feedback="ok", result={"kind": "parcel", "text": "Blind parcel opened: a supervisor will identify it. Scan the items."})
 
 
 @bp.post("/close")
 @require("receive")
 def close() -> Response:
     """Close the parcel: whatever is still expected becomes a missing-item exception."""
-    rid = form_int("receipt_id")
+    rid = form_int("parcel_id")
     if rid is None:
         raise ValidationFailed("No parcel is open.")
-    result = services.close_receipt(db.session, actor(), receipt_id=rid, idempotency_key=request.form.get("key"))
-    session.pop("receipt_id", None)
+    result = services.close_parcel(db.session, actor(), parcel_id=rid, idempotency_key=request.form.get("key"))
+    session.pop("parcel_id", None)
     session.pop("pending_product_id", None)
-    return _work(feedback="error" if result["missing"] else "ok", closed=result)
+    return _work(feedback="error" if result.missing else "ok", closed=result)
 
 
 def _unit(unit_id: int) -> queries.UnitOnScreen:
@@ -239,7 +238,7 @@ def inspect(unit_id: int) -> Response:
                               notes=request.form.get("notes"), idempotency_key=request.form.get("key"),
                               unanswered_is_no=True)
     # a retry of an older save replays it: the form then shows the newest inspection, read back
-    inspected = {"answers": saved["answers"], "notes": saved["notes"]} if not saved["replayed"] else None
+    inspected = {"answers": saved.answers, "notes": saved.notes} if not saved.replayed else None
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
                   **_unit_context(_unit(unit_id), inspected=inspected))
 

@@ -16,7 +16,7 @@ from app.auth.roles import Actor
 from app.db import as_utc, to_money, utcnow
 from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
 from app.inspection.models import Inspection
-from app.ledger.idempotency import run_idempotent
+from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.refunds import domain as d
@@ -35,6 +35,16 @@ class RefundPolicy:
     def from_config(cls, config: Mapping[str, Any]) -> RefundPolicy:
         """The policy the app is configured with (REFUND_APPROVAL_THRESHOLD, app.config)."""
         return cls(Decimal(str(config.get("REFUND_APPROVAL_THRESHOLD", cls.approval_threshold))))
+
+
+@dataclass(frozen=True)
+class RefundStatus(Result):
+    """What a refund use case answers: the trigger's status now and, once a supervisor approved it,
+    the amount released (as text: 49.90)."""
+
+    refund_id: int
+    status: str
+    amount: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,12 +71,12 @@ def lock_refund(session: Session, refund_id: int) -> Any:
     return row
 
 
-def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None) -> dict[str, Any]:
+def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None) -> RefundStatus:
     """Use case: open the refund trigger of a unit that has none (at most one per unit)."""
     if not actor.can("receive"):
         raise NotPermitted("You may not open refunds.")
 
-    def work() -> dict[str, Any]:
+    def work() -> RefundStatus:
         from app.ledger.queries import ensure_unit_visible
 
         unit = lock_unit(session, unit_id)
@@ -76,9 +86,10 @@ def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idemp
         (refund_id,) = allocate_ids(session, RefundTrigger, 1)
         write(session, open_trigger(actor, refund_id, unit_id=unit.id, rma_id=unit.rma_id, warehouse_id=unit.warehouse_id,
                                     paid_amount=unit.paid_price, currency="USD"))
-        return {"refund_id": refund_id, "status": d.AWAITING_INSPECTION}
+        return RefundStatus(refund_id, d.AWAITING_INSPECTION)
 
-    return run_idempotent(session, actor, idempotency_key, "create_refund_trigger", {"unit_id": unit_id}, work)
+    return run_idempotent(session, actor, idempotency_key, "create_refund_trigger", {"unit_id": unit_id}, work,
+                          result_type=RefundStatus)
 
 
 def _load_for_decision(session: Session, actor: Actor, refund_id: int, expected_version: int | None) -> Any:
@@ -123,14 +134,14 @@ def check_four_eyes(session: Session, actor: Actor, refund: Any) -> None:
 
 
 def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: str | None, idempotency_key: str | None,
-                   amount: Decimal | str | None = None, expected_version: int | None = None) -> dict[str, Any]:
+                   amount: Decimal | str | None = None, expected_version: int | None = None) -> RefundStatus:
     """Use case: a supervisor approves (optionally adjusting the amount) a held refund, which releases it."""
     if not actor.can("approve_refunds"):
         raise NotPermitted("Only a supervisor may approve refunds.")
     reason = require_reason(reason)
     new_amount = _parse_amount(amount)
 
-    def work() -> dict[str, Any]:
+    def work() -> RefundStatus:
         refund = _load_for_decision(session, actor, refund_id, expected_version)
         check_four_eyes(session, actor, refund)
         values: dict[str, Any] = {"decided_by_id": actor.id, "decided_at": utcnow(), "decision_reason": reason}
@@ -144,20 +155,20 @@ def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: st
                                   values=values)
         write(session, rows)
         expire(session, (RefundTrigger, refund.id))
-        return {"refund_id": refund.id, "status": after["status"], "amount": str(after["amount"])}
+        return RefundStatus(refund.id, after["status"], str(after["amount"]))
 
     params = {"refund_id": refund_id, "reason": reason, "amount": str(new_amount), "v": expected_version}
-    return run_idempotent(session, actor, idempotency_key, "approve_refund", params, work)
+    return run_idempotent(session, actor, idempotency_key, "approve_refund", params, work, result_type=RefundStatus)
 
 
 def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str | None, idempotency_key: str | None,
-                  expected_version: int | None = None) -> dict[str, Any]:
+                  expected_version: int | None = None) -> RefundStatus:
     """Use case: a supervisor rejects a held refund."""
     if not actor.can("approve_refunds"):
         raise NotPermitted("Only a supervisor may reject refunds.")
     reason = require_reason(reason)
 
-    def work() -> dict[str, Any]:
+    def work() -> RefundStatus:
         refund = _load_for_decision(session, actor, refund_id, expected_version)
         check_four_eyes(session, actor, refund)
         after, rows = step_refund(actor, refund, [(d.REJECTED, reason, None)],
@@ -165,25 +176,27 @@ def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str
                                           "amount": Decimal("0.00")})
         write(session, rows)
         expire(session, (RefundTrigger, refund.id))
-        return {"refund_id": refund.id, "status": after["status"]}
+        return RefundStatus(refund.id, after["status"])
 
     return run_idempotent(session, actor, idempotency_key, "reject_refund",
-                          {"refund_id": refund_id, "reason": reason, "v": expected_version}, work)
+                          {"refund_id": refund_id, "reason": reason, "v": expected_version}, work,
+                          result_type=RefundStatus)
 
 
-def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, idempotency_key: str | None) -> dict[str, Any]:
+def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, idempotency_key: str | None) -> RefundStatus:
     """Use case: finance (an integration) says it paid a released refund."""
     if not actor.can("acknowledge_refunds"):
         raise NotPermitted("Only finance may acknowledge refunds.")
 
-    def work() -> dict[str, Any]:
+    def work() -> RefundStatus:
         refund = lock_refund(session, refund_id)
         after, rows = step_refund(actor, refund, [(d.ACKNOWLEDGED, "paid by finance", None)])
         write(session, rows)
         expire(session, (RefundTrigger, refund.id))
-        return {"refund_id": refund.id, "status": after["status"]}
+        return RefundStatus(refund.id, after["status"])
 
-    return run_idempotent(session, actor, idempotency_key, "acknowledge_refund", {"refund_id": refund_id}, work)
+    return run_idempotent(session, actor, idempotency_key, "acknowledge_refund", {"refund_id": refund_id}, work,
+                          result_type=RefundStatus)
 
 
 def _parse_amount(amount: Decimal | str | None) -> Decimal | None:

@@ -117,7 +117,7 @@ def test_supervisor_desk_flow(live_server, desk_scene, browser, size):
         page.wait_for_selector("#queue .queue-table")
         refund_id = desk_scene["refunds"][1]
         row = page.locator(f"#row-refund-{refund_id}")
-        row.locator("input[name=reason]").fill("Receipt checked: amount right")
+        row.locator("input[name=reason]").fill("Invoice checked: amount right")
         shoot(page, f"desk-refunds-{size}")
         row.locator("button[value=approve]").click()
         page.wait_for_selector(f"#row-refund-{refund_id}", state="detached")

@@ -44,7 +44,7 @@ def test_happy_path(live_server, e2e_world, handheld, e2e_db_url, tmp_path):
     _start(page, live_server)
     shoot(page, "handheld-01-start")
     _scan(page, e2e_world.tracking.tracking_number)
-    page.wait_for_selector("#receipt")
+    page.wait_for_selector("#parcel")
     assert page.evaluate("document.activeElement.id") == "scan"
     shoot(page, "handheld-02-parcel")
     _scan(page, "036000291452")
@@ -93,7 +93,7 @@ def test_burst_of_wedge_scans_recorded_once_in_order(live_server, e2e_world, han
     page = handheld.new_page()
     _start(page, live_server)
     _scan(page, "RMA-5001")
-    page.wait_for_selector("#receipt")
+    page.wait_for_selector("#parcel")
     codes = ["036000291452", "04006381333931"] * 5
     # A wedge scanner types characters then Enter, ten scans inside one second.
     page.type("#scan", "\n".join(codes) + "\n", delay=3)

@@ -13,7 +13,7 @@ from tests.conftest import login
 from tests.helpers import statements_sent
 
 HX = {"HX-Request": "true"}
-RECEIPT_RE = re.compile(r'data-receipt-id="(\d+)"')
+PARCEL_ID_RE = re.compile(r'data-parcel-id="(\d+)"')
 PARCEL_RE = re.compile(r'data-parcel="([0-9:]+)"')
 
 
@@ -54,19 +54,19 @@ def test_an_item_scan_answers_only_what_changed_when_its_parcel_is_on_screen(cli
     login(client, "worker")
     client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers=HX)
     opened = client.post("/receive/scan", data={"code": "RMA-5001", "key": "oob-key-0001"}, headers=HX)
-    receipt_id = RECEIPT_RE.search(opened.get_data(as_text=True)).group(1)
+    parcel_id = PARCEL_ID_RE.search(opened.get_data(as_text=True)).group(1)
     card = {**HX, "X-Dockhand-Parcel": PARCEL_RE.search(opened.get_data(as_text=True)).group(1)}
-    assert card["X-Dockhand-Parcel"] == f"{receipt_id}:{world.rma.id}"
+    assert card["X-Dockhand-Parcel"] == f"{parcel_id}:{world.rma.id}"
 
     partial = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0002"}, headers=card)
     body = partial.get_data(as_text=True)
     assert partial.headers["HX-Retarget"] == "#result"
-    assert 'data-lpn="' in body and 'hx-swap-oob="afterbegin:#units"' in body and 'id="receipt"' not in body
+    assert 'data-lpn="' in body and 'hx-swap-oob="afterbegin:#units"' in body and 'id="parcel"' not in body
 
     elsewhere = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0003"}, headers=HX)
     body = elsewhere.get_data(as_text=True)
     assert "HX-Retarget" not in elsewhere.headers
-    assert f'data-receipt-id="{receipt_id}"' in body and body.count('data-lpn="') == 1 and "2/2" in body
+    assert f'data-parcel-id="{parcel_id}"' in body and body.count('data-lpn="') == 1 and "2/2" in body
 
     replay = client.post("/receive/scan", data={"code": "TEE-BLU-M", "key": "oob-key-0002"}, headers=card)
     body = replay.get_data(as_text=True)
@@ -104,7 +104,7 @@ def test_a_parcel_scan_is_nine_statements(app, client, world):
     with app.app_context():
         sent = statements_sent(db.session, lambda: answers.append(
             client.post("/receive/scan", data={"code": "RMA-5001", "key": "nine-key-0001"}, headers=HX)))
-    assert answers[0].status_code == 200 and RECEIPT_RE.search(answers[0].get_data(as_text=True))
+    assert answers[0].status_code == 200 and PARCEL_ID_RE.search(answers[0].get_data(as_text=True))
     assert len(sent) == 9, sent
     assert "FOR UPDATE" in sent[3] and "idempotency_records" in sent[4] and sent[5].startswith("WITH")
     assert "FROM shipped_serials" in sent[8]

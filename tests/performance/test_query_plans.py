@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.receiving.queries import current_receipt_id, find_product, parcel_and_product
+from app.receiving.queries import current_parcel_id, find_product, parcel_and_product
 
 pytestmark = pytest.mark.pg_only
 
@@ -35,7 +35,7 @@ def _analyze(session: Session, plans: str, *tables: str) -> None:
 
 @PLANS
 def test_the_workers_open_parcel_is_found_without_reading_every_parcel(session, world, plans):
-    """current_receipt_id runs after every open and close. With 20,000 closed parcels a sequential
+    """current_parcel_id runs after every open and close. With 20,000 closed parcels a sequential
     scan costs milliseconds of the database's CPU each time; the partial index on the open ones
     makes it an index lookup, also in a prepared statement's generic plan."""
     w = world.actor("worker")
@@ -47,17 +47,17 @@ def test_the_workers_open_parcel_is_found_without_reading_every_parcel(session, 
                             VALUES (:wh, 'NOW-1', 'open', :user, now())"""), {"wh": world.wh.id, "user": w.id})
     _analyze(session, plans, "receipts")
     before = _rows_read(session, "receipts")
-    found = [current_receipt_id(session, w) for _ in range(8)]
+    found = [current_parcel_id(session, w) for _ in range(8)]
     read = _rows_read(session, "receipts") - before
     now_id = session.execute(text("SELECT id FROM receipts WHERE scanned_code = 'NOW-1'")).scalar_one()
     assert set(found) == {now_id}
     # the usual case: the worker has just closed the parcel and holds none
     session.execute(text("UPDATE receipts SET status = 'closed' WHERE scanned_code = 'NOW-1'"))
     before = _rows_read(session, "receipts")
-    none = [current_receipt_id(session, w) for _ in range(8)]
+    none = [current_parcel_id(session, w) for _ in range(8)]
     read += _rows_read(session, "receipts") - before
     assert none == [None] * 8
-    assert read <= 16, f"current_receipt_id read {read} parcels to find the one open parcel 16 times"
+    assert read <= 16, f"current_parcel_id read {read} parcels to find the one open parcel 16 times"
 
 
 @PLANS

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.disposition.services import confirm_disposition
 from app.inspection.services import record_inspection
 from app.orders.models import ShippedSerial
-from app.receiving.services import close_receipt, open_receipt, scan_item
+from app.receiving.services import close_parcel, open_parcel, scan_item
 from tests.helpers import closed_events, new_key, opened_events, receive_unit, statements_sent
 from tests.integration.disposition.test_inspect_and_confirm import POLICY
 
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.pg_only  # SQLite sends its rows one statement at a tim
 def test_a_scan_is_three_statements_inside_its_transaction(session, world):
     """The return's lock, the read of everything the match needs, and one write of every row."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     shirt = world.products["shirt"]
-    statements = statements_sent(session, lambda: scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id,
+    statements = statements_sent(session, lambda: scan_item(session, w, parcel_id=r.parcel_id, product_id=shirt.id,
                                                             idempotency_key=new_key()))
     assert len(statements) == 3, statements
     assert "FOR UPDATE" in statements[0] and statements[2].startswith("WITH")
@@ -31,20 +31,20 @@ def test_a_close_is_four_statements_inside_its_transaction(session, world):
     """The return's lock; the parcel's lock with the key's record and its return's other open
     parcels; the lines' counts; one write. Here nothing is missing (every line received)."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     for line in world.rma.lines:
         for _ in range(line.quantity):
             serial = None
             if line.product.serial_tracked:
                 serial = session.scalars(select(ShippedSerial.serial).where(ShippedSerial.order_line_id == line.order_line_id)).first()
-            scan_item(session, w, receipt_id=r["receipt_id"], product_id=line.product_id, serial=serial, idempotency_key=new_key())
+            scan_item(session, w, parcel_id=r.parcel_id, product_id=line.product_id, serial=serial, idempotency_key=new_key())
     key = new_key()
-    statements = statements_sent(session, lambda: close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key))
+    statements = statements_sent(session, lambda: close_parcel(session, w, parcel_id=r.parcel_id, idempotency_key=key))
     assert len(statements) == 4, statements
     assert "FOR UPDATE" in statements[0] and "FOR UPDATE" in statements[1] and statements[3].startswith("WITH")
-    assert closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
-    again = close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key)
-    assert again["replayed"] and again["missing"] == []
+    assert closed_events(session, r.parcel_id, world.rma.id) == (1, 1)
+    again = close_parcel(session, w, parcel_id=r.parcel_id, idempotency_key=key)
+    assert again.replayed and again.missing == ()
 
 
 def test_opening_a_parcel_is_three_statements_inside_its_transaction(session, world):
@@ -52,15 +52,15 @@ def test_opening_a_parcel_is_three_statements_inside_its_transaction(session, wo
     new parcel's id, read after it; one write. Joining the parcel is three too; a retry replays."""
     w, wid, found = world.actor("worker"), world.wh.id, (world.rma.id, "RMA number")
     key = new_key()
-    statements = statements_sent(session, lambda: open_receipt(session, w, code="RMA-5001", warehouse_id=wid,
-                                                               idempotency_key=key, found=found))
+    statements = statements_sent(session, lambda: open_parcel(session, w, code="RMA-5001", warehouse_id=wid,
+                                                              idempotency_key=key, found=found))
     assert len(statements) == 3, statements
     assert "FOR UPDATE" in statements[0] and "idempotency_records" in statements[1] and statements[2].startswith("WITH")
-    joined = statements_sent(session, lambda: open_receipt(session, w, code="RMA-5001", warehouse_id=wid,
-                                                           idempotency_key=new_key(), found=found))
+    joined = statements_sent(session, lambda: open_parcel(session, w, code="RMA-5001", warehouse_id=wid,
+                                                          idempotency_key=new_key(), found=found))
     assert len(joined) == 3, joined
-    again = open_receipt(session, w, code="RMA-5001", warehouse_id=wid, idempotency_key=key)
-    assert again["replayed"] and not again["joined"]
+    again = open_parcel(session, w, code="RMA-5001", warehouse_id=wid, idempotency_key=key)
+    assert again.replayed and not again.joined
     assert opened_events(session, found[0]) == (1, 1, 1)
 
 

@@ -8,7 +8,7 @@ from app.exceptions.queries import load_exception, scope_exceptions
 from app.inspection.queries import load_photo, scope_photos
 from app.ledger.queries import load_unit, scope_units
 from app.orders.queries import load_rma, scope_rmas
-from app.receiving.queries import load_receipt, scope_receipts
+from app.receiving.queries import load_parcel, scope_parcels
 from app.catalog.models import Location, Warehouse
 from app.errors import NotFound
 from app.exceptions.models import ReturnException
@@ -16,14 +16,14 @@ from app.inspection.models import Photo
 from app.ledger.models import ReturnUnit
 from app.ledger.services import transition_unit
 from app.orders.models import Rma
-from app.receiving.models import Receipt
+from app.receiving.models import Parcel
 from tests.helpers import counts, new_key, receive_unit
 
 KINDS = {
     "unit": (ReturnUnit, scope_units, load_unit),
     "rma": (Rma, scope_rmas, load_rma),
     "exception": (ReturnException, scope_exceptions, load_exception),
-    "receipt": (Receipt, scope_receipts, load_receipt),
+    "parcel": (Parcel, scope_parcels, load_parcel),
     "photo": (Photo, scope_photos, load_photo),
 }
 
@@ -63,10 +63,10 @@ def scene(session, world):  # type: ignore[no-untyped-def]
             session.add(rma)
             session.flush()
         # A parcel opened against a return carries its merchant; a blind one does not (yet).
-        receipt = Receipt(warehouse_id=wh.id, scanned_code=f"SCAN-{i}", rma_id=rma.id if rma else None)
-        session.add_all([photo, exc, receipt])
+        parcel = Parcel(warehouse_id=wh.id, scanned_code=f"SCAN-{i}", rma_id=rma.id if rma else None)
+        session.add_all([photo, exc, parcel])
         session.commit()
-        made["photo"][name], made["exception"][name], made["receipt"][name] = photo.id, exc.id, receipt.id
+        made["photo"][name], made["exception"][name], made["parcel"][name] = photo.id, exc.id, parcel.id
         if merchant is not None:
             made["rma"][name] = rma.id
     made["rma"]["world_rma"] = world.rma.id  # RMA-5001 at the main warehouse
@@ -140,4 +140,4 @@ def test_partner_cannot_move_out_of_scope_units(session, world, scene):
     # In scope: the same call works.
     res = transition_unit(session, partner, unit_id=made["unit"]["own_wh_blind"], to_state="available", reason="ok",
                           idempotency_key=new_key())
-    assert res["state"] == "available"
+    assert res.state == "available"

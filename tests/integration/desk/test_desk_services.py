@@ -30,8 +30,8 @@ from app.ledger.services import balance_table, ledger_sums, lock_unit
 from app.ledger.writer import move_unit
 from app.orders.models import Rma
 from app.receiving.linking import link_parcel_to_rma
-from app.receiving.models import Receipt
-from app.receiving.services import close_receipt, open_receipt, scan_item
+from app.receiving.models import Parcel
+from app.receiving.services import close_parcel, open_parcel, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy, approve_refund, lock_refund
 from app.refunds.writer import open_trigger, settle_refund
@@ -109,33 +109,33 @@ def serial_mismatch_case(session: Session, world) -> dict[str, int]:  # type: ig
     """The real flow: a phone with a serial that was not shipped, inspected by the worker, quarantined
     by the rules with its refund held. Returns unit, refund and exception ids."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
-    phone = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["phone"].id, serial="SN-FAKE-9",
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    phone = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["phone"].id, serial="SN-FAKE-9",
                       idempotency_key=key())
-    record_inspection(session, w, unit_id=phone["unit_id"], grade="A", packaging="opened", answers={}, notes=None,
+    record_inspection(session, w, unit_id=phone.unit_id, grade="A", packaging="opened", answers={}, notes=None,
                       idempotency_key=key())
-    done = confirm_disposition(session, w, unit_id=phone["unit_id"], idempotency_key=key(), policy=POLICY)
-    assert done["state"] == "quarantine" and done["refund_status"] == "pending_approval"
-    refund_id = session.scalar(select(RefundTrigger.id).where(RefundTrigger.unit_id == phone["unit_id"]))
-    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.unit_id == phone["unit_id"],
+    done = confirm_disposition(session, w, unit_id=phone.unit_id, idempotency_key=key(), policy=POLICY)
+    assert done.state == "quarantine" and done.refund_status == "pending_approval"
+    refund_id = session.scalar(select(RefundTrigger.id).where(RefundTrigger.unit_id == phone.unit_id))
+    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.unit_id == phone.unit_id,
                                                              ReturnException.type == "serial_mismatch"))
     session.rollback()
-    return {"unit_id": phone["unit_id"], "refund_id": refund_id, "exception_id": exc_id, "receipt_id": r["receipt_id"]}
+    return {"unit_id": phone.unit_id, "refund_id": refund_id, "exception_id": exc_id, "parcel_id": r.parcel_id}
 
 
 def unidentified_parcel(session: Session, world, *, close: bool = False, items: tuple[str, ...] = ("shirt",)) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """A blind receipt (unknown label) with items in it: the unidentified_parcel exception."""
+    """A blind parcel (unknown label) with items in it: the unidentified_parcel exception."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code=f"NOLABEL-{uuid.uuid4().hex[:6]}", warehouse_id=world.wh.id,
-                     idempotency_key=key(), blind=True)
-    units = [scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products[p].id,
-                       serial="SN-PHONE-0001" if p == "phone" else None, idempotency_key=key())["unit_id"] for p in items]
+    r = open_parcel(session, w, code=f"NOLABEL-{uuid.uuid4().hex[:6]}", warehouse_id=world.wh.id,
+                    idempotency_key=key(), blind=True)
+    units = [scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products[p].id,
+                       serial="SN-PHONE-0001" if p == "phone" else None, idempotency_key=key()).unit_id for p in items]
     if close:
-        close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key())
-    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.receipt_id == r["receipt_id"],
+        close_parcel(session, w, parcel_id=r.parcel_id, idempotency_key=key())
+    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.parcel_id == r.parcel_id,
                                                              ReturnException.type == "unidentified_parcel"))
     session.rollback()
-    return {"receipt_id": r["receipt_id"], "unit_ids": units, "exception_id": exc_id}
+    return {"parcel_id": r.parcel_id, "unit_ids": units, "exception_id": exc_id}
 
 
 # --------------------------------------------------------------------------- decisions on units
@@ -150,7 +150,7 @@ def test_release_writes_one_ledger_row_and_audit(session, world):
     session.rollback()
     out = ds.decide_unit(session, sup, unit_id=uid, to_state="available", reason="checked: fine", idempotency_key=key(),
                          expected_version=v)
-    assert out["state"] == "available" and out["location"] == "STOCK-01"
+    assert out.state == "available" and out.location == "STOCK-01"
     after = row_counts(session)
     assert after["ledger"] == before["ledger"] + 1
     assert after["audit"] == before["audit"] + 1
@@ -166,7 +166,7 @@ def test_release_writes_one_ledger_row_and_audit(session, world):
 def test_route_to_the_warehouse_location_of_that_type(session, world, target, loc):
     [uid] = make_units(session, world, 1)
     out = ds.decide_unit(session, world.actor("super"), unit_id=uid, to_state=target, reason="route", idempotency_key=key())
-    assert out["state"] == target
+    assert out.state == target
     assert session.get(ReturnUnit, uid).location_id == world.loc(world.wh, loc).id
 
 
@@ -205,7 +205,7 @@ def test_retry_with_the_same_key_moves_once(session, world):
     k = key()
     first = ds.decide_unit(session, world.actor("super"), unit_id=uid, to_state="available", reason="ok", idempotency_key=k)
     again = ds.decide_unit(session, world.actor("super"), unit_id=uid, to_state="available", reason="ok", idempotency_key=k)
-    assert again["replayed"] and (again["state"], again["version"]) == (first["state"], first["version"])
+    assert again.replayed and (again.state, again.version) == (first.state, first.version)
     assert session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.unit_id == uid)) == 3
 
 
@@ -218,7 +218,7 @@ def test_received_units_go_through_disposition(session, world):
                         idempotency_key=key(), policy=POLICY)
     out = ds.dispose_unit(session, world.actor("super"), unit_id=uid, disposition="refurbish", reason="screen scratched",
                           idempotency_key=key(), policy=POLICY)
-    assert out["state"] == "refurbish" and "override by Super" in out["explanation"]
+    assert out.state == "refurbish" and "override by Super" in out.explanation
     refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == uid)).one()
     assert refund.status == "pending_approval" and refund.override_by_id == world.users["super"].id
     with pytest.raises(ValidationFailed, match="already disposed"):
@@ -227,7 +227,7 @@ def test_received_units_go_through_disposition(session, world):
     [other] = make_units(session, world, 1, state="received")
     by_rules = ds.dispose_unit(session, world.actor("super"), unit_id=other, disposition="", reason="",
                                idempotency_key=key(), policy=POLICY)
-    assert by_rules["state"] == "available" and by_rules["explanation"].startswith("rule 11")  # grade B apparel
+    assert by_rules.state == "available" and by_rules.explanation.startswith("rule 11")  # grade B apparel
 
 
 def test_regrade_records_an_inspection_and_audit(session, world):
@@ -237,7 +237,7 @@ def test_regrade_records_an_inspection_and_audit(session, world):
     out = ds.regrade_unit(session, world.actor("super"), unit_id=uid, grade="a", packaging="sealed",
                           answers={"tags_attached": True, "bogus": True}, reason="tags were in the bag",
                           idempotency_key=key(), expected_version=v)
-    assert out["grade"] == "A"
+    assert out.grade == "A"
     unit = session.get(ReturnUnit, uid)
     assert (unit.grade, unit.packaging, unit.inspected_by_id, unit.state) == ("A", "sealed", world.users["super"].id, "quarantine")
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "unit.regraded")).one()
@@ -261,7 +261,7 @@ def test_regrade_from_the_desk_form_records_an_unanswered_item_as_no(session, wo
     assert form_answers(form) == {items[0]: True, "bogus": True}
     out = ds.regrade_unit(session, world.actor("super"), unit_id=uid, grade="B", packaging="opened",
                           answers=form_answers(form), reason="looked again", idempotency_key=key(), unanswered_is_no=True)
-    saved = session.get(Inspection, out["inspection_id"]).answers
+    saved = session.get(Inspection, out.inspection_id).answers
     assert saved == {k: k == items[0] for k in items}
 
 
@@ -296,11 +296,11 @@ def test_bulk_refuses_items_one_by_one_and_replays(session, world):
     k = key()
     result = ds.bulk_decide_units(session, world.actor("super"), unit_ids=ids, to_state="available", reason="fine",
                                   idempotency_key=k, versions=versions)
-    assert [d["unit_id"] for d in result.done] == [ids[0], ids[2]]
+    assert [d.unit_id for d in result.done] == [ids[0], ids[2]]
     assert result.refused[0][0] == ids[1] and "already decided by Super2" in result.refused[0][1]
     again = ds.bulk_decide_units(session, world.actor("super"), unit_ids=ids, to_state="available", reason="fine",
                                  idempotency_key=k, versions=versions)
-    assert all(d["replayed"] for d in again.done) and len(again.done) == 2
+    assert all(d.replayed for d in again.done) and len(again.done) == 2
     assert ledger_sums(session) == balance_table(session)
     with pytest.raises(ValidationFailed):
         ds.bulk_decide_units(session, world.actor("super"), unit_ids=[], to_state="available", reason="x", idempotency_key=key())
@@ -322,7 +322,7 @@ def test_four_eyes_in_the_refund_service(session, world):
     assert row_counts(session) == before
     out = ds.decide_refund(session, world.actor("super2"), refund_id=refund_id, decision="approve", reason="ok",
                            idempotency_key=key(), amount="350")
-    assert out["status"] == "released" and out["amount"] == "350.00"
+    assert out.status == "released" and out.amount == "350.00"
 
 
 def test_four_eyes_for_an_override(session, world):
@@ -335,7 +335,7 @@ def test_four_eyes_for_an_override(session, world):
         ds.decide_refund(session, world.actor("super"), refund_id=refund_id, decision="approve", reason="ok",
                          idempotency_key=key())
     assert ds.decide_refund(session, world.actor("super2"), refund_id=refund_id, decision="reject", reason="hygiene",
-                            idempotency_key=key())["status"] == "rejected"
+                            idempotency_key=key()).status == "rejected"
 
 
 def test_four_eyes_covers_a_later_regrade(session, world):
@@ -390,10 +390,10 @@ def test_link_unidentified_parcel_to_its_rma(session, world):
     sup = world.actor("super")
     out = link_parcel_to_rma(session, sup, exception_id=parcel["exception_id"], rma_code="rma-5001",
                              reason="packing slip inside", idempotency_key=key())
-    assert out["rma_number"] == "RMA-5001" and out["exceptions_raised"] == ["extra_item"]
-    assert len(out["refunds_opened"]) == 2  # shirt (on the RMA) and cream (bought, not expected): both were paid
-    receipt = session.get(Receipt, parcel["receipt_id"])
-    assert receipt.rma_id == world.rma.id
+    assert out.rma_number == "RMA-5001" and out.exceptions_raised == ("extra_item",)
+    assert len(out.refunds_opened) == 2  # shirt (on the RMA) and cream (bought, not expected): both were paid
+    linked = session.get(Parcel, parcel["parcel_id"])
+    assert linked.rma_id == world.rma.id
     shirt, cream = (session.get(ReturnUnit, i) for i in parcel["unit_ids"])
     assert shirt.rma_id == world.rma.id and shirt.rma_line_id is not None and shirt.paid_price == Decimal("20.00")
     assert cream.rma_line_id is None and cream.merchant_id == world.merchant.id
@@ -403,7 +403,7 @@ def test_link_unidentified_parcel_to_its_rma(session, world):
     assert (exc.status, exc.resolution, exc.resolved_by_id) == ("resolved", "linked_to_rma", world.users["super"].id)
     assert session.get(Rma, world.rma.id).status == "receiving"
     actions = set(session.scalars(select(AuditEntry.action)))
-    assert {"exception.resolved", "receipt.linked_to_rma", "unit.linked_to_rma"} <= actions
+    assert {"exception.resolved", "parcel.linked_to_rma", "unit.linked_to_rma"} <= actions
     with pytest.raises(StaleVersion, match="already decided by Super"):
         link_parcel_to_rma(session, world.actor("super2"), exception_id=parcel["exception_id"], rma_code="RMA-5001",
                            reason="x", idempotency_key=key())
@@ -450,7 +450,7 @@ def test_confirm_serial_mismatch_as_fraud(session, world):
     before = row_counts(session)
     out = es.confirm_serial_fraud(session, world.actor("super"), exception_id=case["exception_id"],
                                   reason="serial belongs to another customer's order", idempotency_key=key())
-    assert out["unit_state"] == "quarantine" and out["refund_status"] == "rejected"
+    assert out.unit_state == "quarantine" and out.refund_status == "rejected"
     refund = session.get(RefundTrigger, case["refund_id"])
     assert refund.amount == Decimal("0.00") and refund.decided_by_id == world.users["super"].id
     after = row_counts(session)
@@ -470,19 +470,19 @@ def test_fraud_on_a_unit_the_supervisor_inspected_is_refused(session, world):
         es.confirm_serial_fraud(session, world.actor("super"), exception_id=exc.id, reason="fraud", idempotency_key=key())
     assert row_counts(session) == before
     out = es.confirm_serial_fraud(session, world.actor("super2"), exception_id=exc.id, reason="fraud", idempotency_key=key())
-    assert out["refund_status"] == "rejected"
+    assert out.refund_status == "rejected"
 
 
 def test_fraud_puts_a_received_unit_in_quarantine(session, world):
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
-    phone = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["phone"].id, serial="SN-X",
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    phone = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["phone"].id, serial="SN-X",
                       idempotency_key=key())
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.type == "serial_mismatch"))
     session.rollback()
     out = es.confirm_serial_fraud(session, world.actor("super"), exception_id=exc_id, reason="fake", idempotency_key=key())
-    assert out["unit_state"] == "quarantine" and out["refund_status"] == "rejected"
-    unit = session.get(ReturnUnit, phone["unit_id"])
+    assert out.unit_state == "quarantine" and out.refund_status == "rejected"
+    unit = session.get(ReturnUnit, phone.unit_id)
     assert unit.location_id == world.loc(world.wh, "quarantine").id
     assert ledger_sums(session) == balance_table(session)
 
@@ -507,9 +507,9 @@ def test_accept_wrong_item(session, world):
         session.add(line)
         session.flush()
         line_id = line.id
-    r = open_receipt(session, w, code="RMA-6001", warehouse_id=world.wh.id, idempotency_key=key())
-    got = scan_item(session, w, receipt_id=r["receipt_id"], product_id=other.id, idempotency_key=key())
-    assert got["exceptions"] == ["wrong_item"]
+    r = open_parcel(session, w, code="RMA-6001", warehouse_id=world.wh.id, idempotency_key=key())
+    got = scan_item(session, w, parcel_id=r.parcel_id, product_id=other.id, idempotency_key=key())
+    assert got.exceptions == ("wrong_item",)
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.type == "wrong_item"))
     session.rollback()
     with pytest.raises(ValidationFailed):
@@ -517,10 +517,10 @@ def test_accept_wrong_item(session, world):
                              idempotency_key=key())
     out = es.accept_wrong_item(session, world.actor("super"), exception_id=exc_id, reason="customer sent the cream instead",
                                credit_amount="15.00", rma_line_id=line_id, idempotency_key=key())
-    assert out["sku"] == "HB-CREAM-50" and out["refund_id"]
-    unit = session.get(ReturnUnit, got["unit_id"])
+    assert out.sku == "HB-CREAM-50" and out.refund_id
+    unit = session.get(ReturnUnit, got.unit_id)
     assert unit.product_id == other.id and unit.rma_line_id == line_id  # the SKU stays true; it fills the shirt's line
-    refund = session.get(RefundTrigger, out["refund_id"])
+    refund = session.get(RefundTrigger, out.refund_id)
     assert refund.paid_amount == Decimal("15.00") and refund.status == "awaiting_inspection"
     assert ledger_sums(session) == balance_table(session)
 
@@ -532,7 +532,7 @@ def test_plain_resolution_and_its_choices(session, world):
                              reason="x", idempotency_key=key())
     out = es.resolve_exception(session, world.actor("super"), exception_id=parcel["exception_id"],
                                resolution="no_match_kept", reason="no paperwork at all", idempotency_key=key())
-    assert out["status"] == "resolved"
+    assert out.status == "resolved"
     with pytest.raises(StaleVersion, match="already decided"):
         es.resolve_exception(session, world.actor("super2"), exception_id=parcel["exception_id"],
                              resolution="no_match_kept", reason="x", idempotency_key=key())
@@ -669,7 +669,7 @@ def test_rules_reorder_preview_and_save(session, world):
     assert after["rule_versions"] == before["rule_versions"] + 1 and after["rules"] == 14
     assert after["audit"] == before["audit"] + 1 and after["ledger"] == before["ledger"]
     audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "rules.saved")).one()
-    assert audit.entity_id == out["version_id"] and audit.reason == "liquidate open apparel"
+    assert audit.entity_id == out.version_id and audit.reason == "liquidate open apparel"
     assert "Good, open box" in audit.details["moved"] and "Good, open box" in audit.details["changed"]
     from app.disposition.services import load_rules
 
@@ -677,10 +677,10 @@ def test_rules_reorder_preview_and_save(session, world):
     with pytest.raises(StaleVersion, match="already changed by Super"):
         dr.save_rules(session, world.actor("super2"), rules=rules, note="mine", base_version=0, idempotency_key=key())
     with pytest.raises(NotPermitted):
-        dr.save_rules(session, world.actor("worker"), rules=rules, note="x", base_version=out["version_id"],
+        dr.save_rules(session, world.actor("worker"), rules=rules, note="x", base_version=out.version_id,
                       idempotency_key=key())
     with pytest.raises(ValidationFailed):
-        dr.save_rules(session, sup, rules=rules, note=" ", base_version=out["version_id"], idempotency_key=key())
+        dr.save_rules(session, sup, rules=rules, note=" ", base_version=out.version_id, idempotency_key=key())
 
 
 def test_reason_codes_add_rename_deactivate(session, world):
@@ -739,7 +739,7 @@ def test_two_supervisors_decide_the_same_unit_at_once(session_factory, world):
         t.start()
     for t in threads:
         t.join(timeout=60)
-    winners = [w for w, r in results.items() if isinstance(r, dict)]
+    winners = [w for w, r in results.items() if isinstance(r, ds.UnitDecided)]
     losers = [w for w, r in results.items() if isinstance(r, StaleVersion)]
     assert len(winners) == 1 and len(losers) == 1, results
     winner_name = world.users[winners[0]].name

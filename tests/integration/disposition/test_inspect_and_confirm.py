@@ -3,6 +3,7 @@ app.inspection.services.record_inspection): the rows a confirm writes, in the or
 expect, one effect under retries sent at once, a few statements."""
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -20,7 +21,7 @@ from app.ledger.services import balance_table, ledger_sums
 from app.ledger.writer import event_row
 from app.orders.models import Rma
 from app.inspection.services import record_inspection
-from app.receiving.services import open_receipt, scan_item
+from app.receiving.services import open_parcel, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy
 from tests.helpers import counts, new_key, receive_unit
@@ -58,9 +59,9 @@ def _inspected(session, world, worker, *, product="shirt", grade="A", packaging=
     """A unit received and inspected (record_inspection); `on_return`: scanned out of a parcel of
     the world's return (scan_item), so its line's reason, channel and price are known."""
     if on_return:
-        parcel = open_receipt(session, worker, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
-        unit_id = scan_item(session, worker, receipt_id=parcel["receipt_id"], product_id=world.products[product].id,
-                            serial=SERIALS.get(product), idempotency_key=new_key())["unit_id"]
+        parcel = open_parcel(session, worker, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+        unit_id = scan_item(session, worker, parcel_id=parcel.parcel_id, product_id=world.products[product].id,
+                            serial=SERIALS.get(product), idempotency_key=new_key()).unit_id
     else:
         unit_id = receive_unit(session, world, product, worker, with_refund=with_refund).id
     record_inspection(session, worker, unit_id=unit_id, grade=grade, packaging=packaging, answers={}, notes=None,
@@ -94,24 +95,24 @@ def test_a_confirm_moves_the_unit_and_settles_its_refund_in_order(session, world
     key = new_key()
     done = confirm_disposition(session, w, unit_id=unit_id, idempotency_key=key, policy=POLICY)
     got = _written(session, unit_id)
-    unit, refund, state = got["unit"], got["refund"], done["state"]
+    unit, refund, state = got["unit"], got["refund"], done.state
     place = session.get(Location, unit.location_id)
     session.rollback()
 
     # The unit: its new state, place and decision, its version stepped once more than the inspection's.
     want = settled[0]
-    assert (done["disposition"], state, done["location"]) == decided
-    assert (done["refund_status"], done["refund_amount"]) == (refund.status, str(refund.amount)) == settled
-    assert (unit.state, unit.disposition, unit.decision_rule) == (state, done["disposition"], done["explanation"])
-    assert (done["version"], unit.version) == (3, 3)
-    assert place.warehouse_id == world.wh.id and place.code == done["location"] and place.id != dock
+    assert (done.disposition, state, done.location) == decided
+    assert (done.refund_status, done.refund_amount) == (refund.status, str(refund.amount)) == settled
+    assert (unit.state, unit.disposition, unit.decision_rule) == (state, done.disposition, done.explanation)
+    assert (done.version, unit.version) == (3, 3)
+    assert place.warehouse_id == world.wh.id and place.code == done.location and place.id != dock
     assert unit.grade == "A" and unit.inspected_by_id == w.id
 
     # One ledger row, with the confirm's idempotency key.
     assert got["ledger"][:-1] == before["ledger"] and len(got["ledger"]) == 2
     move = got["ledger"][-1]
     assert (move.from_state, move.to_state, move.from_location_id, move.to_location_id) == ("received", state, dock, place.id)
-    assert (move.actor_id, move.actor_role, move.reason, move.idempotency_key) == (w.id, "worker", done["explanation"], key)
+    assert (move.actor_id, move.actor_role, move.reason, move.idempotency_key) == (w.id, "worker", done.explanation, key)
     assert (move.product_id, move.warehouse_id) == (unit.product_id, world.wh.id)
     assert ledger_sums(session) == balance_table(session)
     assert balance_table(session)[(unit.product_id, world.wh.id, state)] == 1
@@ -119,12 +120,12 @@ def test_a_confirm_moves_the_unit_and_settles_its_refund_in_order(session, world
 
     # The refund, settled after the inspection: released at once, or held over the threshold.
     assert refund.inspected_at is not None and refund.inspected_by_id == w.id and refund.override_by_id is None
-    assert str(refund.amount) == done["refund_amount"] and refund.amount <= paid
+    assert str(refund.amount) == done.refund_amount and refund.amount <= paid
     statuses = [(e.from_status, e.to_status) for e in got["refund_events"]]
     if want == "released":
         assert refund.hold_reasons == [] and refund.released_at is not None
         assert statuses == [(None, "awaiting_inspection"), ("awaiting_inspection", "approved"), ("approved", "released")]
-        assert [e.reason for e in got["refund_events"][1:]] == [done["explanation"]] * 2
+        assert [e.reason for e in got["refund_events"][1:]] == [done.explanation] * 2
         refund_steps = ["refund.approved", "refund.released"]
     else:
         assert any("threshold" in r for r in refund.hold_reasons) and refund.pending_since is not None
@@ -140,16 +141,16 @@ def test_a_confirm_moves_the_unit_and_settles_its_refund_in_order(session, world
     assert [e.type for e in new_events] == ["unit.state_changed", *refund_steps]
     assert new_events[0].payload == {"unit_id": unit_id, "lpn": unit.lpn, "product_id": unit.product_id,
                                      "warehouse_id": world.wh.id, "from_state": "received", "to_state": state,
-                                     "location_id": place.id, "reason": done["explanation"]}
+                                     "location_id": place.id, "reason": done.explanation}
     assert [e.payload["status"] for e in new_events[1:]] == [s.split(".")[1] for s in refund_steps]
-    assert all(e.payload["amount"] == done["refund_amount"] for e in new_events[1:])
+    assert all(e.payload["amount"] == done.refund_amount for e in new_events[1:])
     assert [a.action for a in before["audit"]] == ["unit.received", "refund.opened", "unit.inspected"]
     assert got["audit"][:3] == before["audit"]
     assert [a.action for a in got["audit"][3:]] == ["unit.disposed", *refund_steps]
     disposed = got["audit"][3]
-    assert (disposed.actor_id, disposed.actor_name, disposed.reason) == (w.id, w.name, done["explanation"])
-    assert disposed.details == {"from_state": "received", "to_state": state, "disposition": done["disposition"],
-                                "rule": done["explanation"], "overridden": False}
+    assert (disposed.actor_id, disposed.actor_name, disposed.reason) == (w.id, w.name, done.explanation)
+    assert disposed.details == {"from_state": "received", "to_state": state, "disposition": done.disposition,
+                                "rule": done.explanation, "overridden": False}
 
 
 def test_the_rules_see_the_customers_history(session, world):
@@ -159,7 +160,7 @@ def test_the_rules_see_the_customers_history(session, world):
                                 disposition="liquidate", refund_action="none"))
     session.commit()
     first = confirm_disposition(session, w, unit_id=_inspected(session, world, w), idempotency_key=new_key(), policy=POLICY)
-    assert first["disposition"] == "quarantine"  # one return so far: no rule matches
+    assert first.disposition == "quarantine"  # one return so far: no rule matches
     for n in range(3):
         session.add(Rma(number=f"RMA-H{n}", order_id=world.rma.order_id, merchant_id=world.merchant.id,
                         channel_id=world.rma.channel_id, warehouse_id=world.wh.id, customer_id=world.customer.id,
@@ -167,8 +168,8 @@ def test_the_rules_see_the_customers_history(session, world):
     session.commit()
     unit_id = _inspected(session, world, w, on_return=True)  # scanned out of a parcel of the customer's return
     second = confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(), policy=POLICY)
-    assert second["disposition"] == "liquidate"
-    assert "3+ prior returns" in second["explanation"]
+    assert second.disposition == "liquidate"
+    assert "3+ prior returns" in second.explanation
 
 
 def test_an_update_of_a_missing_row_writes_nothing(session, world):
@@ -192,7 +193,7 @@ def test_a_unit_without_a_refund_trigger_is_disposed_and_nothing_is_refunded(ses
     unit_id = _inspected(session, world, w, with_refund=False)
     before = counts(session)
     done = confirm_disposition(session, w, unit_id=unit_id, idempotency_key=new_key(), policy=POLICY)
-    assert (done["refund_status"], done["refund_amount"]) == (None, None) and done["state"] == "available"
+    assert (done.refund_status, done.refund_amount) == (None, None) and done.state == "available"
     after = counts(session)
     assert (after["ledger"] - before["ledger"], after["refund_events"] - before["refund_events"]) == (1, 0)
 
@@ -236,8 +237,8 @@ def test_the_same_confirm_sent_ten_times_at_once_has_one_effect(session, world, 
                                                                           policy=POLICY, expected_version=2))
     assert all(kind == "ok" for kind, _ in outcomes), outcomes
     results = [r for _, r in outcomes]
-    assert sum(1 for r in results if not r["replayed"]) == 1
-    assert len({tuple(sorted((k, str(v)) for k, v in r.items() if k != "replayed")) for r in results}) == 1
+    assert sum(1 for r in results if not r.replayed) == 1
+    assert len({replace(r, replayed=False) for r in results}) == 1
     after = counts(session)
     for table, n in (("ledger", 1), ("refund_events", 2), ("outbox", 3), ("audit", 3), ("idempotency", 1)):
         assert after[table] - before[table] == n, table
@@ -274,8 +275,8 @@ def test_the_same_inspection_sent_ten_times_at_once_has_one_effect(session, worl
         idempotency_key=key))
     assert all(kind == "ok" for kind, _ in outcomes), outcomes
     results = [r for _, r in outcomes]
-    assert sum(1 for r in results if not r["replayed"]) == 1
-    assert len({r["inspection_id"] for r in results}) == 1
+    assert sum(1 for r in results if not r.replayed) == 1
+    assert len({r.inspection_id for r in results}) == 1
     after = counts(session)
     assert (after["audit"] - before["audit"], after["idempotency"] - before["idempotency"]) == (1, 1)
     assert len(session.scalars(select(Inspection).where(Inspection.unit_id == unit_id)).all()) == 1

@@ -1,15 +1,9 @@
 """Migration 0002 (printers, print jobs) upgrades, downgrades and matches the models, on both databases."""
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 import app.labels.models  # noqa: F401 - the label tables on the metadata
 import app.models  # noqa: F401
@@ -17,25 +11,6 @@ from app.db import Base, make_engine
 from app.migrate import downgrade, upgrade
 
 LABEL_TABLES = {"printers", "print_jobs"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own (migrations here must not disturb the shared test database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    base = make_url(request.getfixturevalue("pg_url"))
-    name = f"labels_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _label_diffs(url: str) -> list[object]:

@@ -160,7 +160,7 @@ def test_send_delivers_whole_zpl_and_records(session, world, fake_printer):  # t
     printer = add_printer(session, world, fake_printer.port)
     result = services.send_to_printer(session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id,
                                       kind="lpn", stock=None, reason=None, idempotency_key=key())
-    assert result["replayed"] is False and result["reprint"] is False
+    assert result.replayed is False and result.reprint is False
     [job] = fake_printer.wait_for(1)
     assert_label(job.decode(), unit.lpn)
     pj = session.scalars(select(PrintJob)).one()
@@ -198,7 +198,7 @@ def test_same_key_twice_prints_once(session, world, fake_printer):  # type: igno
     kwargs = dict(unit_id=unit.id, printer_id=printer.id, kind="lpn", stock=None, reason=None, idempotency_key=tap)
     first = services.send_to_printer(session, world.actor("worker"), **kwargs)
     second = services.send_to_printer(session, world.actor("worker"), **kwargs)
-    assert second["replayed"] is True and second["print_job_id"] == first["print_job_id"]
+    assert second.replayed is True and second.print_job_id == first.print_job_id
     time.sleep(0.2)
     assert len(fake_printer.jobs) == 1 and count(session, PrintJob) == 1
     with pytest.raises(IdempotencyKeyReused):
@@ -239,7 +239,7 @@ def test_concurrent_double_tap_prints_once(engine, session_factory, world, fake_
     for t in threads:
         t.join(15)
     assert errors == []
-    assert sorted(r["replayed"] for r in results) == [False, True]
+    assert sorted(r.replayed for r in results) == [False, True]
     time.sleep(0.2)
     check = session_factory()
     assert len(fake_printer.jobs) == 1 and count(check, PrintJob) == 1
@@ -261,7 +261,7 @@ def test_reprint_needs_a_reason(session, world, fake_printer):  # type: ignore[n
         send("x" * 201)
     assert len(fake_printer.wait_for(1)) == 1
     again = send("Label lost or fell off")
-    assert again["reprint"] is True
+    assert again.reprint is True
     jobs = session.scalars(select(PrintJob).order_by(PrintJob.id)).all()
     assert [(j.reprint, j.reason) for j in jobs] == [(False, None), (True, "Label lost or fell off")]
     assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "label.reprinted")) == 1
@@ -285,7 +285,7 @@ def test_relabel_after_regrade_is_not_a_reprint(session, world):  # type: ignore
         session.get(ReturnUnit, unit.id).grade = "C"
     result = services.record_print(session, actor, unit_id=unit.id, kind="sku", stock="2x1", channel="browser",
                                    reason=None, idempotency_key=key())
-    assert result["reprint"] is False and result["barcode_value"] == "TEE-OB"
+    assert result.reprint is False and result.barcode_value == "TEE-OB"
 
 
 def test_printer_must_be_here_and_hold_the_stock(session, world, fake_printer):  # type: ignore[no-untyped-def]
@@ -325,7 +325,7 @@ def test_partner_cannot_print_another_orgs_unit(session, world, fake_printer):  
         services.print_history(session, partner, theirs.id)
     result = services.send_to_printer(session, partner, unit_id=ours.id, printer_id=reno.id, kind="lpn", stock=None,
                                       reason=None, idempotency_key=key())
-    assert result["printer"] == "Reno Zebra"
+    assert result.printer == "Reno Zebra"
     assert [p.name for p in services.list_printers(session, partner)] == ["Reno Zebra"]
     with pytest.raises(NotPermitted):
         services.record_print(session, world.actor("admin"), unit_id=ours.id, kind="lpn", stock="4x6",
@@ -360,10 +360,10 @@ def test_zpl_download_is_recorded_and_replayed(session, world):  # type: ignore[
     actor, tap = world.actor("worker"), key()
     first = services.record_print(session, actor, unit_id=unit.id, kind="lpn", stock="2x1", channel="zpl_download",
                                   reason=None, idempotency_key=tap)
-    assert_label(first["zpl"], unit.lpn)
+    assert_label(first.zpl, unit.lpn)
     again = services.record_print(session, actor, unit_id=unit.id, kind="lpn", stock="2x1", channel="zpl_download",
                                   reason=None, idempotency_key=tap)
-    assert again["zpl"] == first["zpl"] and again["replayed"] is True
+    assert again.zpl == first.zpl and again.replayed is True
     assert count(session, PrintJob) == 1
     for bad in (dict(stock="a4", channel="zpl_download"), dict(stock="3x5", channel="browser"),
                 dict(stock="4x6", channel="zpl_socket")):
@@ -390,7 +390,7 @@ def test_save_printer_admin_only_and_validated(session, world):  # type: ignore[
         with pytest.raises(NotPermitted):
             services.save_printer(session, world.actor(role), **good, idempotency_key=key())
     created = services.save_printer(session, admin, **good, idempotency_key=key())
-    assert created["action"] == "printer.created"
+    assert created.action == "printer.created"
     for change, message in ((dict(host="bad host"), "not a valid host"), (dict(port=70000), "port"),
                             (dict(stock="a4"), "4x6 or 2x1"), (dict(name=""), "name"),
                             (dict(warehouse_id=999999), "warehouse")):
@@ -398,11 +398,11 @@ def test_save_printer_admin_only_and_validated(session, world):  # type: ignore[
             services.save_printer(session, admin, **{**good, "name": "Other", **change}, idempotency_key=key())
     with pytest.raises(ValidationFailed, match="already has a printer called Dock 1"):
         services.save_printer(session, admin, **good, idempotency_key=key())
-    off = services.save_printer(session, admin, **{**good, "printer_id": created["printer_id"], "active": False},
+    off = services.save_printer(session, admin, **{**good, "printer_id": created.printer_id, "active": False},
                                 idempotency_key=key())
-    assert off["action"] == "printer.deactivated"
+    assert off.action == "printer.deactivated"
     with pytest.raises(NotFound):
-        services.get_printer(session, world.actor("worker"), created["printer_id"])
+        services.get_printer(session, world.actor("worker"), created.printer_id)
     assert services.list_printers(session, world.actor("worker")) == []
     assert len(services.list_printers(session, admin, include_inactive=True)) == 1
     actions = session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "printer")).all()

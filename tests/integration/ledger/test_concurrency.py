@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from app.ledger.idempotency import run_idempotent
 from app.ledger.models import AuditEntry, LedgerEntry
 from app.ledger.services import balance_table, ledger_sums, transition_unit
 from app.refunds.models import RefundEvent, RefundTrigger
-from app.refunds.services import create_refund_trigger
+from app.refunds.services import RefundStatus, create_refund_trigger
 from app.refunds.writer import open_trigger
 from app.rows import allocate_ids, write
 from tests.helpers import counts, new_key, receive_unit
@@ -124,7 +125,7 @@ def test_twenty_movers_to_different_states(session, world, racing_sessions):
     wins, errors = _split(outcomes)
     assert len(wins) == 1 and all(isinstance(e, StaleVersion) for e in errors)
     assert _ledger_rows(session, unit.id) == 2
-    assert ledger_sums(session) == balance_table(session) == {(unit.product_id, world.wh.id, wins[0]["state"]): 1}
+    assert ledger_sums(session) == balance_table(session) == {(unit.product_id, world.wh.id, wins[0].state): 1}
 
 
 def test_twenty_refund_trigger_creators(session, world, racing_sessions):
@@ -159,9 +160,9 @@ def test_unique_constraint_is_the_backstop_when_nobody_locks(session, world, rac
             (refund_id,) = allocate_ids(s, RefundTrigger, 1)
             write(s, open_trigger(worker, refund_id, unit_id=u.id, rma_id=u.rma_id, warehouse_id=u.warehouse_id,
                                   paid_amount=u.paid_price, currency="USD"))
-            return {"refund_id": refund_id}
+            return RefundStatus(refund_id, "awaiting_inspection")
         return run_idempotent(s, worker, new_key(f"nolock{i}"), "create_refund_trigger",
-                              {"unit_id": unit_id}, work)
+                              {"unit_id": unit_id}, work, result_type=RefundStatus)
 
     wins, errors = _split(race(racing_sessions, N, job))
     assert len(wins) == 1
@@ -183,9 +184,8 @@ def test_same_key_replayed_concurrently(session, world, racing_sessions):
     wins, errors = _split(outcomes)
     assert not errors, errors
     assert len(wins) == 10
-    assert sum(1 for r in wins if r["replayed"] is False) == 1
-    first = {k: v for k, v in wins[0].items() if k != "replayed"}
-    assert all({k: v for k, v in r.items() if k != "replayed"} == first for r in wins)
+    assert sum(1 for r in wins if r.replayed is False) == 1
+    assert all(replace(r, replayed=False) == replace(wins[0], replayed=False) for r in wins)
     after = counts(session)
     for table in ("ledger", "audit", "outbox", "idempotency"):
         assert after[table] - before[table] == 1, table
@@ -199,6 +199,6 @@ def test_same_refund_key_replayed_concurrently(session, world, racing_sessions):
         s, worker, unit_id=unit.id, idempotency_key=key))
     wins, errors = _split(outcomes)
     assert not errors and len(wins) == 10
-    assert sum(1 for r in wins if not r["replayed"]) == 1
-    assert len({r["refund_id"] for r in wins}) == 1
+    assert sum(1 for r in wins if not r.replayed) == 1
+    assert len({r.refund_id for r in wins}) == 1
     assert session.scalar(select(func.count()).select_from(RefundTrigger).where(RefundTrigger.unit_id == unit.id)) == 1

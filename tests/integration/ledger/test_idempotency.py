@@ -1,19 +1,21 @@
 """Idempotency keys: a replayed mutation has one effect and returns the first result."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import func, select
 
 from app.errors import IdempotencyKeyReused, IllegalTransition, NotPermitted, ValidationFailed
-from app.ledger.models import LedgerEntry
-from app.ledger.services import balance_table, ledger_sums, transition_unit
+from app.ledger.models import IdempotencyRecord, LedgerEntry
+from app.ledger.services import UnitMoved, balance_table, ledger_sums, transition_unit
 from app.refunds.models import RefundEvent
-from app.refunds.services import acknowledge_refund, approve_refund, create_refund_trigger
+from app.refunds.services import RefundStatus, acknowledge_refund, approve_refund, create_refund_trigger
 from tests.helpers import INTEGRATION, counts, inspect_and_dispose, new_key, receive_unit, refund_of
 
 
 def _strip(result):  # type: ignore[no-untyped-def]
-    return {k: v for k, v in result.items() if k != "replayed"}
+    return replace(result, replayed=False)
 
 
 def test_same_key_ten_times_one_effect(session, world):
@@ -23,7 +25,7 @@ def test_same_key_ten_times_one_effect(session, world):
     results = [transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="available", reason="grade A",
                                idempotency_key=key) for _ in range(10)]
     after = counts(session)
-    assert [r["replayed"] for r in results] == [False] + [True] * 9
+    assert [r.replayed for r in results] == [False] + [True] * 9
     assert all(_strip(r) == _strip(results[0]) for r in results)
     for table, n in (("ledger", 1), ("audit", 1), ("outbox", 1), ("idempotency", 1)):
         assert after[table] - before[table] == n, table
@@ -71,9 +73,9 @@ def test_bad_keys_refused(session, world):
     assert counts(session) == before
     # The boundaries: 8 and 100 characters are fine.
     assert transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="refurbish", reason="ok",
-                           idempotency_key="a" * 8)["state"] == "refurbish"
+                           idempotency_key="a" * 8).state == "refurbish"
     assert transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="available", reason="ok",
-                           idempotency_key="b" * 100)["state"] == "available"
+                           idempotency_key="b" * 100).state == "available"
 
 
 def test_refused_attempt_does_not_burn_the_key(session, world):
@@ -88,11 +90,11 @@ def test_refused_attempt_does_not_burn_the_key(session, world):
     # A legal action with a new key works.
     res = transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="refurbish", reason="fine",
                           idempotency_key=new_key())
-    assert res["replayed"] is False and res["state"] == "refurbish"
+    assert res.replayed is False and res.state == "refurbish"
     # The refused key is still free: were it burnt, this would be IdempotencyKeyReused.
     ok = transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="available", reason="fixed",
                          idempotency_key=key)
-    assert ok["replayed"] is False and ok["state"] == "available"
+    assert ok.replayed is False and ok.state == "available"
     assert counts(session)["ledger"] == before["ledger"] + 2
 
 
@@ -111,8 +113,19 @@ def test_refused_then_legal_retry_with_same_key_takes_effect_once(session, world
                             idempotency_key=key)
     again = transition_unit(session, world.actor("super"), unit_id=unit.id, to_state="available", reason="release",
                             idempotency_key=key)
-    assert first["replayed"] is False and again["replayed"] is True and _strip(first) == _strip(again)
+    assert first.replayed is False and again.replayed is True and _strip(first) == _strip(again)
     assert counts(session)["ledger"] == before["ledger"] + 1
+
+
+def test_the_record_keeps_the_result_as_a_json_object_of_its_fields(session, world):
+    """A key's record keeps the use case's result as the JSON object of its fields, as records kept
+    before results were typed hold it; a replay gives it back as the use case's type."""
+    unit = receive_unit(session, world, "shirt", world.actor("worker"))
+    key, worker = new_key(), world.actor("worker")
+    first = transition_unit(session, worker, unit_id=unit.id, to_state="available", reason="grade A", idempotency_key=key)
+    assert session.get(IdempotencyRecord, key).result == {"unit_id": unit.id, "state": "available", "version": 2}
+    again = transition_unit(session, worker, unit_id=unit.id, to_state="available", reason="grade A", idempotency_key=key)
+    assert (first, again) == (UnitMoved(unit.id, "available", 2), UnitMoved(unit.id, "available", 2, replayed=True))
 
 
 def test_approve_refund_replayed_ten_times(session, world):
@@ -124,8 +137,8 @@ def test_approve_refund_replayed_ten_times(session, world):
     before = counts(session)
     results = [approve_refund(session, world.actor("super"), refund_id=refund.id, reason="checked", amount="600.00",
                               idempotency_key=key) for _ in range(10)]
-    assert [r["replayed"] for r in results] == [False] + [True] * 9
-    assert all(_strip(r) == {"refund_id": refund.id, "status": "released", "amount": "600.00"} for r in results)
+    assert [r.replayed for r in results] == [False] + [True] * 9
+    assert all(_strip(r) == RefundStatus(refund.id, "released", "600.00") for r in results)
     events = session.scalars(select(RefundEvent.to_status).where(RefundEvent.refund_id == refund.id)
                              .order_by(RefundEvent.id)).all()
     assert events == ["awaiting_inspection", "pending_approval", "approved", "released"]
@@ -141,7 +154,7 @@ def test_acknowledge_replayed(session, world):
     assert refund.status == "released"
     key = new_key()
     results = [acknowledge_refund(session, INTEGRATION, refund_id=refund.id, idempotency_key=key) for _ in range(5)]
-    assert [r["replayed"] for r in results] == [False] + [True] * 4
+    assert [r.replayed for r in results] == [False] + [True] * 4
     n = session.scalar(select(func.count()).select_from(RefundEvent)
                        .where(RefundEvent.refund_id == refund.id, RefundEvent.to_status == "acknowledged"))
     assert n == 1

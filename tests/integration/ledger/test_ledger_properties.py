@@ -12,7 +12,7 @@ outcome; the database must agree, and after every action:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -24,10 +24,11 @@ from app.db import unit_of_work
 from app.errors import (Conflict, DomainError, FourEyesViolation, IdempotencyKeyReused, IllegalTransition, NotFound,
                         NotPermitted, StaleVersion, ValidationFailed)
 from app.catalog.models import Product
+from app.ledger.idempotency import Result
 from app.ledger.models import ReturnUnit
-from app.ledger.services import balance_table, ledger_sums, lock_unit, transition_unit
+from app.ledger.services import UnitMoved, balance_table, ledger_sums, lock_unit, transition_unit
 from app.refunds.models import RefundTrigger
-from app.refunds.services import acknowledge_refund, approve_refund, reject_refund
+from app.refunds.services import RefundStatus, acknowledge_refund, approve_refund, reject_refund
 from app.refunds.writer import settle_refund
 from app.rows import write
 from tests.helpers import (INTEGRATION, counts, inspect_and_dispose, last_ledger_states, lock_refund, receive_unit,
@@ -67,7 +68,7 @@ class MUnit:
 @dataclass
 class Model:
     units: list[MUnit] = field(default_factory=list)
-    records: dict[str, tuple[str, tuple, int | None, dict[str, Any]]] = field(default_factory=dict)
+    records: dict[str, tuple[str, tuple, int | None, Result]] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
     calls: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # (op, user, key, kwargs)
 
@@ -166,13 +167,12 @@ class Runner:
         assert not isinstance(expect, type), (op, user, kwargs, "expected", expect, "got", result)
         event(f"{op}: {expect}")
         if expect == "replay":
-            assert result == dict(self.m.records[key][3], replayed=True)
+            assert result == replace(self.m.records[key][3], replayed=True)
             assert counts(self.s) == before, "a replay wrote something"
             return
-        assert result["replayed"] is False
+        assert result.replayed is False
         after = counts(self.s)
-        stored = {k: v for k, v in result.items() if k != "replayed"}
-        self.m.records[key] = (op, _freeze(kwargs), actor_id, stored)
+        self.m.records[key] = (op, _freeze(kwargs), actor_id, result)
         self.apply(op, user, u, kwargs, result)
         assert after["idempotency"] == before["idempotency"] + 1
         if op == "move":
@@ -206,15 +206,16 @@ class Runner:
             return "ok" if u.refund == "released" else IllegalTransition
         raise AssertionError(op)
 
-    def apply(self, op: str, user: str, u: MUnit, kw: dict[str, Any], result: dict[str, Any]) -> None:
+    def apply(self, op: str, user: str, u: MUnit, kw: dict[str, Any], result: Result) -> None:
         if op == "move":
             u.state = kw["to_state"]
-            assert result["state"] == u.state
+            assert isinstance(result, UnitMoved) and result.state == u.state
         elif op == "approve":
             u.refund = "released"
             if kw.get("amount") is not None:
                 u.amount = Decimal(kw["amount"])
-            assert result["status"] == "released" and Decimal(result["amount"]) == u.amount
+            assert isinstance(result, RefundStatus) and result.status == "released"
+            assert result.amount is not None and Decimal(result.amount) == u.amount
         elif op == "reject":
             u.refund, u.amount = "rejected", Decimal("0.00")
         elif op == "ack":

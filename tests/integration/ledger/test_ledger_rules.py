@@ -89,7 +89,7 @@ def test_edge_role_matrix(session, world, from_state):
                                            reason="matrix", idempotency_key=new_key())
             if allowed:
                 result = call()
-                assert result["state"] == to_state
+                assert result.state == to_state
                 unit = _unit_in(session, world, from_state)
                 continue
             expected = IllegalTransition if to_state not in SPEC_EDGES[from_state] else NotPermitted
@@ -110,7 +110,7 @@ def test_quarantine_release_needs_a_supervisor(session, world):
                         idempotency_key=new_key())
     res = transition_unit(session, world.actor("super"), unit_id=unit.id, to_state="available", reason="released",
                           idempotency_key=new_key())
-    assert res["state"] == "available"
+    assert res.state == "available"
 
 
 # ---- one refund trigger per unit ------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_second_refund_trigger_refused_by_service(session, world):
 def test_create_refund_trigger_for_a_unit_without_one(session, world):
     unit = receive_unit(session, world, "shirt", world.actor("worker"), with_refund=False)
     res = create_refund_trigger(session, world.actor("worker"), unit_id=unit.id, idempotency_key=new_key())
-    assert res["status"] == "awaiting_inspection"
+    assert res.status == "awaiting_inspection"
 
 
 # ---- never released before inspection ------------------------------------------------------------
@@ -222,14 +222,14 @@ def test_four_eyes(session, world):
         assert type(err.value) is NotPermitted
     assert counts(session) == before
     res = approve_refund(session, sup3, refund_id=refund.id, reason="checked", idempotency_key=new_key())
-    assert res["status"] == "released"
+    assert res.status == "released"
     # Inspected by super only: super2 decides.
     other = receive_unit(session, world, "phone", world.actor("worker"), paid_price="649.00")
     inspect_and_dispose(session, sup, other.id, "available", amount="649.00")
     refund2 = refund_of(session, other.id)
     with pytest.raises(FourEyesViolation):
         approve_refund(session, sup, refund_id=refund2.id, reason="x", idempotency_key=new_key())
-    assert reject_refund(session, sup2, refund_id=refund2.id, reason="worn", idempotency_key=new_key())["status"] == "rejected"
+    assert reject_refund(session, sup2, refund_id=refund2.id, reason="worn", idempotency_key=new_key()).status == "rejected"
     assert refund_of(session, other.id).amount == Decimal("0.00")
 
 
@@ -244,7 +244,7 @@ def test_acknowledge_sees_the_latest_status(session_factory, world, session):
         finance.commit()  # expire_on_commit=False: the copy stays in finance's identity map
         approve_refund(session, world.actor("super2"), refund_id=early.id, reason="ok", idempotency_key=new_key())
         res = acknowledge_refund(finance, INTEGRATION, refund_id=early.id, idempotency_key=new_key())
-        assert res["status"] == "acknowledged"
+        assert res.status == "acknowledged"
     finally:
         finance.close()
     assert refund_of(session, unit.id).status == "acknowledged"

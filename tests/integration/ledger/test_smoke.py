@@ -1,4 +1,6 @@
 """The schema migrates, the world builds, the ledger moves a unit on both databases."""
+from dataclasses import replace
+
 from sqlalchemy import select
 
 from app.ledger.models import LedgerEntry
@@ -11,10 +13,10 @@ def test_receive_and_move(session, world):
     unit = receive_unit(session, world, "shirt", worker, with_refund=False)
     result = transition_unit(session, worker, unit_id=unit.id, to_state="available", reason="grade A",
                              idempotency_key="key-00000001")
-    assert result["state"] == "available" and result["replayed"] is False
+    assert result.state == "available" and result.replayed is False
     again = transition_unit(session, worker, unit_id=unit.id, to_state="available", reason="grade A",
                             idempotency_key="key-00000001")
-    assert again["replayed"] is True and dict(again, replayed=False) == result
+    assert again.replayed is True and replace(again, replayed=False) == result
     moves = session.execute(select(LedgerEntry.from_state, LedgerEntry.to_state, LedgerEntry.idempotency_key)
                             .where(LedgerEntry.unit_id == unit.id).order_by(LedgerEntry.id)).all()
     assert [tuple(m) for m in moves] == [(None, "received", None), ("received", "available", "key-00000001")]

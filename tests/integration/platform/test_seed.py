@@ -19,14 +19,14 @@ from app.ledger.domain import STATES
 from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
 from app.orders.models import RMA_STATUSES, CarrierTracking, Customer, Order, OrderLine, Rma, ShippedSerial
-from app.receiving.models import Receipt
+from app.receiving.models import Parcel
 from app.receiving.scan import normalize_gtin
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.seed import LOGINS_FILE, SeedError, seed_demo
 
 RECEIVING_EXCEPTIONS = {"unidentified_parcel", "wrong_item", "extra_item", "over_return", "serial_mismatch", "missing_item"}
 REFUND_STATUSES = {"awaiting_inspection", "pending_approval", "released", "rejected", "acknowledged"}
-SNAPSHOT = (User, Warehouse, Product, Order, Rma, Receipt, ReturnUnit, LedgerEntry, Balance, RefundTrigger, RefundEvent,
+SNAPSHOT = (User, Warehouse, Product, Order, Rma, Parcel, ReturnUnit, LedgerEntry, Balance, RefundTrigger, RefundEvent,
             ReturnException, AuditEntry, OutboxEvent, IdempotencyRecord)
 
 
@@ -99,7 +99,7 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
     assert set(grouped(session, ReturnUnit.state)) == set(STATES)
     assert set(grouped(session, RefundTrigger.status)) == REFUND_STATUSES
     assert set(grouped(session, ReturnException.type)) >= RECEIVING_EXCEPTIONS
-    assert n(session, Receipt, Receipt.status == "open") >= 3
+    assert n(session, Parcel, Parcel.status == "open") >= 3
     assert n(session, ReturnUnit) >= 50
 
     # Consistency: balances are the ledger summed, every unit counted once, governance held.
@@ -123,7 +123,7 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
     users = {u.username: u for u in session.scalars(select(User))}
     assert users["partner"].partner_org_id == org.id and users["partner"].home_warehouse_id == warehouses["3PL-DAL"].id
     assert users["worker"].home_warehouse_id == warehouses["RNO1"].id
-    assert n(session, Receipt, Receipt.status == "open", Receipt.opened_by_id == users["worker"].id) == 0
+    assert n(session, Parcel, Parcel.status == "open", Parcel.opened_by_id == users["worker"].id) == 0
     path = tmp_path / LOGINS_FILE
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert path.read_text().splitlines() == [f"{u} {p} {r}" for u, p, r in logins]

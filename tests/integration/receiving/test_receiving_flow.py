@@ -12,7 +12,7 @@ from app.inspection.services import add_photo, record_inspection
 from app.ledger.models import ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
 from app.receiving.queries import resolve_scan
-from app.receiving.services import close_receipt, open_receipt, scan_item
+from app.receiving.services import Missing, close_parcel, open_parcel, scan_item
 from app.disposition.services import confirm_disposition
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy
@@ -33,22 +33,22 @@ def jpeg() -> bytes:
 
 def test_happy_path(session, world, tmp_path):
     w = world.actor("worker")
-    r = open_receipt(session, w, code=world.tracking.tracking_number, warehouse_id=world.wh.id, idempotency_key=key())
-    assert r["rma_id"] == world.rma.id and not r["blind"]
+    r = open_parcel(session, w, code=world.tracking.tracking_number, warehouse_id=world.wh.id, idempotency_key=key())
+    assert r.rma_id == world.rma.id and not r.blind
     scan = resolve_scan(session, w, "036000291452")
     assert scan.kind == "product" and scan.product_id == world.products["shirt"].id
-    shirt = scan_item(session, w, receipt_id=r["receipt_id"], product_id=scan.product_id, idempotency_key=key())
-    assert shirt["exceptions"] == [] and shirt["lpn"].startswith("LP")
+    shirt = scan_item(session, w, parcel_id=r.parcel_id, product_id=scan.product_id, idempotency_key=key())
+    assert shirt.exceptions == () and shirt.lpn.startswith("LP")
     gs1 = resolve_scan(session, w, "(01)00614141999996(21)SN-PHONE-0001")
-    phone = scan_item(session, w, receipt_id=r["receipt_id"], product_id=gs1.product_id, serial=gs1.serial, idempotency_key=key())
-    assert phone["serial_status"] == "match"
-    record_inspection(session, w, unit_id=shirt["unit_id"], grade="A", packaging="sealed", answers={"tags_attached": True},
+    phone = scan_item(session, w, parcel_id=r.parcel_id, product_id=gs1.product_id, serial=gs1.serial, idempotency_key=key())
+    assert phone.serial_status == "match"
+    record_inspection(session, w, unit_id=shirt.unit_id, grade="A", packaging="sealed", answers={"tags_attached": True},
                       notes=None, idempotency_key=key())
-    add_photo(session, w, unit_id=shirt["unit_id"], data=jpeg(), store_root=tmp_path, max_bytes=10**7, idempotency_key=key())
-    done = confirm_disposition(session, w, unit_id=shirt["unit_id"], idempotency_key=key(), policy=POLICY)
-    assert done["state"] == "available" and done["refund_status"] == "released"
-    closed = close_receipt(session, w, receipt_id=r["receipt_id"], idempotency_key=key())
-    assert closed["missing"] == [{"sku": "TEE-BLU-M", "quantity": 1}]
+    add_photo(session, w, unit_id=shirt.unit_id, data=jpeg(), store_root=tmp_path, max_bytes=10**7, idempotency_key=key())
+    done = confirm_disposition(session, w, unit_id=shirt.unit_id, idempotency_key=key(), policy=POLICY)
+    assert done.state == "available" and done.refund_status == "released"
+    closed = close_parcel(session, w, parcel_id=r.parcel_id, idempotency_key=key())
+    assert closed.missing == (Missing("TEE-BLU-M", 1),)
     session.rollback()
     assert session.scalar(select(func.count()).select_from(ReturnException).where(ReturnException.type == "missing_item")) == 1
     assert ledger_sums(session) == balance_table(session)
@@ -56,28 +56,28 @@ def test_happy_path(session, world, tmp_path):
 
 def test_serial_mismatch_quarantines_and_holds(session, world):
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
     with pytest.raises(ValidationFailed):
-        scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["phone"].id, idempotency_key=key())
-    phone = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["phone"].id, serial="SN-OTHER",
+        scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["phone"].id, idempotency_key=key())
+    phone = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["phone"].id, serial="SN-OTHER",
                       idempotency_key=key())
-    assert phone["serial_status"] == "mismatch" and "serial_mismatch" in phone["exceptions"]
-    record_inspection(session, w, unit_id=phone["unit_id"], grade="A", packaging="opened", answers={}, notes="",
+    assert phone.serial_status == "mismatch" and "serial_mismatch" in phone.exceptions
+    record_inspection(session, w, unit_id=phone.unit_id, grade="A", packaging="opened", answers={}, notes="",
                       idempotency_key=key())
-    done = confirm_disposition(session, w, unit_id=phone["unit_id"], idempotency_key=key(), policy=POLICY)
-    assert done["state"] == "quarantine" and done["refund_status"] == "pending_approval"
-    assert "serial mismatch" in done["explanation"]
+    done = confirm_disposition(session, w, unit_id=phone.unit_id, idempotency_key=key(), policy=POLICY)
+    assert done.state == "quarantine" and done.refund_status == "pending_approval"
+    assert "serial mismatch" in done.explanation
 
 
-def test_unknown_parcel_blind_receipt(session, world):
+def test_unknown_parcel_blind_parcel(session, world):
     w = world.actor("worker")
     with pytest.raises(ValidationFailed):
-        open_receipt(session, w, code="NOPE-123", warehouse_id=world.wh.id, idempotency_key=key())
-    r = open_receipt(session, w, code="NOPE-123", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
-    assert r["blind"]
-    unit = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
+        open_parcel(session, w, code="NOPE-123", warehouse_id=world.wh.id, idempotency_key=key())
+    r = open_parcel(session, w, code="NOPE-123", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
+    assert r.blind
+    unit = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["shirt"].id, idempotency_key=key())
     session.rollback()
-    assert session.get(ReturnUnit, unit["unit_id"]).state == "received"
+    assert session.get(ReturnUnit, unit.unit_id).state == "received"
     assert session.scalar(select(func.count()).select_from(RefundTrigger)) == 0
     types = session.scalars(select(ReturnException.type)).all()
     assert types == ["unidentified_parcel"]
@@ -85,28 +85,28 @@ def test_unknown_parcel_blind_receipt(session, world):
 
 def test_wrong_and_extra_items(session, world):
     w = world.actor("worker")
-    r = open_receipt(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key())
-    cream = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["cream"].id, idempotency_key=key())
-    assert cream["exceptions"] == ["extra_item"]
+    r = open_parcel(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key())
+    cream = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["cream"].id, idempotency_key=key())
+    assert cream.exceptions == ("extra_item",)
     for _ in range(2):
-        scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
-    third = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
-    assert third["exceptions"] == ["over_return"]
+        scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["shirt"].id, idempotency_key=key())
+    third = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["shirt"].id, idempotency_key=key())
+    assert third.exceptions == ("over_return",)
 
 
 def test_no_refund_beyond_what_was_bought_and_extras_are_held(session, world):
     w = world.actor("worker")
-    r = open_receipt(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key())
-    cream = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["cream"].id, idempotency_key=key())
-    over = scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["cream"].id, idempotency_key=key())
-    assert cream["exceptions"] == ["extra_item"] and over["exceptions"] == ["over_return"]
+    r = open_parcel(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key())
+    cream = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["cream"].id, idempotency_key=key())
+    over = scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["cream"].id, idempotency_key=key())
+    assert cream.exceptions == ("extra_item",) and over.exceptions == ("over_return",)
     session.rollback()
     refunds = {t.unit_id: t for t in session.scalars(select(RefundTrigger))}
-    assert over["unit_id"] not in refunds  # the customer bought one cream: the second earns nothing
-    record_inspection(session, w, unit_id=cream["unit_id"], grade="A", packaging="sealed", answers={}, notes=None,
+    assert over.unit_id not in refunds  # the customer bought one cream: the second earns nothing
+    record_inspection(session, w, unit_id=cream.unit_id, grade="A", packaging="sealed", answers={}, notes=None,
                       idempotency_key=key())
-    done = confirm_disposition(session, w, unit_id=cream["unit_id"], idempotency_key=key(), policy=POLICY)
-    assert done["refund_status"] == "pending_approval"
+    done = confirm_disposition(session, w, unit_id=cream.unit_id, idempotency_key=key(), policy=POLICY)
+    assert done.refund_status == "pending_approval"
 
 
 def test_an_earlier_inspector_cannot_approve_after_someone_else_regraded(session, world):
@@ -114,16 +114,16 @@ def test_an_earlier_inspector_cannot_approve_after_someone_else_regraded(session
     from app.refunds.services import approve_refund
 
     sup, sup2 = world.actor("super"), world.actor("super2")
-    r = open_receipt(session, sup, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
-    phone = scan_item(session, sup, receipt_id=r["receipt_id"], product_id=world.products["phone"].id,
+    r = open_parcel(session, sup, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    phone = scan_item(session, sup, parcel_id=r.parcel_id, product_id=world.products["phone"].id,
                       serial="SN-PHONE-0001", idempotency_key=key())
-    record_inspection(session, sup, unit_id=phone["unit_id"], grade="B", packaging="opened", answers={}, notes=None,
+    record_inspection(session, sup, unit_id=phone.unit_id, grade="B", packaging="opened", answers={}, notes=None,
                       idempotency_key=key())
-    record_inspection(session, sup2, unit_id=phone["unit_id"], grade="A", packaging="opened", answers={}, notes=None,
+    record_inspection(session, sup2, unit_id=phone.unit_id, grade="A", packaging="opened", answers={}, notes=None,
                       idempotency_key=key())
-    confirm_disposition(session, sup2, unit_id=phone["unit_id"], idempotency_key=key(), policy=POLICY)
+    confirm_disposition(session, sup2, unit_id=phone.unit_id, idempotency_key=key(), policy=POLICY)
     session.rollback()
-    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == phone["unit_id"])).one()
+    refund = session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id == phone.unit_id)).one()
     assert refund.status == "pending_approval"
     with pytest.raises(FourEyesViolation):  # super graded it first: not theirs to approve either
         approve_refund(session, sup, refund_id=refund.id, reason="ok", idempotency_key=key())

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from app.errors import DomainError, ValidationFailed
 from app.ledger.models import ReturnUnit
-from app.receiving.models import Receipt
-from app.receiving.services import open_receipt, scan_item
+from app.receiving.models import Parcel
+from app.receiving.services import ItemReceived, open_parcel, scan_item
 
 _keys = itertools.count(1)
 
@@ -40,31 +40,31 @@ def _race(session_factory, n, fn):
 @pytest.mark.pg_only
 def test_parallel_scans_fill_a_line_once(session, session_factory, world):
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())
     shirt = world.products["shirt"].id  # the RMA expects 2 shirts; the order bought 2
-    results = _race(session_factory, 6, lambda s, i: scan_item(s, w, receipt_id=r["receipt_id"], product_id=shirt,
+    results = _race(session_factory, 6, lambda s, i: scan_item(s, w, parcel_id=r.parcel_id, product_id=shirt,
                                                                idempotency_key=f"par-scan-{i:04d}"))
     session.rollback()
     matched = session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.rma_line_id.is_not(None)))
     assert matched == 2
-    assert sorted(len(x["exceptions"]) for x in results) == [0, 0, 1, 1, 1, 1]
+    assert sorted(len(x.exceptions) for x in results) == [0, 0, 1, 1, 1, 1]
 
 
 @pytest.mark.pg_only
 def test_a_serial_is_received_once_and_a_return_has_one_open_parcel(session, session_factory, world):
     w = world.actor("worker")
-    opened = _race(session_factory, 5, lambda s, i: open_receipt(s, w, code="RMA-5001", warehouse_id=world.wh.id,
-                                                                 idempotency_key=f"par-open-{i:04d}"))
-    assert len({r["receipt_id"] for r in opened}) == 1
-    rid = opened[0]["receipt_id"]
+    opened = _race(session_factory, 5, lambda s, i: open_parcel(s, w, code="RMA-5001", warehouse_id=world.wh.id,
+                                                                idempotency_key=f"par-open-{i:04d}"))
+    assert len({r.parcel_id for r in opened}) == 1
+    rid = opened[0].parcel_id
     phone = world.products["phone"].id
-    results = _race(session_factory, 6, lambda s, i: scan_item(s, w, receipt_id=rid, product_id=phone, serial="SN-PHONE-0001",
+    results = _race(session_factory, 6, lambda s, i: scan_item(s, w, parcel_id=rid, product_id=phone, serial="SN-PHONE-0001",
                                                                idempotency_key=f"par-serial-{i:04d}"))
     session.rollback()
-    assert sum(isinstance(x, dict) for x in results) == 1
+    assert sum(isinstance(x, ItemReceived) for x in results) == 1
     assert all("already received" in x.message or "same moment" in x.message for x in results if isinstance(x, DomainError))
     assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.serial == "SN-PHONE-0001")) == 1
-    assert session.scalar(select(func.count()).select_from(Receipt)) == 1
+    assert session.scalar(select(func.count()).select_from(Parcel)) == 1
 
 
 @pytest.mark.pg_only
@@ -78,13 +78,13 @@ def test_scans_into_two_open_parcels_of_one_return_fill_a_line_once(session, ses
     from app.receiving.linking import link_parcel_to_rma
 
     w, sup = world.actor("worker"), world.actor("super")
-    box = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key())["receipt_id"]
-    blind = open_receipt(session, w, code="NOLABEL-1", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
-    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.receipt_id == blind["receipt_id"]))
+    box = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key()).parcel_id
+    blind = open_parcel(session, w, code="NOLABEL-1", warehouse_id=world.wh.id, idempotency_key=key(), blind=True)
+    exc_id = session.scalar(select(ReturnException.id).where(ReturnException.parcel_id == blind.parcel_id))
     link_parcel_to_rma(session, sup, exception_id=exc_id, rma_code="RMA-5001", reason="packing slip",
                        idempotency_key=key())
     shirt = world.products["shirt"].id  # the return expects 2
-    scan_item(session, w, receipt_id=box, product_id=shirt, idempotency_key=key())
+    scan_item(session, w, parcel_id=box, product_id=shirt, idempotency_key=key())
     session.commit()
 
     write, together = receiving.write, threading.Barrier(2)
@@ -97,12 +97,12 @@ def test_scans_into_two_open_parcels_of_one_return_fill_a_line_once(session, ses
         return write(s, rows)
 
     monkeypatch.setattr(receiving, "write", after_the_read)
-    results = _race(session_factory, 2, lambda s, i: scan_item(s, w, receipt_id=(box, blind["receipt_id"])[i],
+    results = _race(session_factory, 2, lambda s, i: scan_item(s, w, parcel_id=(box, blind.parcel_id)[i],
                                                                product_id=shirt, idempotency_key=key()))
     session.rollback()
     line = session.scalars(select(RmaLine).where(RmaLine.rma_id == world.rma.id, RmaLine.product_id == shirt)).one()
     assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.rma_line_id == line.id)) == 2
-    assert sorted(len(r["exceptions"]) for r in results) == [0, 1]
+    assert sorted(len(r.exceptions) for r in results) == [0, 1]
 
 
 def test_partner_cannot_receive_goods_of_a_merchant_it_does_not_serve(session, world):
@@ -115,8 +115,8 @@ def test_partner_cannot_receive_goods_of_a_merchant_it_does_not_serve(session, w
     session.add(p)
     session.commit()
     partner = world.actor("partner")
-    r = open_receipt(session, partner, code="BLIND-1", warehouse_id=world.wh3pl.id, idempotency_key=key(), blind=True)
+    r = open_parcel(session, partner, code="BLIND-1", warehouse_id=world.wh3pl.id, idempotency_key=key(), blind=True)
     with pytest.raises(ValidationFailed):
-        scan_item(session, partner, receipt_id=r["receipt_id"], product_id=p.id, idempotency_key=key())
-    ok = scan_item(session, partner, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key())
-    assert ok["lpn"].startswith("LP")
+        scan_item(session, partner, parcel_id=r.parcel_id, product_id=p.id, idempotency_key=key())
+    ok = scan_item(session, partner, parcel_id=r.parcel_id, product_id=world.products["shirt"].id, idempotency_key=key())
+    assert ok.lpn.startswith("LP")

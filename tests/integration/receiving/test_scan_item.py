@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
-from app.receiving.services import open_receipt, scan_item
+from app.receiving.services import OpenedParcel, ParcelClosed, open_parcel, scan_item
 from app.refunds.models import RefundEvent, RefundTrigger
 from tests.helpers import closed_events, counts, new_key, opened_events
 
@@ -23,17 +24,17 @@ def test_a_scanned_unit_is_received_with_its_ledger_row_and_refund_trigger(sessi
     w = world.actor("worker")
     shirt, dock = world.products["shirt"], world.loc(world.wh, "dock")
     line = next(line for line in world.rma.lines if line.product_id == shirt.id)
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     key = new_key()
-    scanned = scan_item(session, w, receipt_id=r["receipt_id"], product_id=shirt.id, idempotency_key=key)
+    scanned = scan_item(session, w, parcel_id=r.parcel_id, product_id=shirt.id, idempotency_key=key)
     session.rollback()
-    unit_id, reason = scanned["unit_id"], "received from parcel RMA-5001"
+    unit_id, reason = scanned.unit_id, "received from parcel RMA-5001"
 
     unit = session.get(ReturnUnit, unit_id)
-    assert (unit.lpn, unit.state, unit.version, unit.location_id) == (scanned["lpn"], "received", 1, dock.id)
-    assert scanned["lpn"] == "LP00000001"
+    assert (unit.lpn, unit.state, unit.version, unit.location_id) == (scanned.lpn, "received", 1, dock.id)
+    assert scanned.lpn == "LP00000001"
     assert (unit.product_id, unit.warehouse_id, unit.merchant_id) == (shirt.id, world.wh.id, world.merchant.id)
-    assert (unit.rma_id, unit.rma_line_id, unit.receipt_id) == (world.rma.id, line.id, r["receipt_id"])
+    assert (unit.rma_id, unit.rma_line_id, unit.parcel_id) == (world.rma.id, line.id, r.parcel_id)
     assert (unit.paid_price, unit.serial, unit.serial_status, unit.received_by_id) == (Decimal("20.00"), None, "not_tracked", w.id)
     assert unit.received_at is not None and unit.state_changed_at is not None
     assert (unit.grade, unit.packaging, unit.inspected_at, unit.disposition) == (None, None, None, None)
@@ -66,20 +67,20 @@ def test_a_scanned_unit_is_received_with_its_ledger_row_and_refund_trigger(sessi
     assert [(a.action, a.actor_id, a.actor_name, a.warehouse_id) for a in audit] == [
         ("unit.received", w.id, w.name, world.wh.id), ("refund.opened", w.id, w.name, world.wh.id)]
     assert audit[0].reason == reason
-    assert audit[0].details == {"from_state": None, "to_state": "received", "receipt_id": r["receipt_id"], "match": "expected"}
+    assert audit[0].details == {"from_state": None, "to_state": "received", "parcel_id": r.parcel_id, "match": "expected"}
     assert audit[1].details == {"unit_id": unit_id, "amount": "20.00"}
 
 
 def test_a_scan_replayed_ten_times_has_one_effect(session, world):
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     key = new_key()
     before = counts(session)
-    results = [scan_item(session, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id,
+    results = [scan_item(session, w, parcel_id=r.parcel_id, product_id=world.products["shirt"].id,
                          idempotency_key=key) for _ in range(10)]
     after = counts(session)
-    assert [x["replayed"] for x in results] == [False] + [True] * 9
-    assert len({x["unit_id"] for x in results}) == 1
+    assert [x.replayed for x in results] == [False] + [True] * 9
+    assert len({x.unit_id for x in results}) == 1
     for table, n in (("ledger", 1), ("refunds", 1), ("refund_events", 1), ("audit", 2), ("outbox", 2), ("idempotency", 1)):
         assert after[table] - before[table] == n, table
 
@@ -89,7 +90,7 @@ def test_the_same_scan_sent_six_times_at_once_has_one_effect(session, session_fa
     """Retries of one scan racing each other: the parcel's lock queues them, the key's record (or
     its primary key, for a retry that read before the first committed) makes them replays."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     session.commit()
     key, n = new_key(), 6
     barrier = threading.Barrier(n)
@@ -98,15 +99,15 @@ def test_the_same_scan_sent_six_times_at_once_has_one_effect(session, session_fa
         s = session_factory()
         try:
             barrier.wait(timeout=30)
-            return scan_item(s, w, receipt_id=r["receipt_id"], product_id=world.products["shirt"].id, idempotency_key=key)
+            return scan_item(s, w, parcel_id=r.parcel_id, product_id=world.products["shirt"].id, idempotency_key=key)
         finally:
             s.close()
 
     with ThreadPoolExecutor(n) as pool:
         results = [f.result(timeout=60) for f in [pool.submit(run, i) for i in range(n)]]
-    assert sorted(x["replayed"] for x in results) == [False] + [True] * (n - 1)
-    assert len({x["unit_id"] for x in results}) == 1
-    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.receipt_id == r["receipt_id"])) == 1
+    assert sorted(x.replayed for x in results) == [False] + [True] * (n - 1)
+    assert len({x.unit_id for x in results}) == 1
+    assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.parcel_id == r.parcel_id)) == 1
 
 
 def _at_once(session_factory, calls: list) -> list:  # type: ignore[no-untyped-def]
@@ -128,11 +129,11 @@ def _at_once(session_factory, calls: list) -> list:  # type: ignore[no-untyped-d
         return [f.result(timeout=60) for f in [pool.submit(run, c) for c in calls]]
 
 
-def _closes_at_once(session_factory, w, receipt_id: int, keys: list[str]) -> list:  # type: ignore[no-untyped-def]
-    """close_receipt sent with each key at the same moment: its result, or the error it raised."""
-    from app.receiving.services import close_receipt
+def _closes_at_once(session_factory, w, parcel_id: int, keys: list[str]) -> list:  # type: ignore[no-untyped-def]
+    """close_parcel sent with each key at the same moment: its result, or the error it raised."""
+    from app.receiving.services import close_parcel
 
-    return _at_once(session_factory, [lambda s, k=k: close_receipt(s, w, receipt_id=receipt_id, idempotency_key=k)
+    return _at_once(session_factory, [lambda s, k=k: close_parcel(s, w, parcel_id=parcel_id, idempotency_key=k)
                                       for k in keys])
 
 
@@ -141,35 +142,35 @@ def test_the_same_close_sent_ten_times_at_once_has_one_effect(session, session_f
     after it, so every retry replays the winner's answer instead of being refused as already
     closed. Fails if the record is read with the lock (its snapshot predates the wait)."""
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     session.commit()
-    results = _closes_at_once(session_factory, w, r["receipt_id"], [new_key()] * 10)
-    assert all(isinstance(x, dict) for x in results), results
-    assert sorted(x["replayed"] for x in results) == [False] + [True] * 9
-    assert len({repr(sorted((k, v) for k, v in x.items() if k != "replayed")) for x in results}) == 1
-    assert results[0]["missing"]  # nothing was scanned: the whole return is missing
-    assert closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
+    results = _closes_at_once(session_factory, w, r.parcel_id, [new_key()] * 10)
+    assert all(isinstance(x, ParcelClosed) for x in results), results
+    assert sorted(x.replayed for x in results) == [False] + [True] * 9
+    assert len({replace(x, replayed=False) for x in results}) == 1
+    assert results[0].missing  # nothing was scanned: the whole return is missing
+    assert closed_events(session, r.parcel_id, world.rma.id) == (1, 1)
 
 
 def test_ten_closes_of_one_parcel_with_their_own_keys_close_it_once(session, session_factory, world):
     from app.errors import Conflict
 
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     session.commit()
-    results = _closes_at_once(session_factory, w, r["receipt_id"], [new_key() for _ in range(10)])
-    done = [x for x in results if isinstance(x, dict)]
+    results = _closes_at_once(session_factory, w, r.parcel_id, [new_key() for _ in range(10)])
+    done = [x for x in results if isinstance(x, ParcelClosed)]
     refused = [x for x in results if isinstance(x, Conflict)]
     assert len(done) == 1 and len(refused) == 9, results
     assert all("already closed" in x.message for x in refused)
-    assert closed_events(session, r["receipt_id"], world.rma.id) == (1, 1)
+    assert closed_events(session, r.parcel_id, world.rma.id) == (1, 1)
 
 
 def _opens_at_once(session_factory, w, warehouse_id: int, keys: list[str], code: str = "RMA-5001",  # type: ignore[no-untyped-def]
                    blind: bool = False) -> list:
-    """open_receipt of `code` sent with each key at the same moment: its result, or the error it raised."""
+    """open_parcel of `code` sent with each key at the same moment: its result, or the error it raised."""
     return _at_once(session_factory, [
-        lambda s, k=k: open_receipt(s, w, code=code, warehouse_id=warehouse_id, idempotency_key=k, blind=blind)
+        lambda s, k=k: open_parcel(s, w, code=code, warehouse_id=warehouse_id, idempotency_key=k, blind=blind)
         for k in keys])
 
 
@@ -178,9 +179,9 @@ def test_the_same_open_sent_ten_times_at_once_has_one_effect(session, session_fa
     "joined the parcel another worker opened" (each retry queues on the return's lock and then
     reads the winner's record)."""
     results = _opens_at_once(session_factory, world.actor("worker"), world.wh.id, [new_key()] * 10)
-    assert all(isinstance(x, dict) for x in results), results
-    assert sorted(x["replayed"] for x in results) == [False] + [True] * 9
-    assert {(x["receipt_id"], x["joined"]) for x in results} == {(results[0]["receipt_id"], False)}
+    assert all(isinstance(x, OpenedParcel) for x in results), results
+    assert sorted(x.replayed for x in results) == [False] + [True] * 9
+    assert {(x.parcel_id, x.joined) for x in results} == {(results[0].parcel_id, False)}
     assert opened_events(session, world.rma.id) == (1, 1, 1)
 
 
@@ -188,9 +189,9 @@ def test_ten_opens_of_one_return_with_their_own_keys_open_one_parcel(session, se
     """Two workers scanning one label at once share a parcel: the open parcel is read after the
     return's lock. Fails on PostgreSQL when it is read before (checked)."""
     results = _opens_at_once(session_factory, world.actor("worker"), world.wh.id, [new_key() for _ in range(10)])
-    assert all(isinstance(x, dict) for x in results), results
-    assert sorted(x["joined"] for x in results) == [False] + [True] * 9
-    assert len({x["receipt_id"] for x in results}) == 1
+    assert all(isinstance(x, OpenedParcel) for x in results), results
+    assert sorted(x.joined for x in results) == [False] + [True] * 9
+    assert len({x.parcel_id for x in results}) == 1
     assert opened_events(session, world.rma.id) == (1, 1, 1)
 
 
@@ -198,14 +199,14 @@ def test_a_blind_parcel_sent_six_times_at_once_with_one_key_is_one_parcel(sessio
     """A blind parcel reads its key's record before any lock: the retries that missed the winner's
     record fail on its primary key and replay it, leaving no second parcel or exception."""
     from app.exceptions.models import ReturnException
-    from app.receiving.models import Receipt
+    from app.receiving.models import Parcel
 
     results = _opens_at_once(session_factory, world.actor("worker"), world.wh.id, [new_key()] * 6, code="NOLABEL-42", blind=True)
-    assert all(isinstance(x, dict) for x in results), results
-    assert sorted(x["replayed"] for x in results) == [False] + [True] * 5
-    assert {(x["receipt_id"], x["blind"]) for x in results} == {(results[0]["receipt_id"], True)}
+    assert all(isinstance(x, OpenedParcel) for x in results), results
+    assert sorted(x.replayed for x in results) == [False] + [True] * 5
+    assert {(x.parcel_id, x.blind) for x in results} == {(results[0].parcel_id, True)}
     session.rollback()
-    assert session.scalar(select(func.count()).select_from(Receipt).where(Receipt.scanned_code == "NOLABEL-42")) == 1
+    assert session.scalar(select(func.count()).select_from(Parcel).where(Parcel.scanned_code == "NOLABEL-42")) == 1
     assert session.scalars(select(ReturnException.type)).all() == ["unidentified_parcel"]
 
 
@@ -230,17 +231,17 @@ def test_an_open_retried_after_its_parcel_was_closed_replays(session, world):
     """A retry that arrives after the parcel and its return were closed gets the first answer, not
     "already received": the key's record is checked before the return's state."""
     from app.errors import IdempotencyKeyReused
-    from app.receiving.services import close_receipt
+    from app.receiving.services import close_parcel
 
     w, key = world.actor("worker"), new_key()
-    first = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key)
-    close_receipt(session, w, receipt_id=first["receipt_id"], idempotency_key=new_key())
-    again = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key)
-    assert again["replayed"] and again["receipt_id"] == first["receipt_id"] and not again["joined"]
+    first = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key)
+    close_parcel(session, w, parcel_id=first.parcel_id, idempotency_key=new_key())
+    again = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=key)
+    assert again.replayed and again.parcel_id == first.parcel_id and not again.joined
     with pytest.raises(IdempotencyKeyReused):
-        open_receipt(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key)
+        open_parcel(session, w, code="SO-1001", warehouse_id=world.wh.id, idempotency_key=key)
     with pytest.raises(IdempotencyKeyReused):
-        open_receipt(session, w, code="NOLABEL-5", warehouse_id=world.wh.id, idempotency_key=key, blind=True)
+        open_parcel(session, w, code="NOLABEL-5", warehouse_id=world.wh.id, idempotency_key=key, blind=True)
 
 
 @pytest.mark.pg_only
@@ -252,14 +253,14 @@ def test_scans_through_the_scan_use_case_at_once_fill_a_line_once(session, sessi
     from app.receiving.services import scan
 
     w = world.actor("worker")
-    r = open_receipt(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
+    r = open_parcel(session, w, code="RMA-5001", warehouse_id=world.wh.id, idempotency_key=new_key())
     session.commit()
     results = _at_once(session_factory, [
-        lambda s, i=i: scan(s, w, code="TEE-BLU-M", parcel_id=r["receipt_id"], pending_product_id=None,
+        lambda s, i=i: scan(s, w, code="TEE-BLU-M", parcel_id=r.parcel_id, pending_product_id=None,
                             warehouse_id=world.wh.id, idempotency_key=f"at-once-scan-{i:04d}")
         for i in range(6)])
     assert all(x.kind == "received" for x in results), results
-    assert sorted(len(x.received["exceptions"]) for x in results) == [0, 0, 1, 1, 1, 1]
+    assert sorted(len(x.received.exceptions) for x in results) == [0, 0, 1, 1, 1, 1]
     session.rollback()
     assert session.scalar(select(func.count()).select_from(ReturnUnit).where(
-        ReturnUnit.receipt_id == r["receipt_id"], ReturnUnit.rma_line_id.is_not(None))) == 2
+        ReturnUnit.parcel_id == r.parcel_id, ReturnUnit.rma_line_id.is_not(None))) == 2

@@ -25,7 +25,7 @@ FIELDS = sorted(
     {"action", "active", "amount", "autoprint", "base_version", "channel", "choice", "code", "context", "count",
      "credit", "decision", "disposition", "grade", "host", "idempotency_key", "key", "kind", "label", "lpn", "n",
      "name", "next", "note", "notes", "order", "override", "override_reason", "packaging", "page", "per_page", "port",
-     "printer_id", "reason", "receipt_id", "refund_ids", "resolution", "rma", "rma_line_id", "sort", "start", "stock",
+     "printer_id", "reason", "parcel_id", "refund_ids", "resolution", "rma", "rma_line_id", "sort", "start", "stock",
      "to_state", "type", "unit_id", "unit_ids", "v-1", "v-2", "version", "view", "warehouse", "warehouse_id",
      "zpl_stock", "username", "password", "remember"}
     | {f"r0-{k}" for k in (*CONDITION_KEYS, "position", "name", "disposition", "refund_action",

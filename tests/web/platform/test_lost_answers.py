@@ -67,7 +67,7 @@ def test_the_handheld_flow_survives_every_answer_being_lost(app, client, proxy, 
     confirm_key = new_key()
     _lose_then_retry(app, client, proxy, "/receive/units/1/dispose", {"key": confirm_key}, b"LP00000001")
     assert _ledger_keys(app) == [scan_key, confirm_key]
-    _lose_then_retry(app, client, proxy, "/receive/close", {"receipt_id": 1, "key": new_key()}, b"closed")
+    _lose_then_retry(app, client, proxy, "/receive/close", {"parcel_id": 1, "key": new_key()}, b"closed")
 
 
 def test_a_desk_decision_survives_its_answer_being_lost(app, client, proxy, session, world):

@@ -36,7 +36,7 @@ def test_scan_flow_and_unknown_codes(client, world, session):
     login(client, "worker")
     _choose(client, world)
     unknown = client.post("/receive/scan", data={"code": "NOPE", "key": key()}, headers=HX)
-    assert unknown.status_code == 422 and b"Start blind receipt" in unknown.data
+    assert unknown.status_code == 422 and b"Start blind parcel" in unknown.data
     parcel = client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
     assert parcel.status_code == 200 and b"RMA-5001" in parcel.data
     k = key()
@@ -85,7 +85,7 @@ def test_partner_cannot_see_other_warehouse_units(client, world):
 def test_no_scan_input_yields_a_server_error(client, world, code):
     with client.session_transaction() as s:
         signed_in = "_user_id" in s
-        s.pop("receipt_id", None)
+        s.pop("parcel_id", None)
         s.pop("pending_product_id", None)
     if not signed_in:
         login(client, "worker")
@@ -157,9 +157,9 @@ def test_a_login_switched_off_or_demoted_counts_from_the_next_request(client, wo
     assert off.status_code == 302 and "/login" in off.headers["Location"]
     refused = client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
     assert refused.status_code in (302, 401)
-    from app.receiving.models import Receipt
+    from app.receiving.models import Parcel
 
-    assert session.scalar(select(func.count()).select_from(Receipt)) == 0  # the parcel was not opened
+    assert session.scalar(select(func.count()).select_from(Parcel)) == 0  # the parcel was not opened
 
 
 def test_a_partners_parcel_linked_out_of_their_scope_does_not_lock_them_out(client, world, session):
@@ -169,17 +169,17 @@ def test_a_partners_parcel_linked_out_of_their_scope_does_not_lock_them_out(clie
     from sqlalchemy import update
 
     from app.orders.models import Rma
-    from app.receiving.models import Receipt
+    from app.receiving.models import Parcel
 
     login(client, "partner")
     assert client.post("/receive/warehouse", data={"warehouse_id": world.wh3pl.id}, headers=HX).status_code == 200
     blind = client.post("/receive/blind", data={"code": "MYSTERY-1", "key": key()}, headers=HX)
-    assert blind.status_code == 200 and b"Blind receipt" in blind.data
+    assert blind.status_code == 200 and b"Blind parcel" in blind.data
     theirs = Rma(number="RMA-GLOBEX-1", merchant_id=world.other_merchant.id, channel_id=world.channel.id,
                  warehouse_id=world.wh3pl.id, status="receiving")
     session.add(theirs)
     session.flush()
-    session.execute(update(Receipt).where(Receipt.scanned_code == "MYSTERY-1").values(rma_id=theirs.id))
+    session.execute(update(Parcel).where(Parcel.scanned_code == "MYSTERY-1").values(rma_id=theirs.id))
     session.commit()
     page = client.get("/receive", headers=HX)
     assert page.status_code == 200 and b"RMA-GLOBEX-1" not in page.data and b"MYSTERY-1" not in page.data
