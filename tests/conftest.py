@@ -28,6 +28,7 @@ BACKENDS = [b for b in os.environ.get("DOCKHAND_TEST_BACKENDS", "sqlite,postgres
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "pg_only: needs PostgreSQL (row locks, real concurrency)")
     config.addinivalue_line("markers", "e2e: drives Chromium")
+    config.addinivalue_line("markers", "fault: kills app workers and restarts PostgreSQL (its own servers)")
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,13 @@ class ThrowawayPostgres:
             time.sleep(0.2)
         raise RuntimeError(f"throwaway PostgreSQL did not start: {(self.dir / 'log').read_text()}")
 
+    def restart(self) -> None:
+        """Restart the server (fast shutdown: every connection is dropped), with the options it had;
+        its output goes to its log, not to a pipe that would keep this call waiting."""
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"),
+                                     "-m", "fast", "-w", "restart"]),
+                       cwd="/", check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def keep(self) -> None:
         """Leave the server running after this process exits (`bench/run.py --keep`)."""
         atexit.unregister(self.stop)
