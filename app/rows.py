@@ -4,7 +4,7 @@ Every writer of a concept (a unit move, a refund step, an inspection, an excepti
 entry) returns the rows it writes, as `Insert` and `Update` values; the use case sends all of its
 rows at once with `write`. On PostgreSQL that is one statement built with SQLAlchemy Core, a chain
 of data-modifying CTEs (`WITH w0 AS (INSERT ...), w1 AS (UPDATE ...) SELECT ...`), so that the
-scan on the dock costs one round trip for its writes whatever it writes. Elsewhere the rows go
+scan on the dock costs one round trip for its writes (CHAIN_ROWS rows per statement at most). Elsewhere the rows go
 one statement after the other. Ids that rows refer to are allocated beforehand (`next_id`,
 `allocate_ids`). See docs/decisions/0003-batched-writes.md.
 """
@@ -143,6 +143,13 @@ def _params(row: Row, prefix: str) -> dict[str, Any]:
     return params
 
 
+# Rows per statement. A scan writes about ten: one statement. A parcel closed with hundreds of
+# lines missing writes thousands: as one chain of CTEs it took SQLAlchemy and PostgreSQL over 30 s
+# (a gunicorn worker timeout on a 500-line return); in chains of this size it is a few statements,
+# each compiled once and cached.
+CHAIN_ROWS = 32
+
+
 @lru_cache(maxsize=256)
 def _chain(dialect: str, shapes: tuple[tuple[Any, ...], ...]) -> Executable:
     """The one statement for rows of these shapes, in this order: each row a data-modifying CTE,
@@ -181,11 +188,14 @@ def write(session: Session, rows: Sequence[Row]) -> None:
     dialect = session.get_bind().dialect.name
     updates = [r for r in rows if isinstance(r, Update)]
     if dialect == "postgresql" and len(rows) > 1:
-        stmt = _chain(dialect, tuple(r.shape for r in rows))
-        params: dict[str, Any] = {}
-        for i, row in enumerate(rows):
-            params.update(_params(row, f"w{i}_"))
-        counts = list(session.execute(stmt, params).one())[:len(updates)]
+        counts = []
+        for start in range(0, len(rows), CHAIN_ROWS):
+            chunk = rows[start:start + CHAIN_ROWS]
+            params: dict[str, Any] = {}
+            for i, row in enumerate(chunk):
+                params.update(_params(row, f"w{i}_"))
+            changed = session.execute(_chain(dialect, tuple(r.shape for r in chunk)), params).one()
+            counts += list(changed)[:sum(isinstance(r, Update) for r in chunk)]
     else:
         counts = []
         for row in rows:

@@ -78,3 +78,41 @@ def test_an_inspection_is_two_statements_and_a_confirm_four(session, world):
     assert len(confirm) == 4, confirm
     assert "FOR UPDATE" in inspect[0] and "FOR UPDATE" in confirm[0] and "FOR UPDATE" in confirm[2]
     assert inspect[1].startswith("WITH") and confirm[3].startswith("WITH")
+
+
+def test_closing_a_return_with_hundreds_of_lines_missing_writes_in_bounded_statements(session, world):
+    """A 500-line return closed with every line missing took one statement of thousands of CTEs,
+    over gunicorn's 30 s. Its rows now go CHAIN_ROWS at a time: a few statements, each small."""
+    from decimal import Decimal
+
+    from app.db import unit_of_work
+    from app.exceptions.models import ReturnException
+    from app.orders.models import Order, OrderLine, Rma, RmaLine
+    from app.rows import CHAIN_ROWS
+
+    shirt, n = world.products["shirt"], 200
+    with unit_of_work(session):
+        order = Order(number="SO-BIG", merchant_id=world.merchant.id, channel_id=world.channel.id,
+                      customer_id=world.customer.id)
+        session.add(order)
+        session.flush()
+        rma = Rma(number="RMA-BIG", order_id=order.id, merchant_id=world.merchant.id, channel_id=world.channel.id,
+                  warehouse_id=world.wh.id, customer_id=world.customer.id, status="in_transit")
+        session.add(rma)
+        session.flush()
+        for _ in range(n):
+            line = OrderLine(order_id=order.id, product_id=shirt.id, quantity=1, unit_price=Decimal("20.00"))
+            session.add(line)
+            session.flush()
+            session.add(RmaLine(rma_id=rma.id, product_id=shirt.id, order_line_id=line.id, quantity=1,
+                                reason_code="wrong_size"))
+    w = world.actor("worker")
+    r = open_parcel(session, w, code="RMA-BIG", warehouse_id=world.wh.id, idempotency_key=new_key())
+    statements = statements_sent(session, lambda: close_parcel(session, w, parcel_id=r.parcel_id,
+                                                               idempotency_key=new_key()))
+    writes = [s for s in statements if s.startswith("WITH")]
+    assert all(s.count(" AS (") <= CHAIN_ROWS for s in writes)
+    assert 2 <= len(writes) <= 3 * n // CHAIN_ROWS + 2, len(writes)
+    missing = session.scalars(select(ReturnException.id).where(ReturnException.type == "missing_item",
+                                                               ReturnException.rma_id == rma.id)).all()
+    assert len(missing) == n
