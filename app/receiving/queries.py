@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ExecutableOption
 
 from app.auth.roles import Actor
-from app.auth.scoping import Scope, is_staff, org_merchants, scope_of, scope_warehouses, visible
+from app.auth.scoping import Scope, is_staff, org_merchants, scope_of, scope_warehouses, serves_merchant, visible
 from app.catalog.models import Location, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
 from app.disposition.services import unit_screen_row
 from app.errors import NotFound, ValidationFailed
@@ -177,7 +177,10 @@ def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, parce
     code = parsed.raw
 
     def product_of(key: str) -> Any:
-        return known.product if known is not None and known.key == key else find_product(session, key)
+        # A partner's scan knows only the products of the merchants its organisation serves: any
+        # other is an unknown code, so that the scan box tells nothing about other merchants.
+        product = known.product if known is not None and known.key == key else find_product(session, key)
+        return product if product is not None and serves_merchant(session, actor, product.merchant_id) else None
 
     if not code:
         return ScanResult("unknown", code, parsed)
@@ -185,7 +188,8 @@ def resolve_scan(session: Session, actor: Actor, raw: str | ParsedScan, *, parce
         unit_id = session.scalars(scope_units(select(ReturnUnit.id).where(ReturnUnit.lpn == code.upper()), actor)).first()
         return ScanResult("lpn" if unit_id else "unknown", code, parsed, unit_id=unit_id)
     if parsed.kind_hint == "location":
-        loc = session.scalars(select(Location).where(Location.barcode == code)).first()
+        loc = session.scalars(select(Location).where(Location.barcode == code,
+                                                      visible(actor, Location.warehouse_id))).first()
         return ScanResult("location" if loc else "unknown", code, parsed, location_id=loc.id if loc else None)
     if parsed.kind_hint == "gs1" and parsed.gtin:
         product = product_of(parsed.gtin)

@@ -207,3 +207,37 @@ def test_a_category_with_its_own_checklist_is_inspected_against_it(client, world
     session.rollback()
     assert session.scalars(select(Inspection.answers).where(Inspection.unit_id == 1)).one() == {
         "no_smoke": True, "buttons": False}
+
+
+def test_a_partners_scan_box_tells_nothing_of_merchants_and_warehouses_it_does_not_serve(client, world, session):
+    """Another merchant's product and another warehouse's location label answer exactly as a code
+    that does not exist; the partner's own location label is recognised."""
+    from decimal import Decimal
+
+    from app.catalog.models import Product
+    from app.receiving.services import open_parcel
+
+    session.add_all([Product(sku="GLX-PHONE", name="Globex phone", category="electronics", unit_value=Decimal("500"),
+                             serial_tracked=True, merchant_id=world.other_merchant.id),
+                     Product(sku="GLX-CABLE", name="Globex cable", category="electronics", unit_value=Decimal("5"),
+                             merchant_id=world.other_merchant.id)])
+    session.commit()
+    open_parcel(session, world.actor("partner"), code="BLIND-7", warehouse_id=world.wh3pl.id, idempotency_key=key(),
+                blind=True)
+    login(client, "partner")
+    client.post("/receive/warehouse", data={"warehouse_id": world.wh3pl.id}, headers=HX)
+
+    def answer(code: str) -> tuple[int, str]:
+        resp = client.post("/receive/scan", data={"code": code, "key": key()}, headers=HX)
+        return resp.status_code, resp.get_data(as_text=True).replace(code, "<code>")
+
+    nothing = answer("ZZZ-NOT-A-SKU")
+    assert nothing[0] == 422
+    assert answer("GLX-PHONE") == nothing
+    assert answer("GLX-CABLE") == nothing
+    assert answer("LOC:WH1-DOCK-01") == answer("LOC:WH9-NOPE-01")
+    own = answer("LOC:3PL1-DOCK-01")
+    assert own[0] == 422 and "location label" in own[1]
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ReturnUnit)) == 0
+
