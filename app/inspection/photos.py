@@ -24,6 +24,7 @@ THUMB_EDGE = 320
 FULL_QUALITY = 85
 THUMB_QUALITY = 80
 CONTENT_TYPE = "image/jpeg"
+MAX_DECODED_PIXELS = 16_000_000  # 64 MB as RGBA
 
 _FORMATS = ("JPEG", "PNG", "WEBP")  # MPO (multi-picture JPEG) is opened via JPEG.
 _ACCEPTED = frozenset((*_FORMATS, "MPO"))
@@ -80,9 +81,14 @@ def _amount(value: float) -> str:
 
 
 def process_photo(
-    data: bytes, *, max_bytes: int = 15 * 1024 * 1024, max_pixels: int = 50_000_000
+    data: bytes, *, max_bytes: int = 15 * 1024 * 1024, max_pixels: int = 50_000_000,
+    max_decoded_pixels: int = MAX_DECODED_PIXELS,
 ) -> ProcessedPhoto:
-    """Validate and re-encode an uploaded photo, raising PhotoRejected for bad input."""
+    """Validate and re-encode an uploaded photo, raising PhotoRejected for bad input.
+
+    Work is bounded before it starts: `max_pixels` by the header, and `max_decoded_pixels` for
+    what is decoded (a big JPEG is decoded at a fraction of its size; a PNG or WebP in full), so
+    one photo costs at most about 64 MB and a fraction of a second, whatever its file says."""
     if not data:
         raise PhotoRejected(MSG_EMPTY)
     if len(data) > max_bytes:
@@ -103,8 +109,13 @@ def process_photo(
         try:
             if im.format in ("JPEG", "MPO"):
                 im.draft("RGB", (FULL_EDGE, FULL_EDGE))  # DCT-scaled decode of big JPEGs
+            if im.size[0] * im.size[1] > max_decoded_pixels:
+                raise PhotoRejected(f"Photo is too large to process (max {_amount(max_decoded_pixels / 1e6)} "
+                                    "megapixels as PNG or WebP): take it with the camera as a JPEG.")
             im.load()
             full = _to_rgb(_upright(im))
+        except PhotoRejected:
+            raise
         except _BAD_INPUT as exc:
             raise PhotoRejected(MSG_DAMAGED) from exc
     full.thumbnail((FULL_EDGE, FULL_EDGE), Image.Resampling.LANCZOS)

@@ -1,7 +1,7 @@
 """Inspection use cases: record the checklist, grade and packaging; attach photos."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,3 +202,22 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
 
     return run_idempotent(session, actor, idempotency_key, "add_photo",
                           {"unit_id": unit_id, "sha256": processed.sha256}, work, result_type=PhotoAdded)
+
+
+MAX_PHOTOS_PER_UPLOAD = 4  # with each photo's decoding bounded, one request costs at most four photos' work
+
+
+def add_photos(session: Session, actor: Actor, *, unit_id: int, photos: Sequence[bytes], store_root: str | Path,
+               max_bytes: int, idempotency_key: str | None) -> list[PhotoAdded]:
+    """Use case: attach the photos of one upload, each under its own key (`<key>-<n>`), so that a
+    retried upload adds none twice. Refused whole, before any is decoded, when there are none or
+    more than MAX_PHOTOS_PER_UPLOAD."""
+    if not photos:
+        raise ValidationFailed("Take or choose a photo first.")
+    if len(photos) > MAX_PHOTOS_PER_UPLOAD:
+        raise ValidationFailed(f"Send at most {MAX_PHOTOS_PER_UPLOAD} photos at once. Nothing was added.")
+    base_key = (idempotency_key or "")[:80]
+    if not base_key:
+        raise ValidationFailed("This upload needs its request key. Reload the page and try again.")
+    return [add_photo(session, actor, unit_id=unit_id, data=data, store_root=store_root, max_bytes=max_bytes,
+                      idempotency_key=f"{base_key}-{i}") for i, data in enumerate(photos)]

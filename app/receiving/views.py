@@ -10,7 +10,7 @@ from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
 from app.ledger.domain import PACKAGING_STATES
-from app.inspection.services import add_photo, form_answers, record_inspection, stored_or_default_checklist
+from app.inspection.services import add_photos, form_answers, record_inspection, stored_or_default_checklist
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
 from app.web import actor, form_int, is_htmx, new_key, render, require
@@ -247,17 +247,10 @@ def inspect(unit_id: int) -> Response:
 @require("inspect")
 def photos(unit_id: int) -> Response:
     """Attach one or more photos from the device camera."""
-    files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
-    if not files:
-        raise ValidationFailed("Take or choose a photo first.")
     limit = current_app.config["PHOTO_MAX_BYTES"]
-    base_key = (request.form.get("key") or "")[:80]
-    if not base_key:
-        raise ValidationFailed("This upload needs its request key. Reload the page and try again.")
-    for i, f in enumerate(files[:10]):
-        data = f.stream.read(limit + 1)
-        add_photo(db.session, actor(), unit_id=unit_id, data=data, store_root=current_app.config["PHOTO_DIR"],
-                  max_bytes=limit, idempotency_key=f"{base_key}-{i}")
+    files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
+    add_photos(db.session, actor(), unit_id=unit_id, photos=[f.stream.read(limit + 1) for f in files],
+               store_root=current_app.config["PHOTO_DIR"], max_bytes=limit, idempotency_key=request.form.get("key"))
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
                   **_unit_context(_unit(unit_id)))
 

@@ -393,3 +393,30 @@ def test_store_refuses_photo_with_forged_hash(tmp_path: Path, photo: ProcessedPh
     with pytest.raises(ValueError):
         PhotoStore(tmp_path).save(forged)
     assert not any(tmp_path.iterdir())
+
+
+def test_what_is_decoded_is_bounded_whatever_the_file_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 49-megapixel PNG was decoded in full (about 1 s and 300 MB): a PNG or WebP over the decode
+    budget is refused before its pixels are loaded; a 48-megapixel phone JPEG is decoded at a
+    fraction of its size and accepted."""
+    png = _png_bomb(7_000, 7_000, data_rows=10)  # 49 MP declared, tiny file
+
+    def explode(self: object) -> None:
+        raise AssertionError("a PNG over the decode budget was decoded")
+
+    with monkeypatch.context() as m:
+        m.setattr(ImageFile.ImageFile, "load", explode)
+        assert _rejected(png) == ("Photo is too large to process (max 16 megapixels as PNG or WebP): take it "
+                                  "with the camera as a JPEG.")
+    jpeg = _encode(Image.new("RGB", (8_000, 6_000), (90, 140, 200)), "JPEG", quality=70)  # 48 MP
+    decoded: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def spy(self: ImageFile.ImageFile):  # type: ignore[no-untyped-def]
+        decoded.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    done = process_photo(jpeg)
+    assert max(done.width, done.height) == photos.FULL_EDGE
+    assert decoded and all(w * h <= photos.MAX_DECODED_PIXELS for w, h in decoded), decoded

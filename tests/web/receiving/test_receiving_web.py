@@ -241,3 +241,31 @@ def test_a_partners_scan_box_tells_nothing_of_merchants_and_warehouses_it_does_n
     session.rollback()
     assert session.scalar(select(func.count()).select_from(ReturnUnit)) == 0
 
+
+def test_one_upload_carries_at_most_four_photos_and_a_fifth_adds_none(client, world, session):
+    import io
+
+    from PIL import Image
+
+    from app.inspection.models import Photo
+
+    def jpeg(shade: int) -> tuple[io.BytesIO, str]:
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (shade * 50, 80, 120)).save(buf, "JPEG")
+        buf.seek(0)
+        return buf, f"p{shade}.jpg"
+
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    five = client.post("/receive/units/1/photos", data={"key": key(), "photo": [jpeg(s) for s in range(5)]},
+                       headers=HX, content_type="multipart/form-data")
+    assert five.status_code == 422 and b"at most 4 photos at once" in five.data
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Photo)) == 0
+    four = client.post("/receive/units/1/photos", data={"key": key(), "photo": [jpeg(s) for s in range(4)]},
+                       headers=HX, content_type="multipart/form-data")
+    assert four.status_code == 200
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Photo)) == 4
