@@ -7,6 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from app.labels.printer import DEFAULT_NETWORKS, PrinterNetworks
+
 
 def _instance_secret(instance_path: Path) -> str:
     """The demo's secret key: generated once and kept under instance/."""
@@ -40,6 +42,7 @@ def load_config(instance_path: Path) -> dict[str, object]:
         "MAX_CONTENT_LENGTH": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)) + 1024 * 1024,
         "REFUND_APPROVAL_THRESHOLD": Decimal(os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00")),
         "LABEL_PRINTER_TIMEOUT": float(os.environ.get("DOCKHAND_PRINTER_TIMEOUT", 5.0)),
+        "PRINTER_NETWORKS": PrinterNetworks.parse(os.environ.get("DOCKHAND_PRINTER_NETWORKS", DEFAULT_NETWORKS)),
         "QUEUE_AGEING_HOURS": int(os.environ.get("DOCKHAND_QUEUE_AGEING_HOURS", 48)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -130,7 +130,7 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @pytest.fixture
 def fake_printer():  # type: ignore[no-untyped-def]
-    """A raw-TCP 'Zebra' on 127.0.0.1 for one test (tests/fakes.py)."""
+    """A raw-TCP 'Zebra' on this machine's own address for one test (tests/fakes.py)."""
     from tests.fakes import FakePrinter
 
     printer = FakePrinter()
@@ -152,8 +152,11 @@ def app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     from app import create_app
     from app.db import db
 
+    from tests.fakes import PRINTER_NETWORKS
+
     application = create_app({"TESTING": True, "DATABASE_URL": db_url, "WTF_CSRF_ENABLED": False,
-                              "SECRET_KEY": "test", "PHOTO_DIR": str(tmp_path / "photos")})
+                              "SECRET_KEY": "test", "PHOTO_DIR": str(tmp_path / "photos"),
+                              "PRINTER_NETWORKS": PRINTER_NETWORKS})
     yield application
     db.dispose()
 

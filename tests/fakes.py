@@ -1,19 +1,48 @@
-"""Real stand-ins for the outside world: a network printer on 127.0.0.1."""
+"""Real stand-ins for the outside world: a network printer on this machine's own (non-loopback)
+address, and a reverse proxy that loses answers."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
+from app.labels.printer import DEFAULT_NETWORKS, PrinterNetworks
+
+
+def _printer_host() -> str:
+    """An address of this machine that is not loopback: Dockhand never sends to a printer on its
+    own host's loopback, so the stand-in printers listen here (no packet leaves the machine)."""
+    for family, probe in ((socket.AF_INET, "198.51.100.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))  # picks the route's source address; sends nothing
+                address = udp.getsockname()[0]
+        except OSError:
+            continue
+        if not ipaddress.ip_address(address).is_loopback:
+            return address
+    raise RuntimeError("the printer tests need a network address on this machine other than loopback")
+
+
+PRINTER_HOST = _printer_host()
+# The private LAN ranges and this machine's address: what the tests allow printers on.
+PRINTER_NETWORKS = PrinterNetworks.parse(f"{DEFAULT_NETWORKS},{ipaddress.ip_network(PRINTER_HOST)}")
+
+
+def _family() -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in PRINTER_HOST else socket.AF_INET
+
 
 class FakePrinter:
-    """A raw-TCP 'Zebra' on 127.0.0.1 that keeps each job it is sent, read to EOF."""
+    """A raw-TCP 'Zebra' on PRINTER_HOST that keeps each job it is sent, read to EOF."""
 
     def __init__(self) -> None:
         """Listen on a free port and serve in a daemon thread."""
-        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server = socket.create_server((PRINTER_HOST, 0), family=_family())
+        self.host = PRINTER_HOST
         self.server.settimeout(0.1)
         self.port = self.server.getsockname()[1]
         self.jobs: list[bytes] = []
@@ -50,25 +79,25 @@ class FakePrinter:
 
 
 def closed_port() -> int:
-    """A port on 127.0.0.1 where nothing listens (connections are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    """A port on PRINTER_HOST where nothing listens (connections are refused)."""
+    with socket.socket(_family()) as probe:
+        probe.bind((PRINTER_HOST, 0))
         return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
 def unresponsive_port() -> Iterator[int]:
     """A port whose accept queue is full, so a new connection hangs until the sender times out."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
+    server = socket.socket(_family())
+    server.bind((PRINTER_HOST, 0))
     server.listen(0)
     port = server.getsockname()[1]
     fillers = []
     for _ in range(4):
-        filler = socket.socket()
+        filler = socket.socket(_family())
         filler.setblocking(False)
         with contextlib.suppress(BlockingIOError):
-            filler.connect(("127.0.0.1", port))
+            filler.connect((PRINTER_HOST, port))
         fillers.append(filler)
     time.sleep(0.1)
     try:

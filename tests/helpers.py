@@ -32,6 +32,7 @@ from app.refunds.models import RefundEvent, RefundTrigger
 from app.refunds.services import RefundPolicy
 from app.refunds.writer import open_trigger, settle_refund
 from app.rows import allocate_ids, expire, write
+from tests.fakes import PRINTER_HOST
 
 
 def new_lpn(session: Session) -> str:
@@ -175,11 +176,11 @@ def receive(session: Session, world, product_key: str = "shirt", *, warehouse=No
 
 
 def add_printer(session: Session, world, port: int, *, warehouse=None, stock: str = "4x6",  # type: ignore[no-untyped-def]
-                name: str = "Dock Zebra") -> Printer:
+                name: str = "Dock Zebra", host: str = PRINTER_HOST) -> Printer:
     """A printer row, as an admin would have set it up."""
     wh = warehouse if warehouse is not None else world.wh
     with unit_of_work(session):
-        printer = Printer(name=name, warehouse_id=wh.id, host="127.0.0.1", port=port, stock=stock, active=True)
+        printer = Printer(name=name, warehouse_id=wh.id, host=host, port=port, stock=stock, active=True)
         session.add(printer)
     return printer
 

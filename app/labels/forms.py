@@ -1,7 +1,7 @@
 """Input parsing for the label views: the printer form, print options, the remembered printer."""
 from __future__ import annotations
 
-from app.web import safe_next  # noqa: F401  - one copy, re-exported for the labels views
+from app.web import as_id, safe_next  # noqa: F401  - safe_next: one copy, re-exported for the labels views
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,8 +52,8 @@ class Remembered:
 def parse_remembered(value: str | None) -> Remembered:
     """Read the `dockhand_printer` cookie; anything odd means "print from the browser, 4x6"."""
     value = (value or "").strip()
-    if value.startswith(PRINTER_PREFIX) and value[len(PRINTER_PREFIX):].isdigit() and len(value) < 20:
-        return Remembered(printer_id=int(value[len(PRINTER_PREFIX):]))
+    if value.startswith(PRINTER_PREFIX) and (printer_id := as_id(value[len(PRINTER_PREFIX):])) is not None:
+        return Remembered(printer_id=printer_id)
     if value.startswith(BROWSER_PREFIX) and value[len(BROWSER_PREFIX):] in STOCKS:
         return Remembered(browser_stock=value[len(BROWSER_PREFIX):])
     return Remembered()
@@ -62,7 +62,7 @@ def parse_remembered(value: str | None) -> Remembered:
 def parse_choice(value: str | None) -> str:
     """Validate a printer choice from the picker; return the cookie value to store."""
     value = (value or "").strip()
-    if value.startswith(PRINTER_PREFIX) and value[len(PRINTER_PREFIX):].isdigit() and len(value) < 20:
+    if value.startswith(PRINTER_PREFIX) and as_id(value[len(PRINTER_PREFIX):]) is not None:
         return value
     if value.startswith(BROWSER_PREFIX) and value[len(BROWSER_PREFIX):] in STOCKS:
         return value

@@ -33,7 +33,7 @@ from app.labels.domain import (
     validate_barcode_value,
 )
 from app.labels.models import PRINTER_STOCKS, Printer, PrintJob
-from app.labels.printer import PrinterError, check_address, send_raw
+from app.labels.printer import PrinterError, PrinterNetworks, check_address, send_raw
 from app.labels.zpl import render_zpl
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import ReturnUnit
@@ -298,13 +298,15 @@ def record_print(session: Session, actor: Actor, *, unit_id: int, kind: str, sto
 
 def send_to_printer(session: Session, actor: Actor, *, unit_id: int, printer_id: int, kind: str,
                     stock: str | None, reason: str | None, idempotency_key: str | None,
-                    timeout: float = DEFAULT_TIMEOUT, today: date | None = None,
-                    sender: Sender = send_raw) -> LabelPrinted:
+                    timeout: float = DEFAULT_TIMEOUT, networks: PrinterNetworks | None = None,
+                    today: date | None = None, sender: Sender = send_raw) -> LabelPrinted:
     """Use case: render the ZPL, send it to a network printer and, only once it was taken, record it.
 
-    A printer that refuses, times out or drops the connection raises PrinterUnavailable and
+    A printer that is not on an allowed network (`networks`, default the private LAN ranges),
+    refuses, times out or drops the connection raises PrinterUnavailable, one message for all, and
     nothing is written (the idempotency claim is rolled back too, so the same tap may retry).
     """
+    networks = networks or PrinterNetworks.default()
     check_kind(kind)
     if stock is not None:
         check_stock(stock, thermal=True)
@@ -323,7 +325,7 @@ def send_to_printer(session: Session, actor: Actor, *, unit_id: int, printer_id:
         reprint, text = _check_reason(session, unit, content, reason)
         payload = render_zpl(content, printer.stock).encode("utf-8")
         try:
-            sender(printer.host, printer.port, payload, timeout=timeout)
+            sender(printer.host, printer.port, payload, timeout=timeout, networks=networks)
         except PrinterError as exc:
             raise PrinterUnavailable(f"{exc.message}. Nothing was printed or recorded: check that {printer.name} "
                                      "is switched on, online and loaded, then try again.") from exc
@@ -368,15 +370,17 @@ def get_printer(session: Session, actor: Actor, printer_id: int | None) -> Print
 
 
 def save_printer(session: Session, actor: Actor, *, printer_id: int | None, name: str, warehouse_id: int,
-                 host: str, port: int, stock: str, active: bool, idempotency_key: str | None) -> PrinterSaved:
-    """Use case (admin): add a printer, or change or deactivate one; audited, idempotent."""
+                 host: str, port: int, stock: str, active: bool, idempotency_key: str | None,
+                 networks: PrinterNetworks | None = None) -> PrinterSaved:
+    """Use case (admin): add a printer, or change or deactivate one; audited, idempotent. Its host
+    must be on an allowed network (`networks`, default the private LAN ranges)."""
     if not actor.can("admin"):
         raise NotPermitted("Only an admin may set up printers.")
     name, host = clean_text(name), (host or "").strip()
     if not name or len(name) > 80:
         raise ValidationFailed("Give the printer a name of 1 to 80 characters.")
     try:
-        check_address(host, port)
+        check_address(host, port, networks or PrinterNetworks.default())
     except PrinterError as exc:
         raise ValidationFailed(f"{exc.message}.") from exc
     if stock not in PRINTER_STOCKS:

@@ -38,6 +38,7 @@ from app.labels.forms import (
 )
 from app.labels.models import Printer
 from app.ledger.models import ReturnUnit
+from app.labels.printer import PrinterNetworks
 from app.web import actor, is_htmx, new_key, render, require
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
@@ -52,6 +53,11 @@ def _namespaced(action: str, key: str | None) -> str | None:
 def _timeout() -> float:
     """Seconds to wait for a network printer (LABEL_PRINTER_TIMEOUT, default 5)."""
     return float(current_app.config.get("LABEL_PRINTER_TIMEOUT", services.DEFAULT_TIMEOUT))
+
+
+def _networks() -> PrinterNetworks:
+    """The networks printers may be on (PRINTER_NETWORKS, from DOCKHAND_PRINTER_NETWORKS)."""
+    return current_app.config["PRINTER_NETWORKS"]
 
 
 def _current_path() -> str | None:
@@ -268,7 +274,8 @@ def send(unit_id: int) -> Response:
         result = services.send_to_printer(
             db.session, actor(), unit_id=unit.id, printer_id=printer_id, kind=kind,
             stock=request.form.get("stock") or None, reason=request.form.get("reason"),
-            idempotency_key=_namespaced("send", request.form.get("idempotency_key")), timeout=_timeout())
+            idempotency_key=_namespaced("send", request.form.get("idempotency_key")), timeout=_timeout(),
+            networks=_networks())
     except DomainError as exc:
         db.session.rollback()
         if isinstance(exc, NotPermitted):
@@ -356,7 +363,7 @@ def _save(form: PrinterForm, printer_id: int | None) -> services.PrinterSaved:
     return services.save_printer(
         db.session, actor(), printer_id=printer_id, name=form.name.data or "", warehouse_id=form.warehouse_id.data,
         host=form.host.data or "", port=form.port.data, stock=form.stock.data, active=bool(form.active.data),
-        idempotency_key=form.idempotency_key.data)
+        idempotency_key=form.idempotency_key.data, networks=_networks())
 
 
 @bp.route("/printers", methods=["GET", "POST"])

@@ -63,7 +63,10 @@ def live_app(e2e_db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     from app import create_app
     from app.db import db
 
-    application = create_app({"DATABASE_URL": e2e_db_url, "SECRET_KEY": "e2e", "PHOTO_DIR": str(tmp_path / "photos")})
+    from tests.fakes import PRINTER_NETWORKS
+
+    application = create_app({"DATABASE_URL": e2e_db_url, "SECRET_KEY": "e2e", "PHOTO_DIR": str(tmp_path / "photos"),
+                              "PRINTER_NETWORKS": PRINTER_NETWORKS})
     yield application
     db.dispose()
 

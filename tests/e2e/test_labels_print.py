@@ -166,7 +166,7 @@ def test_handheld_one_tap_print_to_network_printer(live_server, label_units, e2e
         page.goto(f"{live_server}/labels/printers")
         page.fill("#name", "Dock 1 Zebra")
         page.select_option("#warehouse_id", label=f"{e2e_world.wh.code} · {e2e_world.wh.name}")
-        page.fill("#host", "127.0.0.1")
+        page.fill("#host", printer.host)
         page.fill("#port", str(printer.port))
         page.select_option("#stock", "4x6")
         page.click("button[type=submit]:has-text('Add printer')")

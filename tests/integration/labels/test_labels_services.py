@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
+import socket
 import threading
 import time
 import uuid
@@ -19,8 +21,11 @@ from app.errors import DomainError, IdempotencyKeyReused, NotFound, NotPermitted
 from app.labels import services
 from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, IdempotencyRecord, ReturnUnit
-from tests.fakes import closed_port, unresponsive_port
+from app.labels.printer import UNREACHABLE
+from tests.fakes import PRINTER_NETWORKS, closed_port, unresponsive_port
 from tests.helpers import add_open_box_variant, add_printer, receive
+
+send_to_printer = functools.partial(services.send_to_printer, networks=PRINTER_NETWORKS)
 
 
 def key() -> str:
@@ -158,7 +163,7 @@ def test_send_delivers_whole_zpl_and_records(session, world, fake_printer):  # t
     """The printer receives one whole label; only then are a PrintJob and an audit entry written."""
     unit = receive(session, world)
     printer = add_printer(session, world, fake_printer.port)
-    result = services.send_to_printer(session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id,
+    result = send_to_printer(session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id,
                                       kind="lpn", stock=None, reason=None, idempotency_key=key())
     assert result.replayed is False and result.reprint is False
     [job] = fake_printer.wait_for(1)
@@ -171,22 +176,28 @@ def test_send_delivers_whole_zpl_and_records(session, world, fake_printer):  # t
     session.rollback()
 
 
-@pytest.mark.parametrize("failure", ["refused", "timeout"])
-def test_failing_printer_writes_nothing(session, world, failure):  # type: ignore[no-untyped-def]
-    """A refused or silent printer raises a clear message and leaves no job, audit or idempotency claim."""
+@pytest.mark.parametrize("failure", ["refused", "timeout", "unknown host", "loopback", "link-local"])
+def test_failing_printer_writes_nothing_and_says_the_same_whatever_failed(session, world, failure):  # type: ignore[no-untyped-def]
+    """A refused, silent, unknown or not-allowed printer: one message (no port scanner for whoever
+    sets printers up), and no job, audit or idempotency claim."""
     unit = receive(session, world)
     before = (count(session, PrintJob), count(session, AuditEntry), count(session, IdempotencyRecord))
     with contextlib.ExitStack() as stack:
-        port = closed_port() if failure == "refused" else stack.enter_context(unresponsive_port())
-        printer = add_printer(session, world, port)
-        tap = key()
+        if failure == "refused":
+            printer = add_printer(session, world, closed_port())
+        elif failure == "timeout":
+            printer = add_printer(session, world, stack.enter_context(unresponsive_port()))
+        else:
+            listening = stack.enter_context(socket.create_server(("127.0.0.1", 0)))  # a service on this host
+            host = {"unknown host": "printer.invalid", "loopback": "127.0.0.1", "link-local": "169.254.169.254"}[failure]
+            printer = add_printer(session, world, listening.getsockname()[1], host=host)
         started = time.monotonic()
         with pytest.raises(services.PrinterUnavailable) as info:
-            services.send_to_printer(session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id,
-                                     kind="lpn", stock=None, reason=None, idempotency_key=tap, timeout=0.5)
+            send_to_printer(session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id,
+                            kind="lpn", stock=None, reason=None, idempotency_key=key(), timeout=0.5)
         assert time.monotonic() - started < 3
-    assert ("refused" if failure == "refused" else "did not answer") in info.value.message
-    assert "Nothing was printed or recorded" in info.value.message
+    assert info.value.message == (f"{UNREACHABLE}. Nothing was printed or recorded: check that {printer.name} is "
+                                  "switched on, online and loaded, then try again.")
     assert (count(session, PrintJob), count(session, AuditEntry), count(session, IdempotencyRecord)) == before
 
 
@@ -196,13 +207,13 @@ def test_same_key_twice_prints_once(session, world, fake_printer):  # type: igno
     printer = add_printer(session, world, fake_printer.port)
     tap = key()
     kwargs = dict(unit_id=unit.id, printer_id=printer.id, kind="lpn", stock=None, reason=None, idempotency_key=tap)
-    first = services.send_to_printer(session, world.actor("worker"), **kwargs)
-    second = services.send_to_printer(session, world.actor("worker"), **kwargs)
+    first = send_to_printer(session, world.actor("worker"), **kwargs)
+    second = send_to_printer(session, world.actor("worker"), **kwargs)
     assert second.replayed is True and second.print_job_id == first.print_job_id
     time.sleep(0.2)
     assert len(fake_printer.jobs) == 1 and count(session, PrintJob) == 1
     with pytest.raises(IdempotencyKeyReused):
-        services.send_to_printer(session, world.actor("worker"), **{**kwargs, "kind": "sku"})
+        send_to_printer(session, world.actor("worker"), **{**kwargs, "kind": "sku"})
 
 
 @pytest.mark.pg_only
@@ -215,17 +226,17 @@ def test_concurrent_double_tap_prints_once(engine, session_factory, world, fake_
     tap, results, errors = key(), [], []
     gate = threading.Barrier(2)
 
-    def slow_sender(host: str, port: int, payload: bytes, timeout: float) -> None:
+    def slow_sender(host: str, port: int, payload: bytes, timeout: float, networks) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.3)  # hold the claim while the twin arrives
         from app.labels.printer import send_raw
 
-        send_raw(host, port, payload, timeout=timeout)
+        send_raw(host, port, payload, timeout=timeout, networks=networks)
 
     def tap_once() -> None:
         s = session_factory()
         try:
             gate.wait()
-            results.append(services.send_to_printer(s, world.actor("worker"), unit_id=unit.id, printer_id=printer.id,
+            results.append(send_to_printer(s, world.actor("worker"), unit_id=unit.id, printer_id=printer.id,
                                                     kind="lpn", stock=None, reason=None, idempotency_key=tap,
                                                     sender=slow_sender))
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
@@ -250,7 +261,7 @@ def test_reprint_needs_a_reason(session, world, fake_printer):  # type: ignore[n
     """The first print needs no reason; a later one is refused without one and recorded as a reprint with one."""
     unit = receive(session, world)
     printer = add_printer(session, world, fake_printer.port)
-    send = lambda reason: services.send_to_printer(  # noqa: E731
+    send = lambda reason: send_to_printer(  # noqa: E731
         session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id, kind="lpn", stock=None,
         reason=reason, idempotency_key=key())
     send(None)
@@ -295,15 +306,15 @@ def test_printer_must_be_here_and_hold_the_stock(session, world, fake_printer): 
     small = add_printer(session, world, fake_printer.port, stock="2x1", name="Small")
     actor = world.actor("worker")
     with pytest.raises(ValidationFailed, match="Choose a printer here"):
-        services.send_to_printer(session, actor, unit_id=unit.id, printer_id=elsewhere.id, kind="lpn", stock=None,
+        send_to_printer(session, actor, unit_id=unit.id, printer_id=elsewhere.id, kind="lpn", stock=None,
                                  reason=None, idempotency_key=key())
     with pytest.raises(ValidationFailed, match="holds 2 x 1"):
-        services.send_to_printer(session, actor, unit_id=unit.id, printer_id=small.id, kind="lpn", stock="4x6",
+        send_to_printer(session, actor, unit_id=unit.id, printer_id=small.id, kind="lpn", stock="4x6",
                                  reason=None, idempotency_key=key())
     with unit_of_work(session):
         session.get(Printer, small.id).active = False
     with pytest.raises(NotFound):
-        services.send_to_printer(session, actor, unit_id=unit.id, printer_id=small.id, kind="lpn", stock=None,
+        send_to_printer(session, actor, unit_id=unit.id, printer_id=small.id, kind="lpn", stock=None,
                                  reason=None, idempotency_key=key())
     time.sleep(0.1)
     assert fake_printer.jobs == [] and count(session, PrintJob) == 0
@@ -319,11 +330,11 @@ def test_partner_cannot_print_another_orgs_unit(session, world, fake_printer):  
     for actor, unit_id, printer_id in ((partner, theirs.id, main.id), (outsider, ours.id, reno.id),
                                        (partner, ours.id, main.id)):
         with pytest.raises(NotFound):
-            services.send_to_printer(session, actor, unit_id=unit_id, printer_id=printer_id, kind="lpn", stock=None,
+            send_to_printer(session, actor, unit_id=unit_id, printer_id=printer_id, kind="lpn", stock=None,
                                      reason=None, idempotency_key=key())
     with pytest.raises(NotFound):
         services.print_history(session, partner, theirs.id)
-    result = services.send_to_printer(session, partner, unit_id=ours.id, printer_id=reno.id, kind="lpn", stock=None,
+    result = send_to_printer(session, partner, unit_id=ours.id, printer_id=reno.id, kind="lpn", stock=None,
                                       reason=None, idempotency_key=key())
     assert result.printer == "Reno Zebra"
     assert [p.name for p in services.list_printers(session, partner)] == ["Reno Zebra"]
@@ -341,7 +352,7 @@ def test_hostile_names_print_safely(session, world, fake_printer):  # type: igno
     unit = receive(session, world, product=evil)
     for stock, name in (("4x6", "Big"), ("2x1", "Small")):
         printer = add_printer(session, world, fake_printer.port, stock=stock, name=name)
-        services.send_to_printer(session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id, kind="lpn",
+        send_to_printer(session, world.actor("worker"), unit_id=unit.id, printer_id=printer.id, kind="lpn",
                                  stock=None, reason="Printer jam or misprint" if stock == "2x1" else None,
                                  idempotency_key=key())
     for job in fake_printer.wait_for(2):
@@ -392,6 +403,10 @@ def test_save_printer_admin_only_and_validated(session, world):  # type: ignore[
     created = services.save_printer(session, admin, **good, idempotency_key=key())
     assert created.action == "printer.created"
     for change, message in ((dict(host="bad host"), "not a valid host"), (dict(port=70000), "port"),
+                            (dict(host="127.0.0.1"), "warehouse network"), (dict(host="::1"), "warehouse network"),
+                            (dict(host="169.254.169.254"), "warehouse network"), (dict(host="8.8.8.8"), "warehouse network"),
+                            (dict(host="::ffff:127.0.0.1"), "warehouse network"),
+                            (dict(host="printer.invalid"), "warehouse network"),
                             (dict(stock="a4"), "4x6 or 2x1"), (dict(name=""), "name"),
                             (dict(warehouse_id=999999), "warehouse")):
         with pytest.raises(ValidationFailed, match=message):
@@ -414,5 +429,5 @@ def test_admin_actor_without_print_permission(session, world):  # type: ignore[n
     """Admins run the system, not the dock: printing is a floor permission."""
     unit = receive(session, world)
     with pytest.raises(NotPermitted):
-        services.send_to_printer(session, Actor(id=None, role="admin", name="x"), unit_id=unit.id, printer_id=1,
+        send_to_printer(session, Actor(id=None, role="admin", name="x"), unit_id=unit.id, printer_id=1,
                                  kind="lpn", stock=None, reason=None, idempotency_key=key())

@@ -26,8 +26,9 @@ from app.labels.domain import (
     truncate_name,
     wrap_text,
 )
-from app.labels.printer import PrinterError, send_raw
+from app.labels.printer import UNREACHABLE, PrinterError, PrinterNetworks, send_raw
 from app.labels.zpl import render_zpl, render_zpl_many, zpl_escape
+from tests.fakes import PRINTER_HOST, PRINTER_NETWORKS, closed_port, unresponsive_port
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 LPNS = ["LP00000001", "LP123456789", "LP1234567890", "LP12345678901234"]
@@ -235,10 +236,10 @@ def test_zpl_property_no_injection(stock: str, **fields: object) -> None:
 
 
 def test_send_raw_delivers_exact_bytes() -> None:
-    """A fake printer on 127.0.0.1 receives the whole payload, byte for byte, then EOF."""
+    """A fake printer on this machine's own address receives the whole payload, byte for byte, then EOF."""
     payload = render_zpl(make_content(), "4x6").encode() + bytes(range(256)) * 8000
     received = bytearray()
-    with socket.create_server(("127.0.0.1", 0)) as server:
+    with socket.create_server((PRINTER_HOST, 0), family=socket.AF_INET6 if ":" in PRINTER_HOST else socket.AF_INET) as server:
         server.settimeout(5)
 
         def serve() -> None:
@@ -251,35 +252,50 @@ def test_send_raw_delivers_exact_bytes() -> None:
 
         thread = threading.Thread(target=serve)
         thread.start()
-        send_raw("127.0.0.1", server.getsockname()[1], payload, timeout=5)
+        send_raw(PRINTER_HOST, server.getsockname()[1], payload, timeout=5, networks=PRINTER_NETWORKS)
         thread.join(5)
     assert not thread.is_alive()
     assert bytes(received) == payload
 
 
-def test_send_raw_refused() -> None:
-    """A closed port fails fast with a 'refused' message."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+def test_send_raw_says_the_same_for_refused_silent_unknown_and_not_allowed() -> None:
+    """One text for every failure, so that setting up printers is no port scanner; a closed port
+    fails fast, a printer that never reads within the timeout."""
+    messages = {}
     started = time.monotonic()
-    with pytest.raises(PrinterError, match="refused") as info:
-        send_raw("127.0.0.1", port, b"^XA^XZ", timeout=2)
+    with pytest.raises(PrinterError) as info:
+        send_raw(PRINTER_HOST, closed_port(), b"^XA^XZ", timeout=2, networks=PRINTER_NETWORKS)
     assert time.monotonic() - started < 2
-    assert f"127.0.0.1:{port}" in info.value.message
+    messages["refused"] = info.value.message
+    with unresponsive_port() as port, pytest.raises(PrinterError) as info:
+        send_raw(PRINTER_HOST, port, b"\0" * 20_000_000, timeout=0.5, networks=PRINTER_NETWORKS)
+    messages["silent"] = info.value.message
+    with socket.create_server(("127.0.0.1", 0)) as local:  # a service on this host's loopback
+        local.settimeout(0.5)
+        for name, host in (("unknown", "printer.invalid"), ("loopback", "127.0.0.1"), ("metadata", "169.254.169.254"),
+                           ("public", "8.8.8.8")):
+            with pytest.raises(PrinterError) as info:
+                send_raw(host, local.getsockname()[1], b"^XA^XZ", timeout=0.5, networks=PRINTER_NETWORKS)
+            messages[name] = info.value.message
+        with pytest.raises(TimeoutError):
+            local.accept()  # nothing ever connected to it
+    assert set(messages.values()) == {UNREACHABLE}, messages
 
 
-def test_send_raw_times_out_when_printer_does_not_read() -> None:
-    """A printer that never reads makes a large send time out with a clear message."""
-    with socket.socket() as server:
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)  # never accepted, never read
-        started = time.monotonic()
-        with pytest.raises(PrinterError, match="did not answer within 0.5 s"):
-            send_raw("127.0.0.1", server.getsockname()[1], b"\0" * 20_000_000, timeout=0.5)
-        assert time.monotonic() - started < 3
+@pytest.mark.parametrize(("address", "allowed"), [
+    ("10.1.2.3", True), ("172.16.0.9", True), ("192.168.4.20", True), ("fd12::7", True),
+    ("127.0.0.1", False), ("127.8.9.1", False), ("::1", False), ("169.254.169.254", False), ("fe80::1", False),
+    ("::ffff:127.0.0.1", False), ("::ffff:10.0.0.1", True), ("0.0.0.0", False), ("224.0.0.1", False),
+    ("8.8.8.8", False), ("192.0.2.10", False), ("not an address", False)])
+def test_printer_networks_default_to_the_private_lan_and_never_allow_this_host(address: str, allowed: bool) -> None:
+    assert PrinterNetworks.default().permits(address) is allowed
+    # Even an admin who allows everything cannot send to loopback, link-local or multicast.
+    assert PrinterNetworks.parse("0.0.0.0/0,::/0").permits(address) is (allowed or address in ("8.8.8.8", "192.0.2.10"))
+
+
+def test_a_bad_printer_network_setting_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'10.0.0.0/33' is not a network range"):
+        PrinterNetworks.parse("192.168.0.0/16, 10.0.0.0/33")
 
 
 @pytest.mark.parametrize(
@@ -291,4 +307,4 @@ def test_send_raw_times_out_when_printer_does_not_read() -> None:
 def test_send_raw_validates_arguments(host: object, port: object, timeout: object) -> None:
     """Bad host, port or timeout raise PrinterError before any connection is tried."""
     with pytest.raises(PrinterError):
-        send_raw(host, port, b"^XA^XZ", timeout=timeout)  # type: ignore[arg-type]
+        send_raw(host, port, b"^XA^XZ", timeout=timeout, networks=PRINTER_NETWORKS)  # type: ignore[arg-type]
