@@ -259,7 +259,8 @@ def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, r
             quarantine = location_of_type(session, unit.warehouse_id, "quarantine")
             rows += move_unit(actor, unit, "quarantine", reason=f"fraud confirmed: {reason}", to_location_id=quarantine.id,
                               to_location_warehouse_id=quarantine.warehouse_id, action="unit.fraud_hold",
-                              details={"exception_id": exc.id}, values={"disposition": "quarantine"})
+                              details={"exception_id": exc.id}, values={"disposition": "quarantine"},
+                              idempotency_key=idempotency_key)
             unit_state, moved = "quarantine", True
         triggers = RefundTrigger.__table__
         refund = session.execute(select(triggers).where(triggers.c.unit_id == unit.id).with_for_update(of=triggers)).first()

@@ -480,8 +480,13 @@ def test_fraud_puts_a_received_unit_in_quarantine(session, world):
                       idempotency_key=key())
     exc_id = session.scalar(select(ReturnException.id).where(ReturnException.type == "serial_mismatch"))
     session.rollback()
-    out = es.confirm_serial_fraud(session, world.actor("super"), exception_id=exc_id, reason="fake", idempotency_key=key())
+    decision = key()
+    out = es.confirm_serial_fraud(session, world.actor("super"), exception_id=exc_id, reason="fake",
+                                  idempotency_key=decision)
     assert out.unit_state == "quarantine" and out.refund_status == "rejected"
+    hold = session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == phone.unit_id,
+                                                     LedgerEntry.to_state == "quarantine")).one()
+    assert hold.idempotency_key == decision  # the ledger row says which decision moved it
     unit = session.get(ReturnUnit, phone.unit_id)
     assert unit.location_id == world.loc(world.wh, "quarantine").id
     assert ledger_sums(session) == balance_table(session)
