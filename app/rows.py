@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, literal, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -130,7 +130,7 @@ def _update(shape: tuple[Any, ...], prefix: str) -> Executable:
     if add is not None:
         values[add] = table.c[add] + bindparam(prefix + "add", type_=table.c[add].type)
     where = (table.c[k] == bindparam(f"{prefix}k_{k}", type_=table.c[k].type) for k in key)
-    return update(table).where(*where).values(values).returning(literal(1))
+    return update(table).where(*where).values(values).returning(literal_column("1"))
 
 
 def _params(row: Row, prefix: str) -> dict[str, Any]:
@@ -148,6 +148,9 @@ def _params(row: Row, prefix: str) -> dict[str, Any]:
 # (a gunicorn worker timeout on a 500-line return); in chains of this size it is a few statements,
 # each compiled once and cached.
 CHAIN_ROWS = 32
+# psycopg converts a statement's placeholders once and caches the result only for statements of at
+# most this many parameters and bytes (psycopg/_queries.py); a chain is kept within both.
+CACHED_PARAMS, CACHED_SQL_BYTES = 50, 4096
 
 
 @lru_cache(maxsize=256)
@@ -166,10 +169,33 @@ def _chain(dialect: str, shapes: tuple[tuple[Any, ...], ...]) -> Executable:
             counts.append(select(func.count()).select_from(cte).scalar_subquery().label(f"w{i}"))
         else:
             table = shape[1]
-            cte = _insert(dialect, shape, f"w{i}_", after=last_insert.get(table)).returning(literal(1)).cte(f"w{i}")
+            cte = _insert(dialect, shape, f"w{i}_", after=last_insert.get(table)).returning(literal_column("1")).cte(f"w{i}")
             last_insert[table] = cte
         ctes.append(cte)
     return select(*counts or [literal(1)]).add_cte(*ctes)
+
+
+def _chunks(dialect: str, rows: Sequence[Row]) -> list[Sequence[Row]]:
+    """`rows` cut, in order, into chains psycopg keeps converted between executions (at most 50
+    parameters and 4 KB of SQL, its cache's limits: a larger statement's placeholders are parsed
+    again on every execution, which cost a scan 12 % of its instructions) of at most CHAIN_ROWS."""
+    out, start = [], 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and end - start < CHAIN_ROWS and _fits(dialect, tuple(r.shape for r in rows[start:end + 1])):
+            end += 1
+        out.append(rows[start:end])
+        start = end
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _fits(dialect: str, shapes: tuple[tuple[Any, ...], ...]) -> bool:
+    """Whether one chain of rows of these shapes stays within psycopg's conversion cache."""
+    from sqlalchemy.dialects import postgresql
+
+    compiled = _chain(dialect, shapes).compile(dialect=postgresql.psycopg.dialect())
+    return len(compiled.params) <= CACHED_PARAMS and len(str(compiled)) <= CACHED_SQL_BYTES
 
 
 @lru_cache(maxsize=256)
@@ -189,8 +215,7 @@ def write(session: Session, rows: Sequence[Row]) -> None:
     updates = [r for r in rows if isinstance(r, Update)]
     if dialect == "postgresql" and len(rows) > 1:
         counts = []
-        for start in range(0, len(rows), CHAIN_ROWS):
-            chunk = rows[start:start + CHAIN_ROWS]
+        for chunk in _chunks(dialect, rows):
             params: dict[str, Any] = {}
             for i, row in enumerate(chunk):
                 params.update(_params(row, f"w{i}_"))
