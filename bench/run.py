@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import client as bc  # noqa: E402
+from bench import client as driver  # noqa: E402
 from bench.cpu import Sampler  # noqa: E402
 from bench.seed import check, seed  # noqa: E402
 
@@ -176,7 +176,7 @@ def pct(sorted_values: list[float], q: float) -> float:
     return sorted_values[i]
 
 
-def summarize(records: list[bc.Record], seconds: float | None) -> dict[str, Any]:
+def summarize(records: list[driver.Record], seconds: float | None) -> dict[str, Any]:
     """Latency, throughput, statements and bytes of one kind of request."""
     if not records:
         return {"count": 0}
@@ -205,7 +205,7 @@ def summarize(records: list[bc.Record], seconds: float | None) -> dict[str, Any]
     return out
 
 
-def in_window(phase: dict[str, Any]) -> list[bc.Record]:
+def in_window(phase: dict[str, Any]) -> list[driver.Record]:
     lo, hi = phase["window"]
     return [r for r in phase["records"] if lo <= r[7] <= hi]
 
@@ -232,14 +232,14 @@ def drive(target: Any, argsets: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
 
 def size_probe(port: int, world: Any, scans: int) -> dict[str, Any]:
     """One client scans into a 2-line and a 500-line RMA: statements, bytes and time must not grow."""
-    c = bc.Client("127.0.0.1", port)
+    c = driver.Client("127.0.0.1", port)
     c.login(world.size_user, world.password)
     out = {}
     for size, parcel in sorted(world.size_parcels.items()):
         c.records = []
         r = c.scan(parcel.number, kind="open")
         opened, card = r.record, r.body
-        card_of = bc.PARCEL_RE.search(card)
+        card_of = driver.PARCEL_RE.search(card)
         for i in range(scans):
             c.scan(parcel.items[i % len(parcel.items)], parcel=card_of.group(1) if card_of else None)
         scans_ = [rec for rec in c.records if rec[0] == "scan"]
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.pg_statements:
                 top_statements(url, 0, reset=True)
             with Sampler(app_server.proc.pid) as cpu:
-                per_client = drive(bc.client_main, [
+                per_client = drive(driver.client_main, [
                     (i, "127.0.0.1", app_server.port, world.users[i], world.password, world.parcels[i],
                      world.confirm_units[i], args.warmup, args.duration) for i in range(args.clients)])
             if args.pg_statements:
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Ceiling: bench/ceiling.py under the same gunicorn settings ...", flush=True)
         ceiling_server = Gunicorn("bench.ceiling:app", args, dict(os.environ), OUT / "gunicorn-ceiling.log", "/")
         try:
-            ceil = drive(bc.ceiling_main, [(i, "127.0.0.1", ceiling_server.port, min(args.warmup, 2.0), args.ceiling_duration)
+            ceil = drive(driver.ceiling_main, [(i, "127.0.0.1", ceiling_server.port, min(args.warmup, 2.0), args.ceiling_duration)
                                            for i in range(args.clients)])
         finally:
             ceiling_server.stop()

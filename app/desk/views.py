@@ -17,12 +17,12 @@ from werkzeug.wrappers import Response
 
 from app.inspection.queries import load_photo
 from app.db import db
-from app.desk import queries as dq
-from app.desk import rules as dr
-from app.desk import services as ds
+from app.desk import queries as desk_queries
+from app.desk import rules as desk_rules
+from app.desk import services as desk_services
 from app.disposition.domain import DISPOSITION_STATE, DISPOSITIONS, explain_conditions
 from app.errors import Conflict, NotFound
-from app.exceptions import services as es
+from app.exceptions import services as exception_services
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES
 from app.ledger.domain import PACKAGING_STATES
 from app.inspection.photos import PhotoStore
@@ -51,10 +51,10 @@ def _session_expired() -> Response | None:
 def _desk_context() -> dict[str, Any]:
     """Helpers for desk templates: fresh idempotency keys and labels."""
     return {"new_key": lambda: uuid.uuid4().hex, "state_labels": STATE_LABELS, "exception_labels": EXCEPTION_LABELS,
-            "exception_types": EXCEPTION_TYPES, "refund_labels": STATUS_LABELS, "target_label": ds.target_label,
-            "resolution_labels": es.RESOLUTION_LABELS, "receiving_home": _endpoint_url("receiving.scan_page"),
+            "exception_types": EXCEPTION_TYPES, "refund_labels": STATUS_LABELS, "target_label": desk_services.target_label,
+            "resolution_labels": exception_services.RESOLUTION_LABELS, "receiving_home": _endpoint_url("receiving.scan_page"),
             "explain": explain_conditions,
-            "resolutions_for": lambda type_: es.RESOLUTIONS.get(type_, []),
+            "resolutions_for": lambda type_: exception_services.RESOLUTIONS.get(type_, []),
             "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args})}
 
 
@@ -117,14 +117,14 @@ def _queue_meta_oob() -> str:
     from urllib.parse import parse_qsl, urlsplit
 
     parts = urlsplit(request.form.get("next") or "")
-    q = dq.QueueQuery.from_args(dict(parse_qsl(parts.query)))
+    q = desk_queries.QueueQuery.from_args(dict(parse_qsl(parts.query)))
     path = parts.path.rstrip("/")
     if path == url_for("desk.quarantine"):
-        page = dq.quarantine_queue(db.session, actor(), q, _ageing())
+        page = desk_queries.quarantine_queue(db.session, actor(), q, _ageing())
     elif path == url_for("desk.refunds"):
-        page = dq.refund_queue(db.session, actor(), q, _ageing())
+        page = desk_queries.refund_queue(db.session, actor(), q, _ageing())
     elif path.startswith(url_for("desk.index") + "/exceptions/") and path.rsplit("/", 1)[-1] in EXCEPTION_TYPES:
-        page = dq.exception_queue(db.session, actor(), path.rsplit("/", 1)[-1], q, _ageing())
+        page = desk_queries.exception_queue(db.session, actor(), path.rsplit("/", 1)[-1], q, _ageing())
     else:
         return ""
     return render_template("desk/_queue_meta.html", qpage=page, oob=True)
@@ -143,7 +143,7 @@ def _context_fragment() -> str:
 @require("view_desk")
 def index() -> Response:
     """The landing page: every queue with its count and how many are past the ageing threshold."""
-    counts = dq.queue_counts(db.session, actor(), _ageing())
+    counts = desk_queries.queue_counts(db.session, actor(), _ageing())
     return render("desk/index.html", "desk/_counts.html", counts=counts)
 
 
@@ -151,7 +151,7 @@ def index() -> Response:
 @require("view_desk")
 def counts() -> Response:
     """The self-polling counts: the nav strip (default) or the landing page's cards."""
-    data = dq.queue_counts(db.session, actor(), _ageing())
+    data = desk_queries.queue_counts(db.session, actor(), _ageing())
     template = "desk/_counts.html" if request.args.get("view") == "cards" else "desk/_nav_counts.html"
     resp = current_app.make_response(render_template(template, counts=data))
     resp.headers["Vary"] = "HX-Request"
@@ -159,9 +159,9 @@ def counts() -> Response:
     return resp
 
 
-def _queue(page: dq.QueuePage, endpoint: str, **endpoint_args: Any) -> Response:
-    choices = dq.filter_choices(db.session, actor())
-    counts = dq.queue_counts(db.session, actor(), _ageing()) if page.queue.startswith("exceptions/") else None
+def _queue(page: desk_queries.QueuePage, endpoint: str, **endpoint_args: Any) -> Response:
+    choices = desk_queries.filter_choices(db.session, actor())
+    counts = desk_queries.queue_counts(db.session, actor(), _ageing()) if page.queue.startswith("exceptions/") else None
     return render("desk/queue.html", "desk/_queue.html", qpage=page, choices=choices, endpoint=endpoint,
                   endpoint_args=endpoint_args, counts=counts, dispositions=DISPOSITIONS)
 
@@ -170,16 +170,16 @@ def _queue(page: dq.QueuePage, endpoint: str, **endpoint_args: Any) -> Response:
 @require("view_desk")
 def quarantine() -> Response:
     """Units in quarantine, oldest first unless sorted by value; filtered and paged."""
-    q = dq.QueueQuery.from_args(request.args)
-    return _queue(dq.quarantine_queue(db.session, actor(), q, _ageing()), "desk.quarantine")
+    q = desk_queries.QueueQuery.from_args(request.args)
+    return _queue(desk_queries.quarantine_queue(db.session, actor(), q, _ageing()), "desk.quarantine")
 
 
 @bp.get("/refunds")
 @require("view_desk")
 def refunds() -> Response:
     """Refunds held for a supervisor's approval."""
-    q = dq.QueueQuery.from_args(request.args)
-    return _queue(dq.refund_queue(db.session, actor(), q, _ageing()), "desk.refunds")
+    q = desk_queries.QueueQuery.from_args(request.args)
+    return _queue(desk_queries.refund_queue(db.session, actor(), q, _ageing()), "desk.refunds")
 
 
 @bp.get("/exceptions/<type_>")
@@ -188,8 +188,8 @@ def exceptions(type_: str) -> Response:
     """Open exceptions of one type."""
     if type_ not in EXCEPTION_TYPES:
         raise NotFound("No such exception queue.")
-    q = dq.QueueQuery.from_args(request.args)
-    return _queue(dq.exception_queue(db.session, actor(), type_, q, _ageing()), "desk.exceptions", type_=type_)
+    q = desk_queries.QueueQuery.from_args(request.args)
+    return _queue(desk_queries.exception_queue(db.session, actor(), type_, q, _ageing()), "desk.exceptions", type_=type_)
 
 
 # --------------------------------------------------------------------------- case files
@@ -198,7 +198,7 @@ def exceptions(type_: str) -> Response:
 def _unit_context(unit_id: int) -> dict[str, Any]:
     from app.disposition.services import preview
 
-    case = dq.unit_case(db.session, actor(), unit_id)
+    case = desk_queries.unit_case(db.session, actor(), unit_id)
     decision, decision_error = None, None
     if case.unit.grade is not None and case.unit.packaging is not None:
         try:
@@ -207,7 +207,7 @@ def _unit_context(unit_id: int) -> dict[str, Any]:
             decision_error = getattr(exc, "message", str(exc))
     return {"case": case, "rules_decision": decision, "rules_error": decision_error, "grades": GRADES,
             "packaging_states": PACKAGING_STATES, "dispositions": DISPOSITIONS, "disposition_state": DISPOSITION_STATE,
-            "resolutions": es.RESOLUTIONS, "me": actor()}
+            "resolutions": exception_services.RESOLUTIONS, "me": actor()}
 
 
 @bp.get("/units/<int:unit_id>")
@@ -218,7 +218,7 @@ def unit_case(unit_id: int) -> Response:
 
 
 def _exception_context(exception_id: int) -> dict[str, Any]:
-    return {"xcase": dq.exception_case(db.session, actor(), exception_id), "resolutions": es.RESOLUTIONS}
+    return {"xcase": desk_queries.exception_case(db.session, actor(), exception_id), "resolutions": exception_services.RESOLUTIONS}
 
 
 @bp.get("/exception/<int:exception_id>")
@@ -278,7 +278,7 @@ def _after_unit_decision(message: str, unit_id: int) -> Response:
 @require("release_quarantine")
 def decide_unit(unit_id: int) -> Response:
     """Release a unit to stock or route it elsewhere, with a reason."""
-    result = ds.decide_unit(db.session, actor(), unit_id=unit_id, to_state=request.form.get("to_state", ""),
+    result = desk_services.decide_unit(db.session, actor(), unit_id=unit_id, to_state=request.form.get("to_state", ""),
                             reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                             expected_version=form_int("version"))
     return _after_unit_decision(f"Unit {result.lpn}: {STATE_LABELS[result.state]} ({result.location}).", unit_id)
@@ -290,7 +290,7 @@ def regrade_unit(unit_id: int) -> Response:
     """Re-grade (re-inspect) a unit, with a reason."""
     from app.inspection.services import form_answers
 
-    result = ds.regrade_unit(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
+    result = desk_services.regrade_unit(db.session, actor(), unit_id=unit_id, grade=request.form.get("grade", ""),
                              packaging=request.form.get("packaging", ""), answers=form_answers(request.form),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                              expected_version=form_int("version"), unanswered_is_no=True)
@@ -301,7 +301,7 @@ def regrade_unit(unit_id: int) -> Response:
 @require("override_disposition")
 def dispose_unit(unit_id: int) -> Response:
     """Apply the rules' disposition to a received unit, or override it, with a reason."""
-    result = ds.dispose_unit(db.session, actor(), unit_id=unit_id, disposition=request.form.get("disposition"),
+    result = desk_services.dispose_unit(db.session, actor(), unit_id=unit_id, disposition=request.form.get("disposition"),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                              policy=_policy(), expected_version=form_int("version"))
     return _after_unit_decision(f"Unit {result.lpn}: {STATE_LABELS[result.state]}. {result.explanation}", unit_id)
@@ -312,20 +312,20 @@ def dispose_unit(unit_id: int) -> Response:
 def quarantine_bulk() -> Response:
     """The same decision for every ticked unit: each its own transaction, ledger row and audit entry."""
     ids = form_ids("unit_ids")
-    result = ds.bulk_decide_units(db.session, actor(), unit_ids=ids, to_state=request.form.get("to_state", ""),
+    result = desk_services.bulk_decide_units(db.session, actor(), unit_ids=ids, to_state=request.form.get("to_state", ""),
                                   reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                                   versions=_versions(ids))
-    message = f"{ds.target_label(request.form.get('to_state', ''))}: {result.summary}."
-    return _after_bulk(message, result, dq.quarantine_queue, "desk.quarantine")
+    message = f"{desk_services.target_label(request.form.get('to_state', ''))}: {result.summary}."
+    return _after_bulk(message, result, desk_queries.quarantine_queue, "desk.quarantine")
 
 
-def _after_bulk(message: str, result: ds.BulkResult, loader: Any, endpoint: str) -> Response:
+def _after_bulk(message: str, result: desk_services.BulkResult, loader: Any, endpoint: str) -> Response:
     if not result.done:
         raise Conflict(f"Nothing was done. {result.summary.split(': ', 1)[-1]}")
     if is_htmx():
-        q = dq.QueueQuery.from_args(request.args)
+        q = desk_queries.QueueQuery.from_args(request.args)
         page = loader(db.session, actor(), q, _ageing())
-        choices = dq.filter_choices(db.session, actor())
+        choices = desk_queries.filter_choices(db.session, actor())
         resp = _decided(message, default_next=url_for(endpoint), fragment="desk/_queue.html", qpage=page,
                         choices=choices, endpoint=endpoint, endpoint_args={}, counts=None, dispositions=DISPOSITIONS)
         if result.refused:
@@ -333,7 +333,7 @@ def _after_bulk(message: str, result: ds.BulkResult, loader: Any, endpoint: str)
             resp.set_data(body)
         return resp
     flash(message, "warning" if result.refused else "success")
-    return redirect(url_for(endpoint, **dq.QueueQuery.from_args(request.args).args()))
+    return redirect(url_for(endpoint, **desk_queries.QueueQuery.from_args(request.args).args()))
 
 
 # --------------------------------------------------------------------------- refund decisions
@@ -344,7 +344,7 @@ def _after_bulk(message: str, result: ds.BulkResult, loader: Any, endpoint: str)
 def decide_refund(refund_id: int) -> Response:
     """Approve (optionally with an adjusted amount) or reject a held refund, with a reason."""
     decision = request.form.get("decision", "")
-    result = ds.decide_refund(db.session, actor(), refund_id=refund_id, decision=decision,
+    result = desk_services.decide_refund(db.session, actor(), refund_id=refund_id, decision=decision,
                               reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                               amount=request.form.get("amount") if decision == "approve" else None,
                               expected_version=form_int("version"))
@@ -377,11 +377,11 @@ def refunds_bulk() -> Response:
     """Approve or reject every ticked refund: each its own transaction (four-eyes checked for each)."""
     ids = form_ids("refund_ids")
     decision = request.form.get("decision", "")
-    result = ds.bulk_decide_refunds(db.session, actor(), refund_ids=ids, decision=decision,
+    result = desk_services.bulk_decide_refunds(db.session, actor(), refund_ids=ids, decision=decision,
                                     reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                                     versions=_versions(ids))
     word = {"approve": "Approved", "reject": "Rejected"}.get(decision, decision)
-    return _after_bulk(f"{word}: {result.summary}.", result, dq.refund_queue, "desk.refunds")
+    return _after_bulk(f"{word}: {result.summary}.", result, desk_queries.refund_queue, "desk.refunds")
 
 
 # --------------------------------------------------------------------------- exception decisions
@@ -405,18 +405,18 @@ def resolve_exception(exception_id: int) -> Response:
             message += f"; new exceptions: {', '.join(EXCEPTION_LABELS[t].lower() for t in linked.exceptions_raised)}"
         message += "."
     elif action == "accept":
-        accepted = es.accept_wrong_item(s, a, credit_amount=request.form.get("credit"),
+        accepted = exception_services.accept_wrong_item(s, a, credit_amount=request.form.get("credit"),
                                         rma_line_id=form_int("rma_line_id"), **common)
         message = f"Accepted as {accepted.sku}" + (" with a refund trigger." if accepted.refund_id else ".")
     elif action == "fraud":
-        fraud = es.confirm_serial_fraud(s, a, **common)
+        fraud = exception_services.confirm_serial_fraud(s, a, **common)
         message = f"Fraud confirmed: unit {STATE_LABELS.get(fraud.unit_state, fraud.unit_state)}"
         if fraud.refund_status:
             message += f", refund {STATUS_LABELS.get(fraud.refund_status, fraud.refund_status)}"
         message += "." + (f" Note: {fraud.note}." if fraud.note else "")
     else:
-        resolved = es.resolve_exception(s, a, resolution=request.form.get("resolution", ""), **common)
-        message = f"Resolved: {es.RESOLUTION_LABELS.get(resolved.resolution, resolved.resolution).lower()}."
+        resolved = exception_services.resolve_exception(s, a, resolution=request.form.get("resolution", ""), **common)
+        message = f"Resolved: {exception_services.RESOLUTION_LABELS.get(resolved.resolution, resolved.resolution).lower()}."
     ctx = _context_fragment()
     default = url_for("desk.exception_case", exception_id=exception_id, view="exception")
     if is_htmx() and ctx == "unit":
@@ -432,23 +432,23 @@ def resolve_exception(exception_id: int) -> Response:
 # --------------------------------------------------------------------------- rules and reason codes
 
 
-def _rules_context(drafts: list[dr.RuleDraft] | None = None, *, errors: dict[int, list[str]] | None = None,
+def _rules_context(drafts: list[desk_rules.RuleDraft] | None = None, *, errors: dict[int, list[str]] | None = None,
                    general: list[str] | None = None, base_version: int | None = None,
-                   preview: dr.Preview | None = None, preview_n: int = dr.PREVIEW_DEFAULT,
+                   preview: desk_rules.Preview | None = None, preview_n: int = desk_rules.PREVIEW_DEFAULT,
                    note: str = "") -> dict[str, Any]:
     if drafts is None:
-        drafts = dr.drafts_from_rules(dr.load_rules(db.session))
+        drafts = desk_rules.drafts_from_rules(desk_rules.load_rules(db.session))
     else:
-        dr.mark_changes(db.session, drafts)
+        desk_rules.mark_changes(db.session, drafts)
     if not drafts or not drafts[-1].is_new:
         last = max([int(d.position) for d in drafts if d.position.isdigit()] or [0])
-        drafts = [*drafts, dr.empty_draft(last + 1)]
-    latest = dr.latest_version(db.session)
+        drafts = [*drafts, desk_rules.empty_draft(last + 1)]
+    latest = desk_rules.latest_version(db.session)
     return {"drafts": drafts, "errors": errors or {}, "general": general or [],
             "base_version": base_version if base_version is not None else (latest.id if latest else 0),
-            "latest": latest, "versions": dr.versions(db.session), "preview": preview, "preview_n": preview_n,
-            "known": dr.known_codes(db.session), "reasons": dr.reason_codes(db.session), "note": note,
-            **dr.editor_choices()}
+            "latest": latest, "versions": desk_rules.versions(db.session), "preview": preview, "preview_n": preview_n,
+            "known": desk_rules.known_codes(db.session), "reasons": desk_rules.reason_codes(db.session), "note": note,
+            **desk_rules.editor_choices()}
 
 
 @bp.get("/rules")
@@ -462,16 +462,16 @@ def rules() -> Response:
 @require("edit_rules")
 def rules_preview() -> Response:
     """How the last N inspected units would be decided by the edited rules (nothing is saved)."""
-    drafts = dr.drafts_from_form(request.form)
-    n = dr.parse_preview_n(request.form.get("n"))
+    drafts = desk_rules.drafts_from_form(request.form)
+    n = desk_rules.parse_preview_n(request.form.get("n"))
     try:
-        edited = dr.validate_drafts(db.session, drafts)
-    except dr.RulesInvalid as exc:
+        edited = desk_rules.validate_drafts(db.session, drafts)
+    except desk_rules.RulesInvalid as exc:
         return render("desk/rules.html", "desk/_rules_editor.html", status=422,
                       **_rules_context(drafts, errors=exc.errors, general=[exc.message, *exc.general],
                                        base_version=form_int("base_version") or 0, preview_n=n,
                                        note=request.form.get("note", "")))
-    result = dr.preview_rules(db.session, actor(), edited, n)
+    result = desk_rules.preview_rules(db.session, actor(), edited, n)
     return render("desk/rules.html", "desk/_rules_editor.html",
                   **_rules_context(drafts, base_version=form_int("base_version") or 0, preview=result, preview_n=n,
                                    note=request.form.get("note", "")))
@@ -481,16 +481,16 @@ def rules_preview() -> Response:
 @require("edit_rules")
 def rules_save() -> Response:
     """Save the edited rule set: validated, versioned, audited."""
-    drafts = dr.drafts_from_form(request.form)
+    drafts = desk_rules.drafts_from_form(request.form)
     base = form_int("base_version") or 0
     try:
-        edited = dr.validate_drafts(db.session, drafts)
-    except dr.RulesInvalid as exc:
+        edited = desk_rules.validate_drafts(db.session, drafts)
+    except desk_rules.RulesInvalid as exc:
         db.session.rollback()
         return render("desk/rules.html", "desk/_rules_editor.html", status=422,
                       **_rules_context(drafts, errors=exc.errors, general=[exc.message, *exc.general], base_version=base,
                                        note=request.form.get("note", "")))
-    result = dr.save_rules(db.session, actor(), rules=edited, note=request.form.get("note"), base_version=base,
+    result = desk_rules.save_rules(db.session, actor(), rules=edited, note=request.form.get("note"), base_version=base,
                            idempotency_key=request.form.get("key"))
     message = f"Rules saved as version {result.version_id} ({result.rules} rules)."
     return _decided(message, default_next=url_for("desk.rules"), fragment="desk/_rules_editor.html", **_rules_context())
@@ -500,10 +500,10 @@ def rules_save() -> Response:
 @require("edit_rules")
 def reason_add() -> Response:
     """Add a reason code."""
-    result = dr.add_reason_code(db.session, actor(), code=request.form.get("code"), label=request.form.get("label"),
+    result = desk_rules.add_reason_code(db.session, actor(), code=request.form.get("code"), label=request.form.get("label"),
                                 idempotency_key=request.form.get("key"))
     return _decided(f"Reason code '{result.code}' added.", default_next=url_for("desk.rules"),
-                    fragment="desk/_reasons.html", reasons=dr.reason_codes(db.session))
+                    fragment="desk/_reasons.html", reasons=desk_rules.reason_codes(db.session))
 
 
 @bp.post("/reasons/<code>")
@@ -513,8 +513,8 @@ def reason_update(code: str) -> Response:
     action = request.form.get("action", "rename")
     active = {"deactivate": False, "activate": True}.get(action)
     label = request.form.get("label") if action == "rename" else None
-    result = dr.update_reason_code(db.session, actor(), code=code[:32], label=label, active=active,
+    result = desk_rules.update_reason_code(db.session, actor(), code=code[:32], label=label, active=active,
                                    idempotency_key=request.form.get("key"))
     word = "renamed" if action == "rename" else ("reactivated" if result.active else "deactivated")
     return _decided(f"Reason code '{result.code}' {word}.", default_next=url_for("desk.rules"),
-                    fragment="desk/_reasons.html", reasons=dr.reason_codes(db.session))
+                    fragment="desk/_reasons.html", reasons=desk_rules.reason_codes(db.session))

@@ -19,7 +19,7 @@ from app.inspection.models import Inspection
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
-from app.refunds import domain as d
+from app.refunds import domain
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger, step_refund
 from app.rows import allocate_ids, expire, write
@@ -86,7 +86,7 @@ def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idemp
         (refund_id,) = allocate_ids(session, RefundTrigger, 1)
         write(session, open_trigger(actor, refund_id, unit_id=unit.id, rma_id=unit.rma_id, warehouse_id=unit.warehouse_id,
                                     paid_amount=unit.paid_price, currency="USD"))
-        return RefundStatus(refund_id, d.AWAITING_INSPECTION)
+        return RefundStatus(refund_id, domain.AWAITING_INSPECTION)
 
     return run_idempotent(session, actor, idempotency_key, "create_refund_trigger", {"unit_id": unit_id}, work,
                           result_type=RefundStatus)
@@ -99,11 +99,11 @@ def _load_for_decision(session: Session, actor: Actor, refund_id: int, expected_
 
     refund = lock_refund(session, refund_id)
     ensure_unit_visible(session, actor, _UnitRef(refund.unit_id))
-    if refund.status == d.AWAITING_INSPECTION:
+    if refund.status == domain.AWAITING_INSPECTION:
         raise Conflict("This refund waits for its unit's inspection: it cannot be decided yet.")
-    if refund.status != d.PENDING_APPROVAL:
+    if refund.status != domain.PENDING_APPROVAL:
         who = f" by {_decider(session, refund)}" if refund.decided_by_id else ""
-        raise StaleVersion(f"This refund was already decided{who}: it is {d.STATUS_LABELS[refund.status]}.")
+        raise StaleVersion(f"This refund was already decided{who}: it is {domain.STATUS_LABELS[refund.status]}.")
     if expected_version is not None and refund.version != expected_version:
         raise StaleVersion("This refund changed since you opened it. Look again.")
     return refund
@@ -151,7 +151,7 @@ def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: st
                 raise ValidationFailed(f"The refund cannot exceed what was paid ({refund.paid_amount}).")
             details = {"adjusted_from": str(refund.amount), "adjusted_to": str(new_amount)}
             values["amount"] = new_amount
-        after, rows = step_refund(actor, refund, [(d.APPROVED, reason, details), (d.RELEASED, reason, None)],
+        after, rows = step_refund(actor, refund, [(domain.APPROVED, reason, details), (domain.RELEASED, reason, None)],
                                   values=values)
         write(session, rows)
         expire(session, (RefundTrigger, refund.id))
@@ -171,7 +171,7 @@ def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str
     def work() -> RefundStatus:
         refund = _load_for_decision(session, actor, refund_id, expected_version)
         check_four_eyes(session, actor, refund)
-        after, rows = step_refund(actor, refund, [(d.REJECTED, reason, None)],
+        after, rows = step_refund(actor, refund, [(domain.REJECTED, reason, None)],
                                   values={"decided_by_id": actor.id, "decided_at": utcnow(), "decision_reason": reason,
                                           "amount": Decimal("0.00")})
         write(session, rows)
@@ -190,7 +190,7 @@ def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, idempo
 
     def work() -> RefundStatus:
         refund = lock_refund(session, refund_id)
-        after, rows = step_refund(actor, refund, [(d.ACKNOWLEDGED, "paid by finance", None)])
+        after, rows = step_refund(actor, refund, [(domain.ACKNOWLEDGED, "paid by finance", None)])
         write(session, rows)
         expire(session, (RefundTrigger, refund.id))
         return RefundStatus(refund.id, after["status"])
