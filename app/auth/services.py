@@ -83,6 +83,7 @@ def sign_in(session: Session, username: str, password: str, *, address: str, rem
                              SignInFailure(scope="address", key=address, failed_at=now)])
             return None
         session.execute(delete(SignInFailure).where(SignInFailure.scope == "account", SignInFailure.key == username))
+        session.execute(delete(UserSession).where(UserSession.user_id == row.id, UserSession.expires_at <= now))
         token = secrets.token_urlsafe(32)
         lifetime = timedelta(days=policy.remember_days) if remember else timedelta(hours=policy.session_hours)
         session.add(UserSession(user_id=row.id, token_hash=token_hash(token), remember=remember,

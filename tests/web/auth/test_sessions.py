@@ -175,3 +175,13 @@ def test_the_command_line_ends_sessions_and_refuses_unknown_users_clearly(app, w
     assert result.exit_code == 1 and "No user called ghost" in result.output
     result = runner.invoke(args=["set-password", "super", "--password", "short"])
     assert result.exit_code == 1 and "at least 8 characters" in result.output
+
+
+def test_signing_in_clears_the_users_expired_sessions(app, world):
+    _remembered_login(app.test_client())
+    with app.app_context():
+        db.session.execute(update(UserSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    _remembered_login(app.test_client())
+    with app.app_context():
+        assert len(db.session.scalars(select(UserSession)).all()) == 1
