@@ -140,3 +140,15 @@ class LosingProxy:
         self.lost.append(answered[0])
         start_response("502 Bad Gateway", [("Content-Type", "text/html"), ("Content-Length", str(len(self.LOST_PAGE)))])
         return [self.LOST_PAGE]
+
+
+class ClientAddress:
+    """WSGI middleware that makes the app see each request come from `address`, which a test
+    changes: a handheld roaming from the dock's Wi-Fi to mobile data."""
+
+    def __init__(self, app, address: str) -> None:  # type: ignore[no-untyped-def]
+        self.app, self.address = app, address
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        environ["REMOTE_ADDR"] = self.address
+        return self.app(environ, start_response)

@@ -6,7 +6,8 @@
 - Scans queued while the network is down belong to the worker who made them: signed out, they
   wait; a supervisor signing in on the same device sees that they wait and sends none of them;
   the worker signs in again and they are sent, as the worker.
-- A session ended on the server while scans wait: they are kept and sent after signing in again."""
+- A session ended on the server while scans wait: they are kept and sent after signing in again.
+- The handheld's address changes (Wi-Fi to mobile data): it stays signed in and scans go on."""
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,7 @@ from app.auth.models import UserSession
 from app.db import make_engine
 from app.ledger.models import ReturnUnit
 from tests.e2e.conftest import shoot, sign_in
-from tests.fakes import LosingProxy
+from tests.fakes import ClientAddress, LosingProxy
 
 pytestmark = pytest.mark.e2e
 QUEUED = "() => Object.keys(localStorage).filter(k => k.startsWith('dockhand.scanQueue.v2.')).length"
@@ -91,15 +92,20 @@ def test_a_lost_answer_is_checked_again_and_the_unit_appears_once(live_app, live
     assert not page.locator("#messages .msg-pending").count()
 
 
-def test_queued_scans_are_sent_only_as_the_worker_who_made_them(live_server, e2e_world, handheld, e2e_db_url):
-    page = handheld.new_page()
-    _start(page, live_server)
+def _scanning_without_network(page, base: str, *codes: str) -> None:  # type: ignore[no-untyped-def]
+    """The worker opens a parcel, then the scans of `codes` cannot reach the server: they wait."""
+    _start(page, base)
     _scan(page, "RMA-5001")
     page.wait_for_selector("#parcel")
     page.route("**/receive/scan", lambda route: route.abort("internetdisconnected"))
-    _scan(page, "036000291452")
-    _scan(page, "04006381333931")
+    for code in codes:
+        _scan(page, code)
     page.wait_for_selector("#queue-status[data-state=retrying]")
+
+
+def test_queued_scans_are_sent_only_as_the_worker_who_made_them(live_server, e2e_world, handheld, e2e_db_url):
+    page = handheld.new_page()
+    _scanning_without_network(page, live_server, "036000291452", "04006381333931")
     assert "2 scans queued" in page.inner_text("#queue-status")
     page.click("button:has-text('Sign out')")
     page.wait_for_selector("#username")
@@ -126,12 +132,7 @@ def test_queued_scans_are_sent_only_as_the_worker_who_made_them(live_server, e2e
 
 def test_scans_waiting_when_the_session_ends_are_sent_after_signing_in_again(live_server, e2e_world, handheld, e2e_db_url):
     page = handheld.new_page()
-    _start(page, live_server)
-    _scan(page, "RMA-5001")
-    page.wait_for_selector("#parcel")
-    page.route("**/receive/scan", lambda route: route.abort("internetdisconnected"))
-    _scan(page, "036000291452")
-    page.wait_for_selector("#queue-status[data-state=retrying]")
+    _scanning_without_network(page, live_server, "036000291452")
     engine = make_engine(e2e_db_url)
     with Session(engine) as s:  # the session ends on the server (expired, or an admin signed the worker out)
         s.execute(delete(UserSession))
@@ -147,4 +148,20 @@ def test_scans_waiting_when_the_session_ends_are_sent_after_signing_in_again(liv
     sign_in(page, live_server, "worker")
     page.wait_for_function(f"() => {QUEUED} === 0")
     page.wait_for_load_state("networkidle")
+    assert _units_by(e2e_db_url) == ["worker"]
+
+
+def test_a_handheld_that_changes_address_stays_signed_in(live_app, live_server, e2e_world, handheld, e2e_db_url):
+    seen = ClientAddress(live_app.wsgi_app, "192.168.1.20")  # the dock's Wi-Fi
+    live_app.wsgi_app = seen
+    page = handheld.new_page()
+    _start(page, live_server)
+    _scan(page, "RMA-5001")
+    page.wait_for_selector("#parcel")
+    seen.address = "100.64.7.9"  # the same handheld on mobile data
+    _scan(page, "036000291452")
+    page.wait_for_selector(".result-ok .lpn")
+    page.reload()
+    page.wait_for_selector("#parcel")
+    assert "Sign in" not in page.inner_text("main")
     assert _units_by(e2e_db_url) == ["worker"]
