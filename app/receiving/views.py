@@ -13,7 +13,7 @@ from app.ledger.domain import PACKAGING_STATES
 from app.inspection.services import add_photos, form_answers, record_inspection, stored_or_default_checklist
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
-from app.web import actor, form_int, is_htmx, new_key, render, require
+from app.web import actor, as_id, form_int, is_htmx, new_key, render, require
 
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
 
@@ -36,13 +36,8 @@ def _warehouse_id() -> int | None:
 
 def _parcel() -> queries.ParcelCard | None:
     """The parcel in hand: kept in the session, so a reload (or a flaky tab) finds it again."""
-    rid = session.get("parcel_id")
-    parcel = None
-    if rid:
-        try:
-            parcel = queries.parcel_card(db.session, actor(), int(rid))
-        except ValueError:
-            parcel = None
+    rid = as_id(session.get("parcel_id"))
+    parcel = queries.parcel_card(db.session, actor(), rid) if rid else None
     if parcel is None or parcel.status != "open":
         current = queries.current_parcel_id(db.session, actor())
         # None too for a partner's parcel linked to a return of a merchant their org does not serve
@@ -107,8 +102,8 @@ def choose_warehouse() -> Response:
 def scan() -> Response:
     """Everything scanned lands here and is resolved server-side to what it is (services.scan)."""
     pending = session.get("pending_product_id")
-    outcome = services.scan(db.session, actor(), code=request.form.get("code", ""), parcel_id=_int(session.get("parcel_id")),
-                      pending_product_id=_int(pending), warehouse_id=_warehouse_id(),
+    outcome = services.scan(db.session, actor(), code=request.form.get("code", ""), parcel_id=as_id(session.get("parcel_id")),
+                      pending_product_id=as_id(pending), warehouse_id=_warehouse_id(),
                       idempotency_key=request.form.get("key") or None)
     if outcome.kind == "unit":
         return _go(url_for("receiving.unit_page", unit_id=outcome.unit_id))
@@ -127,13 +122,6 @@ def scan() -> Response:
                      just_opened=not outcome.opened.joined and not outcome.opened.replayed)
     assert outcome.kind == "received" and outcome.received is not None
     return _received(outcome.parcel_id, outcome.received)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _received(parcel_id: int | None, result: services.ItemReceived) -> Response:
