@@ -91,6 +91,12 @@ def sign_in(session: Session, username: str, password: str, *, address: str, rem
     return SignedInUser(row.id, row.username, row.name, row.role, row.partner_org_id, row.home_warehouse_id, token)
 
 
+def _check_password(password: str) -> None:
+    """The rule every new password meets."""
+    if len(password) < 8:
+        raise ValidationFailed("The password needs at least 8 characters.")
+
+
 def _end_sessions(session: Session, user_id: int) -> int:
     return session.execute(delete(UserSession).where(UserSession.user_id == user_id)).rowcount or 0
 
@@ -119,8 +125,7 @@ def sign_out_everywhere(session: Session, actor: Actor, *, username: str) -> int
 
 def set_password(session: Session, *, username: str, password: str) -> None:
     """Change or reset a password; every session of the user ends (a thief's included)."""
-    if len(password) < 8:
-        raise ValidationFailed("The password needs at least 8 characters.")
+    _check_password(password)
     with unit_of_work(session):
         user = _user_by_name(session, username)
         user.set_password(password)
@@ -144,8 +149,7 @@ def create_user(session: Session, *, username: str, role: str, name: str, passwo
         raise ValidationFailed("A username of 1-64 characters is required.")
     if role not in ROLES:
         raise ValidationFailed(f"Role must be one of {', '.join(ROLES)}.")
-    if len(password) < 8:
-        raise ValidationFailed("The password needs at least 8 characters.")
+    _check_password(password)
     with unit_of_work(session):
         if session.scalars(select(User).where(User.username == username)).first():
             raise Conflict(f"User {username} exists already.")
