@@ -38,7 +38,12 @@
   // answered it. A lost answer (a 5xx, a timeout, the network) says nothing about whether it was
   // saved; the server answers a repeat of a saved action with its first result, so it is saved
   // once. A 500 is tried a few times (its answer may be what was lost), then shown as an error.
-  var PAUSES = [1000, 2000, 4000, 8000, 15000], TRIES_AFTER_A_500 = 4, attempts = new WeakMap();
+  var PAUSES = [1000, 2000, 4000, 8000, 15000], attempts = new WeakMap();
+  // The one resend policy, scan.js's queue included: the pause before try n+1, and how often a 500 is tried.
+  window.dockhandResend = {
+    pause: function (n) { return PAUSES[Math.min(n - 1, PAUSES.length - 1)]; },
+    triesAfterA500: 4
+  };
   function pending(text) {
     var box = document.getElementById("messages");
     if (box) { box.innerHTML = ""; var p = document.createElement("p"); p.className = "msg msg-pending"; p.textContent = text; box.appendChild(p); }
@@ -47,14 +52,14 @@
     var d = ev.detail, cfg = d.requestConfig, p = cfg && cfg.parameters;
     if (!cfg || cfg.verb === "get" || !p || !(p.key || p.idempotency_key)) { return; }
     var status = d.xhr ? d.xhr.status : 0, tries = (attempts.get(d.elt) || 0) + 1;
-    if (status === 500 && tries > TRIES_AFTER_A_500) {
+    if (status === 500 && tries > window.dockhandResend.triesAfterA500) {
       attempts.delete(d.elt);
       pending("Dockhand hit an error and could not confirm this. Check whether it was saved before you do it again.");
       window.dockhandFeedback(false);
       return;
     }
     attempts.set(d.elt, tries);
-    var pause = PAUSES[Math.min(tries - 1, PAUSES.length - 1)], values = {};
+    var pause = window.dockhandResend.pause(tries), values = {};
     (cfg.formData || new FormData()).forEach(function (v, k) { (values[k] = values[k] || []).push(v); });
     pending("Not confirmed yet: checking again in " + pause / 1000 + " s (try " + (tries + 1) + "). It is saved once.");
     document.body.dataset.resending = "yes";

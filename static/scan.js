@@ -6,7 +6,7 @@
    when they are signed out, and shown (not sent) to anybody else signed in on the device. */
 (function () {
   "use strict";
-  var PREFIX = "dockhand.scanQueue.v2.", PAUSES = [1000, 2000, 4000, 8000, 15000], TRIES_AFTER_A_500 = 4;
+  var PREFIX = "dockhand.scanQueue.v2.", resend = window.dockhandResend;  // dockhand.js, loaded first
   var sending = false, retryTimer = null, failures = 0, signedOut = false;
 
   function form() { return document.getElementById("scan-form"); }
@@ -75,7 +75,7 @@
   }
   function later(state) {
     failures += 1;
-    var pause = PAUSES[Math.min(failures - 1, PAUSES.length - 1)];
+    var pause = resend.pause(failures);
     status(load(), state, "(sent again in " + pause / 1000 + " s; each scan is saved once)");
     clearTimeout(retryTimer); retryTimer = setTimeout(pump, pause);
   }
@@ -101,7 +101,7 @@
           signedOut = true;
           return resp.text().then(function (html) { apply(resp, html); status(load(), "signed-out"); });
         }
-        if (resp.status === 500 && (item.errors = (item.errors || 0) + 1) > TRIES_AFTER_A_500) {
+        if (resp.status === 500 && (item.errors = (item.errors || 0) + 1) > resend.triesAfterA500) {
           // Not a lost answer but an error each time: show it and go on with the next scan.
           return resp.text().then(function (html) {
             var rest = load();
