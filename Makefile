@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test deps dev-deps chromium migrate seed bench clean
+.PHONY: run test deps dev-deps chromium migrate seed assets bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,8 +28,12 @@ migrate: deps
 seed: migrate
 	$(BIN)/flask --app wsgi seed-demo --if-empty
 
+## assets: content-hashed, precompressed copies of static/ and its manifest (app/web/assets.py)
+assets: deps
+	$(BIN)/flask --app wsgi digest compile >/dev/null
+
 ## run: install, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT) under gunicorn
-run: seed
+run: seed assets
 	@echo "Dockhand on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
 	$(BIN)/gunicorn --no-control-socket -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile - wsgi:app
 
@@ -42,7 +46,7 @@ chromium:
 
 ## test: the layering contract (import-linter), then the whole suite on SQLite and PostgreSQL (a throwaway
 ## server unless TEST_DATABASE_URL is set) and Chromium
-test: dev-deps chromium
+test: dev-deps chromium assets
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -51,4 +55,5 @@ bench: dev-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
+	-$(BIN)/flask --app wsgi digest clean >/dev/null
 	rm -rf $(VENV) instance test-artifacts

@@ -29,6 +29,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     if test_config:
         app.config.update(test_config)
+    if app.config.get("STATIC_FOLDER"):  # tests build hashed assets in a folder of their own
+        app.static_folder = app.config["STATIC_FOLDER"]
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from app.web.templating import TemplateEnvironment
@@ -46,6 +48,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.web import register_web
 
     register_web(app)
+    from app.web.assets import register_assets
+
+    register_assets(app)
 
     from app.signin.views import bp as signin_bp
     from app.home.views import bp as home_bp

@@ -26,9 +26,23 @@ BACKENDS = [b for b in os.environ.get("DOCKHAND_TEST_BACKENDS", "sqlite,postgres
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # once, before any xdist worker starts an app
+        _build_assets()
     config.addinivalue_line("markers", "pg_only: needs PostgreSQL (row locks, real concurrency)")
     config.addinivalue_line("markers", "e2e: drives Chromium")
     config.addinivalue_line("markers", "fault: kills app workers and restarts PostgreSQL (its own servers)")
+
+
+def _build_assets() -> None:
+    """Hashed static files, as `make assets` builds them, so the pages under test use them."""
+    import contextlib
+    import io
+
+    from flask_static_digest.digester import compile as digest
+
+    static = str(Path(__file__).resolve().parents[1] / "static")
+    with contextlib.redirect_stdout(io.StringIO()):
+        digest(static, static, [], True, True)
 
 
 @pytest.fixture(scope="session")
