@@ -1,23 +1,20 @@
 """Dockhand: returns receiving and inspection for ecommerce warehouses."""
 from __future__ import annotations
 
-import logging
 import os
 import time
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, jsonify
-from sqlalchemy import event, literal, select
+from flask import Flask, g
+from sqlalchemy import event
 from werkzeug.routing import IntegerConverter
 
 from app.db import db
 from app.extensions import csrf, htmx, login_manager
 
-log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
-_HEALTH = select(literal(1).label("ok"))
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -50,7 +47,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_web(app)
     from app.web.assets import register_assets
 
-    register_assets(app)
+    register_assets(app)  # WhiteNoise answers /static/ in front of Flask
+    if hops := app.config.get("PROXY_HOPS"):  # outermost: everything behind sees the client, not the proxy
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from app.signin.views import bp as signin_bp
     from app.home.views import bp as home_bp
@@ -60,17 +61,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for module in ("app.receiving.views", "app.labels.views", "app.desk.views"):
         _register_optional(app, module)
 
-    @app.get("/health")
-    def health():  # type: ignore[no-untyped-def]
-        """Liveness plus a database round trip, for load balancers and `make run`."""
-        try:
-            db.session.execute(_HEALTH)
-            return jsonify(status="ok", database="ok")
-        except Exception:  # noqa: BLE001 - a health check reports, it does not raise
-            log.exception("health check failed")
-            return jsonify(status="degraded", database="unreachable"), 503
+    from app.observability import register_observability
 
-    csrf.exempt(health)
+    register_observability(app)
 
     if app.config.get("BENCH_INSTRUMENT", os.environ.get("DOCKHAND_BENCH") == "1"):
         _instrument(app)

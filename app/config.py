@@ -56,5 +56,9 @@ def load_config(instance_path: Path) -> dict[str, object]:
         "SIGNIN_MAX_FAILURES": int(os.environ.get("DOCKHAND_SIGNIN_MAX_FAILURES", 5)),
         "SIGNIN_MAX_FAILURES_PER_ADDRESS": int(os.environ.get("DOCKHAND_SIGNIN_MAX_FAILURES_PER_ADDRESS", 20)),
         "SIGNIN_WINDOW_MINUTES": int(os.environ.get("DOCKHAND_SIGNIN_WINDOW_MINUTES", 15)),
+        # Proxies in front of the app (a load balancer, nginx): how many X-Forwarded-* hops to
+        # believe for the client's address, scheme and host. 0 believes none of them.
+        "PROXY_HOPS": int(os.environ.get("DOCKHAND_PROXY_HOPS", 0)),
+        "METRICS_TOKEN": os.environ.get("DOCKHAND_METRICS_TOKEN", ""),
         "WTF_CSRF_TIME_LIMIT": None,  # a shift is long; the token lives as long as the session
     }

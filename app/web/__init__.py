@@ -133,6 +133,8 @@ def error_response(message: str, status: int) -> Response:
             current_user._get_current_object()
         except SQLAlchemyError:
             g._login_user = AnonymousUserMixin()
+    if status >= 500:  # a reference a worker can quote: the request id on every log line of it
+        message = f"{message} Reference: {g.get('request_id', '-')}."
     if is_htmx():
         resp = make_response(render_template("_messages.html", messages=[("error", message)]), status)
         resp.headers["HX-Retarget"] = "#messages"
