@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKERS ?= 2
 
 .PHONY: run test deps dev-deps chromium migrate seed assets bench clean
 
@@ -35,7 +34,7 @@ assets: deps
 ## run: install, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT) under gunicorn
 run: seed assets
 	@echo "Dockhand on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
-	$(BIN)/gunicorn --no-control-socket -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) wsgi:app
 
 ## chromium: Debian's Chromium for the browser tests (apt when root)
 chromium:

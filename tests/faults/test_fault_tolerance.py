@@ -10,25 +10,20 @@ the ledger, one refund trigger per unit, and no bare gunicorn page ever reached 
 from __future__ import annotations
 
 import http.client
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlencode
 
 import psycopg
 import pytest
 
 from bench.seed import check, libpq_url, seed
-from tests.pg import ThrowawayPostgres, _free_port
+from tests.pg import ThrowawayPostgres
+from tests.servers import Gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 HANDHELDS = 20
 RUN_SECONDS = 36
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -37,46 +32,6 @@ PARCEL_ID_RE = re.compile(r'data-parcel-id="(\d+)"')
 OURS = re.compile(r'class="msg|<html lang="en"')  # Dockhand's own answers, error pages included
 
 pytestmark = pytest.mark.fault
-
-
-class Gunicorn:
-    """One app server: a gunicorn master with two sync workers."""
-
-    def __init__(self, url: str, log: Path) -> None:
-        self.port = _free_port()
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "fault-test-secret", "DOCKHAND_ENV": "demo",
-               "DOCKHAND_PHOTO_DIR": str(log.parent / "photos")}
-        self.log = log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", "2", "-b",
-                                      f"127.0.0.1:{self.port}", "--timeout", "60", "wsgi:app"],
-                                     cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn on {self.port} did not start: {log.read_text()[-2000:]}")
-
-    def workers(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-    def kill_a_worker(self) -> int:
-        pid = self.workers()[0]
-        os.kill(pid, signal.SIGKILL)
-        return pid
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 class Handheld(threading.Thread):
