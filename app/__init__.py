@@ -38,6 +38,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Ids in URLs are bounded to the tables' integer keys: 2**31 is a 404, never an overflow (a 500).
     app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
+    from app.inspection.storage import store_from_config
+
+    app.extensions["dockhand.photos"] = store_from_config(app.config)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)

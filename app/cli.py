@@ -78,6 +78,17 @@ def register_cli(app: Flask) -> None:
         ended = _run(lambda session: sign_out_everywhere(session, SYSTEM, username=username))
         click.echo(f"{ended} session(s) of {username} ended")
 
+    @app.cli.command("sweep-photos")
+    @click.option("--older-than-minutes", default=60, show_default=True, help="Leave younger files alone.")
+    def sweep_photos_cmd(older_than_minutes: int) -> None:
+        """Delete photo files no photo refers to (left by uploads that failed while storage was out of reach)."""
+        from app.db import db
+        from app.inspection.services import sweep_photo_files
+
+        deleted = sweep_photo_files(db.session, current_app.extensions["dockhand.photos"],
+                                    older_than_seconds=older_than_minutes * 60)
+        click.echo(f"{len(deleted)} photo file(s) without a photo deleted")
+
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has data.")
     def seed_demo_cmd(if_empty: bool) -> None:

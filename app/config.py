@@ -38,6 +38,12 @@ def load_config(instance_path: Path) -> dict[str, object]:
         "SECRET_KEY": secret,
         "DATABASE_URL": os.environ.get("DATABASE_URL", default_db),
         "PHOTO_DIR": os.environ.get("DOCKHAND_PHOTO_DIR", str(instance_path / "photos")),
+        # Photos in a folder (the demo) or in S3-compatible object storage (app/inspection/storage.py).
+        "PHOTO_STORE": os.environ.get("DOCKHAND_PHOTO_STORE", "local"),
+        "S3_BUCKET": os.environ.get("DOCKHAND_S3_BUCKET", ""),
+        "S3_ENDPOINT_URL": os.environ.get("DOCKHAND_S3_ENDPOINT_URL", ""),
+        "S3_PREFIX": os.environ.get("DOCKHAND_S3_PREFIX", "photos/"),
+        "S3_REGION": os.environ.get("DOCKHAND_S3_REGION", ""),
         "PHOTO_MAX_BYTES": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)) + 1024 * 1024,
         "REFUND_APPROVAL_THRESHOLD": Decimal(os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00")),

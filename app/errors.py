@@ -40,6 +40,13 @@ class IllegalTransition(DomainError):
     code = "illegal_transition"
 
 
+class Unavailable(DomainError):
+    """Something the action needs (photo storage) cannot be reached just now: nothing was kept."""
+
+    status_code = 503
+    code = "unavailable"
+
+
 class Conflict(DomainError):
     """Somebody else got there first (stale version, already decided, duplicate)."""
 

@@ -152,3 +152,94 @@ class ClientAddress:
     def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
         environ["REMOTE_ADDR"] = self.address
         return self.app(environ, start_response)
+
+
+class S3Server:
+    """A real S3 API server (moto's server mode) on 127.0.0.1, in its own process."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        self.port = closed_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("moto's S3 server did not start")
+
+    def client(self, endpoint: str | None = None):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client("s3", endpoint_url=endpoint or self.url, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class CuttingProxy:
+    """A TCP proxy in front of a server that can go away: refuse every connection (`down`), or
+    cut the connection mid-request after `cut_after` bytes from the client and stay down (the
+    server vanished in the middle of an upload)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import threading
+
+        self.upstream_port = upstream_port
+        self.down = False
+        self.cut_after: int | None = None
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                client.close()  # a reset: nothing listens any more
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+        sent = 0
+        try:
+            while data := src.recv(65536):
+                if from_client and self.cut_after is not None and sent + len(data) > self.cut_after:
+                    dst.sendall(data[: self.cut_after - sent])
+                    self.down, self.cut_after = True, None
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()

@@ -21,11 +21,11 @@ from app.desk import queries as desk_queries
 from app.desk import rules as desk_rules
 from app.desk import services as desk_services
 from app.disposition.domain import DISPOSITION_STATE, DISPOSITIONS, explain_conditions
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, Unavailable
 from app.exceptions import services as exception_services
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES
 from app.ledger.domain import PACKAGING_STATES
-from app.inspection.photos import PhotoStore
+from app.inspection.storage import StorageUnavailable
 from app.ledger.domain import STATE_LABELS
 from app.ledger.domain import GRADES
 from app.receiving.linking import link_parcel_to_rma
@@ -237,12 +237,14 @@ def _photo(photo_id: int, thumb: bool) -> Response:
         abort(403)
     photo = load_photo(db.session, actor(), photo_id)
     try:
-        path = PhotoStore(current_app.config["PHOTO_DIR"]).path_for(photo.storage_key, thumb=thumb)
-    except ValueError:
+        stream = current_app.extensions["dockhand.photos"].open(photo.storage_key, thumb=thumb)
+    except (ValueError, FileNotFoundError):
         raise NotFound("That photo file is missing.") from None
-    if not path.is_file():
-        raise NotFound("That photo file is missing.")
-    resp = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+    except StorageUnavailable:
+        raise Unavailable("Photo storage cannot be reached just now. Try again in a minute.") from None
+    # The file under a key never changes (content-addressed): its key is its validator.
+    resp = send_file(stream, mimetype="image/jpeg", max_age=3600, conditional=True,
+                     etag=f"{photo.storage_key}{'-t' if thumb else ''}")
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
 

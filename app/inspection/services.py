@@ -1,30 +1,33 @@
 """Inspection use cases: record the checklist, grade and packaging; attach photos."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from functools import lru_cache
 
-from sqlalchemy import Select, bindparam, case, null, select
+from sqlalchemy import Select, bindparam, case, null, select, text
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Product
+from app.db import unit_of_work
 from app.rows import allocate_ids, expire, insert_row, next_id, write
-from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, Unavailable, ValidationFailed
 from app.inspection.models import ChecklistTemplate, Inspection, Photo
 from app.ledger.domain import GRADES, PACKAGING_STATES
-from app.inspection.photos import PhotoRejected, PhotoStore, process_photo
+from app.inspection.photos import PhotoRejected, process_photo
+from app.inspection.storage import PhotoStorage, StorageUnavailable
 from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row
 from app.inspection.writer import record_inspection as inspection_rows
 
+log = logging.getLogger(__name__)
 DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
     "electronics": [
         {"key": "powers_on", "label": "Powers on"},
@@ -46,6 +49,8 @@ DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
         {"key": "lot_readable", "label": "Lot number readable"},
     ],
 }
+
+log = logging.getLogger(__name__)
 
 
 def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
@@ -174,16 +179,24 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
                           result_type=InspectionRecorded, late_claim=True)
 
 
-def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, store_root: str | Path,
+def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, store: PhotoStorage,
               max_bytes: int, idempotency_key: str | None) -> PhotoAdded:
     """Use case: attach a photo. Decoded, re-encoded without EXIF, thumbnailed and stored outside
-    the database; the same picture twice is one photo."""
+    the database (content-addressed: the same picture twice is one file); a unit's same picture
+    twice is one photo.
+
+    The file and its row stand or fall together. The file is stored inside the transaction, under
+    a lock on its key (so no other upload of the same picture decides meanwhile whether it exists);
+    storage out of reach refuses the photo (503) before any row is written. When the transaction
+    fails after this upload created the file, the file is deleted again unless a row refers to it."""
     if not actor.can("inspect"):
         raise NotPermitted("You may not add photos.")
     try:
         processed = process_photo(data, max_bytes=max_bytes)
     except PhotoRejected as exc:
         raise ValidationFailed(exc.message) from exc
+    key = store.key_for(processed.sha256)
+    created: list[str] = []
 
     def work() -> PhotoAdded:
         unit = lock_unit(session, unit_id)
@@ -191,7 +204,13 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
         existing = session.scalars(select(Photo.id).where(Photo.unit_id == unit.id, Photo.sha256 == processed.sha256)).first()
         if existing is not None:
             return PhotoAdded(existing, unit.id, duplicate=True)
-        key = PhotoStore(Path(store_root)).save(processed)
+        _lock_photo_key(session, key)
+        try:
+            if not store.exists(key):
+                created.append(key)
+                store.save(processed)
+        except (StorageUnavailable, OSError) as exc:
+            raise Unavailable(PHOTO_STORAGE_DOWN) from exc
         (photo_id,) = allocate_ids(session, Photo, 1)
         write(session, [
             insert_row(Photo, {"id": photo_id, "unit_id": unit.id, "storage_key": key, "sha256": processed.sha256,
@@ -200,14 +219,57 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
                       details={"photo_id": photo_id, "sha256": processed.sha256})])
         return PhotoAdded(photo_id, unit.id, duplicate=False)
 
-    return run_idempotent(session, actor, idempotency_key, "add_photo",
-                          {"unit_id": unit_id, "sha256": processed.sha256}, work, result_type=PhotoAdded)
+    try:
+        return run_idempotent(session, actor, idempotency_key, "add_photo",
+                              {"unit_id": unit_id, "sha256": processed.sha256}, work, result_type=PhotoAdded)
+    except BaseException:
+        if created:
+            _discard_unreferenced(session, store, key)
+        raise
+
+
+def sweep_photo_files(session: Session, store: PhotoStorage, *, older_than_seconds: float = 3600) -> list[str]:
+    """Use case (a timer's): delete photo files that no photo row refers to, left by uploads whose
+    transaction failed while the storage could not be reached to take the file back. Only files
+    older than `older_than_seconds`, so an upload under way keeps its file. Returns the keys deleted."""
+    deleted = []
+    for key in list(store.keys_older_than(older_than_seconds)):
+        with unit_of_work(session):
+            _lock_photo_key(session, key)
+            if session.scalars(select(Photo.id).where(Photo.storage_key == key).limit(1)).first() is None:
+                store.delete(key)
+                deleted.append(key)
+    return deleted
+
+
+PHOTO_STORAGE_DOWN = ("Photo storage cannot be reached just now, so the photo was not saved. It is sent again "
+                      "by itself; if it keeps failing, take it again in a few minutes.")
+
+
+def _lock_photo_key(session: Session, key: str) -> None:
+    """Hold the photo file's key until the transaction ends (PostgreSQL: an advisory lock; SQLite
+    serialises writing transactions already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": "photo:" + key})
+
+
+def _discard_unreferenced(session: Session, store: PhotoStorage, key: str) -> None:
+    """After a failed upload: delete the file it created, unless a committed row refers to it
+    (another upload of the same picture, under the same lock). Best effort: when the database or
+    the storage cannot be reached, the file stays and the log says which."""
+    try:
+        with unit_of_work(session):
+            _lock_photo_key(session, key)
+            if session.scalars(select(Photo.id).where(Photo.storage_key == key).limit(1)).first() is None:
+                store.delete(key)
+    except Exception:  # noqa: BLE001 - the upload's own error is the one to report
+        log.warning("photo file %s was stored but its upload failed; it could not be removed", key, exc_info=True)
 
 
 MAX_PHOTOS_PER_UPLOAD = 4  # with each photo's decoding bounded, one request costs at most four photos' work
 
 
-def add_photos(session: Session, actor: Actor, *, unit_id: int, photos: Sequence[bytes], store_root: str | Path,
+def add_photos(session: Session, actor: Actor, *, unit_id: int, photos: Sequence[bytes], store: PhotoStorage,
                max_bytes: int, idempotency_key: str | None) -> list[PhotoAdded]:
     """Use case: attach the photos of one upload, each under its own key (`<key>-<n>`), so that a
     retried upload adds none twice. Refused whole, before any is decoded, when there are none or
@@ -219,5 +281,5 @@ def add_photos(session: Session, actor: Actor, *, unit_id: int, photos: Sequence
     base_key = (idempotency_key or "")[:80]
     if not base_key:
         raise ValidationFailed("This upload needs its request key. Reload the page and try again.")
-    return [add_photo(session, actor, unit_id=unit_id, data=data, store_root=store_root, max_bytes=max_bytes,
+    return [add_photo(session, actor, unit_id=unit_id, data=data, store=store, max_bytes=max_bytes,
                       idempotency_key=f"{base_key}-{i}") for i, data in enumerate(photos)]

@@ -238,7 +238,7 @@ def photos(unit_id: int) -> Response:
     limit = current_app.config["PHOTO_MAX_BYTES"]
     files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
     add_photos(db.session, actor(), unit_id=unit_id, photos=[f.stream.read(limit + 1) for f in files],
-               store_root=current_app.config["PHOTO_DIR"], max_bytes=limit, idempotency_key=request.form.get("key"))
+               store=current_app.extensions["dockhand.photos"], max_bytes=limit, idempotency_key=request.form.get("key"))
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
                   **_unit_context(_unit(unit_id)))
 

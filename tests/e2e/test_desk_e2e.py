@@ -42,7 +42,7 @@ def desk_scene(e2e_db_url, e2e_world, live_app):  # type: ignore[no-untyped-def]
         case = serial_mismatch_case(s, world)
         for color in ((200, 40, 40), (40, 160, 60)):
             add_photo(s, world.actor("worker"), unit_id=case["unit_id"], data=_photo(color),
-                      store_root=live_app.config["PHOTO_DIR"], max_bytes=10**7, idempotency_key=key())
+                      store=live_app.extensions["dockhand.photos"], max_bytes=10**7, idempotency_key=key())
         aged = make_units(s, world, 3, paid="25.00", aged_hours=80)
         fresh = make_units(s, world, 2, product="cream", paid="35.00")
         held = make_units(s, world, 2, pending_refund=True, paid="320.00")

@@ -25,6 +25,7 @@ from app.errors import Conflict, FourEyesViolation, NotPermitted, StaleVersion, 
 from app.exceptions import services as es
 from app.exceptions.models import ReturnException
 from app.inspection.services import record_inspection
+from app.inspection.storage import FolderStore
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums, lock_unit
 from app.ledger.writer import move_unit
@@ -611,7 +612,7 @@ def test_unit_case_has_everything(session, world, tmp_path):
     case = serial_mismatch_case(session, world)
     buf = io.BytesIO()
     Image.new("RGB", (80, 60), (10, 200, 30)).save(buf, "JPEG")
-    add_photo(session, world.actor("worker"), unit_id=case["unit_id"], data=buf.getvalue(), store_root=tmp_path,
+    add_photo(session, world.actor("worker"), unit_id=case["unit_id"], data=buf.getvalue(), store=FolderStore(tmp_path),
               max_bytes=10**7, idempotency_key=key())
     c = dq.unit_case(session, world.actor("super"), case["unit_id"])
     assert c.serials_expected == ["SN-PHONE-0001"] and c.unit.serial == "SN-FAKE-9"

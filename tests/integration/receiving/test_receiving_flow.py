@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from app.errors import ValidationFailed
 from app.exceptions.models import ReturnException
 from app.inspection.services import add_photo, record_inspection
+from app.inspection.storage import FolderStore
 from app.ledger.models import ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
 from app.receiving.queries import resolve_scan
@@ -44,7 +45,7 @@ def test_happy_path(session, world, tmp_path):
     assert phone.serial_status == "match"
     record_inspection(session, w, unit_id=shirt.unit_id, grade="A", packaging="sealed", answers={"tags_attached": True},
                       notes=None, idempotency_key=key())
-    add_photo(session, w, unit_id=shirt.unit_id, data=jpeg(), store_root=tmp_path, max_bytes=10**7, idempotency_key=key())
+    add_photo(session, w, unit_id=shirt.unit_id, data=jpeg(), store=FolderStore(tmp_path), max_bytes=10**7, idempotency_key=key())
     done = confirm_disposition(session, w, unit_id=shirt.unit_id, idempotency_key=key(), policy=POLICY)
     assert done.state == "available" and done.refund_status == "released"
     closed = close_parcel(session, w, parcel_id=r.parcel_id, idempotency_key=key())

@@ -61,7 +61,7 @@ def scene(app, session, world):  # type: ignore[no-untyped-def]
         session.add(ReasonCode(code="wrong_size", label="Wrong size"))
         session.add(ReasonCode(code="damaged_in_transit", label="Damaged in transit"))
     photo = add_photo(session, world.actor("worker"), unit_id=s["fraud"]["unit_id"], data=_jpeg(),
-                      store_root=app.config["PHOTO_DIR"], max_bytes=10**7, idempotency_key=key())
+                      store=app.extensions["dockhand.photos"], max_bytes=10**7, idempotency_key=key())
     s["photo"] = photo.photo_id
     session.rollback()
     return s
