@@ -38,7 +38,12 @@
   // answered it. A lost answer (a 5xx, a timeout, the network) says nothing about whether it was
   // saved; the server answers a repeat of a saved action with its first result, so it is saved
   // once. A 500 is tried a few times (its answer may be what was lost), then shown as an error.
-  var PAUSES = [1000, 2000, 4000, 8000, 15000], attempts = new WeakMap();
+  var PAUSES = [1000, 2000, 4000, 8000, 15000], attempts = new WeakMap(), targets = new WeakMap();
+  // Where each form's answer goes, as it was sent: an error answer retargets itself to #messages
+  // (HX-Retarget), and the resent action's answer must go where the first would have gone.
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    if (!targets.has(ev.detail.elt)) { targets.set(ev.detail.elt, ev.detail.target); }
+  });
   // The one resend policy, scan.js's queue included: the pause before try n+1, and how often a 500 is tried.
   window.dockhandResend = {
     pause: function (n) { return PAUSES[Math.min(n - 1, PAUSES.length - 1)]; },
@@ -47,6 +52,9 @@
   function pending(text) {
     var box = document.getElementById("messages");
     if (box) { box.innerHTML = ""; var p = document.createElement("p"); p.className = "msg msg-pending"; p.textContent = text; box.appendChild(p); }
+  }
+  function serverSaid(xhr) {
+    try { return JSON.parse(xhr.getResponseHeader("HX-Trigger"))["dockhand:error"].message || ""; } catch (e) { return ""; }
   }
   function resendLater(ev) {
     var d = ev.detail, cfg = d.requestConfig, p = cfg && cfg.parameters;
@@ -61,11 +69,13 @@
     attempts.set(d.elt, tries);
     var pause = window.dockhandResend.pause(tries), values = {};
     (cfg.formData || new FormData()).forEach(function (v, k) { (values[k] = values[k] || []).push(v); });
-    pending("Not confirmed yet: checking again in " + pause / 1000 + " s (try " + (tries + 1) + "). It is saved once.");
+    var again = "checking again in " + pause / 1000 + " s (try " + (tries + 1) + ").";
+    var said = serverSaid(d.xhr);  // Dockhand's own 503 says what is out of reach, with its reference
+    pending(said ? said + " Still " + again : "Not confirmed yet: " + again + " It is saved once.");
     document.body.dataset.resending = "yes";
     setTimeout(function () {
       if (!document.body.contains(d.elt)) { return; }
-      htmx.ajax(cfg.verb, cfg.path, { source: d.elt, target: d.target, values: values });
+      htmx.ajax(cfg.verb, cfg.path, { source: d.elt, target: targets.get(d.elt) || d.target, values: values });
     }, pause);
   }
   document.addEventListener("htmx:responseError", resendLater);
