@@ -133,6 +133,35 @@ def pg_settings(url: str) -> dict[str, str]:
         return {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
 
 
+def start_server(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, port: int, probe: str) -> Any:
+    """Start a server process and wait (30 s at most) until `probe` answers 200 on `port`."""
+    out = log.open("w")
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    proc.log_file = out  # type: ignore[attr-defined]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: see {log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer on {probe}: see {log}")
+
+
+def stop_server(proc: Any) -> None:
+    """SIGTERM, then SIGKILL after 20 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.log_file.close()
+
+
 class Gunicorn:
     """`gunicorn --no-control-socket` on a free 127.0.0.1 port, stopped with SIGTERM."""
 
@@ -141,28 +170,10 @@ class Gunicorn:
         cmd = [sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", str(args.workers), "-k", args.worker_class,
                "--threads", str(args.threads), "-b", f"127.0.0.1:{self.port}", "--chdir", str(ROOT), target]
         self.settings = " ".join(cmd[3:-1])
-        self.log = log.open("w")
-        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: see {log}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{probe}", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer on {probe}: see {log}")
+        self.proc = start_server(cmd, ROOT, env, log, self.port, probe)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        stop_server(self.proc)
 
 
 # ---------------------------------------------------------------------------------------------- statistics

@@ -30,7 +30,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import socket
 import statistics
 import subprocess
@@ -38,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.client import Client, key, receive_parcels  # noqa: E402
-from bench.run import free_port, pct, start_postgres  # noqa: E402
+from bench.run import free_port, pct, start_postgres, start_server, stop_server  # noqa: E402
 from bench.seed import libpq_url, seed  # noqa: E402
 
 UPLOADERS = 4
@@ -83,27 +81,10 @@ class Server:
         if (checkout / "static" / "cache_manifest.json").exists() or "assets:" in (checkout / "Makefile").read_text():
             subprocess.run([str(checkout / ".venv" / "bin" / "flask"), "--app", "wsgi", "digest", "compile"], cwd=checkout,
                            env=env, check=True, capture_output=True)
-        self.log = log.open("w")
-        self.proc = subprocess.Popen(cmd, cwd=checkout, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: see {log}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer: see {log}")
+        self.proc = start_server(cmd, checkout, env, log, self.port, "/health")
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        stop_server(self.proc)
 
 
 def slow_upload(port: int, client: Client, unit_id: int, photo: bytes, out: dict[str, Any]) -> None:

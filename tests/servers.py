@@ -54,3 +54,25 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+def exchange(port: int, method: str, path: str, *, cookies: dict[str, str], headers: dict[str, str],
+             body: bytes | str | None = None, timeout: float = 30) -> tuple[int, str]:
+    """One request on a new connection, as a browser sends it with `cookies`; the cookies the answer
+    sets are kept in `cookies` (one it clears is removed). Returns the status and the body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    sent = {**headers, "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+    try:
+        conn.request(method, path, body=body, headers=sent)
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+    for raw in resp.headers.get_all("Set-Cookie") or []:
+        name, _, rest = raw.partition("=")
+        value = rest.split(";", 1)[0]
+        if value and "01 Jan 1970" not in raw:
+            cookies[name.strip()] = value
+        else:
+            cookies.pop(name.strip(), None)
+    return resp.status, text

@@ -3,7 +3,6 @@ behind a round-robin load balancer): sign-in, throttling, the remembered printer
 photos behave as on one server, because nothing of them lives in one process."""
 from __future__ import annotations
 
-import http.client
 import io
 import re
 import uuid
@@ -20,7 +19,7 @@ from app.inspection.models import Photo
 from app.labels.services import save_printer
 from app.ledger.models import ReturnUnit
 from tests.fakes import PRINTER_NETWORKS, FakePrinter, S3Server
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, exchange
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -40,7 +39,7 @@ class Handheld:
         port = self.ports[self.turn % len(self.ports)]
         self.turn += 1
         self.served_by.append(port)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        headers = {}
         if fields is not None:
             body, content_type = urlencode(fields).encode(), "application/x-www-form-urlencoded"
         if content_type:
@@ -49,21 +48,7 @@ class Handheld:
             headers["HX-Request"] = "true"
         if self.csrf:
             headers["X-CSRFToken"] = self.csrf
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            text = resp.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
-        for raw in resp.headers.get_all("Set-Cookie") or []:
-            name, _, rest = raw.partition("=")
-            value = rest.split(";", 1)[0]
-            if value and "01 Jan 1970" not in raw:
-                self.cookies[name.strip()] = value
-            else:
-                self.cookies.pop(name.strip(), None)
-        return resp.status, text
+        return exchange(port, method, path, cookies=self.cookies, headers=headers, body=body)
 
     def sign_in(self, username: str, password: str = "password123") -> int:
         _, page = self.request("GET", "/login", htmx=False)

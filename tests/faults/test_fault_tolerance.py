@@ -22,7 +22,7 @@ import pytest
 
 from bench.seed import check, libpq_url, seed
 from tests.pg import ThrowawayPostgres
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, exchange
 
 HANDHELDS = 20
 RUN_SECONDS = 36
@@ -51,9 +51,7 @@ class Handheld(threading.Thread):
         self.error: str | None = None
 
     def _once(self, method: str, path: str, fields: dict | None, htmx: bool) -> tuple[int, str]:  # type: ignore[type-arg]
-        port = self.rng.choice(self.ports)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        headers = {}
         body = urlencode(fields) if fields is not None else None
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -61,18 +59,8 @@ class Handheld(threading.Thread):
             headers["HX-Request"] = "true"
         if self.csrf:
             headers["X-CSRFToken"] = self.csrf
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            text = resp.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
-        for raw in resp.headers.get_all("Set-Cookie") or []:
-            name, _, rest = raw.partition("=")
-            value = rest.split(";", 1)[0]
-            if value and "01 Jan 1970" not in raw:
-                self.cookies[name.strip()] = value
-        return resp.status, text
+        return exchange(self.rng.choice(self.ports), method, path, cookies=self.cookies, headers=headers, body=body,
+                        timeout=15)
 
     def send(self, method: str, path: str, fields: dict | None = None, *, htmx: bool = True) -> tuple[int, str]:  # type: ignore[type-arg]
         """Until answered: a lost answer is sent again, unchanged (same key), after a pause."""
