@@ -1,9 +1,14 @@
 """Command-line tools: migrate, create-user, set-password, deactivate-user, activate-user,
-sign-out-everywhere, seed-demo."""
+sign-out-everywhere, sweep-photos, seed-demo. The user commands run the admin console's use
+cases as SYSTEM (audited like an admin's)."""
 from __future__ import annotations
+
+import uuid
 
 import click
 from flask import Flask, current_app
+
+from app.auth.roles import SYSTEM
 
 
 def register_cli(app: Flask) -> None:
@@ -29,53 +34,48 @@ def register_cli(app: Flask) -> None:
     @click.password_option()
     def create_user_cmd(username: str, role: str, name: str | None, partner_org: str | None, password: str) -> None:
         """Create a login."""
-        from app.auth.services import create_user
-        from app.db import db
-        from app.errors import DomainError
+        from app.admin.services import create_user
 
-        try:
-            user = create_user(db.session, username=username, role=role, name=name or username,
-                               password=password, partner_org_name=partner_org)
-        except DomainError as exc:
-            raise click.ClickException(exc.message) from exc
-        click.echo(f"created {user.role} {user.username}")
+        _run(lambda session: create_user(session, SYSTEM, username=username, role=role, name=name or username,
+                                         password=password, partner_org_name=partner_org, idempotency_key=_key()))
+        click.echo(f"created {role} {username.strip().lower()}")
 
     @app.cli.command("set-password")
     @click.argument("username")
     @click.password_option()
     def set_password_cmd(username: str, password: str) -> None:
         """Reset a password; every session of the user ends."""
-        from app.auth.services import set_password
+        from app.admin.services import set_password
 
-        _run(lambda session: set_password(session, username=username, password=password))
+        _run(lambda session: set_password(session, SYSTEM, user=username, password=password, idempotency_key=_key()))
         click.echo(f"password of {username} set; every session of {username} ended")
 
     @app.cli.command("deactivate-user")
     @click.argument("username")
     def deactivate_user_cmd(username: str) -> None:
         """Switch a login off; every session of the user ends."""
-        from app.auth.services import set_active
+        from app.admin.services import set_active
 
-        _run(lambda session: set_active(session, username=username, active=False))
+        _run(lambda session: set_active(session, SYSTEM, user=username, active=False, idempotency_key=_key()))
         click.echo(f"{username} deactivated; every session ended")
 
     @app.cli.command("activate-user")
     @click.argument("username")
     def activate_user_cmd(username: str) -> None:
         """Switch a login on again (sessions ended before stay ended)."""
-        from app.auth.services import set_active
+        from app.admin.services import set_active
 
-        _run(lambda session: set_active(session, username=username, active=True))
+        _run(lambda session: set_active(session, SYSTEM, user=username, active=True, idempotency_key=_key()))
         click.echo(f"{username} activated")
 
     @app.cli.command("sign-out-everywhere")
     @click.argument("username")
     def sign_out_everywhere_cmd(username: str) -> None:
         """End every session and remember-me cookie of a user, on every device."""
-        from app.auth.roles import SYSTEM
-        from app.auth.services import sign_out_everywhere
+        from app.admin.services import sign_out_everywhere
 
-        ended = _run(lambda session: sign_out_everywhere(session, SYSTEM, username=username))
+        ended = _run(lambda session: sign_out_everywhere(session, SYSTEM, user=username,
+                                                         idempotency_key=_key())).sessions_ended
         click.echo(f"{ended} session(s) of {username} ended")
 
     @app.cli.command("sweep-photos")
@@ -100,6 +100,11 @@ def register_cli(app: Flask) -> None:
         click.echo("Demo logins (username / password / role):")
         for username, password, role in logins:
             click.echo(f"  {username:<12} {password:<22} {role}")
+
+
+def _key() -> str:
+    """A fresh idempotency key: each command line is one action."""
+    return f"cli-{uuid.uuid4().hex}"
 
 
 def _run(use_case):  # type: ignore[no-untyped-def]

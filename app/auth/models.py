@@ -33,6 +33,7 @@ class User(UserMixin, Base):
     home_warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     partner_org: Mapped[PartnerOrg | None] = relationship()
     home_warehouse: Mapped[Warehouse | None] = relationship()
 

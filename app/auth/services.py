@@ -1,4 +1,4 @@
-"""Signing in and out, and the user administration that ends sessions."""
+"""Signing in and out: throttled sign-in, sessions the server can end, the password rule."""
 from __future__ import annotations
 
 import secrets
@@ -8,15 +8,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.models import SignedInUser, SignInFailure, User, UserSession, sign_in_statement, token_hash
-from app.auth.roles import ROLES, Actor
-from app.catalog.models import PartnerOrg
 from app.db import unit_of_work, utcnow
-from app.errors import Conflict, DomainError, NotFound, NotPermitted, ValidationFailed
+from app.errors import DomainError, ValidationFailed
 
 
 class TooManyAttempts(DomainError):
@@ -88,16 +86,18 @@ def sign_in(session: Session, username: str, password: str, *, address: str, rem
         lifetime = timedelta(days=policy.remember_days) if remember else timedelta(hours=policy.session_hours)
         session.add(UserSession(user_id=row.id, token_hash=token_hash(token), remember=remember,
                                 created_at=now, expires_at=now + lifetime))
+        session.execute(update(User).where(User.id == row.id).values(last_sign_in_at=now))
     return SignedInUser(row.id, row.username, row.name, row.role, row.partner_org_id, row.home_warehouse_id, token)
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
     """The rule every new password meets."""
     if len(password) < 8:
         raise ValidationFailed("The password needs at least 8 characters.")
 
 
-def _end_sessions(session: Session, user_id: int) -> int:
+def end_sessions(session: Session, user_id: int) -> int:
+    """Delete every session of the user, in the caller's transaction; returns how many there were."""
     return session.execute(delete(UserSession).where(UserSession.user_id == user_id)).rowcount or 0
 
 
@@ -105,63 +105,6 @@ def sign_out(session: Session, user_id: int) -> None:
     """End every session of the user, here and on every other device (and their remember-me
     cookies): a cookie copied before signing out opens nothing afterwards."""
     with unit_of_work(session):
-        _end_sessions(session, user_id)
+        end_sessions(session, user_id)
 
 
-def _user_by_name(session: Session, username: str) -> User:
-    user = session.scalars(select(User).where(User.username == username.strip().lower()).with_for_update()).first()
-    if user is None:
-        raise NotFound(f"No user called {username}.")
-    return user
-
-
-def sign_out_everywhere(session: Session, actor: Actor, *, username: str) -> int:
-    """An admin ends every session of a user; returns how many were open."""
-    if not actor.can("admin") and actor.role != "system":
-        raise NotPermitted("Only an admin can sign somebody out.")
-    with unit_of_work(session):
-        return _end_sessions(session, _user_by_name(session, username).id)
-
-
-def set_password(session: Session, *, username: str, password: str) -> None:
-    """Change or reset a password; every session of the user ends (a thief's included)."""
-    _check_password(password)
-    with unit_of_work(session):
-        user = _user_by_name(session, username)
-        user.set_password(password)
-        _end_sessions(session, user.id)
-
-
-def set_active(session: Session, *, username: str, active: bool) -> None:
-    """Switch a login off (ending its sessions) or on again."""
-    with unit_of_work(session):
-        user = _user_by_name(session, username)
-        user.active = active
-        if not active:
-            _end_sessions(session, user.id)
-
-
-def create_user(session: Session, *, username: str, role: str, name: str, password: str,
-                partner_org_name: str | None = None, home_warehouse_id: int | None = None) -> User:
-    """Create a login; partners must name their organisation."""
-    username = username.strip().lower()
-    if not username or len(username) > 64:
-        raise ValidationFailed("A username of 1-64 characters is required.")
-    if role not in ROLES:
-        raise ValidationFailed(f"Role must be one of {', '.join(ROLES)}.")
-    _check_password(password)
-    with unit_of_work(session):
-        if session.scalars(select(User).where(User.username == username)).first():
-            raise Conflict(f"User {username} exists already.")
-        org = None
-        if role == "partner":
-            if not partner_org_name:
-                raise ValidationFailed("A partner login needs --partner-org.")
-            org = session.scalars(select(PartnerOrg).where(PartnerOrg.name == partner_org_name)).first()
-            if org is None:
-                raise ValidationFailed(f"No partner organisation called {partner_org_name}.")
-        user = User(username=username, role=role, name=name, partner_org_id=org.id if org else None,
-                    home_warehouse_id=home_warehouse_id)
-        user.set_password(password)
-        session.add(user)
-    return user

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import User
-from app.auth.services import create_user
+from app.admin.services import create_user
+from app.auth.roles import SYSTEM
 from app.catalog.models import LOCATION_TYPES, Location, PartnerOrg, Product, ProductBarcode, Warehouse
 from app.disposition.domain import DEFAULT_RULES
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
@@ -139,7 +140,8 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
 
 def test_cli_seed_demo_on_a_database_with_users(app, session, tmp_path):
     """--if-empty leaves a used database alone and prints only kept logins that still sign in."""
-    create_user(session, username="boss", role="admin", name="Boss", password="longpassword")
+    create_user(session, SYSTEM, username="boss", role="admin", name="Boss", password="longpassword",
+                idempotency_key="k-create-boss")
     (tmp_path / LOGINS_FILE).write_text("worker stale-password worker\nboss longpassword admin\n")
     app.instance_path = str(tmp_path)
     runner = app.test_cli_runner()

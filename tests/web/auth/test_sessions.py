@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 
 from app.auth.models import UserSession
 from app.auth.roles import Actor
-from app.auth.services import set_active, set_password, sign_out_everywhere
+from app.admin.services import set_active, set_password, sign_out_everywhere
+from app.auth.roles import SYSTEM
 from app.db import db, utcnow
 from tests.conftest import login
 
@@ -76,7 +77,7 @@ def test_a_password_reset_ends_every_session_and_remember_me_cookie(app, client,
     _remembered_login(client)
     remembered = _cookie(client, "remember_token")
     with app.app_context():
-        set_password(db.session, username="super", password="a new password")
+        set_password(db.session, SYSTEM, user="super", password="a new password", idempotency_key="k-set-password")
     assert not _opens_desk(client)
     assert not _opens_desk(_replay(app, remember_token=remembered))
     resp = client.post("/login", data={"username": "super", "password": "a new password"})
@@ -87,8 +88,8 @@ def test_deactivation_ends_every_session_and_reactivation_revives_none(app, clie
     _remembered_login(client)
     session_cookie, remembered = _cookie(client, "session"), _cookie(client, "remember_token")
     with app.app_context():
-        set_active(db.session, username="super", active=False)
-        set_active(db.session, username="super", active=True)
+        set_active(db.session, SYSTEM, user="super", active=False, idempotency_key="k-deactivate")
+        set_active(db.session, SYSTEM, user="super", active=True, idempotency_key="k-activate")
     assert not _opens_desk(_replay(app, session=session_cookie))
     assert not _opens_desk(_replay(app, remember_token=remembered))
 
@@ -96,7 +97,7 @@ def test_deactivation_ends_every_session_and_reactivation_revives_none(app, clie
 def test_an_admin_signs_a_user_out_everywhere(app, world):
     devices = [_remembered_login(app.test_client()) for _ in range(2)]
     with app.app_context():
-        assert sign_out_everywhere(db.session, ADMIN, username="super") == 2
+        assert sign_out_everywhere(db.session, ADMIN, user="super", idempotency_key="k-sign-out-all").sessions_ended == 2
     assert not any(_opens_desk(d) for d in devices)
 
 
@@ -106,7 +107,7 @@ def test_only_an_admin_signs_others_out(app, world):
     device = _remembered_login(app.test_client())
     with app.app_context():
         try:
-            sign_out_everywhere(db.session, Actor(id=None, role="supervisor", name="S"), username="super")
+            sign_out_everywhere(db.session, Actor(id=None, role="supervisor", name="S"), user="super", idempotency_key="k-refused")
         except NotPermitted:
             pass
         else:

@@ -1,0 +1,1 @@
+"""The admin console: logins, and (to come) warehouses, partners, settings and imports."""

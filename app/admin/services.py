@@ -1,0 +1,177 @@
+"""User administration, the one writer of logins: create, set a password, switch off and on, unlock
+after throttling, sign out everywhere. From the admin console and the command line (as SYSTEM).
+
+Each is a use case in one transaction (run_idempotent: the same key again is the first answer
+again), audited with what the user was before and after. A password change, a switch-off and
+"sign out everywhere" end every session of the user at once. The last active admin cannot be
+switched off, so the console always has somebody to run it."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.auth.models import SignInFailure, User
+from app.auth.roles import ADMIN, PARTNER, ROLES, Actor
+from app.auth.services import check_password, end_sessions
+from app.catalog.models import PartnerOrg, Warehouse
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.ledger.idempotency import Result, run_idempotent
+from app.ledger.writer import audit_row
+from app.rows import write
+
+
+@dataclass(frozen=True)
+class UserChanged(Result):
+    """What an administration use case did to a login; `sessions_ended` when it ended any."""
+
+    user_id: int
+    username: str
+    action: str
+    sessions_ended: int = 0
+
+
+def one_time_password() -> str:
+    """A password to hand over once (shown once, never stored in clear): 16 characters."""
+    return secrets.token_urlsafe(12)
+
+
+def _allowed(actor: Actor) -> None:
+    if not (actor.can("admin") or actor.role == "system"):
+        raise NotPermitted("Only an admin can manage logins.")
+
+
+def _user(session: Session, user: int | str) -> User:
+    """The login, locked: by id (the console) or by username (the command line)."""
+    where = User.id == user if isinstance(user, int) else User.username == str(user).strip().lower()
+    row = session.scalars(select(User).where(where).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"No user {user}." if isinstance(user, int) else f"No user called {user}.")
+    return row
+
+
+def _facts(user: User) -> dict[str, Any]:
+    return {"username": user.username, "name": user.name, "role": user.role, "active": user.active,
+            "partner_org_id": user.partner_org_id, "home_warehouse_id": user.home_warehouse_id}
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse when `user` is the last active admin (the admins' rows are locked while it decides)."""
+    admins = session.scalars(select(User.id).where(User.role == ADMIN, User.active.is_(True)).with_for_update()).all()
+    if user.role == ADMIN and user.active and set(admins) <= {user.id}:
+        raise Conflict(f"{user.username} is the last active admin: make another admin first.")
+
+
+def _audited(actor: Actor, action: str, user: User, before: dict[str, Any] | None, **extra: Any) -> list[Any]:
+    return [audit_row(actor, f"user.{action}", "user", user.id,
+                      details={"before": before, "after": _facts(user), **extra})]
+
+
+def create_user(session: Session, actor: Actor, *, username: str, role: str, name: str, password: str,
+                partner_org_id: int | None = None, partner_org_name: str | None = None,
+                home_warehouse_id: int | None = None, idempotency_key: str | None) -> UserChanged:
+    """A new login. A partner belongs to an organisation (by id or by name); a home warehouse, when
+    given, must exist."""
+    _allowed(actor)
+    username = (username or "").strip().lower()
+    name = (name or "").strip() or username
+    if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise ValidationFailed("A username is 1-64 letters, digits, '.', '-' or '_'.")
+    if role not in ROLES:
+        raise ValidationFailed(f"Role must be one of {', '.join(ROLES)}.")
+    if len(name) > 120:
+        raise ValidationFailed("A name is at most 120 characters.")
+    check_password(password)
+
+    def work() -> UserChanged:
+        if session.scalars(select(User.id).where(User.username == username)).first() is not None:
+            raise Conflict(f"User {username} exists already.")
+        org_id = None
+        if role == PARTNER:
+            where = PartnerOrg.id == partner_org_id if partner_org_id else PartnerOrg.name == (partner_org_name or "")
+            org_id = session.scalars(select(PartnerOrg.id).where(where)).first()
+            if org_id is None:
+                raise ValidationFailed("A partner login needs its partner organisation.")
+        if home_warehouse_id is not None and session.get(Warehouse, home_warehouse_id) is None:
+            raise ValidationFailed("No such warehouse.")
+        user = User(username=username, role=role, name=name, partner_org_id=org_id, home_warehouse_id=home_warehouse_id)
+        user.set_password(password)
+        session.add(user)
+        session.flush()
+        write(session, _audited(actor, "created", user, None))
+        return UserChanged(user.id, user.username, "created")
+
+    params = {"username": username, "role": role, "name": name, "partner_org_id": partner_org_id,
+              "partner_org_name": partner_org_name, "home_warehouse_id": home_warehouse_id}
+    return run_idempotent(session, actor, idempotency_key, "create_user", params, work, result_type=UserChanged)
+
+
+def set_password(session: Session, actor: Actor, *, user: int | str, password: str,
+                 idempotency_key: str | None) -> UserChanged:
+    """A new password (an admin's reset, or the command line's); every session of the user ends."""
+    _allowed(actor)
+    check_password(password)
+
+    def work() -> UserChanged:
+        row = _user(session, user)
+        row.set_password(password)
+        ended = end_sessions(session, row.id)
+        session.flush()
+        write(session, _audited(actor, "password_set", row, _facts(row), sessions_ended=ended))
+        return UserChanged(row.id, row.username, "password_set", ended)
+
+    return run_idempotent(session, actor, idempotency_key, "set_password", {"user": user}, work,
+                          result_type=UserChanged)
+
+
+def set_active(session: Session, actor: Actor, *, user: int | str, active: bool,
+               idempotency_key: str | None) -> UserChanged:
+    """Switch a login off (ending its sessions at once) or on again."""
+    _allowed(actor)
+
+    def work() -> UserChanged:
+        row = _user(session, user)
+        before = _facts(row)
+        ended = 0
+        if not active:
+            _keep_an_admin(session, row)
+            ended = end_sessions(session, row.id)
+        row.active = active
+        session.flush()
+        action = "activated" if active else "deactivated"
+        write(session, _audited(actor, action, row, before, sessions_ended=ended))
+        return UserChanged(row.id, row.username, action, ended)
+
+    return run_idempotent(session, actor, idempotency_key, "set_active", {"user": user, "active": active}, work,
+                          result_type=UserChanged)
+
+
+def unlock(session: Session, actor: Actor, *, user: int | str, idempotency_key: str | None) -> UserChanged:
+    """Forget the account's recent wrong passwords, so that it may sign in again at once."""
+    _allowed(actor)
+
+    def work() -> UserChanged:
+        row = _user(session, user)
+        cleared = session.execute(delete(SignInFailure).where(SignInFailure.scope == "account",
+                                                              SignInFailure.key == row.username)).rowcount or 0
+        write(session, _audited(actor, "unlocked", row, _facts(row), failures_cleared=cleared))
+        return UserChanged(row.id, row.username, "unlocked")
+
+    return run_idempotent(session, actor, idempotency_key, "unlock_user", {"user": user}, work, result_type=UserChanged)
+
+
+def sign_out_everywhere(session: Session, actor: Actor, *, user: int | str, idempotency_key: str | None) -> UserChanged:
+    """End every session and remember-me cookie of the user, on every device."""
+    _allowed(actor)
+
+    def work() -> UserChanged:
+        row = _user(session, user)
+        ended = end_sessions(session, row.id)
+        write(session, _audited(actor, "signed_out_everywhere", row, _facts(row), sessions_ended=ended))
+        return UserChanged(row.id, row.username, "signed_out_everywhere", ended)
+
+    return run_idempotent(session, actor, idempotency_key, "sign_out_everywhere", {"user": user}, work,
+                          result_type=UserChanged)
