@@ -8,7 +8,6 @@ plain requests get pages and a redirect after a POST.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -49,8 +48,8 @@ def _session_expired() -> Response | None:
 
 @bp.context_processor
 def _desk_context() -> dict[str, Any]:
-    """Helpers for desk templates: fresh idempotency keys and labels."""
-    return {"new_key": lambda: uuid.uuid4().hex, "state_labels": STATE_LABELS, "exception_labels": EXCEPTION_LABELS,
+    """Helpers for desk templates: labels."""
+    return {"state_labels": STATE_LABELS, "exception_labels": EXCEPTION_LABELS,
             "exception_types": EXCEPTION_TYPES, "refund_labels": STATUS_LABELS, "target_label": desk_services.target_label,
             "resolution_labels": exception_services.RESOLUTION_LABELS, "receiving_home": _endpoint_url("receiving.scan_page"),
             "explain": explain_conditions,

@@ -11,10 +11,12 @@ bp = Blueprint("home", __name__)
 @bp.get("/")
 @login_required
 def index() -> Response | str:
-    """Workers and partners to the handheld, supervisors to the desk; a plain page otherwise."""
+    """Workers and partners to the handheld, supervisors to the desk, admins to the console."""
     role = current_user.role
     if role in ("worker", "partner") and "receiving.scan_page" in current_app.view_functions:
         return redirect(url_for("receiving.scan_page"))
     if role == "supervisor" and "desk.index" in current_app.view_functions:
         return redirect(url_for("desk.index"))
+    if role == "admin" and "admin.users" in current_app.view_functions:
+        return redirect(url_for("admin.users"))
     return render_template("home.html")

@@ -223,6 +223,8 @@ def register_web(app: Flask) -> None:
 
         return {"can": can, "has_endpoint": lambda name: name in current_app.view_functions}
 
+    app.add_template_global(new_key)  # a fresh idempotency key for each form rendered
+
     @app.template_filter("money")
     def money(value: Any) -> str:
         return "" if value is None else f"{value:,.2f}"

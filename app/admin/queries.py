@@ -1,0 +1,121 @@
+"""What the admin console reads: logins (filtered, paged, exported) and the admin audit log."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from app.auth.models import SignInFailure, User
+from app.catalog.models import PartnerOrg, Warehouse
+from app.db import utcnow
+from app.ledger.models import AuditEntry
+
+PER_PAGE = 50
+STATUSES = ("active", "inactive", "locked")
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """The console's filters, read from the query string (anything unknown is no filter)."""
+
+    text: str = ""
+    role: str = ""
+    status: str = ""
+    page: int = 1
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        values = {"q": self.text, "role": self.role, "status": self.status, "page": self.page, **changes}
+        return {k: v for k, v in values.items() if v and not (k == "page" and v == 1)}
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    username: str
+    name: str
+    role: str
+    active: bool
+    partner_org: str | None
+    home_warehouse: str | None
+    last_sign_in_at: datetime | None
+    locked: bool
+
+
+@dataclass(frozen=True)
+class UsersPage:
+    rows: list[UserRow]
+    total: int
+    page: int
+    pages: int
+    filter: UserFilter
+
+
+def _users(session: Session, f: UserFilter, *, since: datetime, max_failures: int) -> Select[Any]:
+    failures = (select(SignInFailure.key, func.count().label("n")).where(SignInFailure.scope == "account",
+                                                                        SignInFailure.failed_at > since)
+                .group_by(SignInFailure.key).subquery())
+    home = aliased(Warehouse)
+    stmt = (select(User.id, User.username, User.name, User.role, User.active, PartnerOrg.name.label("partner_org"),
+                   home.code.label("home_warehouse"), User.last_sign_in_at,
+                   (func.coalesce(failures.c.n, 0) >= max_failures).label("locked"))
+            .outerjoin(PartnerOrg, PartnerOrg.id == User.partner_org_id)
+            .outerjoin(home, home.id == User.home_warehouse_id)
+            .outerjoin(failures, failures.c.key == User.username))
+    if f.text:
+        like = f"%{f.text.lower()}%"
+        stmt = stmt.where(or_(func.lower(User.username).like(like), func.lower(User.name).like(like)))
+    if f.role:
+        stmt = stmt.where(User.role == f.role)
+    if f.status == "active":
+        stmt = stmt.where(User.active.is_(True))
+    elif f.status == "inactive":
+        stmt = stmt.where(User.active.is_(False))
+    elif f.status == "locked":
+        stmt = stmt.where(func.coalesce(failures.c.n, 0) >= max_failures)
+    return stmt
+
+
+def users_page(session: Session, f: UserFilter, *, window_minutes: int, max_failures: int) -> UsersPage:
+    """One page of logins, by username."""
+    stmt = _users(session, f, since=utcnow() - timedelta(minutes=window_minutes), max_failures=max_failures)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    pages = max(1, math.ceil(total / PER_PAGE))
+    page = min(max(f.page, 1), pages)
+    rows = session.execute(stmt.order_by(User.username).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return UsersPage([UserRow(**r._mapping) for r in rows], total, page, pages, f)
+
+
+def all_users(session: Session, f: UserFilter, *, window_minutes: int, max_failures: int) -> list[UserRow]:
+    """Every login the filters select, for the CSV export."""
+    stmt = _users(session, f, since=utcnow() - timedelta(minutes=window_minutes), max_failures=max_failures)
+    return [UserRow(**r._mapping) for r in session.execute(stmt.order_by(User.username)).all()]
+
+
+def form_choices(session: Session) -> dict[str, list[tuple[int, str]]]:
+    """Partner organisations and warehouses, for the create form."""
+    return {"orgs": [(r.id, r.name) for r in session.execute(select(PartnerOrg.id, PartnerOrg.name).order_by(PartnerOrg.name))],
+            "warehouses": [(r.id, f"{r.code} · {r.name}") for r in
+                           session.execute(select(Warehouse.id, Warehouse.code, Warehouse.name).order_by(Warehouse.code))]}
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[Any]
+    page: int
+    pages: int
+
+
+def admin_audit(session: Session, page: int = 1) -> AuditPage:
+    """What admins (and the command line) changed, newest first: the login changes."""
+    where = AuditEntry.action.like("user.%")
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(where)) or 0
+    pages = max(1, math.ceil(total / PER_PAGE))
+    page = min(max(page, 1), pages)
+    rows = session.execute(select(AuditEntry.at, AuditEntry.actor_name, AuditEntry.action, AuditEntry.entity_id,
+                                  AuditEntry.details).where(where).order_by(AuditEntry.id.desc())
+                           .limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return AuditPage(list(rows), page, pages)

@@ -1,0 +1,120 @@
+"""The admin console (desktop): logins and the admin audit log."""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, current_app, redirect, request, url_for
+
+from app.admin import queries
+from app.admin.services import (UserChanged, create_user, one_time_password, set_active, set_password,
+                                sign_out_everywhere, unlock)
+from app.auth.roles import ROLES
+from app.db import db
+from app.web import actor, as_id, form_int, render, require
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+
+
+def _filter() -> queries.UserFilter:
+    role = request.args.get("role", "")
+    status = request.args.get("status", "")
+    return queries.UserFilter(text=request.args.get("q", "").strip()[:64], role=role if role in ROLES else "",
+                              status=status if status in queries.STATUSES else "", page=as_id(request.args.get("page")) or 1)
+
+
+def _throttle() -> dict[str, int]:
+    cfg = current_app.config
+    return {"window_minutes": cfg["SIGNIN_WINDOW_MINUTES"], "max_failures": cfg["SIGNIN_MAX_FAILURES"]}
+
+
+def _users_screen(status: int = 200, **extra: object) -> Response:
+    page = queries.users_page(db.session, _filter(), **_throttle())
+    return render("admin/users.html", "admin/_users.html", status=status, upage=page, roles=ROLES,
+                  statuses=queries.STATUSES, choices=queries.form_choices(db.session), **extra)
+
+
+@bp.get("/")
+@require("admin")
+def index() -> Response:
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/users")
+@require("admin")
+def users() -> Response:
+    """The logins, filtered and paged; `?format=csv` exports every login the filters select."""
+    if request.args.get("format") == "csv":
+        return _csv(queries.all_users(db.session, _filter(), **_throttle()))
+    return _users_screen()
+
+
+@bp.post("/users")
+@require("admin")
+def create() -> Response:
+    """A new login; its one-time password is shown once, on this answer only."""
+    password = one_time_password()
+    result = create_user(db.session, actor(), username=request.form.get("username", ""),
+                         role=request.form.get("role", ""), name=request.form.get("name", ""), password=password,
+                         partner_org_id=form_int("partner_org_id"), home_warehouse_id=form_int("home_warehouse_id"),
+                         idempotency_key=request.form.get("key"))
+    return _done(result, password)
+
+
+@bp.post("/users/<int:user_id>/<action>")
+@require("admin")
+def change(user_id: int, action: str) -> Response:
+    """Deactivate, activate, reset the password, unlock or sign out everywhere one login."""
+    key = request.form.get("key")
+    password = None
+    if action == "deactivate":
+        result = set_active(db.session, actor(), user=user_id, active=False, idempotency_key=key)
+    elif action == "activate":
+        result = set_active(db.session, actor(), user=user_id, active=True, idempotency_key=key)
+    elif action == "reset-password":
+        password = one_time_password()
+        result = set_password(db.session, actor(), user=user_id, password=password, idempotency_key=key)
+    elif action == "unlock":
+        result = unlock(db.session, actor(), user=user_id, idempotency_key=key)
+    elif action == "sign-out":
+        result = sign_out_everywhere(db.session, actor(), user=user_id, idempotency_key=key)
+    else:
+        return _users_screen(404, notice=("error", "That action is not available here."))
+    return _done(result, password)
+
+
+def _done(result: UserChanged, password: str | None) -> Response:
+    """The list again, saying what was done; a new password only when this request set it."""
+    said = {"created": "created", "password_set": "has a new password; every session ended",
+            "activated": "can sign in again", "deactivated": "is switched off; every session ended",
+            "unlocked": "may try to sign in again", "signed_out_everywhere": "is signed out on every device"}
+    text = f"{result.username} {said.get(result.action, result.action)}."
+    if result.replayed:
+        text += " (This was already done: the repeat changed nothing.)"
+        password = None
+    return _users_screen(notice=("success", text), shown_password=password, shown_for=result.username)
+
+
+@bp.get("/audit")
+@require("admin")
+def audit() -> Response:
+    """Who changed which login, with the login before and after."""
+    page = queries.admin_audit(db.session, as_id(request.args.get("page")) or 1)
+    return render("admin/audit.html", apage=page)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _csv(rows: list[queries.UserRow]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["username", "name", "role", "active", "partner_org", "home_warehouse", "last_sign_in_at", "locked"])
+    for r in rows:
+        writer.writerow([_cell(v) for v in (r.username, r.name, r.role, r.active, r.partner_org, r.home_warehouse,
+                                             r.last_sign_in_at.isoformat() if r.last_sign_in_at else "", r.locked)])
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=dockhand-users.csv"})
