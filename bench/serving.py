@@ -182,6 +182,14 @@ def first_load(port: int, world: Any) -> dict[str, Any]:
                 seen["network"] += 1
                 seen["by_url"][response.get("url", "?").replace(base, "")] = e["encodedDataLength"]
             cdp.on("Network.loadingFinished", finished)
+
+            def redirected(e: dict[str, Any]) -> None:  # a redirect's answer has no loadingFinished of its own
+                if e.get("redirectResponse"):
+                    seen["bytes"] += e["redirectResponse"].get("encodedDataLength", 0)
+                    seen["network"] += 1
+                    seen["by_url"][e["redirectResponse"]["url"].replace(base, "") + " (redirect)"] = \
+                        e["redirectResponse"].get("encodedDataLength", 0)
+            cdp.on("Network.requestWillBeSent", redirected)
             return seen
 
         page = context.new_page()
