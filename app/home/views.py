@@ -8,15 +8,17 @@ from werkzeug.wrappers import Response
 bp = Blueprint("home", __name__)
 
 
+def start_url(role: str) -> str | None:
+    """Where a role starts: workers and partners on the handheld, supervisors at the desk, admins in
+    the console (None: the plain start page)."""
+    endpoint = {"worker": "receiving.scan_page", "partner": "receiving.scan_page", "supervisor": "desk.index",
+                "admin": "admin.users"}.get(role)
+    return url_for(endpoint) if endpoint and endpoint in current_app.view_functions else None
+
+
 @bp.get("/")
 @login_required
 def index() -> Response | str:
-    """Workers and partners to the handheld, supervisors to the desk, admins to the console."""
-    role = current_user.role
-    if role in ("worker", "partner") and "receiving.scan_page" in current_app.view_functions:
-        return redirect(url_for("receiving.scan_page"))
-    if role == "supervisor" and "desk.index" in current_app.view_functions:
-        return redirect(url_for("desk.index"))
-    if role == "admin" and "admin.users" in current_app.view_functions:
-        return redirect(url_for("admin.users"))
-    return render_template("home.html")
+    """Each role to its start screen; a plain page otherwise."""
+    start = start_url(current_user.role)
+    return redirect(start) if start else render_template("home.html")
