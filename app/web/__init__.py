@@ -247,9 +247,12 @@ def register_web(app: Flask) -> None:
     @app.after_request
     def security_headers(resp: Response) -> Response:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if resp.mimetype == "text/html" and not is_htmx() and not 300 <= resp.status_code < 400:
+            # A document's policy: a redirect or a fragment swapped into a page renders nothing of
+            # its own (the page's policy governs it), so they go without its 400 bytes.
+            resp.headers.setdefault("X-Frame-Options", "DENY")
+            resp.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         if request.endpoint != "static" and "Cache-Control" not in resp.headers:
             # Pages show customers, serials and refund amounts: no shared or browser cache keeps
             # them. A view that may be cached says so itself (a photo: private, for an hour).

@@ -19,7 +19,8 @@ def _csp(resp) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("path", ["/login", "/receive", "/desk", "/desk/queue/refunds", "/nothing-here"])
 def test_pages_run_only_dockhands_own_scripts_and_are_not_cached(client, world, path):
-    login(client, "super")
+    if path != "/login":  # signed in, /login is a redirect (no document, no policy)
+        login(client, "super")
     resp = client.get(path)
     csp = _csp(resp)
     assert csp["script-src"] == "'self'"
@@ -63,3 +64,15 @@ def test_production_sends_hsts_and_secure_cookies(app, world, monkeypatch):
 
 def test_the_demo_sends_no_hsts(client, world):
     assert "Strict-Transport-Security" not in client.get("/login").headers
+
+
+def test_the_document_policy_goes_with_documents_only(client, world):
+    """Redirects and htmx fragments carry no document, so no CSP or frame policy: their pages' govern."""
+    redirect = client.get("/")
+    assert redirect.status_code == 302 and "Content-Security-Policy" not in redirect.headers
+    login(client, "worker")
+    fragment = client.get("/receive", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "Content-Security-Policy" not in fragment.headers
+    assert fragment.headers["X-Content-Type-Options"] == "nosniff" and fragment.headers["Cache-Control"] == "no-store"
+    page = client.get("/receive")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"] and page.headers["X-Frame-Options"] == "DENY"
