@@ -158,24 +158,37 @@ class S3Server:
     """A real S3 API server (moto's server mode) on 127.0.0.1, in its own process."""
 
     def __init__(self) -> None:
+        last = ""
+        for _ in range(3):  # a port taken between choosing it and moto binding it: choose again
+            if self._start():
+                return
+            last = self.log.read_text()[-1500:] if self.log.exists() else ""
+        raise RuntimeError(f"moto's S3 server did not start: {last}")
+
+    def _start(self) -> bool:
         import subprocess
         import sys
-        import time
+        import tempfile
         import urllib.request
+        from pathlib import Path
 
-        self.port = closed_port()
+        from tests.pg import _free_port
+
+        self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
+        self.log = Path(tempfile.mkstemp(prefix="dockhand-moto-", suffix=".log")[1])
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                         stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline and self.proc.poll() is None:
             try:
                 urllib.request.urlopen(self.url + "/moto-api/", timeout=1).close()
-                return
+                return True
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("moto's S3 server did not start")
+        return False
 
     def client(self, endpoint: str | None = None):  # type: ignore[no-untyped-def]
         import boto3
@@ -184,7 +197,8 @@ class S3Server:
                             aws_access_key_id="test", aws_secret_access_key="test")
 
     def stop(self) -> None:
-        self.proc.terminate()
+        if self.proc.poll() is None:
+            self.proc.terminate()
         self.proc.wait(timeout=10)
 
 
@@ -194,8 +208,6 @@ class CuttingProxy:
     server vanished in the middle of an upload)."""
 
     def __init__(self, upstream_port: int) -> None:
-        import threading
-
         self.upstream_port = upstream_port
         self.down = False
         self.cut_after: int | None = None
@@ -206,8 +218,6 @@ class CuttingProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import threading
-
         while not self._closed:
             try:
                 client, _ = self.listener.accept()
