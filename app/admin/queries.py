@@ -10,11 +10,12 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import SignInFailure, User
-from app.catalog.models import PartnerOrg, Warehouse
+from app.catalog.models import Location, Merchant, PartnerOrg, Warehouse
 from app.db import utcnow
 from app.ledger.models import AuditEntry
 
 PER_PAGE = 50
+ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org")
 STATUSES = ("active", "inactive", "locked")
 
 
@@ -110,8 +111,9 @@ class AuditPage:
 
 
 def admin_audit(session: Session, page: int = 1) -> AuditPage:
-    """What admins (and the command line) changed, newest first: the login changes."""
-    where = AuditEntry.action.like("user.%")
+    """What admins (and the command line) changed, newest first: logins, warehouses, locations,
+    partner organisations."""
+    where = AuditEntry.entity_type.in_(ADMIN_ENTITIES)
     total = session.scalar(select(func.count()).select_from(AuditEntry).where(where)) or 0
     pages = max(1, math.ceil(total / PER_PAGE))
     page = min(max(page, 1), pages)
@@ -119,3 +121,41 @@ def admin_audit(session: Session, page: int = 1) -> AuditPage:
                                   AuditEntry.details).where(where).order_by(AuditEntry.id.desc())
                            .limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     return AuditPage(list(rows), page, pages)
+
+
+def warehouses(session: Session) -> list[Any]:
+    """Every warehouse with its 3PL and how many locations it has."""
+    counts = select(Location.warehouse_id, func.count().label("n")).group_by(Location.warehouse_id).subquery()
+    return list(session.execute(
+        select(Warehouse.id, Warehouse.code, Warehouse.name, PartnerOrg.name.label("partner_org"),
+               func.coalesce(counts.c.n, 0).label("locations"))
+        .outerjoin(PartnerOrg, PartnerOrg.id == Warehouse.partner_org_id)
+        .outerjoin(counts, counts.c.warehouse_id == Warehouse.id).order_by(Warehouse.code)).all())
+
+
+def warehouse(session: Session, warehouse_id: int) -> tuple[Any, list[Any]] | None:
+    """One warehouse and its locations, by type then code."""
+    row = session.execute(select(Warehouse.id, Warehouse.code, Warehouse.name, PartnerOrg.name.label("partner_org"))
+                          .outerjoin(PartnerOrg, PartnerOrg.id == Warehouse.partner_org_id)
+                          .where(Warehouse.id == warehouse_id)).first()
+    if row is None:
+        return None
+    locations = session.execute(select(Location.code, Location.type, Location.barcode)
+                                .where(Location.warehouse_id == warehouse_id).order_by(Location.type, Location.code)).all()
+    return row, list(locations)
+
+
+def partner_orgs(session: Session) -> list[dict[str, Any]]:
+    """Every partner organisation with the merchants it serves and the warehouses it runs."""
+    orgs = session.scalars(select(PartnerOrg).order_by(PartnerOrg.name)).all()
+    runs: dict[int, list[str]] = {}
+    for org_id, code in session.execute(select(Warehouse.partner_org_id, Warehouse.code)
+                                        .where(Warehouse.partner_org_id.is_not(None)).order_by(Warehouse.code)):
+        runs.setdefault(org_id, []).append(code)
+    return [{"id": o.id, "name": o.name, "merchants": sorted(m.name for m in o.merchants),
+             "warehouses": runs.get(o.id, [])} for o in orgs]
+
+
+def merchants(session: Session) -> list[tuple[int, str]]:
+    return [(r.id, f"{r.name} ({r.code})") for r in session.execute(select(Merchant.id, Merchant.code, Merchant.name)
+                                                                   .order_by(Merchant.name))]

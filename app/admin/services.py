@@ -1,5 +1,7 @@
-"""User administration, the one writer of logins: create, set a password, switch off and on, unlock
-after throttling, sign out everywhere. From the admin console and the command line (as SYSTEM).
+"""The admin console's use cases. Logins (their one writer): create, set a password, switch off and
+on, unlock after throttling, sign out everywhere; from the console and the command line (as
+SYSTEM). The sites: warehouses with their locations, and partner organisations with the merchants
+they serve.
 
 Each is a use case in one transaction (run_idempotent: the same key again is the first answer
 again), audited with what the user was before and after. A password change, a switch-off and
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import SignInFailure, User
 from app.auth.roles import ADMIN, PARTNER, ROLES, Actor
 from app.auth.services import check_password, end_sessions
-from app.catalog.models import PartnerOrg, Warehouse
+from app.catalog.models import LOCATION_TYPES, Location, Merchant, PartnerOrg, Warehouse
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row
@@ -175,3 +177,108 @@ def sign_out_everywhere(session: Session, actor: Actor, *, user: int | str, idem
 
     return run_idempotent(session, actor, idempotency_key, "sign_out_everywhere", {"user": user}, work,
                           result_type=UserChanged)
+
+
+@dataclass(frozen=True)
+class Created(Result):
+    """What a console use case made: its id and what the screen calls it."""
+
+    id: int
+    label: str
+
+
+def _code(value: str, what: str, limit: int) -> str:
+    code = (value or "").strip().upper()
+    if not code or len(code) > limit or not code.replace("-", "").replace("_", "").isalnum():
+        raise ValidationFailed(f"A {what} code is 1-{limit} letters, digits, '-' or '_'.")
+    return code
+
+
+def _name(value: str, what: str) -> str:
+    name = (value or "").strip()
+    if not name or len(name) > 120:
+        raise ValidationFailed(f"A {what} needs a name of 1-120 characters.")
+    return name
+
+
+def create_warehouse(session: Session, actor: Actor, *, code: str, name: str, partner_org_id: int | None,
+                     idempotency_key: str | None) -> Created:
+    """A warehouse with one location of each type (dock, inspection, stock, quarantine, ...), so that
+    it can receive and dispose at once; a 3PL's when `partner_org_id` is given."""
+    _allowed(actor)
+    code, name = _code(code, "warehouse", 16), _name(name, "warehouse")
+
+    def work() -> Created:
+        if session.scalars(select(Warehouse.id).where(Warehouse.code == code)).first() is not None:
+            raise Conflict(f"Warehouse {code} exists already.")
+        if partner_org_id is not None and session.get(PartnerOrg, partner_org_id) is None:
+            raise ValidationFailed("No such partner organisation.")
+        warehouse = Warehouse(code=code, name=name, partner_org_id=partner_org_id)
+        session.add(warehouse)
+        session.flush()
+        locations = [Location(warehouse_id=warehouse.id, code=f"{type_.upper().replace('_', '-')}-01", type=type_,
+                              barcode=f"LOC:{code}-{type_.upper().replace('_', '-')}-01") for type_ in LOCATION_TYPES]
+        session.add_all(locations)
+        session.flush()
+        write(session, [audit_row(actor, "warehouse.created", "warehouse", warehouse.id, warehouse_id=warehouse.id,
+                                  details={"before": None, "after": {"code": code, "name": name,
+                                                                     "partner_org_id": partner_org_id,
+                                                                     "locations": [loc.code for loc in locations]}})])
+        return Created(warehouse.id, f"{code} · {name}")
+
+    return run_idempotent(session, actor, idempotency_key, "create_warehouse",
+                          {"code": code, "name": name, "partner_org_id": partner_org_id}, work, result_type=Created)
+
+
+def add_location(session: Session, actor: Actor, *, warehouse_id: int, code: str, type_: str,
+                 idempotency_key: str | None) -> Created:
+    """One more location of a type in a warehouse (a second dock door, another quarantine cage)."""
+    _allowed(actor)
+    code = _code(code, "location", 32)
+    if type_ not in LOCATION_TYPES:
+        raise ValidationFailed(f"A location's type is one of {', '.join(LOCATION_TYPES)}.")
+
+    def work() -> Created:
+        warehouse = session.get(Warehouse, warehouse_id)
+        if warehouse is None:
+            raise NotFound("No such warehouse.")
+        barcode = f"LOC:{warehouse.code}-{code}"
+        clash = select(Location.id).where((Location.barcode == barcode)
+                                          | ((Location.warehouse_id == warehouse_id) & (Location.code == code)))
+        if session.scalars(clash).first() is not None:
+            raise Conflict(f"{warehouse.code} has a location {code} already.")
+        location = Location(warehouse_id=warehouse_id, code=code, type=type_, barcode=barcode)
+        session.add(location)
+        session.flush()
+        write(session, [audit_row(actor, "location.created", "location", location.id, warehouse_id=warehouse_id,
+                                  details={"before": None, "after": {"warehouse": warehouse.code, "code": code,
+                                                                     "type": type_, "barcode": barcode}})])
+        return Created(location.id, f"{warehouse.code} {code}")
+
+    return run_idempotent(session, actor, idempotency_key, "add_location",
+                          {"warehouse_id": warehouse_id, "code": code, "type": type_}, work, result_type=Created)
+
+
+def create_partner_org(session: Session, actor: Actor, *, name: str, merchant_ids: list[int],
+                       idempotency_key: str | None) -> Created:
+    """A 3PL and the merchants it receives returns for (its warehouses name it when created)."""
+    _allowed(actor)
+    name = _name(name, "partner organisation")
+    merchant_ids = sorted(set(merchant_ids))
+
+    def work() -> Created:
+        if session.scalars(select(PartnerOrg.id).where(PartnerOrg.name == name)).first() is not None:
+            raise Conflict(f"A partner organisation called {name} exists already.")
+        merchants = session.scalars(select(Merchant).where(Merchant.id.in_(merchant_ids))).all()
+        if len(merchants) != len(merchant_ids):
+            raise ValidationFailed("One of those merchants does not exist.")
+        org = PartnerOrg(name=name, merchants=list(merchants))
+        session.add(org)
+        session.flush()
+        write(session, [audit_row(actor, "partner_org.created", "partner_org", org.id,
+                                  details={"before": None, "after": {"name": name,
+                                                                     "merchants": [m.code for m in merchants]}})])
+        return Created(org.id, name)
+
+    return run_idempotent(session, actor, idempotency_key, "create_partner_org",
+                          {"name": name, "merchant_ids": merchant_ids}, work, result_type=Created)

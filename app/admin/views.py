@@ -1,4 +1,5 @@
-"""The admin console (desktop): logins and the admin audit log."""
+"""The admin console (desktop): logins, warehouses and their locations, partner organisations,
+and the admin audit log."""
 from __future__ import annotations
 
 import csv
@@ -7,11 +8,13 @@ import io
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from app.admin import queries
-from app.admin.services import (UserChanged, create_user, one_time_password, set_active, set_password,
-                                sign_out_everywhere, unlock)
+from app.admin.services import (UserChanged, add_location, create_partner_org, create_user, create_warehouse,
+                                one_time_password, set_active, set_password, sign_out_everywhere, unlock)
 from app.auth.roles import ROLES
 from app.db import db
-from app.web import actor, as_id, form_int, render, require
+from app.catalog.models import LOCATION_TYPES
+from app.errors import NotFound
+from app.web import actor, as_id, form_ids, form_int, render, require
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
@@ -118,3 +121,72 @@ def _csv(rows: list[queries.UserRow]) -> Response:
                                              r.last_sign_in_at.isoformat() if r.last_sign_in_at else "", r.locked)])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=dockhand-users.csv"})
+
+
+# --------------------------------------------------------------------------- sites
+
+
+@bp.get("/warehouses")
+@require("admin")
+def warehouses() -> Response:
+    """The warehouses, and a form to add one (with a location of each type)."""
+    return _warehouses_screen()
+
+
+def _warehouses_screen(**extra: object) -> Response:
+    return render("admin/warehouses.html", "admin/_warehouses.html", rows=queries.warehouses(db.session),
+                  orgs=queries.form_choices(db.session)["orgs"], **extra)
+
+
+@bp.post("/warehouses")
+@require("admin")
+def warehouse_create() -> Response:
+    result = create_warehouse(db.session, actor(), code=request.form.get("code", ""), name=request.form.get("name", ""),
+                              partner_org_id=form_int("partner_org_id"), idempotency_key=request.form.get("key"))
+    again = " (already done: the repeat changed nothing)" if result.replayed else ""
+    return _warehouses_screen(notice=("success", f"Warehouse {result.label} created with a location of each type{again}."))
+
+
+@bp.get("/warehouses/<int:warehouse_id>")
+@require("admin")
+def warehouse(warehouse_id: int) -> Response:
+    """One warehouse's locations, and a form to add one."""
+    return _warehouse_screen(warehouse_id)
+
+
+def _warehouse_screen(warehouse_id: int, **extra: object) -> Response:
+    found = queries.warehouse(db.session, warehouse_id)
+    if found is None:
+        raise NotFound("No such warehouse.")
+    return render("admin/warehouse.html", "admin/_locations.html", wh=found[0], locations=found[1],
+                  types=LOCATION_TYPES, **extra)
+
+
+@bp.post("/warehouses/<int:warehouse_id>/locations")
+@require("admin")
+def location_create(warehouse_id: int) -> Response:
+    result = add_location(db.session, actor(), warehouse_id=warehouse_id, code=request.form.get("code", ""),
+                          type_=request.form.get("type", ""), idempotency_key=request.form.get("key"))
+    again = " (already done: the repeat changed nothing)" if result.replayed else ""
+    return _warehouse_screen(warehouse_id, notice=("success", f"Location {result.label} added{again}."))
+
+
+@bp.get("/partners")
+@require("admin")
+def partners() -> Response:
+    """Partner organisations: the merchants each serves and the warehouses it runs."""
+    return _partners_screen()
+
+
+def _partners_screen(**extra: object) -> Response:
+    return render("admin/partners.html", "admin/_partners.html", rows=queries.partner_orgs(db.session),
+                  merchants=queries.merchants(db.session), **extra)
+
+
+@bp.post("/partners")
+@require("admin")
+def partner_create() -> Response:
+    result = create_partner_org(db.session, actor(), name=request.form.get("name", ""),
+                                merchant_ids=form_ids("merchant_id"), idempotency_key=request.form.get("key"))
+    again = " (already done: the repeat changed nothing)" if result.replayed else ""
+    return _partners_screen(notice=("success", f"Partner organisation {result.label} created{again}."))

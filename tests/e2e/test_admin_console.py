@@ -3,6 +3,8 @@ password, that partner signs in on a handheld and lands on its own dock; the adm
 out everywhere and the audit log shows who did what."""
 from __future__ import annotations
 
+from sqlalchemy import create_engine, text
+
 from tests.e2e.conftest import shoot, sign_in
 
 
@@ -37,3 +39,53 @@ def test_an_admin_creates_a_partner_login_that_works_on_a_handheld(live_server, 
     log = page.inner_text("main")
     assert "signed out everywhere" in log and "created" in log
     shoot(page, "admin-audit-desktop")
+
+
+def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_server, e2e_world, e2e_db_url, desktop,
+                                                                       handheld):
+    """Issue 16's walk: a partner organisation serving a merchant, a warehouse it runs (with its
+    locations), a login for it; that login signs in and receives a return at that warehouse only."""
+    page = desktop.new_page()
+    sign_in(page, live_server, "admin")
+    page.click("nav >> text=Partners")
+    page.fill("#partners input[name=name]", "Lone Star 3PL")
+    page.check("#partners label:has-text('Acme Outfitters') input")
+    page.click("text=Add partner organisation")
+    page.wait_for_selector("#partners tr:has-text('Lone Star 3PL')")
+    page.click("nav >> text=Warehouses")
+    page.fill("#warehouses input[name=code]", "DAL2")
+    page.fill("#warehouses input[name=name]", "Dallas returns")
+    page.select_option("#warehouses select[name=partner_org_id]", label="Lone Star 3PL")
+    page.click("text=Add warehouse")
+    page.wait_for_selector("#warehouses tr:has-text('DAL2')")
+    shoot(page, "admin-warehouses-desktop")
+    page.click("#warehouses a:has-text('DAL2')")
+    assert "LOC:DAL2-DOCK-01" in page.inner_text("#locations")
+    shoot(page, "admin-warehouse-locations-desktop")
+    page.click("nav >> text=Users")
+    page.click("summary:has-text('Add a user')")
+    page.fill("input[name=username]", "lonestar.sam")
+    page.select_option("select[name=role]", "partner")
+    page.select_option("select[name=partner_org_id]", label="Lone Star 3PL")
+    page.click("button:has-text('Create with a one-time password')")
+    password = page.inner_text(".one-time .password code").strip()
+
+    # The storefront authorises the return for the new dock (its API and CSV import come later).
+    engine = create_engine(e2e_db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE rmas SET warehouse_id = (SELECT id FROM warehouses WHERE code = 'DAL2') "
+                          "WHERE id = :id"), {"id": e2e_world.rma.id})
+    engine.dispose()
+
+    phone = handheld.new_page()
+    sign_in(phone, live_server, "lonestar.sam", password)
+    offered = phone.inner_text("main")
+    assert "DAL2" in offered and "Main DC" not in offered and "FastLane" not in offered
+    phone.click("text=DAL2 · Dallas returns")
+    phone.fill("#scan", e2e_world.tracking.tracking_number)
+    phone.press("#scan", "Enter")
+    phone.wait_for_selector("#parcel")
+    phone.fill("#scan", "036000291452")
+    phone.press("#scan", "Enter")
+    phone.wait_for_selector(".result-ok .lpn")
+    shoot(phone, "admin-made-3pl-receives-on-handheld")
