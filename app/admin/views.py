@@ -13,6 +13,7 @@ from app.admin.services import (UserChanged, add_location, create_partner_org, c
 from app.auth.roles import ROLES
 from app.db import db
 from app.catalog.models import LOCATION_TYPES
+from app.ledger.idempotency import Result
 from app.errors import NotFound
 from app.web import actor, as_id, form_ids, form_int, render, require
 
@@ -92,11 +93,15 @@ def _done(result: UserChanged, password: str | None) -> Response:
     said = {"created": "created", "password_set": "has a new password; every session ended",
             "activated": "can sign in again", "deactivated": "is switched off; every session ended",
             "unlocked": "may try to sign in again", "signed_out_everywhere": "is signed out on every device"}
-    text = f"{result.username} {said.get(result.action, result.action)}."
     if result.replayed:
-        text += " (This was already done: the repeat changed nothing.)"
-        password = None
-    return _users_screen(notice=("success", text), shown_password=password, shown_for=result.username)
+        password = None  # the password this request made was not set: the first one was
+    return _users_screen(notice=_notice(f"{result.username} {said.get(result.action, result.action)}.", result),
+                         shown_password=password, shown_for=result.username)
+
+
+def _notice(text: str, result: Result) -> tuple[str, str]:
+    """What was done, and that a repeat (a resent form) changed nothing."""
+    return "success", text + (" (already done: the repeat changed nothing)" if result.replayed else "")
 
 
 @bp.get("/audit")
@@ -143,8 +148,7 @@ def _warehouses_screen(**extra: object) -> Response:
 def warehouse_create() -> Response:
     result = create_warehouse(db.session, actor(), code=request.form.get("code", ""), name=request.form.get("name", ""),
                               partner_org_id=form_int("partner_org_id"), idempotency_key=request.form.get("key"))
-    again = " (already done: the repeat changed nothing)" if result.replayed else ""
-    return _warehouses_screen(notice=("success", f"Warehouse {result.label} created with a location of each type{again}."))
+    return _warehouses_screen(notice=_notice(f"Warehouse {result.label} created with a location of each type.", result))
 
 
 @bp.get("/warehouses/<int:warehouse_id>")
@@ -167,8 +171,7 @@ def _warehouse_screen(warehouse_id: int, **extra: object) -> Response:
 def location_create(warehouse_id: int) -> Response:
     result = add_location(db.session, actor(), warehouse_id=warehouse_id, code=request.form.get("code", ""),
                           type_=request.form.get("type", ""), idempotency_key=request.form.get("key"))
-    again = " (already done: the repeat changed nothing)" if result.replayed else ""
-    return _warehouse_screen(warehouse_id, notice=("success", f"Location {result.label} added{again}."))
+    return _warehouse_screen(warehouse_id, notice=_notice(f"Location {result.label} added.", result))
 
 
 @bp.get("/partners")
@@ -188,5 +191,4 @@ def _partners_screen(**extra: object) -> Response:
 def partner_create() -> Response:
     result = create_partner_org(db.session, actor(), name=request.form.get("name", ""),
                                 merchant_ids=form_ids("merchant_id"), idempotency_key=request.form.get("key"))
-    again = " (already done: the repeat changed nothing)" if result.replayed else ""
-    return _partners_screen(notice=("success", f"Partner organisation {result.label} created{again}."))
+    return _partners_screen(notice=_notice(f"Partner organisation {result.label} created.", result))

@@ -139,3 +139,13 @@ def sign_in(page, base: str, username: str, password: str = "password123") -> No
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def receive_one(page, tracking_number: str, item_code: str) -> None:  # type: ignore[no-untyped-def]
+    """On the scan screen: open the parcel by its tracking number, scan one item, wait for its LPN."""
+    page.fill("#scan", tracking_number)
+    page.press("#scan", "Enter")
+    page.wait_for_selector("#parcel")
+    page.fill("#scan", item_code)
+    page.press("#scan", "Enter")
+    page.wait_for_selector(".result-ok .lpn")

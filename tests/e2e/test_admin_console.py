@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, text
 
-from tests.e2e.conftest import shoot, sign_in
+from tests.e2e.conftest import receive_one, shoot, sign_in
 
 
 def test_an_admin_creates_a_partner_login_that_works_on_a_handheld(live_server, e2e_world, desktop, handheld):
@@ -82,10 +82,5 @@ def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_serv
     offered = phone.inner_text("main")
     assert "DAL2" in offered and "Main DC" not in offered and "FastLane" not in offered
     phone.click("text=DAL2 · Dallas returns")
-    phone.fill("#scan", e2e_world.tracking.tracking_number)
-    phone.press("#scan", "Enter")
-    phone.wait_for_selector("#parcel")
-    phone.fill("#scan", "036000291452")
-    phone.press("#scan", "Enter")
-    phone.wait_for_selector(".result-ok .lpn")
+    receive_one(phone, e2e_world.tracking.tracking_number, "036000291452")
     shoot(phone, "admin-made-3pl-receives-on-handheld")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.inspection.models import Photo
 from app.ledger.models import ReturnUnit
-from tests.e2e.conftest import shoot, sign_in
+from tests.e2e.conftest import receive_one, shoot, sign_in
 from tests.fakes import PRINTER_NETWORKS, CuttingProxy, S3Server
 
 
@@ -53,12 +53,7 @@ def test_a_photo_taken_while_storage_is_down_arrives_once_when_it_is_back(live_s
     sign_in(page, live_server, "worker")
     page.goto(f"{live_server}/receive")
     page.click("text=WH1 · Main DC")
-    page.fill("#scan", e2e_world.tracking.tracking_number)
-    page.press("#scan", "Enter")
-    page.wait_for_selector("#parcel")
-    page.fill("#scan", "036000291452")
-    page.press("#scan", "Enter")
-    page.wait_for_selector(".result-ok .lpn")
+    receive_one(page, e2e_world.tracking.tracking_number, "036000291452")
     engine = create_engine(e2e_db_url)
     try:
         with Session(engine) as session:
