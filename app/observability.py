@@ -106,12 +106,14 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
-def _migrations_head() -> str:
+def _migrations_head() -> tuple[str, frozenset[str]]:
+    """This code's head revision, and every revision it knows."""
     from alembic.script import ScriptDirectory
 
     from app.migrate import alembic_config
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head() or "", frozenset(r.revision for r in script.walk_revisions())
 
 
 def register_observability(app: Flask) -> None:
@@ -120,7 +122,7 @@ def register_observability(app: Flask) -> None:
         logging.setLogRecordFactory(_with_request_id(logging.getLogRecordFactory()))
     configure_logging(app)
     _watch_pool(app)
-    head = _migrations_head()
+    head, known = _migrations_head()
     metrics_token = app.config.get("METRICS_TOKEN") or ""
 
     def start() -> None:
@@ -156,16 +158,20 @@ def register_observability(app: Flask) -> None:
 
     @app.get("/ready")
     def ready() -> tuple[Response, int]:
-        """Send traffic here? The database answers and its schema is at the migrations' head."""
+        """Send traffic here? The database answers and its schema is at this code's head, or ahead of
+    it (a newer release migrated first); 503 while it is behind."""
         try:
             current = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except Exception:  # noqa: BLE001 - a probe reports, it does not raise
             db.session.rollback()
             logging.getLogger(__name__).warning("readiness: database unreachable or not migrated", exc_info=True)
             return jsonify(status="not ready", database="unreachable or not migrated", migrations_head=head), 503
-        if current != head:
+        if current != head and current in known:  # an older revision of this code's: behind
             return jsonify(status="not ready", database="ok", migrations="behind", current=current,
                            migrations_head=head), 503
+        if current != head:  # a newer release migrated first (docs/deploy.md): this one still serves
+            logging.getLogger(__name__).warning("database at %s, newer than this code's head %s", current, head)
+            return jsonify(status="ready", database="ok", migrations="ahead of this code", current=current), 200
         return jsonify(status="ready", database="ok", migrations="at head", current=current), 200
 
     @app.get("/health")

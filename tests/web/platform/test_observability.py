@@ -87,6 +87,23 @@ def test_readiness_waits_for_the_migrations_and_liveness_does_not(app, client, w
     assert client.get("/ready").status_code == 200
 
 
+def test_a_schema_newer_than_the_code_is_still_ready(app, client, world, db_url):
+    """A release migrates before its servers restart (docs/deploy.md): the old servers keep serving."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        conn.execute(text("UPDATE alembic_version SET version_num = 'from-a-newer-release'"))
+    try:
+        resp = client.get("/ready")
+        assert resp.status_code == 200 and resp.json["migrations"] == "ahead of this code"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+        engine.dispose()
+
+
 def test_without_a_database_the_process_is_live_but_not_ready(tmp_path):
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "PHOTO_DIR": str(tmp_path / "photos"),
                       "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/dockhand"})
