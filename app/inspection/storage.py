@@ -100,19 +100,26 @@ class ObjectStore:
 
     def open(self, key: str, thumb: bool = False) -> BinaryIO:
         """The object's bytes; FileNotFoundError when it is missing."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             answer = self._call(self.client.get_object, Bucket=self.bucket, Key=self._object(key, thumb=thumb))
             return io.BytesIO(answer["Body"].read())
+        except BotoCoreError as exc:  # the body cut short or timed out while it was read
+            raise StorageUnavailable(str(exc)) from exc
         except ClientError as exc:
             if _status(exc) == 404 or exc.response.get("Error", {}).get("Code") == "NoSuchKey":
                 raise FileNotFoundError(key) from exc
             raise StorageUnavailable(str(exc)) from exc
 
     def delete(self, key: str) -> None:
+        from botocore.exceptions import ClientError
+
         for thumb in (False, True):
-            self._call(self.client.delete_object, Bucket=self.bucket, Key=self._object(key, thumb=thumb))
+            try:
+                self._call(self.client.delete_object, Bucket=self.bucket, Key=self._object(key, thumb=thumb))
+            except ClientError as exc:  # refused (no bucket, no permission): the object stays, say so
+                raise StorageUnavailable(str(exc)) from exc
 
     def keys_older_than(self, seconds: float) -> Iterator[str]:
         """The key of every object (full size or thumbnail) stored more than `seconds` ago."""
@@ -128,8 +135,15 @@ class ObjectStore:
             raise StorageUnavailable(str(exc)) from exc
 
     def _put(self, name: str, content: bytes, content_type: str) -> None:
-        self._call(self.client.put_object, Bucket=self.bucket, Key=name, Body=content, ContentType=content_type,
-                   ContentMD5=_md5(content))
+        """One PUT. Refused by the server (a damaged body, no bucket, no permission) is StorageUnavailable
+        too: nothing was stored, and the handheld sends the photo again."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(self.client.put_object, Bucket=self.bucket, Key=name, Body=content, ContentType=content_type,
+                       ContentMD5=_md5(content))
+        except ClientError as exc:
+            raise StorageUnavailable(str(exc)) from exc
 
     @staticmethod
     def _call(method: Any, **kwargs: Any) -> Any:

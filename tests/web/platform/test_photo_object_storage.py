@@ -167,3 +167,16 @@ def test_the_sweep_keeps_files_that_photos_refer_to(s3_client, s3, bucket, world
     result = app.test_cli_runner().invoke(args=["sweep-photos", "--older-than-minutes", "0"])
     assert "1 photo file(s) without a photo deleted" in result.output
     assert len(objects(s3, bucket)) == 2 and photo_count(session) == 1
+
+
+def test_a_bucket_that_refuses_is_a_clear_503_and_keeps_nothing(app, proxy, s3, world, session, monkeypatch):
+    """A 4xx from the storage (here: no such bucket; a damaged body or a missing permission alike)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    missing = create_app({**app.config, "PHOTO_STORE": "s3", "S3_BUCKET": f"never-made-{uuid.uuid4().hex[:8]}",
+                          "S3_ENDPOINT_URL": proxy.url, "S3_REGION": "us-east-1"})
+    client = missing.test_client()
+    unit = received_unit(client, world)
+    refused = upload(client, unit, key())
+    assert refused.status_code == 503 and b"Photo storage cannot be reached" in refused.data
+    assert photo_count(session) == 0
