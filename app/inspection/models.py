@@ -40,7 +40,7 @@ class Photo(Base):
     __table_args__ = (UniqueConstraint("unit_id", "sha256", name="uq_photos_unit_sha"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("return_units.id"), index=True)
-    storage_key: Mapped[str] = mapped_column(String(200))
+    storage_key: Mapped[str] = mapped_column(String(200), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)

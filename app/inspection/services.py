@@ -50,7 +50,6 @@ DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
-log = logging.getLogger(__name__)
 
 
 def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
@@ -231,17 +230,25 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
 def sweep_photo_files(session: Session, store: PhotoStorage, *, older_than_seconds: float = 3600) -> list[str]:
     """Use case (a timer's): delete photo files that no photo row refers to, left by uploads whose
     transaction failed while the storage could not be reached to take the file back. Only files
-    older than `older_than_seconds`, so an upload under way keeps its file. Returns the keys deleted."""
+    older than `older_than_seconds`, so an upload under way keeps its file. The keys are checked a
+    thousand at a time (photos.storage_key is indexed); only a key with no row is locked, checked
+    again and deleted. Returns the keys deleted."""
     deleted = []
-    for key in list(store.keys_older_than(older_than_seconds)):
+    keys = list(store.keys_older_than(older_than_seconds))
+    for start in range(0, len(keys), SWEEP_BATCH):
+        batch = keys[start:start + SWEEP_BATCH]
         with unit_of_work(session):
-            _lock_photo_key(session, key)
-            if session.scalars(select(Photo.id).where(Photo.storage_key == key).limit(1)).first() is None:
-                store.delete(key)
-                deleted.append(key)
+            kept = set(session.scalars(select(Photo.storage_key).where(Photo.storage_key.in_(batch))))
+        for key in (k for k in batch if k not in kept):
+            with unit_of_work(session):
+                _lock_photo_key(session, key)
+                if session.scalars(select(Photo.id).where(Photo.storage_key == key).limit(1)).first() is None:
+                    store.delete(key)
+                    deleted.append(key)
     return deleted
 
 
+SWEEP_BATCH = 1000
 PHOTO_STORAGE_DOWN = ("Photo storage cannot be reached just now, so the photo was not saved. It is sent again "
                       "by itself; if it keeps failing, take it again in a few minutes.")
 
