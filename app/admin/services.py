@@ -47,8 +47,14 @@ def _allowed(actor: Actor) -> None:
 
 
 def _user(session: Session, user: int | str) -> User:
-    """The login, locked: by id (the console) or by username (the command line)."""
+    """The login, locked: by id (the console) or by username (the command line). An admin's row is
+    locked with every active admin's, in id order, so that two admins switched off at once queue
+    instead of deadlocking (see _keep_an_admin)."""
     where = User.id == user if isinstance(user, int) else User.username == str(user).strip().lower()
+    found = session.execute(select(User.id, User.role).where(where)).first()
+    if found is not None and found.role == ADMIN:
+        session.scalars(select(User.id).where(User.role == ADMIN, User.active.is_(True)).order_by(User.id)
+                        .with_for_update()).all()
     row = session.scalars(select(User).where(where).with_for_update()).first()
     if row is None:
         raise NotFound(f"No user {user}." if isinstance(user, int) else f"No user called {user}.")
@@ -61,9 +67,11 @@ def _facts(user: User) -> dict[str, Any]:
 
 
 def _keep_an_admin(session: Session, user: User) -> None:
-    """Refuse when `user` is the last active admin (the admins' rows are locked while it decides)."""
-    admins = session.scalars(select(User.id).where(User.role == ADMIN, User.active.is_(True)).with_for_update()).all()
-    if user.role == ADMIN and user.active and set(admins) <= {user.id}:
+    """Refuse when `user` is the last active admin (_user locked the admins' rows for an admin)."""
+    if user.role != ADMIN or not user.active:
+        return
+    admins = session.scalars(select(User.id).where(User.role == ADMIN, User.active.is_(True))).all()
+    if set(admins) <= {user.id}:
         raise Conflict(f"{user.username} is the last active admin: make another admin first.")
 
 
@@ -80,7 +88,8 @@ def create_user(session: Session, actor: Actor, *, username: str, role: str, nam
     _allowed(actor)
     username = (username or "").strip().lower()
     name = (name or "").strip() or username
-    if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+    if (not username or len(username) > 64 or not username.isascii()
+            or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()):
         raise ValidationFailed("A username is 1-64 letters, digits, '.', '-' or '_'.")
     if role not in ROLES:
         raise ValidationFailed(f"Role must be one of {', '.join(ROLES)}.")
@@ -189,7 +198,7 @@ class Created(Result):
 
 def _code(value: str, what: str, limit: int) -> str:
     code = (value or "").strip().upper()
-    if not code or len(code) > limit or not code.replace("-", "").replace("_", "").isalnum():
+    if not code or len(code) > limit or not code.isascii() or not code.replace("-", "").replace("_", "").isalnum():
         raise ValidationFailed(f"A {what} code is 1-{limit} letters, digits, '-' or '_'.")
     return code
 

@@ -93,10 +93,11 @@ def _done(result: UserChanged, password: str | None) -> Response:
     said = {"created": "created", "password_set": "has a new password; every session ended",
             "activated": "can sign in again", "deactivated": "is switched off; every session ended",
             "unlocked": "may try to sign in again", "signed_out_everywhere": "is signed out on every device"}
-    if result.replayed:
-        password = None  # the password this request made was not set: the first one was
-    return _users_screen(notice=_notice(f"{result.username} {said.get(result.action, result.action)}.", result),
-                         shown_password=password, shown_for=result.username)
+    text = f"{result.username} {said.get(result.action, result.action)}."
+    if result.replayed and password:  # this request's password was not set: the first request's was
+        password = None
+        text += " Its one-time password was shown with the first answer; if nobody saw it, reset the password again."
+    return _users_screen(notice=_notice(text, result), shown_password=password, shown_for=result.username)
 
 
 def _notice(text: str, result: Result) -> tuple[str, str]:

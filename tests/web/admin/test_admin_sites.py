@@ -62,6 +62,7 @@ def test_bad_sites_get_a_message_and_change_nothing(client, world, session):
     before = (count(session, Warehouse), count(session, Location), count(session, PartnerOrg))
     refusals = [("/admin/warehouses", {"code": "", "name": "X"}, 422, "warehouse code"),
                 ("/admin/warehouses", {"code": "A B", "name": "X"}, 422, "warehouse code"),
+                ("/admin/warehouses", {"code": "ÜNÏ١", "name": "X"}, 422, "warehouse code"),
                 ("/admin/warehouses", {"code": "WH9", "name": ""}, 422, "name"),
                 ("/admin/warehouses", {"code": world.wh.code, "name": "Again"}, 409, "exists already"),
                 ("/admin/warehouses", {"code": "WH9", "name": "X", "partner_org_id": "99999"}, 422, "No such partner"),
