@@ -13,7 +13,7 @@ from app.ledger.domain import PACKAGING_STATES
 from app.inspection.services import add_photos, form_answers, record_inspection, stored_or_default_checklist
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
-from app.web import actor, as_id, form_int, is_htmx, new_key, render, require
+from app.web import actor, as_id, form_int, is_htmx, render, require
 
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
 
@@ -255,9 +255,3 @@ def dispose(unit_id: int) -> Response:
                                  expected_version=form_int("version"))
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
                   **_unit_context(_unit(unit_id), done=result))
-
-
-@bp.app_template_global()
-def idempotency_key() -> str:
-    """A fresh key for a form rendered now."""
-    return new_key()
