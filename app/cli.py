@@ -1,5 +1,5 @@
 """Command-line tools: migrate, create-user, set-password, deactivate-user, activate-user,
-sign-out-everywhere, sweep-photos, seed-demo. The user commands run the admin console's use
+sign-out-everywhere, api-key create/list/revoke, sweep-photos, seed-demo. The user commands run the admin console's use
 cases as SYSTEM (audited like an admin's)."""
 from __future__ import annotations
 
@@ -77,6 +77,43 @@ def register_cli(app: Flask) -> None:
         ended = _run(lambda session: sign_out_everywhere(session, SYSTEM, user=username,
                                                          idempotency_key=_key())).sessions_ended
         click.echo(f"{ended} session(s) of {username} ended")
+
+    @app.cli.group("api-key")
+    def api_key_group() -> None:
+        """Create, list and revoke integration API keys."""
+
+    @api_key_group.command("create")
+    @click.argument("name")
+    @click.option("--scope", "scopes", multiple=True, required=True, help="Repeat for each scope, e.g. --scope rmas:write.")
+    @click.option("--merchant", "merchants", multiple=True, help="Limit the key to this merchant's code (repeatable).")
+    def api_key_create_cmd(name: str, scopes: tuple[str, ...], merchants: tuple[str, ...]) -> None:
+        """Create a key and print its token once: only its hash is kept."""
+        from app.api.services import create_api_key
+
+        made = _run(lambda session: create_api_key(session, SYSTEM, name=name, scopes=list(scopes),
+                                                   merchant_codes=list(merchants), idempotency_key=_key()))
+        click.echo(f"created API key {made.key_id} ({made.name}). Its token, shown this once:")
+        click.echo(made.token)
+
+    @api_key_group.command("list")
+    def api_key_list_cmd() -> None:
+        """Every key: id, name, scopes, last use, revoked or not (never a secret)."""
+        from app.api.queries import list_keys
+        from app.db import db
+
+        for key in list_keys(db.session):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
+            used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never used"
+            click.echo(f"{key.key_id}  {key.name:<30} {state:<18} {used:<17} {' '.join(key.scopes)}")
+
+    @api_key_group.command("revoke")
+    @click.argument("key_id")
+    def api_key_revoke_cmd(key_id: str) -> None:
+        """Revoke a key by its id (the part after 'dk_'): every later call with it is refused."""
+        from app.api.services import revoke_api_key
+
+        done = _run(lambda session: revoke_api_key(session, SYSTEM, key=key_id, idempotency_key=_key()))
+        click.echo(f"revoked API key {done.key_id} ({done.name})")
 
     @app.cli.command("sweep-photos")
     @click.option("--older-than-minutes", default=60, show_default=True, help="Leave younger files alone.")

@@ -1,4 +1,5 @@
 """Import every model so that the metadata (and Alembic) sees the whole schema."""
+from app.api.models import ApiKey
 from app.auth.models import SignInFailure, User, UserSession
 from app.catalog.models import Location, Merchant, PartnerOrg, Product, ProductBarcode, SalesChannel, Warehouse, partner_org_merchants
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
@@ -11,6 +12,7 @@ from app.receiving.models import Parcel
 from app.refunds.models import RefundEvent, RefundTrigger
 
 __all__ = [
+    "ApiKey",
     "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
     "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Parcel", "ReasonCode", "RefundEvent", "RefundTrigger",

@@ -37,11 +37,16 @@ class Actor:
     role: str
     name: str
     partner_org_id: int | None = None
-    scopes: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)  # an API key's (app/api/domain.py SCOPES)
+    merchant_ids: frozenset[int] | None = None  # an API key limited to these merchants; None: not limited
 
     def can(self, permission: str) -> bool:
         """True when the actor's role holds the permission."""
         return self.role in PERMISSIONS.get(permission, frozenset())
+
+    def serves(self, merchant_id: int) -> bool:
+        """False when the actor is an API key limited to other merchants."""
+        return self.merchant_ids is None or merchant_id in self.merchant_ids
 
     @property
     def is_partner(self) -> bool:

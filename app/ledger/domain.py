@@ -1,6 +1,8 @@
 """The canonical unit states and the edges between them (product.md), pure Python."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from app.auth.roles import PARTNER, SUPERVISOR, WORKER
 from app.errors import IllegalTransition, NotPermitted
 
@@ -61,3 +63,28 @@ def check_transition(from_state: str | None, to_state: str, role: str) -> None:
         raise IllegalTransition(f"A unit cannot go from {src} to {STATE_LABELS[to_state]}.")
     if role not in EDGES[from_state][to_state]:
         raise NotPermitted(f"Only a supervisor may move a unit from {STATE_LABELS.get(from_state or '', 'nowhere')} to {STATE_LABELS[to_state]}.")
+
+
+@dataclass(frozen=True, order=True)
+class FeedCursor:
+    """A place in the event feed: after the event `id` written by transaction `tx` (0 on SQLite,
+    whose writers take turns, so its ids alone are in commit order). Shown as 'tx.id'."""
+
+    tx: int = 0
+    id: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.tx}.{self.id}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> FeedCursor:
+        """The cursor a client sent back (empty: the feed's start). Raises ValueError if malformed."""
+        if not text:
+            return cls()
+        tx, dot, id_ = text.partition(".")
+        if not dot or not tx.isdigit() or not id_.isdigit() or len(tx) > 19 or len(id_) > 19:
+            raise ValueError("The cursor is not one this feed gave out: use the 'next' of a page, or none to start.")
+        cursor = cls(int(tx), int(id_))
+        if max(cursor.tx, cursor.id) > 2**63 - 1:
+            raise ValueError("The cursor is not one this feed gave out: use the 'next' of a page, or none to start.")
+        return cursor

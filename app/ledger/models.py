@@ -100,8 +100,12 @@ class OutboxEvent(Base):
     """An event for other systems, written in the same transaction as the change it reports."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),)
+    __table_args__ = (Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),
+                      Index("ix_outbox_events_feed", "tx", "id"))
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # The writing transaction's id, filled by PostgreSQL (pg_current_xact_id(), migration 0010): the
+    # feed's order (app/ledger/queries.py: feed_page). SQLite leaves it empty: its writers take turns.
+    tx: Mapped[int | None] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     type: Mapped[str] = mapped_column(String(64), index=True)
     aggregate_type: Mapped[str] = mapped_column(String(32))

@@ -4,14 +4,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ExecutableOption
 
 from app.auth.roles import Actor
 from app.auth.scoping import visible
 from app.errors import NotFound
-from app.ledger.models import ReturnUnit
+from app.ledger.domain import FeedCursor
+from app.ledger.models import OutboxEvent, ReturnUnit
 
 
 def scope_units(stmt: Select, actor: Actor) -> Select:
@@ -39,3 +40,25 @@ def load_unit(session: Session, actor: Actor, unit_id: int, *, options: Sequence
 def unit_id_by_lpn(session: Session, actor: Actor, lpn: str) -> int | None:
     """The id of the unit with this licence plate, if the actor may see it."""
     return session.scalars(scope_units(select(ReturnUnit.id).where(ReturnUnit.lpn == lpn), actor)).first()
+
+
+# Every transaction with an id below this one has ended (PostgreSQL): no event of theirs can appear later.
+_OLDEST_RUNNING = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+
+def feed_page(session: Session, after: FeedCursor, limit: int) -> list[tuple[FeedCursor, OutboxEvent]]:
+    """The events after `after`, in feed order, at most `limit`, each with its cursor.
+
+    An event id is taken at insert, so a transaction that commits late can make a smaller id
+    visible after a reader went past it. On PostgreSQL the feed is ordered by (writing transaction,
+    id) and hands out only the events of transactions older than every one still running: a late
+    commit holds the feed back instead of being skipped. SQLite's writers take turns, so its ids
+    are in commit order already."""
+    events = OutboxEvent.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = (select(OutboxEvent).where(tuple_(events.c.tx, events.c.id) > tuple_(after.tx, after.id),
+                                          events.c.tx < _OLDEST_RUNNING)
+                .order_by(events.c.tx, events.c.id).limit(limit))
+        return [(FeedCursor(e.tx or 0, e.id), e) for e in session.scalars(stmt)]
+    stmt = select(OutboxEvent).where(events.c.id > after.id).order_by(events.c.id).limit(limit)
+    return [(FeedCursor(0, e.id), e) for e in session.scalars(stmt)]

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from app.auth.roles import Actor
 from app.connections import database_unavailable
 from app.db import db, end_transaction
-from app.errors import DomainError
+from app.errors import DomainError, IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,12 +121,34 @@ def require(permission: str) -> Callable[[F], F]:
     return decorator
 
 
-def error_response(message: str, status: int) -> Response:
+API_PREFIX = "/api/"
+
+
+def is_api() -> bool:
+    """The request is for the integration API (/api/v1): its answers are JSON, never a page."""
+    return request.path.startswith(API_PREFIX)
+
+
+def problem_response(message: str, status: int, *, errors: list[dict[str, str]] | None = None) -> Response:
+    """A refusal as application/problem+json (RFC 9457): the HTTP status's title, the message as
+    `detail`, the request id to quote, and for invalid input the field-level list `errors`."""
+    from http import HTTPStatus
+
+    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
+                            "detail": message, "instance": request.path, "request_id": g.get("request_id", "-")}
+    if errors:
+        body["errors"] = errors
+    resp = make_response(json.dumps(body), status)
+    resp.mimetype = "application/problem+json"
+    return resp
+
+
+def error_response(message: str, status: int, *, errors: list[dict[str, str]] | None = None) -> Response:
     """How every refusal reaches the screen, decided once.
 
     htmx requests get the message fragment retargeted into #messages (the htmx config in
     base.html swaps 4xx responses) plus a `dockhand:error` event for sound and vibration;
-    full-page requests get the error page.
+    full-page requests get the error page; the API gets problem+json (with `errors`, field by field).
     """
     if "_login_user" not in g:  # the page shows who is signed in when that can be known without failing
         try:
@@ -135,6 +157,8 @@ def error_response(message: str, status: int) -> Response:
             g._login_user = AnonymousUserMixin()
     if status >= 500:  # a reference a worker can quote: the request id on every log line of it
         message = f"{message} Reference: {g.get('request_id', '-')}."
+    if is_api():
+        return problem_response(message, status, errors=errors)
     if is_htmx():
         resp = make_response(render_template("_messages.html", messages=[("error", message)]), status)
         resp.headers["HX-Retarget"] = "#messages"
@@ -179,7 +203,10 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:
         end_transaction(db.session)
-        return error_response(exc.message, exc.status_code)
+        status = exc.status_code
+        if is_api() and isinstance(exc, IdempotencyKeyReused):
+            status = 422  # the API's contract: the same Idempotency-Key with another body is unprocessable
+        return error_response(exc.message, status, errors=getattr(exc, "errors", None))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:
@@ -197,6 +224,8 @@ def register_web(app: Flask) -> None:
             405: "That action is not available here.",
             413: "That file is too large.",
         }
+        if is_api():  # the client is a program: werkzeug's description says what was wrong with the request
+            return error_response(exc.description or "Request refused.", exc.code or 500)
         resp = error_response(messages.get(exc.code or 500, exc.description or "Request refused."), exc.code or 500)
         return resp
 

@@ -1,0 +1,110 @@
+"""The API's HTTP plumbing, used by app/api/views.py only: the OpenAPI document (spectree, from
+the pydantic models that also validate each request and response), authentication by API key
+and scope, JSON-only bodies of bounded size, and invalid input as problem+json field by field."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, request
+from pydantic import BaseModel, ValidationError
+from spectree import SecurityScheme, SpecTree
+from spectree.models import SecuritySchemeData, SecureType
+
+from app.auth.roles import Actor
+from app.db import db
+from app.errors import DomainError, NotPermitted, ValidationFailed
+from app.api.services import actor_for_token
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_BODY = 1024 * 1024  # a bulk call of 500 products is about 150 KB
+
+
+class Unauthenticated(DomainError):
+    status_code = 401
+    code = "unauthenticated"
+
+
+class RequestInvalid(ValidationFailed):
+    """The body, query or headers do not match the operation's schema: `errors` names each field."""
+
+    def __init__(self, message: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]} for e in exc.errors()]
+
+
+def _before(req: Any, resp: Any, req_validation_error: Any, instance: Any, model_adapter: Any = None) -> None:
+    """spectree's hook after validating a request: an invalid one becomes a problem+json 422."""
+    if req_validation_error is not None:
+        where = "query" if req.method in ("GET", "DELETE") else "body"
+        raise RequestInvalid(f"The request's {where} is not valid: see errors.", _field_errors(req_validation_error))
+
+
+spec = SpecTree(
+    "flask", title="Dockhand API", version="v1", mode="strict", annotations=True, path="api/v1/openapi",
+    page_templates={}, before=_before, naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda _parent, child: child,
+    description="Returns, orders and catalog in; units, refunds and an ordered event feed out. "
+                "Authenticate with `Authorization: Bearer <API key>`. Every write takes an "
+                "`Idempotency-Key` header: the same key and body answer the first answer again; the "
+                "same key with another body is refused (422). Errors are application/problem+json "
+                "(RFC 9457). Times are UTC ISO 8601; money is a decimal string with a currency.",
+    security_schemes=[SecurityScheme(name="apiKey", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
+    security={"apiKey": []},
+)
+
+
+def api_actor() -> Actor:
+    """The key the current API request authenticated with, as an Actor."""
+    return g.api_actor  # type: ignore[no-any-return]
+
+
+def authenticated(scope: str) -> Callable[[F], F]:
+    """Guard an operation: a live API key (401 otherwise) holding `scope` (403 otherwise)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            actor = actor_for_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
+            if actor is None:
+                raise Unauthenticated("Send a live API key: 'Authorization: Bearer <key>'. An admin creates keys "
+                                      "in the console (Admin > API keys) or with 'flask api-key create'.")
+            if scope not in actor.scopes:
+                raise NotPermitted(f"This API key does not hold the scope {scope}.")
+            g.api_actor = actor
+            return view(*args, **kwargs)
+
+        wrapped.scope = scope  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def check_body() -> None:
+    """Before every API request: a body is JSON (415 otherwise), at most MAX_BODY (413), and parses."""
+    request.max_content_length = MAX_BODY
+    if request.method in ("POST", "PUT", "PATCH"):
+        if not request.is_json:
+            raise UnsupportedBody("Send the body as JSON with 'Content-Type: application/json'.")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise BodyTooLarge(f"The body is larger than {MAX_BODY // 1024} KB: split it into several calls.")
+        if request.get_json(silent=True) is None:
+            raise ValidationFailed("The body is not valid JSON (an object, or a list for a bulk call).")
+
+
+class UnsupportedBody(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class BodyTooLarge(DomainError):
+    status_code = 413
+    code = "too_large"
+
