@@ -36,7 +36,7 @@ from app.ledger.models import ReturnUnit
 from app.ledger.services import transition_unit
 from app.ledger.writer import audit_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
-from app.receiving.scan import normalize_gtin
+from app.catalog.domain import normalize_gtin
 from app.receiving.services import close_parcel, open_parcel, scan_item
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy, acknowledge_refund, approve_refund, reject_refund

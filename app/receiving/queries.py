@@ -23,7 +23,8 @@ from app.ledger.queries import ensure_unit_visible, scope_units
 from app.orders.models import Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
 from app.receiving.models import Parcel
-from app.receiving.scan import ParsedScan, as_parsed, normalize_gtin
+from app.catalog.domain import normalize_gtin
+from app.receiving.scan import ParsedScan, as_parsed
 
 
 def scope_parcels(stmt: Select, actor: Actor | Scope) -> Select:

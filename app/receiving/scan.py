@@ -22,6 +22,8 @@ from datetime import date
 from biip import ParseConfig, ParseError
 from biip.gs1_messages import GS1Message
 
+from app.catalog.domain import normalize_gtin
+
 GS = "\x1d"
 MAX_SCAN_LENGTH = 200
 
@@ -32,7 +34,6 @@ _AIM_PREFIX = re.compile(r"\][A-Za-z][0-9A-Za-z]")
 _LPN = re.compile(r"LP[0-9]{8,}", re.IGNORECASE)
 _RAW_GS1 = re.compile(r"01[0-9]{14}")
 _HRI_GS1 = re.compile(r"\([0-9]{2,4}\)")
-_GTIN_DIGITS = re.compile(r"[0-9]{8}|[0-9]{12,14}")
 _LITERAL_GS = re.compile(r"<GS>", re.IGNORECASE)
 _LOCATION_PREFIX = "LOC:"
 
@@ -69,28 +70,6 @@ def _clean(raw: str) -> str:
         ch for ch in text if ch == GS or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
     )
     return kept.strip().strip(GS).strip()
-
-
-def _check_digit_ok(digits: str) -> bool:
-    """Validate the GS1 mod-10 check digit of an ASCII digit string."""
-    body, check = digits[:-1], int(digits[-1])
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
-
-
-def normalize_gtin(code: str) -> str | None:
-    """Return the GTIN-14 (zero-padded) of an 8/12/13/14-digit code with a valid check digit.
-
-    Lets UPC-A, EAN-13 and GTIN-14 spellings of one product match each other.
-    Returns None for anything else (wrong length, non-ASCII digits, bad check digit, all zeros).
-    """
-    if not isinstance(code, str):
-        return None
-    digits = code.strip()
-    if not _GTIN_DIGITS.fullmatch(digits) or not _check_digit_ok(digits):
-        return None
-    gtin14 = digits.zfill(14)
-    return None if gtin14 == "0" * 14 else gtin14
 
 
 def _gs1_fields(message: GS1Message) -> tuple[str | None, str | None, str | None, date | None] | None:

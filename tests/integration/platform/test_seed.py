@@ -21,7 +21,7 @@ from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntr
 from app.ledger.services import balance_table, ledger_sums
 from app.orders.models import RMA_STATUSES, CarrierTracking, Customer, Order, OrderLine, Rma, ShippedSerial
 from app.receiving.models import Parcel
-from app.receiving.scan import normalize_gtin
+from app.catalog.domain import normalize_gtin
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.seed import LOGINS_FILE, SeedError, seed_demo
 

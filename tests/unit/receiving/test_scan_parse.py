@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.receiving.scan import ParsedScan, normalize_gtin, parse_scan
+from app.catalog.domain import normalize_gtin
+from app.receiving.scan import ParsedScan, parse_scan
 
 GTIN = "00614141999996"
 
