@@ -88,3 +88,12 @@ def require_reason(reason: str | None) -> str:
     if len(reason) > 500:
         raise ValidationFailed("Keep the reason under 500 characters.")
     return reason
+
+
+class InvalidItems(ValidationFailed):
+    """Some items of a call are not acceptable: `errors` names each ({"field": ..., "message": ...});
+    nothing of the call was written."""
+
+    def __init__(self, message: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.errors = errors

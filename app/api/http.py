@@ -3,6 +3,7 @@ the pydantic models that also validate each request and response), authenticatio
 and scope, JSON-only bodies of bounded size, and invalid input as problem+json field by field."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from spectree.models import SecuritySchemeData, SecureType
 
 from app.auth.roles import Actor
 from app.db import db
-from app.errors import DomainError, NotPermitted, ValidationFailed
+from app.errors import DomainError, InvalidItems, NotPermitted, ValidationFailed
 from app.api.services import actor_for_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,12 +27,8 @@ class Unauthenticated(DomainError):
     code = "unauthenticated"
 
 
-class RequestInvalid(ValidationFailed):
+class RequestInvalid(InvalidItems):
     """The body, query or headers do not match the operation's schema: `errors` names each field."""
-
-    def __init__(self, message: str, errors: list[dict[str, str]]) -> None:
-        super().__init__(message)
-        self.errors = errors
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -72,10 +69,11 @@ def authenticated(scope: str) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            actor = actor_for_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
-            if actor is None:
-                raise Unauthenticated("Send a live API key: 'Authorization: Bearer <key>'. An admin creates keys "
-                                      "in the console (Admin > API keys) or with 'flask api-key create'.")
+            found = actor_for_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
+            if found is None:
+                raise Unauthenticated("Send a live API key: 'Authorization: Bearer <key>'. An admin creates keys in the "
+                                      "console (Admin, API keys) or with 'flask api-key create'.")
+            actor, g.api_key_id = found
             if scope not in actor.scopes:
                 raise NotPermitted(f"This API key does not hold the scope {scope}.")
             g.api_actor = actor
@@ -108,3 +106,17 @@ class BodyTooLarge(DomainError):
     status_code = 413
     code = "too_large"
 
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,80}$")
+
+
+def idempotency_key() -> str:
+    """The request's Idempotency-Key header (8-80 letters, digits, '.', '_', ':', '-'), kept apart
+    per API key: two connectors that pick the same key do not meet."""
+    header = request.headers.get("Idempotency-Key", "").strip()
+    if not _IDEMPOTENCY_KEY.match(header):
+        raise RequestInvalid("Send an Idempotency-Key header: 8-80 letters, digits, '.', '_', ':' or '-', new for "
+                             "each new request and the same when you send a request again.",
+                             [{"field": "Idempotency-Key", "message": "missing or malformed"}])
+    return f"api:{g.api_key_id}:{header}"

@@ -48,3 +48,107 @@ class EventPage(BaseModel):
 
 
 Problem.model_rebuild()
+
+
+_CODE = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$"
+
+
+class RmaLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=10_000)
+    reason_code: str = Field(min_length=1, max_length=32, description="A customer reason code, e.g. defective, no_longer_needed.")
+
+
+class RmaIn(BaseModel):
+    """A return authorised by a storefront, marketplace or returns portal."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: str = Field(pattern=_CODE, description="The RMA number, unique; kept in capitals, as the dock scans it.")
+    merchant: str = Field(pattern=_CODE, description="Merchant code.")
+    channel: str = Field(pattern=_CODE, description="Sales channel code.")
+    warehouse: str = Field(pattern=_CODE, description="Code of the warehouse the parcel is expected at.")
+    order_number: str | None = Field(None, pattern=_CODE)
+    customer_ref: str | None = Field(None, min_length=1, max_length=64)
+    customer_name: str | None = Field(None, max_length=120)
+    carrier: str = Field("unknown", min_length=1, max_length=32)
+    tracking_numbers: list[str] = Field(default_factory=list, max_length=20)
+    lines: list[RmaLineIn] = Field(min_length=1, max_length=200)
+
+
+class RmaLineOut(BaseModel):
+    id: int
+    sku: str
+    quantity: int
+    reason_code: str
+    order_line_id: int | None
+
+
+class RmaOut(BaseModel):
+    id: int
+    number: str
+    status: str
+    merchant: str
+    channel: str
+    warehouse: str
+    order_number: str | None
+    customer_ref: str | None
+    lines: list[RmaLineOut]
+    tracking_numbers: list[str]
+    created_at: datetime
+
+
+_MONEY = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=64, description="Kept in capitals.")
+    name: str = Field(min_length=1, max_length=200)
+    category: str = Field(description="electronics, apparel or health_beauty")
+    unit_value: str = Field(pattern=_MONEY, description="Decimal string, in the merchant's currency: 25.00")
+    merchant: str | None = Field(None, pattern=_CODE, description="Merchant code; required for a key limited to merchants.")
+    serial_tracked: bool = False
+    lot_tracked: bool = False
+    barcodes: list[str] = Field(default_factory=list, max_length=20, description="GTIN-8/12/13/14 (UPC, EAN), check digit included.")
+
+
+class ProductsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    products: list[ProductIn] = Field(min_length=1, max_length=500)
+
+
+class ItemOut(BaseModel):
+    index: int = Field(description="The item's place in the call, from 0.")
+    key: str = Field(description="The item's SKU or number.")
+    id: int
+    outcome: str = Field(description="created, updated or unchanged")
+
+
+class BulkOut(BaseModel):
+    items: list[ItemOut]
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=10_000)
+    unit_price: str = Field(pattern=_MONEY, description="Decimal string in the order's currency: 25.00")
+    serials: list[str] = Field(default_factory=list, max_length=10_000, description="Serials shipped on this line, when it ships.")
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: str = Field(pattern=_CODE, description="The order number, unique; kept in capitals, as the dock scans it.")
+    merchant: str = Field(pattern=_CODE)
+    channel: str = Field(pattern=_CODE)
+    customer_ref: str = Field(min_length=1, max_length=64, description="The customer's reference in the storefront (no contact data).")
+    customer_name: str | None = Field(None, max_length=120)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    placed_at: datetime | None = Field(None, description="UTC ISO 8601; now when left out.")
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
+
+
+class OrdersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    orders: list[OrderIn] = Field(min_length=1, max_length=500)

@@ -48,31 +48,35 @@ def _allowed(actor: Actor) -> None:
 
 
 def create_api_key(session: Session, actor: Actor, *, name: str, scopes: list[str], merchant_codes: list[str] | None = None,
-                   partner_org_id: int | None = None, idempotency_key: str | None) -> KeyCreated:
-    """A key with these scopes, for every merchant or only `merchant_codes`, and for a partner
-    organisation's warehouses only when `partner_org_id` is given."""
+                   merchant_ids: list[int] | None = None, partner_org_id: int | None = None,
+                   idempotency_key: str | None) -> KeyCreated:
+    """A key with these scopes, for every merchant or only those named (by code: the command line;
+    by id: the console), and for a partner organisation's warehouses only when `partner_org_id` is given."""
     _allowed(actor)
     name = " ".join((name or "").split())
     if not name or len(name) > 120:
         raise ValidationFailed("Give the key a name of at most 120 characters (who uses it, for what).")
     codes = sorted({c.strip().upper() for c in merchant_codes or [] if c.strip()})
+    ids = sorted(set(merchant_ids or []))
+    limited = bool(codes or ids)
     try:
-        scopes = domain.check_scopes(list(scopes), limited_to_merchants=bool(codes) or partner_org_id is not None)
+        scopes = domain.check_scopes(list(scopes), limited_to_merchants=limited or partner_org_id is not None)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from exc
 
     def work() -> KeyCreated:
-        merchant_ids = None
-        if codes:
-            found = {code: id_ for code, id_ in session.execute(select(Merchant.code, Merchant.id).where(Merchant.code.in_(codes)))}
-            missing = [c for c in codes if c not in found]
+        limited_to = None
+        if limited:
+            found = {code: id_ for code, id_ in session.execute(
+                select(Merchant.code, Merchant.id).where(or_(Merchant.code.in_(codes), Merchant.id.in_(ids))))}
+            missing = [c for c in codes if c not in found] + [str(i) for i in ids if i not in found.values()]
             if missing:
                 raise ValidationFailed(f"No merchant {', '.join(missing)}.")
-            merchant_ids = sorted(found.values())
+            limited_to = sorted(found.values())
         if partner_org_id is not None and session.get(PartnerOrg, partner_org_id) is None:
             raise ValidationFailed(f"No partner organisation {partner_org_id}.")
         key = ApiKey(key_id=key_id, name=name, secret_hash=domain.secret_hash(token), scopes=scopes,
-                     merchant_ids=merchant_ids, partner_org_id=partner_org_id, created_by=actor.name, created_at=utcnow())
+                     merchant_ids=limited_to, partner_org_id=partner_org_id, created_by=actor.name, created_at=utcnow())
         session.add(key)
         session.flush()
         write(session, [audit_row(actor, "api_key.created", "api_key", key.id, details={"before": None, "after": key.describe()})])
@@ -80,7 +84,7 @@ def create_api_key(session: Session, actor: Actor, *, name: str, scopes: list[st
 
     key_id, token = domain.new_token()
     made = run_idempotent(session, actor, idempotency_key, "create_api_key",
-                          {"name": name, "scopes": scopes, "merchants": codes, "partner_org_id": partner_org_id},
+                          {"name": name, "scopes": scopes, "merchants": codes, "merchant_ids": ids, "partner_org_id": partner_org_id},
                           work, result_type=KeyCreated)
     return made if made.replayed else replace(made, token=token)
 
@@ -105,8 +109,9 @@ def revoke_api_key(session: Session, actor: Actor, *, key: int | str, idempotenc
     return run_idempotent(session, actor, idempotency_key, "revoke_api_key", {"key": str(key)}, work, result_type=KeyRevoked)
 
 
-def actor_for_token(session: Session, token: str) -> Actor | None:
-    """The Actor a request's token stands for (None: not a live key), its last use noted to the minute."""
+def actor_for_token(session: Session, token: str) -> tuple[Actor, str] | None:
+    """The Actor a request's token stands for and the key's public id (None: not a live key), its
+    last use noted to the minute."""
     key = key_for_token(session, token)
     if key is None:
         return None
@@ -117,7 +122,8 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
             session.execute(update(ApiKey).where(ApiKey.id == key.id, or_(ApiKey.last_used_at.is_(None),
                                                                           ApiKey.last_used_at < now - LAST_USED_EVERY))
                             .values(last_used_at=now))
-    return Actor(id=None, role=PARTNER if key.partner_org_id is not None else INTEGRATION,
-                 name=f"API key {key.name} ({key.key_id})", partner_org_id=key.partner_org_id,
-                 scopes=frozenset(key.scopes),
-                 merchant_ids=frozenset(key.merchant_ids) if key.merchant_ids is not None else None)
+    actor = Actor(id=None, role=PARTNER if key.partner_org_id is not None else INTEGRATION,
+                  name=f"API key {key.name} ({key.key_id})", partner_org_id=key.partner_org_id,
+                  scopes=frozenset(key.scopes),
+                  merchant_ids=frozenset(key.merchant_ids) if key.merchant_ids is not None else None)
+    return actor, key.key_id

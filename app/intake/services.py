@@ -1,0 +1,428 @@
+"""The intake use cases: products with their barcodes, and returns (RMAs) that a storefront, a
+marketplace or a returns portal authorises (the dock then finds one by its number, tracking
+number or order number). The API calls them; the CSV import will too. Each is one transaction,
+idempotent, audited, and publishes its event."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Actor
+from app.catalog.domain import normalize_gtin
+from app.catalog.models import CATEGORIES, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
+from app.disposition.models import ReasonCode
+from app.errors import Conflict, InvalidItems, NotPermitted, ValidationFailed
+from app.db import utcnow
+from app.ledger.idempotency import Result, run_idempotent
+from app.ledger.writer import audit_row, event_row
+from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
+from app.rows import write
+
+MAX_LINES = 200
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class LineIn:
+    sku: str
+    quantity: int
+    reason_code: str
+
+
+@dataclass(frozen=True)
+class RmaLineOut:
+    id: int
+    sku: str
+    quantity: int
+    reason_code: str
+    order_line_id: int | None
+
+
+@dataclass(frozen=True)
+class RmaCreated(Result):
+    id: int
+    number: str
+    status: str
+    merchant: str
+    channel: str
+    warehouse: str
+    order_number: str | None
+    customer_ref: str | None
+    lines: tuple[RmaLineOut, ...]
+    tracking_numbers: tuple[str, ...]
+    created_at: str
+
+
+def _code(value: str, what: str) -> str:
+    code = (value or "").strip().upper()
+    if not _CODE.match(code):
+        raise ValidationFailed(f"The {what} must be 1-64 letters, digits, '.', '_', '/' or '-' (got {value!r}).")
+    return code
+
+
+def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, channel: str, warehouse: str,
+               lines: list[LineIn], order_number: str | None = None, customer_ref: str | None = None,
+               customer_name: str | None = None, tracking_numbers: list[str] | None = None, carrier: str = "unknown",
+               idempotency_key: str | None) -> RmaCreated:
+    """Authorise a return: its lines (SKU, quantity, the customer's reason), the warehouse it is
+    expected at, its tracking numbers. Numbers are kept in capitals, as the dock scans them. The
+    same request again (same key) answers the first answer; a number already used is refused."""
+    if "rmas:write" not in actor.scopes and not actor.can("admin"):
+        raise NotPermitted("Creating returns needs the rmas:write scope.")
+    number, merchant, channel, warehouse = (_code(number, "RMA number"), _code(merchant, "merchant"),
+                                            _code(channel, "channel"), _code(warehouse, "warehouse"))
+    order_number = _code(order_number, "order number") if order_number else None
+    customer_ref = (customer_ref or "").strip() or None
+    trackings = sorted({_code(t, "tracking number") for t in tracking_numbers or []})
+    if not lines or len(lines) > MAX_LINES:
+        raise ValidationFailed(f"A return has 1 to {MAX_LINES} lines.")
+    for n, line in enumerate(lines):
+        if not 1 <= line.quantity <= 10_000:
+            raise ValidationFailed(f"Line {n + 1}: the quantity must be 1 to 10000.")
+    params: dict[str, Any] = {"number": number, "merchant": merchant, "channel": channel, "warehouse": warehouse,
+                              "order_number": order_number, "customer_ref": customer_ref, "customer_name": customer_name,
+                              "trackings": trackings, "carrier": carrier,
+                              "lines": [[ln.sku.strip().upper(), ln.quantity, ln.reason_code.strip()] for ln in lines]}
+
+    def work() -> RmaCreated:
+        m = session.scalars(select(Merchant).where(Merchant.code == merchant)).first()
+        if m is None or not actor.serves(m.id):
+            raise ValidationFailed(f"No merchant {merchant}." if m is None else f"This key may not write for merchant {merchant}.")
+        ch = session.scalars(select(SalesChannel).where(SalesChannel.code.in_([channel, channel.lower()]))).first()
+        if ch is None:
+            raise ValidationFailed(f"No sales channel {channel}.")
+        wh = session.scalars(select(Warehouse).where(Warehouse.code == warehouse)).first()
+        if wh is None or (actor.is_partner and wh.partner_org_id != actor.partner_org_id):
+            raise ValidationFailed(f"No warehouse {warehouse}.")
+        if session.scalars(select(Rma.id).where(Rma.number == number)).first() is not None:
+            raise Conflict(f"A return numbered {number} exists already.")
+        taken = session.scalars(select(CarrierTracking.tracking_number).where(CarrierTracking.tracking_number.in_(trackings))).all()
+        if taken:
+            raise Conflict(f"Tracking number {', '.join(sorted(taken))} belongs to another return.")
+        skus = {sku for sku, _, _ in params["lines"]}
+        products = {p.sku.upper(): p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
+        unknown = sorted(skus - {sku for sku, p in products.items() if p.merchant_id in (None, m.id)})
+        if unknown:
+            raise ValidationFailed(f"Unknown SKU {', '.join(unknown)} for merchant {merchant}: put the product in the catalog first.")
+        reasons = set(session.scalars(select(ReasonCode.code).where(ReasonCode.active.is_(True))))
+        bad = sorted({r for _, _, r in params["lines"]} - reasons)
+        if bad:
+            raise ValidationFailed(f"Unknown reason code {', '.join(bad)}. Known: {', '.join(sorted(reasons))}.")
+        order = None
+        if order_number:
+            order = session.scalars(select(Order).where(Order.number == order_number)).first()
+            if order is None or order.merchant_id != m.id:
+                raise ValidationFailed(f"No order {order_number} of merchant {merchant}.")
+        customer = None
+        if customer_ref:
+            customer = session.scalars(select(Customer).where(Customer.external_ref == customer_ref)).first()
+            if customer is None:
+                customer = Customer(external_ref=customer_ref, name=(customer_name or customer_ref).strip()[:120])
+                session.add(customer)
+        elif order is not None:
+            customer = order.customer
+        order_lines = {ol.product_id: ol.id for ol in order.lines} if order is not None else {}
+        rma = Rma(number=number, merchant_id=m.id, channel_id=ch.id, warehouse_id=wh.id, order_id=order.id if order else None,
+                  customer=customer, status="authorized",
+                  lines=[RmaLine(product_id=products[sku].id, order_line_id=order_lines.get(products[sku].id), quantity=qty,
+                                 reason_code=reason) for sku, qty, reason in params["lines"]],
+                  trackings=[CarrierTracking(tracking_number=t, carrier=carrier[:32]) for t in trackings])
+        session.add(rma)
+        session.flush()
+        out = RmaCreated(
+            id=rma.id, number=number, status=rma.status, merchant=m.code, channel=ch.code, warehouse=wh.code,
+            order_number=order_number, customer_ref=customer.external_ref if customer else None,
+            lines=tuple(RmaLineOut(ln.id, sku, ln.quantity, ln.reason_code, ln.order_line_id)
+                        for ln, (sku, _, _) in zip(rma.lines, params["lines"])),
+            tracking_numbers=tuple(trackings), created_at=rma.created_at.isoformat())
+        write(session, [audit_row(actor, "rma.created", "rma", rma.id, warehouse_id=wh.id, details={"before": None, "after": params}),
+                        event_row("rma.created", "rma", rma.id, {"rma_id": rma.id, "number": number, "merchant": m.code,
+                                                                  "warehouse": wh.code, "status": rma.status,
+                                                                  "lines": [[s, q, r] for s, q, r in params["lines"]],
+                                                                  "tracking_numbers": trackings})])
+        return out
+
+    return run_idempotent(session, actor, idempotency_key, "create_rma", params, work, result_type=RmaCreated)
+
+
+MAX_ITEMS = 500  # per bulk call
+_SKU = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ProductIn:
+    sku: str
+    name: str
+    category: str
+    unit_value: Decimal
+    merchant: str | None = None
+    serial_tracked: bool = False
+    lot_tracked: bool = False
+    barcodes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What a bulk call did with one item: `created`, `updated` or `unchanged`."""
+
+    index: int
+    key: str
+    id: int
+    outcome: str
+
+
+@dataclass(frozen=True)
+class BulkDone(Result):
+    items: tuple[ItemOutcome, ...]
+
+
+def _bulk_size(items: list[Any], what: str) -> None:
+    if not items or len(items) > MAX_ITEMS:
+        raise ValidationFailed(f"Send 1 to {MAX_ITEMS} {what} per call.")
+
+
+def put_products(session: Session, actor: Actor, *, products: list[ProductIn], idempotency_key: str | None) -> BulkDone:
+    """Create or update products by SKU, with their barcodes (GTIN-8/12/13/14, kept as GTIN-14 so
+    every spelling of one scans as the same product; a barcode listed is added, none is taken away).
+    Every item is checked first: one bad item refuses the whole call, each bad item named."""
+    if "catalog:write" not in actor.scopes and not actor.can("admin"):
+        raise NotPermitted("Writing the catalog needs the catalog:write scope.")
+    _bulk_size(products, "products")
+    errors: list[dict[str, str]] = []
+    clean: list[ProductIn] = []
+    seen: dict[str, int] = {}
+    owner_of_code: dict[str, str] = {}
+    for i, p in enumerate(products):
+        sku = (p.sku or "").strip().upper()
+        fail = lambda field, message: errors.append({"field": f"products.{i}.{field}", "message": message})  # noqa: E731
+        if not _SKU.match(sku):
+            fail("sku", "1-64 letters, digits, '.', '_', '/' or '-'")
+        elif sku in seen:
+            fail("sku", f"{sku} is also item {seen[sku]} of this call")
+        seen.setdefault(sku, i)
+        if p.category not in CATEGORIES:
+            fail("category", f"one of {', '.join(CATEGORIES)}")
+        value = p.unit_value
+        if not value.is_finite() or value < 0 or value >= Decimal("1e8") or value != value.quantize(Decimal("0.01")):
+            fail("unit_value", "a decimal of at least 0.00, with at most 2 decimals")
+        name = " ".join((p.name or "").split())
+        if not name or len(name) > 200:
+            fail("name", "1-200 characters")
+        codes = []
+        for code in p.barcodes:
+            gtin = normalize_gtin(code)
+            if gtin is None:
+                fail("barcodes", f"{code!r} is not a GTIN, UPC or EAN with a valid check digit")
+            elif owner_of_code.setdefault(gtin, sku) != sku:
+                fail("barcodes", f"{code} is also listed for {owner_of_code[gtin]}")
+            else:
+                codes.append(gtin)
+        clean.append(ProductIn(sku, name, p.category, value, (p.merchant or "").strip().upper() or None,
+                               bool(p.serial_tracked), bool(p.lot_tracked), tuple(sorted(set(codes)))))
+    if errors:
+        raise InvalidItems(f"{len({e['field'].split('.')[1] for e in errors})} of {len(products)} products are not valid: "
+                           "see errors. Nothing was written.", errors)
+    params = {"products": [[p.sku, p.name, p.category, str(p.unit_value), p.merchant, p.serial_tracked, p.lot_tracked,
+                            list(p.barcodes)] for p in clean]}
+
+    def work() -> BulkDone:
+        merchants = {m.code: m for m in session.scalars(select(Merchant).where(Merchant.code.in_({p.merchant for p in clean if p.merchant})))}
+        existing = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_([p.sku for p in clean]))
+                                                      .with_for_update())}
+        taken = {b.code: b.product.sku for b in session.scalars(select(ProductBarcode).where(
+            ProductBarcode.code.in_([c for p in clean for c in p.barcodes])))}
+        problems: list[dict[str, str]] = []
+        for i, p in enumerate(clean):
+            m = merchants.get(p.merchant) if p.merchant else None
+            if p.merchant and (m is None or not actor.serves(m.id)):
+                problems.append({"field": f"products.{i}.merchant", "message": f"no merchant {p.merchant} this key may write for"})
+            elif p.merchant is None and actor.merchant_ids is not None:
+                problems.append({"field": f"products.{i}.merchant", "message": "this key is limited to merchants: name one"})
+            old = existing.get(p.sku)
+            if old is not None and old.merchant_id is not None and (m is None or old.merchant_id != m.id):
+                problems.append({"field": f"products.{i}.merchant", "message": f"{p.sku} belongs to another merchant"})
+            for code in p.barcodes:
+                if taken.get(code, p.sku) != p.sku:
+                    problems.append({"field": f"products.{i}.barcodes", "message": f"{code} is the barcode of {taken[code]}"})
+        if problems:
+            raise InvalidItems(f"{len({e['field'].split('.')[1] for e in problems})} of {len(clean)} products cannot be "
+                               "written: see errors. Nothing was written.", problems)
+        outcomes, audits = [], []
+        for i, p in enumerate(clean):
+            m = merchants.get(p.merchant) if p.merchant else None
+            values = {"name": p.name, "category": p.category, "unit_value": p.unit_value, "serial_tracked": p.serial_tracked,
+                      "lot_tracked": p.lot_tracked, "merchant_id": m.id if m else None}
+            row = existing.get(p.sku)
+            if row is None:
+                row = Product(sku=p.sku, **values)
+                session.add(row)
+                outcome, before = "created", None
+            else:
+                before = {k: str(getattr(row, k)) for k in values}
+                changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+                for k, v in changed.items():
+                    setattr(row, k, v)
+                outcome = "updated" if changed else "unchanged"
+            new_codes = [c for c in p.barcodes if c not in taken]
+            for code in new_codes:
+                row.barcodes.append(ProductBarcode(code=code, kind=_barcode_kind(code)))
+            if new_codes and outcome == "unchanged":
+                outcome = "updated"
+            session.flush()
+            if outcome != "unchanged":
+                audits.append(audit_row(actor, f"product.{outcome}", "product", row.id, details={
+                    "before": before, "after": {k: str(v) for k, v in values.items()} | {"barcodes_added": new_codes}}))
+            outcomes.append(ItemOutcome(i, p.sku, row.id, outcome))
+        write(session, audits)
+        return BulkDone(tuple(outcomes))
+
+    return run_idempotent(session, actor, idempotency_key, "put_products", params, work, result_type=BulkDone)
+
+
+def _barcode_kind(gtin14: str) -> str:
+    """How the barcode is printed, from its GTIN-14: a UPC (12 digits), an EAN (13 or 8) or a GTIN-14."""
+    if gtin14.startswith("00") and not gtin14.startswith("000000"):
+        return "upc"
+    return "ean" if gtin14.startswith("0") else "gtin"
+
+
+@dataclass(frozen=True)
+class OrderLineIn:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    serials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrderIn:
+    number: str
+    merchant: str
+    channel: str
+    customer_ref: str
+    customer_name: str
+    currency: str
+    lines: tuple[OrderLineIn, ...]
+    placed_at: datetime | None = None
+
+
+def put_orders(session: Session, actor: Actor, *, orders: list[OrderIn], idempotency_key: str | None) -> BulkDone:
+    """Create orders with their lines and, as they ship, the serials shipped per line. An order
+    sent again with more serials gets them added (`updated`); the same order again is `unchanged`;
+    other lines than it has is refused. A serial shipped is what the dock matches a returned
+    item's serial against. One bad item refuses the whole call, each bad item named."""
+    if "orders:write" not in actor.scopes and not actor.can("admin"):
+        raise NotPermitted("Writing orders needs the orders:write scope.")
+    _bulk_size(orders, "orders")
+    errors: list[dict[str, str]] = []
+    clean: list[OrderIn] = []
+    seen: dict[str, int] = {}
+    for i, o in enumerate(orders):
+        fail = lambda field, message: errors.append({"field": f"orders.{i}.{field}", "message": message})  # noqa: E731
+        number = (o.number or "").strip().upper()
+        if not _CODE.match(number):
+            fail("number", "1-64 letters, digits, '.', '_', '/' or '-'")
+        elif number in seen:
+            fail("number", f"{number} is also item {seen[number]} of this call")
+        seen.setdefault(number, i)
+        lines = []
+        skus: set[str] = set()
+        for n, ln in enumerate(o.lines):
+            sku = (ln.sku or "").strip().upper()
+            if sku in skus:
+                fail(f"lines.{n}.sku", f"{sku} is on another line of this order: one line per SKU")
+            skus.add(sku)
+            if not 1 <= ln.quantity <= 10_000:
+                fail(f"lines.{n}.quantity", "1 to 10000")
+            if ln.unit_price < 0 or ln.unit_price != ln.unit_price.quantize(Decimal("0.01")):
+                fail(f"lines.{n}.unit_price", "a decimal of at least 0.00, with at most 2 decimals")
+            serials = tuple(sorted({s.strip() for s in ln.serials if s.strip()}))
+            if len(serials) > ln.quantity:
+                fail(f"lines.{n}.serials", f"{len(serials)} serials for a quantity of {ln.quantity}")
+            lines.append(OrderLineIn(sku, ln.quantity, ln.unit_price, serials))
+        if not lines:
+            fail("lines", "an order has at least one line")
+        clean.append(OrderIn(number, (o.merchant or "").strip().upper(), (o.channel or "").strip(), (o.customer_ref or "").strip(),
+                             " ".join((o.customer_name or "").split())[:120] or (o.customer_ref or "").strip(),
+                             (o.currency or "USD").strip().upper(), tuple(lines), o.placed_at))
+    if errors:
+        raise InvalidItems(f"{len({e['field'].split('.')[1] for e in errors})} of {len(orders)} orders are not valid: "
+                           "see errors. Nothing was written.", errors)
+    params = {"orders": [[o.number, o.merchant, o.channel, o.customer_ref, o.customer_name, o.currency,
+                          o.placed_at.isoformat() if o.placed_at else None,
+                          [[ln.sku, ln.quantity, str(ln.unit_price), list(ln.serials)] for ln in o.lines]] for o in clean]}
+
+    def work() -> BulkDone:
+        merchants = {m.code: m for m in session.scalars(select(Merchant).where(Merchant.code.in_({o.merchant for o in clean})))}
+        channels = {c.code.upper(): c for c in session.scalars(select(SalesChannel))}
+        products = {p.sku: p for p in session.scalars(select(Product).where(
+            Product.sku.in_({ln.sku for o in clean for ln in o.lines})))}
+        existing = {o.number: o for o in session.scalars(select(Order).where(Order.number.in_([o.number for o in clean]))
+                                                         .with_for_update())}
+        customers = {c.external_ref: c for c in session.scalars(select(Customer).where(
+            Customer.external_ref.in_({o.customer_ref for o in clean})))}
+        problems: list[dict[str, str]] = []
+        for i, o in enumerate(clean):
+            fail = lambda field, message: problems.append({"field": f"orders.{i}.{field}", "message": message})  # noqa: E731
+            m = merchants.get(o.merchant)
+            if m is None or not actor.serves(m.id):
+                fail("merchant", f"no merchant {o.merchant} this key may write for")
+            if o.channel.upper() not in channels:
+                fail("channel", f"no sales channel {o.channel}")
+            for n, ln in enumerate(o.lines):
+                p = products.get(ln.sku)
+                if p is None or (m is not None and p.merchant_id not in (None, m.id)):
+                    fail(f"lines.{n}.sku", f"unknown SKU {ln.sku} for merchant {o.merchant}: put it in the catalog first")
+            old = existing.get(o.number)
+            if old is not None:
+                has = sorted((ol.product.sku, ol.quantity, str(ol.unit_price)) for ol in old.lines)
+                if has != sorted((ln.sku, ln.quantity, str(ln.unit_price)) for ln in o.lines) or (m and old.merchant_id != m.id):
+                    fail("lines", f"order {o.number} exists with other lines or another merchant: an order is not changed, "
+                                  "only its shipped serials are added")
+                by_sku = {ol.product.sku: ol for ol in old.lines}
+                for n, ln in enumerate(o.lines):
+                    ol = by_sku.get(ln.sku)
+                    if ol is not None and len({s.serial for s in ol.serials} | set(ln.serials)) > ol.quantity:
+                        fail(f"lines.{n}.serials", f"more serials than the {ol.quantity} shipped")
+        if problems:
+            raise InvalidItems(f"{len({e['field'].split('.')[1] for e in problems})} of {len(clean)} orders cannot be "
+                               "written: see errors. Nothing was written.", problems)
+        outcomes, audits = [], []
+        for i, o in enumerate(clean):
+            old = existing.get(o.number)
+            if old is None:
+                customer = customers.get(o.customer_ref)
+                if customer is None:
+                    customer = customers[o.customer_ref] = Customer(external_ref=o.customer_ref, name=o.customer_name)
+                    session.add(customer)
+                order = Order(number=o.number, merchant_id=merchants[o.merchant].id, channel_id=channels[o.channel.upper()].id,
+                              customer=customer, currency=o.currency, placed_at=o.placed_at or utcnow(),
+                              lines=[OrderLine(product_id=products[ln.sku].id, quantity=ln.quantity, unit_price=ln.unit_price,
+                                               serials=[ShippedSerial(serial=s) for s in ln.serials]) for ln in o.lines])
+                session.add(order)
+                outcome, added = "created", [s for ln in o.lines for s in ln.serials]
+            else:
+                order, added = old, []
+                by_sku = {ol.product.sku: ol for ol in old.lines}
+                for ln in o.lines:
+                    have = {s.serial for s in by_sku[ln.sku].serials}
+                    for s in ln.serials:
+                        if s not in have:
+                            by_sku[ln.sku].serials.append(ShippedSerial(serial=s))
+                            added.append(s)
+                outcome = "updated" if added else "unchanged"
+            session.flush()
+            if outcome != "unchanged":
+                audits.append(audit_row(actor, f"order.{outcome}", "order", order.id,
+                                        details={"number": o.number, "serials_added": added}))
+            outcomes.append(ItemOutcome(i, o.number, order.id, outcome))
+        write(session, audits)
+        return BulkDone(tuple(outcomes))
+
+    return run_idempotent(session, actor, idempotency_key, "put_orders", params, work, result_type=BulkDone)
