@@ -1,5 +1,5 @@
 """The admin console (desktop): logins, warehouses and their locations, partner organisations,
-and the admin audit log."""
+API keys, and the admin audit log."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +8,9 @@ import io
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from app.admin import queries
+from app.api import queries as api_queries
+from app.api.domain import SCOPES
+from app.api.services import create_api_key, revoke_api_key
 from app.admin.services import (UserChanged, add_location, create_partner_org, create_user, create_warehouse,
                                 one_time_password, set_active, set_password, sign_out_everywhere, unlock)
 from app.auth.roles import ROLES
@@ -193,3 +196,35 @@ def partner_create() -> Response:
     result = create_partner_org(db.session, actor(), name=request.form.get("name", ""),
                                 merchant_ids=form_ids("merchant_id"), idempotency_key=request.form.get("key"))
     return _partners_screen(notice=_notice(f"Partner organisation {result.label} created.", result))
+
+
+@bp.get("/api-keys")
+@require("admin")
+def api_keys() -> Response:
+    """The integration API's keys: who has one, what it may do, when it was last used."""
+    return _api_keys_screen()
+
+
+def _api_keys_screen(**extra: object) -> Response:
+    return render("admin/api_keys.html", "admin/_api_keys.html", rows=api_queries.list_keys(db.session),
+                  merchants=queries.merchants(db.session), scopes=SCOPES, **extra)
+
+
+@bp.post("/api-keys")
+@require("admin")
+def api_key_create() -> Response:
+    """A new key; its token is shown on this answer only."""
+    result = create_api_key(db.session, actor(), name=request.form.get("name", ""), scopes=request.form.getlist("scope"),
+                            merchant_ids=form_ids("merchant_id"), idempotency_key=request.form.get("key"))
+    if result.replayed:
+        text = (f"API key {result.key_id} ({result.name}) was already created by this form: its token was shown "
+                "once and is not kept. If it was lost, revoke the key and create another.")
+        return _api_keys_screen(notice=("warning", text))
+    return _api_keys_screen(notice=("success", f"API key {result.key_id} ({result.name}) created."), shown_token=result.token)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+@require("admin")
+def api_key_revoke(key_id: int) -> Response:
+    result = revoke_api_key(db.session, actor(), key=key_id, idempotency_key=request.form.get("key"))
+    return _api_keys_screen(notice=_notice(f"API key {result.key_id} ({result.name}) revoked: every call with it is refused.", result))
