@@ -772,7 +772,7 @@ class Seeder:
         s.rollback()
         for n, rid in enumerate(released):
             if n < len(released) * 0.7 and n % 4 != 3:
-                acknowledge_refund(s, FINANCE, refund_id=rid, idempotency_key=self.key())
+                acknowledge_refund(s, FINANCE, refund_id=rid, payment_reference=f"PAY-{rid:06d}", idempotency_key=self.key())
 
     def work_quarantine(self) -> None:
         """A supervisor clears a few quarantined units, the bench finishes some refurbs, one unit goes on hold."""

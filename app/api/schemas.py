@@ -3,9 +3,13 @@ document's schemas. Fields are only ever added, never changed or removed, within
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.intake.services import CARRIER_STATUSES
+from app.ledger.domain import STATES
+from app.refunds.domain import REFUND_STATUSES
 
 
 class Problem(BaseModel):
@@ -152,3 +156,131 @@ class OrderIn(BaseModel):
 class OrdersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     orders: list[OrderIn] = Field(min_length=1, max_length=500)
+
+
+class CarrierEventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tracking_number: str = Field(min_length=1, max_length=64)
+    status: Literal[CARRIER_STATUSES]  # type: ignore[valid-type]
+    at: datetime = Field(description="When the carrier saw it: ISO 8601 with its offset.")
+
+
+class CarrierEventsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[CarrierEventIn] = Field(min_length=1, max_length=500)
+
+
+class RefundAckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payment_reference: str = Field(min_length=1, max_length=64, description="Finance's reference of the payment made.")
+
+
+class RefundOut(BaseModel):
+    id: int
+    status: str
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after: int = Field(0, ge=0, le=2**62, description="The `next` of the previous page; 0 to start.")
+    limit: int = Field(100, ge=1, le=500)
+
+
+class UnitsQuery(PageQuery):
+    state: Literal[STATES] | None = None  # type: ignore[valid-type]
+    warehouse: str | None = Field(None, pattern=_CODE)
+    updated_since: datetime | None = Field(None, description="Units whose state changed at or after this time (UTC ISO 8601).")
+
+
+class UnitOut(BaseModel):
+    id: int
+    lpn: str
+    sku: str
+    state: str
+    warehouse: str
+    location: str | None
+    merchant: str | None
+    rma: str | None
+    serial: str | None
+    lot: str | None
+    grade: str | None
+    disposition: str | None
+    received_at: datetime
+    inspected_at: datetime | None
+    state_changed_at: datetime
+
+
+class UnitsPage(BaseModel):
+    units: list[UnitOut]
+    next: int = Field(description="Pass as `after` for the next page.")
+    has_more: bool
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    from_state: str | None
+    to_state: str
+    reason: str
+    actor_role: str
+    at: datetime
+
+
+class LedgerOut(BaseModel):
+    lpn: str
+    entries: list[LedgerEntryOut]
+
+
+class ReceiptLineOut(BaseModel):
+    id: int
+    sku: str
+    expected: int
+    received: int
+    reason_code: str
+
+
+class TrackingOut(BaseModel):
+    tracking_number: str
+    carrier: str
+    status: str
+    last_event_at: datetime | None
+
+
+class RmaReceiptOut(BaseModel):
+    id: int
+    number: str
+    status: str
+    merchant: str
+    warehouse: str
+    created_at: datetime
+    closed_at: datetime | None
+    lines: list[ReceiptLineOut]
+    trackings: list[TrackingOut]
+
+
+class RefundsQuery(PageQuery):
+    status: Literal[REFUND_STATUSES] | None = None  # type: ignore[valid-type]
+
+
+class Money(BaseModel):
+    amount: str = Field(description="Decimal string: 49.90")
+    currency: str
+
+
+class RefundRowOut(BaseModel):
+    id: int
+    lpn: str
+    rma: str | None
+    status: str
+    amount: Money | None = Field(description="Left out for a partner's key: partners never see money.")
+    paid: Money | None
+    refund_action: str | None
+    released_at: datetime | None
+    acknowledged_at: datetime | None
+    payment_reference: str | None
+    created_at: datetime
+
+
+class RefundsPage(BaseModel):
+    refunds: list[RefundRowOut]
+    next: int
+    has_more: bool

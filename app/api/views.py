@@ -10,13 +10,16 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 from spectree import Response as Responses
 
 from app.api.http import api_actor, authenticated, check_body, idempotency_key, spec
-from app.api.schemas import BulkOut, Event, EventPage, FeedQuery, ItemOut, OrdersIn, Problem, ProductsIn, RmaIn, RmaOut
+from app.api import queries
+from app.api.schemas import (BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
+                             RefundsPage, RefundsQuery, RmaReceiptOut, TrackingOut, UnitOut, UnitsPage, UnitsQuery, EventPage, FeedQuery,                              ItemOut, OrdersIn, Problem, ProductsIn, RefundAckIn, RefundOut, RmaIn, RmaOut)
 from app.db import as_utc, db
-from app.errors import ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.extensions import csrf
 from app.ledger.domain import FeedCursor
 from app.ledger.queries import feed_page
 from app.intake import services as intake
+from app.refunds import services as refunds
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # a key in the Authorization header, not a browser's cookie: no cross-site forgery
@@ -118,7 +121,100 @@ def put_orders(json: OrdersIn) -> Any:
     return _bulk(done)
 
 
+@bp.post("/carrier-events")
+@authenticated("carrier:write")
+@spec.validate(json=CarrierEventsIn, resp=Responses(HTTP_200=BulkOut, **REFUSALS), tags=["carrier"])
+def carrier_events(json: CarrierEventsIn) -> Any:
+    """Report what carriers say about return parcels, up to 500 events per call.
+
+    Each tracking number keeps its newest status and time; an older event changes nothing
+    (`unchanged`), so events may be sent out of order or twice. A parcel `delivered` and not yet
+    received shows on the dock as delivered, with its age."""
+    done = intake.record_carrier_events(db.session, api_actor(), idempotency_key=idempotency_key(), events=[
+        intake.CarrierEventIn(e.tracking_number, e.status, e.at) for e in json.events])
+    return _bulk(done)
+
+
+@bp.post("/refunds/<int:refund_id>/acknowledge")
+@authenticated("refunds:ack")
+@spec.validate(json=RefundAckIn, resp=Responses(HTTP_200=RefundOut, HTTP_404=Problem, HTTP_409=Problem, **REFUSALS),
+               tags=["refunds"])
+def acknowledge_refund(refund_id: int, json: RefundAckIn) -> Any:
+    """Finance says it paid a released refund (`released` -> `acknowledged`), with the payment's
+    reference. A refund not released yet, or acknowledged already, is 409."""
+    done = refunds.acknowledge_refund(db.session, api_actor(), refund_id=refund_id, payment_reference=json.payment_reference,
+                                      idempotency_key=idempotency_key())
+    headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
+    return RefundOut(id=done.refund_id, status=done.status), 200, headers
+
+
 def _bulk(done: intake.BulkDone) -> Any:
     """A bulk call's answer: a result per item (and, for a replay, the header that says so)."""
     headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
     return BulkOut(items=[ItemOut(**asdict(item)) for item in done.items]), 200, headers
+
+
+@bp.get("/units")
+@authenticated("units:read")
+@spec.validate(query=UnitsQuery, resp=Responses(HTTP_200=UnitsPage, **REFUSALS), tags=["units"])
+def units(query: UnitsQuery) -> Any:
+    """Units (one per returned item, by LPN), in id order, by state, warehouse and last state
+    change. Follow `next` as `after` while `has_more`."""
+    rows = queries.units_page(db.session, api_actor(), state=query.state, warehouse=query.warehouse,
+                              updated_since=query.updated_since, after=query.after, limit=query.limit)
+    return UnitsPage(units=[UnitOut(**{**row._asdict(), "received_at": as_utc(row.received_at),
+                                       "inspected_at": as_utc(row.inspected_at), "state_changed_at": as_utc(row.state_changed_at)})
+                            for row in rows],
+                     next=rows[-1].id if rows else query.after, has_more=len(rows) == query.limit)
+
+
+@bp.get("/units/<lpn>/ledger")
+@authenticated("units:read")
+@spec.validate(resp=Responses(HTTP_200=LedgerOut, HTTP_404=Problem, **REFUSALS), tags=["units"])
+def unit_ledger(lpn: str) -> Any:
+    """A unit's ledger: every state change, oldest first, with its reason and the role that made it."""
+    entries = queries.unit_ledger(db.session, api_actor(), lpn)
+    if entries is None:
+        raise NotFound(f"No unit {lpn}.")
+    return LedgerOut(lpn=lpn.upper(), entries=[LedgerEntryOut(**{**e._asdict(), "at": as_utc(e.at)}) for e in entries])
+
+
+@bp.get("/rmas/<number>")
+@authenticated("units:read")
+@spec.validate(resp=Responses(HTTP_200=RmaReceiptOut, HTTP_404=Problem, **REFUSALS), tags=["rmas"])
+def rma(number: str) -> Any:
+    """A return with its receipt: each line's expected and received count, and what the carrier
+    said last about each tracking number (a parcel `delivered` and not yet received waits at the dock)."""
+    found = queries.rma_with_receipt(db.session, api_actor(), number)
+    if found is None:
+        raise NotFound(f"No return {number}.")
+    head, lines, trackings = found
+    return RmaReceiptOut(
+        id=head.id, number=head.number, status=head.status, merchant=head.merchant, warehouse=head.warehouse,
+        created_at=as_utc(head.created_at), closed_at=as_utc(head.closed_at),
+        lines=[ReceiptLineOut(id=ln.id, sku=ln.sku, expected=ln.quantity, received=ln.received, reason_code=ln.reason_code)
+               for ln in lines],
+        trackings=[TrackingOut(tracking_number=t.tracking_number, carrier=t.carrier, status=t.status,
+                               last_event_at=as_utc(t.last_event_at)) for t in trackings])
+
+
+@bp.get("/refunds")
+@authenticated("refunds:read")
+@spec.validate(query=RefundsQuery, resp=Responses(HTTP_200=RefundsPage, **REFUSALS), tags=["refunds"])
+def refunds_list(query: RefundsQuery) -> Any:
+    """Refund triggers in id order, by status (finance reads `released` ones to pay them). A
+    partner's key never sees amounts."""
+    actor = api_actor()
+    rows = queries.refunds_page(db.session, actor, status=query.status, after=query.after, limit=query.limit)
+    money = actor.can("see_refund_amounts") or actor.role == "integration"
+
+    def out(r: Any) -> RefundRowOut:
+        return RefundRowOut(id=r.id, lpn=r.lpn, rma=r.rma, status=r.status,
+                            amount=Money(amount=f"{r.amount:.2f}", currency=r.currency) if money else None,
+                            paid=Money(amount=f"{r.paid_amount:.2f}", currency=r.currency) if money else None,
+                            refund_action=r.refund_action, released_at=as_utc(r.released_at),
+                            acknowledged_at=as_utc(r.acknowledged_at), payment_reference=r.payment_reference,
+                            created_at=as_utc(r.created_at))
+
+    return RefundsPage(refunds=[out(r) for r in rows], next=rows[-1].id if rows else query.after,
+                       has_more=len(rows) == query.limit)

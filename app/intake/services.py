@@ -18,7 +18,7 @@ from app.catalog.domain import normalize_gtin
 from app.catalog.models import CATEGORIES, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
 from app.disposition.models import ReasonCode
 from app.errors import Conflict, InvalidItems, NotPermitted, ValidationFailed
-from app.db import utcnow
+from app.db import as_utc, utcnow
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
@@ -426,3 +426,74 @@ def put_orders(session: Session, actor: Actor, *, orders: list[OrderIn], idempot
         return BulkDone(tuple(outcomes))
 
     return run_idempotent(session, actor, idempotency_key, "put_orders", params, work, result_type=BulkDone)
+
+
+CARRIER_STATUSES = ("label_created", "in_transit", "out_for_delivery", "delivered", "exception")
+
+
+@dataclass(frozen=True)
+class CarrierEventIn:
+    tracking_number: str
+    status: str
+    at: datetime
+
+
+def record_carrier_events(session: Session, actor: Actor, *, events: list[CarrierEventIn],
+                          idempotency_key: str | None) -> BulkDone:
+    """What the carriers say about return parcels: each tracking number's newest status and time
+    (an event older than the one kept changes nothing: carriers send out of order). A return on
+    its way is `in_transit`; a parcel delivered to the dock and not yet received shows as delivered,
+    with its age, until it is scanned. One bad item refuses the call, each bad item named."""
+    if "carrier:write" not in actor.scopes and not actor.can("admin"):
+        raise NotPermitted("Reporting carrier events needs the carrier:write scope.")
+    _bulk_size(events, "carrier events")
+    errors: list[dict[str, str]] = []
+    clean = []
+    for i, e in enumerate(events):
+        number = (e.tracking_number or "").strip().upper()
+        if not _CODE.match(number):
+            errors.append({"field": f"events.{i}.tracking_number", "message": "1-64 letters, digits, '.', '_', '/' or '-'"})
+        if e.status not in CARRIER_STATUSES:
+            errors.append({"field": f"events.{i}.status", "message": f"one of {', '.join(CARRIER_STATUSES)}"})
+        if e.at.tzinfo is None:
+            errors.append({"field": f"events.{i}.at", "message": "a time with its offset (UTC: ...Z)"})
+        clean.append(CarrierEventIn(number, e.status, e.at))
+    if errors:
+        raise InvalidItems(f"{len({e['field'].split('.')[1] for e in errors})} of {len(events)} events are not valid: "
+                           "see errors. Nothing was written.", errors)
+    params = {"events": [[e.tracking_number, e.status, e.at.isoformat()] for e in clean]}
+
+    def work() -> BulkDone:
+        trackings = {t.tracking_number: t for t in session.scalars(
+            select(CarrierTracking).where(CarrierTracking.tracking_number.in_({e.tracking_number for e in clean}))
+            .order_by(CarrierTracking.id).with_for_update())}
+        problems = []
+        for i, e in enumerate(clean):
+            t = trackings.get(e.tracking_number)
+            if t is None or t.rma is None or not actor.serves(t.rma.merchant_id):
+                problems.append({"field": f"events.{i}.tracking_number",
+                                 "message": f"no return has tracking number {e.tracking_number}"})
+        if problems:
+            raise InvalidItems(f"{len(problems)} of {len(clean)} events name no return: see errors. Nothing was written.",
+                               problems)
+        outcomes, rows = [], []
+        for i, e in sorted(enumerate(clean), key=lambda ie: ie[1].at):
+            t = trackings[e.tracking_number]
+            last = as_utc(t.last_event_at)
+            if last is not None and e.at <= last:
+                outcomes.append(ItemOutcome(i, e.tracking_number, t.id, "unchanged"))
+                continue
+            t.status, t.last_event_at = e.status, e.at
+            rma = t.rma
+            assert rma is not None
+            if rma.status == "authorized" and e.status != "label_created":
+                rma.status = "in_transit"
+            rows.append(event_row(f"rma.carrier_{e.status}", "rma", rma.id, {
+                "rma_id": rma.id, "number": rma.number, "tracking_number": t.tracking_number, "carrier": t.carrier,
+                "status": e.status, "at": e.at.isoformat()}))
+            outcomes.append(ItemOutcome(i, e.tracking_number, t.id, "updated"))
+        session.flush()
+        write(session, rows)
+        return BulkDone(tuple(sorted(outcomes, key=lambda o: o.index)))
+
+    return run_idempotent(session, actor, idempotency_key, "record_carrier_events", params, work, result_type=BulkDone)

@@ -183,20 +183,28 @@ def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str
                           result_type=RefundStatus)
 
 
-def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, idempotency_key: str | None) -> RefundStatus:
-    """Use case: finance (an integration) says it paid a released refund."""
+def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, payment_reference: str,
+                       idempotency_key: str | None) -> RefundStatus:
+    """Use case: finance (an integration) says it paid a released refund, with its payment's reference."""
     if not actor.can("acknowledge_refunds"):
         raise NotPermitted("Only finance may acknowledge refunds.")
+    reference = (payment_reference or "").strip()
+    if not reference or len(reference) > 64:
+        raise ValidationFailed("Give the payment's reference (1-64 characters).")
 
     def work() -> RefundStatus:
         refund = lock_refund(session, refund_id)
-        after, rows = step_refund(actor, refund, [(domain.ACKNOWLEDGED, "paid by finance", None)])
+        merchant_id = session.scalar(select(ReturnUnit.merchant_id).where(ReturnUnit.id == refund.unit_id))
+        if merchant_id is not None and not actor.serves(merchant_id):
+            raise NotFound("No such refund.")
+        after, rows = step_refund(actor, refund, [(domain.ACKNOWLEDGED, f"paid by finance: {reference}", None)],
+                                  values={"payment_reference": reference})
         write(session, rows)
         expire(session, (RefundTrigger, refund.id))
         return RefundStatus(refund.id, after["status"])
 
-    return run_idempotent(session, actor, idempotency_key, "acknowledge_refund", {"refund_id": refund_id}, work,
-                          result_type=RefundStatus)
+    return run_idempotent(session, actor, idempotency_key, "acknowledge_refund",
+                          {"refund_id": refund_id, "payment_reference": reference}, work, result_type=RefundStatus)
 
 
 def _parse_amount(amount: Decimal | str | None) -> Decimal | None:

@@ -69,7 +69,7 @@ def test_bad_keys_refused(session, world):
             transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="available", reason="ok",
                             idempotency_key=key)
         with pytest.raises(ValidationFailed, match="idempotency key"):
-            acknowledge_refund(session, INTEGRATION, refund_id=refund.id, idempotency_key=key)
+            acknowledge_refund(session, INTEGRATION, refund_id=refund.id, payment_reference="PAY-0001", idempotency_key=key)
     assert counts(session) == before
     # The boundaries: 8 and 100 characters are fine.
     assert transition_unit(session, world.actor("worker"), unit_id=unit.id, to_state="refurbish", reason="ok",
@@ -153,7 +153,7 @@ def test_acknowledge_replayed(session, world):
     refund = refund_of(session, unit.id)
     assert refund.status == "released"
     key = new_key()
-    results = [acknowledge_refund(session, INTEGRATION, refund_id=refund.id, idempotency_key=key) for _ in range(5)]
+    results = [acknowledge_refund(session, INTEGRATION, refund_id=refund.id, payment_reference="PAY-0001", idempotency_key=key) for _ in range(5)]
     assert [r.replayed for r in results] == [False] + [True] * 4
     n = session.scalar(select(func.count()).select_from(RefundEvent)
                        .where(RefundEvent.refund_id == refund.id, RefundEvent.to_status == "acknowledged"))
@@ -161,5 +161,5 @@ def test_acknowledge_replayed(session, world):
     # A fresh key is a new request and is refused (already paid), leaving no trace.
     before = counts(session)
     with pytest.raises(IllegalTransition):
-        acknowledge_refund(session, INTEGRATION, refund_id=refund.id, idempotency_key=new_key())
+        acknowledge_refund(session, INTEGRATION, refund_id=refund.id, payment_reference="PAY-0001", idempotency_key=new_key())
     assert counts(session) == before

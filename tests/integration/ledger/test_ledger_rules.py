@@ -164,7 +164,7 @@ def test_approve_refused_before_inspection(session, world):
     with pytest.raises(Conflict, match="cannot be decided yet"):
         approve_refund(session, world.actor("super"), refund_id=refund.id, reason="pay it", idempotency_key=new_key())
     with pytest.raises(IllegalTransition):
-        acknowledge_refund(session, INTEGRATION, refund_id=refund.id, idempotency_key=new_key())
+        acknowledge_refund(session, INTEGRATION, refund_id=refund.id, payment_reference="PAY-0001", idempotency_key=new_key())
     assert counts(session) == before
 
 
@@ -243,7 +243,7 @@ def test_acknowledge_sees_the_latest_status(session_factory, world, session):
         assert early.status == "pending_approval"
         finance.commit()  # expire_on_commit=False: the copy stays in finance's identity map
         approve_refund(session, world.actor("super2"), refund_id=early.id, reason="ok", idempotency_key=new_key())
-        res = acknowledge_refund(finance, INTEGRATION, refund_id=early.id, idempotency_key=new_key())
+        res = acknowledge_refund(finance, INTEGRATION, refund_id=early.id, payment_reference="PAY-0001", idempotency_key=new_key())
         assert res.status == "acknowledged"
     finally:
         finance.close()
