@@ -31,9 +31,12 @@ seed: migrate
 assets: deps
 	$(BIN)/flask --app wsgi digest compile >/dev/null
 
-## run: install, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT) under gunicorn
+## run: install, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT) under gunicorn, with
+## a webhook delivery worker beside it
 run: seed assets
-	@echo "Dockhand on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
+	@echo "Dockhand on http://$(HOST):$(PORT), with a webhook delivery worker  (Ctrl-C stops both)"
+	@$(BIN)/flask --app wsgi webhooks deliver & WORKER=$$!; \
+	trap 'kill $$WORKER 2>/dev/null' EXIT; \
 	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) wsgi:app
 
 ## chromium: Debian's Chromium for the browser tests (apt when root)

@@ -1,5 +1,5 @@
 """Command-line tools: migrate, create-user, set-password, deactivate-user, activate-user,
-sign-out-everywhere, api-key create/list/revoke, sweep-photos, seed-demo. The user commands run the admin console's use
+sign-out-everywhere, api-key create/list/revoke, webhooks deliver/add, sweep-photos, seed-demo. The user commands run the admin console's use
 cases as SYSTEM (audited like an admin's)."""
 from __future__ import annotations
 
@@ -114,6 +114,33 @@ def register_cli(app: Flask) -> None:
 
         done = _run(lambda session: revoke_api_key(session, SYSTEM, key=key_id, idempotency_key=_key()))
         click.echo(f"revoked API key {done.key_id} ({done.name})")
+
+    @app.cli.group("webhooks")
+    def webhooks_group() -> None:
+        """Deliver webhooks; register endpoints."""
+
+    @webhooks_group.command("deliver")
+    @click.option("--once", is_flag=True, help="Deliver what is due now, then stop (otherwise run until stopped).")
+    @click.option("--threads", default=16, show_default=True, help="Deliveries in flight at once.")
+    def webhooks_deliver_cmd(once: bool, threads: int) -> None:
+        """The delivery worker: run one or more beside the web servers (make run starts one)."""
+        from app.db import db
+        from app.webhooks.worker import run
+
+        assert db.session_factory is not None
+        click.echo("webhook delivery worker running" + (" (once)" if once else ""))
+        run(db.session_factory, once=once, threads=threads)
+
+    @webhooks_group.command("add")
+    @click.argument("url")
+    @click.option("--event", "events", multiple=True, help="An event type (or prefix.*); none: every type.")
+    def webhooks_add_cmd(url: str, events: tuple[str, ...]) -> None:
+        """Register an endpoint and print its signing secret once."""
+        from app.webhooks.services import register_endpoint
+
+        made = _run(lambda session: register_endpoint(session, SYSTEM, url=url, event_types=list(events), idempotency_key=_key()))
+        click.echo(f"registered webhook endpoint {made.id} for {made.url}. Its signing secret, shown this once:")
+        click.echo(made.secret)
 
     @app.cli.command("sweep-photos")
     @click.option("--older-than-minutes", default=60, show_default=True, help="Leave younger files alone.")

@@ -10,9 +10,10 @@ from app.ledger.models import AuditEntry, Balance, Counter, IdempotencyRecord, L
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Parcel
 from app.refunds.models import RefundEvent, RefundTrigger
+from app.webhooks.models import FeedPosition, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "ApiKey",
+    "ApiKey", "FeedPosition", "WebhookDelivery", "WebhookEndpoint",
     "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
     "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Parcel", "ReasonCode", "RefundEvent", "RefundTrigger",

@@ -253,3 +253,61 @@ class CuttingProxy:
     def close(self) -> None:
         self._closed = True
         self.listener.close()
+
+
+class WebhookReceiver:
+    """A real HTTP receiver on 127.0.0.1 that checks each delivery's Standard Webhooks signature
+    with the `standardwebhooks` library, as a customer's endpoint would. `answers` is a list of
+    statuses to give in turn (then 200 for ever); `received` keeps (webhook-id, status, body) of
+    every POST; a bad signature is answered 400 and kept in `bad_signatures`."""
+
+    def __init__(self, secret: str | None = None, answers: list[int] | None = None) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+        self.secret, self.answers = secret, list(answers or [])
+        self.received: list[tuple[str, int, dict]] = []
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    body = Webhook(receiver.secret).verify(data, headers) if receiver.secret else json.loads(data)
+                except WebhookVerificationError:
+                    with receiver.lock:
+                        receiver.bad_signatures += 1
+                    status, body = 400, {}
+                else:
+                    with receiver.lock:
+                        status = receiver.answers.pop(0) if receiver.answers else 200
+                with receiver.lock:
+                    receiver.received.append((headers.get("webhook-id", ""), status, body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def acknowledged(self) -> list[str]:
+        """The webhook-ids answered 2xx, in order."""
+        return [wid for wid, status, _ in self.received if 200 <= status < 300]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,5 +1,5 @@
 """The admin console (desktop): logins, warehouses and their locations, partner organisations,
-API keys, and the admin audit log."""
+API keys, webhook endpoints with their delivery log, and the admin audit log."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +11,8 @@ from app.admin import queries
 from app.api import queries as api_queries
 from app.api.domain import SCOPES
 from app.api.services import create_api_key, revoke_api_key
+from app.webhooks import queries as webhook_queries
+from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
 from app.admin.services import (UserChanged, add_location, create_partner_org, create_user, create_warehouse,
                                 one_time_password, set_active, set_password, sign_out_everywhere, unlock)
 from app.auth.roles import ROLES
@@ -228,3 +230,62 @@ def api_key_create() -> Response:
 def api_key_revoke(key_id: int) -> Response:
     result = revoke_api_key(db.session, actor(), key=key_id, idempotency_key=request.form.get("key"))
     return _api_keys_screen(notice=_notice(f"API key {result.key_id} ({result.name}) revoked: every call with it is refused.", result))
+
+
+@bp.get("/webhooks")
+@require("admin")
+def webhooks() -> Response:
+    """Webhook endpoints: what each wants, what it is owed, whether it is failing or switched off."""
+    return _webhooks_screen()
+
+
+def _webhooks_screen(**extra: object) -> Response:
+    return render("admin/webhooks.html", "admin/_webhooks.html", rows=webhook_queries.endpoints(db.session), **extra)
+
+
+@bp.post("/webhooks")
+@require("admin")
+def webhook_create() -> Response:
+    types = [t for t in request.form.get("event_types", "").replace(",", " ").split() if t]
+    made = register_endpoint(db.session, actor(), url=request.form.get("url", ""), event_types=types,
+                             description=request.form.get("description", ""), idempotency_key=request.form.get("key"))
+    if made.replayed:
+        return _webhooks_screen(notice=("warning", f"Endpoint {made.url} was already registered by this form: its secret "
+                                                   "was shown once. Rotate the secret to get a new one."))
+    return _webhooks_screen(notice=("success", f"Endpoint {made.url} registered."), shown_secret=made.secret)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/<action>")
+@require("admin")
+def webhook_change(endpoint_id: int, action: str) -> Response:
+    key = request.form.get("key")
+    if action == "rotate":
+        done = rotate_secret(db.session, actor(), endpoint_id=endpoint_id, idempotency_key=key)
+        if done.replayed:
+            return _webhooks_screen(notice=_notice(f"Secret of {done.url} rotated.", done))
+        return _webhooks_screen(notice=("success", f"Secret of {done.url} rotated: the old one signs too for 24 hours."),
+                                shown_secret=done.secret)
+    if action in ("disable", "enable"):
+        done = set_endpoint_enabled(db.session, actor(), endpoint_id=endpoint_id, enabled=action == "enable", idempotency_key=key)
+        return _webhooks_screen(notice=_notice(f"Endpoint {done.url} {'switched on' if action == 'enable' else 'switched off'}.", done))
+    if action == "resend":
+        sent = resend(db.session, actor(), endpoint_id=endpoint_id, delivery_ids=form_ids("delivery_id") or None,
+                      idempotency_key=key)
+        return _webhook_log(endpoint_id, notice=_notice(f"{sent.deliveries} deliveries will be sent again now.", sent))
+    raise NotFound("No such action.")
+
+
+@bp.get("/webhooks/<int:endpoint_id>")
+@require("admin")
+def webhook_log(endpoint_id: int) -> Response:
+    """An endpoint's delivery log: each event, its tries, the last answer; resend from here."""
+    return _webhook_log(endpoint_id)
+
+
+def _webhook_log(endpoint_id: int, **extra: object) -> Response:
+    found = [row for row in webhook_queries.endpoints(db.session) if row[0].id == endpoint_id]
+    if not found:
+        raise NotFound("No such webhook endpoint.")
+    status = request.args.get("status") if request.args.get("status") in ("pending", "delivered", "dead") else None
+    return render("admin/webhook.html", "admin/_webhook_log.html", endpoint=found[0][0], counts=found[0][1:], status=status,
+                  deliveries=webhook_queries.deliveries(db.session, endpoint_id, status=status), **extra)

@@ -88,7 +88,8 @@ def authenticated(scope: str) -> Callable[[F], F]:
 def check_body() -> None:
     """Before every API request: a body is JSON (415 otherwise), at most MAX_BODY (413), and parses."""
     request.max_content_length = MAX_BODY
-    if request.method in ("POST", "PUT", "PATCH"):
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if request.method in ("POST", "PUT", "PATCH") and has_body:
         if not request.is_json:
             raise UnsupportedBody("Send the body as JSON with 'Content-Type: application/json'.")
         if request.content_length is not None and request.content_length > MAX_BODY:

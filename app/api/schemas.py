@@ -284,3 +284,40 @@ class RefundsPage(BaseModel):
     refunds: list[RefundRowOut]
     next: int
     has_more: bool
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=8, max_length=500, description="http(s) URL that receives POSTs.")
+    event_types: list[str] = Field(default_factory=list, max_length=50,
+                                   description="Event types or prefixes (refund.*); none: every type.")
+    description: str = Field("", max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    event_types: list[str]
+    description: str
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    failing_since: datetime | None
+    pending: int
+    delivered: int
+    dead: int
+
+
+class WebhookCreated(BaseModel):
+    id: int
+    url: str
+    secret: str | None = Field(description="The signing secret (whsec_...), on this answer only: verify each delivery's "
+                                            "webhook-signature with it (Standard Webhooks).")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class ResendOut(BaseModel):
+    endpoint_id: int
+    deliveries: int

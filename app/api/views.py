@@ -12,7 +12,8 @@ from spectree import Response as Responses
 from app.api.http import api_actor, authenticated, check_body, idempotency_key, spec
 from app.api import queries
 from app.api.schemas import (BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
-                             RefundsPage, RefundsQuery, RmaReceiptOut, TrackingOut, UnitOut, UnitsPage, UnitsQuery, EventPage, FeedQuery,                              ItemOut, OrdersIn, Problem, ProductsIn, RefundAckIn, RefundOut, RmaIn, RmaOut)
+                             RefundsPage, RefundsQuery, ResendOut, RmaReceiptOut, TrackingOut, UnitOut, UnitsPage, UnitsQuery,
+                             WebhookCreated, WebhookIn, WebhookList, WebhookOut, EventPage, FeedQuery,                              ItemOut, OrdersIn, Problem, ProductsIn, RefundAckIn, RefundOut, RmaIn, RmaOut)
 from app.db import as_utc, db
 from app.errors import NotFound, ValidationFailed
 from app.extensions import csrf
@@ -20,6 +21,8 @@ from app.ledger.domain import FeedCursor
 from app.ledger.queries import feed_page
 from app.intake import services as intake
 from app.refunds import services as refunds
+from app.webhooks import queries as webhook_queries
+from app.webhooks import services as webhooks
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # a key in the Authorization header, not a browser's cookie: no cross-site forgery
@@ -218,3 +221,38 @@ def refunds_list(query: RefundsQuery) -> Any:
 
     return RefundsPage(refunds=[out(r) for r in rows], next=rows[-1].id if rows else query.after,
                        has_more=len(rows) == query.limit)
+
+
+@bp.post("/webhooks")
+@authenticated("webhooks:manage")
+@spec.validate(json=WebhookIn, resp=Responses(HTTP_201=WebhookCreated, **REFUSALS), tags=["webhooks"])
+def register_webhook(json: WebhookIn) -> Any:
+    """Register an endpoint for events (Standard Webhooks: webhook-id, webhook-timestamp,
+    webhook-signature v1). It receives the events written from now on, each until it answers 2xx,
+    retried with backoff for about three days; 410 Gone switches it off. The signing secret is
+    on this answer only."""
+    made = webhooks.register_endpoint(db.session, api_actor(), url=json.url, event_types=json.event_types,
+                                      description=json.description, idempotency_key=idempotency_key())
+    headers = {"Idempotent-Replayed": "true"} if made.replayed else {}
+    return WebhookCreated(id=made.id, url=made.url, secret=made.secret), 201, headers
+
+
+@bp.get("/webhooks")
+@authenticated("webhooks:manage")
+@spec.validate(resp=Responses(HTTP_200=WebhookList, **REFUSALS), tags=["webhooks"])
+def list_webhooks() -> Any:
+    """Every endpoint with its deliveries pending, delivered and given up (never a secret)."""
+    return WebhookList(webhooks=[
+        WebhookOut(id=ep.id, url=ep.url, event_types=ep.event_types, description=ep.description,
+                   disabled_at=as_utc(ep.disabled_at), disabled_reason=ep.disabled_reason,
+                   failing_since=as_utc(ep.failing_since), pending=pending, delivered=delivered, dead=dead)
+        for ep, pending, delivered, dead in webhook_queries.endpoints(db.session)])
+
+
+@bp.post("/webhooks/<int:endpoint_id>/resend")
+@authenticated("webhooks:manage")
+@spec.validate(resp=Responses(HTTP_200=ResendOut, HTTP_404=Problem, **REFUSALS), tags=["webhooks"])
+def resend_webhooks(endpoint_id: int) -> Any:
+    """Send again every delivery given up, from now, and switch the endpoint on again."""
+    done = webhooks.resend(db.session, api_actor(), endpoint_id=endpoint_id, idempotency_key=idempotency_key())
+    return ResendOut(endpoint_id=done.endpoint_id, deliveries=done.deliveries)
