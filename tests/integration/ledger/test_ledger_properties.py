@@ -344,7 +344,7 @@ class Runner:
         u = self.pick(data, lambda x: x.refund == "released")
         kmode = data.draw(key_mode, label="key")
         if u is not None:
-            self.keyed("ack", "integration", self.key(kmode), {"refund_id": u.refund_id})
+            self.keyed("ack", "integration", self.key(kmode), {"refund_id": u.refund_id, "payment_reference": "PAY-1"})
 
     def replay(self, data) -> None:  # type: ignore[no-untyped-def]
         if self.m.calls:
