@@ -3,9 +3,10 @@ the pydantic models that also validate each request and response), authenticatio
 and scope, JSON-only bodies of bounded size, and invalid input as problem+json field by field."""
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, TypeVar
 
 from flask import g, request
@@ -121,3 +122,26 @@ def idempotency_key() -> str:
                              "each new request and the same when you send a request again.",
                              [{"field": "Idempotency-Key", "message": "missing or malformed"}])
     return f"api:{g.api_key_id}:{header}"
+
+
+# Every operation may answer these, whatever it declares: the API's doors (app/web error handlers).
+COMMON_REFUSALS = {"400": "Bad Request", "401": "Unauthorized", "404": "Not Found", "405": "Method Not Allowed",
+                   "413": "Content Too Large", "415": "Unsupported Media Type", "422": "Unprocessable Content",
+                   "500": "Internal Server Error", "503": "Service Unavailable"}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """spectree's document, with every refusal as it is sent: application/problem+json, and the
+    refusals any operation can meet listed on each (spectree writes application/json only)."""
+    doc = copy.deepcopy(spec.spec)
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for item in doc["paths"].values():
+        for op in item.values():
+            responses = op.setdefault("responses", {})
+            for code, answer in responses.items():
+                if answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "").endswith("/Problem"):
+                    answer["content"] = problem
+            for code, title in COMMON_REFUSALS.items():
+                responses.setdefault(code, {"description": title, "content": problem})
+    return doc

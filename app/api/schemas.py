@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.intake.services import CARRIER_STATUSES
 from app.ledger.domain import STATES
 from app.refunds.domain import REFUND_STATUSES
+from app.web import MAX_ID
 
 
 class Problem(BaseModel):
@@ -182,7 +183,7 @@ class RefundOut(BaseModel):
 
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    after: int = Field(0, ge=0, le=2**62, description="The `next` of the previous page; 0 to start.")
+    after: int = Field(0, ge=0, le=MAX_ID, description="The `next` of the previous page; 0 to start.")
     limit: int = Field(100, ge=1, le=500)
 
 

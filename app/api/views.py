@@ -9,7 +9,7 @@ from decimal import Decimal
 from flask import Blueprint, Response, current_app, jsonify, render_template
 from spectree import Response as Responses
 
-from app.api.http import api_actor, authenticated, check_body, idempotency_key, spec
+from app.api.http import api_actor, authenticated, check_body, idempotency_key, openapi_document, spec
 from app.api import queries
 from app.api.schemas import (BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
                              RefundsPage, RefundsQuery, ResendOut, RmaReceiptOut, TrackingOut, UnitOut, UnitsPage, UnitsQuery,
@@ -34,7 +34,7 @@ REFUSALS = {"HTTP_401": Problem, "HTTP_403": Problem, "HTTP_422": Problem}
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3.1 document of /api/v1."""
-    return jsonify(spec.spec)
+    return jsonify(openapi_document())
 
 
 @bp.get("/docs")
@@ -47,7 +47,7 @@ def docs() -> str:
             path = str(rule).replace("<int:", "{").replace("<", "{").replace(">", "}")
             for method in rule.methods or ():
                 scopes[(path, method.lower())] = scope
-    return render_template("api/docs.html", spec=spec.spec, scopes=scopes)
+    return render_template("api/docs.html", spec=openapi_document(), scopes=scopes)
 
 
 @bp.get("/events")
