@@ -322,3 +322,15 @@ class WebhookList(BaseModel):
 class ResendOut(BaseModel):
     endpoint_id: int
     deliveries: int
+
+
+class RmaLinesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[RmaLineIn] = Field(min_length=1, max_length=200)
+
+
+class RmaChangedOut(BaseModel):
+    id: int
+    number: str
+    status: str
+    lines: list[RmaLineOut]

@@ -13,7 +13,7 @@ from app.api.http import api_actor, authenticated, check_body, idempotency_key, 
 from app.api import queries
 from app.api.schemas import (BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
                              RefundsPage, RefundsQuery, ResendOut, RmaReceiptOut, TrackingOut, UnitOut, UnitsPage, UnitsQuery,
-                             WebhookCreated, WebhookIn, WebhookList, WebhookOut, EventPage, FeedQuery,                              ItemOut, OrdersIn, Problem, ProductsIn, RefundAckIn, RefundOut, RmaIn, RmaOut)
+                             WebhookCreated, WebhookIn, WebhookList, WebhookOut, EventPage, FeedQuery,                              ItemOut, OrdersIn, Problem, ProductsIn, RefundAckIn, RefundOut, RmaChangedOut, RmaIn, RmaLineOut, RmaLinesIn, RmaOut)
 from app.db import as_utc, db
 from app.errors import NotFound, ValidationFailed
 from app.extensions import csrf
@@ -90,6 +90,31 @@ def create_rma(json: RmaIn) -> Any:
     del body["replayed"]
     headers = {"Idempotent-Replayed": "true"} if made.replayed else {}
     return RmaOut(**body), 201, headers
+
+
+@bp.post("/rmas/<number>/cancel")
+@authenticated("rmas:write")
+@spec.validate(resp=Responses(HTTP_200=RmaChangedOut, HTTP_404=Problem, HTTP_409=Problem, **REFUSALS), tags=["rmas"])
+def cancel_rma(number: str) -> Any:
+    """Cancel a return before the dock has received any of it (409 once a parcel of it is open)."""
+    return _rma_changed(intake.cancel_rma(db.session, api_actor(), number=number, idempotency_key=idempotency_key()))
+
+
+@bp.put("/rmas/<number>/lines")
+@authenticated("rmas:write")
+@spec.validate(json=RmaLinesIn, resp=Responses(HTTP_200=RmaChangedOut, HTTP_404=Problem, HTTP_409=Problem, **REFUSALS),
+               tags=["rmas"])
+def change_rma_lines(number: str, json: RmaLinesIn) -> Any:
+    """Replace the items a return expects, before the dock has received any of it."""
+    return _rma_changed(intake.change_rma_lines(
+        db.session, api_actor(), number=number, idempotency_key=idempotency_key(),
+        lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code) for ln in json.lines]))
+
+
+def _rma_changed(done: intake.RmaChanged) -> Any:
+    headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
+    return RmaChangedOut(id=done.id, number=done.number, status=done.status,
+                         lines=[RmaLineOut(**asdict(ln)) for ln in done.lines]), 200, headers
 
 
 @bp.post("/products")

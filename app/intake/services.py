@@ -17,11 +17,12 @@ from app.auth.roles import Actor
 from app.catalog.domain import normalize_gtin
 from app.catalog.models import CATEGORIES, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
 from app.disposition.models import ReasonCode
-from app.errors import Conflict, InvalidItems, NotPermitted, ValidationFailed
+from app.errors import Conflict, InvalidItems, NotFound, NotPermitted, ValidationFailed
 from app.db import as_utc, utcnow
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
+from app.receiving.models import Parcel
 from app.rows import write
 
 MAX_LINES = 200
@@ -497,3 +498,82 @@ def record_carrier_events(session: Session, actor: Actor, *, events: list[Carrie
         return BulkDone(tuple(sorted(outcomes, key=lambda o: o.index)))
 
     return run_idempotent(session, actor, idempotency_key, "record_carrier_events", params, work, result_type=BulkDone)
+
+
+@dataclass(frozen=True)
+class RmaChanged(Result):
+    id: int
+    number: str
+    status: str
+    lines: tuple[RmaLineOut, ...]
+
+
+def _rma_before_receipt(session: Session, actor: Actor, number: str, doing: str) -> Rma:
+    """The return, locked, while nothing of it has been received yet (NotFound / Conflict otherwise)."""
+    rma = session.scalars(select(Rma).where(Rma.number == _code(number, "RMA number")).with_for_update()).first()
+    if rma is None or not actor.serves(rma.merchant_id) or (actor.is_partner and rma.warehouse.partner_org_id != actor.partner_org_id):
+        raise NotFound(f"No return {number}.")
+    if rma.status not in ("authorized", "in_transit"):
+        raise Conflict(f"Return {rma.number} is {rma.status}: it can no longer be {doing}.")
+    if session.scalars(select(Parcel.id).where(Parcel.rma_id == rma.id).limit(1)).first() is not None:
+        raise Conflict(f"Return {rma.number} is being received at the dock: it can no longer be {doing}.")
+    return rma
+
+
+def cancel_rma(session: Session, actor: Actor, *, number: str, idempotency_key: str | None) -> RmaChanged:
+    """Cancel a return before the dock has received any of it; a parcel that still comes is
+    received blind and goes to a supervisor."""
+    if "rmas:write" not in actor.scopes and not actor.can("admin"):
+        raise NotPermitted("Cancelling returns needs the rmas:write scope.")
+
+    def work() -> RmaChanged:
+        rma = _rma_before_receipt(session, actor, number, "cancelled")
+        rma.status, rma.closed_at = "cancelled", utcnow()
+        session.flush()
+        write(session, [audit_row(actor, "rma.cancelled", "rma", rma.id, warehouse_id=rma.warehouse_id),
+                        event_row("rma.cancelled", "rma", rma.id, {"rma_id": rma.id, "number": rma.number})])
+        return RmaChanged(rma.id, rma.number, rma.status, _lines_out(rma))
+
+    return run_idempotent(session, actor, idempotency_key, "cancel_rma", {"number": number.strip().upper()}, work,
+                          result_type=RmaChanged)
+
+
+def change_rma_lines(session: Session, actor: Actor, *, number: str, lines: list[LineIn], idempotency_key: str | None) -> RmaChanged:
+    """Replace the items a return expects, before the dock has received any of it."""
+    if "rmas:write" not in actor.scopes and not actor.can("admin"):
+        raise NotPermitted("Changing returns needs the rmas:write scope.")
+    if not lines or len(lines) > MAX_LINES:
+        raise ValidationFailed(f"A return has 1 to {MAX_LINES} lines.")
+    wanted = [(ln.sku.strip().upper(), ln.quantity, ln.reason_code.strip()) for ln in lines]
+
+    def work() -> RmaChanged:
+        rma = _rma_before_receipt(session, actor, number, "changed")
+        products = {p.sku.upper(): p for p in session.scalars(select(Product).where(Product.sku.in_({s for s, _, _ in wanted})))}
+        unknown = sorted({s for s, _, _ in wanted if s not in products or products[s].merchant_id not in (None, rma.merchant_id)})
+        if unknown:
+            raise ValidationFailed(f"Unknown SKU {', '.join(unknown)} for this return's merchant.")
+        reasons = set(session.scalars(select(ReasonCode.code).where(ReasonCode.active.is_(True))))
+        bad = sorted({r for _, _, r in wanted} - reasons)
+        if bad:
+            raise ValidationFailed(f"Unknown reason code {', '.join(bad)}. Known: {', '.join(sorted(reasons))}.")
+        before = [[ln.product.sku, ln.quantity, ln.reason_code] for ln in rma.lines]
+        order_lines = {ol.product_id: ol.id for ol in rma.order.lines} if rma.order is not None else {}
+        for old in list(rma.lines):  # no unit, exception or parcel refers to a line before receipt
+            session.delete(old)
+        session.flush()
+        session.add_all(RmaLine(rma_id=rma.id, product_id=products[s].id, order_line_id=order_lines.get(products[s].id),
+                                quantity=q, reason_code=r) for s, q, r in wanted)
+        session.flush()
+        session.expire(rma, ["lines"])
+        write(session, [audit_row(actor, "rma.lines_changed", "rma", rma.id, warehouse_id=rma.warehouse_id,
+                                  details={"before": before, "after": [list(w) for w in wanted]}),
+                        event_row("rma.lines_changed", "rma", rma.id, {"rma_id": rma.id, "number": rma.number,
+                                                                        "lines": [list(w) for w in wanted]})])
+        return RmaChanged(rma.id, rma.number, rma.status, _lines_out(rma))
+
+    return run_idempotent(session, actor, idempotency_key, "change_rma_lines",
+                          {"number": number.strip().upper(), "lines": [list(w) for w in wanted]}, work, result_type=RmaChanged)
+
+
+def _lines_out(rma: Rma) -> tuple[RmaLineOut, ...]:
+    return tuple(RmaLineOut(ln.id, ln.product.sku, ln.quantity, ln.reason_code, ln.order_line_id) for ln in rma.lines)

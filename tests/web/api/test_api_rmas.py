@@ -135,3 +135,35 @@ def test_ten_concurrent_posts_with_one_key_make_one_return(app, session, world, 
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Rma).where(Rma.number == "RMA-9001")) == 1
     assert session.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == "rma.created")) == 1
+
+
+def test_a_return_is_changed_or_cancelled_only_before_the_dock_receives_it(client, session, world, shop):
+    made = client.post("/api/v1/rmas", json=body(), headers={**shop, "Idempotency-Key": key()}).get_json()
+    k = key()
+    changed = client.put("/api/v1/rmas/rma-9001/lines", json={"lines": [{"sku": "HB-CREAM-50", "quantity": 3,
+                                                                           "reason_code": "defective"}]},
+                         headers={**shop, "Idempotency-Key": k})
+    assert changed.status_code == 200, changed.data
+    assert [(ln["sku"], ln["quantity"]) for ln in changed.get_json()["lines"]] == [("HB-CREAM-50", 3)]
+    session.rollback()
+    assert [(ln.product.sku, ln.quantity) for ln in session.get(Rma, made["id"]).lines] == [("HB-CREAM-50", 3)]
+    bad = client.put("/api/v1/rmas/RMA-9001/lines", json={"lines": [{"sku": "NOPE", "quantity": 1, "reason_code": "defective"}]},
+                     headers={**shop, "Idempotency-Key": key()})
+    assert bad.status_code == 422 and "Unknown SKU NOPE" in bad.get_json()["detail"]
+    cancelled = client.post("/api/v1/rmas/RMA-9001/cancel", headers={**shop, "Idempotency-Key": key()})
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    again = client.post("/api/v1/rmas/RMA-9001/cancel", headers={**shop, "Idempotency-Key": key()})
+    assert again.status_code == 409 and "is cancelled" in again.get_json()["detail"]
+    assert client.post("/api/v1/rmas/NOPE-1/cancel", headers={**shop, "Idempotency-Key": key()}).status_code == 404
+    # The world's RMA-5001 is being received once a parcel of it is open: it cannot be cancelled then.
+    from app.receiving.models import Parcel
+    session.rollback()
+    session.add(Parcel(warehouse_id=world.wh.id, rma_id=world.rma.id, scanned_code="RMA-5001"))
+    session.commit()
+    busy = client.post("/api/v1/rmas/RMA-5001/cancel", headers={**shop, "Idempotency-Key": key()})
+    assert busy.status_code == 409 and "being received" in busy.get_json()["detail"]
+    session.rollback()
+    assert session.get(Rma, world.rma.id).status != "cancelled"
+    kinds = session.scalars(select(OutboxEvent.type).where(OutboxEvent.type.in_(["rma.lines_changed", "rma.cancelled"]))
+                            .order_by(OutboxEvent.id)).all()
+    assert kinds == ["rma.lines_changed", "rma.cancelled"]
