@@ -46,19 +46,20 @@ def unit_id_by_lpn(session: Session, actor: Actor, lpn: str) -> int | None:
 _OLDEST_RUNNING = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 
 
-def feed_page(session: Session, after: FeedCursor, limit: int) -> list[tuple[FeedCursor, OutboxEvent]]:
-    """The events after `after`, in feed order, at most `limit`, each with its cursor.
+def feed_page(session: Session, after: FeedCursor, limit: int) -> list[tuple[FeedCursor, Any]]:
+    """The events after `after`, in feed order, at most `limit`, each with its cursor (rows with
+    id, tx, at, type, aggregate_type, aggregate_id, payload: plain rows, no ORM objects to build).
 
     An event id is taken at insert, so a transaction that commits late can make a smaller id
     visible after a reader went past it. On PostgreSQL the feed is ordered by (writing transaction,
     id) and hands out only the events of transactions older than every one still running: a late
     commit holds the feed back instead of being skipped. SQLite's writers take turns, so its ids
     are in commit order already."""
-    events = OutboxEvent.__table__
+    e = OutboxEvent.__table__
+    columns = select(e.c.id, e.c.tx, e.c.at, e.c.type, e.c.aggregate_type, e.c.aggregate_id, e.c.payload)
     if session.get_bind().dialect.name == "postgresql":
-        stmt = (select(OutboxEvent).where(tuple_(events.c.tx, events.c.id) > tuple_(after.tx, after.id),
-                                          events.c.tx < _OLDEST_RUNNING)
-                .order_by(events.c.tx, events.c.id).limit(limit))
-        return [(FeedCursor(e.tx or 0, e.id), e) for e in session.scalars(stmt)]
-    stmt = select(OutboxEvent).where(events.c.id > after.id).order_by(events.c.id).limit(limit)
-    return [(FeedCursor(0, e.id), e) for e in session.scalars(stmt)]
+        stmt = (columns.where(tuple_(e.c.tx, e.c.id) > tuple_(after.tx, after.id), e.c.tx < _OLDEST_RUNNING)
+                .order_by(e.c.tx, e.c.id).limit(limit))
+        return [(FeedCursor(row.tx or 0, row.id), row) for row in session.execute(stmt)]
+    stmt = columns.where(e.c.id > after.id).order_by(e.c.id).limit(limit)
+    return [(FeedCursor(0, row.id), row) for row in session.execute(stmt)]

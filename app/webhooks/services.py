@@ -2,7 +2,7 @@
 its secret, switches it off and on, and resends deliveries. The worker (app/webhooks/worker.py)
 fans each event of the feed out to the endpoints that want it (`fan_out`), claims what is due
 (`claim_due`, FOR UPDATE SKIP LOCKED on PostgreSQL: several workers never take one delivery
-twice), sends it outside any transaction, and records the answer (`record_attempt`): delivered,
+twice), sends it outside any transaction, and records the answers (`record_attempts`): delivered,
 tried again later with backoff, or given up after about three days; an endpoint that answers 410
 or fails for three days is switched off, with an audit entry and an event saying so."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.roles import SYSTEM, Actor
@@ -157,7 +157,8 @@ def resend(session: Session, actor: Actor, *, endpoint_id: int, delivery_ids: li
 
 def fan_out(session: Session, *, limit: int = 1000) -> int:
     """Owe the next events of the feed to each switched-on endpoint that wants their type; the
-    feed's position is kept in the same transaction (one fan-out at a time: its row is locked)."""
+    feed's position is kept in the same transaction (one fan-out at a time: its row is locked).
+    Returns how many events it read (0: the feed has nothing new)."""
     with unit_of_work(session):
         pos = session.scalars(select(FeedPosition).where(FeedPosition.name == FAN_OUT).with_for_update()).first()
         if pos is None:  # migration 0012 writes it; a database emptied since starts from the feed's beginning
@@ -177,7 +178,7 @@ def fan_out(session: Session, *, limit: int = 1000) -> int:
             session.execute(WebhookDelivery.__table__.insert(), rows)
         last = page[-1][0]
         pos.tx, pos.event_id = last.tx, last.id
-        return len(rows)
+        return len(page)
 
 
 def _wants(types: list[str], event_type: str) -> bool:
@@ -224,38 +225,56 @@ def claim_due(session: Session, *, limit: int = 100) -> list[Due]:
     return out
 
 
-def record_attempt(session: Session, delivery_id: int, *, status_code: int | None, error: str | None,
-                   now: datetime | None = None) -> str:
-    """The answer to one try: 2xx delivered; otherwise due again after a backoff, or dead after
-    three days. 410 Gone, or an endpoint failing for three days, switches the endpoint off."""
+def record_attempts(session: Session, answers: list[tuple[int, int | None, str | None]], *,
+                    now: datetime | None = None) -> None:
+    """The answers to one round's tries, (delivery id, HTTP status or None, error), in one
+    transaction: the 2xx ones delivered together in one statement; each other one due again after
+    a backoff, or dead after three days. 410 Gone, or an endpoint failing for three days, switches
+    the endpoint off."""
     now = now or utcnow()
+    ok: dict[int, list[int]] = {}  # HTTP status -> deliveries so answered
+    for d, status, _ in answers:
+        if status is not None and 200 <= status < 300:
+            ok.setdefault(status, []).append(d)
+    failed = sorted((d, status, error) for d, status, error in answers if status is None or not 200 <= status < 300)
     with unit_of_work(session):
-        d = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()).first()
-        if d is None or d.status != "pending":
-            return d.status if d else "gone"
-        ep = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id == d.endpoint_id).with_for_update()).one()
-        d.attempts += 1
-        d.first_attempt_at = d.first_attempt_at or now
-        d.last_attempt_at, d.last_status_code, d.last_error = now, status_code, (error or "")[:500] or None
-        if status_code is not None and 200 <= status_code < 300:
-            d.status, d.delivered_at = "delivered", now
-            ep.failing_since = None
-            return d.status
-        ep.failing_since = ep.failing_since or now
-        if domain.gives_up(as_utc(d.first_attempt_at), now):
-            d.status = "dead"
-        else:
-            d.next_attempt_at = now + domain.next_wait(d.attempts)
-        reason = None
-        if status_code == 410:
-            reason = "the endpoint answered 410 Gone"
-        elif ep.disabled_at is None and domain.gives_up(as_utc(ep.failing_since), now):
-            reason = f"every delivery failed for {domain.GIVE_UP_AFTER.days} days"
-        if reason and ep.disabled_at is None:
-            ep.disabled_at, ep.disabled_reason = now, reason
-            session.flush()
-            write(session, [audit_row(SYSTEM, "webhook.disabled", "webhook_endpoint", ep.id, reason=reason,
-                                      details={"url": ep.url}),
-                            event_row("webhook_endpoint.disabled", "webhook_endpoint", ep.id,
-                                      {"endpoint_id": ep.id, "url": ep.url, "reason": reason})])
-        return d.status
+        endpoint_ids: set[int] = set()
+        for status, ids in sorted(ok.items()):
+            endpoint_ids.update(session.scalars(
+                update(WebhookDelivery).where(WebhookDelivery.id.in_(sorted(ids)), WebhookDelivery.status == "pending")
+                .values(status="delivered", delivered_at=now, attempts=WebhookDelivery.attempts + 1, last_attempt_at=now,
+                        last_status_code=status, last_error=None,
+                        first_attempt_at=func.coalesce(WebhookDelivery.first_attempt_at, now))
+                .returning(WebhookDelivery.endpoint_id)).all())
+        if endpoint_ids:
+            session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id.in_(sorted(endpoint_ids)),
+                                                          WebhookEndpoint.failing_since.is_not(None)).values(failing_since=None))
+        for delivery_id, status_code, error in failed:
+            _record_failure(session, delivery_id, status_code, error, now)
+
+
+def _record_failure(session: Session, delivery_id: int, status_code: int | None, error: str | None, now: datetime) -> None:
+    d = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()).first()
+    if d is None or d.status != "pending":
+        return
+    ep = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id == d.endpoint_id).with_for_update()).one()
+    d.attempts += 1
+    d.first_attempt_at = d.first_attempt_at or now
+    d.last_attempt_at, d.last_status_code, d.last_error = now, status_code, (error or "")[:500] or None
+    ep.failing_since = ep.failing_since or now
+    if domain.gives_up(as_utc(d.first_attempt_at), now):
+        d.status = "dead"
+    else:
+        d.next_attempt_at = now + domain.next_wait(d.attempts)
+    reason = None
+    if status_code == 410:
+        reason = "the endpoint answered 410 Gone"
+    elif ep.disabled_at is None and domain.gives_up(as_utc(ep.failing_since), now):
+        reason = f"every delivery failed for {domain.GIVE_UP_AFTER.days} days"
+    if reason and ep.disabled_at is None:
+        ep.disabled_at, ep.disabled_reason = now, reason
+        session.flush()
+        write(session, [audit_row(SYSTEM, "webhook.disabled", "webhook_endpoint", ep.id, reason=reason,
+                                  details={"url": ep.url}),
+                        event_row("webhook_endpoint.disabled", "webhook_endpoint", ep.id,
+                                  {"endpoint_id": ep.id, "url": ep.url, "reason": reason})])

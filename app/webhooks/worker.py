@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import urllib3
 from sqlalchemy.orm import Session
 
-from app.webhooks.services import Due, claim_due, fan_out, record_attempt
+from app.webhooks.services import Due, claim_due, fan_out, record_attempts
 
 log = logging.getLogger("dockhand.webhooks")
 TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
@@ -44,17 +44,17 @@ class Sender:
 
 
 def run_round(session_factory: Callable[[], Session], sender: Sender, *, batch: int = 200) -> int:
-    """One round: fan out, claim, send, record. Returns how many deliveries were tried."""
+    """One round: fan out, claim, send, record. Returns how much it did (events read from the
+    feed and deliveries tried): 0 when there was nothing to do."""
     with session_factory() as session:
-        fan_out(session)
+        read = fan_out(session)
         due = claim_due(session, limit=batch)
     if not due:
-        return 0
+        return read
     answers = list(sender.pool.map(sender.send, due))
     with session_factory() as session:
-        for d, (status, error) in zip(due, answers):
-            record_attempt(session, d.id, status_code=status, error=error)
-    return len(due)
+        record_attempts(session, [(d.id, status, error) for d, (status, error) in zip(due, answers)])
+    return read + len(due)
 
 
 def run(session_factory: Callable[[], Session], *, once: bool = False, idle_sleep: float = 0.5, threads: int = 16) -> None:

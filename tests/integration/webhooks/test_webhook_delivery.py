@@ -18,7 +18,7 @@ from app.ledger.writer import event_row
 from app.rows import write
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.services import register_endpoint, resend, rotate_secret
-from app.webhooks.worker import Sender, run_round
+from app.webhooks.worker import Sender, run, run_round
 from tests.fakes import WebhookReceiver, closed_port
 
 
@@ -121,7 +121,8 @@ def test_410_gone_switches_the_endpoint_off_at_once(session, session_factory, se
         assert ep.disabled_at is not None and "410" in ep.disabled_reason
         emit(session, 1)
         make_due_now(session)
-        assert run_round(session_factory, sender) == 0  # nothing is sent to a switched-off endpoint
+        assert run_round(session_factory, sender) == 2  # the events (and the notice) are read; nothing is sent
+        assert len(receiver.received) == 1
     finally:
         receiver.close()
 
@@ -172,5 +173,18 @@ def test_two_workers_deliver_each_event_once(session, session_factory):
             s.close()
         ids = [wid for wid, _, _ in receiver.received]
         assert len(ids) == 300 == len(set(ids)) and receiver.bad_signatures == 0
+    finally:
+        receiver.close()
+
+
+def test_a_one_off_run_reads_past_pages_of_events_nobody_wants(session, session_factory):
+    receiver = WebhookReceiver()
+    try:
+        made = register_endpoint(session, SYSTEM, url=receiver.url, event_types=["refund.*"], idempotency_key=key())
+        receiver.secret = made.secret
+        emit(session, 1500)  # more than one fan-out page of events the endpoint does not want
+        emit(session, 1, "refund.released")
+        run(session_factory, once=True, threads=2)
+        assert [body["type"] for _, _, body in receiver.received] == ["refund.released"]
     finally:
         receiver.close()
