@@ -183,6 +183,12 @@ class BulkDone(Result):
     items: tuple[ItemOutcome, ...]
 
 
+def _refused(errors: list[dict[str, str]], total: int, what: str, why: str) -> InvalidItems:
+    """A bulk call refused whole: how many of its items are bad, each named in `errors`."""
+    bad = len({e["field"].split(".")[1] for e in errors})
+    return InvalidItems(f"{bad} of {total} {what} {why}: see errors. Nothing was written.", errors)
+
+
 def _bulk_size(items: list[Any], what: str) -> None:
     if not items or len(items) > MAX_ITEMS:
         raise ValidationFailed(f"Send 1 to {MAX_ITEMS} {what} per call.")
@@ -227,8 +233,7 @@ def put_products(session: Session, actor: Actor, *, products: list[ProductIn], i
         clean.append(ProductIn(sku, name, p.category, value, (p.merchant or "").strip().upper() or None,
                                bool(p.serial_tracked), bool(p.lot_tracked), tuple(sorted(set(codes)))))
     if errors:
-        raise InvalidItems(f"{len({e['field'].split('.')[1] for e in errors})} of {len(products)} products are not valid: "
-                           "see errors. Nothing was written.", errors)
+        raise _refused(errors, len(products), "products", "are not valid")
     params = {"products": [[p.sku, p.name, p.category, str(p.unit_value), p.merchant, p.serial_tracked, p.lot_tracked,
                             list(p.barcodes)] for p in clean]}
 
@@ -252,8 +257,7 @@ def put_products(session: Session, actor: Actor, *, products: list[ProductIn], i
                 if taken.get(code, p.sku) != p.sku:
                     problems.append({"field": f"products.{i}.barcodes", "message": f"{code} is the barcode of {taken[code]}"})
         if problems:
-            raise InvalidItems(f"{len({e['field'].split('.')[1] for e in problems})} of {len(clean)} products cannot be "
-                               "written: see errors. Nothing was written.", problems)
+            raise _refused(problems, len(clean), "products", "cannot be written")
         outcomes, audits = [], []
         for i, p in enumerate(clean):
             m = merchants.get(p.merchant) if p.merchant else None
@@ -353,8 +357,7 @@ def put_orders(session: Session, actor: Actor, *, orders: list[OrderIn], idempot
                              " ".join((o.customer_name or "").split())[:120] or (o.customer_ref or "").strip(),
                              (o.currency or "USD").strip().upper(), tuple(lines), o.placed_at))
     if errors:
-        raise InvalidItems(f"{len({e['field'].split('.')[1] for e in errors})} of {len(orders)} orders are not valid: "
-                           "see errors. Nothing was written.", errors)
+        raise _refused(errors, len(orders), "orders", "are not valid")
     params = {"orders": [[o.number, o.merchant, o.channel, o.customer_ref, o.customer_name, o.currency,
                           o.placed_at.isoformat() if o.placed_at else None,
                           [[ln.sku, ln.quantity, str(ln.unit_price), list(ln.serials)] for ln in o.lines]] for o in clean]}
@@ -392,8 +395,7 @@ def put_orders(session: Session, actor: Actor, *, orders: list[OrderIn], idempot
                     if ol is not None and len({s.serial for s in ol.serials} | set(ln.serials)) > ol.quantity:
                         fail(f"lines.{n}.serials", f"more serials than the {ol.quantity} shipped")
         if problems:
-            raise InvalidItems(f"{len({e['field'].split('.')[1] for e in problems})} of {len(clean)} orders cannot be "
-                               "written: see errors. Nothing was written.", problems)
+            raise _refused(problems, len(clean), "orders", "cannot be written")
         outcomes, audits = [], []
         for i, o in enumerate(clean):
             old = existing.get(o.number)
@@ -460,8 +462,7 @@ def record_carrier_events(session: Session, actor: Actor, *, events: list[Carrie
             errors.append({"field": f"events.{i}.at", "message": "a time with its offset (UTC: ...Z)"})
         clean.append(CarrierEventIn(number, e.status, e.at))
     if errors:
-        raise InvalidItems(f"{len({e['field'].split('.')[1] for e in errors})} of {len(events)} events are not valid: "
-                           "see errors. Nothing was written.", errors)
+        raise _refused(errors, len(events), "events", "are not valid")
     params = {"events": [[e.tracking_number, e.status, e.at.isoformat()] for e in clean]}
 
     def work() -> BulkDone:
@@ -475,8 +476,7 @@ def record_carrier_events(session: Session, actor: Actor, *, events: list[Carrie
                 problems.append({"field": f"events.{i}.tracking_number",
                                  "message": f"no return has tracking number {e.tracking_number}"})
         if problems:
-            raise InvalidItems(f"{len(problems)} of {len(clean)} events name no return: see errors. Nothing was written.",
-                               problems)
+            raise _refused(problems, len(clean), "events", "name no return")
         outcomes, rows = [], []
         for i, e in sorted(enumerate(clean), key=lambda ie: ie[1].at):
             t = trackings[e.tracking_number]
