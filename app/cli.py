@@ -122,12 +122,16 @@ def register_cli(app: Flask) -> None:
     @webhooks_group.command("deliver")
     @click.option("--once", is_flag=True, help="Deliver what is due now, then stop (otherwise run until stopped).")
     @click.option("--threads", default=16, show_default=True, help="Deliveries in flight at once.")
-    def webhooks_deliver_cmd(once: bool, threads: int) -> None:
+    @click.option("--nice", default=10, show_default=True, help="CPU priority below the app servers' (0: the same).")
+    def webhooks_deliver_cmd(once: bool, threads: int, nice: int) -> None:
         """The delivery worker: run one or more beside the web servers (make run starts one)."""
+        import os
+
         from app.db import db
         from app.webhooks.worker import run
 
         assert db.session_factory is not None
+        os.nice(max(0, nice))  # on a shared machine scans come first; deliveries catch up when the dock is quiet
         click.echo("webhook delivery worker running" + (" (once)" if once else ""))
         run(db.session_factory, once=once, threads=threads)
 
