@@ -100,7 +100,8 @@ def refunds_page(session: Session, actor: Actor, *, status: str | None, after: i
     """Refund triggers in id order after `after`, of the merchants the actor may read."""
     t = RefundTrigger.__table__
     stmt = (select(t.c.id, ReturnUnit.lpn, Rma.number.label("rma"), t.c.status, t.c.currency, t.c.amount, t.c.paid_amount,
-                   t.c.refund_action, t.c.released_at, t.c.acknowledged_at, t.c.payment_reference, t.c.created_at)
+                   t.c.refund_action, t.c.resolution, t.c.exchange_sku, t.c.released_at, t.c.acknowledged_at,
+                   t.c.payment_reference, t.c.created_at)
             .join(ReturnUnit, ReturnUnit.id == t.c.unit_id).outerjoin(Rma, Rma.id == t.c.rma_id)
             .where(t.c.id > after, _merchant_limit(actor, ReturnUnit.merchant_id)).order_by(t.c.id).limit(limit))
     if status:

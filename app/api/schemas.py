@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.intake.services import CARRIER_STATUSES
 from app.ledger.domain import STATES
-from app.refunds.domain import REFUND_STATUSES
+from app.refunds.domain import REFUND_STATUSES, RESOLUTIONS
 from app.web import MAX_ID
 
 
@@ -63,6 +63,11 @@ class RmaLineIn(BaseModel):
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=10_000)
     reason_code: str = Field(min_length=1, max_length=32, description="A customer reason code, e.g. defective, no_longer_needed.")
+    resolution: Literal[RESOLUTIONS] = Field("refund", description=(  # type: ignore[valid-type]
+        "What the customer asked for: a refund to the original payment, store credit, or an exchange. "
+        "All three follow the refund governance; an exchange, once released, publishes "
+        "exchange.ship_replacement for the order system."))
+    exchange_sku: str | None = Field(None, min_length=1, max_length=64, description="The SKU to ship instead (exchange only).")
 
 
 class RmaIn(BaseModel):
@@ -87,6 +92,8 @@ class RmaLineOut(BaseModel):
     quantity: int
     reason_code: str
     order_line_id: int | None
+    resolution: str
+    exchange_sku: str | None
 
 
 class RmaOut(BaseModel):
@@ -275,6 +282,8 @@ class RefundRowOut(BaseModel):
     amount: Money | None = Field(description="Left out for a partner's key: partners never see money.")
     paid: Money | None
     refund_action: str | None
+    resolution: str = Field(description="refund, store_credit or exchange")
+    exchange_sku: str | None
     released_at: datetime | None
     acknowledged_at: datetime | None
     payment_reference: str | None

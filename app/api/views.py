@@ -84,7 +84,7 @@ def create_rma(json: RmaIn) -> Any:
         db.session, api_actor(), number=json.number, merchant=json.merchant, channel=json.channel,
         warehouse=json.warehouse, order_number=json.order_number, customer_ref=json.customer_ref,
         customer_name=json.customer_name, carrier=json.carrier, tracking_numbers=json.tracking_numbers,
-        lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code) for ln in json.lines],
+        lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code, ln.resolution, ln.exchange_sku) for ln in json.lines],
         idempotency_key=idempotency_key())
     body = asdict(made)
     del body["replayed"]
@@ -108,7 +108,7 @@ def change_rma_lines(number: str, json: RmaLinesIn) -> Any:
     """Replace the items a return expects, before the dock has received any of it."""
     return _rma_changed(intake.change_rma_lines(
         db.session, api_actor(), number=number, idempotency_key=idempotency_key(),
-        lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code) for ln in json.lines]))
+        lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code, ln.resolution, ln.exchange_sku) for ln in json.lines]))
 
 
 def _rma_changed(done: intake.RmaChanged) -> Any:
@@ -240,7 +240,8 @@ def refunds_list(query: RefundsQuery) -> Any:
         return RefundRowOut(id=r.id, lpn=r.lpn, rma=r.rma, status=r.status,
                             amount=Money(amount=f"{r.amount:.2f}", currency=r.currency) if money else None,
                             paid=Money(amount=f"{r.paid_amount:.2f}", currency=r.currency) if money else None,
-                            refund_action=r.refund_action, released_at=as_utc(r.released_at),
+                            refund_action=r.refund_action, resolution=r.resolution, exchange_sku=r.exchange_sku,
+                            released_at=as_utc(r.released_at),
                             acknowledged_at=as_utc(r.acknowledged_at), payment_reference=r.payment_reference,
                             created_at=as_utc(r.created_at))
 

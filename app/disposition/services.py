@@ -157,7 +157,7 @@ def _settle_statement(with_refund: bool) -> Select:
         return select(*columns)
     rt = RefundTrigger.__table__
     return (select(*columns, rt.c.id, rt.c.unit_id, rt.c.rma_id, rt.c.warehouse_id, rt.c.status, rt.c.currency,
-                   rt.c.paid_amount, rt.c.amount)
+                   rt.c.paid_amount, rt.c.amount, rt.c.resolution, rt.c.exchange_sku)
             .where(rt.c.unit_id == bindparam("unit_id")).with_for_update(of=rt))
 
 

@@ -23,6 +23,7 @@ from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Parcel
+from app.refunds.domain import RESOLUTIONS
 from app.rows import write
 
 MAX_LINES = 200
@@ -34,6 +35,8 @@ class LineIn:
     sku: str
     quantity: int
     reason_code: str
+    resolution: str = "refund"  # app.refunds.domain.RESOLUTIONS
+    exchange_sku: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,36 @@ class RmaLineOut:
     quantity: int
     reason_code: str
     order_line_id: int | None
+    resolution: str = "refund"
+    exchange_sku: str | None = None
+
+
+def _line_params(lines: list[LineIn]) -> list[list[Any]]:
+    """The lines as the use cases compare and keep them: SKUs in capitals; an exchange's SKU with it."""
+    out = []
+    for n, ln in enumerate(lines):
+        if ln.resolution not in RESOLUTIONS:
+            raise ValidationFailed(f"Line {n + 1}: the resolution must be one of {', '.join(RESOLUTIONS)}.")
+        swap = (ln.exchange_sku or "").strip().upper() or None
+        if (ln.resolution == "exchange") != (swap is not None):
+            raise ValidationFailed(f"Line {n + 1}: an exchange names the SKU to ship instead (exchange_sku), "
+                                   "and only an exchange does.")
+        out.append([ln.sku.strip().upper(), ln.quantity, ln.reason_code.strip(), ln.resolution, swap])
+    return out
+
+
+def _check_lines(session: Session, merchant_id: int, lines: list[list[Any]]) -> dict[str, Product]:
+    """The products of the lines (and of the exchanges), all the merchant's; the reason codes known."""
+    skus = {sku for sku, *_ in lines} | {swap for *_, swap in lines if swap}
+    products = {p.sku.upper(): p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
+    unknown = sorted(s for s in skus if s not in products or products[s].merchant_id not in (None, merchant_id))
+    if unknown:
+        raise ValidationFailed(f"Unknown SKU {', '.join(unknown)} for this return's merchant: put the product in the catalog first.")
+    reasons = set(session.scalars(select(ReasonCode.code).where(ReasonCode.active.is_(True))))
+    bad = sorted({r for _, _, r, _, _ in lines} - reasons)
+    if bad:
+        raise ValidationFailed(f"Unknown reason code {', '.join(bad)}. Known: {', '.join(sorted(reasons))}.")
+    return products
 
 
 @dataclass(frozen=True)
@@ -89,7 +122,7 @@ def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, ch
     params: dict[str, Any] = {"number": number, "merchant": merchant, "channel": channel, "warehouse": warehouse,
                               "order_number": order_number, "customer_ref": customer_ref, "customer_name": customer_name,
                               "trackings": trackings, "carrier": carrier,
-                              "lines": [[ln.sku.strip().upper(), ln.quantity, ln.reason_code.strip()] for ln in lines]}
+                              "lines": _line_params(lines)}
 
     def work() -> RmaCreated:
         m = session.scalars(select(Merchant).where(Merchant.code == merchant)).first()
@@ -106,15 +139,7 @@ def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, ch
         taken = session.scalars(select(CarrierTracking.tracking_number).where(CarrierTracking.tracking_number.in_(trackings))).all()
         if taken:
             raise Conflict(f"Tracking number {', '.join(sorted(taken))} belongs to another return.")
-        skus = {sku for sku, _, _ in params["lines"]}
-        products = {p.sku.upper(): p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
-        unknown = sorted(skus - {sku for sku, p in products.items() if p.merchant_id in (None, m.id)})
-        if unknown:
-            raise ValidationFailed(f"Unknown SKU {', '.join(unknown)} for merchant {merchant}: put the product in the catalog first.")
-        reasons = set(session.scalars(select(ReasonCode.code).where(ReasonCode.active.is_(True))))
-        bad = sorted({r for _, _, r in params["lines"]} - reasons)
-        if bad:
-            raise ValidationFailed(f"Unknown reason code {', '.join(bad)}. Known: {', '.join(sorted(reasons))}.")
+        products = _check_lines(session, m.id, params["lines"])
         order = None
         if order_number:
             order = session.scalars(select(Order).where(Order.number == order_number)).first()
@@ -132,20 +157,20 @@ def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, ch
         rma = Rma(number=number, merchant_id=m.id, channel_id=ch.id, warehouse_id=wh.id, order_id=order.id if order else None,
                   customer=customer, status="authorized",
                   lines=[RmaLine(product_id=products[sku].id, order_line_id=order_lines.get(products[sku].id), quantity=qty,
-                                 reason_code=reason) for sku, qty, reason in params["lines"]],
+                                 reason_code=reason, resolution=resolution, exchange_sku=swap)
+                         for sku, qty, reason, resolution, swap in params["lines"]],
                   trackings=[CarrierTracking(tracking_number=t, carrier=carrier[:32]) for t in trackings])
         session.add(rma)
         session.flush()
         out = RmaCreated(
             id=rma.id, number=number, status=rma.status, merchant=m.code, channel=ch.code, warehouse=wh.code,
             order_number=order_number, customer_ref=customer.external_ref if customer else None,
-            lines=tuple(RmaLineOut(ln.id, sku, ln.quantity, ln.reason_code, ln.order_line_id)
-                        for ln, (sku, _, _) in zip(rma.lines, params["lines"])),
+            lines=_lines_out(rma),
             tracking_numbers=tuple(trackings), created_at=rma.created_at.isoformat())
         write(session, [audit_row(actor, "rma.created", "rma", rma.id, warehouse_id=wh.id, details={"before": None, "after": params}),
                         event_row("rma.created", "rma", rma.id, {"rma_id": rma.id, "number": number, "merchant": m.code,
                                                                   "warehouse": wh.code, "status": rma.status,
-                                                                  "lines": [[s, q, r] for s, q, r in params["lines"]],
+                                                                  "lines": params["lines"],
                                                                   "tracking_numbers": trackings})])
         return out
 
@@ -544,36 +569,30 @@ def change_rma_lines(session: Session, actor: Actor, *, number: str, lines: list
         raise NotPermitted("Changing returns needs the rmas:write scope.")
     if not lines or len(lines) > MAX_LINES:
         raise ValidationFailed(f"A return has 1 to {MAX_LINES} lines.")
-    wanted = [(ln.sku.strip().upper(), ln.quantity, ln.reason_code.strip()) for ln in lines]
+    wanted = _line_params(lines)
 
     def work() -> RmaChanged:
         rma = _rma_before_receipt(session, actor, number, "changed")
-        products = {p.sku.upper(): p for p in session.scalars(select(Product).where(Product.sku.in_({s for s, _, _ in wanted})))}
-        unknown = sorted({s for s, _, _ in wanted if s not in products or products[s].merchant_id not in (None, rma.merchant_id)})
-        if unknown:
-            raise ValidationFailed(f"Unknown SKU {', '.join(unknown)} for this return's merchant.")
-        reasons = set(session.scalars(select(ReasonCode.code).where(ReasonCode.active.is_(True))))
-        bad = sorted({r for _, _, r in wanted} - reasons)
-        if bad:
-            raise ValidationFailed(f"Unknown reason code {', '.join(bad)}. Known: {', '.join(sorted(reasons))}.")
-        before = [[ln.product.sku, ln.quantity, ln.reason_code] for ln in rma.lines]
+        products = _check_lines(session, rma.merchant_id, wanted)
+        before = [[ln.product.sku, ln.quantity, ln.reason_code, ln.resolution, ln.exchange_sku] for ln in rma.lines]
         order_lines = {ol.product_id: ol.id for ol in rma.order.lines} if rma.order is not None else {}
         for old in list(rma.lines):  # no unit, exception or parcel refers to a line before receipt
             session.delete(old)
         session.flush()
         session.add_all(RmaLine(rma_id=rma.id, product_id=products[s].id, order_line_id=order_lines.get(products[s].id),
-                                quantity=q, reason_code=r) for s, q, r in wanted)
+                                quantity=q, reason_code=r, resolution=res, exchange_sku=swap) for s, q, r, res, swap in wanted)
         session.flush()
         session.expire(rma, ["lines"])
         write(session, [audit_row(actor, "rma.lines_changed", "rma", rma.id, warehouse_id=rma.warehouse_id,
-                                  details={"before": before, "after": [list(w) for w in wanted]}),
+                                  details={"before": before, "after": wanted}),
                         event_row("rma.lines_changed", "rma", rma.id, {"rma_id": rma.id, "number": rma.number,
-                                                                        "lines": [list(w) for w in wanted]})])
+                                                                        "lines": wanted})])
         return RmaChanged(rma.id, rma.number, rma.status, _lines_out(rma))
 
     return run_idempotent(session, actor, idempotency_key, "change_rma_lines",
-                          {"number": number.strip().upper(), "lines": [list(w) for w in wanted]}, work, result_type=RmaChanged)
+                          {"number": number.strip().upper(), "lines": wanted}, work, result_type=RmaChanged)
 
 
 def _lines_out(rma: Rma) -> tuple[RmaLineOut, ...]:
-    return tuple(RmaLineOut(ln.id, ln.product.sku, ln.quantity, ln.reason_code, ln.order_line_id) for ln in rma.lines)
+    return tuple(RmaLineOut(ln.id, ln.product.sku, ln.quantity, ln.reason_code, ln.order_line_id, ln.resolution,
+                            ln.exchange_sku) for ln in rma.lines)

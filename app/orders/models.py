@@ -100,6 +100,9 @@ class RmaLine(Base):
     order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
     quantity: Mapped[int] = mapped_column(Integer)
     reason_code: Mapped[str] = mapped_column(String(32))
+    # What the customer asked for (app.refunds.domain.RESOLUTIONS); an exchange names the SKU to ship.
+    resolution: Mapped[str] = mapped_column(String(16), default="refund", server_default="refund")
+    exchange_sku: Mapped[str | None] = mapped_column(String(64))
     rma: Mapped[Rma] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()
     order_line: Mapped[OrderLine | None] = relationship()

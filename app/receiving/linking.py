@@ -103,6 +103,8 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
         exception_ids = dict(zip((unit.id for unit, _ in raised), allocate_ids(session, ReturnException, len(raised))))
         refund_ids = dict(zip((unit.id for unit, _ in paid), allocate_ids(session, RefundTrigger, len(paid))))
         matched = {unit.id: mismatches.get(unit.id, []) for unit, placed in zip(units, plan) if placed.serial_shipped}
+        asked = {r.id: r for r in session.execute(select(RmaLine.id, RmaLine.resolution, RmaLine.exchange_sku)
+                                                  .where(RmaLine.rma_id == rma.id))}
         for unit, placed in zip(units, plan):
             rows.append(update_row(ReturnUnit, {"id": unit.id}, placed.values, bump=("version",)))
             for open_exc in matched.get(unit.id, []):
@@ -115,9 +117,11 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
                     product_id=unit.product_id, value=placed.product.unit_value,
                     details={"sku": placed.product.sku, "linked_from_exception": exc.id})
             if unit.id in refund_ids:
+                line = asked.get(placed.values["rma_line_id"])
                 rows += open_trigger(actor, refund_ids[unit.id], unit_id=unit.id, rma_id=rma.id,
                                      warehouse_id=unit.warehouse_id, paid_amount=placed.paid_price,
-                                     currency=rma.currency or "USD")
+                                     currency=rma.currency or "USD", resolution=line.resolution if line else None,
+                                     exchange_sku=line.exchange_sku if line else None)
             rows.append(audit_row(actor, "unit.linked_to_rma", "unit", unit.id, warehouse_id=unit.warehouse_id,
                                   reason=reason, details={"rma": rma.number, "rma_line_id": placed.values["rma_line_id"],
                                                           "exception_id": exc.id}))

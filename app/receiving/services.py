@@ -384,7 +384,8 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
         # only after a supervisor's approval (see confirm_disposition's hold reasons).
         if order_line_id is not None and exc_type != "over_return":
             writes += open_trigger(actor, head.refund_id, unit_id=unit.id, rma_id=parcel.rma_id,
-                                   warehouse_id=parcel.warehouse_id, paid_amount=paid, currency=parcel.currency)
+                                   warehouse_id=parcel.warehouse_id, paid_amount=paid, currency=parcel.currency,
+                                   resolution=line.resolution if line else None, exchange_sku=line.exchange_sku if line else None)
         exceptions = [e for e in (exc_type, "serial_mismatch" if serial_status == "mismatch" else None) if e]
         for exception_id, type_ in zip(allocate_ids(session, ReturnException, len(exceptions)), exceptions):
             details = {"sku": product.sku, **({"serial": serial} if type_ == "serial_mismatch" else {})}
@@ -468,6 +469,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
                products.c.serial_tracked.label("product_serial_tracked"), products.c.merchant_id.label("product_merchant_id"),
                products.c.unit_value.label("product_unit_value")]
     return (select(one, *product, lines.c.id.label("line_id"), lines.c.quantity.label("expected"), got.label("got"),
+                   lines.c.resolution, lines.c.exchange_sku,
                    order_lines.c.id.label("order_line_id"), order_lines.c.unit_price, shipped.label("shipped"))
             .select_from(one.outerjoin(products, products.c.id == product_id).outerjoin(lines, on_line)
                          .outerjoin(order_lines, order_lines.c.id == lines.c.order_line_id))

@@ -12,6 +12,9 @@ REJECTED = "rejected"
 RELEASED = "released"
 ACKNOWLEDGED = "acknowledged"
 REFUND_STATUSES = (AWAITING_INSPECTION, PENDING_APPROVAL, APPROVED, REJECTED, RELEASED, ACKNOWLEDGED)
+# What the customer asked for on a return line. All three follow one lifecycle (and its
+# governance); an exchange, once released, also asks the order system to ship the replacement.
+RESOLUTIONS = ("refund", "store_credit", "exchange")
 REFUND_ACTIONS = ("full", "less_restocking_fee", "less_damage", "none", "hold")
 
 REFUND_EDGES: dict[str, frozenset[str]] = {

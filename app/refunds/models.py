@@ -46,6 +46,9 @@ class RefundTrigger(Base):
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     payment_reference: Mapped[str | None] = mapped_column(String(64))  # finance's, given when it acknowledges
+    # The return line's resolution: refund, store credit, or an exchange for `exchange_sku`.
+    resolution: Mapped[str] = mapped_column(String(16), default="refund", server_default="refund")
+    exchange_sku: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__ = {"version_id_col": version}

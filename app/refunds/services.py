@@ -20,6 +20,7 @@ from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.refunds import domain
+from app.orders.models import RmaLine
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger, step_refund
 from app.rows import allocate_ids, expire, write
@@ -84,8 +85,11 @@ def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idemp
         if session.scalar(select(RefundTrigger.id).where(RefundTrigger.unit_id == unit.id)) is not None:
             raise Conflict(f"Unit {unit.lpn} already has a refund trigger.")
         (refund_id,) = allocate_ids(session, RefundTrigger, 1)
+        line = session.execute(select(RmaLine.resolution, RmaLine.exchange_sku).where(RmaLine.id == unit.rma_line_id)).first() \
+            if unit.rma_line_id is not None else None
         write(session, open_trigger(actor, refund_id, unit_id=unit.id, rma_id=unit.rma_id, warehouse_id=unit.warehouse_id,
-                                    paid_amount=unit.paid_price, currency="USD"))
+                                    paid_amount=unit.paid_price, currency="USD", resolution=line.resolution if line else None,
+                                    exchange_sku=line.exchange_sku if line else None))
         return RefundStatus(refund_id, domain.AWAITING_INSPECTION)
 
     return run_idempotent(session, actor, idempotency_key, "create_refund_trigger", {"unit_id": unit_id}, work,

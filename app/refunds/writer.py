@@ -18,17 +18,23 @@ from app.rows import Row, insert_row, update_row
 
 
 def _payload(refund: Any, status: str) -> dict[str, Any]:
+    resolution = getattr(refund, "resolution", None) or "refund"
     return {"refund_id": refund.id, "unit_id": refund.unit_id, "rma_id": refund.rma_id, "status": status,
-            "amount": str(refund.amount), "currency": refund.currency}
+            "amount": str(refund.amount), "currency": refund.currency, "resolution": resolution,
+            **({"exchange_sku": refund.exchange_sku} if resolution == "exchange" else {})}
 
 
 def open_trigger(actor: Actor, refund_id: int, *, unit_id: int, rma_id: int | None, warehouse_id: int,
-                 paid_amount: Decimal | None, currency: str | None) -> list[Row]:
-    """The rows of a unit's new refund trigger, awaiting inspection, for the amount paid. One per
-    unit: the caller holds the unit's lock and knows it has none (a unique constraint is the backstop)."""
+                 paid_amount: Decimal | None, currency: str | None, resolution: str | None = None,
+                 exchange_sku: str | None = None) -> list[Row]:
+    """The rows of a unit's new refund trigger, awaiting inspection, for the amount paid, with its
+    return line's resolution (refund when none). One per unit: the caller holds the unit's lock
+    and knows it has none (a unique constraint is the backstop)."""
     paid = to_money(paid_amount or 0)
+    resolution = resolution or "refund"
     trigger = SimpleNamespace(id=refund_id, unit_id=unit_id, rma_id=rma_id, warehouse_id=warehouse_id,
-                              status=domain.AWAITING_INSPECTION, currency=currency or "USD", paid_amount=paid, amount=paid)
+                              status=domain.AWAITING_INSPECTION, currency=currency or "USD", paid_amount=paid, amount=paid,
+                              resolution=resolution, exchange_sku=exchange_sku if resolution == "exchange" else None)
     return [insert_row(RefundTrigger, vars(trigger)),
             insert_row(RefundEvent, {"refund_id": refund_id, "from_status": None, "to_status": domain.AWAITING_INSPECTION,
                                      "amount": paid, "actor_id": actor.id, "reason": "unit received"}),
@@ -70,6 +76,8 @@ def step_refund(actor: Actor, refund: Any, steps: list[domain.Step], *, values: 
                                           "amount": after.amount, "actor_id": actor.id, "reason": reason,
                                           "details": details or {}}),
                  event_row(f"refund.{to_status}", "refund", refund.id, _payload(after, to_status)),
+                 *([event_row("exchange.ship_replacement", "refund", refund.id, _payload(after, to_status))]
+                   if to_status == domain.RELEASED and getattr(after, "resolution", None) == "exchange" else []),
                  audit_row(actor, f"refund.{to_status}", "refund", refund.id, warehouse_id=refund.warehouse_id,
                            reason=reason, details={"from": from_status, "to": to_status, "amount": str(after.amount),
                                                    **(details or {})})]

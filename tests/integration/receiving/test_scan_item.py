@@ -59,7 +59,8 @@ def test_a_scanned_unit_is_received_with_its_ledger_row_and_refund_trigger(sessi
     assert outbox[0].payload == {"unit_id": unit_id, "lpn": unit.lpn, "product_id": shirt.id, "warehouse_id": world.wh.id,
                                  "from_state": None, "to_state": "received", "location_id": dock.id, "reason": reason}
     assert outbox[1].payload == {"refund_id": refund.id, "unit_id": unit_id, "rma_id": world.rma.id,
-                                 "status": "awaiting_inspection", "amount": "20.00", "currency": "USD"}
+                                 "status": "awaiting_inspection", "amount": "20.00", "currency": "USD",
+                                 "resolution": "refund"}
 
     audit = session.scalars(select(AuditEntry).where(
         ((AuditEntry.entity_type == "unit") & (AuditEntry.entity_id == unit_id))
