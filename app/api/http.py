@@ -144,4 +144,30 @@ def openapi_document() -> dict[str, Any]:
                     answer["content"] = problem
             for code, title in COMMON_REFUSALS.items():
                 responses.setdefault(code, {"description": title, "content": problem})
+    _add_event_catalogue(doc)
     return doc
+
+
+def _add_event_catalogue(doc: dict[str, Any]) -> None:
+    """Each event type as an OpenAPI 3.1 webhook: the body a subscribed endpoint receives (the
+    same `data` the feed's events carry), its payload schema among the components."""
+    from app.api.events import EVENT_TYPES
+
+    schemas = doc["components"]["schemas"]
+    doc["webhooks"] = {}
+    for event_type, model in EVENT_TYPES.items():
+        name = model.__name__
+        if name not in schemas:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[name] = schema
+        doc["webhooks"][event_type] = {"post": {
+            "summary": event_type, "description": (model.__doc__ or "").strip(),
+            "parameters": [{"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+                           for h in ("webhook-id", "webhook-timestamp", "webhook-signature")],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["type", "timestamp", "data"],
+                "properties": {"type": {"const": event_type}, "timestamp": {"type": "string", "format": "date-time"},
+                               "data": {"$ref": f"#/components/schemas/{name}"}}}}}},
+            "responses": {"2XX": {"description": "Received: not sent again"},
+                          "410": {"description": "Gone: the endpoint is switched off"}}}}
