@@ -6,14 +6,15 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from app.api.domain import parse_token, secret_hash
 from app.api.models import ApiKey
 from app.auth.roles import Actor
 from app.catalog.models import Location, Merchant, Product, Warehouse
-from app.ledger.models import LedgerEntry, ReturnUnit
+from app.auth.scoping import visible
+from app.ledger.models import Balance, LedgerEntry, ReturnUnit
 from app.ledger.queries import scope_units
 from app.orders.models import CarrierTracking, Rma, RmaLine
 from app.orders.queries import scope_rmas
@@ -107,3 +108,24 @@ def refunds_page(session: Session, actor: Actor, *, status: str | None, after: i
     if status:
         stmt = stmt.where(t.c.status == status)
     return list(session.execute(scope_units(stmt, actor)))
+
+
+def balances_page(session: Session, actor: Actor, *, warehouse: str | None, after: tuple[int, int], limit: int) -> list[Any]:
+    """Balances (units per state) of each (warehouse, product) after `after` = (warehouse id,
+    product id), in that order, at most `limit` pairs, of what the actor may see; zero rows left out."""
+    b = Balance.__table__
+    pairs = (select(b.c.warehouse_id, b.c.product_id).where(b.c.quantity > 0)
+             .join(Product, Product.id == b.c.product_id)
+             .where(tuple_(b.c.warehouse_id, b.c.product_id) > tuple_(*after), _merchant_limit(actor, Product.merchant_id),
+                    visible(actor, b.c.warehouse_id, Product.merchant_id))
+             .group_by(b.c.warehouse_id, b.c.product_id).order_by(b.c.warehouse_id, b.c.product_id).limit(limit))
+    if warehouse:
+        pairs = pairs.join(Warehouse, Warehouse.id == b.c.warehouse_id).where(Warehouse.code == warehouse.upper())
+    chosen = pairs.subquery()
+    return list(session.execute(
+        select(b.c.warehouse_id, b.c.product_id, Warehouse.code.label("warehouse"), Product.sku, Merchant.code.label("merchant"),
+               b.c.state, b.c.quantity)
+        .join(chosen, (chosen.c.warehouse_id == b.c.warehouse_id) & (chosen.c.product_id == b.c.product_id))
+        .join(Warehouse, Warehouse.id == b.c.warehouse_id).join(Product, Product.id == b.c.product_id)
+        .outerjoin(Merchant, Merchant.id == Product.merchant_id)
+        .where(b.c.quantity > 0).order_by(b.c.warehouse_id, b.c.product_id, b.c.state)))

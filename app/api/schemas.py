@@ -343,3 +343,23 @@ class RmaChangedOut(BaseModel):
     number: str
     status: str
     lines: list[RmaLineOut]
+
+
+class BalancesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse: str | None = Field(None, pattern=_CODE)
+    after: str | None = Field(None, pattern=r"^[0-9]{1,10}\.[0-9]{1,10}$", description="The `next` of the previous page.")
+    limit: int = Field(200, ge=1, le=1000, description="(warehouse, SKU) pairs per page")
+
+
+class BalanceOut(BaseModel):
+    warehouse: str
+    sku: str
+    merchant: str | None
+    quantities: dict[str, int] = Field(description="Units per state (received, available, quarantine, ...); zero left out")
+
+
+class BalancesPage(BaseModel):
+    balances: list[BalanceOut]
+    next: str
+    has_more: bool

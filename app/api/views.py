@@ -11,11 +11,12 @@ from spectree import Response as Responses
 
 from app.api.http import api_actor, authenticated, check_body, idempotency_key, openapi_document, spec
 from app.api import queries
-from app.api.schemas import (BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
+from app.api.schemas import (BalanceOut, BalancesPage, BalancesQuery, BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
                              RefundsPage, RefundsQuery, ResendOut, RmaReceiptOut, TrackingOut, UnitOut, UnitsPage, UnitsQuery,
                              WebhookCreated, WebhookIn, WebhookList, WebhookOut, EventPage, FeedQuery,                              ItemOut, OrdersIn, Problem, ProductsIn, RefundAckIn, RefundOut, RmaChangedOut, RmaIn, RmaLineOut, RmaLinesIn, RmaOut)
 from app.db import as_utc, db
 from app.errors import NotFound, ValidationFailed
+from app.web import MAX_ID
 from app.extensions import csrf
 from app.ledger.domain import FeedCursor
 from app.ledger.queries import feed_page
@@ -282,3 +283,21 @@ def resend_webhooks(endpoint_id: int) -> Any:
     """Send again every delivery given up, from now, and switch the endpoint on again."""
     done = webhooks.resend(db.session, api_actor(), endpoint_id=endpoint_id, idempotency_key=idempotency_key())
     return ResendOut(endpoint_id=done.endpoint_id, deliveries=done.deliveries)
+
+
+@bp.get("/balances")
+@authenticated("units:read")
+@spec.validate(query=BalancesQuery, resp=Responses(HTTP_200=BalancesPage, **REFUSALS), tags=["units"])
+def balances(query: BalancesQuery) -> Any:
+    """Units per state of each SKU at each warehouse, as the ledger sums them: what a WMS or ERP
+    compares its stock with. Pages of (warehouse, SKU) pairs; follow `next` as `after`."""
+    after = tuple(int(p) for p in query.after.split(".")) if query.after else (0, 0)
+    if max(after) > MAX_ID:
+        raise ValidationFailed("The cursor is not one this list gave out: use the 'next' of a page, or none to start.")
+    rows = queries.balances_page(db.session, api_actor(), warehouse=query.warehouse, after=after, limit=query.limit)  # type: ignore[arg-type]
+    out: dict[tuple[int, int], BalanceOut] = {}
+    for r in rows:
+        out.setdefault((r.warehouse_id, r.product_id), BalanceOut(warehouse=r.warehouse, sku=r.sku, merchant=r.merchant,
+                                                                 quantities={})).quantities[r.state] = r.quantity
+    last = list(out)[-1] if out else after
+    return BalancesPage(balances=list(out.values()), next=f"{last[0]}.{last[1]}", has_more=len(out) == query.limit)

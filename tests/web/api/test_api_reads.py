@@ -68,3 +68,23 @@ def test_refunds_for_finance_and_no_money_for_a_partner(client, session, world):
     seen = client.get("/api/v1/refunds", headers=partner).get_json()["refunds"]
     assert all(r["amount"] is None and r["paid"] is None for r in seen)
     assert unit.lpn not in [r["lpn"] for r in seen]  # received at WH1, which the partner does not run
+
+
+def test_balances_as_the_ledger_sums_them_page_by_page(client, session, world):
+    worker = world.actor("worker")
+    units = [receive_unit(session, world, p, worker) for p in ("shirt", "shirt", "cream")]
+    inspect_and_dispose(session, worker, units[0].id, "available", amount="20.00")
+    receive_unit(session, world, "cream", world.actor("partner"), warehouse=world.wh3pl)
+    h = api(session, "units:read")
+    first = client.get("/api/v1/balances?limit=1", headers=h).get_json()
+    assert first["has_more"] and len(first["balances"]) == 1
+    everything = first["balances"] + client.get(f"/api/v1/balances?after={first['next']}", headers=h).get_json()["balances"]
+    got = {(b["warehouse"], b["sku"]): b["quantities"] for b in everything}
+    assert got == {("WH1", "TEE-BLU-M"): {"received": 1, "available": 1}, ("WH1", "HB-CREAM-50"): {"received": 1},
+                   ("3PL1", "HB-CREAM-50"): {"received": 1}}
+    only = client.get("/api/v1/balances?warehouse=3pl1", headers=h).get_json()["balances"]
+    assert [(b["warehouse"], b["sku"]) for b in only] == [("3PL1", "HB-CREAM-50")]
+    partner = api(session, "units:read", partner_org_id=world.org.id)
+    assert {b["warehouse"] for b in client.get("/api/v1/balances", headers=partner).get_json()["balances"]} == {"3PL1"}
+    assert client.get("/api/v1/balances", headers=api(session, "units:read", merchants=["GLOBEX"])).get_json()["balances"] == []
+    assert client.get("/api/v1/balances?after=99999999999.1", headers=h).status_code == 422
