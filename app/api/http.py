@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from http import HTTPStatus
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any, TypeVar
@@ -125,9 +126,7 @@ def idempotency_key() -> str:
 
 
 # Every operation may answer these, whatever it declares: the API's doors (app/web error handlers).
-COMMON_REFUSALS = {"400": "Bad Request", "401": "Unauthorized", "404": "Not Found", "405": "Method Not Allowed",
-                   "413": "Content Too Large", "415": "Unsupported Media Type", "422": "Unprocessable Content",
-                   "500": "Internal Server Error", "503": "Service Unavailable"}
+COMMON_REFUSALS = {str(code): HTTPStatus(code).phrase for code in (400, 401, 404, 405, 413, 415, 422, 500, 503)}
 
 
 @lru_cache(maxsize=1)

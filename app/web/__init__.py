@@ -203,10 +203,12 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:
         end_transaction(db.session)
-        status = exc.status_code
+        status, message = exc.status_code, exc.message
         if is_api() and isinstance(exc, IdempotencyKeyReused):
-            status = 422  # the API's contract: the same Idempotency-Key with another body is unprocessable
-        return error_response(exc.message, status, errors=getattr(exc, "errors", None))
+            # The API's contract: the same Idempotency-Key with another body is unprocessable.
+            status, message = 422, ("This Idempotency-Key was already used for a different request: send a new key "
+                                    "with each new request, and the same key only to send the same request again.")
+        return error_response(message, status, errors=getattr(exc, "errors", None))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:
