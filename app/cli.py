@@ -86,12 +86,14 @@ def register_cli(app: Flask) -> None:
     @click.argument("name")
     @click.option("--scope", "scopes", multiple=True, required=True, help="Repeat for each scope, e.g. --scope rmas:write.")
     @click.option("--merchant", "merchants", multiple=True, help="Limit the key to this merchant's code (repeatable).")
-    def api_key_create_cmd(name: str, scopes: tuple[str, ...], merchants: tuple[str, ...]) -> None:
+    @click.option("--partner-org", default=None, help="A partner organisation's name: the key sees its warehouses only.")
+    def api_key_create_cmd(name: str, scopes: tuple[str, ...], merchants: tuple[str, ...], partner_org: str | None) -> None:
         """Create a key and print its token once: only its hash is kept."""
         from app.api.services import create_api_key
 
         made = _run(lambda session: create_api_key(session, SYSTEM, name=name, scopes=list(scopes),
-                                                   merchant_codes=list(merchants), idempotency_key=_key()))
+                                                   merchant_codes=list(merchants), partner_org_name=partner_org,
+                                                   idempotency_key=_key()))
         click.echo(f"created API key {made.key_id} ({made.name}). Its token, shown this once:")
         click.echo(made.token)
 

@@ -209,7 +209,7 @@ def api_keys() -> Response:
 
 def _api_keys_screen(**extra: object) -> Response:
     return render("admin/api_keys.html", "admin/_api_keys.html", rows=api_queries.list_keys(db.session),
-                  merchants=queries.merchants(db.session), scopes=SCOPES, **extra)
+                  merchants=queries.merchants(db.session), partners=queries.partner_orgs(db.session), scopes=SCOPES, **extra)
 
 
 @bp.post("/api-keys")
@@ -217,7 +217,8 @@ def _api_keys_screen(**extra: object) -> Response:
 def api_key_create() -> Response:
     """A new key; its token is shown on this answer only."""
     result = create_api_key(db.session, actor(), name=request.form.get("name", ""), scopes=request.form.getlist("scope"),
-                            merchant_ids=form_ids("merchant_id"), idempotency_key=request.form.get("key"))
+                            merchant_ids=form_ids("merchant_id"), partner_org_id=form_int("partner_org_id"),
+                            idempotency_key=request.form.get("key"))
     if result.replayed:
         text = (f"API key {result.key_id} ({result.name}) was already created by this form: its token was shown "
                 "once and is not kept. If it was lost, revoke the key and create another.")

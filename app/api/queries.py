@@ -44,8 +44,8 @@ def _merchant_limit(actor: Actor, column: Any) -> Any:
     return true() if actor.merchant_ids is None else column.in_(sorted(actor.merchant_ids))
 
 
-def units_page(session: Session, actor: Actor, *, state: str | None, warehouse: str | None, updated_since: datetime | None,
-               after: int, limit: int) -> list[Any]:
+def units_page(session: Session, actor: Actor, *, state: str | None, warehouse: str | None, merchant: str | None = None,
+               updated_since: datetime | None, after: int, limit: int) -> list[Any]:
     """Units in id order after `after`, filtered, as the actor may see them."""
     u = ReturnUnit.__table__
     stmt = (select(u.c.id, u.c.lpn, Product.sku, u.c.state, Warehouse.code.label("warehouse"), Location.code.label("location"),
@@ -59,6 +59,8 @@ def units_page(session: Session, actor: Actor, *, state: str | None, warehouse: 
         stmt = stmt.where(u.c.state == state)
     if warehouse:
         stmt = stmt.where(Warehouse.code == warehouse.upper())
+    if merchant:
+        stmt = stmt.where(Merchant.code == merchant.upper())
     if updated_since:
         stmt = stmt.where(u.c.state_changed_at >= updated_since)
     return list(session.execute(scope_units(stmt, actor)))

@@ -197,6 +197,7 @@ class PageQuery(BaseModel):
 class UnitsQuery(PageQuery):
     state: Literal[STATES] | None = None  # type: ignore[valid-type]
     warehouse: str | None = Field(None, pattern=_CODE)
+    merchant: str | None = Field(None, pattern=_CODE)
     updated_since: datetime | None = Field(None, description="Units whose state changed at or after this time (UTC ISO 8601).")
 
 

@@ -49,13 +49,17 @@ def _allowed(actor: Actor) -> None:
 
 def create_api_key(session: Session, actor: Actor, *, name: str, scopes: list[str], merchant_codes: list[str] | None = None,
                    merchant_ids: list[int] | None = None, partner_org_id: int | None = None,
-                   idempotency_key: str | None) -> KeyCreated:
+                   partner_org_name: str | None = None, idempotency_key: str | None) -> KeyCreated:
     """A key with these scopes, for every merchant or only those named (by code: the command line;
     by id: the console), and for a partner organisation's warehouses only when `partner_org_id` is given."""
     _allowed(actor)
     name = " ".join((name or "").split())
     if not name or len(name) > 120:
         raise ValidationFailed("Give the key a name of at most 120 characters (who uses it, for what).")
+    if partner_org_name:  # the command line names the organisation
+        partner_org_id = session.scalar(select(PartnerOrg.id).where(PartnerOrg.name == partner_org_name.strip()))
+        if partner_org_id is None:
+            raise ValidationFailed(f"No partner organisation called {partner_org_name}.")
     codes = sorted({c.strip().upper() for c in merchant_codes or [] if c.strip()})
     ids = sorted(set(merchant_ids or []))
     limited = bool(codes or ids)

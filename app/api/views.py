@@ -187,9 +187,9 @@ def _bulk(done: intake.BulkDone) -> Any:
 @authenticated("units:read")
 @spec.validate(query=UnitsQuery, resp=Responses(HTTP_200=UnitsPage, **REFUSALS), tags=["units"])
 def units(query: UnitsQuery) -> Any:
-    """Units (one per returned item, by LPN), in id order, by state, warehouse and last state
-    change. Follow `next` as `after` while `has_more`."""
-    rows = queries.units_page(db.session, api_actor(), state=query.state, warehouse=query.warehouse,
+    """Units (one per returned item, by LPN), in id order, by state, warehouse, merchant and last
+    state change. Follow `next` as `after` while `has_more`."""
+    rows = queries.units_page(db.session, api_actor(), state=query.state, warehouse=query.warehouse, merchant=query.merchant,
                               updated_since=query.updated_since, after=query.after, limit=query.limit)
     return UnitsPage(units=[UnitOut(**{**row._asdict(), "received_at": as_utc(row.received_at),
                                        "inspected_at": as_utc(row.inspected_at), "state_changed_at": as_utc(row.state_changed_at)})

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.api.models import ApiKey
 from tests.conftest import login
+from tests.helpers import receive_unit
 
 HX = {"HX-Request": "true"}
 
@@ -49,3 +50,19 @@ def test_a_bad_key_form_says_why_and_makes_nothing(client, world, session):
     resp = client.post("/admin/api-keys", data={"key": uuid.uuid4().hex, "name": "Shop"}, headers=HX)
     assert resp.status_code == 422 and b"at least one scope" in resp.data
     assert session.scalars(select(ApiKey)).all() == []
+
+
+def test_a_partners_key_sees_only_its_warehouses(client, world, session):
+    login(client, "admin")
+    made = client.post("/admin/api-keys", data={"key": uuid.uuid4().hex, "name": "FastLane WMS", "scope": "units:read",
+                                                 "partner_org_id": str(world.org.id)}, headers=HX)
+    assert b"FastLane 3PL&#39;s warehouses only" in made.data or b"FastLane 3PL's warehouses only" in made.data
+    token = re.search(rb'<code class="token">(dk_[^<]+)</code>', made.data).group(1).decode()
+    assert session.scalars(select(ApiKey)).one().partner_org_id == world.org.id
+    receive_unit(session, world, "shirt", world.actor("worker"))
+    theirs = receive_unit(session, world, "cream", world.actor("partner"), warehouse=world.wh3pl)
+    units = client.get("/api/v1/units", headers={"Authorization": f"Bearer {token}"}).get_json()["units"]
+    assert [(u["lpn"], u["warehouse"]) for u in units] == [(theirs.lpn, "3PL1")]
+    bad = client.post("/admin/api-keys", data={"key": uuid.uuid4().hex, "name": "X", "scope": "events:read",
+                                                "partner_org_id": str(world.org.id)}, headers=HX)
+    assert bad.status_code == 422 and b"cannot hold events:read" in bad.data

@@ -34,6 +34,8 @@ def test_units_page_by_page_and_filtered(client, session, world):
     assert [(u["lpn"], u["sku"], u["warehouse"], u["merchant"]) for u in available] == [(units[0].lpn, "TEE-BLU-M", "WH1", "ACME")]
     assert client.get("/api/v1/units?state=lost", headers=h).status_code == 422
     assert client.get("/api/v1/units?warehouse=3PL1", headers=h).get_json()["units"] == []
+    assert len(client.get("/api/v1/units?merchant=acme", headers=h).get_json()["units"]) == 3
+    assert client.get("/api/v1/units?merchant=GLOBEX", headers=h).get_json()["units"] == []
     ledger = client.get(f"/api/v1/units/{units[0].lpn.lower()}/ledger", headers=h).get_json()
     assert [(e["from_state"], e["to_state"]) for e in ledger["entries"]] == [(None, "received"), ("received", "available")]
     assert client.get("/api/v1/units/LP99999999/ledger", headers=h).status_code == 404
