@@ -96,8 +96,21 @@ def check_body() -> None:
             raise UnsupportedBody("Send the body as JSON with 'Content-Type: application/json'.")
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise BodyTooLarge(f"The body is larger than {MAX_BODY // 1024} KB: split it into several calls.")
-        if request.get_json(silent=True) is None:
+        body = request.get_json(silent=True)
+        if body is None:
             raise ValidationFailed("The body is not valid JSON (an object, or a list for a bulk call).")
+        if _holds_nul(body):  # PostgreSQL cannot store one; SQLite would, silently: refused on both
+            raise ValidationFailed("A text in the body holds a NUL character (\\u0000), which is not accepted.")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 class UnsupportedBody(DomainError):

@@ -167,3 +167,12 @@ def test_a_return_is_changed_or_cancelled_only_before_the_dock_receives_it(clien
     kinds = session.scalars(select(OutboxEvent.type).where(OutboxEvent.type.in_(["rma.lines_changed", "rma.cancelled"]))
                             .order_by(OutboxEvent.id)).all()
     assert kinds == ["rma.lines_changed", "rma.cancelled"]
+
+
+def test_a_nul_character_anywhere_in_a_body_is_refused_on_both_databases(client, session, world, shop):
+    before = counts(session)
+    for rma in (body(number="RMA\u00009"), body(lines=[{"sku": "TEE\u0000", "quantity": 1, "reason_code": "defective"}]),
+                {**body(), "customer_name": "Ada\u0000"}):
+        resp = client.post("/api/v1/rmas", json=rma, headers={**shop, "Idempotency-Key": key()})
+        assert resp.status_code in (400, 422) and "NUL" in resp.get_json()["detail"], resp.data
+    assert counts(session) == before
