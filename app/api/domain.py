@@ -43,13 +43,21 @@ def secret_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_scopes(scopes: list[str], *, limited_to_merchants: bool) -> list[str]:
+# What a partner's key may hold: it reads what happens at its warehouses; returns, orders, the
+# catalog and refunds are put in by the merchants' own systems.
+PARTNER_SCOPES = frozenset({"units:read", "refunds:read"})
+
+
+def check_scopes(scopes: list[str], *, limited_to_merchants: bool, partner: bool = False) -> list[str]:
     """The scopes, sorted, or a message naming what is wrong (raised by the caller)."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValueError(f"Unknown scope {', '.join(unknown)}. Known: {', '.join(SCOPES)}.")
     if not scopes:
         raise ValueError("Give the key at least one scope.")
+    if partner and set(scopes) - PARTNER_SCOPES:
+        raise ValueError(f"A partner's key reads only ({', '.join(sorted(PARTNER_SCOPES))}); it cannot hold "
+                         f"{', '.join(sorted(set(scopes) - PARTNER_SCOPES))}.")
     if limited_to_merchants and ALL_MERCHANTS_ONLY & set(scopes):
         raise ValueError(f"A key limited to merchants cannot hold {', '.join(sorted(ALL_MERCHANTS_ONLY & set(scopes)))}: "
                          "the event feed and webhooks carry every merchant's events.")

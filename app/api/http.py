@@ -96,21 +96,38 @@ def check_body() -> None:
             raise UnsupportedBody("Send the body as JSON with 'Content-Type: application/json'.")
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise BodyTooLarge(f"The body is larger than {MAX_BODY // 1024} KB: split it into several calls.")
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested deeper than the parser goes
+            body = None
         if body is None:
             raise ValidationFailed("The body is not valid JSON (an object, or a list for a bulk call).")
-        if _holds_nul(body):  # PostgreSQL cannot store one; SQLite would, silently: refused on both
-            raise ValidationFailed("A text in the body holds a NUL character (\\u0000), which is not accepted.")
+        bad = _bad_text(body)
+        if bad:  # PostgreSQL cannot store either; SQLite would store a NUL silently: refused on both
+            raise ValidationFailed(f"A text in the body {bad}, which is not accepted.")
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+def _bad_text(body: Any, max_depth: int = 32) -> str | None:
+    """What is wrong with the body's texts (keys and values), walked without recursion: a NUL
+    character, a lone surrogate (not UTF-8), or nesting deeper than any operation takes."""
+    stack = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            return f"is nested more than {max_depth} deep"
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "holds a NUL character (\\u0000)"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds a lone surrogate (\\ud800-\\udfff), not a character"
+        elif isinstance(value, dict):
+            stack.extend((k, depth + 1) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return None
 
 
 class UnsupportedBody(DomainError):

@@ -3,11 +3,11 @@ document's schemas. Fields are only ever added, never changed or removed, within
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.intake.services import CARRIER_STATUSES
+from app.intake.domain import CARRIER_STATUSES
 from app.ledger.domain import STATES
 from app.refunds.domain import REFUND_STATUSES, RESOLUTIONS
 from app.web import MAX_ID
@@ -146,7 +146,8 @@ class OrderLineIn(BaseModel):
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=10_000)
     unit_price: str = Field(pattern=_MONEY, description="Decimal string in the order's currency: 25.00")
-    serials: list[str] = Field(default_factory=list, max_length=10_000, description="Serials shipped on this line, when it ships.")
+    serials: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=10_000, description="Serials shipped on this line, when it ships.")
 
 
 class OrderIn(BaseModel):
@@ -157,7 +158,7 @@ class OrderIn(BaseModel):
     customer_ref: str = Field(min_length=1, max_length=64, description="The customer's reference in the storefront (no contact data).")
     customer_name: str | None = Field(None, max_length=120)
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217")
-    placed_at: datetime | None = Field(None, description="UTC ISO 8601; now when left out.")
+    placed_at: datetime | None = Field(None, description="ISO 8601 with its offset (UTC: ...Z); now when left out.")
     lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
 
 

@@ -54,8 +54,8 @@ def create_api_key(session: Session, actor: Actor, *, name: str, scopes: list[st
     by id: the console), and for a partner organisation's warehouses only when `partner_org_id` is given."""
     _allowed(actor)
     name = " ".join((name or "").split())
-    if not name or len(name) > 120:
-        raise ValidationFailed("Give the key a name of at most 120 characters (who uses it, for what).")
+    if not name or len(name) > 90:
+        raise ValidationFailed("Give the key a name of at most 90 characters (who uses it, for what).")
     if partner_org_name:  # the command line names the organisation
         partner_org_id = session.scalar(select(PartnerOrg.id).where(PartnerOrg.name == partner_org_name.strip()))
         if partner_org_id is None:
@@ -64,7 +64,8 @@ def create_api_key(session: Session, actor: Actor, *, name: str, scopes: list[st
     ids = sorted(set(merchant_ids or []))
     limited = bool(codes or ids)
     try:
-        scopes = domain.check_scopes(list(scopes), limited_to_merchants=limited or partner_org_id is not None)
+        scopes = domain.check_scopes(list(scopes), limited_to_merchants=limited or partner_org_id is not None,
+                                     partner=partner_org_id is not None)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from exc
 

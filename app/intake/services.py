@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
@@ -22,6 +22,7 @@ from app.db import as_utc, utcnow
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
+from app.intake.domain import CARRIER_STATUSES
 from app.receiving.models import Parcel
 from app.refunds.domain import RESOLUTIONS
 from app.rows import write
@@ -214,6 +215,16 @@ def _refused(errors: list[dict[str, str]], total: int, what: str, why: str) -> I
     return InvalidItems(f"{bad} of {total} {what} {why}: see errors. Nothing was written.", errors)
 
 
+def _bad_time(at: datetime) -> str | None:
+    """Why a time another system sends is not taken: it must carry its offset and fall in 2000-2100
+    (a year-10000 time stored by PostgreSQL could not be read back)."""
+    if at.tzinfo is None:
+        return "a time with its offset (UTC: ...Z)"
+    if not datetime(2000, 1, 1, tzinfo=timezone.utc) <= at <= datetime(2100, 1, 1, tzinfo=timezone.utc):
+        return "a time between 2000 and 2100"
+    return None
+
+
 def _bulk_size(items: list[Any], what: str) -> None:
     if not items or len(items) > MAX_ITEMS:
         raise ValidationFailed(f"Send 1 to {MAX_ITEMS} {what} per call.")
@@ -278,6 +289,9 @@ def put_products(session: Session, actor: Actor, *, products: list[ProductIn], i
             old = existing.get(p.sku)
             if old is not None and old.merchant_id is not None and (m is None or old.merchant_id != m.id):
                 problems.append({"field": f"products.{i}.merchant", "message": f"{p.sku} belongs to another merchant"})
+            elif old is not None and old.merchant_id is None and actor.merchant_ids is not None:
+                problems.append({"field": f"products.{i}.merchant",
+                                 "message": f"{p.sku} is shared by every merchant: only a key for every merchant changes it"})
             for code in p.barcodes:
                 if taken.get(code, p.sku) != p.sku:
                     problems.append({"field": f"products.{i}.barcodes", "message": f"{code} is the barcode of {taken[code]}"})
@@ -373,14 +387,20 @@ def put_orders(session: Session, actor: Actor, *, orders: list[OrderIn], idempot
             if ln.unit_price < 0 or ln.unit_price != ln.unit_price.quantize(Decimal("0.01")):
                 fail(f"lines.{n}.unit_price", "a decimal of at least 0.00, with at most 2 decimals")
             serials = tuple(sorted({s.strip() for s in ln.serials if s.strip()}))
+            if any(len(s) > 64 for s in serials):
+                fail(f"lines.{n}.serials", "a serial has at most 64 characters")
             if len(serials) > ln.quantity:
                 fail(f"lines.{n}.serials", f"{len(serials)} serials for a quantity of {ln.quantity}")
             lines.append(OrderLineIn(sku, ln.quantity, ln.unit_price, serials))
         if not lines:
             fail("lines", "an order has at least one line")
+        bad_time = _bad_time(o.placed_at) if o.placed_at is not None else None
+        if bad_time:
+            fail("placed_at", bad_time)
         clean.append(OrderIn(number, (o.merchant or "").strip().upper(), (o.channel or "").strip(), (o.customer_ref or "").strip(),
                              " ".join((o.customer_name or "").split())[:120] or (o.customer_ref or "").strip(),
-                             (o.currency or "USD").strip().upper(), tuple(lines), o.placed_at))
+                             (o.currency or "USD").strip().upper(), tuple(lines),
+                             o.placed_at.astimezone(timezone.utc) if o.placed_at and not bad_time else None))
     if errors:
         raise _refused(errors, len(orders), "orders", "are not valid")
     params = {"orders": [[o.number, o.merchant, o.channel, o.customer_ref, o.customer_name, o.currency,
@@ -410,8 +430,8 @@ def put_orders(session: Session, actor: Actor, *, orders: list[OrderIn], idempot
                     fail(f"lines.{n}.sku", f"unknown SKU {ln.sku} for merchant {o.merchant}: put it in the catalog first")
             old = existing.get(o.number)
             if old is not None:
-                has = sorted((ol.product.sku, ol.quantity, str(ol.unit_price)) for ol in old.lines)
-                if has != sorted((ln.sku, ln.quantity, str(ln.unit_price)) for ln in o.lines) or (m and old.merchant_id != m.id):
+                has = sorted((ol.product.sku, ol.quantity, Decimal(ol.unit_price)) for ol in old.lines)
+                if has != sorted((ln.sku, ln.quantity, ln.unit_price) for ln in o.lines) or (m and old.merchant_id != m.id):
                     fail("lines", f"order {o.number} exists with other lines or another merchant: an order is not changed, "
                                   "only its shipped serials are added")
                 by_sku = {ol.product.sku: ol for ol in old.lines}
@@ -456,9 +476,6 @@ def put_orders(session: Session, actor: Actor, *, orders: list[OrderIn], idempot
     return run_idempotent(session, actor, idempotency_key, "put_orders", params, work, result_type=BulkDone)
 
 
-CARRIER_STATUSES = ("label_created", "in_transit", "out_for_delivery", "delivered", "exception")
-
-
 @dataclass(frozen=True)
 class CarrierEventIn:
     tracking_number: str
@@ -483,9 +500,9 @@ def record_carrier_events(session: Session, actor: Actor, *, events: list[Carrie
             errors.append({"field": f"events.{i}.tracking_number", "message": "1-64 letters, digits, '.', '_', '/' or '-'"})
         if e.status not in CARRIER_STATUSES:
             errors.append({"field": f"events.{i}.status", "message": f"one of {', '.join(CARRIER_STATUSES)}"})
-        if e.at.tzinfo is None:
-            errors.append({"field": f"events.{i}.at", "message": "a time with its offset (UTC: ...Z)"})
-        clean.append(CarrierEventIn(number, e.status, e.at))
+        if (why := _bad_time(e.at)):
+            errors.append({"field": f"events.{i}.at", "message": why})
+        clean.append(CarrierEventIn(number, e.status, e.at if why else e.at.astimezone(timezone.utc)))
     if errors:
         raise _refused(errors, len(events), "events", "are not valid")
     params = {"events": [[e.tracking_number, e.status, e.at.isoformat()] for e in clean]}
@@ -512,8 +529,10 @@ def record_carrier_events(session: Session, actor: Actor, *, events: list[Carrie
             t.status, t.last_event_at = e.status, e.at
             rma = t.rma
             assert rma is not None
-            if rma.status == "authorized" and e.status != "label_created":
-                rma.status = "in_transit"
+            if e.status != "label_created":
+                # Conditional, so that a return cancelled meanwhile stays cancelled (the row's lock
+                # re-reads its status before this applies).
+                session.execute(update(Rma).where(Rma.id == rma.id, Rma.status == "authorized").values(status="in_transit"))
             rows.append(event_row(f"rma.carrier_{e.status}", "rma", rma.id, {
                 "rma_id": rma.id, "number": rma.number, "tracking_number": t.tracking_number, "carrier": t.carrier,
                 "status": e.status, "at": e.at.isoformat()}))

@@ -199,7 +199,7 @@ def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, paymen
     def work() -> RefundStatus:
         refund = lock_refund(session, refund_id)
         merchant_id = session.scalar(select(ReturnUnit.merchant_id).where(ReturnUnit.id == refund.unit_id))
-        if merchant_id is not None and not actor.serves(merchant_id):
+        if actor.merchant_ids is not None and (merchant_id is None or not actor.serves(merchant_id)):
             raise NotFound("No such refund.")
         after, rows = step_refund(actor, refund, [(domain.ACKNOWLEDGED, f"paid by finance: {reference}", None)],
                                   values={"payment_reference": reference})

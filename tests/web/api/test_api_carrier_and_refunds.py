@@ -61,6 +61,7 @@ def test_carrier_events_keep_the_newest_status_and_move_the_return(client, sessi
     ({"tracking_number": "X1", "status": "lost", "at": "2026-12-01T15:00:00Z"}, "events.0.status"),
     ({"tracking_number": "X1", "status": "delivered", "at": "2026-12-01T15:00:00"}, "events.0.at"),
     ({"tracking_number": "X1", "status": "delivered", "at": "soon"}, "events.0.at"),
+    ({"tracking_number": "X1", "status": "delivered", "at": "9999-12-31T23:59:59-23:00"}, "events.0.at"),
 ])
 def test_a_bad_carrier_event_writes_nothing(client, session, world, event, field):
     headers = api(session, "carrier:write")
@@ -106,3 +107,13 @@ def test_a_refund_is_not_acknowledged_by_the_wrong_key(client, session, world):
     session.rollback()
     session.expire_all()
     assert session.get(RefundTrigger, refund.id).status == "released"
+
+
+def test_a_merchants_key_does_not_acknowledge_a_refund_of_no_merchant(client, session, world):
+    unit = receive_unit(session, world, "shirt", world.actor("worker"), merchant=None)  # a blind receipt
+    inspect_and_dispose(session, world.actor("worker"), unit.id, "available", amount="20.00")
+    refund = refund_of(session, unit.id)
+    acme = api(session, "refunds:ack", merchants=["ACME"])
+    resp = client.post(f"/api/v1/refunds/{refund.id}/acknowledge", json={"payment_reference": "PAY-2"},
+                       headers={**acme, "Idempotency-Key": key()})
+    assert resp.status_code == 404

@@ -125,3 +125,23 @@ def test_the_key_table_is_migrated_with_the_feed_order_column(session):
         write(session, [event_row("test.happened", "test", 1, {})])
     tx = session.execute(text("SELECT tx FROM outbox_events")).scalar_one()
     assert (tx is not None and tx > 0) if dialect == "postgresql" else tx is None
+
+
+def test_bodies_no_database_can_hold_are_refused_before_anything(client, world, session):
+    made = create_api_key(session, SYSTEM, name="x" * 90, scopes=["rmas:write"], idempotency_key=key())
+    h = {**bearer(made.token), "Idempotency-Key": key()}
+    deep = _problem(client.post("/api/v1/rmas", headers=h, data="[" * 100_000 + "]" * 100_000,
+                                content_type="application/json"), 422)
+    assert "not valid JSON" in deep["detail"]
+    nested = _problem(client.post("/api/v1/rmas", headers=h, data="[" * 500 + "]" * 500, content_type="application/json"), 422)
+    assert "nested" in nested["detail"]
+    lone = _problem(client.post("/api/v1/rmas", headers=h, data='{"number": "\\ud800"}', content_type="application/json"), 422)
+    assert "surrogate" in lone["detail"]
+    with pytest.raises(ValidationFailed, match="at most 90"):
+        create_api_key(session, SYSTEM, name="y" * 91, scopes=["rmas:write"], idempotency_key=key())
+
+
+def test_a_partners_key_only_reads(session, world):
+    with pytest.raises(ValidationFailed, match="reads only"):
+        create_api_key(session, SYSTEM, name="3PL", scopes=["units:read", "rmas:write"], partner_org_id=world.org.id,
+                       idempotency_key=key())

@@ -68,6 +68,10 @@ def test_an_order_is_placed_then_its_serials_added_when_it_ships(client, session
     ([order(channel="fax")], "orders.0.channel", "no sales channel fax"),
     ([order(currency="usd")], "orders.0.currency", "String should match pattern"),
     ([order(placed_at="yesterday")], "orders.0.placed_at", "datetime"),
+    ([order(placed_at="9999-12-31T23:59:59-23:00")], "orders.0.placed_at", "between 2000 and 2100"),
+    ([order(placed_at="2026-11-28T10:15:00")], "orders.0.placed_at", "with its offset"),
+    ([order(lines=[{"sku": "PHN-X1-128", "quantity": 1, "unit_price": "1.00", "serials": ["S" * 65]}])],
+     "orders.0.lines.0.serials.0", "at most 64 characters"),
 ])
 def test_a_bad_order_refuses_the_call_and_names_the_item(client, session, world, shop, orders, field, says):
     before = state(session)
@@ -83,3 +87,10 @@ def test_an_order_is_not_changed_afterwards(client, session, world, shop):
     resp = put(client, shop, [order(lines=[{"sku": "TEE-BLU-M", "quantity": 3, "unit_price": "25.00"}])])
     assert resp.status_code == 422 and "exists with other lines" in resp.get_json()["errors"][0]["message"]
     assert state(session) == before
+
+
+def test_an_order_sent_again_with_whole_prices_gets_its_serials(client, session, world, shop):
+    lines = [{"sku": "PHN-X1-128", "quantity": 1, "unit_price": "649"}]
+    assert put(client, shop, [order("SO-WHOLE", lines=lines)]).get_json()["items"][0]["outcome"] == "created"
+    shipped = put(client, shop, [order("SO-WHOLE", lines=[{**lines[0], "serials": ["SN-W1"]}])])
+    assert shipped.status_code == 200 and shipped.get_json()["items"][0]["outcome"] == "updated", shipped.data

@@ -94,3 +94,15 @@ def test_a_merchant_key_writes_only_its_merchants_products(client, session, worl
     assert put(client, headers, [item(merchant=None)]).status_code == 422  # no merchant named
     assert state(session) == before
     assert put(client, headers, [item(merchant="GLOBEX")]).status_code == 200
+
+
+def test_a_merchants_key_does_not_take_over_a_shared_product(client, session, world):
+    from app.catalog.models import Product as P
+    session.add(P(sku="SHARED-1", name="Gift box", category="apparel", unit_value="5.00", merchant_id=None))
+    session.commit()
+    made = create_api_key(session, SYSTEM, name="Acme PIM", scopes=["catalog:write"], merchant_codes=["ACME"],
+                          idempotency_key=key())
+    resp = put(client, {"Authorization": f"Bearer {made.token}"}, [item("SHARED-1", barcodes=[], name="Mine now")])
+    assert resp.status_code == 422 and "shared by every merchant" in resp.get_json()["errors"][0]["message"]
+    session.rollback()
+    assert session.scalars(select(P).where(P.sku == "SHARED-1")).one().merchant_id is None

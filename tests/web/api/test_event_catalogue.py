@@ -12,7 +12,7 @@ from app.api.events import EVENT_TYPES
 from app.api.services import create_api_key
 from app.auth.roles import SYSTEM
 from app.disposition.models import ReasonCode
-from app.intake.services import CARRIER_STATUSES
+from app.intake.domain import CARRIER_STATUSES
 from app.ledger.models import OutboxEvent
 from app.receiving.services import close_parcel, open_parcel, scan_item
 from app.refunds.domain import REFUND_STATUSES
