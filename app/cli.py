@@ -123,7 +123,7 @@ def register_cli(app: Flask) -> None:
 
     @webhooks_group.command("deliver")
     @click.option("--once", is_flag=True, help="Deliver what is due now, then stop (otherwise run until stopped).")
-    @click.option("--threads", default=16, show_default=True, help="Deliveries in flight at once.")
+    @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 64), help="Deliveries in flight at once.")
     @click.option("--nice", default=10, show_default=True, help="CPU priority below the app servers' (0: the same).")
     def webhooks_deliver_cmd(once: bool, threads: int, nice: int) -> None:
         """The delivery worker: run one or more beside the web servers (make run starts one)."""

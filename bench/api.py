@@ -150,7 +150,7 @@ def deliveries(app: Any, url: str, n: int = 5000) -> dict[str, Any]:
         assert db.session_factory is not None
         sender = Sender(16)
         t0 = time.perf_counter()
-        while run_round(db.session_factory, sender, batch=200):
+        while run_round(db.session_factory, sender):
             pass
         seconds = time.perf_counter() - t0
         sender.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.intake.services import CARRIER_STATUSES
+from app.intake.domain import CARRIER_STATUSES
 from app.refunds.domain import REFUND_STATUSES
 
 
@@ -97,8 +97,9 @@ class ExceptionResolved(ExceptionOpened):
 
 
 class EndpointDisabled(Payload):
+    """An endpoint was switched off (410, or failing for three days); its URL is not published."""
+
     endpoint_id: int
-    url: str
     reason: str
 
 

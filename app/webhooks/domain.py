@@ -16,7 +16,8 @@ DELIVERY_STATUSES = ("pending", "delivered", "dead")
 GIVE_UP_AFTER = timedelta(days=3)  # a delivery failing this long is dead; an endpoint failing this long is disabled
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=6)
-LEASE = timedelta(seconds=60)  # a claimed delivery is due again if its worker has not answered by then
+LEASE = timedelta(seconds=90)  # a claimed delivery is due again if its worker has not answered by then
+SEND_TIMEOUT = 10.0  # seconds for one delivery, connect to last byte: a round of 4 per thread ends well inside the lease
 SECRET_OVERLAP = timedelta(hours=24)  # after a rotation the old secret signs too, this long
 
 

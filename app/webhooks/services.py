@@ -65,6 +65,9 @@ def register_endpoint(session: Session, actor: Actor, *, url: str, event_types: 
     secret = domain.new_secret()
 
     def work() -> EndpointChanged:
+        # Taken with the fan-out's lock, so that no fan-out is half-way through events of this
+        # moment: every event from `created_at` on is owed to the endpoint, none before.
+        session.scalars(select(FeedPosition).where(FeedPosition.name == FAN_OUT).with_for_update()).first()
         row = WebhookEndpoint(url=url, event_types=types, description=description, secret=secret, created_by=actor.name,
                               created_at=utcnow())
         session.add(row)
@@ -156,8 +159,8 @@ def resend(session: Session, actor: Actor, *, endpoint_id: int, delivery_ids: li
 # ------------------------------------------------------------------------------ the worker's steps
 
 def fan_out(session: Session, *, limit: int = 1000) -> int:
-    """Owe the next events of the feed to each switched-on endpoint that wants their type; the
-    feed's position is kept in the same transaction (one fan-out at a time: its row is locked).
+    """Owe the next events of the feed to each endpoint that wants their type; the feed's position
+    is kept in the same transaction (one fan-out at a time: its row is locked).
     Returns how many events it read (0: the feed has nothing new)."""
     with unit_of_work(session):
         pos = session.scalars(select(FeedPosition).where(FeedPosition.name == FAN_OUT).with_for_update()).first()
@@ -168,7 +171,9 @@ def fan_out(session: Session, *, limit: int = 1000) -> int:
         page = feed_page(session, FeedCursor(pos.tx, pos.event_id), limit)
         if not page:
             return 0
-        endpoints = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))).all()
+        # Switched-off endpoints are owed their events too: claim_due skips them until they are
+        # switched on again (or resent), and then they get everything since they went off.
+        endpoints = session.scalars(select(WebhookEndpoint)).all()
         now = utcnow()
         rows = [{"endpoint_id": ep.id, "event_id": e.id, "status": "pending", "attempts": 0, "next_attempt_at": now,
                  "created_at": now}
@@ -238,6 +243,10 @@ def record_attempts(session: Session, answers: list[tuple[int, int | None, str |
             ok.setdefault(status, []).append(d)
     failed = sorted((d, status, error) for d, status, error in answers if status is None or not 200 <= status < 300)
     with unit_of_work(session):
+        # Endpoints first, in id order, then deliveries: two workers recording at once queue, never deadlock.
+        involved = select(WebhookDelivery.endpoint_id).where(WebhookDelivery.id.in_([d for d, _, _ in answers]))
+        session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.id.in_(involved)).order_by(WebhookEndpoint.id)
+                        .with_for_update()).all()
         endpoint_ids: set[int] = set()
         for status, ids in sorted(ok.items()):
             endpoint_ids.update(session.scalars(
@@ -276,5 +285,6 @@ def _record_failure(session: Session, delivery_id: int, status_code: int | None,
         session.flush()
         write(session, [audit_row(SYSTEM, "webhook.disabled", "webhook_endpoint", ep.id, reason=reason,
                                   details={"url": ep.url}),
+                        # The URL stays out: the event reaches every other endpoint, and URLs carry tokens.
                         event_row("webhook_endpoint.disabled", "webhook_endpoint", ep.id,
-                                  {"endpoint_id": ep.id, "url": ep.url, "reason": reason})])
+                                  {"endpoint_id": ep.id, "reason": reason})])

@@ -12,10 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import urllib3
 from sqlalchemy.orm import Session
 
+from app.webhooks.domain import SEND_TIMEOUT
 from app.webhooks.services import Due, claim_due, fan_out, record_attempts
 
 log = logging.getLogger("dockhand.webhooks")
-TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
+TIMEOUT = urllib3.Timeout(connect=3.0, total=SEND_TIMEOUT)  # total: a trickling endpoint cannot hold a thread
+MAX_ANSWER = 64 * 1024  # what is read of an endpoint's answer body
 
 
 class Sender:
@@ -23,6 +25,7 @@ class Sender:
     (the schedule retries)."""
 
     def __init__(self, threads: int = 16) -> None:
+        self.threads = threads
         self.http = urllib3.PoolManager(num_pools=50, maxsize=threads, timeout=TIMEOUT, retries=False)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook")
 
@@ -33,7 +36,11 @@ class Sender:
         try:
             resp = self.http.request("POST", due.url, body=due.payload.encode(),
                                      headers=signed_headers(due.secrets, due.webhook_id, utcnow(), due.payload),
-                                     redirect=False, preload_content=True)
+                                     redirect=False, preload_content=False)
+            try:
+                resp.read(MAX_ANSWER)
+            finally:
+                resp.release_conn()
             return resp.status, None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
         except Exception as exc:  # any network failure is an answer to record, never a crash
             return None, f"{exc.__class__.__name__}: {exc}"[:500]
@@ -43,12 +50,12 @@ class Sender:
         self.http.clear()
 
 
-def run_round(session_factory: Callable[[], Session], sender: Sender, *, batch: int = 200) -> int:
+def run_round(session_factory: Callable[[], Session], sender: Sender, *, batch: int | None = None) -> int:
     """One round: fan out, claim, send, record. Returns how much it did (events read from the
     feed and deliveries tried): 0 when there was nothing to do."""
     with session_factory() as session:
         read = fan_out(session)
-        due = claim_due(session, limit=batch)
+        due = claim_due(session, limit=batch or sender.threads * 4)  # at most 4 sends per thread: inside the lease
     if not due:
         return read
     answers = list(sender.pool.map(sender.send, due))

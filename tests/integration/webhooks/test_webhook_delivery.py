@@ -119,10 +119,20 @@ def test_410_gone_switches_the_endpoint_off_at_once(session, session_factory, se
         session.expire_all()
         ep = session.get(WebhookEndpoint, made.id)
         assert ep.disabled_at is not None and "410" in ep.disabled_reason
+        notice = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "webhook_endpoint.disabled")).one()
+        assert "url" not in notice.payload  # the notice reaches every endpoint: no URL (they carry tokens)
         emit(session, 1)
         make_due_now(session)
         assert run_round(session_factory, sender) == 2  # the events (and the notice) are read; nothing is sent
         assert len(receiver.received) == 1
+        # Switched on again, it gets what came while it was off.
+        from app.webhooks.services import set_endpoint_enabled
+        set_endpoint_enabled(session, SYSTEM, endpoint_id=made.id, enabled=True, idempotency_key=key())
+        make_due_now(session)  # the first event's retry too
+        while run_round(session_factory, sender):
+            pass
+        assert sorted(body["type"] for _, status, body in receiver.received if status == 200) == \
+            ["unit.state_changed", "unit.state_changed", "webhook_endpoint.disabled"]
     finally:
         receiver.close()
 
