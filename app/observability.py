@@ -88,6 +88,25 @@ def configure_logging(app: Flask) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin list at every start says nothing
 
 
+def _webhook_backlog() -> bytes:
+    """The delivery worker's backlog, read from the database at scrape time (any app server
+    answers the same): deliveries owed and the oldest one's wait. Nothing when the database is out of reach."""
+    from app.webhooks.queries import backlog
+
+    try:
+        owed, oldest = backlog(db.session)
+    except Exception:  # noqa: BLE001 - metrics report what they can
+        logging.getLogger(__name__).warning("webhook backlog unreadable", exc_info=True)
+        return b""
+    finally:
+        db.session.rollback()
+    registry = CollectorRegistry()
+    Gauge("dockhand_webhook_backlog", "Webhook deliveries owed to switched-on endpoints", registry=registry).set(owed)
+    Gauge("dockhand_webhook_oldest_pending_seconds", "How long the oldest owed delivery has waited",
+          registry=registry).set(oldest)
+    return generate_latest(registry)
+
+
 def _watch_pool(app: Flask) -> None:
     engine = db.engine
     event.listen(engine.pool, "checkout", lambda *_: DB_IN_USE.inc())
@@ -190,7 +209,7 @@ def register_observability(app: Flask) -> None:
         given = request.headers.get("Authorization", "")
         if not metrics_token or not hmac.compare_digest(given.encode(), f"Bearer {metrics_token}".encode()):
             abort(404)
-        return Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()) + _webhook_backlog(), content_type=CONTENT_TYPE_LATEST)
 
     for view in (live, ready, health, metrics):
         csrf.exempt(view)

@@ -34,3 +34,14 @@ def deliveries(session: Session, endpoint_id: int, *, status: str | None = None,
     if status:
         stmt = stmt.where(WebhookDelivery.status == status)
     return list(session.execute(stmt))
+
+
+def backlog(session: Session) -> tuple[int, float]:
+    """Deliveries owed to switched-on endpoints, and how long the oldest has waited (seconds)."""
+    from app.db import as_utc, utcnow
+
+    count, oldest = session.execute(
+        select(func.count(), func.min(WebhookDelivery.created_at))
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.status == "pending", WebhookEndpoint.disabled_at.is_(None))).one()
+    return int(count), (utcnow() - as_utc(oldest)).total_seconds() if oldest is not None else 0.0

@@ -72,6 +72,7 @@ def test_metrics_need_the_token(app, client, world):
     assert re.search(r'dockhand_request_seconds_count\{method="POST",route="/receive/scan",status="\d+"\} [1-9]', body)
     assert re.search(r'dockhand_scans_total\{status="\d+"\} [1-9]', body)
     assert "dockhand_db_connections_in_use" in body and "dockhand_db_connections_open" in body
+    assert re.search(r"^dockhand_webhook_backlog 0\.0$", body, re.M)  # no endpoint, nothing owed
 
 
 def test_readiness_waits_for_the_migrations_and_liveness_does_not(app, client, world, db_url):
@@ -130,3 +131,22 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(app, world):
     assert failures_from(app, "203.0.113.9") == {"10.0.0.2"}  # not trusted: the proxy's own address
     behind = create_app({**app.config, "PROXY_HOPS": 1})
     assert failures_from(behind, "198.51.100.1, 203.0.113.9") == {"10.0.0.2", "203.0.113.9"}
+
+
+def test_metrics_show_the_webhook_backlog(app, session, world):
+    import uuid
+
+    from app.auth.roles import SYSTEM
+    from app.db import unit_of_work
+    from app.ledger.writer import event_row
+    from app.rows import write
+    from app.webhooks.services import fan_out, register_endpoint
+
+    register_endpoint(session, SYSTEM, url="http://127.0.0.1:9/hooks", event_types=[], idempotency_key=uuid.uuid4().hex)
+    with unit_of_work(session):
+        write(session, [event_row("unit.state_changed", "unit", i, {"i": i}) for i in range(3)])
+    fan_out(session)
+    tokened = create_app({**app.config, "METRICS_TOKEN": "s3cret-token"}).test_client()
+    body = tokened.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).get_data(as_text=True)
+    assert re.search(r"^dockhand_webhook_backlog 3\.0$", body, re.M)
+    assert re.search(r"^dockhand_webhook_oldest_pending_seconds \d", body, re.M)
