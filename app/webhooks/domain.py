@@ -17,7 +17,7 @@ GIVE_UP_AFTER = timedelta(days=3)  # a delivery failing this long is dead; an en
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=6)
 LEASE = timedelta(seconds=90)  # a claimed delivery is due again if its worker has not answered by then
-SEND_TIMEOUT = 10.0  # seconds for one delivery, connect to last byte: a round of 4 per thread ends well inside the lease
+SEND_TIMEOUT = 10.0  # seconds for one delivery, connect to last byte: a round of 8 per thread ends inside the lease
 SECRET_OVERLAP = timedelta(hours=24)  # after a rotation the old secret signs too, this long
 
 
