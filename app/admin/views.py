@@ -284,7 +284,7 @@ def webhook_log(endpoint_id: int) -> Response:
 
 
 def _webhook_log(endpoint_id: int, **extra: object) -> Response:
-    found = [row for row in webhook_queries.endpoints(db.session) if row[0].id == endpoint_id]
+    found = webhook_queries.endpoints(db.session, endpoint_id)
     if not found:
         raise NotFound("No such webhook endpoint.")
     status = request.args.get("status") if request.args.get("status") in ("pending", "delivered", "dead") else None

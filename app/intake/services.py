@@ -179,7 +179,6 @@ def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, ch
 
 
 MAX_ITEMS = 500  # per bulk call
-_SKU = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,7 @@ def put_products(session: Session, actor: Actor, *, products: list[ProductIn], i
     for i, p in enumerate(products):
         sku = (p.sku or "").strip().upper()
         fail = lambda field, message: errors.append({"field": f"products.{i}.{field}", "message": message})  # noqa: E731
-        if not _SKU.match(sku):
+        if not _CODE.match(sku):
             fail("sku", "1-64 letters, digits, '.', '_', '/' or '-'")
         elif sku in seen:
             fail("sku", f"{sku} is also item {seen[sku]} of this call")

@@ -65,7 +65,7 @@ def check_transition(from_state: str | None, to_state: str, role: str) -> None:
         raise NotPermitted(f"Only a supervisor may move a unit from {STATE_LABELS.get(from_state or '', 'nowhere')} to {STATE_LABELS[to_state]}.")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class FeedCursor:
     """A place in the event feed: after the event `id` written by transaction `tx` (0 on SQLite,
     whose writers take turns, so its ids alone are in commit order). Shown as 'tx.id'."""

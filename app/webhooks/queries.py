@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from app.ledger.models import OutboxEvent
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
-def endpoints(session: Session) -> list[Any]:
-    """Every endpoint, newest first, with its deliveries pending, delivered and given up."""
+def endpoints(session: Session, endpoint_id: int | None = None) -> list[Any]:
+    """Every endpoint (or the one with this id), newest first, with its deliveries pending,
+    delivered and given up."""
     d = WebhookDelivery.__table__
     counts = (select(d.c.endpoint_id,
                      func.sum(case((d.c.status == "pending", 1), else_=0)).label("pending"),
@@ -21,7 +22,9 @@ def endpoints(session: Session) -> list[Any]:
     return list(session.execute(
         select(WebhookEndpoint, func.coalesce(counts.c.pending, 0).label("pending"),
                func.coalesce(counts.c.delivered, 0).label("delivered"), func.coalesce(counts.c.dead, 0).label("dead"))
-        .outerjoin(counts, counts.c.endpoint_id == WebhookEndpoint.id).order_by(WebhookEndpoint.id.desc())))
+        .outerjoin(counts, counts.c.endpoint_id == WebhookEndpoint.id)
+        .where(WebhookEndpoint.id == endpoint_id if endpoint_id is not None else true())
+        .order_by(WebhookEndpoint.id.desc())))
 
 
 def deliveries(session: Session, endpoint_id: int, *, status: str | None = None, limit: int = 100) -> list[Any]:
