@@ -105,6 +105,12 @@ def test_a_return_put_in_through_the_api_is_received_and_its_events_reach_a_webh
         shoot(small, "api-05-console-webhooks-handheld")
         small.goto(f"{live_server}/admin/api-keys")
         shoot(small, "api-06-console-api-keys-handheld")
+        small.goto(f"{live_server}/admin/webhooks")
+        small.click(f"text={receiver.url}")
+        small.wait_for_selector("text=unit.state_changed")
+        shoot(small, "api-07-console-webhook-log-handheld")
+        small.goto(f"{live_server}/api/v1/docs")
+        shoot(small, "api-08-reference-handheld")
         phone.close()
     finally:
         receiver.close()
