@@ -10,10 +10,11 @@ from app.ledger.models import AuditEntry, Balance, Counter, IdempotencyRecord, L
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Parcel
 from app.refunds.models import RefundEvent, RefundTrigger
+from app.settings.models import RefundThreshold, Setting
 from app.webhooks.models import FeedPosition, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "ApiKey", "FeedPosition", "WebhookDelivery", "WebhookEndpoint",
+    "ApiKey", "RefundThreshold", "Setting", "FeedPosition", "WebhookDelivery", "WebhookEndpoint",
     "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
     "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Parcel", "ReasonCode", "RefundEvent", "RefundTrigger",

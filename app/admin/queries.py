@@ -10,12 +10,12 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import SignInFailure, User
-from app.catalog.models import Location, Merchant, PartnerOrg, Warehouse
+from app.catalog.models import Location, Merchant, PartnerOrg, SalesChannel, Warehouse
 from app.db import utcnow
 from app.ledger.models import AuditEntry
 
 PER_PAGE = 50
-ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org")
+ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "merchant", "sales_channel", "setting", "reason_code")
 STATUSES = ("active", "inactive", "locked")
 
 
@@ -154,6 +154,11 @@ def partner_orgs(session: Session) -> list[dict[str, Any]]:
         runs.setdefault(org_id, []).append(code)
     return [{"id": o.id, "name": o.name, "merchants": sorted(m.name for m in o.merchants),
              "warehouses": runs.get(o.id, [])} for o in orgs]
+
+
+def channels(session: Session) -> list[tuple[int, str]]:
+    return [(r.id, f"{r.name} ({r.code})") for r in session.execute(select(SalesChannel.id, SalesChannel.code, SalesChannel.name)
+                                                                   .order_by(SalesChannel.name))]
 
 
 def merchants(session: Session) -> list[tuple[int, str]]:

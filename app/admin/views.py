@@ -12,6 +12,9 @@ from app.api import queries as api_queries
 from app.api.domain import SCOPES
 from app.api.services import create_api_key, revoke_api_key
 from app.webhooks import queries as webhook_queries
+from app.settings import queries as settings_queries
+from app.settings.domain import SETTINGS
+from app.settings.services import remove_threshold, save_settings, set_threshold
 from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
 from app.admin.services import (UserChanged, add_location, create_partner_org, create_user, create_warehouse,
                                 one_time_password, set_active, set_password, sign_out_everywhere, unlock)
@@ -290,3 +293,49 @@ def _webhook_log(endpoint_id: int, **extra: object) -> Response:
     status = request.args.get("status") if request.args.get("status") in ("pending", "delivered", "dead") else None
     return render("admin/webhook.html", "admin/_webhook_log.html", endpoint=found[0][0], counts=found[0][1:], status=status,
                   deliveries=webhook_queries.deliveries(db.session, endpoint_id, status=status), **extra)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@bp.get("/settings")
+@require("admin")
+def settings() -> Response:
+    """The settings that were environment-only: refund thresholds, queue ageing, photo size, the
+    default restocking fee."""
+    return _settings_screen()
+
+
+def _settings_screen(status: int = 200, **extra: object) -> Response:
+    return render("admin/settings.html", "admin/_settings.html", status=status,
+                  settings=settings_queries.settings_rows(db.session, current_app.config),
+                  thresholds=settings_queries.thresholds(db.session), merchants=queries.merchants(db.session),
+                  channels=queries.channels(db.session), default_threshold=current_app.config["REFUND_APPROVAL_THRESHOLD"],
+                  **extra)
+
+
+@bp.post("/settings")
+@require("admin")
+def settings_save() -> Response:
+    values = {name: request.form.get(name, "") for name in SETTINGS if name in request.form}
+    result = save_settings(db.session, actor(), values=values, config=current_app.config,
+                           idempotency_key=request.form.get("key"))
+    said = f"Saved: {', '.join(SETTINGS[n].label.lower() for n in result.changed)}." if result.changed else "Nothing changed."
+    return _settings_screen(notice=_notice(said, result))
+
+
+@bp.post("/settings/thresholds")
+@require("admin")
+def threshold_set() -> Response:
+    scope, _, target = request.form.get("target", "").partition(":")
+    result = set_threshold(db.session, actor(), scope=scope, target_id=as_id(target) if target else None,
+                           amount=request.form.get("amount"), idempotency_key=request.form.get("key"))
+    return _settings_screen(notice=_notice(f"Refunds above {result.amount} for {result.target} now wait for approval.",
+                                           result))
+
+
+@bp.post("/settings/thresholds/<int:threshold_id>/remove")
+@require("admin")
+def threshold_remove(threshold_id: int) -> Response:
+    result = remove_threshold(db.session, actor(), threshold_id=threshold_id, idempotency_key=request.form.get("key"))
+    return _settings_screen(notice=_notice(f"The threshold for {result.target} is removed.", result))

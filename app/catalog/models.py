@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Money
@@ -54,6 +54,8 @@ class Warehouse(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     partner_org_id: Mapped[int | None] = mapped_column(ForeignKey("partner_orgs.id"), index=True)
+    # A retired warehouse is offered to nobody for receiving; its history stays.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     partner_org: Mapped[PartnerOrg | None] = relationship()
 
 

@@ -512,10 +512,10 @@ def parse_preview_n(raw: Any) -> int:
     return max(1, min(n, PREVIEW_MAX))
 
 
-def empty_draft(position: int) -> RuleDraft:
-    """The editor's blank row for a new rule."""
+def empty_draft(position: int, fee: str = "0.15") -> RuleDraft:
+    """The editor's blank row for a new rule, with the console's default restocking fee."""
     return RuleDraft(position=str(position), name="", conditions={}, disposition="quarantine", refund_action="hold",
-                     restocking_fee_pct="0.15", enabled=True, is_new=True)
+                     restocking_fee_pct=fee, enabled=True, is_new=True)
 
 
 def mapping_errors(exc: RulesInvalid) -> Mapping[int, list[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -30,6 +30,7 @@ from app.ledger.domain import GRADES
 from app.receiving.linking import link_parcel_to_rma
 from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
+from app.settings.queries import setting
 from app.web import actor, form_ids, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -79,7 +80,10 @@ def _versions(ids: list[int]) -> dict[int, int]:
 
 
 def _ageing() -> int:
-    return int(current_app.config.get("QUEUE_AGEING_HOURS", 48))
+    """The queues' ageing hours: the console's setting, else the environment's (one read a request)."""
+    if "ageing_hours" not in g:
+        g.ageing_hours = int(setting(db.session, "queue_ageing_hours", current_app.config))
+    return g.ageing_hours
 
 
 def _policy() -> RefundPolicy:
@@ -443,7 +447,7 @@ def _rules_context(drafts: list[desk_rules.RuleDraft] | None = None, *, errors: 
         desk_rules.mark_changes(db.session, drafts)
     if not drafts or not drafts[-1].is_new:
         last = max([int(d.position) for d in drafts if d.position.isdigit()] or [0])
-        drafts = [*drafts, desk_rules.empty_draft(last + 1)]
+        drafts = [*drafts, desk_rules.empty_draft(last + 1, fee=str(setting(db.session, 'restocking_fee_pct', current_app.config)))]
     latest = desk_rules.latest_version(db.session)
     return {"drafts": drafts, "errors": errors or {}, "general": general or [],
             "base_version": base_version if base_version is not None else (latest.id if latest else 0),

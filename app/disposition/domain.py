@@ -16,6 +16,9 @@ from types import MappingProxyType
 from typing import Any
 from app.ledger.domain import GRADES, PACKAGING_STATES  # noqa: F401  - the rules name them
 
+# Who a return reason's cause lies with, for the reason analytics (a reason code's responsible party).
+RESPONSIBLE_PARTIES: tuple[str, ...] = ("customer", "carrier", "warehouse", "supplier", "product_content")
+
 DISPOSITIONS: tuple[str, ...] = (
     "restock",
     "refurbish",

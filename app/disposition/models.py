@@ -43,3 +43,7 @@ class ReasonCode(Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     label: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # For the reason analytics: could the return have been avoided, and by whom (RESPONSIBLE_PARTIES);
+    # None until somebody says.
+    avoidable: Mapped[bool | None] = mapped_column(Boolean)
+    responsible_party: Mapped[str | None] = mapped_column(String(24))

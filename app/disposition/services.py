@@ -30,6 +30,7 @@ from app.refunds.domain import hold_reasons
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy
 from app.refunds.writer import settle_refund
+from app.settings.queries import threshold_for_rma
 
 
 def load_rules(session: Session) -> list[Rule]:
@@ -96,7 +97,8 @@ def _facts_statement(lock: bool, screen: bool = False) -> Select:
                    select(channel.c.code).join_from(rma, channel, channel.c.id == rma.c.channel_id)
                    .where(rma.c.id == u.c.rma_id).scalar_subquery().label("channel"),
                    select(line.c.reason_code).where(line.c.id == u.c.rma_line_id).scalar_subquery().label("reason_code"),
-                   returns.label("customer_returns"), orders.label("customer_orders"), *extra)
+                   returns.label("customer_returns"), orders.label("customer_orders"),
+                   threshold_for_rma(u.c.rma_id).label("refund_threshold"), *extra)
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")))
     return stmt.with_for_update(of=u) if lock else stmt
 
@@ -240,7 +242,8 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
             action = "hold" if overridden and decision.refund_action != "none" else decision.refund_action
             amount = rules_domain.refund_amount(refund.paid_amount, action, restocking_fee_pct=decision.restocking_fee_pct,
                                                 grade=unit.grade)
-            hold = hold_reasons(amount=amount, threshold=policy.approval_threshold, refund_action=action,
+            threshold = unit.refund_threshold if unit.refund_threshold is not None else policy.approval_threshold
+            hold = hold_reasons(amount=amount, threshold=threshold, refund_action=action,
                                 serial_mismatch=unit.serial_status == "mismatch", fraud_flag=False, overridden=overridden)
             if unit.rma_id is not None and unit.rma_line_id is None:
                 hold.append("the item was not on the return authorisation")

@@ -13,6 +13,7 @@ from app.ledger.domain import PACKAGING_STATES
 from app.inspection.services import add_photos, form_answers, record_inspection, stored_or_default_checklist
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
+from app.settings.queries import photo_max_bytes
 from app.web import actor, as_id, form_int, is_htmx, render, require
 
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
@@ -235,7 +236,7 @@ def inspect(unit_id: int) -> Response:
 @require("inspect")
 def photos(unit_id: int) -> Response:
     """Attach one or more photos from the device camera."""
-    limit = current_app.config["PHOTO_MAX_BYTES"]
+    limit = photo_max_bytes(db.session, current_app.config)
     files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
     add_photos(db.session, actor(), unit_id=unit_id, photos=[f.stream.read(limit + 1) for f in files],
                store=current_app.extensions["dockhand.photos"], max_bytes=limit, idempotency_key=request.form.get("key"))
