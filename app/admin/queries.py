@@ -44,6 +44,8 @@ class UserRow:
     home_warehouse: str | None
     last_sign_in_at: datetime | None
     locked: bool
+    partner_org_id: int | None = None
+    home_warehouse_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def _users(session: Session, f: UserFilter, *, since: datetime, max_failures: in
     home = aliased(Warehouse)
     stmt = (select(User.id, User.username, User.name, User.role, User.active, PartnerOrg.name.label("partner_org"),
                    home.code.label("home_warehouse"), User.last_sign_in_at,
-                   (func.coalesce(failures.c.n, 0) >= max_failures).label("locked"))
+                   (func.coalesce(failures.c.n, 0) >= max_failures).label("locked"), User.partner_org_id,
+                   User.home_warehouse_id)
             .outerjoin(PartnerOrg, PartnerOrg.id == User.partner_org_id)
             .outerjoin(home, home.id == User.home_warehouse_id)
             .outerjoin(failures, failures.c.key == User.username))

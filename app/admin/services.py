@@ -160,6 +160,42 @@ def set_active(session: Session, actor: Actor, *, user: int | str, active: bool,
                           result_type=UserChanged)
 
 
+def change_user(session: Session, actor: Actor, *, user: int | str, role: str, name: str,
+                partner_org_id: int | None, home_warehouse_id: int | None, idempotency_key: str | None) -> UserChanged:
+    """Change a login's role, name, partner organisation or home warehouse; it holds at the user's
+    next request (each request reads the login). The last active admin cannot be made anything
+    else; a partner needs its organisation, and only a partner has one."""
+    _allowed(actor)
+    name = (name or "").strip()
+    if role not in ROLES:
+        raise ValidationFailed(f"Role must be one of {', '.join(ROLES)}.")
+    if not name or len(name) > 120:
+        raise ValidationFailed("A name is 1-120 characters.")
+    if role == PARTNER and partner_org_id is None:
+        raise ValidationFailed("A partner login needs its partner organisation.")
+
+    def work() -> UserChanged:
+        row = _user(session, user)
+        before = _facts(row)
+        if role != ADMIN:
+            _keep_an_admin(session, row)
+        if role == PARTNER and session.get(PartnerOrg, partner_org_id) is None:
+            raise ValidationFailed("No such partner organisation.")
+        if home_warehouse_id is not None and session.get(Warehouse, home_warehouse_id) is None:
+            raise ValidationFailed("No such warehouse.")
+        row.role, row.name, row.home_warehouse_id = role, name, home_warehouse_id
+        row.partner_org_id = partner_org_id if role == PARTNER else None
+        if _facts(row) == before:
+            return UserChanged(row.id, row.username, "unchanged")
+        session.flush()
+        write(session, _audited(actor, "changed", row, before))
+        return UserChanged(row.id, row.username, "changed")
+
+    params = {"user": user, "role": role, "name": name, "partner_org_id": partner_org_id,
+              "home_warehouse_id": home_warehouse_id}
+    return run_idempotent(session, actor, idempotency_key, "change_user", params, work, result_type=UserChanged)
+
+
 def unlock(session: Session, actor: Actor, *, user: int | str, idempotency_key: str | None) -> UserChanged:
     """Forget the account's recent wrong passwords, so that it may sign in again at once."""
     _allowed(actor)

@@ -16,7 +16,7 @@ from app.settings import queries as settings_queries
 from app.settings.domain import SETTINGS
 from app.settings.services import remove_threshold, save_settings, set_threshold
 from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
-from app.admin.services import (UserChanged, add_location, create_partner_org, create_user, create_warehouse,
+from app.admin.services import (UserChanged, add_location, change_user, create_partner_org, create_user, create_warehouse,
                                 one_time_password, set_active, set_password, sign_out_everywhere, unlock)
 from app.auth.roles import ROLES
 from app.db import db
@@ -77,7 +77,7 @@ def create() -> Response:
 @bp.post("/users/<int:user_id>/<action>")
 @require("admin")
 def change(user_id: int, action: str) -> Response:
-    """Deactivate, activate, reset the password, unlock or sign out everywhere one login."""
+    """Change, deactivate, activate, reset the password, unlock or sign out everywhere one login."""
     key = request.form.get("key")
     password = None
     if action == "deactivate":
@@ -91,6 +91,10 @@ def change(user_id: int, action: str) -> Response:
         result = unlock(db.session, actor(), user=user_id, idempotency_key=key)
     elif action == "sign-out":
         result = sign_out_everywhere(db.session, actor(), user=user_id, idempotency_key=key)
+    elif action == "edit":
+        result = change_user(db.session, actor(), user=user_id, role=request.form.get("role", ""),
+                             name=request.form.get("name", ""), partner_org_id=form_int("partner_org_id"),
+                             home_warehouse_id=form_int("home_warehouse_id"), idempotency_key=key)
     else:
         return _users_screen(404, notice=("error", "That action is not available here."))
     return _done(result, password)
@@ -100,7 +104,8 @@ def _done(result: UserChanged, password: str | None) -> Response:
     """The list again, saying what was done; a new password only when this request set it."""
     said = {"created": "created", "password_set": "has a new password; every session ended",
             "activated": "can sign in again", "deactivated": "is switched off; every session ended",
-            "unlocked": "may try to sign in again", "signed_out_everywhere": "is signed out on every device"}
+            "unlocked": "may try to sign in again", "signed_out_everywhere": "is signed out on every device",
+            "changed": "is changed", "unchanged": "was already so: nothing changed"}
     text = f"{result.username} {said.get(result.action, result.action)}."
     if result.replayed and password:  # this request's password was not set: the first request's was
         password = None

@@ -19,7 +19,7 @@ HX = {"HX-Request": "true"}
 ROUTES = [("GET", "/admin/"), ("GET", "/admin/users"), ("GET", "/admin/users?format=csv"), ("GET", "/admin/audit"),
           ("POST", "/admin/users"), ("POST", "/admin/users/1/deactivate"), ("POST", "/admin/users/1/activate"),
           ("POST", "/admin/users/1/reset-password"), ("POST", "/admin/users/1/unlock"),
-          ("POST", "/admin/users/1/sign-out")]
+          ("POST", "/admin/users/1/sign-out"), ("POST", "/admin/users/1/edit")]
 
 
 def key() -> str:
@@ -115,6 +115,68 @@ def test_the_last_active_admin_cannot_be_switched_off(client, world, session):
     assert resp.status_code == 409 and "last active admin" in resp.get_data(as_text=True)
     session.rollback()
     assert session.get(User, world.users["admin"].id).active is True
+
+
+def _edit(client, world, username, **changes):  # type: ignore[no-untyped-def]
+    user = world.users[username]
+    form = {"key": key(), "name": user.name, "role": user.role, "partner_org_id": user.partner_org_id or "",
+            "home_warehouse_id": user.home_warehouse_id or "", **changes}
+    return client.post(f"/admin/users/{user.id}/edit", data=form, headers=HX)
+
+
+def test_the_last_active_admin_cannot_be_demoted_and_nothing_changes(client, world, session):
+    login(client, "admin")
+    before = counts(session)
+    resp = _edit(client, world, "admin", role="supervisor")
+    assert resp.status_code == 409 and "last active admin" in resp.get_data(as_text=True)
+    session.rollback()
+    assert session.get(User, world.users["admin"].id).role == "admin" and counts(session) == before
+
+
+def test_a_role_change_holds_at_the_users_next_request_and_is_audited(app, client, world, session):
+    victim = app.test_client()
+    login(victim, "worker")
+    assert victim.get("/desk").status_code == 403
+    login(client, "admin")
+    resp = _edit(client, world, "worker", role="supervisor", name="Wendy Lead")
+    assert resp.status_code == 200 and "worker is changed" in resp.get_data(as_text=True)
+    assert victim.get("/desk").status_code == 200  # the same session, the new role
+    session.rollback()
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "user.changed")).one()
+    assert entry.details["before"]["role"] == "worker" and entry.details["after"]["role"] == "supervisor"
+    assert entry.details["after"]["name"] == "Wendy Lead"
+    same = _edit(client, world, "worker", role="supervisor", name="Wendy Lead")
+    assert "nothing changed" in same.get_data(as_text=True)
+
+
+def test_a_partner_needs_its_organisation_and_a_staff_login_drops_it(client, world, session):
+    login(client, "admin")
+    refused = _edit(client, world, "worker", role="partner")
+    assert refused.status_code == 422 and "needs its partner organisation" in refused.get_data(as_text=True)
+    assert _edit(client, world, "partner", role="worker").status_code == 200
+    session.rollback()
+    moved = session.get(User, world.users["partner"].id, populate_existing=True)
+    assert moved.role == "worker" and moved.partner_org_id is None
+
+
+def test_a_resent_change_is_one_audited_change(client, world, session):
+    login(client, "admin")
+    user = world.users["worker2"]
+    form = {"key": key(), "name": "W2", "role": "supervisor", "partner_org_id": "", "home_warehouse_id": ""}
+    for _ in range(2):
+        assert client.post(f"/admin/users/{user.id}/edit", data=form, headers=HX).status_code == 200
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "user.changed")) == 1
+
+
+@pytest.mark.parametrize("changes", [{"role": "root"}, {"name": ""}, {"name": "x" * 121},
+                                     {"home_warehouse_id": "999999"}, {"role": "partner", "partner_org_id": "999999"}])
+def test_a_bad_change_is_refused_and_changes_nothing(client, world, session, changes):
+    login(client, "admin")
+    before = counts(session)
+    assert _edit(client, world, "worker2", **changes).status_code == 422
+    session.rollback()
+    assert session.get(User, world.users["worker2"].id).role == "worker" and counts(session) == before
 
 
 def test_unlock_lets_a_locked_out_user_try_again(app, client, world, session):
