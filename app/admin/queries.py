@@ -13,6 +13,7 @@ from app.auth.models import SignInFailure, User
 from app.catalog.models import Location, Merchant, PartnerOrg, SalesChannel, Warehouse
 from app.db import utcnow
 from app.ledger.models import AuditEntry
+from app.orders.models import Rma
 
 PER_PAGE = 50
 ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "merchant", "sales_channel", "setting", "reason_code")
@@ -131,14 +132,15 @@ def warehouses(session: Session) -> list[Any]:
     counts = select(Location.warehouse_id, func.count().label("n")).group_by(Location.warehouse_id).subquery()
     return list(session.execute(
         select(Warehouse.id, Warehouse.code, Warehouse.name, PartnerOrg.name.label("partner_org"),
-               func.coalesce(counts.c.n, 0).label("locations"))
+               func.coalesce(counts.c.n, 0).label("locations"), Warehouse.active)
         .outerjoin(PartnerOrg, PartnerOrg.id == Warehouse.partner_org_id)
         .outerjoin(counts, counts.c.warehouse_id == Warehouse.id).order_by(Warehouse.code)).all())
 
 
 def warehouse(session: Session, warehouse_id: int) -> tuple[Any, list[Any]] | None:
     """One warehouse and its locations, by type then code."""
-    row = session.execute(select(Warehouse.id, Warehouse.code, Warehouse.name, PartnerOrg.name.label("partner_org"))
+    row = session.execute(select(Warehouse.id, Warehouse.code, Warehouse.name, PartnerOrg.name.label("partner_org"),
+                                 Warehouse.partner_org_id, Warehouse.active)
                           .outerjoin(PartnerOrg, PartnerOrg.id == Warehouse.partner_org_id)
                           .where(Warehouse.id == warehouse_id)).first()
     if row is None:
@@ -156,6 +158,7 @@ def partner_orgs(session: Session) -> list[dict[str, Any]]:
                                         .where(Warehouse.partner_org_id.is_not(None)).order_by(Warehouse.code)):
         runs.setdefault(org_id, []).append(code)
     return [{"id": o.id, "name": o.name, "merchants": sorted(m.name for m in o.merchants),
+             "merchant_ids": {m.id for m in o.merchants},
              "warehouses": runs.get(o.id, [])} for o in orgs]
 
 
@@ -167,3 +170,13 @@ def channels(session: Session) -> list[tuple[int, str]]:
 def merchants(session: Session) -> list[tuple[int, str]]:
     return [(r.id, f"{r.name} ({r.code})") for r in session.execute(select(Merchant.id, Merchant.code, Merchant.name)
                                                                    .order_by(Merchant.name))]
+
+
+def coded(session: Session) -> dict[str, list[Any]]:
+    """Merchants and sales channels with how many returns each has (the merchants screen)."""
+    out: dict[str, list[Any]] = {}
+    for kind, model, column in (("merchant", Merchant, Rma.merchant_id), ("sales_channel", SalesChannel, Rma.channel_id)):
+        counts = select(column.label("id"), func.count().label("n")).group_by(column).subquery()
+        out[kind] = list(session.execute(select(model.id, model.code, model.name, func.coalesce(counts.c.n, 0).label("returns"))
+                                         .outerjoin(counts, counts.c.id == model.id).order_by(model.name)).all())
+    return out

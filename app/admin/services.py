@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import SignInFailure, User
 from app.auth.roles import ADMIN, PARTNER, ROLES, Actor
 from app.auth.services import check_password, end_sessions
-from app.catalog.models import LOCATION_TYPES, Location, Merchant, PartnerOrg, Warehouse
+from app.catalog.models import LOCATION_TYPES, Location, Merchant, PartnerOrg, SalesChannel, Warehouse
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row
@@ -327,3 +327,111 @@ def create_partner_org(session: Session, actor: Actor, *, name: str, merchant_id
 
     return run_idempotent(session, actor, idempotency_key, "create_partner_org",
                           {"name": name, "merchant_ids": merchant_ids}, work, result_type=Created)
+
+
+def change_warehouse(session: Session, actor: Actor, *, warehouse_id: int, name: str, partner_org_id: int | None,
+                     active: bool, idempotency_key: str | None) -> Created:
+    """Rename a warehouse, hand it to a 3PL (or take it back), or retire it: a retired warehouse is
+    no longer offered to handhelds; its units, ledger and history stay."""
+    _allowed(actor)
+    name = _name(name, "warehouse")
+
+    def work() -> Created:
+        row = session.scalars(select(Warehouse).where(Warehouse.id == warehouse_id).with_for_update()).first()
+        if row is None:
+            raise NotFound("No such warehouse.")
+        if partner_org_id is not None and session.get(PartnerOrg, partner_org_id) is None:
+            raise ValidationFailed("No such partner organisation.")
+        facts = lambda: {"code": row.code, "name": row.name, "partner_org_id": row.partner_org_id,  # noqa: E731
+                         "active": row.active}
+        before = facts()
+        row.name, row.partner_org_id, row.active = name, partner_org_id, active
+        if facts() != before:
+            session.flush()
+            write(session, [audit_row(actor, "warehouse.changed", "warehouse", row.id, warehouse_id=row.id,
+                                      details={"before": before, "after": facts()})])
+        return Created(row.id, f"{row.code} · {row.name}")
+
+    return run_idempotent(session, actor, idempotency_key, "change_warehouse",
+                          {"id": warehouse_id, "name": name, "partner_org_id": partner_org_id, "active": active},
+                          work, result_type=Created)
+
+
+def change_partner_org(session: Session, actor: Actor, *, org_id: int, name: str, merchant_ids: list[int],
+                       idempotency_key: str | None) -> Created:
+    """Rename a partner organisation or change the merchants it serves (its logins and keys see
+    those merchants' returns at its warehouses from their next request)."""
+    _allowed(actor)
+    name = _name(name, "partner organisation")
+    merchant_ids = sorted(set(merchant_ids))
+
+    def work() -> Created:
+        org = session.scalars(select(PartnerOrg).where(PartnerOrg.id == org_id).with_for_update()).first()
+        if org is None:
+            raise NotFound("No such partner organisation.")
+        if session.scalars(select(PartnerOrg.id).where(PartnerOrg.name == name, PartnerOrg.id != org_id)).first():
+            raise Conflict(f"A partner organisation called {name} exists already.")
+        merchants = session.scalars(select(Merchant).where(Merchant.id.in_(merchant_ids))).all()
+        if len(merchants) != len(merchant_ids):
+            raise ValidationFailed("One of those merchants does not exist.")
+        facts = lambda: {"name": org.name, "merchants": sorted(m.code for m in org.merchants)}  # noqa: E731
+        before = facts()
+        org.name, org.merchants = name, list(merchants)
+        if facts() != before:
+            session.flush()
+            write(session, [audit_row(actor, "partner_org.changed", "partner_org", org.id,
+                                      details={"before": before, "after": facts()})])
+        return Created(org.id, name)
+
+    return run_idempotent(session, actor, idempotency_key, "change_partner_org",
+                          {"id": org_id, "name": name, "merchant_ids": merchant_ids}, work, result_type=Created)
+
+
+# Merchants and sales channels: a code other systems use (never changed once made) and a name.
+_CODED = {"merchant": (Merchant, "merchant"), "sales_channel": (SalesChannel, "sales channel")}
+
+
+def create_coded(session: Session, actor: Actor, *, kind: str, code: str, name: str,
+                 idempotency_key: str | None) -> Created:
+    """A new merchant or sales channel (`kind`), by its code and name."""
+    _allowed(actor)
+    model, what = _CODED[kind]
+    code, name = _code(code, what, 32), _name(name, what)
+    if kind == "sales_channel":
+        code = code.lower()  # channels go by lower-case codes (web, amazon); the API accepts either case
+
+    def work() -> Created:
+        if session.scalars(select(model.id).where(model.code.in_([code.upper(), code.lower()]))).first() is not None:
+            raise Conflict(f"A {what} {code} exists already.")
+        row = model(code=code, name=name)
+        session.add(row)
+        session.flush()
+        write(session, [audit_row(actor, f"{kind}.created", kind, row.id,
+                                  details={"before": None, "after": {"code": code, "name": name}})])
+        return Created(row.id, f"{name} ({code})")
+
+    return run_idempotent(session, actor, idempotency_key, f"create_{kind}", {"code": code, "name": name}, work,
+                          result_type=Created)
+
+
+def rename_coded(session: Session, actor: Actor, *, kind: str, row_id: int, name: str,
+                 idempotency_key: str | None) -> Created:
+    """A merchant's or sales channel's new name (its code stays: other systems send it)."""
+    _allowed(actor)
+    model, what = _CODED[kind]
+    name = _name(name, what)
+
+    def work() -> Created:
+        row = session.scalars(select(model).where(model.id == row_id).with_for_update()).first()
+        if row is None:
+            raise NotFound(f"No such {what}.")
+        if row.name != name:
+            before, row.name = row.name, name
+            session.flush()
+            write(session, [audit_row(actor, f"{kind}.renamed", kind, row.id,
+                                      details={"before": {"code": row.code, "name": before},
+                                               "after": {"code": row.code, "name": name}})])
+        return Created(row.id, f"{name} ({row.code})")
+
+    return run_idempotent(session, actor, idempotency_key, f"rename_{kind}", {"id": row_id, "name": name}, work,
+                          result_type=Created)

@@ -16,7 +16,8 @@ from app.settings import queries as settings_queries
 from app.settings.domain import SETTINGS
 from app.settings.services import remove_threshold, save_settings, set_threshold
 from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
-from app.admin.services import (UserChanged, add_location, change_user, create_partner_org, create_user, create_warehouse,
+from app.admin.services import (UserChanged, add_location, change_partner_org, change_user, change_warehouse,
+                                create_coded, rename_coded, create_partner_org, create_user, create_warehouse,
                                 one_time_password, set_active, set_password, sign_out_everywhere, unlock)
 from app.auth.roles import ROLES
 from app.db import db
@@ -172,12 +173,23 @@ def warehouse(warehouse_id: int) -> Response:
     return _warehouse_screen(warehouse_id)
 
 
-def _warehouse_screen(warehouse_id: int, **extra: object) -> Response:
+def _warehouse_screen(warehouse_id: int, fragment: str = "admin/_locations.html", **extra: object) -> Response:
     found = queries.warehouse(db.session, warehouse_id)
     if found is None:
         raise NotFound("No such warehouse.")
-    return render("admin/warehouse.html", "admin/_locations.html", wh=found[0], locations=found[1],
-                  types=LOCATION_TYPES, **extra)
+    return render("admin/warehouse.html", fragment, wh=found[0], locations=found[1], types=LOCATION_TYPES,
+                  orgs=queries.form_choices(db.session)["orgs"], **extra)
+
+
+@bp.post("/warehouses/<int:warehouse_id>")
+@require("admin")
+def warehouse_change(warehouse_id: int) -> Response:
+    """Rename, hand to a 3PL, retire or bring back a warehouse."""
+    result = change_warehouse(db.session, actor(), warehouse_id=warehouse_id, name=request.form.get("name", ""),
+                              partner_org_id=form_int("partner_org_id"), active=request.form.get("active") == "on",
+                              idempotency_key=request.form.get("key"))
+    return _warehouse_screen(warehouse_id, "admin/_warehouse_form.html",
+                             edit_notice=_notice(f"Warehouse {result.label} saved.", result))
 
 
 @bp.post("/warehouses/<int:warehouse_id>/locations")
@@ -198,6 +210,15 @@ def partners() -> Response:
 def _partners_screen(**extra: object) -> Response:
     return render("admin/partners.html", "admin/_partners.html", rows=queries.partner_orgs(db.session),
                   merchants=queries.merchants(db.session), **extra)
+
+
+@bp.post("/partners/<int:org_id>")
+@require("admin")
+def partner_change(org_id: int) -> Response:
+    """Rename a partner organisation or change the merchants it serves."""
+    result = change_partner_org(db.session, actor(), org_id=org_id, name=request.form.get("name", ""),
+                                merchant_ids=form_ids("merchant_id"), idempotency_key=request.form.get("key"))
+    return _partners_screen(notice=_notice(f"Partner organisation {result.label} saved.", result))
 
 
 @bp.post("/partners")
@@ -298,6 +319,38 @@ def _webhook_log(endpoint_id: int, **extra: object) -> Response:
     status = request.args.get("status") if request.args.get("status") in ("pending", "delivered", "dead") else None
     return render("admin/webhook.html", "admin/_webhook_log.html", endpoint=found[0][0], counts=found[0][1:], status=status,
                   deliveries=webhook_queries.deliveries(db.session, endpoint_id, status=status), **extra)
+
+
+# --------------------------------------------------------------------------- merchants and channels
+
+CODED_KINDS = {"merchants": "merchant", "channels": "sales_channel"}
+
+
+@bp.get("/merchants")
+@require("admin")
+def merchants() -> Response:
+    """Merchants and sales channels: their codes (what other systems send) and names."""
+    return _merchants_screen()
+
+
+def _merchants_screen(**extra: object) -> Response:
+    return render("admin/merchants.html", "admin/_merchants.html", rows=queries.coded(db.session), **extra)
+
+
+@bp.post("/<any(merchants, channels):kind>")
+@require("admin")
+def coded_create(kind: str) -> Response:
+    result = create_coded(db.session, actor(), kind=CODED_KINDS[kind], code=request.form.get("code", ""),
+                          name=request.form.get("name", ""), idempotency_key=request.form.get("key"))
+    return _merchants_screen(notice=_notice(f"{result.label} added.", result))
+
+
+@bp.post("/<any(merchants, channels):kind>/<int:row_id>")
+@require("admin")
+def coded_rename(kind: str, row_id: int) -> Response:
+    result = rename_coded(db.session, actor(), kind=CODED_KINDS[kind], row_id=row_id, name=request.form.get("name", ""),
+                          idempotency_key=request.form.get("key"))
+    return _merchants_screen(notice=_notice(f"Renamed: {result.label}.", result))
 
 
 # --------------------------------------------------------------------------- settings

@@ -431,15 +431,18 @@ def product_by_id(session: Session, product_id: int | None) -> ProductRef:
 
 
 def visible_warehouse(session: Session, actor: Actor, warehouse_id: int | None) -> int | None:
-    """`warehouse_id` when the actor may work there (staff anywhere, a partner at their own), else None."""
+    """`warehouse_id` when the actor may work there (staff at any warehouse in use, a partner at their
+    own), else None."""
     if warehouse_id is None:
         return None
-    return session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == warehouse_id), actor)).first()
+    return session.scalars(scope_warehouses(select(Warehouse.id).where(Warehouse.id == warehouse_id,
+                                                                       Warehouse.active.is_(True)), actor)).first()
 
 
 def warehouses(session: Session, actor: Actor) -> list[Warehouse]:
-    """The warehouses the actor may work at, by code (the handheld's picker)."""
-    return list(session.scalars(scope_warehouses(select(Warehouse).order_by(Warehouse.code), actor)))
+    """The warehouses in use the actor may work at, by code (the handheld's picker)."""
+    return list(session.scalars(scope_warehouses(select(Warehouse).where(Warehouse.active.is_(True))
+                                                 .order_by(Warehouse.code), actor)))
 
 
 def parcel_units(session: Session, parcel_id: int) -> list[Any]:
