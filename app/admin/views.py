@@ -13,6 +13,8 @@ from app.api.domain import SCOPES
 from app.api.services import create_api_key, revoke_api_key
 from app.webhooks import queries as webhook_queries
 from app.settings import queries as settings_queries
+from app.desk.rules import reason_codes
+from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.domain import SETTINGS
 from app.settings.services import remove_threshold, save_settings, set_threshold
 from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
@@ -351,6 +353,14 @@ def coded_rename(kind: str, row_id: int) -> Response:
     result = rename_coded(db.session, actor(), kind=CODED_KINDS[kind], row_id=row_id, name=request.form.get("name", ""),
                           idempotency_key=request.form.get("key"))
     return _merchants_screen(notice=_notice(f"Renamed: {result.label}.", result))
+
+
+@bp.get("/reasons")
+@require("admin")
+def reasons() -> Response:
+    """Return reason codes: labels, whether such returns are avoidable, the party responsible (the
+    same editor supervisors have beside the rules)."""
+    return render("admin/reasons.html", reasons=reason_codes(db.session), parties=RESPONSIBLE_PARTIES)
 
 
 # --------------------------------------------------------------------------- settings

@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "see_refund_amounts": frozenset({WORKER, SUPERVISOR, ADMIN}),
     "resolve_exceptions": frozenset({SUPERVISOR}),
     "edit_rules": frozenset({SUPERVISOR}),
+    "edit_reason_codes": frozenset({SUPERVISOR, ADMIN}),
     "view_desk": frozenset({SUPERVISOR}),
     "admin": frozenset({ADMIN}),
     "acknowledge_refunds": frozenset({INTEGRATION}),

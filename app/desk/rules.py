@@ -22,6 +22,7 @@ from app.auth.roles import Actor
 from app.ledger.queries import scope_units
 from app.catalog.models import CATEGORIES, Product, SalesChannel
 from app.disposition.domain import (CONDITION_KEYS, DISPOSITIONS, GRADES, LIST_KEYS, PACKAGING_STATES, REFUND_ACTIONS,
+                                    RESPONSIBLE_PARTIES,
                                     Decision, InspectionFacts, Rule, decide, validate_rule)
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.disposition.services import load_rules
@@ -446,33 +447,71 @@ def _label(label: str | None) -> str:
     return label
 
 
+def _require_reasons(actor: Actor) -> None:
+    if not actor.can("edit_reason_codes"):
+        raise NotPermitted("Only a supervisor or an admin may edit reason codes.")
+
+
+def _avoidable(value: str | None) -> bool | None:
+    """"yes" / "no" / "" (not said) from the form."""
+    value = (value or "").strip().lower()
+    if value not in ("", "yes", "no"):
+        raise ValidationFailed("Say whether the return was avoidable: yes, no, or not said.")
+    return None if not value else value == "yes"
+
+
+def _party(value: str | None) -> str | None:
+    value = (value or "").strip().lower()
+    if value and value not in RESPONSIBLE_PARTIES:
+        raise ValidationFailed(f"The party responsible is one of {', '.join(RESPONSIBLE_PARTIES)} (or not said).")
+    return value or None
+
+
+def _reason_facts(rc: ReasonCode) -> dict[str, Any]:
+    return {"code": rc.code, "label": rc.label, "active": rc.active, "avoidable": rc.avoidable,
+            "responsible_party": rc.responsible_party}
+
+
 def add_reason_code(session: Session, actor: Actor, *, code: str | None, label: str | None,
+                    avoidable: str | None = None, responsible_party: str | None = None,
                     idempotency_key: str | None) -> ReasonCodeSaved:
-    """Use case: a new customer-stated return reason (audited)."""
-    _require(actor)
+    """Use case: a new customer-stated return reason, with whether such returns are avoidable and
+    who is responsible (for the reason analytics); audited."""
+    _require_reasons(actor)
     code = (code or "").strip().lower()
     if not _CODE_RE.match(code):
         raise ValidationFailed("A code is 2-32 lower-case letters, digits or '_', starting with a letter (e.g. too_small).")
-    label = _label(label)
+    label, avoid, party = _label(label), _avoidable(avoidable), _party(responsible_party)
 
     def work() -> ReasonCodeSaved:
         if session.get(ReasonCode, code) is not None:
             raise Conflict(f"The reason code '{code}' already exists.")
-        session.add(ReasonCode(code=code, label=label, active=True))
+        rc = ReasonCode(code=code, label=label, active=True, avoidable=avoid, responsible_party=party)
+        session.add(rc)
         session.flush()
-        write(session, [audit_row(actor, "reason_code.added", "reason_code", 0, details={"code": code, "label": label})])
+        write(session, [audit_row(actor, "reason_code.added", "reason_code", 0,
+                                  details={"code": code, "before": None, "after": _reason_facts(rc)})])
         return ReasonCodeSaved(code, label)
 
-    return run_idempotent(session, actor, idempotency_key, "desk.add_reason_code", {"code": code, "label": label}, work,
+    return run_idempotent(session, actor, idempotency_key, "desk.add_reason_code",
+                          {"code": code, "label": label, "avoidable": avoid, "party": party}, work,
                           result_type=ReasonCodeSaved)
 
 
+_UNSAID = object()
+
+
 def update_reason_code(session: Session, actor: Actor, *, code: str, label: str | None = None, active: bool | None = None,
+                       avoidable: Any = _UNSAID, responsible_party: Any = _UNSAID,
                        idempotency_key: str | None) -> ReasonCodeSaved:
-    """Use case: rename a reason code, or (de)activate it. Codes are never deleted: old returns name them."""
-    _require(actor)
+    """Use case: rename a reason code, (de)activate it, or say whether its returns are avoidable and
+    who is responsible. Codes are never deleted: old returns name them."""
+    _require_reasons(actor)
     new_label = _label(label) if label is not None else None
-    if new_label is None and active is None:
+    classify = avoidable is not _UNSAID or responsible_party is not _UNSAID
+    avoid = _avoidable(avoidable) if avoidable is not _UNSAID else None
+    party = _party(responsible_party) if responsible_party is not _UNSAID else None
+    if new_label is None and active is None and not classify:
         raise ValidationFailed("Nothing to change.")
 
     def work() -> ReasonCodeSaved:
@@ -480,21 +519,27 @@ def update_reason_code(session: Session, actor: Actor, *, code: str, label: str 
                              .execution_options(populate_existing=True)).first()
         if rc is None:
             raise NotFound("No such reason code.")
-        details: dict[str, Any] = {"code": code}
-        if new_label is not None and new_label != rc.label:
-            details.update(old_label=rc.label, label=new_label)
+        before = _reason_facts(rc)
+        if new_label is not None:
             rc.label = new_label
-        if active is not None and active != rc.active:
-            details["active"] = active
+        if active is not None:
             rc.active = active
-        if len(details) == 1:
+        if classify:
+            rc.avoidable, rc.responsible_party = avoid, party
+        after = _reason_facts(rc)
+        if after == before:
             return ReasonCodeSaved(code, rc.label, rc.active, changed=False)
-        action = "reason_code.renamed" if "label" in details else ("reason_code.activated" if active else "reason_code.deactivated")
-        write(session, [audit_row(actor, action, "reason_code", 0, details=details)])
+        action = ("reason_code.renamed" if after["label"] != before["label"] else
+                  "reason_code.classified" if classify else
+                  "reason_code.activated" if active else "reason_code.deactivated")
+        session.flush()
+        write(session, [audit_row(actor, action, "reason_code", 0, details={"code": code, "before": before, "after": after})])
         return ReasonCodeSaved(code, rc.label, rc.active, changed=True)
 
-    return run_idempotent(session, actor, idempotency_key, "desk.update_reason_code",
-                          {"code": code, "label": new_label, "active": active}, work, result_type=ReasonCodeSaved)
+    params = {"code": code, "label": new_label, "active": active, "avoidable": avoid if classify else "-",
+              "party": party if classify else "-"}
+    return run_idempotent(session, actor, idempotency_key, "desk.update_reason_code", params, work,
+                          result_type=ReasonCodeSaved)
 
 
 def editor_choices() -> dict[str, Any]:

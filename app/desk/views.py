@@ -30,6 +30,7 @@ from app.ledger.domain import GRADES
 from app.receiving.linking import link_parcel_to_rma
 from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
+from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.queries import setting
 from app.web import actor, form_ids, form_int, is_htmx, render, require, safe_next
 
@@ -453,6 +454,7 @@ def _rules_context(drafts: list[desk_rules.RuleDraft] | None = None, *, errors: 
             "base_version": base_version if base_version is not None else (latest.id if latest else 0),
             "latest": latest, "versions": desk_rules.versions(db.session), "preview": preview, "preview_n": preview_n,
             "known": desk_rules.known_codes(db.session), "reasons": desk_rules.reason_codes(db.session), "note": note,
+            "parties": RESPONSIBLE_PARTIES,
             **desk_rules.editor_choices()}
 
 
@@ -502,24 +504,31 @@ def rules_save() -> Response:
 
 
 @bp.post("/reasons")
-@require("edit_rules")
+@require("edit_reason_codes")
 def reason_add() -> Response:
-    """Add a reason code."""
+    """Add a reason code (a supervisor at the rules, an admin in the console)."""
     result = desk_rules.add_reason_code(db.session, actor(), code=request.form.get("code"), label=request.form.get("label"),
-                                idempotency_key=request.form.get("key"))
-    return _decided(f"Reason code '{result.code}' added.", default_next=url_for("desk.rules"),
-                    fragment="desk/_reasons.html", reasons=desk_rules.reason_codes(db.session))
+                                        avoidable=request.form.get("avoidable"),
+                                        responsible_party=request.form.get("responsible_party"),
+                                        idempotency_key=request.form.get("key"))
+    return _reasons_answer(f"Reason code '{result.code}' added.")
 
 
 @bp.post("/reasons/<code>")
-@require("edit_rules")
+@require("edit_reason_codes")
 def reason_update(code: str) -> Response:
-    """Rename, deactivate or reactivate a reason code."""
+    """Rename, classify (avoidable, party responsible), deactivate or reactivate a reason code."""
     action = request.form.get("action", "rename")
     active = {"deactivate": False, "activate": True}.get(action)
     label = request.form.get("label") if action == "rename" else None
+    classify = ({"avoidable": request.form.get("avoidable"), "responsible_party": request.form.get("responsible_party")}
+                if action == "classify" else {})
     result = desk_rules.update_reason_code(db.session, actor(), code=code[:32], label=label, active=active,
-                                   idempotency_key=request.form.get("key"))
-    word = "renamed" if action == "rename" else ("reactivated" if result.active else "deactivated")
-    return _decided(f"Reason code '{result.code}' {word}.", default_next=url_for("desk.rules"),
-                    fragment="desk/_reasons.html", reasons=desk_rules.reason_codes(db.session))
+                                           idempotency_key=request.form.get("key"), **classify)
+    word = {"rename": "renamed", "classify": "saved"}.get(action) or ("reactivated" if result.active else "deactivated")
+    return _reasons_answer(f"Reason code '{result.code}' {word}.")
+
+
+def _reasons_answer(message: str) -> Response:
+    return _decided(message, default_next=url_for("desk.rules"), fragment="desk/_reasons.html",
+                    reasons=desk_rules.reason_codes(db.session), parties=RESPONSIBLE_PARTIES)

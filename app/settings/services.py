@@ -106,7 +106,8 @@ def set_threshold(session: Session, actor: Actor, *, scope: str, target_id: int 
             row.amount = value
         session.flush()
         write(session, [audit_row(actor, "refund_threshold.set", "setting", row.id,
-                                  details={"scope": key, "target": target, "before": before, "after": str(value)})])
+                                  details={"before": {"applies_to": target, "above": before} if before else None,
+                                           "after": {"applies_to": target, "above": str(value)}})])
         return ThresholdSaved(key, target, str(value))
 
     return run_idempotent(session, actor, idempotency_key, "set_refund_threshold",
@@ -124,7 +125,7 @@ def remove_threshold(session: Session, actor: Actor, *, threshold_id: int, idemp
         scope = row.scope.split(":")[0]
         target = _target(session, scope, row.merchant_id or row.channel_id)
         write(session, [audit_row(actor, "refund_threshold.removed", "setting", row.id,
-                                  details={"scope": row.scope, "target": target, "before": str(row.amount), "after": None})])
+                                  details={"before": {"applies_to": target, "above": str(row.amount)}, "after": None})])
         session.delete(row)
         session.flush()
         return ThresholdSaved(row.scope, target, None)

@@ -704,7 +704,7 @@ def test_reason_codes_add_rename_deactivate(session, world):
     actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "reason_code").order_by(AuditEntry.id)))
     assert actions == ["reason_code.added", "reason_code.renamed", "reason_code.deactivated"]
     with pytest.raises(NotPermitted):
-        dr.add_reason_code(session, world.actor("admin"), code="other", label="Other", idempotency_key=key())
+        dr.add_reason_code(session, world.actor("worker"), code="other", label="Other", idempotency_key=key())
     # With reason codes configured, rules may only name known ones.
     drafts = _drafts()
     drafts[0].conditions = {"reason_in": "no_such_reason"}

@@ -89,6 +89,8 @@ def test_thresholds_from_the_console(client, world, session):
     session.rollback()
     actions = [e.action for e in session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "setting"))]
     assert actions == ["refund_threshold.set", "refund_threshold.removed"]
+    log = client.get("/admin/audit")
+    assert log.status_code == 200 and "above: 40.00" in log.get_data(as_text=True) and "(removed)" in log.get_data(as_text=True)
 
 
 def _jpeg(side: int) -> tuple[io.BytesIO, str]:
