@@ -39,6 +39,7 @@ from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, 
 from app.catalog.domain import normalize_gtin
 from app.receiving.services import close_parcel, open_parcel, scan_item
 from app.refunds.models import RefundTrigger
+from app.settings.models import RefundThreshold
 from app.refunds.services import RefundPolicy, acknowledge_refund, approve_refund, reject_refund
 from app.rows import write
 
@@ -97,15 +98,18 @@ CHANNELS = (("web", "Web store"), ("amazon", "Amazon Marketplace"), ("retail", "
 PARTNER_ORG = "FastLane Logistics"
 PARTNER_MERCHANT = "NWO"  # FastLane receives Northwind Outfitters' returns in Dallas
 WAREHOUSES = (("RNO1", "Reno Returns Center", False), ("3PL-DAL", "FastLane Dallas (3PL)", True))
+# code, label, avoidable, party responsible (the reason analytics' split)
 REASON_CODES = (
-    ("defective", "Defective / does not work"),
-    ("no_longer_needed", "No longer needed"),
-    ("wrong_size", "Wrong size or fit"),
-    ("damaged_in_transit", "Arrived damaged"),
-    ("not_as_described", "Not as described"),
-    ("arrived_late", "Arrived too late"),
-    ("better_price", "Found a better price"),
+    ("defective", "Defective / does not work", True, "supplier"),
+    ("no_longer_needed", "No longer needed", False, "customer"),
+    ("wrong_size", "Wrong size or fit", True, "product_content"),
+    ("damaged_in_transit", "Arrived damaged", True, "carrier"),
+    ("not_as_described", "Not as described", True, "product_content"),
+    ("arrived_late", "Arrived too late", True, "warehouse"),
+    ("better_price", "Found a better price", False, "customer"),
 )
+# A merchant whose refunds wait for approval above a lower amount than the rest.
+REFUND_THRESHOLDS = (("VOLT", "150.00"),)
 
 
 @dataclass
@@ -363,7 +367,10 @@ class Seeder:
                 rows[p.sku].merchant_id = merchants[p.merchant].id
                 if p.open_box_of:
                     rows[p.open_box_of].open_box_product_id = rows[p.sku].id
-            s.add_all([ReasonCode(code=c, label=label) for c, label in REASON_CODES])
+            s.add_all([ReasonCode(code=c, label=label, avoidable=avoidable, responsible_party=party)
+                       for c, label, avoidable, party in REASON_CODES])
+            s.add_all([RefundThreshold(scope=f"merchant:{merchants[code].id}", merchant_id=merchants[code].id,
+                                       amount=Decimal(amount)) for code, amount in REFUND_THRESHOLDS])
             s.add_all([ChecklistTemplate(category=c, items=list(items)) for c, items in DEFAULT_CHECKLISTS.items()])
             s.add_all([DispositionRule(position=r.position, name=r.name, conditions=_conditions_json(r.conditions),
                                        disposition=r.disposition, refund_action=r.refund_action,

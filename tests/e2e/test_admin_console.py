@@ -84,3 +84,54 @@ def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_serv
     phone.click("text=DAL2 · Dallas returns")
     receive_one(phone, e2e_world.tracking.tracking_number, "036000291452")
     shoot(phone, "admin-made-3pl-receives-on-handheld")
+
+
+def test_an_admin_runs_the_settings_merchants_and_reason_codes(live_server, e2e_world, desktop, handheld):
+    """The console's configuration screens in Chromium: a merchant's refund threshold, the queue
+    ageing, a new sales channel, a reason code classified, a warehouse retired; at desk width and a
+    phone's (nothing overflows)."""
+    page = desktop.new_page()
+    sign_in(page, live_server, "admin")
+    page.click("nav >> text=Settings")
+    page.fill("#setting-queue_ageing_hours", "24")
+    page.click("text=Save settings")
+    page.wait_for_selector("text=Saved: queue ageing (hours)")
+    page.select_option("#settings select[name=target]", label="Acme Outfitters (ACME)")
+    page.fill("#settings input[name=amount]", "120")
+    page.click("text=Set threshold")
+    page.wait_for_selector("#settings td:has-text('merchant Acme Outfitters')")
+    shoot(page, "admin-settings-desktop")
+    page.click("nav >> text=Merchants")
+    page.fill("#channels-h ~ form input[name=code]", "ebay")
+    page.fill("#channels-h ~ form input[name=name]", "eBay store")
+    page.click("text=Add sales channel")
+    page.wait_for_selector("text=eBay store (ebay) added")
+    shoot(page, "admin-merchants-desktop")
+    page.click("nav >> text=Reason codes")
+    page.fill(".add-reason input[name=code]", "wrong_size")
+    page.fill(".add-reason input[name=label]", "Wrong size or fit")
+    page.click("text=Add reason code")
+    page.wait_for_selector("text=Reason code 'wrong_size' added.")
+    row = page.locator("#reasons tr:has(code:text-is('wrong_size'))")
+    row.locator("select[name=avoidable]").select_option("yes")
+    row.locator("select[name=responsible_party]").select_option("product_content")
+    row.locator("button:has-text('Save')").click()
+    page.wait_for_selector("text=Reason code 'wrong_size' saved.")
+    shoot(page, "admin-reasons-desktop")
+    page.click("nav >> text=Warehouses")
+    page.click("#warehouses a:has-text('WH1')")
+    page.uncheck("#warehouse-head input[name=active]")
+    page.click("text=Save warehouse")
+    page.wait_for_selector("#warehouse-head h1:has-text('retired')")
+    shoot(page, "admin-warehouse-retired-desktop")
+    page.click("nav >> text=Audit log")
+    log = page.inner_text("main")
+    assert "warehouse changed" in log and "reason code classified" in log and "refund threshold set" in log
+    shoot(page, "admin-audit-config-desktop")
+
+    phone = handheld.new_page()
+    sign_in(phone, live_server, "admin")
+    for path, name in [("/admin/settings", "admin-settings-handheld"), ("/admin/merchants", "admin-merchants-handheld"),
+                       ("/admin/reasons", "admin-reasons-handheld")]:
+        phone.goto(f"{live_server}{path}")
+        shoot(phone, name)
