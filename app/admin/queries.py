@@ -58,6 +58,11 @@ class UsersPage:
     filter: UserFilter
 
 
+def _contains(text: str) -> str:
+    """A LIKE pattern for text anywhere, lower case, its own % and _ taken literally (escape \\)."""
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _users(session: Session, f: UserFilter, *, since: datetime, max_failures: int) -> Select[Any]:
     failures = (select(SignInFailure.key, func.count().label("n")).where(SignInFailure.scope == "account",
                                                                         SignInFailure.failed_at > since)
@@ -71,8 +76,9 @@ def _users(session: Session, f: UserFilter, *, since: datetime, max_failures: in
             .outerjoin(home, home.id == User.home_warehouse_id)
             .outerjoin(failures, failures.c.key == User.username))
     if f.text:
-        like = f"%{f.text.lower()}%"
-        stmt = stmt.where(or_(func.lower(User.username).like(like), func.lower(User.name).like(like)))
+        like = _contains(f.text)
+        stmt = stmt.where(or_(func.lower(User.username).like(like, escape="\\"),
+                              func.lower(User.name).like(like, escape="\\")))
     if f.role:
         stmt = stmt.where(User.role == f.role)
     if f.status == "active":
@@ -108,23 +114,51 @@ def form_choices(session: Session) -> dict[str, list[tuple[int, str]]]:
 
 
 @dataclass(frozen=True)
+class AuditFilter:
+    """The audit log's filters: what kind of thing was changed, text in who or what."""
+
+    kind: str = ""
+    text: str = ""
+    page: int = 1
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        values = {"kind": self.kind, "q": self.text, "page": self.page, **changes}
+        return {k: v for k, v in values.items() if v and not (k == "page" and v == 1)}
+
+
+@dataclass(frozen=True)
 class AuditPage:
     rows: list[Any]
     page: int
     pages: int
+    total: int
+    filter: AuditFilter
 
 
-def admin_audit(session: Session, page: int = 1) -> AuditPage:
-    """What admins (and the command line) changed, newest first: logins, warehouses, locations,
-    partner organisations."""
-    where = AuditEntry.entity_type.in_(ADMIN_ENTITIES)
-    total = session.scalar(select(func.count()).select_from(AuditEntry).where(where)) or 0
+def _audit(f: AuditFilter) -> Select[Any]:
+    stmt = (select(AuditEntry.at, AuditEntry.actor_name, AuditEntry.action, AuditEntry.entity_type, AuditEntry.entity_id,
+                   AuditEntry.details)
+            .where(AuditEntry.entity_type.in_([f.kind] if f.kind else ADMIN_ENTITIES)))
+    if f.text:
+        like = _contains(f.text)
+        stmt = stmt.where(or_(func.lower(AuditEntry.actor_name).like(like, escape="\\"),
+                              func.lower(AuditEntry.action).like(like, escape="\\")))
+    return stmt
+
+
+def admin_audit(session: Session, f: AuditFilter) -> AuditPage:
+    """What admins (and the command line) changed, newest first, one page."""
+    stmt = _audit(f)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     pages = max(1, math.ceil(total / PER_PAGE))
-    page = min(max(page, 1), pages)
-    rows = session.execute(select(AuditEntry.at, AuditEntry.actor_name, AuditEntry.action, AuditEntry.entity_id,
-                                  AuditEntry.details).where(where).order_by(AuditEntry.id.desc())
-                           .limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    return AuditPage(list(rows), page, pages)
+    page = min(max(f.page, 1), pages)
+    rows = session.execute(stmt.order_by(AuditEntry.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return AuditPage(list(rows), page, pages, total, f)
+
+
+def admin_audit_all(session: Session, f: AuditFilter) -> list[Any]:
+    """Every entry the filters select, newest first (the CSV export)."""
+    return list(session.execute(_audit(f).order_by(AuditEntry.id.desc())).all())
 
 
 def warehouses(session: Session) -> list[Any]:

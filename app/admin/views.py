@@ -2,8 +2,7 @@
 API keys, webhook endpoints with their delivery log, and the admin audit log."""
 from __future__ import annotations
 
-import csv
-import io
+import json
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
@@ -26,10 +25,10 @@ from app.db import db
 from app.catalog.models import LOCATION_TYPES
 from app.ledger.idempotency import Result
 from app.errors import NotFound
+from app.web.exports import csv_download
 from app.web import actor, as_id, form_ids, form_int, render, require
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
 
 
 def _filter() -> queries.UserFilter:
@@ -124,25 +123,23 @@ def _notice(text: str, result: Result) -> tuple[str, str]:
 @bp.get("/audit")
 @require("admin")
 def audit() -> Response:
-    """Who changed which login, with the login before and after."""
-    page = queries.admin_audit(db.session, as_id(request.args.get("page")) or 1)
-    return render("admin/audit.html", apage=page)
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """What admins changed, with before and after: filtered by what was changed and by text (who,
+    what); `?format=csv` exports every entry the filters select."""
+    kind = request.args.get("kind", "")
+    f = queries.AuditFilter(kind=kind if kind in queries.ADMIN_ENTITIES else "", text=request.args.get("q", "").strip()[:64],
+                            page=as_id(request.args.get("page")) or 1)
+    if request.args.get("format") == "csv":
+        return csv_download("dockhand-admin-audit.csv", ["at", "who", "action", "entity", "entity_id", "before", "after"],
+                            [(e.at, e.actor_name, e.action, e.entity_type, e.entity_id, json.dumps(e.details.get("before")),
+                              json.dumps(e.details.get("after"))) for e in queries.admin_audit_all(db.session, f)])
+    return render("admin/audit.html", apage=queries.admin_audit(db.session, f), kinds=queries.ADMIN_ENTITIES)
 
 
 def _csv(rows: list[queries.UserRow]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["username", "name", "role", "active", "partner_org", "home_warehouse", "last_sign_in_at", "locked"])
-    for r in rows:
-        writer.writerow([_cell(v) for v in (r.username, r.name, r.role, r.active, r.partner_org, r.home_warehouse,
-                                             r.last_sign_in_at.isoformat() if r.last_sign_in_at else "", r.locked)])
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=dockhand-users.csv"})
+    return csv_download("dockhand-users.csv",
+                        ["username", "name", "role", "active", "partner_org", "home_warehouse", "last_sign_in_at", "locked"],
+                        [(r.username, r.name, r.role, r.active, r.partner_org, r.home_warehouse, r.last_sign_in_at, r.locked)
+                         for r in rows])
 
 
 # --------------------------------------------------------------------------- sites
@@ -156,6 +153,10 @@ def warehouses() -> Response:
 
 
 def _warehouses_screen(**extra: object) -> Response:
+    if request.method == "GET" and request.args.get("format") == "csv":
+        return csv_download("dockhand-warehouses.csv", ["code", "name", "run_by", "active", "locations"],
+                            [(w.code, w.name, w.partner_org or "us", w.active, w.locations)
+                             for w in queries.warehouses(db.session)])
     return render("admin/warehouses.html", "admin/_warehouses.html", rows=queries.warehouses(db.session),
                   orgs=queries.form_choices(db.session)["orgs"], **extra)
 
@@ -210,6 +211,10 @@ def partners() -> Response:
 
 
 def _partners_screen(**extra: object) -> Response:
+    if request.method == "GET" and request.args.get("format") == "csv":
+        return csv_download("dockhand-partners.csv", ["name", "serves", "runs"],
+                            [(o["name"], "; ".join(o["merchants"]), "; ".join(o["warehouses"]))
+                             for o in queries.partner_orgs(db.session)])
     return render("admin/partners.html", "admin/_partners.html", rows=queries.partner_orgs(db.session),
                   merchants=queries.merchants(db.session), **extra)
 
@@ -336,6 +341,10 @@ def merchants() -> Response:
 
 
 def _merchants_screen(**extra: object) -> Response:
+    if request.method == "GET" and request.args.get("format") == "csv":
+        rows = queries.coded(db.session)
+        return csv_download("dockhand-merchants-and-channels.csv", ["kind", "code", "name", "returns"],
+                            [(kind, r.code, r.name, r.returns) for kind in ("merchant", "sales_channel") for r in rows[kind]])
     return render("admin/merchants.html", "admin/_merchants.html", rows=queries.coded(db.session), **extra)
 
 
