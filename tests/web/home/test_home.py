@@ -1,0 +1,157 @@
+"""The header's "who and where" through the Flask client, on both databases: the warehouse
+switch (allowed, refused, with a parcel in hand)."""
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+from sqlalchemy import select
+
+from app.receiving.models import Parcel
+from tests.conftest import login
+from tests.helpers import counts
+
+HX = {"HX-Request": "true"}
+_keys = itertools.count(1)
+
+
+def key() -> str:
+    return f"home-key-{next(_keys):08d}"
+
+
+def _session_warehouse(client) -> int | None:
+    with client.session_transaction() as s:
+        return s.get("warehouse_id")
+
+
+def _header(html: str) -> str:
+    return html[html.index("<header"):html.index("</header>")]
+
+
+def test_signing_in_still_lands_each_role_where_its_work_is(client, world):
+    """Workers and partners on the scan screen (no tap before the first scan), supervisors at the
+    desk, admins in the console: the start page is one tap away, in the header."""
+    for username, landing in (("worker", "/receive"), ("partner", "/receive"), ("super", "/desk"),
+                              ("admin", "/admin/users")):
+        c = client.application.test_client()
+        resp = c.post("/login", data={"username": username, "password": "password123"})
+        assert resp.headers["Location"].endswith(landing), username
+
+
+def test_signed_out_the_start_page_and_the_switch_ask_to_sign_in(client, world):
+    assert client.post("/warehouse", data={"warehouse_id": world.wh.id}).status_code == 302
+    assert client.post("/warehouse", data={"warehouse_id": world.wh.id}, headers=HX).status_code == 401
+
+
+def test_an_admin_works_at_no_warehouse_and_cannot_switch(client, world, session):
+    login(client, "admin")
+    header = _header(client.get("/admin/users").get_data(as_text=True))
+    assert "Admin · admin" in header and 'action="/warehouse"' not in header
+    before = counts(session)
+    assert client.post("/warehouse", data={"warehouse_id": world.wh.id}).status_code == 403
+    assert _session_warehouse(client) is None and counts(session) == before
+
+
+# --------------------------------------------------------------------------- the header
+
+def test_every_page_says_who_and_where_and_offers_the_switch(client, world):
+    login(client, "worker")
+    client.post("/warehouse", data={"warehouse_id": world.wh.id, "next": "/receive"})
+    for path in ("/receive", "/labels/", "/labels/printer"):
+        header = _header(client.get(path).get_data(as_text=True))
+        assert "Worker · worker" in header, path
+        assert "place-code\">WH1<" in header and "Main DC" in header, path
+        assert header.count('name="warehouse_id"') == 2, path  # both warehouses, staff may work at either
+        assert f'name="next" value="{path}"' in header, path
+
+
+def test_a_partner_is_offered_only_its_own_warehouses(client, world):
+    login(client, "partner")
+    html = client.get("/receive").get_data(as_text=True)
+    assert "3PL1" in html and "WH1" not in html and "Main DC" not in html
+
+
+def test_fragments_carry_no_header(client, world):
+    login(client, "worker")
+    frag = client.get("/receive", headers=HX).get_data(as_text=True)
+    assert "<header" not in frag and "whereabouts" not in frag
+
+
+# --------------------------------------------------------------------------- switching
+
+def test_a_switch_applies_to_the_scan_screen_and_goes_back(client, world):
+    login(client, "worker")
+    resp = client.post("/warehouse", data={"warehouse_id": world.wh3pl.id, "next": "/labels/"})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/labels/"
+    assert _session_warehouse(client) == world.wh3pl.id
+    scan = client.get("/receive").get_data(as_text=True)
+    assert "Where are you working?" not in scan and "Scan a parcel label" in scan
+    assert "You are working at 3PL1 · FastLane Reno." in scan  # the flash, shown on the next page
+    # a parcel opened now is opened at the warehouse switched to
+    client.post("/receive/scan", data={"code": "BLIND-PARCEL-1", "key": key()}, headers=HX)
+    client.post("/receive/blind", data={"code": "BLIND-PARCEL-1", "key": key()}, headers=HX)
+    from app.db import db
+    with client.application.app_context():
+        wh = db.session.scalar(select(Parcel.warehouse_id).where(Parcel.scanned_code == "BLIND-PARCEL-1"))
+    assert wh == world.wh3pl.id
+
+
+def test_a_switch_with_no_next_goes_home_and_a_foreign_next_is_ignored(client, world):
+    login(client, "worker")
+    assert client.post("/warehouse", data={"warehouse_id": world.wh.id}).headers["Location"] == "/"
+    resp = client.post("/warehouse", data={"warehouse_id": world.wh.id, "next": "https://evil.example/"})
+    assert resp.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("value", ["", "abc", "-1", "0", "99999", "2147483648", "1e3", " ", "１"])
+def test_a_warehouse_that_is_not_one_is_refused_and_changes_nothing(client, world, session, value):
+    login(client, "worker")
+    client.post("/warehouse", data={"warehouse_id": world.wh.id})
+    before = counts(session)
+    resp = client.post("/warehouse", data={"warehouse_id": value, "next": "/receive"})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/receive"
+    assert "not one of your warehouses" in client.get("/receive").get_data(as_text=True)
+    assert _session_warehouse(client) == world.wh.id and counts(session) == before
+    htmx = client.post("/warehouse", data={"warehouse_id": value}, headers=HX)
+    assert htmx.status_code == 422 and "not one of your warehouses" in htmx.get_data(as_text=True)
+
+
+def test_a_partner_cannot_pick_another_organisations_warehouse(client, world, session):
+    login(client, "partner")
+    client.post("/warehouse", data={"warehouse_id": world.wh3pl.id})
+    before = counts(session)
+    resp = client.post("/warehouse", data={"warehouse_id": world.wh.id, "next": "/receive"})
+    assert resp.status_code == 303
+    page = client.get("/receive").get_data(as_text=True)
+    assert "not one of your warehouses" in page and "Main DC" not in page
+    assert _session_warehouse(client) == world.wh3pl.id and counts(session) == before
+    assert client.post("/warehouse", data={"warehouse_id": world.wh.id}, headers=HX).status_code == 422
+    # and the one whose organisation has no warehouse is offered none and can pick none
+    outsider = login(client.application.test_client(), "outsider")
+    assert "No warehouse is open to you" in outsider.get("/labels/").get_data(as_text=True)
+    assert outsider.post("/warehouse", data={"warehouse_id": world.wh3pl.id}, headers=HX).status_code == 422
+
+
+def test_a_parcel_in_hand_keeps_the_worker_where_it_was_opened(client, world, session):
+    """Its items go on being received where it was opened: a switch elsewhere is refused, with
+    the parcel named, until it is closed; the same warehouse is still fine."""
+    login(client, "worker")
+    client.post("/warehouse", data={"warehouse_id": world.wh.id})
+    assert client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX).status_code == 200
+    before = counts(session)
+    resp = client.post("/warehouse", data={"warehouse_id": world.wh3pl.id, "next": "/receive"})
+    assert resp.status_code == 303
+    page = client.get("/receive").get_data(as_text=True)
+    assert "Parcel RMA-5001 is still open at WH1: close it before you switch to 3PL1" in page
+    assert _session_warehouse(client) == world.wh.id and counts(session) == before
+    refused = client.post("/warehouse", data={"warehouse_id": world.wh3pl.id}, headers=HX)
+    assert refused.status_code == 409 and "still open at WH1" in refused.get_data(as_text=True)
+    assert client.post("/warehouse", data={"warehouse_id": world.wh.id}).status_code == 303
+    # the parcel is found even when the handheld lost it from its session (another device, a new sign-in)
+    with client.session_transaction() as s:
+        parcel_id = s.pop("parcel_id")
+    assert client.post("/warehouse", data={"warehouse_id": world.wh3pl.id}, headers=HX).status_code == 409
+    client.post("/receive/close", data={"parcel_id": parcel_id, "key": key()}, headers=HX)
+    assert client.post("/warehouse", data={"warehouse_id": world.wh3pl.id}).status_code == 303
+    assert _session_warehouse(client) == world.wh3pl.id
