@@ -1,19 +1,25 @@
-"""Send each role to its start screen; the header's "who and where" on every page: who is signed
-in and at which warehouse; a person who receives switches warehouse there, in two taps."""
+"""The start page of each role, and the header's "who and where" on every page.
+
+A worker or partner keeps landing on the scan screen when they sign in (start_url: the scan box is
+their job, and a scanner user wants no tap before the first scan); supervisors land on the desk,
+admins in the console. Every page's header links to the start page (/) and says who is signed in
+and at which warehouse; a person who receives switches warehouse there, in two taps."""
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app.db import db
+from app.db import db, utcnow
+from app.desk import queries as desk_queries
 from app.errors import DomainError
 from app.home import queries, services
+from app.home.domain import day_start
 from app.home.queries import Place
 from app.receiving.views import current_warehouse_id
-from app.web import actor, as_id, form_int, is_htmx, require, safe_next
+from app.web import actor, as_id, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("home", __name__)
 
@@ -55,10 +61,21 @@ def _header() -> dict[str, Any]:
 
 @bp.get("/")
 @login_required
-def index() -> Response | str:
-    """Each role to its start screen; a plain page otherwise."""
-    start = start_url(current_user.role)
-    return redirect(start) if start else render_template("home.html")
+def index() -> Response:
+    """The start page of the signed-in person's role: big links to their work, and their figures."""
+    me = actor()
+    place = whereabouts()
+    work = None
+    if place is not None and place.current is not None:
+        since = day_start(utcnow(), current_app.config.get("TIMEZONE", "UTC"))
+        work = queries.work_today(db.session, me, place.current.id, since)
+    counts = None
+    if me.can("view_desk") and "desk.index" in current_app.view_functions:
+        counts = desk_queries.queue_counts(db.session, me, int(current_app.config.get("QUEUE_AGEING_HOURS", 48)))
+    template = {"worker": "home/floor.html", "partner": "home/floor.html", "supervisor": "home/supervisor.html",
+                "admin": "home/admin.html"}.get(me.role, "home.html")
+    return render(template, place=place, work=work, counts=counts,
+                  zone=current_app.config.get("TIMEZONE", "UTC"))
 
 
 @bp.post("/warehouse")
