@@ -136,6 +136,16 @@ def test_a_switch_applies_to_the_scan_screen_and_goes_back(client, world):
     assert wh == world.wh3pl.id
 
 
+def test_a_supervisor_works_at_any_warehouse_and_switches_like_a_worker(client, world, session):
+    login(client, "super")
+    header = _header(client.get("/desk").get_data(as_text=True))
+    assert "Super · supervisor" in header and header.count('name="warehouse_id"') == 2
+    before = counts(session)
+    assert client.post("/warehouse", data={"warehouse_id": world.wh3pl.id, "next": "/desk"}).headers["Location"] == "/desk"
+    assert _session_warehouse(client) == world.wh3pl.id and counts(session) == before
+    assert "My work today at 3PL1" in client.get("/").get_data(as_text=True)
+
+
 def test_a_switch_with_no_next_goes_home_and_a_foreign_next_is_ignored(client, world):
     login(client, "worker")
     assert client.post("/warehouse", data={"warehouse_id": world.wh.id}).headers["Location"] == "/"
