@@ -23,6 +23,18 @@ def _instance_secret(instance_path: Path) -> str:
     return key
 
 
+def _zone(name: str) -> str:
+    """An IANA time zone name this machine knows, or a clear refusal at start-up."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise RuntimeError(f"DOCKHAND_TIMEZONE={name!r} is not a time zone this machine knows "
+                           "(an IANA name such as America/Los_Angeles).") from exc
+    return name
+
+
 def load_config(instance_path: Path) -> dict[str, object]:
     """Read DATABASE_URL, SECRET_KEY and the rest; production must set its own secret."""
     env = os.environ.get("DOCKHAND_ENV", "demo")
@@ -50,6 +62,8 @@ def load_config(instance_path: Path) -> dict[str, object]:
         "LABEL_PRINTER_TIMEOUT": float(os.environ.get("DOCKHAND_PRINTER_TIMEOUT", 5.0)),
         "PRINTER_NETWORKS": PrinterNetworks.parse(os.environ.get("DOCKHAND_PRINTER_NETWORKS", DEFAULT_NETWORKS)),
         "QUEUE_AGEING_HOURS": int(os.environ.get("DOCKHAND_QUEUE_AGEING_HOURS", 48)),
+        # The site's time zone (an IANA name): where "today" starts on the start pages' figures.
+        "TIMEZONE": _zone(os.environ.get("DOCKHAND_TIMEZONE", "UTC")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production",

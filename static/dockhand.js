@@ -90,6 +90,22 @@
     if (!e.target.matches("[data-select-all]")) return;
     document.querySelectorAll("#queue input[data-select]").forEach(function (box) { box.checked = e.target.checked; });
   });
+  // Scans still queued on this device (scan.js) were made at the warehouse on screen: switching
+  // warehouse waits until they are saved, so that none is received at the other one.
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (!f.matches || !f.matches("[data-place-switch]")) { return; }
+    var waiting = 0;
+    try { waiting = ((JSON.parse(localStorage.getItem("dockhand.scanQueue.v2." + f.dataset.user) || "null") || {}).items || []).length; } catch (e) { waiting = 0; }
+    if (!waiting) { return; }
+    ev.preventDefault();
+    var box = document.getElementById("messages"), p = document.createElement("p");
+    p.className = "msg msg-error";
+    p.textContent = waiting + " scan" + (waiting > 1 ? "s are" : " is") + " still waiting to be sent from this device: " +
+      "switch warehouse once " + (waiting > 1 ? "they are" : "it is") + " saved. Nothing was changed.";
+    if (box) { box.innerHTML = ""; box.appendChild(p); }
+    window.dockhandFeedback(false);
+  });
   // The label page prints itself when it was opened to print (data-autoprint on its preview).
   window.addEventListener("load", function () {
     if (document.querySelector("[data-autoprint]")) { window.setTimeout(function () { window.print(); }, 100); }

@@ -19,7 +19,7 @@ from app.web import actor, as_id, form_int, is_htmx, render, require
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
 
 
-def _warehouse_id() -> int | None:
+def current_warehouse_id() -> int | None:
     """The warehouse this handheld works at: chosen in the session, else the user's home.
 
     Staff may work at any warehouse, and warehouses are never deleted: the one chosen (checked when
@@ -61,7 +61,7 @@ def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
             lines = sorted(lines, key=lambda row: row[2] >= row[1])
         if not just_opened:
             units = queries.parcel_units(db.session, parcel.id)
-    warehouse_id = _warehouse_id()
+    warehouse_id = current_warehouse_id()
     # the warehouse picker only shows while no warehouse is chosen
     warehouses = [] if warehouse_id else queries.warehouses(db.session, actor())
     ctx = {"parcel": parcel, "lines": lines, "units": units,
@@ -104,7 +104,7 @@ def scan() -> Response:
     """Everything scanned lands here and is resolved server-side to what it is (services.scan)."""
     pending = session.get("pending_product_id")
     outcome = services.scan(db.session, actor(), code=request.form.get("code", ""), parcel_id=as_id(session.get("parcel_id")),
-                      pending_product_id=as_id(pending), warehouse_id=_warehouse_id(),
+                      pending_product_id=as_id(pending), warehouse_id=current_warehouse_id(),
                       idempotency_key=request.form.get("key") or None)
     if outcome.kind == "unit":
         return _go(url_for("receiving.unit_page", unit_id=outcome.unit_id))
@@ -159,7 +159,7 @@ def _go(url: str) -> Response:
 @require("receive")
 def blind() -> Response:
     """Open a blind parcel: one nobody expected, which a supervisor identifies later."""
-    wid = _warehouse_id()
+    wid = current_warehouse_id()
     if wid is None:
         raise ValidationFailed("Pick your warehouse first.")
     result = services.open_parcel(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
