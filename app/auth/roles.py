@@ -24,6 +24,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "resolve_exceptions": frozenset({SUPERVISOR}),
     "edit_rules": frozenset({SUPERVISOR}),
     "view_desk": frozenset({SUPERVISOR}),
+    # Find a unit, a return or a customer and read a return's page (partners: in their scope).
+    "look_up": frozenset({WORKER, SUPERVISOR, PARTNER}),
     "admin": frozenset({ADMIN}),
     "acknowledge_refunds": frozenset({INTEGRATION}),
 }

@@ -52,7 +52,7 @@ def _desk_context() -> dict[str, Any]:
     return {"state_labels": STATE_LABELS, "exception_labels": EXCEPTION_LABELS,
             "exception_types": EXCEPTION_TYPES, "refund_labels": STATUS_LABELS, "target_label": desk_services.target_label,
             "resolution_labels": exception_services.RESOLUTION_LABELS, "receiving_home": _endpoint_url("receiving.scan_page"),
-            "explain": explain_conditions,
+            "explain": explain_conditions, "unit_url": unit_url,
             "resolutions_for": lambda type_: exception_services.RESOLUTIONS.get(type_, []),
             "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args})}
 
@@ -260,6 +260,33 @@ def photo(photo_id: int) -> Response:
 def photo_thumb(photo_id: int) -> Response:
     """A unit photo's thumbnail."""
     return _photo(photo_id, thumb=True)
+
+
+# --------------------------------------------------------------------------- a return's page and a customer's
+
+
+def unit_url(unit_id: int) -> str | None:
+    """Where a unit opens for the signed-in role: its case file at the desk, else the handheld's
+    unit screen (None: nowhere this role may go)."""
+    if actor().can("view_desk"):
+        return url_for("desk.unit_case", unit_id=unit_id)
+    if actor().can("inspect") and "receiving.unit_page" in current_app.view_functions:
+        return url_for("receiving.unit_page", unit_id=unit_id)
+    return None
+
+
+@bp.get("/returns/<int:rma_id>")
+@require("look_up")
+def return_page(rma_id: int) -> Response:
+    """A return: its lines, parcels, units, exceptions, refund triggers and one timeline."""
+    return render("desk/return.html", rpage=desk_queries.return_page(db.session, actor(), rma_id))
+
+
+@bp.get("/customers/<int:customer_id>")
+@require("look_up")
+def customer_page(customer_id: int) -> Response:
+    """A customer's returns (a partner: those in their scope)."""
+    return render("desk/customer.html", cpage=desk_queries.customer_page(db.session, actor(), customer_id))
 
 
 # --------------------------------------------------------------------------- unit decisions

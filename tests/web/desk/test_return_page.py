@@ -1,0 +1,132 @@
+"""A return's page and a customer's through the Flask client: the role matrix, scope (a partner outside
+it gets 404, as for a return that does not exist), no money for partners, and the merged timeline
+told in words, each step once."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.db import unit_of_work
+from app.ledger.models import ReturnUnit
+from app.orders.models import Customer, Rma, RmaLine
+from app.receiving.services import open_parcel, scan_item
+from tests.conftest import login
+from tests.integration.desk.test_desk_services import key, row_counts, serial_mismatch_case
+
+HX = {"HX-Request": "true"}
+ROLES = ("worker", "super", "admin", "partner", "outsider")
+
+
+@pytest.fixture
+def found(session, world):  # type: ignore[no-untyped-def]
+    """RMA-5001 at the main DC received through the real flow (a phone with a serial nobody shipped),
+    and RMA-7001 at the partner's warehouse (a merchant it serves) with one shirt received by the partner."""
+    case = serial_mismatch_case(session, world)
+    with unit_of_work(session):
+        rma = Rma(number="RMA-7001", order_id=world.order.id, merchant_id=world.merchant.id, channel_id=world.channel.id,
+                  warehouse_id=world.wh3pl.id, customer_id=world.customer.id, status="in_transit")
+        session.add(rma)
+        session.flush()
+        session.add(RmaLine(rma_id=rma.id, product_id=world.products["shirt"].id, quantity=1, reason_code="wrong_size",
+                            order_line_id=world.extra["order_lines"]["shirt"].id))
+        session.add(Customer(external_ref="SO-1001", name="Sam Lookalike"))
+        session.add(Customer(external_ref="C-50", name="Percy % Under_score Ltd"))
+        rma_id = rma.id
+    p = world.actor("partner")
+    parcel = open_parcel(session, p, code="RMA-7001", warehouse_id=world.wh3pl.id, idempotency_key=key())
+    shirt = scan_item(session, p, parcel_id=parcel.parcel_id, product_id=world.products["shirt"].id, idempotency_key=key())
+    lpns = dict(session.execute(select(ReturnUnit.id, ReturnUnit.lpn)).all())
+    session.rollback()
+    return {"rma": world.rma.id, "rma_3pl": rma_id, "phone": case["unit_id"], "phone_lpn": lpns[case["unit_id"]],
+            "shirt": shirt.unit_id, "shirt_lpn": lpns[shirt.unit_id], "customer": world.customer.id}
+
+
+def _routes(f: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("return", f"/desk/returns/{f['rma_3pl']}"), ("customer", f"/desk/customers/{f['customer']}")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(client, session, world, found, role):
+    """Workers, supervisors and partners may look up (partners within their scope); admins may not;
+    nothing a look-up answers, allowed or refused, writes a row."""
+    login(client, role)
+    before = row_counts(session)
+    for name, url in _routes(found):
+        for headers in ({}, HX):
+            resp = client.get(url, headers=headers)
+            if role == "admin":
+                assert resp.status_code == 403, (name, resp.status_code)
+            elif role == "outsider" and name in ("return", "customer"):
+                assert resp.status_code == 404, (name, resp.status_code)
+            else:
+                assert resp.status_code in (200, 302), (role, name, resp.status_code)
+            assert row_counts(session) == before, (role, name)
+
+
+def test_anonymous_is_sent_to_sign_in(client, found):
+    for _, url in _routes(found):
+        resp = client.get(url)
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_partner_outside_its_scope_gets_what_a_missing_return_gets(client, found):
+    login(client, "partner")
+    outside = client.get(f"/desk/returns/{found['rma']}")
+    missing = client.get("/desk/returns/999999")
+    assert outside.status_code == missing.status_code == 404
+    assert outside.data == missing.data
+    assert client.get("/desk/returns/99999999999").status_code == 404  # past a 32-bit id
+    # The customer's page lists only the returns in scope.
+    page = client.get(f"/desk/customers/{found['customer']}").get_data(as_text=True)
+    assert "RMA-7001" in page and "RMA-5001" not in page
+
+
+def test_a_partner_with_no_return_of_a_customer_gets_404(client, session, world, found):
+    login(client, "outsider")
+    assert client.get(f"/desk/customers/{found['customer']}").status_code == 404
+    assert client.get("/desk/customers/999999").status_code == 404
+
+
+def test_return_page_tells_one_readable_timeline(client, session, world, found):
+    login(client, "super")
+    page = client.get(f"/desk/returns/{found['rma']}").get_data(as_text=True)
+    lpn = found["phone_lpn"]
+    steps = re.findall(r'<span class="tl-title">([^<]*)</span>', page)
+    assert steps, page
+    text = "\n".join(steps)
+    assert f"Received {lpn} (Phone X1 128GB) at Main DC dock (DOCK-01)" in text
+    assert "Parcel 1 opened at Main DC" in text
+    assert f"Inspected {lpn} (Phone X1 128GB): grade A, packaging opened" in text
+    assert f"Exception: Serial mismatch on {lpn} (Phone X1 128GB)" in text
+    assert f"{lpn} (Phone X1 128GB) moved to quarantine at Main DC quarantine (QUARANTINE-01)" in text
+    assert "Return RMA-5001 authorised" in text
+    assert re.search(rf"Refund for {lpn} pending approval: [\d,.]+ USD", text)
+    assert len(steps) == len(set(steps)), steps  # each step once
+    for raw in ("Audit:", "Event:", "Ledger:", "unit.", "refund.", "_id", "None"):
+        assert raw not in text, raw
+    # The lines, units, parcels, exceptions and refunds are there, the money too for a supervisor.
+    for bit in ("PHN-X1-128", "TEE-BLU-M", "Serial mismatch", "pending approval", "RMA-5001", "Dana Buyer", "SO-1001",
+                "1Z999AA10123456784", "Parcels (1)", "Units (1)", "Refund triggers (1)"):
+        assert bit in page, bit
+    assert "649.00" in page
+    # In time order.
+    times = re.findall(r'<li class="tl-[a-z]+">\s*<time datetime="([^"]+)"', page)
+    assert times == sorted(times)
+
+
+def test_partner_sees_no_money_a_worker_does(client, session, world, found):
+    with unit_of_work(session):
+        unit = session.get(ReturnUnit, found["shirt"])
+        unit.paid_price = Decimal("21.37")
+    login(client, "partner")
+    page = client.get(f"/desk/returns/{found['rma_3pl']}").get_data(as_text=True)
+    assert found["shirt_lpn"] in page and "Refund triggers (1)" in page and "awaiting inspection" in page
+    assert "21.37" not in page and "USD" not in page and "Amount" not in page and "Value" not in page
+    client.post("/logout")
+    login(client, "worker")
+    page = client.get(f"/desk/returns/{found['rma_3pl']}").get_data(as_text=True)
+    assert "21.37" in page
