@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import User
@@ -945,3 +945,148 @@ def customer_page(session: Session, actor: Actor, customer_id: int) -> CustomerP
         raise NotFound("No such customer.")
     return CustomerPage(customer, returns)
 
+
+# --------------------------------------------------------------------------- search
+
+
+SEARCH_MAX = 200  # longer than any code or name: answered without a query
+NAME_MIN = 2  # a name is searched from two characters on
+SEARCH_LIMIT = 20  # hits of one kind shown; more says "type more"
+
+
+@dataclass(frozen=True)
+class UnitHit:
+    """A unit found by its LPN or serial."""
+
+    id: int
+    lpn: str
+    serial: str | None
+    sku: str
+    product_name: str
+    state: str
+    warehouse: str
+    rma_id: int | None
+    rma_number: str | None
+    how: str
+
+
+@dataclass(frozen=True)
+class CustomerHit:
+    """A customer found by name or reference, with how many of their returns the actor sees."""
+
+    id: int
+    name: str
+    external_ref: str
+    returns: int
+
+
+@dataclass
+class SearchResult:
+    """What one search found, by kind; `note` says why nothing was looked up (too long, too short)."""
+
+    query: str
+    units: list[UnitHit] = field(default_factory=list)
+    returns: list[ReturnHit] = field(default_factory=list)
+    customers: list[CustomerHit] = field(default_factory=list)
+    note: str | None = None
+    more: bool = False  # a kind had more hits than SEARCH_LIMIT
+
+    @property
+    def total(self) -> int:
+        """Hits of every kind."""
+        return len(self.units) + len(self.returns) + len(self.customers)
+
+    @property
+    def only(self) -> tuple[str, int] | None:
+        """(kind, id) of the one thing found, when exactly one was."""
+        if self.total != 1:
+            return None
+        for kind, hits in (("unit", self.units), ("return", self.returns), ("customer", self.customers)):
+            if hits:
+                return kind, hits[0].id
+        return None
+
+
+def _codes(text: str) -> list[str]:
+    """The forms a typed code is looked up in: as typed and upper case (labels print upper case)."""
+    return list(dict.fromkeys([text, text.upper()]))
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern matching what starts with `text`, its wildcards escaped (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search(session: Session, actor: Actor, text: str | None) -> SearchResult:
+    """Units by LPN or serial, returns by RMA, tracking or order number, customers by reference or
+    name (prefix, any case), all scoped to the actor. Codes are looked up by equality on their unique
+    or plain indexes (as typed and upper case); the name is a prefix, its wildcards escaped, looked
+    for only when the text holds no digit."""
+    query = " ".join((text or "").split())
+    result = SearchResult(query=query)
+    if not query:
+        return result
+    if len(query) > SEARCH_MAX:
+        result.note = f"That is longer than any code or name ({SEARCH_MAX} characters at most)."
+        return result
+    codes = _codes(query)
+    result.units = _unit_hits(session, actor, codes)
+    result.returns = _return_hits(session, actor, codes)
+    result.customers = _customer_hits(session, actor, codes, query)
+    result.more = any(len(h) > SEARCH_LIMIT for h in (result.units, result.returns, result.customers))
+    result.units, result.returns, result.customers = (result.units[:SEARCH_LIMIT], result.returns[:SEARCH_LIMIT],
+                                                      result.customers[:SEARCH_LIMIT])
+    return result
+
+
+def _unit_hits(session: Session, actor: Actor, codes: list[str]) -> list[UnitHit]:
+    units = ReturnUnit.__table__
+    cols = (units.c.id, units.c.lpn, units.c.serial, units.c.state, units.c.product_id, units.c.warehouse_id, units.c.rma_id)
+    by_lpn = scope_units(select(*cols, literal("LPN").label("how")).where(units.c.lpn.in_(codes)), actor)
+    by_serial = scope_units(select(*cols, literal("serial").label("how")).where(units.c.serial.in_(codes)), actor)
+    found = union_all(by_lpn, by_serial).subquery()
+    stmt = (select(found, Product.sku, Product.name, Warehouse.code.label("warehouse"), Rma.number.label("rma_number"))
+            .join(Product, Product.id == found.c.product_id).join(Warehouse, Warehouse.id == found.c.warehouse_id)
+            .outerjoin(Rma, Rma.id == found.c.rma_id).order_by(found.c.lpn).limit(SEARCH_LIMIT * 2 + 1))
+    hits: dict[int, UnitHit] = {}
+    for r in session.execute(stmt):
+        hits.setdefault(r.id, UnitHit(r.id, r.lpn, r.serial, r.sku, r.name, r.state, r.warehouse, r.rma_id,
+                                      r.rma_number, r.how))
+    return list(hits.values())
+
+
+def _return_hits(session: Session, actor: Actor, codes: list[str]) -> list[ReturnHit]:
+    rmas, tracking, orders = Rma.__table__, CarrierTracking.__table__, Order.__table__
+    by_number = scope_rmas(select(rmas.c.id, literal("RMA number").label("how")).where(rmas.c.number.in_(codes)), actor)
+    by_tracking = scope_rmas(select(rmas.c.id, literal("tracking number")).join(tracking, tracking.c.rma_id == rmas.c.id)
+                             .where(tracking.c.tracking_number.in_(codes)), actor)
+    by_order = scope_rmas(select(rmas.c.id, literal("order number")).join(orders, orders.c.id == rmas.c.order_id)
+                          .where(orders.c.number.in_(codes)), actor)
+    found = union_all(by_number, by_tracking, by_order).subquery()
+    stmt = (select(found.c.how, Rma.id, Rma.number, Rma.status, Rma.created_at, Warehouse.code.label("warehouse"),
+                   Customer.name.label("customer"))
+            .join(Rma, Rma.id == found.c.id).join(Warehouse, Warehouse.id == Rma.warehouse_id)
+            .outerjoin(Customer, Customer.id == Rma.customer_id)
+            .order_by(Rma.created_at.desc(), Rma.id.desc()).limit(SEARCH_LIMIT + 1))
+    hits: dict[int, ReturnHit] = {}
+    for r in session.execute(stmt):
+        hits.setdefault(r.id, ReturnHit(r.id, r.number, r.status, r.created_at, r.warehouse, r.customer, r.how))
+    return list(hits.values())
+
+
+def _customer_hits(session: Session, actor: Actor, codes: list[str], query: str) -> list[CustomerHit]:
+    """Customers by reference (equality) or name (case-insensitive prefix, from NAME_MIN characters,
+    and only for text without a digit: a code is never a name, and a name is the one search no index
+    serves, so a scanned code never reads the customers table). A partner finds only customers with
+    a return in their scope, and counts only those returns."""
+    customers, rmas = Customer.__table__, Rma.__table__
+    matches = customers.c.external_ref.in_(codes)
+    if len(query) >= NAME_MIN and not any(c.isdigit() for c in query):
+        matches = or_(matches, func.lower(customers.c.name).like(like_prefix(query.lower()), escape="\\"))
+    seen = scope_rmas(select(func.count()).select_from(rmas).where(rmas.c.customer_id == customers.c.id), actor)
+    returns = seen.scalar_subquery()
+    stmt = select(customers.c.id, customers.c.name, customers.c.external_ref, returns.label("returns")).where(matches)
+    if actor.is_partner:
+        stmt = stmt.where(returns > 0)
+    stmt = stmt.order_by(customers.c.name, customers.c.id).limit(SEARCH_LIMIT + 1)
+    return [CustomerHit(r.id, r.name, r.external_ref, r.returns) for r in session.execute(stmt)]

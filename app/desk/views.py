@@ -262,7 +262,7 @@ def photo_thumb(photo_id: int) -> Response:
     return _photo(photo_id, thumb=True)
 
 
-# --------------------------------------------------------------------------- a return's page and a customer's
+# --------------------------------------------------------------------------- search, a return's page, a customer's
 
 
 def unit_url(unit_id: int) -> str | None:
@@ -273,6 +273,22 @@ def unit_url(unit_id: int) -> str | None:
     if actor().can("inspect") and "receiving.unit_page" in current_app.view_functions:
         return url_for("receiving.unit_page", unit_id=unit_id)
     return None
+
+
+@bp.get("/search")
+@require("look_up")
+def search() -> Response:
+    """One box: a unit by LPN or serial, a return by RMA, tracking or order number, a customer by
+    name or reference. One hit opens its page; several are listed by kind; none says what was searched."""
+    result = desk_queries.search(db.session, actor(), request.args.get("q"))
+    only = result.only
+    if only is not None:
+        kind, id_ = only
+        target = {"unit": lambda: unit_url(id_), "return": lambda: url_for("desk.return_page", rma_id=id_),
+                  "customer": lambda: url_for("desk.customer_page", customer_id=id_)}[kind]()
+        if target is not None:
+            return redirect(target)
+    return render("desk/search.html", result=result)
 
 
 @bp.get("/returns/<int:rma_id>")
