@@ -847,6 +847,8 @@ class _Story:
                 items.append(step)
         if not told_created:
             items.append(TimelineItem(rma.created_at, "return", f"Return {rma.number} authorised", None, None, 0))
+        if rma.closed_at is not None:
+            items.append(TimelineItem(rma.closed_at, "return", f"Return {rma.number} closed", None, None, 6))
         for n, p in enumerate(parcels, start=1):
             wh = self.warehouses.get(p.warehouse_id)
             items.append(TimelineItem(p.opened_at, "parcel", f"Parcel {n} opened at {wh.name if wh else 'the dock'}",
@@ -868,8 +870,13 @@ class _Story:
             items.append(TimelineItem(e.at, "refund", title, e.reason, self.who(e.actor_id, "Dockhand"), 3))
         for x in exceptions:
             label = EXCEPTION_LABELS.get(x.type, x.type)
-            about = f" on {self.unit(x.unit_id)}" if x.unit_id in self.units else ""
-            items.append(TimelineItem(x.opened_at, "exception", f"Exception: {label}{about}", None,
+            product = self.products.get(x.product_id or 0)
+            about = (f" on {self.unit(x.unit_id)}" if x.unit_id in self.units
+                     else f": {product.name}" if product is not None else "")
+            counts = x.details or {}
+            detail = (f"{counts.get('expected', '?')} expected, {counts.get('received', '?')} received"
+                      if x.type == "missing_item" else None)
+            items.append(TimelineItem(x.opened_at, "exception", f"Exception: {label}{about}", detail,
                                       self.who(x.opened_by_id), 4))
             if x.resolved_at is not None:
                 outcome = RESOLUTION_LABELS.get(x.resolution or "", (x.resolution or "resolved").replace("_", " "))

@@ -15,6 +15,11 @@ from tests.integration.desk.test_desk_services import key, serial_mismatch_case
 
 @pytest.fixture
 def found(session, world):  # type: ignore[no-untyped-def]
+    """The scene of lookup_scene."""
+    return lookup_scene(session, world)
+
+
+def lookup_scene(session, world) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """RMA-5001 at the main DC received through the real flow (a phone with a serial nobody shipped),
     and RMA-7001 at the partner's warehouse (a merchant it serves) with one shirt received by the partner."""
     case = serial_mismatch_case(session, world)
@@ -34,4 +39,5 @@ def found(session, world):  # type: ignore[no-untyped-def]
     lpns = dict(session.execute(select(ReturnUnit.id, ReturnUnit.lpn)).all())
     session.rollback()
     return {"rma": world.rma.id, "rma_3pl": rma_id, "phone": case["unit_id"], "phone_lpn": lpns[case["unit_id"]],
-            "shirt": shirt.unit_id, "shirt_lpn": lpns[shirt.unit_id], "customer": world.customer.id}
+            "shirt": shirt.unit_id, "shirt_lpn": lpns[shirt.unit_id], "customer": world.customer.id,
+            "parcel": case["parcel_id"]}

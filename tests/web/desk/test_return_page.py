@@ -79,6 +79,7 @@ def test_return_page_tells_one_readable_timeline(client, session, world, found):
     assert "Return RMA-5001 authorised" in text
     assert re.search(rf"Refund for {lpn} pending approval: [\d,.]+ USD", text)
     assert len(steps) == len(set(steps)), steps  # each step once
+    assert "closed" not in text  # the parcel is still open, the return too
     for raw in ("Audit:", "Event:", "Ledger:", "unit.", "refund.", "_id", "None"):
         assert raw not in text, raw
     # The lines, units, parcels, exceptions and refunds are there, the money too for a supervisor.
@@ -103,3 +104,16 @@ def test_partner_sees_no_money_a_worker_does(client, session, world, found):
     login(client, "worker")
     page = client.get(f"/desk/returns/{found['rma_3pl']}").get_data(as_text=True)
     assert "21.37" in page
+
+
+def test_a_closed_return_tells_what_was_missing(client, session, world, found):
+    from app.receiving.services import close_parcel
+    from tests.integration.desk.test_desk_services import key
+
+    close_parcel(session, world.actor("worker"), parcel_id=found["parcel"], idempotency_key=key())
+    session.rollback()
+    login(client, "worker")
+    page = client.get(f"/desk/returns/{found['rma']}").get_data(as_text=True)
+    steps = re.findall(r'<span class="tl-title">([^<]*)</span>', page)
+    assert steps[-3:] == ["Parcel 1 closed", "Exception: Missing item: Tee blue M", "Return RMA-5001 closed"], steps
+    assert "2 expected, 0 received" in page
