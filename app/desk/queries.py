@@ -867,7 +867,8 @@ class _Story:
             status = refund_domain.STATUS_LABELS.get(e.to_status, e.to_status)
             money = f": {e.amount:,.2f} {r.currency}" if self.show_money else ""
             title = f"Refund for {self.units[r.unit_id].lpn if r.unit_id in self.units else 'a unit'} {status}{money}"
-            items.append(TimelineItem(e.at, "refund", title, e.reason, self.who(e.actor_id, "Dockhand"), 3))
+            why = e.reason if self.show_money else None  # a hold's or a decision's reason may quote the amount
+            items.append(TimelineItem(e.at, "refund", title, why, self.who(e.actor_id, "Dockhand"), 3))
         for x in exceptions:
             label = EXCEPTION_LABELS.get(x.type, x.type)
             product = self.products.get(x.product_id or 0)

@@ -117,3 +117,16 @@ def test_a_closed_return_tells_what_was_missing(client, session, world, found):
     steps = re.findall(r'<span class="tl-title">([^<]*)</span>', page)
     assert steps[-3:] == ["Parcel 1 closed", "Exception: Missing item: Tee blue M", "Return RMA-5001 closed"], steps
     assert "2 expected, 0 received" in page
+
+
+def test_a_partner_reads_no_amount_in_the_timeline_either(client, session, world, found):
+    """The phone's refund was held with its amount in the reason: a partner whose organisation ran
+    the main DC would read the step, not the amount."""
+    from app.catalog.models import Warehouse
+
+    with unit_of_work(session):
+        session.get(Warehouse, world.wh.id).partner_org_id = world.org.id
+    login(client, "partner")
+    page = client.get(f"/desk/returns/{found['rma']}").get_data(as_text=True)
+    assert f"Refund for {found['phone_lpn']} pending approval<" in page
+    assert "649" not in page and "threshold" not in page and "USD" not in page
