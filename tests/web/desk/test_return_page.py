@@ -130,3 +130,9 @@ def test_a_partner_reads_no_amount_in_the_timeline_either(client, session, world
     page = client.get(f"/desk/returns/{found['rma']}").get_data(as_text=True)
     assert f"Refund for {found['phone_lpn']} pending approval<" in page
     assert "649" not in page and "threshold" not in page and "USD" not in page
+
+
+def test_a_units_case_links_to_its_return(client, found):
+    login(client, "super")
+    case = client.get(f"/desk/units/{found['phone']}").get_data(as_text=True)
+    assert f'href="/desk/returns/{found["rma"]}"' in case
