@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "edit_rules": frozenset({SUPERVISOR}),
     "edit_reason_codes": frozenset({SUPERVISOR, ADMIN}),
     "view_desk": frozenset({SUPERVISOR}),
+    # Find a unit, a return or a customer and read a return's page (partners: in their scope).
+    "look_up": frozenset({WORKER, SUPERVISOR, PARTNER}),
     "admin": frozenset({ADMIN}),
     "acknowledge_refunds": frozenset({INTEGRATION}),
 }

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import User
@@ -23,13 +23,16 @@ from app.inspection.queries import scope_photos
 from app.ledger.queries import load_unit, scope_units
 from app.catalog.models import CATEGORIES, Location, Merchant, Product, SalesChannel, Warehouse
 from app.db import as_utc, utcnow
+from app.errors import NotFound
 from app.disposition.models import ReasonCode
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES, ReturnException
 from app.inspection.models import Inspection, Photo
 from app.ledger.domain import EDGES, STATE_LABELS
 from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
-from app.orders.models import OrderLine, Rma, RmaLine, ShippedSerial
+from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
+from app.orders.queries import load_rma, scope_rmas
 from app.receiving.models import Parcel
+from app.receiving.queries import scope_parcels
 from app.refunds import domain as refund_domain
 from app.refunds.models import RefundEvent, RefundTrigger
 
@@ -617,3 +620,481 @@ def _unit_attribute_filters(stmt: Select, q: QueueQuery, *, joined: bool) -> Sel
             stmt = stmt.join(Rma, Rma.id == ReturnUnit.rma_id).join(SalesChannel, SalesChannel.id == Rma.channel_id)
         stmt = stmt.where(SalesChannel.code == q.channel)
     return stmt
+
+
+# --------------------------------------------------------------------------- a return's page
+
+
+@dataclass(frozen=True)
+class LineView:
+    """A line of a return: what was expected and how many units filled it."""
+
+    sku: str
+    product_name: str
+    quantity: int
+    received: int
+    reason_code: str
+    resolution: str
+    exchange_sku: str | None
+
+
+@dataclass(frozen=True)
+class ParcelView:
+    """A parcel of a return, named by its order of arrival and the label scanned."""
+
+    number: int
+    label: str
+    warehouse: str
+    status: str
+    opened_at: datetime
+    opened_by: str | None
+    closed_at: datetime | None
+    units: int
+
+
+@dataclass(frozen=True)
+class UnitView:
+    """A unit of a return."""
+
+    id: int
+    lpn: str
+    sku: str
+    product_name: str
+    serial: str | None
+    state: str
+    location: str | None
+    grade: str | None
+    value: Decimal | None  # None when the actor may not see money
+
+
+@dataclass(frozen=True)
+class ExceptionView:
+    """An exception raised on a return, its units or parcels."""
+
+    id: int
+    type: str
+    status: str
+    lpn: str | None
+    sku: str | None
+    opened_at: datetime
+    resolution: str | None
+
+
+@dataclass(frozen=True)
+class RefundView:
+    """A unit's refund trigger; the amounts are None when the actor may not see money."""
+
+    lpn: str
+    status: str
+    resolution: str
+    exchange_sku: str | None
+    amount: Decimal | None
+    paid: Decimal | None
+    currency: str
+
+
+@dataclass
+class ReturnPage:
+    """Everything about one return: lines, parcels, units, exceptions, refunds, one timeline."""
+
+    rma: Rma
+    merchant: str
+    channel: str
+    warehouse: str
+    customer: Customer | None
+    order_number: str | None
+    trackings: list[tuple[str, str, str]]  # (carrier, number, status)
+    lines: list[LineView]
+    parcels: list[ParcelView]
+    units: list[UnitView]
+    exceptions: list[ExceptionView]
+    refunds: list[RefundView]
+    timeline: list[TimelineItem]
+    show_money: bool
+
+
+def return_page(session: Session, actor: Actor, rma_id: int) -> ReturnPage:
+    """Load one return's page (scoped: NotFound for a return the actor may not see, the same
+    answer as for one that does not exist). Every read goes by an indexed foreign key."""
+    rma = load_rma(session, actor, rma_id)
+    show_money = actor.can("see_refund_amounts")
+    merchant = session.get(Merchant, rma.merchant_id)
+    channel = session.get(SalesChannel, rma.channel_id)
+    warehouse = session.get(Warehouse, rma.warehouse_id)
+    customer = session.get(Customer, rma.customer_id) if rma.customer_id else None
+    order = session.get(Order, rma.order_id) if rma.order_id else None
+    trackings = [(t.carrier, t.tracking_number, t.status) for t in
+                 session.scalars(select(CarrierTracking).where(CarrierTracking.rma_id == rma.id).order_by(CarrierTracking.id))]
+
+    units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.rma_id == rma.id)
+                                             .order_by(ReturnUnit.id), actor)))
+    unit_ids = [u.id for u in units]
+    products = _by_id(session, Product, {u.product_id for u in units})
+    line_rows = list(session.execute(select(RmaLine, Product).join(Product, Product.id == RmaLine.product_id)
+                                     .where(RmaLine.rma_id == rma.id).order_by(RmaLine.id)))
+    received = {}
+    for u in units:
+        if u.rma_line_id is not None:
+            received[u.rma_line_id] = received.get(u.rma_line_id, 0) + 1
+    lines = [LineView(p.sku, p.name, line.quantity, received.get(line.id, 0), line.reason_code, line.resolution,
+                      line.exchange_sku) for line, p in line_rows]
+    products.update({p.id: p for _, p in line_rows})
+
+    parcels = list(session.scalars(scope_parcels(select(Parcel).where(Parcel.rma_id == rma.id).order_by(Parcel.opened_at, Parcel.id),
+                                                 actor)))
+    exc_where = [ReturnException.rma_id == rma.id]
+    if unit_ids:
+        exc_where.append(ReturnException.unit_id.in_(unit_ids))
+    if parcels:
+        exc_where.append(ReturnException.parcel_id.in_([p.id for p in parcels]))
+    exceptions = list(session.scalars(scope_exceptions(select(ReturnException).where(or_(*exc_where))
+                                                       .order_by(ReturnException.opened_at, ReturnException.id), actor)))
+    refunds = list(session.scalars(select(RefundTrigger).where(RefundTrigger.unit_id.in_(unit_ids)).order_by(RefundTrigger.id))) \
+        if unit_ids else []
+    ledger = list(session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id.in_(unit_ids)).order_by(LedgerEntry.id))) \
+        if unit_ids else []
+    refund_events = list(session.scalars(select(RefundEvent).where(RefundEvent.refund_id.in_([r.id for r in refunds]))
+                                         .order_by(RefundEvent.id))) if refunds else []
+    entities = [and_(AuditEntry.entity_type == "rma", AuditEntry.entity_id == rma.id)]
+    if unit_ids:
+        entities.append(and_(AuditEntry.entity_type == "unit", AuditEntry.entity_id.in_(unit_ids)))
+    if parcels:
+        entities.append(and_(AuditEntry.entity_type == "parcel", AuditEntry.entity_id.in_([p.id for p in parcels])))
+    audits = list(session.scalars(select(AuditEntry).where(or_(*entities)).order_by(AuditEntry.id)))
+
+    location_ids = {u.location_id for u in units} | {e.to_location_id for e in ledger}
+    locations = _by_id(session, Location, {i for i in location_ids if i is not None})
+    warehouses = _by_id(session, Warehouse, {rma.warehouse_id} | {p.warehouse_id for p in parcels} | {u.warehouse_id for u in units})
+    products.update(_by_id(session, Product, {e.product_id for e in exceptions if e.product_id} - set(products)))
+    names = _names(session, {e.actor_id for e in ledger} | {e.actor_id for e in refund_events}
+                   | {p.opened_by_id for p in parcels} | {p.closed_by_id for p in parcels}
+                   | {e.opened_by_id for e in exceptions} | {e.resolved_by_id for e in exceptions})
+    by_unit = {u.id: u for u in units}
+    units_in_parcel: dict[int, int] = {}
+    for u in units:
+        if u.parcel_id is not None:
+            units_in_parcel[u.parcel_id] = units_in_parcel.get(u.parcel_id, 0) + 1
+    parcel_views = [ParcelView(n, p.scanned_code, warehouses[p.warehouse_id].name, p.status, p.opened_at,
+                               names.get(p.opened_by_id or 0), p.closed_at, units_in_parcel.get(p.id, 0))
+                    for n, p in enumerate(parcels, start=1)]
+    unit_views = [UnitView(u.id, u.lpn, products[u.product_id].sku, products[u.product_id].name, u.serial, u.state,
+                           locations[u.location_id].code if u.location_id in locations else None, u.grade,
+                           (u.paid_price if u.paid_price is not None else products[u.product_id].unit_value) if show_money else None)
+                  for u in units]
+    exception_views = [ExceptionView(e.id, e.type, e.status, by_unit[e.unit_id].lpn if e.unit_id in by_unit else None,
+                                     products[e.product_id].sku if e.product_id in products else None, e.opened_at,
+                                     e.resolution) for e in exceptions]
+    refund_views = [RefundView(by_unit[r.unit_id].lpn, r.status, r.resolution, r.exchange_sku,
+                               r.amount if show_money else None, r.paid_amount if show_money else None, r.currency)
+                    for r in refunds]
+    story = _Story(by_unit, products, locations, warehouses, names, show_money)
+    timeline = story.merge(rma, parcels, ledger, refunds, refund_events, exceptions, audits)
+    return ReturnPage(rma=rma, merchant=merchant.name if merchant else "", channel=channel.name if channel else "",
+                      warehouse=warehouse.name if warehouse else "", customer=customer,
+                      order_number=order.number if order else None, trackings=trackings, lines=lines,
+                      parcels=parcel_views, units=unit_views, exceptions=exception_views, refunds=refund_views,
+                      timeline=timeline, show_money=show_money)
+
+
+def _by_id(session: Session, model: Any, ids: set[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+@dataclass
+class _Story:
+    """Turns the rows of one return into timeline steps in words: each step told once, by the
+    record that owns it (a unit's moves by the ledger, a refund's by its events, a parcel and an
+    exception by their own rows, the rest by the audit trail); no database ids."""
+
+    units: dict[int, ReturnUnit]
+    products: dict[int, Product]
+    locations: dict[int, Location]
+    warehouses: dict[int, Warehouse]
+    names: dict[int, str]
+    show_money: bool
+
+    def unit(self, unit_id: int | None) -> str:
+        u = self.units.get(unit_id or 0)
+        if u is None:
+            return "a unit"
+        p = self.products.get(u.product_id)
+        return f"{u.lpn} ({p.name})" if p else u.lpn
+
+    def place(self, location_id: int | None, warehouse_id: int) -> str:
+        wh = self.warehouses.get(warehouse_id)
+        loc = self.locations.get(location_id or 0)
+        where = wh.name if wh else ""
+        if loc is not None:
+            where = f"{where} {loc.type.replace('_', ' ')} ({loc.code})" if where else loc.code
+        return where
+
+    def who(self, user_id: int | None, fallback: str | None = None) -> str | None:
+        return self.names.get(user_id or 0, fallback)
+
+    def merge(self, rma: Rma, parcels: list[Parcel], ledger: list[LedgerEntry], refunds: list[RefundTrigger],
+              refund_events: list[RefundEvent], exceptions: list[ReturnException],
+              audits: list[AuditEntry]) -> list[TimelineItem]:
+        from app.exceptions.services import RESOLUTION_LABELS
+
+        items: list[TimelineItem] = []
+        told_created = False
+        for a in audits:
+            step = self.audit(a)
+            if step is not None:
+                told_created = told_created or a.action == "rma.created"
+                items.append(step)
+        if not told_created:
+            items.append(TimelineItem(rma.created_at, "return", f"Return {rma.number} authorised", None, None, 0))
+        if rma.closed_at is not None:
+            items.append(TimelineItem(rma.closed_at, "return", f"Return {rma.number} closed", None, None, 6))
+        for n, p in enumerate(parcels, start=1):
+            wh = self.warehouses.get(p.warehouse_id)
+            items.append(TimelineItem(p.opened_at, "parcel", f"Parcel {n} opened at {wh.name if wh else 'the dock'}",
+                                      f"label scanned: {p.scanned_code}", self.who(p.opened_by_id), 1))
+            if p.closed_at is not None:
+                items.append(TimelineItem(p.closed_at, "parcel", f"Parcel {n} closed", None, self.who(p.closed_by_id), 5))
+        for e in ledger:
+            what, where = self.unit(e.unit_id), self.place(e.to_location_id, e.warehouse_id)
+            to = STATE_LABELS.get(e.to_state, e.to_state)
+            title = (f"Received {what} at {where}" if e.from_state is None
+                     else f"{what} moved to {to}" + (f" at {where}" if where else ""))
+            items.append(TimelineItem(e.at, "unit", title, e.reason, self.who(e.actor_id, e.actor_role), 2))
+        refund_units = {r.id: r for r in refunds}
+        for e in refund_events:
+            r = refund_units[e.refund_id]
+            status = refund_domain.STATUS_LABELS.get(e.to_status, e.to_status)
+            money = f": {e.amount:,.2f} {r.currency}" if self.show_money else ""
+            title = f"Refund for {self.units[r.unit_id].lpn if r.unit_id in self.units else 'a unit'} {status}{money}"
+            why = e.reason if self.show_money else None  # a hold's or a decision's reason may quote the amount
+            items.append(TimelineItem(e.at, "refund", title, why, self.who(e.actor_id, "Dockhand"), 3))
+        for x in exceptions:
+            label = EXCEPTION_LABELS.get(x.type, x.type)
+            product = self.products.get(x.product_id or 0)
+            about = (f" on {self.unit(x.unit_id)}" if x.unit_id in self.units
+                     else f": {product.name}" if product is not None else "")
+            counts = x.details or {}
+            detail = (f"{counts.get('expected', '?')} expected, {counts.get('received', '?')} received"
+                      if x.type == "missing_item" else None)
+            items.append(TimelineItem(x.opened_at, "exception", f"Exception: {label}{about}", detail,
+                                      self.who(x.opened_by_id), 4))
+            if x.resolved_at is not None:
+                outcome = RESOLUTION_LABELS.get(x.resolution or "", (x.resolution or "resolved").replace("_", " "))
+                items.append(TimelineItem(x.resolved_at, "exception", f"{label} resolved: {outcome}", x.resolution_reason,
+                                          self.who(x.resolved_by_id), 4))
+        items.sort(key=lambda i: (as_utc(i.at), i.order))
+        return items
+
+    def audit(self, a: AuditEntry) -> TimelineItem | None:
+        """The step an audit entry tells, or None when another record tells it (a unit's move, a
+        parcel opened or closed) or it is not about the goods (a label printed)."""
+        details = a.details or {}
+        if a.entity_type == "unit":
+            if "to_state" in details:
+                return None  # the ledger row tells the move
+            what = self.unit(a.entity_id)
+            if a.action in ("unit.inspected", "unit.regraded"):
+                verb = "Inspected" if a.action == "unit.inspected" else "Re-graded"
+                grade = f"grade {details.get('grade', '?')}, packaging {str(details.get('packaging', '?')).replace('_', ' ')}"
+                return TimelineItem(a.at, "unit", f"{verb} {what}: {grade}", a.reason, a.actor_name, 2)
+            titles = {"unit.photo_added": f"Photo added to {what}", "unit.linked_to_rma": f"{what} linked to this return",
+                      "unit.accepted_as_sku": f"{what} accepted as another SKU"}
+            return TimelineItem(a.at, "unit", titles.get(a.action, f"{what}: {a.action.split('.', 1)[-1].replace('_', ' ')}"),
+                                a.reason, a.actor_name, 2)
+        if a.entity_type == "parcel":
+            if a.action == "parcel.linked_to_rma":
+                return TimelineItem(a.at, "parcel", "Blind parcel linked to this return", a.reason, a.actor_name, 1)
+            return None  # opened and closed: the parcel's row tells them
+        if a.entity_type == "rma":
+            titles = {"rma.created": "Return authorised", "rma.cancelled": "Return cancelled",
+                      "rma.lines_changed": "Return's items changed"}
+            return TimelineItem(a.at, "return", titles.get(a.action, a.action.split(".", 1)[-1].replace("_", " ").capitalize()),
+                                a.reason, a.actor_name, 0)
+        return None
+
+
+# --------------------------------------------------------------------------- a customer's returns
+
+
+@dataclass(frozen=True)
+class ReturnHit:
+    """A return in a list: found by a search (`how`: by its RMA, tracking or order number), or a customer's."""
+
+    id: int
+    number: str
+    status: str
+    created_at: datetime
+    warehouse: str
+    customer: str | None
+    how: str
+
+
+@dataclass
+class CustomerPage:
+    """A customer and the returns of theirs the actor sees, newest first."""
+
+    customer: Customer
+    returns: list[ReturnHit]
+
+
+def customer_page(session: Session, actor: Actor, customer_id: int) -> CustomerPage:
+    """A customer with their returns (scoped). NotFound when the customer does not exist, or, for a
+    partner, has no return in their scope (a partner never learns of a customer outside it)."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("No such customer.")
+    stmt = (scope_rmas(select(Rma.id, Rma.number, Rma.status, Rma.created_at, Warehouse.code.label("warehouse"))
+                       .join(Warehouse, Warehouse.id == Rma.warehouse_id).where(Rma.customer_id == customer_id), actor)
+            .order_by(Rma.created_at.desc(), Rma.id.desc()).limit(200))
+    returns = [ReturnHit(r.id, r.number, r.status, r.created_at, r.warehouse, customer.name, "")
+               for r in session.execute(stmt)]
+    if actor.is_partner and not returns:
+        raise NotFound("No such customer.")
+    return CustomerPage(customer, returns)
+
+
+# --------------------------------------------------------------------------- search
+
+
+SEARCH_MAX = 200  # longer than any code or name: answered without a query
+NAME_MIN = 2  # a name is searched from two characters on
+SEARCH_LIMIT = 20  # hits of one kind shown; more says "type more"
+
+
+@dataclass(frozen=True)
+class UnitHit:
+    """A unit found by its LPN or serial."""
+
+    id: int
+    lpn: str
+    serial: str | None
+    sku: str
+    product_name: str
+    state: str
+    warehouse: str
+    rma_id: int | None
+    rma_number: str | None
+    how: str
+
+
+@dataclass(frozen=True)
+class CustomerHit:
+    """A customer found by name or reference, with how many of their returns the actor sees."""
+
+    id: int
+    name: str
+    external_ref: str
+    returns: int
+
+
+@dataclass
+class SearchResult:
+    """What one search found, by kind; `note` says why nothing was looked up (too long, too short)."""
+
+    query: str
+    units: list[UnitHit] = field(default_factory=list)
+    returns: list[ReturnHit] = field(default_factory=list)
+    customers: list[CustomerHit] = field(default_factory=list)
+    note: str | None = None
+    more: bool = False  # a kind had more hits than SEARCH_LIMIT
+
+    @property
+    def total(self) -> int:
+        """Hits of every kind."""
+        return len(self.units) + len(self.returns) + len(self.customers)
+
+    @property
+    def only(self) -> tuple[str, int] | None:
+        """(kind, id) of the one thing found, when exactly one was."""
+        if self.total != 1:
+            return None
+        for kind, hits in (("unit", self.units), ("return", self.returns), ("customer", self.customers)):
+            if hits:
+                return kind, hits[0].id
+        return None
+
+
+def _codes(text: str) -> list[str]:
+    """The forms a typed code is looked up in: as typed and upper case (labels print upper case)."""
+    return list(dict.fromkeys([text, text.upper()]))
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern matching what starts with `text`, its wildcards escaped (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search(session: Session, actor: Actor, text: str | None) -> SearchResult:
+    """Units by LPN or serial, returns by RMA, tracking or order number, customers by reference or
+    name (prefix, any case), all scoped to the actor. Codes are looked up by equality on their unique
+    or plain indexes (as typed and upper case); the name is a prefix, its wildcards escaped, looked
+    for only when the text holds no digit."""
+    query = " ".join((text or "").split())
+    result = SearchResult(query=query)
+    if not query:
+        return result
+    if len(query) > SEARCH_MAX:
+        result.note = f"That is longer than any code or name ({SEARCH_MAX} characters at most)."
+        return result
+    codes = _codes(query)
+    result.units = _unit_hits(session, actor, codes)
+    result.returns = _return_hits(session, actor, codes)
+    result.customers = _customer_hits(session, actor, codes, query)
+    result.more = any(len(h) > SEARCH_LIMIT for h in (result.units, result.returns, result.customers))
+    result.units, result.returns, result.customers = (result.units[:SEARCH_LIMIT], result.returns[:SEARCH_LIMIT],
+                                                      result.customers[:SEARCH_LIMIT])
+    return result
+
+
+def _unit_hits(session: Session, actor: Actor, codes: list[str]) -> list[UnitHit]:
+    units = ReturnUnit.__table__
+    cols = (units.c.id, units.c.lpn, units.c.serial, units.c.state, units.c.product_id, units.c.warehouse_id, units.c.rma_id)
+    by_lpn = scope_units(select(*cols, literal("LPN").label("how")).where(units.c.lpn.in_(codes)), actor)
+    by_serial = scope_units(select(*cols, literal("serial").label("how")).where(units.c.serial.in_(codes)), actor)
+    found = union_all(by_lpn, by_serial).subquery()
+    stmt = (select(found, Product.sku, Product.name, Warehouse.code.label("warehouse"), Rma.number.label("rma_number"))
+            .join(Product, Product.id == found.c.product_id).join(Warehouse, Warehouse.id == found.c.warehouse_id)
+            .outerjoin(Rma, Rma.id == found.c.rma_id).order_by(found.c.lpn).limit(SEARCH_LIMIT * 2 + 1))
+    hits: dict[int, UnitHit] = {}
+    for r in session.execute(stmt):
+        hits.setdefault(r.id, UnitHit(r.id, r.lpn, r.serial, r.sku, r.name, r.state, r.warehouse, r.rma_id,
+                                      r.rma_number, r.how))
+    return list(hits.values())
+
+
+def _return_hits(session: Session, actor: Actor, codes: list[str]) -> list[ReturnHit]:
+    rmas, tracking, orders = Rma.__table__, CarrierTracking.__table__, Order.__table__
+    by_number = scope_rmas(select(rmas.c.id, literal("RMA number").label("how")).where(rmas.c.number.in_(codes)), actor)
+    by_tracking = scope_rmas(select(rmas.c.id, literal("tracking number")).join(tracking, tracking.c.rma_id == rmas.c.id)
+                             .where(tracking.c.tracking_number.in_(codes)), actor)
+    by_order = scope_rmas(select(rmas.c.id, literal("order number")).join(orders, orders.c.id == rmas.c.order_id)
+                          .where(orders.c.number.in_(codes)), actor)
+    found = union_all(by_number, by_tracking, by_order).subquery()
+    stmt = (select(found.c.how, Rma.id, Rma.number, Rma.status, Rma.created_at, Warehouse.code.label("warehouse"),
+                   Customer.name.label("customer"))
+            .join(Rma, Rma.id == found.c.id).join(Warehouse, Warehouse.id == Rma.warehouse_id)
+            .outerjoin(Customer, Customer.id == Rma.customer_id)
+            .order_by(Rma.created_at.desc(), Rma.id.desc()).limit(SEARCH_LIMIT + 1))
+    hits: dict[int, ReturnHit] = {}
+    for r in session.execute(stmt):
+        hits.setdefault(r.id, ReturnHit(r.id, r.number, r.status, r.created_at, r.warehouse, r.customer, r.how))
+    return list(hits.values())
+
+
+def _customer_hits(session: Session, actor: Actor, codes: list[str], query: str) -> list[CustomerHit]:
+    """Customers by reference (equality) or name (case-insensitive prefix, from NAME_MIN characters,
+    and only for text without a digit: a code is never a name, and a name is the one search no index
+    serves, so a scanned code never reads the customers table). A partner finds only customers with
+    a return in their scope, and counts only those returns."""
+    customers, rmas = Customer.__table__, Rma.__table__
+    matches = customers.c.external_ref.in_(codes)
+    if len(query) >= NAME_MIN and not any(c.isdigit() for c in query):
+        matches = or_(matches, func.lower(customers.c.name).like(like_prefix(query.lower()), escape="\\"))
+    seen = scope_rmas(select(func.count()).select_from(rmas).where(rmas.c.customer_id == customers.c.id), actor)
+    returns = seen.scalar_subquery()
+    stmt = select(customers.c.id, customers.c.name, customers.c.external_ref, returns.label("returns")).where(matches)
+    if actor.is_partner:
+        stmt = stmt.where(returns > 0)
+    stmt = stmt.order_by(customers.c.name, customers.c.id).limit(SEARCH_LIMIT + 1)
+    return [CustomerHit(r.id, r.name, r.external_ref, r.returns) for r in session.execute(stmt)]

@@ -54,7 +54,7 @@ def _desk_context() -> dict[str, Any]:
     return {"state_labels": STATE_LABELS, "exception_labels": EXCEPTION_LABELS,
             "exception_types": EXCEPTION_TYPES, "refund_labels": STATUS_LABELS, "target_label": desk_services.target_label,
             "resolution_labels": exception_services.RESOLUTION_LABELS, "receiving_home": _endpoint_url("receiving.scan_page"),
-            "explain": explain_conditions,
+            "explain": explain_conditions, "unit_url": unit_url,
             "resolutions_for": lambda type_: exception_services.RESOLUTIONS.get(type_, []),
             "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args})}
 
@@ -265,6 +265,49 @@ def photo(photo_id: int) -> Response:
 def photo_thumb(photo_id: int) -> Response:
     """A unit photo's thumbnail."""
     return _photo(photo_id, thumb=True)
+
+
+# --------------------------------------------------------------------------- search, a return's page, a customer's
+
+
+def unit_url(unit_id: int) -> str | None:
+    """Where a unit opens for the signed-in role: its case file at the desk, else the handheld's
+    unit screen (None: nowhere this role may go)."""
+    if actor().can("view_desk"):
+        return url_for("desk.unit_case", unit_id=unit_id)
+    if actor().can("inspect") and "receiving.unit_page" in current_app.view_functions:
+        return url_for("receiving.unit_page", unit_id=unit_id)
+    return None
+
+
+@bp.get("/search")
+@require("look_up")
+def search() -> Response:
+    """One box: a unit by LPN or serial, a return by RMA, tracking or order number, a customer by
+    name or reference. One hit opens its page; several are listed by kind; none says what was searched."""
+    result = desk_queries.search(db.session, actor(), request.args.get("q"))
+    only = result.only
+    if only is not None:
+        kind, id_ = only
+        target = {"unit": lambda: unit_url(id_), "return": lambda: url_for("desk.return_page", rma_id=id_),
+                  "customer": lambda: url_for("desk.customer_page", customer_id=id_)}[kind]()
+        if target is not None:
+            return redirect(target)
+    return render("desk/search.html", result=result)
+
+
+@bp.get("/returns/<int:rma_id>")
+@require("look_up")
+def return_page(rma_id: int) -> Response:
+    """A return: its lines, parcels, units, exceptions, refund triggers and one timeline."""
+    return render("desk/return.html", rpage=desk_queries.return_page(db.session, actor(), rma_id))
+
+
+@bp.get("/customers/<int:customer_id>")
+@require("look_up")
+def customer_page(customer_id: int) -> Response:
+    """A customer's returns (a partner: those in their scope)."""
+    return render("desk/customer.html", cpage=desk_queries.customer_page(db.session, actor(), customer_id))
 
 
 # --------------------------------------------------------------------------- unit decisions
