@@ -15,7 +15,7 @@ from app.db import utcnow
 from app.ledger.models import AuditEntry
 
 PER_PAGE = 50
-ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org")
+ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "csv_import")
 STATUSES = ("active", "inactive", "locked")
 
 
@@ -112,7 +112,7 @@ class AuditPage:
 
 def admin_audit(session: Session, page: int = 1) -> AuditPage:
     """What admins (and the command line) changed, newest first: logins, warehouses, locations,
-    partner organisations."""
+    partner organisations, CSV imports applied."""
     where = AuditEntry.entity_type.in_(ADMIN_ENTITIES)
     total = session.scalar(select(func.count()).select_from(AuditEntry).where(where)) or 0
     pages = max(1, math.ceil(total / PER_PAGE))

@@ -1,12 +1,13 @@
 """The intake use cases: products with their barcodes, and returns (RMAs) that a storefront, a
 marketplace or a returns portal authorises (the dock then finds one by its number, tracking
-number or order number). The API calls them; the CSV import will too. Each is one transaction,
-idempotent, audited, and publishes its event."""
+number or order number). The API calls them, and so does the CSV import (`upload_import`,
+`apply_import`, at the end). Each is one transaction, idempotent, audited, and publishes its event."""
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +18,14 @@ from app.auth.roles import Actor
 from app.catalog.domain import normalize_gtin
 from app.catalog.models import CATEGORIES, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
 from app.disposition.models import ReasonCode
-from app.errors import Conflict, InvalidItems, NotFound, NotPermitted, ValidationFailed
-from app.db import as_utc, utcnow
-from app.ledger.idempotency import Result, run_idempotent
+from app.errors import Conflict, DomainError, IdempotencyKeyReused, InvalidItems, NotFound, NotPermitted, ValidationFailed
+from app.db import as_utc, end_transaction, unit_of_work, utcnow
+from app.ledger.idempotency import Result, rebuilt, run_idempotent, stored
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
-from app.intake.domain import CARRIER_STATUSES
+from app.intake.domain import (CARRIER_STATUSES, KINDS, MAX_ERRORS_KEPT, REFUSED_WHOLE, Item, Parsed, RowError, parse)
+from app.intake.models import CsvImport
+from app.intake.queries import keys_used, missing_references
 from app.receiving.models import Parcel
 from app.refunds.domain import RESOLUTIONS
 from app.rows import write
@@ -614,3 +617,220 @@ def change_rma_lines(session: Session, actor: Actor, *, number: str, lines: list
 def _lines_out(rma: Rma) -> tuple[RmaLineOut, ...]:
     return tuple(RmaLineOut(ln.id, ln.product.sku, ln.quantity, ln.reason_code, ln.order_line_id, ln.resolution,
                             ln.exchange_sku) for ln in rma.lines)
+
+
+# --------------------------------------------------------------------------- the CSV import
+
+IMPORT_MAX_BYTES = 10 * 1024 * 1024  # the default of DOCKHAND_IMPORT_MAX_BYTES
+STALE_CLAIM = timedelta(minutes=10)  # an apply that died this long ago may be taken over
+
+
+def _may_import(actor: Actor) -> None:
+    if not actor.can("admin"):
+        raise NotPermitted("Only an admin can import files.")
+
+
+def _prefix(digest: str, kind: str) -> str:
+    """The start of the idempotency keys of a file's items: its hash and kind (the item's place follows)."""
+    return f"csv:{digest[:40]}:{kind[0]}"
+
+
+def _checked(session: Session, kind: str, content: bytes, digest: str) -> Parsed:
+    """The file read (app.intake.domain.parse) and what it names looked up: every bad row, sorted.
+    A return this same file created before is not "taken": applying it again answers it as done."""
+    parsed = parse(kind, content, categories=CATEGORIES)
+    if not parsed.fatal:
+        found = missing_references(session, kind, parsed.items)
+        if kind == "rmas" and found:
+            done = keys_used(session, _prefix(digest, kind))
+            mine = {line for n, it in enumerate(parsed.items) if f"{_prefix(digest, kind)}{n}" in done for line in it.lines}
+            found = [e for e in found if e.line not in mine]
+        parsed.errors.extend(found)
+        parsed.errors.sort(key=lambda e: e.line)
+    return parsed
+
+
+def _summary(parsed: Parsed) -> dict[str, Any]:
+    """What the preview shows, kept with the file: counts and the bad rows (the first 1000)."""
+    good = parsed.good_items()
+    return {"rows": parsed.rows, "items": len(parsed.items), "good_items": len(good),
+            "bad_rows": len(parsed.bad_lines()), "errors_total": len(parsed.errors), "fatal": parsed.fatal,
+            "refused_whole": bool(parsed.errors) and (parsed.fatal or parsed.kind in REFUSED_WHOLE),
+            "errors": [[e.line, e.column, e.message] for e in parsed.errors[:MAX_ERRORS_KEPT]]}
+
+
+def _filename(name: str | None) -> str:
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = "".join(c for c in base if c.isprintable()).strip()[:200]
+    return base or "upload.csv"
+
+
+@dataclass(frozen=True)
+class ImportUploaded(Result):
+    id: int
+
+
+def upload_import(session: Session, actor: Actor, *, kind: str, filename: str | None, content: bytes,
+                  max_bytes: int = IMPORT_MAX_BYTES, idempotency_key: str | None) -> ImportUploaded:
+    """Keep an uploaded CSV file (in the database: any app server may show its preview or apply it)
+    with its preview: every bad row by line number and reason. Nothing else is written."""
+    _may_import(actor)
+    if kind not in KINDS:
+        raise ValidationFailed(f"Choose what the file holds: {', '.join(KINDS)}.")
+    if not content:
+        raise ValidationFailed("Choose a CSV file to upload: none was sent, or it is empty.")
+    if len(content) > max_bytes:
+        raise ValidationFailed(f"The file is {len(content) / 1048576:.1f} MB; the import takes files up to "
+                               f"{max_bytes / 1048576:.0f} MB. Split it and upload the parts one by one.")
+    filename = _filename(filename)
+    digest = hashlib.sha256(content).hexdigest()
+    params = {"kind": kind, "sha256": digest, "filename": filename}
+
+    def work() -> ImportUploaded:
+        summary = _summary(_checked(session, kind, content, digest))
+        row = CsvImport(kind=kind, filename=filename, sha256=digest, size=len(content), content=content,
+                        status="previewed", preview=summary, created_by=actor.id)
+        session.add(row)
+        session.flush()
+        return ImportUploaded(row.id)
+
+    return run_idempotent(session, actor, idempotency_key, "csv_upload", params, work, result_type=ImportUploaded)
+
+
+@dataclass(frozen=True)
+class ImportApplied(Result):
+    """What applying a file did, item by item (products, orders or returns): `left_out` were bad in
+    the preview; `refused` the use case refused while applying."""
+
+    id: int
+    kind: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    left_out: int = 0
+    refused: int = 0
+
+
+def _claim(session: Session, actor: Actor, import_id: int) -> CsvImport | ImportApplied:
+    """Take the import for this apply (its status to `applying`), or the answer of the apply that
+    took it: its result when it is done; a Conflict while it runs."""
+    with unit_of_work(session):
+        row = session.scalars(select(CsvImport).where(CsvImport.id == import_id).with_for_update()).first()
+        if row is None:
+            raise NotFound("No such import.")
+        if row.status == "applied":
+            return rebuilt(ImportApplied, (row.result or {}).get("counts"))
+        started = as_utc(row.apply_started_at)
+        if row.status == "applying" and started is not None and utcnow() - started < STALE_CLAIM:
+            raise Conflict("This file is being applied just now (the same Apply sent twice, or by another admin). "
+                           "Nothing was done twice: reload this page in a moment to see what it did.")
+        row.status, row.apply_started_at, row.applied_by = "applying", utcnow(), actor.id
+        session.flush()
+        return row
+
+
+def _release(session: Session, import_id: int) -> None:
+    """Give the import back (an apply that stopped): another apply may run; the items' keys make
+    what was applied already answer as before."""
+    with unit_of_work(session):
+        session.execute(update(CsvImport).where(CsvImport.id == import_id, CsvImport.status == "applying")
+                        .values(status="previewed", apply_started_at=None))
+
+
+def apply_import(session: Session, actor: Actor, *, import_id: int) -> ImportApplied:
+    """Apply an uploaded file through the API's use cases: products (put_products) and orders
+    (put_orders) in calls of up to 500, each return on its own (create_rma). A file of products or
+    orders with a bad row is refused whole; in a file of returns the bad returns are left out.
+
+    Exactly one effect: the import is claimed first (a second Apply, sent twice or by another
+    admin, is told that the file is being applied, and once it is, answered the first result;
+    it repeats nothing), and each call has a key made of the
+    file's hash and the item's place in it, so a file applied again (uploaded twice, or an apply
+    that stopped half way and runs again) answers what was applied already instead of applying it
+    twice. The run is audited: who, which file (its SHA-256), what kind, the counts."""
+    _may_import(actor)
+    claimed = _claim(session, actor, import_id)
+    if isinstance(claimed, ImportApplied):
+        return claimed
+    kind, digest, filename, content = claimed.kind, claimed.sha256, claimed.filename, claimed.content
+    try:
+        parsed = _checked(session, kind, content, digest)
+        end_transaction(session)
+        if parsed.fatal or (parsed.errors and kind in REFUSED_WHOLE):
+            raise ValidationFailed(f"This file has {len(parsed.bad_lines())} bad rows and is refused whole: nothing of it "
+                                   "was applied. Fix the rows listed and upload it again.")
+        counts, refused = _apply_items(session, actor, kind, digest, parsed.good_items())
+    except BaseException:
+        _release(session, import_id)
+        raise
+    counts["left_out"] = len(parsed.items) - len(parsed.good_items())
+    result = ImportApplied(import_id, kind, **counts)
+    summary = {"counts": stored(result),
+               "errors": [[e.line, e.column, e.message] for e in refused[:MAX_ERRORS_KEPT]], "errors_total": len(refused)}
+
+    def work() -> ImportApplied:
+        session.execute(update(CsvImport).where(CsvImport.id == import_id)
+                        .values(status="applied", applied_at=utcnow(), result=summary))
+        write(session, [audit_row(actor, "csv_import.applied", "csv_import", import_id, details={
+            "before": None, "after": {"name": filename, "kind": kind, "sha256": digest, "rows": parsed.rows,
+                                      **{k: v for k, v in stored(result).items() if k not in ("id", "kind")}}})])
+        return result
+
+    return run_idempotent(session, actor, f"csv-applied:{import_id}", "csv_import_applied", {"import": import_id}, work,
+                          result_type=ImportApplied)
+
+
+def _apply_items(session: Session, actor: Actor, kind: str, digest: str,
+                 good: list[tuple[int, Item]]) -> tuple[dict[str, int], list[RowError]]:
+    """Each item through its use case, with a key of the file's hash and the item's place in the
+    file; what each did, and the lines of those it refused."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "refused": 0}
+    refused: list[RowError] = []
+    prefix = _prefix(digest, kind)
+    if kind == "rmas":
+        for n, it in good:
+            f = it.fields
+            try:
+                made = create_rma(session, actor, number=it.key, merchant=f["merchant"], channel=f["channel"],
+                                  warehouse=f["warehouse"], order_number=f["order_number"] or None,
+                                  customer_ref=f["customer_ref"] or None, customer_name=f["customer_name"] or None,
+                                  tracking_numbers=list(f["tracking_numbers"]), carrier=f["carrier"] or "unknown",
+                                  lines=[LineIn(ln["sku"], ln["quantity"], ln["reason_code"], ln["resolution"], ln["exchange_sku"])
+                                         for ln in it.rows], idempotency_key=f"{prefix}{n}")
+            except IdempotencyKeyReused:  # this file applied before by another admin: done already
+                counts["unchanged"] += 1
+            except DomainError as exc:
+                counts["refused"] += 1
+                refused.append(RowError(it.lines[0], "", f"return {it.key} not created: {exc.message}"))
+            else:
+                counts["unchanged" if made.replayed else "created"] += 1
+        return counts, refused
+    items = [it for _, it in good]  # every item of the file (refused whole otherwise): places are stable
+    for n in range(0, len(items), MAX_ITEMS):
+        chunk = items[n:n + MAX_ITEMS]
+        try:
+            if kind == "products":
+                done = put_products(session, actor, idempotency_key=f"{prefix}{n}", products=[
+                    ProductIn(it.key, it.fields["name"], it.fields["category"], it.fields["unit_value"], it.fields["merchant"],
+                              it.fields["serial_tracked"], it.fields["lot_tracked"], it.fields["barcodes"]) for it in chunk])
+            else:
+                done = put_orders(session, actor, idempotency_key=f"{prefix}{n}", orders=[
+                    OrderIn(it.key, it.fields["merchant"], it.fields["channel"], it.fields["customer_ref"],
+                            it.fields["customer_name"] or it.fields["customer_ref"], it.fields["currency"],
+                            tuple(OrderLineIn(ln["sku"], ln["quantity"], ln["unit_price"], ln["serials"]) for ln in it.rows),
+                            it.fields["placed_at"]) for it in chunk])
+        except InvalidItems as exc:
+            counts["refused"] += len(chunk)
+            for e in exc.errors:
+                _, index, *rest = e["field"].split(".")
+                it = chunk[int(index)]
+                refused.append(RowError(it.lines[0], ".".join(rest), f"{it.key}: {e['message']}"))
+        except IdempotencyKeyReused:
+            counts["unchanged"] += len(chunk)
+        except DomainError as exc:
+            counts["refused"] += len(chunk)
+            refused.append(RowError(chunk[0].lines[0], "", exc.message))
+        else:
+            for o in done.items:
+                counts["unchanged" if done.replayed else o.outcome] += 1
+    return counts, refused
