@@ -22,6 +22,7 @@ CODE_RULE = "1-64 letters, digits, '.', '_', '/' or '-'"
 KINDS = ("products", "orders", "rmas")
 KIND_LABELS = {"products": "Products with barcodes", "orders": "Orders with shipped serials",
                "rmas": "Returns (RMAs) with lines and tracking numbers"}
+NOUNS = {"products": ("product", "products"), "orders": ("order", "orders"), "rmas": ("return", "returns")}
 # The columns of each kind, named as the API's fields (one row per product; per order line; per
 # return line). True: required.
 COLUMNS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -42,7 +43,8 @@ POLICY = {
     "orders": "Refused whole: if any row is bad, nothing of the file is applied (an order is not changed once "
               "written). Fix the rows listed and upload the file again.",
     "rmas": "Applied in part: each return is applied on its own. A return with a bad row is left out whole (all its "
-            "rows); the other returns are applied. Fix the rows listed and upload them again.",
+            "rows); the other returns are applied. Fix the rows listed and upload them again. A row that cannot be read "
+            "(or has the wrong number of cells) refuses the whole file: it cannot be told which return it belongs to.",
 }
 EXAMPLES = {
     "products": [["TEE-RED-S", "Tee red S", "apparel", "25.00", "ACME", "false", "false", "012345678905"],
@@ -86,21 +88,30 @@ class Item:
 @dataclass
 class Parsed:
     """A file read: its data rows, its items, and every bad row. `fatal`: the file as a whole could
-    not be read (not UTF-8, wrong columns, empty): no item is applied."""
+    not be read (not UTF-8, wrong columns, empty); `torn`: a row could not be read or has the wrong
+    number of cells, so it cannot be told which item it belongs to (a return applied without it
+    would lack a line). Either way no item is applied."""
 
     kind: str
     rows: int = 0
     items: list[Item] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     fatal: bool = False
+    torn: bool = False
 
     def bad_lines(self) -> set[int]:
         return {e.line for e in self.errors}
 
+    @property
+    def refused_whole(self) -> bool:
+        """Nothing of the file is applied: it cannot be read, a row is torn, or a bad row is in a
+        file of a kind that is refused whole."""
+        return self.fatal or self.torn or (bool(self.errors) and self.kind in REFUSED_WHOLE)
+
     def good_items(self) -> list[tuple[int, Item]]:
         """The items applied, with their place among the file's items: none when the file is refused
         whole, else those without a bad line."""
-        if self.fatal or (self.errors and self.kind in REFUSED_WHOLE):
+        if self.refused_whole:
             return []
         bad = self.bad_lines()
         return [(n, it) for n, it in enumerate(self.items) if not bad.intersection(it.lines)]
@@ -240,7 +251,9 @@ def parse(kind: str, data: bytes, *, categories: tuple[str, ...]) -> Parsed:
         except StopIteration:
             break
         except csv.Error as exc:
-            out.errors.append(RowError(line, "", f"cannot be read as CSV ({exc})"))
+            out.errors.append(RowError(line, "", f"cannot be read as CSV ({exc}): the file is refused whole, as "
+                                                  "this row cannot be told which item it belongs to"))
+            out.torn = True
             if cols is None or len(out.errors) > MAX_ERRORS_KEPT:
                 out.fatal = True
                 break
@@ -264,7 +277,9 @@ def parse(kind: str, data: bytes, *, categories: tuple[str, ...]) -> Parsed:
             out.errors.append(RowError(start, "", f"The file has more than {MAX_ROWS} rows: split it."))
             return out
         if len(cells) != len(cols):
-            out.errors.append(RowError(start, "", f"has {len(cells)} cells; the header has {len(cols)}"))
+            out.errors.append(RowError(start, "", f"has {len(cells)} cells; the header has {len(cols)}: the file is "
+                                                   "refused whole, as this row cannot be told which item it belongs to"))
+            out.torn = True
             continue
         rows.append(_Row(start, dict(zip(cols, cells)), out.errors))
     if cols is None:

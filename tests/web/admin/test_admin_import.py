@@ -107,23 +107,24 @@ def test_a_hostile_file_gets_each_bad_row_by_line_and_writes_nothing_it_should_n
                + "R-4,ACME,web,WH1,,C-4,Di,UPS,1ZH4,TEE-BLU-M,1,defective\n"           # 6: ... repeated
                + 'R-5,ACME,web,WH1,,C-5,"=HYPERLINK(""http://evil.example"",""x"")",UPS,1ZH5,TEE-BLU-M,1,defective\n'  # 7
                + "R-6,ACME,web,WH1,,C-6,Ed,UPS,1ZH6,TEE-BLU-M,1,meh\n"                 # 8: unknown reason
-               + "R-7,ACME,web,WH1,,C-7,Flo,UPS,1ZH7,TEE-BLU-M\n"                      # 9: too few cells
+               + "R-7,,,,,,,,,TEE-BLU-M,1,defective\n"                               # 9: no merchant on any row
                + f"{world.rma.number},ACME,web,WH1,,C-8,Gus,UPS,1ZH8,TEE-BLU-M,1,defective\n")  # 10: number taken
     run = uploaded(client, "rmas", hostile)
     preview = client.get(f"/admin/import/{run}")
     assert preview.status_code == 200
     session.rollback()
     errors = {(line, col) for line, col, _ in session.get(CsvImport, run).preview["errors"]}
-    assert errors == {(3, "sku"), (4, "quantity"), (6, ""), (7, "customer_name"), (8, "reason_code"), (9, ""), (10, "number")}
+    assert errors == {(3, "sku"), (4, "quantity"), (6, ""), (7, "customer_name"), (8, "reason_code"), (9, "merchant"),
+                      (9, "channel"), (9, "warehouse"), (10, "number")}
     text = html.unescape(preview.get_data(as_text=True))
     for said in ("unknown SKU NOPE-404", "-2 is not a quantity", "repeats line 5", "a spreadsheet formula is not accepted",
-                 "unknown reason code meh", "has 10 cells; the header has 12", f"{world.rma.number} exists already",
-                 "Applied in part", "Apply 1 rmas"):
+                 "unknown reason code meh", "is empty on every row of R-7", f"{world.rma.number} exists already",
+                 "Applied in part", "Apply 1 return</button>"):
         assert said in text, said
     assert "HYPERLINK" not in text  # the formula is named, not shown
     before = count(session, Rma)
     done = client.post(f"/admin/import/{run}/apply", headers=HX).get_data(as_text=True)
-    assert "1 created" in done and "6 left out" in done, done
+    assert "1 created" in done and "7 left out" in done, done
     assert count(session, Rma) == before + 1
     assert session.scalars(select(Rma.number).where(Rma.number.like("R-%"))).all() == ["R-1"]
     exported = list(csv.reader(io.StringIO(client.get(f"/admin/import/{run}/errors.csv").get_data(as_text=True))))
@@ -152,6 +153,18 @@ def test_a_file_that_cannot_be_read_is_refused_whole_with_its_reason(client, wor
         assert resp.status_code == 422
     assert said in html.unescape(resp.get_data(as_text=True))
     assert count(session, Product) == 3
+
+
+def test_a_returns_file_with_a_torn_row_is_refused_whole(client, world, session, reasons):
+    """A row with the wrong number of cells cannot be tied to its return: applied without it, a
+    return would lack a line. The file goes nowhere."""
+    login(client, "admin")
+    run = uploaded(client, "rmas", RMA_HEADER + rma_rows(2) + "R-1,ACME,web,WH1,,C-1,Ann,UPS,1ZIMP00000001,HB-CREAM-50\n")
+    text = html.unescape(client.get(f"/admin/import/{run}").get_data(as_text=True))
+    assert "has 10 cells; the header has 12" in text and "cannot be told which return it belongs to" in text
+    assert "Apply " not in text
+    assert client.post(f"/admin/import/{run}/apply", headers=HX).status_code == 422
+    assert count(session, Rma) == 1
 
 
 def test_a_products_file_with_a_bad_row_is_refused_whole_even_when_apply_is_forced(client, world, session):
