@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app.db import db, end_transaction
 from app.errors import NotFound
 from app.intake import queries
-from app.intake.domain import COLUMNS, KIND_LABELS, KINDS, POLICY, neutralised, template_rows
+from app.intake.domain import COLUMNS, KIND_LABELS, KINDS, NOUNS, POLICY, neutralised, template_rows
 from app.intake.services import apply_import, upload_import
 from app.web import actor, render, require
 
@@ -58,7 +58,7 @@ def _preview(import_id: int, status: int = 200, **extra: object) -> Response:
         raise NotFound("No such import.")
     again = queries.applied_before(db.session, run.sha256, run.kind, but=run.id) if run.status == "previewed" else None
     return render("intake/preview.html", "intake/_preview.html", status=status, run=run, labels=KIND_LABELS,
-                  policy=POLICY[run.kind], again=again, **extra)
+                  policy=POLICY[run.kind], noun=NOUNS[run.kind], again=again, **extra)
 
 
 @bp.get("/<int:import_id>")
@@ -72,7 +72,9 @@ def preview(import_id: int) -> Response:
 @require("admin")
 def apply(import_id: int) -> Response:
     """Apply the file; a second Apply (double-submitted, or a reload) answers the first's result."""
-    done = apply_import(db.session, actor(), import_id=import_id)
+    sqlite = current_app.config["DATABASE_URL"].startswith("sqlite")  # one writer at a time there anyway
+    done = apply_import(db.session, actor(), import_id=import_id, new_session=db.session_factory,
+                        workers=1 if sqlite else current_app.config["IMPORT_WORKERS"])
     said = (f"Applied: {done.created} created, {done.updated} updated, {done.unchanged} unchanged, "
             f"{done.left_out} left out (bad rows), {done.refused} refused while applying.")
     if done.replayed:
