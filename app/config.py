@@ -57,7 +57,13 @@ def load_config(instance_path: Path) -> dict[str, object]:
         "S3_PREFIX": os.environ.get("DOCKHAND_S3_PREFIX", "photos/"),
         "S3_REGION": os.environ.get("DOCKHAND_S3_REGION", ""),
         "PHOTO_MAX_BYTES": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
-        "MAX_CONTENT_LENGTH": int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)) + 1024 * 1024,
+        # The largest CSV file the import takes (app/intake): its answer says so; a larger request
+        # than MAX_CONTENT_LENGTH is refused before it is read, with the import page's message.
+        "IMPORT_MAX_BYTES": int(os.environ.get("DOCKHAND_IMPORT_MAX_BYTES", 10 * 1024 * 1024)),
+        # Threads (each with its own database connection) that apply an imported file's returns.
+        "IMPORT_WORKERS": int(os.environ.get("DOCKHAND_IMPORT_WORKERS", 4)),
+        "MAX_CONTENT_LENGTH": max(int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
+                                  int(os.environ.get("DOCKHAND_IMPORT_MAX_BYTES", 10 * 1024 * 1024))) + 1024 * 1024,
         "REFUND_APPROVAL_THRESHOLD": Decimal(os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00")),
         "LABEL_PRINTER_TIMEOUT": float(os.environ.get("DOCKHAND_PRINTER_TIMEOUT", 5.0)),
         "PRINTER_NETWORKS": PrinterNetworks.parse(os.environ.get("DOCKHAND_PRINTER_NETWORKS", DEFAULT_NETWORKS)),

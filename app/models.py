@@ -4,6 +4,7 @@ from app.auth.models import SignInFailure, User, UserSession
 from app.catalog.models import Location, Merchant, PartnerOrg, Product, ProductBarcode, SalesChannel, Warehouse, partner_org_merchants
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.exceptions.models import ReturnException
+from app.intake.models import CsvImport
 from app.inspection.models import ChecklistTemplate, Inspection, Photo
 from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, Balance, Counter, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
@@ -14,7 +15,7 @@ from app.settings.models import RefundThreshold, Setting
 from app.webhooks.models import FeedPosition, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "ApiKey", "RefundThreshold", "Setting", "FeedPosition", "WebhookDelivery", "WebhookEndpoint",
+    "ApiKey", "CsvImport", "RefundThreshold", "Setting", "FeedPosition", "WebhookDelivery", "WebhookEndpoint",
     "AuditEntry", "Balance", "CarrierTracking", "ChecklistTemplate", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
     "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Parcel", "ReasonCode", "RefundEvent", "RefundTrigger",

@@ -16,7 +16,8 @@ from app.ledger.models import AuditEntry
 from app.orders.models import Rma
 
 PER_PAGE = 50
-ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "merchant", "sales_channel", "setting", "reason_code")
+ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "merchant", "sales_channel", "setting", "reason_code",
+                  "csv_import")
 STATUSES = ("active", "inactive", "locked")
 
 

@@ -1,12 +1,16 @@
 """The intake use cases: products with their barcodes, and returns (RMAs) that a storefront, a
 marketplace or a returns portal authorises (the dock then finds one by its number, tracking
-number or order number). The API calls them; the CSV import will too. Each is one transaction,
-idempotent, audited, and publishes its event."""
+number or order number). The API calls them, and so does the CSV import (`upload_import`,
+`apply_import`, at the end). Each is one transaction, idempotent, audited, and publishes its event."""
 from __future__ import annotations
 
+import hashlib
 import re
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +21,14 @@ from app.auth.roles import Actor
 from app.catalog.domain import normalize_gtin
 from app.catalog.models import CATEGORIES, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
 from app.disposition.models import ReasonCode
-from app.errors import Conflict, InvalidItems, NotFound, NotPermitted, ValidationFailed
-from app.db import as_utc, utcnow
-from app.ledger.idempotency import Result, run_idempotent
+from app.errors import Conflict, DomainError, IdempotencyKeyReused, InvalidItems, NotFound, NotPermitted, ValidationFailed
+from app.db import as_utc, end_transaction, unit_of_work, utcnow
+from app.ledger.idempotency import Result, rebuilt, run_idempotent, stored
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
-from app.intake.domain import CARRIER_STATUSES
+from app.intake.domain import (CARRIER_STATUSES, KINDS, MAX_ERRORS_KEPT, Item, Parsed, RowError, parse)
+from app.intake.models import CsvImport
+from app.intake.queries import keys_used, missing_references
 from app.receiving.models import Parcel
 from app.refunds.domain import RESOLUTIONS
 from app.rows import write
@@ -79,6 +85,12 @@ def _check_lines(session: Session, merchant_id: int, lines: list[list[Any]]) -> 
     return products
 
 
+def _first(column: Any, where: Any, order_by: Any = None) -> Any:
+    """A scalar subquery: `column` of the first row that matches `where` (NULL when none does)."""
+    query = select(column).where(where)
+    return (query.order_by(order_by) if order_by is not None else query).limit(1).scalar_subquery()
+
+
 @dataclass(frozen=True)
 class RmaCreated(Result):
     id: int
@@ -126,37 +138,44 @@ def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, ch
                               "lines": _line_params(lines)}
 
     def work() -> RmaCreated:
-        m = session.scalars(select(Merchant).where(Merchant.code == merchant)).first()
-        if m is None or not actor.serves(m.id):
-            raise ValidationFailed(f"No merchant {merchant}." if m is None else f"This key may not write for merchant {merchant}.")
-        ch = session.scalars(select(SalesChannel).where(SalesChannel.code.in_([channel, channel.lower()]))).first()
-        if ch is None:
+        # What the return names, in one read (a file of 5 000 returns asks it 5 000 times).
+        found = session.execute(select(
+            _first(Merchant.id, Merchant.code == merchant).label("merchant_id"),
+            _first(SalesChannel.id, SalesChannel.code.in_([channel, channel.lower()]), SalesChannel.id).label("channel_id"),
+            _first(SalesChannel.code, SalesChannel.code.in_([channel, channel.lower()]), SalesChannel.id).label("channel_code"),
+            _first(Warehouse.id, Warehouse.code == warehouse).label("warehouse_id"),
+            _first(Warehouse.partner_org_id, Warehouse.code == warehouse).label("warehouse_org"),
+            _first(Rma.id, Rma.number == number).label("taken"),
+            _first(CarrierTracking.id, CarrierTracking.tracking_number.in_(trackings or [""])).label("tracking_taken"),
+            _first(Order.id, Order.number == (order_number or "")).label("order_id"),
+            _first(Order.merchant_id, Order.number == (order_number or "")).label("order_merchant"),
+            _first(Order.customer_id, Order.number == (order_number or "")).label("order_customer"),
+            _first(Customer.id, Customer.external_ref == (customer_ref or "")).label("customer_id"),
+            select(Customer.external_ref).join(Order, Order.customer_id == Customer.id)
+            .where(Order.number == (order_number or "")).limit(1).scalar_subquery().label("order_customer_ref"))).one()
+        if found.merchant_id is None or not actor.serves(found.merchant_id):
+            raise ValidationFailed(f"No merchant {merchant}." if found.merchant_id is None
+                                   else f"This key may not write for merchant {merchant}.")
+        if found.channel_id is None:
             raise ValidationFailed(f"No sales channel {channel}.")
-        wh = session.scalars(select(Warehouse).where(Warehouse.code == warehouse)).first()
-        if wh is None or (actor.is_partner and wh.partner_org_id != actor.partner_org_id):
+        if found.warehouse_id is None or (actor.is_partner and found.warehouse_org != actor.partner_org_id):
             raise ValidationFailed(f"No warehouse {warehouse}.")
-        if session.scalars(select(Rma.id).where(Rma.number == number)).first() is not None:
+        if found.taken is not None:
             raise Conflict(f"A return numbered {number} exists already.")
-        taken = session.scalars(select(CarrierTracking.tracking_number).where(CarrierTracking.tracking_number.in_(trackings))).all()
-        if taken:
+        if found.tracking_taken is not None:
+            taken = session.scalars(select(CarrierTracking.tracking_number).where(CarrierTracking.tracking_number.in_(trackings))).all()
             raise Conflict(f"Tracking number {', '.join(sorted(taken))} belongs to another return.")
-        products = _check_lines(session, m.id, params["lines"])
-        order = None
-        if order_number:
-            order = session.scalars(select(Order).where(Order.number == order_number)).first()
-            if order is None or order.merchant_id != m.id:
-                raise ValidationFailed(f"No order {order_number} of merchant {merchant}.")
-        customer = None
-        if customer_ref:
-            customer = session.scalars(select(Customer).where(Customer.external_ref == customer_ref)).first()
-            if customer is None:
-                customer = Customer(external_ref=customer_ref, name=(customer_name or customer_ref).strip()[:120])
-                session.add(customer)
-        elif order is not None:
-            customer = order.customer
-        order_lines = {ol.product_id: ol.id for ol in order.lines} if order is not None else {}
-        rma = Rma(number=number, merchant_id=m.id, channel_id=ch.id, warehouse_id=wh.id, order_id=order.id if order else None,
-                  customer=customer, status="authorized",
+        products = _check_lines(session, found.merchant_id, params["lines"])
+        if order_number and (found.order_id is None or found.order_merchant != found.merchant_id):
+            raise ValidationFailed(f"No order {order_number} of merchant {merchant}.")
+        who: dict[str, Any] = {"customer_id": found.customer_id if customer_ref else found.order_customer}
+        if customer_ref and found.customer_id is None:
+            who = {"customer": Customer(external_ref=customer_ref, name=(customer_name or customer_ref).strip()[:120])}
+            session.add(who["customer"])
+        order_lines = dict(session.execute(select(OrderLine.product_id, OrderLine.id).where(
+            OrderLine.order_id == found.order_id)).all()) if found.order_id is not None else {}
+        rma = Rma(number=number, merchant_id=found.merchant_id, channel_id=found.channel_id, warehouse_id=found.warehouse_id,
+                  order_id=found.order_id, status="authorized", **who,
                   lines=[RmaLine(product_id=products[sku].id, order_line_id=order_lines.get(products[sku].id), quantity=qty,
                                  reason_code=reason, resolution=resolution, exchange_sku=swap)
                          for sku, qty, reason, resolution, swap in params["lines"]],
@@ -164,13 +183,14 @@ def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, ch
         session.add(rma)
         session.flush()
         out = RmaCreated(
-            id=rma.id, number=number, status=rma.status, merchant=m.code, channel=ch.code, warehouse=wh.code,
-            order_number=order_number, customer_ref=customer.external_ref if customer else None,
+            id=rma.id, number=number, status=rma.status, merchant=merchant, channel=found.channel_code, warehouse=warehouse,
+            order_number=order_number, customer_ref=customer_ref or (found.order_customer_ref if found.order_id else None),
             lines=_lines_out(rma),
             tracking_numbers=tuple(trackings), created_at=rma.created_at.isoformat())
-        write(session, [audit_row(actor, "rma.created", "rma", rma.id, warehouse_id=wh.id, details={"before": None, "after": params}),
-                        event_row("rma.created", "rma", rma.id, {"rma_id": rma.id, "number": number, "merchant": m.code,
-                                                                  "warehouse": wh.code, "status": rma.status,
+        write(session, [audit_row(actor, "rma.created", "rma", rma.id, warehouse_id=found.warehouse_id,
+                                  details={"before": None, "after": params}),
+                        event_row("rma.created", "rma", rma.id, {"rma_id": rma.id, "number": number, "merchant": merchant,
+                                                                  "warehouse": warehouse, "status": rma.status,
                                                                   "lines": params["lines"],
                                                                   "tracking_numbers": trackings})])
         return out
@@ -614,3 +634,258 @@ def change_rma_lines(session: Session, actor: Actor, *, number: str, lines: list
 def _lines_out(rma: Rma) -> tuple[RmaLineOut, ...]:
     return tuple(RmaLineOut(ln.id, ln.product.sku, ln.quantity, ln.reason_code, ln.order_line_id, ln.resolution,
                             ln.exchange_sku) for ln in rma.lines)
+
+
+# --------------------------------------------------------------------------- the CSV import
+
+IMPORT_MAX_BYTES = 10 * 1024 * 1024  # the default of DOCKHAND_IMPORT_MAX_BYTES
+STALE_CLAIM = timedelta(minutes=10)  # an apply that died this long ago may be taken over
+
+
+def _may_import(actor: Actor) -> None:
+    if not actor.can("admin"):
+        raise NotPermitted("Only an admin can import files.")
+
+
+def _prefix(digest: str, kind: str) -> str:
+    """The start of the idempotency keys of a file's items: its hash and kind (the item's place follows)."""
+    return f"csv:{digest[:40]}:{kind[0]}"
+
+
+def _checked(session: Session, kind: str, content: bytes, digest: str) -> Parsed:
+    """The file read (app.intake.domain.parse) and what it names looked up: every bad row, sorted.
+    A return this same file created before is not "taken": applying it again answers it as done."""
+    parsed = parse(kind, content, categories=CATEGORIES)
+    if not parsed.fatal:
+        found = missing_references(session, kind, parsed.items)
+        if kind == "rmas" and found:
+            done = keys_used(session, _prefix(digest, kind))
+            mine = {line for n, it in enumerate(parsed.items) if f"{_prefix(digest, kind)}{n}" in done for line in it.lines}
+            found = [e for e in found if e.line not in mine]
+        parsed.errors.extend(found)
+        parsed.errors.sort(key=lambda e: e.line)
+    return parsed
+
+
+def _summary(parsed: Parsed) -> dict[str, Any]:
+    """What the preview shows, kept with the file: counts and the bad rows (the first 1000)."""
+    good = parsed.good_items()
+    return {"rows": parsed.rows, "items": len(parsed.items), "good_items": len(good),
+            "bad_rows": len(parsed.bad_lines()), "errors_total": len(parsed.errors), "fatal": parsed.fatal,
+            "torn": parsed.torn, "refused_whole": parsed.refused_whole,
+            "errors": [[e.line, e.column, e.message] for e in parsed.errors[:MAX_ERRORS_KEPT]]}
+
+
+def _filename(name: str | None) -> str:
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = "".join(c for c in base if c.isprintable()).strip()[:200]
+    return base or "upload.csv"
+
+
+@dataclass(frozen=True)
+class ImportUploaded(Result):
+    id: int
+
+
+def upload_import(session: Session, actor: Actor, *, kind: str, filename: str | None, content: bytes,
+                  max_bytes: int = IMPORT_MAX_BYTES, idempotency_key: str | None) -> ImportUploaded:
+    """Keep an uploaded CSV file (in the database: any app server may show its preview or apply it)
+    with its preview: every bad row by line number and reason. Nothing else is written."""
+    _may_import(actor)
+    if kind not in KINDS:
+        raise ValidationFailed(f"Choose what the file holds: {', '.join(KINDS)}.")
+    if not content:
+        raise ValidationFailed("Choose a CSV file to upload: none was sent, or it is empty.")
+    if len(content) > max_bytes:
+        raise ValidationFailed(f"The file is {len(content) / 1048576:.1f} MB; the import takes files up to "
+                               f"{max_bytes / 1048576:.0f} MB. Split it and upload the parts one by one.")
+    filename = _filename(filename)
+    digest = hashlib.sha256(content).hexdigest()
+    params = {"kind": kind, "sha256": digest, "filename": filename}
+
+    def work() -> ImportUploaded:
+        summary = _summary(_checked(session, kind, content, digest))
+        row = CsvImport(kind=kind, filename=filename, sha256=digest, size=len(content), content=content,
+                        status="previewed", preview=summary, created_by=actor.id)
+        session.add(row)
+        session.flush()
+        return ImportUploaded(row.id)
+
+    return run_idempotent(session, actor, idempotency_key, "csv_upload", params, work, result_type=ImportUploaded)
+
+
+@dataclass(frozen=True)
+class ImportApplied(Result):
+    """What applying a file did, item by item (products, orders or returns): `left_out` were bad in
+    the preview; `refused` the use case refused while applying."""
+
+    id: int
+    kind: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    left_out: int = 0
+    refused: int = 0
+
+
+def _claim(session: Session, actor: Actor, import_id: int) -> CsvImport | ImportApplied:
+    """Take the import for this apply (its status to `applying`), or the answer of the apply that
+    took it: its result when it is done; a Conflict while it runs."""
+    with unit_of_work(session):
+        row = session.scalars(select(CsvImport).where(CsvImport.id == import_id).with_for_update()).first()
+        if row is None:
+            raise NotFound("No such import.")
+        if row.status == "applied":
+            return rebuilt(ImportApplied, (row.result or {}).get("counts"))
+        started = as_utc(row.apply_started_at)
+        if row.status == "applying" and started is not None and utcnow() - started < STALE_CLAIM:
+            raise Conflict("This file is being applied just now (the same Apply sent twice, or by another admin). "
+                           "Nothing was done twice: reload this page in a moment to see what it did.")
+        row.status, row.apply_started_at, row.applied_by = "applying", utcnow(), actor.id
+        session.flush()
+        return row
+
+
+def _release(session: Session, import_id: int) -> None:
+    """Give the import back (an apply that stopped): another apply may run; the items' keys make
+    what was applied already answer as before."""
+    with unit_of_work(session):
+        session.execute(update(CsvImport).where(CsvImport.id == import_id, CsvImport.status == "applying")
+                        .values(status="previewed", apply_started_at=None))
+
+
+def apply_import(session: Session, actor: Actor, *, import_id: int, new_session: Callable[[], Session] | None = None,
+                 workers: int = 1) -> ImportApplied:
+    """Apply an uploaded file through the API's use cases: products (put_products) and orders
+    (put_orders) in calls of up to 500, each return on its own (create_rma). A file of products or
+    orders with a bad row is refused whole; in a file of returns the bad returns are left out.
+
+    Exactly one effect: the import is claimed first (a second Apply, sent twice or by another
+    admin, is told that the file is being applied, and once it is, answered the first result;
+    it repeats nothing), and each call has a key made of the
+    file's hash and the item's place in it, so a file applied again (uploaded twice, or an apply
+    that stopped half way and runs again) answers what was applied already instead of applying it
+    twice. The run is audited: who, which file (its SHA-256), what kind, the counts. Returns go
+    through `workers` threads with sessions of their own (`new_session`) when given."""
+    _may_import(actor)
+    claimed = _claim(session, actor, import_id)
+    if isinstance(claimed, ImportApplied):
+        return claimed
+    kind, digest, filename, content = claimed.kind, claimed.sha256, claimed.filename, claimed.content
+    try:
+        parsed = _checked(session, kind, content, digest)
+        end_transaction(session)
+        if parsed.refused_whole:
+            raise ValidationFailed(f"This file has {len(parsed.bad_lines())} bad rows and is refused whole: nothing of it "
+                                   "was applied. Fix the rows listed and upload it again.")
+        counts, refused = _apply_items(session, actor, kind, digest, parsed.good_items(), new_session=new_session,
+                                       workers=workers)
+    except BaseException:
+        _release(session, import_id)
+        raise
+    counts["left_out"] = len(parsed.items) - len(parsed.good_items())
+    result = ImportApplied(import_id, kind, **counts)
+    summary = {"counts": stored(result),
+               "errors": [[e.line, e.column, e.message] for e in refused[:MAX_ERRORS_KEPT]], "errors_total": len(refused)}
+
+    def work() -> ImportApplied:
+        session.execute(update(CsvImport).where(CsvImport.id == import_id)
+                        .values(status="applied", applied_at=utcnow(), result=summary))
+        write(session, [audit_row(actor, "csv_import.applied", "csv_import", import_id, details={
+            "before": None, "after": {"name": filename, "kind": kind, "sha256": digest, "rows": parsed.rows,
+                                      **{k: v for k, v in stored(result).items() if k not in ("id", "kind")}}})])
+        return result
+
+    return run_idempotent(session, actor, f"csv-applied:{import_id}", "csv_import_applied", {"import": import_id}, work,
+                          result_type=ImportApplied)
+
+
+def _create_returns(session: Session, actor: Actor, prefix: str, good: list[tuple[int, Item]],
+                    counts: dict[str, int], refused: list[RowError]) -> None:
+    """Each return through create_rma, one after the other, on `session`."""
+    for n, it in good:
+        f = it.fields
+        try:
+            made = create_rma(session, actor, number=it.key, merchant=f["merchant"], channel=f["channel"],
+                              warehouse=f["warehouse"], order_number=f["order_number"] or None,
+                              customer_ref=f["customer_ref"] or None, customer_name=f["customer_name"] or None,
+                              tracking_numbers=list(f["tracking_numbers"]), carrier=f["carrier"] or "unknown",
+                              lines=[LineIn(ln["sku"], ln["quantity"], ln["reason_code"], ln["resolution"], ln["exchange_sku"])
+                                     for ln in it.rows], idempotency_key=f"{prefix}{n}")
+        except IdempotencyKeyReused:  # this file applied before by another admin: done already
+            counts["unchanged"] += 1
+        except DomainError as exc:
+            counts["refused"] += 1
+            refused.append(RowError(it.lines[0], "", f"return {it.key} not created: {exc.message}"))
+        else:
+            counts["unchanged" if made.replayed else "created"] += 1
+
+
+def _apply_items(session: Session, actor: Actor, kind: str, digest: str, good: list[tuple[int, Item]], *,
+                 new_session: Callable[[], Session] | None = None,
+                 workers: int = 1) -> tuple[dict[str, int], list[RowError]]:
+    """Each item through its use case, with a key of the file's hash and the item's place in the
+    file; what each did, and the lines of those it refused.
+
+    Returns go through create_rma in `workers` threads, each with a session of its own
+    (`new_session`): a return's time is mostly its dozen round trips to the database, which
+    threads overlap. One customer's returns stay in one thread, so that two threads never both
+    add the same new customer."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "refused": 0}
+    refused: list[RowError] = []
+    prefix = _prefix(digest, kind)
+    if kind == "rmas":
+        if workers <= 1 or new_session is None or len(good) < 2 * workers:
+            _create_returns(session, actor, prefix, good, counts, refused)
+            return counts, refused
+        shares: list[list[tuple[int, Item]]] = [[] for _ in range(workers)]
+        for n, it in good:
+            who = it.fields["customer_ref"] or it.key
+            shares[zlib.crc32(who.encode()) % workers].append((n, it))
+        results = [({"created": 0, "updated": 0, "unchanged": 0, "refused": 0}, []) for _ in shares]
+
+        def run(share: list[tuple[int, Item]], done: tuple[dict[str, int], list[RowError]]) -> None:
+            own = new_session()
+            try:
+                _create_returns(own, actor, prefix, share, *done)
+            finally:
+                own.close()
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(run, share, done) for share, done in zip(shares, results)]:
+                future.result()
+        for part, errors in results:
+            for k, v in part.items():
+                counts[k] += v
+            refused.extend(errors)
+        refused.sort(key=lambda e: e.line)
+        return counts, refused
+    items = [it for _, it in good]  # every item of the file (refused whole otherwise): places are stable
+    for n in range(0, len(items), MAX_ITEMS):
+        chunk = items[n:n + MAX_ITEMS]
+        try:
+            if kind == "products":
+                done = put_products(session, actor, idempotency_key=f"{prefix}{n}", products=[
+                    ProductIn(it.key, it.fields["name"], it.fields["category"], it.fields["unit_value"], it.fields["merchant"],
+                              it.fields["serial_tracked"], it.fields["lot_tracked"], it.fields["barcodes"]) for it in chunk])
+            else:
+                done = put_orders(session, actor, idempotency_key=f"{prefix}{n}", orders=[
+                    OrderIn(it.key, it.fields["merchant"], it.fields["channel"], it.fields["customer_ref"],
+                            it.fields["customer_name"] or it.fields["customer_ref"], it.fields["currency"],
+                            tuple(OrderLineIn(ln["sku"], ln["quantity"], ln["unit_price"], ln["serials"]) for ln in it.rows),
+                            it.fields["placed_at"]) for it in chunk])
+        except InvalidItems as exc:
+            counts["refused"] += len(chunk)
+            for e in exc.errors:
+                _, index, *rest = e["field"].split(".")
+                it = chunk[int(index)]
+                refused.append(RowError(it.lines[0], ".".join(rest), f"{it.key}: {e['message']}"))
+        except IdempotencyKeyReused:
+            counts["unchanged"] += len(chunk)
+        except DomainError as exc:
+            counts["refused"] += len(chunk)
+            refused.append(RowError(chunk[0].lines[0], "", exc.message))
+        else:
+            for o in done.items:
+                counts["unchanged" if done.replayed else o.outcome] += 1
+    return counts, refused

@@ -2,13 +2,13 @@
 restocking fee), retiring a warehouse, and reason codes' avoidability and responsible party
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
