@@ -30,6 +30,8 @@ from app.db import unit_of_work, utcnow
 from app.disposition import domain as rules_domain
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.disposition.services import confirm_disposition, preview
+from app.admin.services import save_checklist
+from app.inspection.domain import items_text
 from app.inspection.queries import checklist_for
 from app.inspection.services import record_inspection
 from app.ledger.models import ReturnUnit
@@ -391,6 +393,16 @@ class Seeder:
                 p.id = rows[p.sku].id
             self.checklists = {c: [i["key"] for i in checklist_for(s, c).items] for c in {p.category for p in self.products}}
             self.actors = {u: users[u].actor() for u in users}
+
+    def checklist_history(self) -> None:
+        """The admin adds a check to the electronics checklist (its version 2), so the console shows a history."""
+        items = checklist_for(self.session, "electronics").items
+        self.session.rollback()
+        text = items_text([*items, {"key": "imei_clean", "label": "IMEI / serial not reported lost or stolen"}])
+        save_checklist(self.session, self.actors["admin"], category="electronics", text=text,
+                       note="Check the IMEI before grading: two stolen phones came back this quarter.",
+                       idempotency_key=self.key())
+        self.checklists["electronics"] = [*self.checklists["electronics"], "imei_clean"]
 
     # ----------------------------------------------------------------- 2. customers, orders, RMAs
 
@@ -968,6 +980,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
     passwords = {username: secrets.token_urlsafe(9) for username, *_ in STAFF}
     seeder = Seeder(session, Random(42), _policy(), scale=scale)
     seeder.reference_data(passwords)
+    seeder.checklist_history()
     plans = seeder.orders_and_rmas()
     seeder.dock(plans)
     seeder.desk()

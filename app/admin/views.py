@@ -1,5 +1,6 @@
 """The admin console (desktop): logins, warehouses and their locations, partner organisations,
-API keys, webhook endpoints with their delivery log, and the admin audit log."""
+product categories and their inspection checklists (versioned), API keys, webhook endpoints with
+their delivery log, and the admin audit log."""
 from __future__ import annotations
 
 import csv
@@ -13,11 +14,13 @@ from app.api.domain import SCOPES
 from app.api.services import create_api_key, revoke_api_key
 from app.webhooks import queries as webhook_queries
 from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
-from app.admin.services import (UserChanged, add_location, create_partner_org, create_user, create_warehouse,
-                                one_time_password, set_active, set_password, sign_out_everywhere, unlock)
+from app.admin.services import (UserChanged, add_location, create_category, create_partner_org, create_user,
+                                create_warehouse, one_time_password, restore_checklist, save_checklist, set_active,
+                                set_password, sign_out_everywhere, unlock, update_category)
 from app.auth.roles import ROLES
 from app.db import db
 from app.catalog.models import LOCATION_TYPES
+from app.inspection.domain import MAX_ITEMS, MAX_LABEL, items_text
 from app.ledger.idempotency import Result
 from app.errors import NotFound
 from app.web import actor, as_id, form_ids, form_int, render, require
@@ -290,3 +293,87 @@ def _webhook_log(endpoint_id: int, **extra: object) -> Response:
     status = request.args.get("status") if request.args.get("status") in ("pending", "delivered", "dead") else None
     return render("admin/webhook.html", "admin/_webhook_log.html", endpoint=found[0][0], counts=found[0][1:], status=status,
                   deliveries=webhook_queries.deliveries(db.session, endpoint_id, status=status), **extra)
+
+
+# --------------------------------------------------------------------------- categories and checklists
+
+
+@bp.get("/categories")
+@require("admin")
+def categories() -> Response:
+    """The product categories: add, rename, retire (no new products) or take back into use."""
+    return _categories_screen()
+
+
+def _categories_screen(**extra: object) -> Response:
+    return render("admin/categories.html", "admin/_categories.html", rows=queries.categories(db.session), **extra)
+
+
+@bp.post("/categories")
+@require("admin")
+def category_create() -> Response:
+    result = create_category(db.session, actor(), code=request.form.get("code", ""), name=request.form.get("name", ""),
+                             idempotency_key=request.form.get("key"))
+    return _categories_screen(notice=_notice(f"Category {result.name} ({result.code}) added: products may use it now.",
+                                             result))
+
+
+@bp.post("/categories/<code>/<action>")
+@require("admin")
+def category_change(code: str, action: str) -> Response:
+    """Rename, retire or take back into use one category."""
+    key = request.form.get("key")
+    if action == "rename":
+        result = update_category(db.session, actor(), code=code, name=request.form.get("name", ""), idempotency_key=key)
+    elif action in ("retire", "activate"):
+        result = update_category(db.session, actor(), code=code, active=action == "activate", idempotency_key=key)
+    else:
+        raise NotFound("No such action.")
+    said = {"renamed": "renamed", "retired": "retired: no new product may use it; its products keep it",
+            "activated": "back in use", "unchanged": "unchanged"}[result.action]
+    return _categories_screen(notice=_notice(f"Category {result.name} ({result.code}) {said}.", result))
+
+
+@bp.get("/checklists")
+@require("admin")
+def checklists() -> Response:
+    """Each category's inspection checklist: its current version, and a link to edit it."""
+    return render("admin/checklists.html", rows=queries.categories(db.session))
+
+
+@bp.get("/checklists/<code>")
+@require("admin")
+def checklist(code: str) -> Response:
+    """A category's checklist editor, its versions, and one version's items (`?version=`)."""
+    return _checklist_screen(code, as_id(request.args.get("version")))
+
+
+def _checklist_screen(code: str, version: int | None = None, *, status: int = 200, text: str | None = None,
+                      note: str = "", **extra: object) -> Response:
+    found = queries.checklist(db.session, code, version)
+    if found is None:
+        raise NotFound("No such category.")
+    if text is None:
+        text = items_text(found.current.items) if found.current else ""
+    return render("admin/checklist.html", "admin/_checklist.html", status=status, c=found, text=text, note=note,
+                  max_items=MAX_ITEMS, max_label=MAX_LABEL, **extra)
+
+
+@bp.post("/checklists/<code>")
+@require("admin")
+def checklist_save(code: str) -> Response:
+    """Save the edited items as the category's next version."""
+    result = save_checklist(db.session, actor(), category=code, text=request.form.get("items", ""),
+                            note=request.form.get("note"), idempotency_key=request.form.get("key"))
+    return _checklist_screen(code, notice=_notice(f"Version {result.version} saved ({result.items} items): the handheld "
+                                                  "shows it from now on.", result))
+
+
+@bp.post("/checklists/<code>/restore")
+@require("admin")
+def checklist_restore(code: str) -> Response:
+    """An older version's items again, as the next version."""
+    result = restore_checklist(db.session, actor(), category=code, version=form_int("version"),
+                               note=request.form.get("note"), idempotency_key=request.form.get("key"))
+    return _checklist_screen(code, notice=_notice(f"Version {result.restored_from} restored as version {result.version}.",
+                                                  result))
