@@ -127,7 +127,9 @@ def test_an_admin_adds_a_category_and_versions_a_checklist_the_handheld_asks(liv
 
     phone = handheld.new_page()
     sign_in(phone, live_server, "worker")
-    phone.click("text=Main DC")
+    phone.goto(f"{live_server}/receive")
+    phone.click("text=WH1 · Main DC")
+    phone.wait_for_selector("text=Scan a parcel label")
     receive_one(phone, e2e_world.tracking.tracking_number, "036000291452")
     phone.click("text=Inspect now")
     phone.wait_for_selector("#inspect-form")
