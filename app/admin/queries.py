@@ -196,7 +196,7 @@ def checklist(session: Session, code: str, version: int | None = None) -> Checkl
     """A category's checklist: every version (newest first), the current one and the one asked for;
     None when there is no such category."""
     category = session.execute(select(Category.code, Category.name, Category.active)
-                               .where(Category.code == code[:32])).first()
+                               .where(Category.code == code)).first() if len(code) <= 32 else None
     if category is None:
         return None
     rows = session.execute(select(ChecklistVersion.version, ChecklistVersion.items, ChecklistVersion.note,
