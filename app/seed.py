@@ -30,8 +30,10 @@ from app.db import unit_of_work, utcnow
 from app.disposition import domain as rules_domain
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.disposition.services import confirm_disposition, preview
-from app.inspection.models import ChecklistTemplate
-from app.inspection.services import DEFAULT_CHECKLISTS, record_inspection
+from app.admin.services import save_checklist
+from app.inspection.domain import items_text
+from app.inspection.queries import checklist_for
+from app.inspection.services import record_inspection
 from app.ledger.models import ReturnUnit
 from app.ledger.services import transition_unit
 from app.ledger.writer import audit_row
@@ -334,8 +336,8 @@ class Seeder:
     # ----------------------------------------------------------------- 1. reference data and catalogue
 
     def reference_data(self, passwords: dict[str, str]) -> None:
-        """One transaction: partner, merchants, channels, warehouses, locations, catalogue, rules, reason codes,
-        checklists and the demo users."""
+        """One transaction: partner, merchants, channels, warehouses, locations, catalogue, rules, reason codes
+        and the demo users (the categories and their first checklists are the migration's)."""
         s = self.session
         with unit_of_work(s):
             merchants = {code: Merchant(code=code, name=name) for code, name in MERCHANTS}
@@ -371,7 +373,6 @@ class Seeder:
                        for c, label, avoidable, party in REASON_CODES])
             s.add_all([RefundThreshold(scope=f"merchant:{merchants[code].id}", merchant_id=merchants[code].id,
                                        amount=Decimal(amount)) for code, amount in REFUND_THRESHOLDS])
-            s.add_all([ChecklistTemplate(category=c, items=list(items)) for c, items in DEFAULT_CHECKLISTS.items()])
             s.add_all([DispositionRule(position=r.position, name=r.name, conditions=_conditions_json(r.conditions),
                                        disposition=r.disposition, refund_action=r.refund_action,
                                        restocking_fee_pct=r.restocking_fee_pct, enabled=r.enabled)
@@ -397,7 +398,18 @@ class Seeder:
             self.location_ids = {(loc.warehouse.code, loc.type): loc.id for loc in reversed(locations)}
             for p in self.products:
                 p.id = rows[p.sku].id
+            self.checklists = {c: [i["key"] for i in checklist_for(s, c).items] for c in {p.category for p in self.products}}
             self.actors = {u: users[u].actor() for u in users}
+
+    def checklist_history(self) -> None:
+        """The admin adds a check to the electronics checklist (its version 2), so the console shows a history."""
+        items = checklist_for(self.session, "electronics").items
+        self.session.rollback()
+        text = items_text([*items, {"key": "imei_clean", "label": "IMEI / serial not reported lost or stolen"}])
+        save_checklist(self.session, self.actors["admin"], category="electronics", text=text,
+                       note="Check the IMEI before grading: two stolen phones came back this quarter.",
+                       idempotency_key=self.key())
+        self.checklists["electronics"] = [*self.checklists["electronics"], "imei_clean"]
 
     # ----------------------------------------------------------------- 2. customers, orders, RMAs
 
@@ -656,7 +668,7 @@ class Seeder:
         if receiver.role != "partner" and item.product.value > 300 and rng.random() < 0.35:
             inspector = sup  # the lead looks at high-value units herself
         grade, packaging = _grade(rng, item.product, item.reason)
-        answers, notes = _answers(rng, item.product.category, grade, packaging)
+        answers, notes = _answers(rng, item.product.category, self.checklists[item.product.category], grade, packaging)
         if "over_return" in exceptions:
             notes = "More units in the parcel than the customer bought."
         record_inspection(self.session, inspector, unit_id=unit_id, grade=grade, packaging=packaging, answers=answers,
@@ -897,9 +909,8 @@ NOTES = {
 }
 
 
-def _answers(rng: Random, category: str, grade: str, packaging: str) -> tuple[dict[str, bool], str | None]:
-    """Checklist answers and a note that agree with the grade and packaging."""
-    items = [i["key"] for i in DEFAULT_CHECKLISTS.get(category, [])]
+def _answers(rng: Random, category: str, items: list[str], grade: str, packaging: str) -> tuple[dict[str, bool], str | None]:
+    """Answers to a category's checklist (its item keys) and a note that agree with the grade and packaging."""
     fails = {"A": 0, "B": 1, "C": 2, "D": 3}[grade]
     failed = set(rng.sample(items, min(fails, len(items))))
     answers = {k: k not in failed for k in items}
@@ -976,6 +987,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
     passwords = {username: secrets.token_urlsafe(9) for username, *_ in STAFF}
     seeder = Seeder(session, Random(42), _policy(), scale=scale)
     seeder.reference_data(passwords)
+    seeder.checklist_history()
     plans = seeder.orders_and_rmas()
     seeder.dock(plans)
     seeder.desk()

@@ -31,7 +31,6 @@ from werkzeug.security import generate_password_hash
 
 from app.catalog.models import LOCATION_TYPES
 from app.disposition import domain as rules_domain
-from app.inspection.services import DEFAULT_CHECKLISTS
 
 BENCH_PASSWORD = "bench-password-1"
 MERCHANTS = 5
@@ -168,6 +167,10 @@ def seed(url: str, *, units: int, ledger: int, clients: int, parcels_per_client:
         # secondary indexes are dropped now and built once at the end (faster than row-by-row upkeep).
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                                              "AND tablename <> 'alembic_version'")]
+        # The migration's categories and their first checklists are kept through the truncate.
+        migrated = {"categories": conn.execute("SELECT code, name, active FROM categories").fetchall(),
+                    "checklist_versions": conn.execute("SELECT category, version, items, note, author_id, created_at "
+                                                       "FROM checklist_versions").fetchall()}
         conn.execute(f"TRUNCATE {', '.join(tables)}")
         indexes = conn.execute("""
             SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = 'public' AND i.tablename = ANY(%s)
@@ -207,8 +210,10 @@ def seed(url: str, *, units: int, ledger: int, clients: int, parcels_per_client:
                 cp.write_row((2 * p[0], "00" + upc + gs1_check(upc), "upc", p[0]))
         s.many("INSERT INTO reason_codes (code, label, active) VALUES (%s, %s, true)",
                [(r, r.replace("_", " ").capitalize()) for r in REASONS])
-        s.many("INSERT INTO checklist_templates (category, items) VALUES (%s, %s)",
-               [(c, Jsonb(list(items))) for c, items in DEFAULT_CHECKLISTS.items()])
+        s.many("INSERT INTO categories (code, name, active) VALUES (%s, %s, %s)", migrated["categories"])
+        s.many("INSERT INTO checklist_versions (category, version, items, note, author_id, created_at) "
+               "VALUES (%s, %s, %s, %s, %s, %s)",
+               [(c, v, Jsonb(items), note, author, at) for c, v, items, note, author, at in migrated["checklist_versions"]])
         s.many("INSERT INTO disposition_rules (position, name, conditions, disposition, refund_action, "
                "restocking_fee_pct, enabled) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                [(r.position, r.name, Jsonb(_conditions_json(r.conditions)), r.disposition, r.refund_action,

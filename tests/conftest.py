@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import app.models  # noqa: F401  - every table, for truncation
 from app.db import Base, make_engine
 from app.migrate import upgrade
-from tests.pg import ThrowawayPostgres
+from tests.pg import MIGRATED_ROWS, ThrowawayPostgres
 
 BACKENDS = [b for b in os.environ.get("DOCKHAND_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
@@ -54,6 +54,7 @@ def pg_url() -> Iterator[str]:
         server = ThrowawayPostgres().start()
         url = server.url
     upgrade(url)
+    _keep_migrated_rows(url)
     yield url
     if server is not None:
         server.stop()
@@ -67,12 +68,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _keep_migrated_rows(url: str) -> None:
+    """Remember the rows a freshly migrated database holds, so that emptying it gives it them back:
+    an emptied PostgreSQL then equals a copy of the migrated SQLite template."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for table in Base.metadata.sorted_tables:
+                rows = [dict(r._mapping) for r in conn.execute(table.select())]
+                if rows:
+                    MIGRATED_ROWS[table.name] = rows
+    finally:
+        engine.dispose()
+
+
 def _truncate_pg(engine: Engine) -> None:
+    """Empty the database back to what the migrations left in it."""
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         conn.execute(text("ALTER SEQUENCE lpn_seq RESTART"))
         conn.execute(text("ALTER SEQUENCE blind_seq RESTART"))
+        for table in Base.metadata.sorted_tables:  # parents first
+            if table.name in MIGRATED_ROWS:
+                conn.execute(table.insert(), MIGRATED_ROWS[table.name])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -10,6 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# What the migrations write into an empty database (categories, their first checklists), by table:
+# tests/conftest.py keeps it here, in a module imported once, and gives it back after each emptying.
+MIGRATED_ROWS: dict[str, list[dict]] = {}
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 

@@ -1,4 +1,5 @@
-"""What the admin console reads: logins (filtered, paged, exported) and the admin audit log."""
+"""What the admin console reads: logins (filtered, paged, exported), sites, categories and their
+checklists' versions, and the admin audit log."""
 from __future__ import annotations
 
 import math
@@ -10,14 +11,15 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import SignInFailure, User
-from app.catalog.models import Location, Merchant, PartnerOrg, SalesChannel, Warehouse
+from app.catalog.models import Category, Location, Merchant, PartnerOrg, Product, SalesChannel, Warehouse
 from app.db import utcnow
+from app.inspection.models import ChecklistVersion
 from app.ledger.models import AuditEntry
 from app.orders.models import Rma
 
 PER_PAGE = 50
-ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "merchant", "sales_channel", "setting", "reason_code",
-                  "csv_import")
+ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "merchant", "sales_channel", "category", "checklist",
+                  "setting", "reason_code", "csv_import")
 STATUSES = ("active", "inactive", "locked")
 
 
@@ -215,3 +217,49 @@ def coded(session: Session) -> dict[str, list[Any]]:
         out[kind] = list(session.execute(select(model.id, model.code, model.name, func.coalesce(counts.c.n, 0).label("returns"))
                                          .outerjoin(counts, counts.c.id == model.id).order_by(model.name)).all())
     return out
+
+
+def _newest_versions() -> Any:
+    return (select(ChecklistVersion.category, func.max(ChecklistVersion.version).label("version"))
+            .group_by(ChecklistVersion.category).subquery())
+
+
+def categories(session: Session) -> list[Any]:
+    """Every category (active ones first, then by name) with how many products it has and its
+    checklist's current version (None: no checklist yet), its item count, when and by whom."""
+    products = select(Product.category, func.count().label("n")).group_by(Product.category).subquery()
+    newest = _newest_versions()
+    return list(session.execute(
+        select(Category.code, Category.name, Category.active, func.coalesce(products.c.n, 0).label("products"),
+               newest.c.version, ChecklistVersion.items, ChecklistVersion.created_at, User.name.label("author"))
+        .outerjoin(products, products.c.category == Category.code)
+        .outerjoin(newest, newest.c.category == Category.code)
+        .outerjoin(ChecklistVersion, (ChecklistVersion.category == Category.code)
+                   & (ChecklistVersion.version == newest.c.version))
+        .outerjoin(User, User.id == ChecklistVersion.author_id)
+        .order_by(Category.active.desc(), Category.name, Category.code)).all())
+
+
+@dataclass(frozen=True)
+class ChecklistScreen:
+    category: Any
+    versions: list[Any]  # newest first: version, note, created_at, author, item count
+    current: Any | None  # the newest version (version, items, note, created_at, author)
+    shown: Any | None  # the version asked for (?version=), else the newest
+
+
+def checklist(session: Session, code: str, version: int | None = None) -> ChecklistScreen | None:
+    """A category's checklist: every version (newest first), the current one and the one asked for;
+    None when there is no such category."""
+    category = session.execute(select(Category.code, Category.name, Category.active)
+                               .where(Category.code == code)).first() if len(code) <= 32 else None
+    if category is None:
+        return None
+    rows = session.execute(select(ChecklistVersion.version, ChecklistVersion.items, ChecklistVersion.note,
+                                  ChecklistVersion.created_at, User.name.label("author"))
+                           .outerjoin(User, User.id == ChecklistVersion.author_id)
+                           .where(ChecklistVersion.category == code)
+                           .order_by(ChecklistVersion.version.desc())).all()
+    current = rows[0] if rows else None
+    shown = next((r for r in rows if r.version == version), None) if version is not None else current
+    return ChecklistScreen(category, list(rows), current, shown)

@@ -1,7 +1,8 @@
 """The admin console's use cases. Logins (their one writer): create, set a password, switch off and
 on, unlock after throttling, sign out everywhere; from the console and the command line (as
 SYSTEM). The sites: warehouses with their locations, and partner organisations with the merchants
-they serve.
+they serve. Product categories (added, renamed, retired; never deleted) and their inspection
+checklists (each save, or restore, a new version).
 
 Each is a use case in one transaction (run_idempotent: the same key again is the first answer
 again), audited with what the user was before and after. A password change, a switch-off and
@@ -9,6 +10,7 @@ again), audited with what the user was before and after. A password change, a sw
 switched off, so the console always has somebody to run it."""
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +21,10 @@ from sqlalchemy.orm import Session
 from app.auth.models import SignInFailure, User
 from app.auth.roles import ADMIN, PARTNER, ROLES, Actor
 from app.auth.services import check_password, end_sessions
-from app.catalog.models import LOCATION_TYPES, Location, Merchant, PartnerOrg, SalesChannel, Warehouse
+from app.catalog.models import LOCATION_TYPES, Category, Location, Merchant, PartnerOrg, SalesChannel, Warehouse
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.inspection.domain import ChecklistInvalid, items_text, parse_items
+from app.inspection.models import ChecklistVersion
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row
 from app.rows import write
@@ -435,3 +439,150 @@ def rename_coded(session: Session, actor: Actor, *, kind: str, row_id: int, name
 
     return run_idempotent(session, actor, idempotency_key, f"rename_{kind}", {"id": row_id, "name": name}, work,
                           result_type=Created)
+
+
+# --------------------------------------------------------------------------- categories and checklists
+
+_CATEGORY_CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+@dataclass(frozen=True)
+class CategorySaved(Result):
+    """What a category use case did: created, renamed, retired, activated or unchanged."""
+
+    code: str
+    name: str
+    active: bool
+    action: str
+
+
+def _category_facts(row: Category) -> dict[str, Any]:
+    return {"code": row.code, "name": row.name, "active": row.active}
+
+
+def _category(session: Session, code: str) -> Category:
+    """The category, locked (its checklist's versions are numbered under this lock), or NotFound."""
+    row = None
+    if _CATEGORY_CODE.fullmatch(code or ""):
+        row = session.scalars(select(Category).where(Category.code == code).with_for_update()).first()
+    if row is None:
+        raise NotFound("No such category.")
+    return row
+
+
+def create_category(session: Session, actor: Actor, *, code: str, name: str, idempotency_key: str | None) -> CategorySaved:
+    """A new product category, active: products may be put in it at once. Its code is for good."""
+    _allowed(actor)
+    code = (code or "").strip().lower()
+    if not _CATEGORY_CODE.fullmatch(code):
+        raise ValidationFailed("A category code is 1-32 lower-case letters, digits or '_', starting with a letter.")
+    name = _name(name, "category")
+
+    def work() -> CategorySaved:
+        if session.get(Category, code) is not None:
+            raise Conflict(f"Category {code} exists already.")
+        row = Category(code=code, name=name, active=True)
+        session.add(row)
+        session.flush()
+        write(session, [audit_row(actor, "category.created", "category", 0,
+                                  details={"before": None, "after": _category_facts(row)})])
+        return CategorySaved(code, name, True, "created")
+
+    return run_idempotent(session, actor, idempotency_key, "create_category", {"code": code, "name": name}, work,
+                          result_type=CategorySaved)
+
+
+def update_category(session: Session, actor: Actor, *, code: str, name: str | None = None, active: bool | None = None,
+                    idempotency_key: str | None) -> CategorySaved:
+    """Rename a category, or retire it (offered for no new product; its products keep it, and its
+    checklist still shows for them) or take it back into use."""
+    _allowed(actor)
+    name = _name(name, "category") if name is not None else None
+
+    def work() -> CategorySaved:
+        row = _category(session, code)
+        before = _category_facts(row)
+        if name is not None and name != row.name:
+            row.name, action = name, "renamed"
+        elif active is not None and active != row.active:
+            row.active, action = active, "activated" if active else "retired"
+        else:
+            return CategorySaved(row.code, row.name, row.active, "unchanged")
+        session.flush()
+        write(session, [audit_row(actor, f"category.{action}", "category", 0,
+                                  details={"before": before, "after": _category_facts(row)})])
+        return CategorySaved(row.code, row.name, row.active, action)
+
+    return run_idempotent(session, actor, idempotency_key, "update_category",
+                          {"code": code, "name": name, "active": active}, work, result_type=CategorySaved)
+
+
+@dataclass(frozen=True)
+class ChecklistSaved(Result):
+    """The checklist version a save or a restore made."""
+
+    category: str
+    version: int
+    items: int
+    restored_from: int | None = None
+
+
+def _note(value: str | None) -> str:
+    note = " ".join((value or "").split())
+    if not note or len(note) > 200:
+        raise ValidationFailed("Say in a note (1-200 characters) why the checklist changes.")
+    return note
+
+
+def _new_version(session: Session, actor: Actor, category: str, items: list[dict[str, str]], note: str,
+                 restored_from: int | None = None) -> ChecklistSaved:
+    """Add the category's next checklist version (the caller holds the category's lock), audited with
+    the version before and after; refused when it would change nothing."""
+    current = session.scalars(select(ChecklistVersion).where(ChecklistVersion.category == category)
+                              .order_by(ChecklistVersion.version.desc()).limit(1)).first()
+    if current is not None and current.items == items:
+        raise ValidationFailed(f"Those are version {current.version}'s items already: nothing to save.")
+    version = (current.version if current else 0) + 1
+    session.add(ChecklistVersion(category=category, version=version, items=items, note=note, author_id=actor.id))
+    session.flush()
+    before = {"code": category, "version": current.version, "items": items_text(current.items)} if current else None
+    after = {"code": category, "version": version, "items": items_text(items), "note": note}
+    write(session, [audit_row(actor, "checklist.restored" if restored_from else "checklist.saved", "checklist", version,
+                              details={"before": before, "after": after, "restored_from": restored_from})])
+    return ChecklistSaved(category, version, len(items), restored_from)
+
+
+def save_checklist(session: Session, actor: Actor, *, category: str, text: str, note: str | None,
+                   idempotency_key: str | None) -> ChecklistSaved:
+    """A category's checklist as edited (one item a line, "key | label"): its next version, which
+    the handheld shows from now on. The versions before are kept."""
+    _allowed(actor)
+    try:
+        items = parse_items(text or "")
+    except ChecklistInvalid as exc:
+        raise ValidationFailed(" ".join(exc.problems)) from exc
+    note = _note(note)
+
+    def work() -> ChecklistSaved:
+        _category(session, category)
+        return _new_version(session, actor, category, items, note)
+
+    return run_idempotent(session, actor, idempotency_key, "save_checklist",
+                          {"category": category, "items": items, "note": note}, work, result_type=ChecklistSaved)
+
+
+def restore_checklist(session: Session, actor: Actor, *, category: str, version: int | None, note: str | None,
+                      idempotency_key: str | None) -> ChecklistSaved:
+    """An older version's items again, as the category's next version."""
+    _allowed(actor)
+    note = " ".join((note or "").split())[:200] or f"Restored version {version}."
+
+    def work() -> ChecklistSaved:
+        _category(session, category)
+        old = session.get(ChecklistVersion, (category, version)) if version else None
+        if old is None:
+            raise NotFound(f"Category {category} has no checklist version {version}.")
+        return _new_version(session, actor, category, list(old.items), note, restored_from=old.version)
+
+    return run_idempotent(session, actor, idempotency_key, "restore_checklist",
+                          {"category": category, "version": version, "note": note}, work, result_type=ChecklistSaved)

@@ -1,5 +1,6 @@
 """The admin console (desktop): logins, warehouses and their locations, partner organisations,
-API keys, webhook endpoints with their delivery log, and the admin audit log."""
+product categories and their inspection checklists (versioned), API keys, webhook endpoints with
+their delivery log, and the admin audit log."""
 from __future__ import annotations
 
 import json
@@ -18,11 +19,13 @@ from app.settings.domain import SETTINGS
 from app.settings.services import remove_threshold, save_settings, set_threshold
 from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
 from app.admin.services import (UserChanged, add_location, change_partner_org, change_user, change_warehouse,
-                                create_coded, rename_coded, create_partner_org, create_user, create_warehouse,
-                                one_time_password, set_active, set_password, sign_out_everywhere, unlock)
+                                create_category, create_coded, create_partner_org, create_user, create_warehouse,
+                                one_time_password, rename_coded, restore_checklist, save_checklist, set_active,
+                                set_password, sign_out_everywhere, unlock, update_category)
 from app.auth.roles import ROLES
 from app.db import db
 from app.catalog.models import LOCATION_TYPES
+from app.inspection.domain import MAX_ITEMS, MAX_LABEL, items_text
 from app.ledger.idempotency import Result
 from app.errors import NotFound
 from app.web.exports import csv_download
@@ -416,3 +419,87 @@ def threshold_set() -> Response:
 def threshold_remove(threshold_id: int) -> Response:
     result = remove_threshold(db.session, actor(), threshold_id=threshold_id, idempotency_key=request.form.get("key"))
     return _settings_screen(notice=_notice(f"The threshold for {result.target} is removed.", result))
+
+
+# --------------------------------------------------------------------------- categories and checklists
+
+
+@bp.get("/categories")
+@require("admin")
+def categories() -> Response:
+    """The product categories: add, rename, retire (no new products) or take back into use."""
+    return _categories_screen()
+
+
+def _categories_screen(**extra: object) -> Response:
+    return render("admin/categories.html", "admin/_categories.html", rows=queries.categories(db.session), **extra)
+
+
+@bp.post("/categories")
+@require("admin")
+def category_create() -> Response:
+    result = create_category(db.session, actor(), code=request.form.get("code", ""), name=request.form.get("name", ""),
+                             idempotency_key=request.form.get("key"))
+    return _categories_screen(notice=_notice(f"Category {result.name} ({result.code}) added: products may use it now.",
+                                             result))
+
+
+@bp.post("/categories/<code>/<action>")
+@require("admin")
+def category_change(code: str, action: str) -> Response:
+    """Rename, retire or take back into use one category."""
+    key = request.form.get("key")
+    if action == "rename":
+        result = update_category(db.session, actor(), code=code, name=request.form.get("name", ""), idempotency_key=key)
+    elif action in ("retire", "activate"):
+        result = update_category(db.session, actor(), code=code, active=action == "activate", idempotency_key=key)
+    else:
+        raise NotFound("No such action.")
+    said = {"renamed": "renamed", "retired": "retired: no new product may use it; its products keep it",
+            "activated": "back in use", "unchanged": "unchanged"}[result.action]
+    return _categories_screen(notice=_notice(f"Category {result.name} ({result.code}) {said}.", result))
+
+
+@bp.get("/checklists")
+@require("admin")
+def checklists() -> Response:
+    """Each category's inspection checklist: its current version, and a link to edit it."""
+    return render("admin/checklists.html", rows=queries.categories(db.session))
+
+
+@bp.get("/checklists/<code>")
+@require("admin")
+def checklist(code: str) -> Response:
+    """A category's checklist editor, its versions, and one version's items (`?version=`)."""
+    return _checklist_screen(code, as_id(request.args.get("version")))
+
+
+def _checklist_screen(code: str, version: int | None = None, *, status: int = 200, text: str | None = None,
+                      note: str = "", **extra: object) -> Response:
+    found = queries.checklist(db.session, code, version)
+    if found is None:
+        raise NotFound("No such category.")
+    if text is None:
+        text = items_text(found.current.items) if found.current else ""
+    return render("admin/checklist.html", "admin/_checklist.html", status=status, c=found, text=text, note=note,
+                  max_items=MAX_ITEMS, max_label=MAX_LABEL, **extra)
+
+
+@bp.post("/checklists/<code>")
+@require("admin")
+def checklist_save(code: str) -> Response:
+    """Save the edited items as the category's next version."""
+    result = save_checklist(db.session, actor(), category=code, text=request.form.get("items", ""),
+                            note=request.form.get("note"), idempotency_key=request.form.get("key"))
+    return _checklist_screen(code, notice=_notice(f"Version {result.version} saved ({result.items} items): the handheld "
+                                                  "shows it from now on.", result))
+
+
+@bp.post("/checklists/<code>/restore")
+@require("admin")
+def checklist_restore(code: str) -> Response:
+    """An older version's items again, as the next version."""
+    result = restore_checklist(db.session, actor(), category=code, version=form_int("version"),
+                               note=request.form.get("note"), idempotency_key=request.form.get("key"))
+    return _checklist_screen(code, notice=_notice(f"Version {result.restored_from} restored as version {result.version}.",
+                                                  result))

@@ -117,7 +117,7 @@ class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: str = Field(min_length=1, max_length=64, description="Kept in capitals.")
     name: str = Field(min_length=1, max_length=200)
-    category: str = Field(description="electronics, apparel or health_beauty")
+    category: str = Field(min_length=1, max_length=32, description="An active category code (the admin console lists them: electronics, apparel, health_beauty, ...).")
     unit_value: str = Field(pattern=_MONEY, description="Decimal string, in the merchant's currency: 25.00")
     merchant: str | None = Field(None, pattern=_CODE, description="Merchant code; required for a key limited to merchants.")
     serial_tracked: bool = False

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base, Money
 
 LOCATION_TYPES = ("dock", "inspection", "stock", "quarantine", "refurbish", "vendor_return", "liquidation", "scrap")
-CATEGORIES = ("electronics", "apparel", "health_beauty")
 
 partner_org_merchants = Table(
     "partner_org_merchants",
@@ -73,6 +72,16 @@ class Location(Base):
     type: Mapped[str] = mapped_column(String(16))
     barcode: Mapped[str] = mapped_column(String(64), unique=True)
     warehouse: Mapped[Warehouse] = relationship()
+
+
+class Category(Base):
+    """A product category (its code is what products carry); a retired one is offered for no new
+    product but keeps the products it has. Codes never change and are never deleted."""
+
+    __tablename__ = "categories"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Product(Base):

@@ -19,9 +19,10 @@ from app.auth.models import User
 from app.auth.roles import Actor
 from app.auth.scoping import scope_warehouses
 from app.exceptions.queries import scope_exceptions
-from app.inspection.queries import scope_photos
+from app.catalog.queries import category_choices
+from app.inspection.queries import checklist_for, scope_photos
 from app.ledger.queries import load_unit, scope_units
-from app.catalog.models import CATEGORIES, Location, Merchant, Product, SalesChannel, Warehouse
+from app.catalog.models import Location, Merchant, Product, SalesChannel, Warehouse
 from app.db import as_utc, utcnow
 from app.errors import NotFound
 from app.disposition.models import ReasonCode
@@ -90,7 +91,7 @@ class QueueQuery:
         per_page = _clean_int(args.get("per_page"))
         category = _clean_code(args.get("type"))
         return cls(sort=sort, order=order, warehouse_id=_clean_int(args.get("warehouse")),
-                   category=category if category in CATEGORIES else None,
+                   category=category,
                    reason=_clean_code(args.get("reason")), channel=_clean_code(args.get("channel")),
                    page=_clean_int(args.get("page"), hi=MAX_PAGE) or 1,
                    per_page=per_page if per_page in PER_PAGE_CHOICES else 50)
@@ -392,7 +393,7 @@ class FilterChoices:
     """What the filter drop-downs offer."""
 
     warehouses: list[tuple[int, str]]
-    categories: tuple[str, ...]
+    categories: list[tuple[str, str]]
     reasons: list[tuple[str, str]]
     channels: list[tuple[str, str]]
 
@@ -403,7 +404,7 @@ def filter_choices(session: Session, actor: Actor) -> FilterChoices:
                   session.scalars(scope_warehouses(select(Warehouse).order_by(Warehouse.code), actor))]
     reasons = [(r.code, r.label) for r in session.scalars(select(ReasonCode).order_by(ReasonCode.label))]
     channels = [(c.code, c.name) for c in session.scalars(select(SalesChannel).order_by(SalesChannel.name))]
-    return FilterChoices(warehouses, CATEGORIES, reasons, channels)
+    return FilterChoices(warehouses, category_choices(session), reasons, channels)
 
 
 # --------------------------------------------------------------------------- the case file
@@ -469,7 +470,6 @@ def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
 def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
     """Load one unit's case file (scoped: NotFound for a unit the actor may not see)."""
     from app.disposition.services import customer_history
-    from app.inspection.services import checklist_for
 
     unit = load_unit(session, actor, unit_id)
     product = session.get(Product, unit.product_id)
@@ -504,7 +504,7 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
         merchant=session.get(Merchant, unit.merchant_id) if unit.merchant_id else None,
         rma=rma, rma_line=rma_line, channel=channel, parcel=parcel, photos=photos,
         inspections=[(i, names.get(i.inspector_id or 0)) for i in inspections_rows],
-        checklist_labels={item["key"]: item["label"] for item in checklist_for(session, product.category)},
+        checklist_labels={item["key"]: item["label"] for item in checklist_for(session, product.category).items},
         serials_expected=serials, refund=refund, exceptions=exceptions, history=history, timeline=timeline,
         names=names, targets=supervisor_targets(unit.state),
         value=unit.paid_price if unit.paid_price is not None else product.unit_value,

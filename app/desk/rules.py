@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.auth.roles import Actor
 from app.ledger.queries import scope_units
-from app.catalog.models import CATEGORIES, Product, SalesChannel
+from app.catalog.models import Product, SalesChannel
+from app.catalog.queries import category_codes
 from app.disposition.domain import (CONDITION_KEYS, DISPOSITIONS, GRADES, LIST_KEYS, PACKAGING_STATES, REFUND_ACTIONS,
                                     RESPONSIBLE_PARTIES,
                                     Decision, InspectionFacts, Rule, decide, validate_rule)
@@ -157,7 +158,7 @@ def known_codes(session: Session) -> dict[str, list[str] | None]:
     """Codes the rules may name; None means "not configured: do not check"."""
     reasons = list(session.scalars(select(ReasonCode.code).order_by(ReasonCode.code)))
     channels = list(session.scalars(select(SalesChannel.code).order_by(SalesChannel.code)))
-    return {"categories": list(CATEGORIES), "reasons": reasons or None, "channels": channels or None}
+    return {"categories": category_codes(session), "reasons": reasons or None, "channels": channels or None}
 
 
 def validate_drafts(session: Session, drafts: Sequence[RuleDraft]) -> list[Rule]:
@@ -542,10 +543,10 @@ def update_reason_code(session: Session, actor: Actor, *, code: str, label: str 
                           result_type=ReasonCodeSaved)
 
 
-def editor_choices() -> dict[str, Any]:
-    """Fixed option lists of the editor."""
+def editor_choices(session: Session) -> dict[str, Any]:
+    """The editor's option lists (the categories from their table, the rest fixed)."""
     return {"dispositions": DISPOSITIONS, "refund_actions": REFUND_ACTIONS, "grades": GRADES,
-            "packaging_states": PACKAGING_STATES, "categories": CATEGORIES, "list_keys": LIST_KEYS}
+            "packaging_states": PACKAGING_STATES, "categories": category_codes(session), "list_keys": LIST_KEYS}
 
 
 def parse_preview_n(raw: Any) -> int:

@@ -26,7 +26,8 @@ from app.disposition.services import DispositionConfirmed, confirm_disposition
 from app.errors import AlreadyDisposed, DomainError, NotPermitted, ValidationFailed
 from app.exceptions.services import require_reason
 from app.inspection.models import Inspection
-from app.inspection.services import checklist_for, clean_grade, kept_answers
+from app.inspection.queries import checklist_for
+from app.inspection.services import clean_grade, kept_answers
 from app.inspection.writer import record_inspection
 from app.ledger.domain import STATE_LABELS
 from app.ledger.idempotency import Result, check_key, run_idempotent
@@ -210,10 +211,11 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
         if unit.state in ("vendor_return", "liquidation", "disposed"):
             raise ValidationFailed(f"Unit {unit.lpn} is {STATE_LABELS[unit.state]}: that is final, nothing to re-grade.")
         category = session.scalar(select(Product.category).where(Product.id == unit.product_id))
-        clean = kept_answers(checklist_for(session, category), answers, unanswered_is_no=unanswered_is_no)
+        checklist = checklist_for(session, category)
+        clean = kept_answers(checklist.items, answers, unanswered_is_no=unanswered_is_no)
         (inspection_id,) = allocate_ids(session, Inspection, 1)
         write(session, record_inspection(actor, unit, inspection_id, grade=grade, packaging=packaging, answers=clean,
-                                         notes=reason, action="unit.regraded", reason=reason,
+                                         notes=reason, checklist_version=checklist.version, action="unit.regraded", reason=reason,
                                          details={"from_grade": unit.grade, "to_grade": grade,
                                                   "from_packaging": unit.packaging, "to_packaging": packaging}))
         expire(session, (ReturnUnit, unit.id))

@@ -498,7 +498,7 @@ def _rules_context(drafts: list[desk_rules.RuleDraft] | None = None, *, errors: 
             "latest": latest, "versions": desk_rules.versions(db.session), "preview": preview, "preview_n": preview_n,
             "known": desk_rules.known_codes(db.session), "reasons": desk_rules.reason_codes(db.session), "note": note,
             "parties": RESPONSIBLE_PARTIES,
-            **desk_rules.editor_choices()}
+            **desk_rules.editor_choices(db.session)}
 
 
 @bp.get("/rules")

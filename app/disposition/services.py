@@ -20,7 +20,7 @@ from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule
 from app.errors import AlreadyDisposed, NotFound, NotPermitted, ValidationFailed
-from app.inspection.models import ChecklistTemplate
+from app.inspection.queries import current_checklist_columns
 from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import check_version
@@ -82,15 +82,13 @@ def _facts_statement(lock: bool, screen: bool = False) -> Select:
     """A unit with what the rules look at (its product, channel, line's reason and customer's
     history) as one plain row; with `lock`, the unit's row lock (a use case's first statement);
     with `screen`, also what the handheld's unit screen shows (see unit_screen_row), its category's
-    stored checklist included (NULL: the defaults)."""
+    current checklist's items included (NULL: it has none)."""
     u, p = ReturnUnit.__table__, Product.__table__
     rma, line, channel = Rma.__table__.alias("unit_rma"), RmaLine.__table__, SalesChannel.__table__
     customer = select(rma.c.customer_id).where(rma.c.id == u.c.rma_id).correlate(u).scalar_subquery()
     returns, orders = _history_counts(customer)
-    checklist = ChecklistTemplate.__table__
     extra = (u.c.serial, u.c.decision_rule, p.c.sku, p.c.name, p.c.open_box_product_id,
-             select(checklist.c["items"]).where(checklist.c.category == p.c.category).scalar_subquery().label("checklist")
-             ) if screen else ()
+             current_checklist_columns(p.c.category)[0]) if screen else ()
     stmt = (select(u.c.id, u.c.lpn, u.c.state, u.c.version, u.c.product_id, u.c.warehouse_id, u.c.location_id,
                    u.c.rma_id, u.c.rma_line_id, u.c.grade, u.c.packaging, u.c.serial_status, u.c.inspected_at,
                    u.c.inspected_by_id, p.c.category, p.c.unit_value,

@@ -10,13 +10,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, utcnow
 
 
+class ChecklistVersion(Base):
+    """One saved version of a category's inspection checklist (items: [{"key", "label"}, ...]); the
+    highest version is the one the handheld shows. Saving, or restoring an older one, adds a version."""
 
-class ChecklistTemplate(Base):
-    """The questions an inspector answers for a product category (editable)."""
-
-    __tablename__ = "checklist_templates"
-    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    __tablename__ = "checklist_versions"
+    category: Mapped[str] = mapped_column(ForeignKey("categories.code"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Inspection(Base):
@@ -30,6 +34,7 @@ class Inspection(Base):
     packaging: Mapped[str] = mapped_column(String(16))
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     notes: Mapped[str | None] = mapped_column(Text)
+    checklist_version: Mapped[int | None] = mapped_column(Integer)  # of the product's category, when it had one
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -17,7 +17,8 @@ from app.catalog.models import Product
 from app.db import unit_of_work
 from app.rows import allocate_ids, expire, insert_row, next_id, write
 from app.errors import Conflict, NotFound, NotPermitted, Unavailable, ValidationFailed
-from app.inspection.models import ChecklistTemplate, Inspection, Photo
+from app.inspection.models import Inspection, Photo
+from app.inspection.queries import current_checklist_columns
 from app.ledger.domain import GRADES, PACKAGING_STATES
 from app.inspection.photos import PhotoRejected, process_photo
 from app.inspection.storage import PhotoStorage, StorageUnavailable
@@ -28,45 +29,6 @@ from app.ledger.writer import audit_row
 from app.inspection.writer import record_inspection as inspection_rows
 
 log = logging.getLogger(__name__)
-DEFAULT_CHECKLISTS: dict[str, list[dict[str, Any]]] = {
-    "electronics": [
-        {"key": "powers_on", "label": "Powers on"},
-        {"key": "screen_ok", "label": "Screen free of cracks and dead pixels"},
-        {"key": "accessories", "label": "Charger and accessories present"},
-        {"key": "factory_reset", "label": "Account removed / factory reset"},
-        {"key": "no_liquid", "label": "No liquid damage indicator"},
-    ],
-    "apparel": [
-        {"key": "tags_attached", "label": "Original tags attached"},
-        {"key": "unworn", "label": "Unworn, unwashed, no odour"},
-        {"key": "no_stains", "label": "No stains, tears or pulls"},
-        {"key": "size_matches", "label": "Size label matches the SKU"},
-    ],
-    "health_beauty": [
-        {"key": "seal_intact", "label": "Safety seal intact"},
-        {"key": "unused", "label": "Product unused"},
-        {"key": "in_date", "label": "Within expiry date"},
-        {"key": "lot_readable", "label": "Lot number readable"},
-    ],
-}
-
-
-
-def checklist_for(session: Session, category: str) -> list[dict[str, Any]]:
-    """The configured checklist of a category (seeded defaults when none is stored)."""
-    rows = session.execute(_checklist_statement(), {"category": category}).all()
-    return stored_or_default_checklist(category, rows[0].checklist if rows else None)
-
-
-def stored_or_default_checklist(category: str, stored: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """A category's checklist as read (`stored`, None when there is none): the stored one, else the seeded default."""
-    return list(stored) if stored is not None else DEFAULT_CHECKLISTS.get(category, [])
-
-
-@lru_cache(maxsize=1)
-def _checklist_statement() -> Select:
-    t = ChecklistTemplate.__table__
-    return select(t.c["items"].label("checklist")).where(t.c.category == bindparam("category"))
 
 
 def form_answers(form: Mapping[str, str]) -> dict[str, bool]:
@@ -98,11 +60,11 @@ def kept_answers(items: list[dict[str, Any]], answers: Mapping[str, Any] | None,
 
 @lru_cache(maxsize=2)
 def _inspect_lock_statement(dialect: str) -> Select:
-    """record_inspection's first statement: the unit's row lock, with its category's checklist (NULL:
-    the defaults), its key's record (LateClaim) and, for a fresh key, the new inspection's id."""
-    u, p, t = ReturnUnit.__table__, Product.__table__, ChecklistTemplate.__table__
+    """record_inspection's first statement: the unit's row lock, with its category's current checklist
+    and its version (NULL: none), its key's record (LateClaim) and, for a fresh key, the new inspection's id."""
+    u, p = ReturnUnit.__table__, Product.__table__
     return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, p.c.category,
-                   select(t.c["items"]).where(t.c.category == p.c.category).scalar_subquery().label("checklist"),
+                   *current_checklist_columns(p.c.category),
                    *LateClaim.record_columns(),
                    case((LateClaim.fresh(), next_id(dialect, Inspection.__table__)), else_=null()).label("inspection_id"))
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")).with_for_update(of=u))
@@ -164,11 +126,10 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
                            "a supervisor re-grades it from the desk, with a reason.")
-        items = stored_or_default_checklist(unit.category, unit.checklist)
-        clean = kept_answers(items, answers, unanswered_is_no=unanswered_is_no)
+        clean = kept_answers(unit.checklist or [], answers, unanswered_is_no=unanswered_is_no)
         result = InspectionRecorded(unit.id, unit.inspection_id, grade, packaging, clean, notes, unit.version + 1)
         write(session, [*inspection_rows(actor, unit, unit.inspection_id, grade=grade, packaging=packaging,
-                                         answers=clean, notes=notes),
+                                         answers=clean, notes=notes, checklist_version=unit.checklist_version),
                         claim.record(result)])
         expire(session, (ReturnUnit, unit.id))
         return result

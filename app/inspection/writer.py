@@ -13,16 +13,18 @@ from app.rows import Row, insert_row, update_row
 
 
 def record_inspection(actor: Actor, unit: Any, inspection_id: int, *, grade: str, packaging: str,
-                      answers: dict[str, bool], notes: str | None, action: str = "unit.inspected",
+                      answers: dict[str, bool], notes: str | None, checklist_version: int | None = None, action: str = "unit.inspected",
                       reason: str | None = None, details: dict[str, Any] | None = None) -> list[Row]:
     """The rows of one inspection of a unit the caller has locked (`unit`: id, warehouse_id), its
-    id allocated by the caller: the inspection, the unit's new grade (its version stepped) and the
+    id allocated by the caller (`checklist_version`: the version of the category's checklist the
+    answers were kept to, None when it has none): the inspection, the unit's new grade (its version stepped) and the
     audit entry (`action`, with `reason` and `details` beside the grade)."""
     now = utcnow()
     return [update_row(ReturnUnit, {"id": unit.id}, {"grade": grade, "packaging": packaging, "inspected_at": now,
                                                      "inspected_by_id": actor.id}, bump=("version",)),
             insert_row(Inspection, {"id": inspection_id, "unit_id": unit.id, "inspector_id": actor.id, "grade": grade,
-                                    "packaging": packaging, "answers": answers, "notes": notes, "created_at": now}),
+                                    "packaging": packaging, "answers": answers, "notes": notes, "checklist_version": checklist_version,
+                                    "created_at": now}),
             audit_row(actor, action, "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
                       details={"grade": grade, "packaging": packaging, "answers": answers,
                                "inspection_id": inspection_id, **(details or {})})]

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.catalog.domain import normalize_gtin
-from app.catalog.models import CATEGORIES, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
+from app.catalog.models import Category, Merchant, Product, ProductBarcode, SalesChannel, Warehouse
+from app.catalog.queries import category_codes
 from app.disposition.models import ReasonCode
 from app.errors import Conflict, DomainError, IdempotencyKeyReused, InvalidItems, NotFound, NotPermitted, ValidationFailed
 from app.db import as_utc, end_transaction, unit_of_work, utcnow
@@ -252,6 +253,8 @@ def _bulk_size(items: list[Any], what: str) -> None:
 def put_products(session: Session, actor: Actor, *, products: list[ProductIn], idempotency_key: str | None) -> BulkDone:
     """Create or update products by SKU, with their barcodes (GTIN-8/12/13/14, kept as GTIN-14 so
     every spelling of one scans as the same product; a barcode listed is added, none is taken away).
+    A category is one of the categories table's (read once per call); a retired one takes no new
+    product, but a product already in it may be put again unchanged in category.
     Every item is checked first: one bad item refuses the whole call, each bad item named."""
     if "catalog:write" not in actor.scopes and not actor.can("admin"):
         raise NotPermitted("Writing the catalog needs the catalog:write scope.")
@@ -268,8 +271,6 @@ def put_products(session: Session, actor: Actor, *, products: list[ProductIn], i
         elif sku in seen:
             fail("sku", f"{sku} is also item {seen[sku]} of this call")
         seen.setdefault(sku, i)
-        if p.category not in CATEGORIES:
-            fail("category", f"one of {', '.join(CATEGORIES)}")
         value = p.unit_value
         if not value.is_finite() or value < 0 or value >= Decimal("1e8") or value != value.quantize(Decimal("0.01")):
             fail("unit_value", "a decimal of at least 0.00, with at most 2 decimals")
@@ -298,8 +299,15 @@ def put_products(session: Session, actor: Actor, *, products: list[ProductIn], i
                                                       .with_for_update())}
         taken = {b.code: b.product.sku for b in session.scalars(select(ProductBarcode).where(
             ProductBarcode.code.in_([c for p in clean for c in p.barcodes])))}
+        active: dict[str, bool] = dict(session.execute(select(Category.code, Category.active)).all())  # once per call
         problems: list[dict[str, str]] = []
         for i, p in enumerate(clean):
+            if p.category not in active:
+                offered = ", ".join(sorted(c for c, on in active.items() if on))
+                problems.append({"field": f"products.{i}.category", "message": f"no category {p.category[:40]!r}: one of {offered}"})
+            elif not active[p.category] and (p.sku not in existing or existing[p.sku].category != p.category):
+                problems.append({"field": f"products.{i}.category",
+                                 "message": f"category {p.category} is retired: it takes no new products"})
             m = merchants.get(p.merchant) if p.merchant else None
             if p.merchant and (m is None or not actor.serves(m.id)):
                 problems.append({"field": f"products.{i}.merchant", "message": f"no merchant {p.merchant} this key may write for"})
@@ -655,7 +663,7 @@ def _prefix(digest: str, kind: str) -> str:
 def _checked(session: Session, kind: str, content: bytes, digest: str) -> Parsed:
     """The file read (app.intake.domain.parse) and what it names looked up: every bad row, sorted.
     A return this same file created before is not "taken": applying it again answers it as done."""
-    parsed = parse(kind, content, categories=CATEGORIES)
+    parsed = parse(kind, content, categories=tuple(category_codes(session)))
     if not parsed.fatal:
         found = missing_references(session, kind, parsed.items)
         if kind == "rmas" and found:

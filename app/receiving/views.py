@@ -10,7 +10,7 @@ from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
 from app.ledger.domain import PACKAGING_STATES
-from app.inspection.services import add_photos, form_answers, record_inspection, stored_or_default_checklist
+from app.inspection.services import add_photos, form_answers, record_inspection
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
 from app.settings.queries import photo_max_bytes
@@ -201,7 +201,7 @@ def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | Non
     last = inspected
     if last is None and open_:
         last = queries.last_inspection(db.session, unit.id)
-    checklist = stored_or_default_checklist(product.category, unit.facts.checklist) if open_ else []
+    checklist = (unit.facts.checklist or []) if open_ else []
     ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {},
            "notes": (last["notes"] or "") if last else "", "checklist": checklist,
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}

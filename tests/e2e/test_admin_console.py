@@ -135,3 +135,54 @@ def test_an_admin_runs_the_settings_merchants_and_reason_codes(live_server, e2e_
                        ("/admin/reasons", "admin-reasons-handheld")]:
         phone.goto(f"{live_server}{path}")
         shoot(phone, name)
+
+
+def test_an_admin_adds_a_category_and_versions_a_checklist_the_handheld_asks(live_server, e2e_world, desktop,
+                                                                             handheld):
+    """Issue 16's categories and checklists: a new category, apparel's checklist saved as version 2
+    (version 1 still readable), and the worker's handheld asking version 2's questions."""
+    page = desktop.new_page()
+    sign_in(page, live_server, "admin")
+    page.click("nav >> text=Categories")
+    page.fill("#categories input[name=code]", "home_garden")
+    page.fill("#categories input[name=name]", "Home & garden")
+    page.click("text=Add category")
+    page.wait_for_selector("#categories tr:has-text('home_garden') >> text=none yet")
+    page.click("#category-electronics >> text=Retire")
+    page.wait_for_selector("#category-electronics >> text=retired")
+    shoot(page, "admin-categories-desktop")
+    page.click("#category-electronics >> text=Take back into use")
+    page.wait_for_selector("#category-electronics >> text=active")
+
+    page.click("nav >> text=Checklists")
+    assert "No checklist yet" in page.inner_text("main")
+    shoot(page, "admin-checklists-desktop")
+    page.click("tr:has-text('Apparel') >> text=Edit")
+    items = page.input_value("#checklist-items")
+    assert items.startswith("tags_attached | Original tags attached")
+    page.fill("#checklist-items", "no_smoke | No smoke smell\n" + items)
+    page.fill("#checklist-note", "Smoke smell is the most common refusal")
+    page.click("text=Save as version 2")
+    page.wait_for_selector("text=Version 2 saved")
+    shoot(page, "admin-checklist-editor-desktop")
+    page.click("#checklist a:has-text('version 1')")
+    page.wait_for_selector("text=Restore as version 3")
+    shoot(page, "admin-checklist-version-desktop")
+
+    tablet = desktop.new_page()  # the console (signed in, in this context) at a handheld's width: nothing overflows
+    tablet.set_viewport_size({"width": 393, "height": 851})
+    for path, name in [("/admin/categories", "admin-categories-handheld"),
+                       ("/admin/checklists/apparel?version=1", "admin-checklist-editor-handheld")]:
+        tablet.goto(live_server + path)
+        shoot(tablet, name)
+
+    phone = handheld.new_page()
+    sign_in(phone, live_server, "worker")
+    phone.goto(f"{live_server}/receive")
+    phone.click("text=WH1 · Main DC")
+    phone.wait_for_selector("text=Scan a parcel label")
+    receive_one(phone, e2e_world.tracking.tracking_number, "036000291452")
+    phone.click("text=Inspect now")
+    phone.wait_for_selector("#inspect-form")
+    assert "No smoke smell" in phone.inner_text("#inspect-form")
+    shoot(phone, "handheld-checklist-version-2")

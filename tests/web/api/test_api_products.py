@@ -85,6 +85,39 @@ def test_one_bad_item_refuses_the_call_and_names_the_item(client, session, world
     assert state(session) == before
 
 
+def test_categories_come_from_their_table_read_once_per_call(client, session, world, catalog):
+    """A category added in the console takes products at once; a retired one takes no new product
+    (nor a product moved into it) but keeps a product already in it; the table is read once per call."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from app.catalog.models import Category
+
+    session.add(Category(code="toys", name="Toys", active=True))
+    session.commit()
+    statements: list[str] = []
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        made = put(client, catalog, [item(category="toys", barcodes=[]),
+                                     *(item(f"TOY-{n}", category="toys", barcodes=[]) for n in range(20))])
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert made.status_code == 200, made.data
+    assert sum("FROM categories" in s for s in statements) == 1
+    session.execute(Category.__table__.update().values(active=False))
+    session.commit()
+    before = state(session)
+    new = put(client, catalog, [item("TOY-NEW", category="toys", barcodes=[])])
+    assert new.status_code == 422 and "toys is retired" in new.get_json()["errors"][0]["message"]
+    moved = put(client, catalog, [item("TEE-BLU-M", category="toys", barcodes=[], merchant="ACME")])
+    assert moved.status_code == 422 and state(session) == before
+    kept = put(client, catalog, [item(category="toys", barcodes=[], name="Desk lamp, brass")])
+    assert kept.status_code == 200 and kept.get_json()["items"][0]["outcome"] == "updated"
+
+
 def test_a_merchant_key_writes_only_its_merchants_products(client, session, world):
     made = create_api_key(session, SYSTEM, name="Globex PIM", scopes=["catalog:write"], merchant_codes=["GLOBEX"],
                           idempotency_key=key())

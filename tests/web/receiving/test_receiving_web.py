@@ -187,13 +187,14 @@ def test_a_partners_parcel_linked_out_of_their_scope_does_not_lock_them_out(clie
     assert scan.status_code == 422 and b"Scan the parcel label" in scan.data
 
 
-def test_a_category_with_its_own_checklist_is_inspected_against_it(client, world, session):
-    """A stored checklist replaces the seeded default on the unit screen and in what is recorded:
-    its items only, an item left unanswered recorded as a no, a default item's answer dropped."""
-    from app.inspection.models import ChecklistTemplate, Inspection
+def test_a_category_is_inspected_against_its_newest_checklist_version(client, world, session):
+    """A newer checklist version replaces the first on the unit screen and in what is recorded: its
+    items only, an item left unanswered recorded as a no, an old item's answer dropped; the
+    inspection keeps the version it was answered against."""
+    from app.inspection.models import ChecklistVersion, Inspection
 
-    session.add(ChecklistTemplate(category="apparel", items=[{"key": "no_smoke", "label": "No smoke smell"},
-                                                             {"key": "buttons", "label": "All buttons present"}]))
+    session.add(ChecklistVersion(category="apparel", version=2, note="smoke", items=[
+        {"key": "no_smoke", "label": "No smoke smell"}, {"key": "buttons", "label": "All buttons present"}]))
     session.commit()
     login(client, "worker")
     _choose(client, world)
@@ -205,8 +206,8 @@ def test_a_category_with_its_own_checklist_is_inspected_against_it(client, world
         "grade": "A", "packaging": "sealed", "q_no_smoke": "yes", "q_tags_attached": "yes", "key": key()})
     assert saved.status_code == 200 and 'name="q_no_smoke" value="yes" checked' in saved.get_data(as_text=True)
     session.rollback()
-    assert session.scalars(select(Inspection.answers).where(Inspection.unit_id == 1)).one() == {
-        "no_smoke": True, "buttons": False}
+    assert session.execute(select(Inspection.answers, Inspection.checklist_version)
+                           .where(Inspection.unit_id == 1)).one() == ({"no_smoke": True, "buttons": False}, 2)
 
 
 def test_a_partners_scan_box_tells_nothing_of_merchants_and_warehouses_it_does_not_serve(client, world, session):
