@@ -41,8 +41,7 @@ def test_an_admin_creates_a_partner_login_that_works_on_a_handheld(live_server, 
     shoot(page, "admin-audit-desktop")
 
 
-def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_server, e2e_world, e2e_db_url, desktop,
-                                                                       handheld):
+def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_server, e2e_world, desktop, handheld):
     """Issue 16's walk: a partner organisation serving a merchant, a warehouse it runs (with its
     locations), a login for it; that login signs in and receives a return at that warehouse only."""
     page = desktop.new_page()
@@ -70,20 +69,32 @@ def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_serv
     page.click("button:has-text('Create with a one-time password')")
     password = page.inner_text(".one-time .password code").strip()
 
-    # The storefront authorises the return for the new dock (its API and CSV import come later).
-    engine = create_engine(e2e_db_url)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE rmas SET warehouse_id = (SELECT id FROM warehouses WHERE code = 'DAL2') "
-                          "WHERE id = :id"), {"id": e2e_world.rma.id})
-    engine.dispose()
+    # The shop has no integration: the admin adds the reason its file names and imports the return
+    # for the new dock as CSV (no SQL anywhere in this walk).
+    page.click("nav >> text=Reason codes")
+    page.fill(".add-reason input[name=code]", "wrong_size")
+    page.fill(".add-reason input[name=label]", "Wrong size or fit")
+    page.click("text=Add reason code")
+    page.wait_for_selector("text=Reason code 'wrong_size' added.")
+    page.click("nav >> text=Import")
+    page.select_option("select[name=kind]", "rmas")
+    page.set_input_files("input[name=file]", files=[{"name": "dallas.csv", "mimeType": "text/csv", "buffer": (
+        "number,merchant,channel,warehouse,customer_ref,customer_name,carrier,tracking_numbers,sku,quantity,reason_code\n"
+        "RMA-8001,ACME,web,DAL2,C-81,Dana Buyer,UPS,1ZDAL20000000001,TEE-BLU-M,1,wrong_size\n").encode()}])
+    page.click("button:has-text('Upload and preview')")
+    page.click("button:has-text('Apply 1 return')")
+    page.wait_for_selector("text=1 created")
+    shoot(page, "admin-3pl-return-imported-desktop")
 
     phone = handheld.new_page()
     sign_in(phone, live_server, "lonestar.sam", password)
     offered = phone.inner_text("main")
     assert "DAL2" in offered and "Main DC" not in offered and "FastLane" not in offered
     phone.click("text=DAL2 · Dallas returns")
-    receive_one(phone, e2e_world.tracking.tracking_number, "036000291452")
+    phone.wait_for_selector("header .whereabouts:has-text('DAL2')")  # the header says where, at once
+    receive_one(phone, "RMA-8001", "036000291452")
     shoot(phone, "admin-made-3pl-receives-on-handheld")
+
 
 
 def test_an_admin_runs_the_settings_merchants_and_reason_codes(live_server, e2e_world, desktop, handheld):
