@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from app.db import db
@@ -95,7 +95,10 @@ def choose_warehouse() -> Response:
     if visible is None:
         raise ValidationFailed("Pick one of your warehouses.")
     session["warehouse_id"] = visible
-    return _work(feedback="ok")
+    resp = _work(feedback="ok")
+    if is_htmx():  # the header says where, too
+        resp.set_data(resp.get_data(as_text=True) + render_template("home/_whereabouts.html", oob=True))
+    return resp
 
 
 @bp.post("/scan")
