@@ -8,6 +8,15 @@ from sqlalchemy import create_engine, text
 from tests.e2e.conftest import receive_one, shoot, sign_in
 
 
+def add_reason_code(page, code: str, label: str) -> None:  # type: ignore[no-untyped-def]
+    """In the console: Reason codes, add one, wait for it to be said."""
+    page.click("nav >> text=Reason codes")
+    page.fill(".add-reason input[name=code]", code)
+    page.fill(".add-reason input[name=label]", label)
+    page.click("text=Add reason code")
+    page.wait_for_selector(f"text=Reason code '{code}' added.")
+
+
 def test_an_admin_creates_a_partner_login_that_works_on_a_handheld(live_server, e2e_world, desktop, handheld):
     page = desktop.new_page()
     sign_in(page, live_server, "admin")
@@ -71,11 +80,7 @@ def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_serv
 
     # The shop has no integration: the admin adds the reason its file names and imports the return
     # for the new dock as CSV (no SQL anywhere in this walk).
-    page.click("nav >> text=Reason codes")
-    page.fill(".add-reason input[name=code]", "wrong_size")
-    page.fill(".add-reason input[name=label]", "Wrong size or fit")
-    page.click("text=Add reason code")
-    page.wait_for_selector("text=Reason code 'wrong_size' added.")
+    add_reason_code(page, "wrong_size", "Wrong size or fit")
     page.click("nav >> text=Import")
     page.select_option("select[name=kind]", "rmas")
     page.set_input_files("input[name=file]", files=[{"name": "dallas.csv", "mimeType": "text/csv", "buffer": (
@@ -118,11 +123,7 @@ def test_an_admin_runs_the_settings_merchants_and_reason_codes(live_server, e2e_
     page.click("text=Add sales channel")
     page.wait_for_selector("text=eBay store (ebay) added")
     shoot(page, "admin-merchants-desktop")
-    page.click("nav >> text=Reason codes")
-    page.fill(".add-reason input[name=code]", "wrong_size")
-    page.fill(".add-reason input[name=label]", "Wrong size or fit")
-    page.click("text=Add reason code")
-    page.wait_for_selector("text=Reason code 'wrong_size' added.")
+    add_reason_code(page, "wrong_size", "Wrong size or fit")
     row = page.locator("#reasons tr:has(code:text-is('wrong_size'))")
     row.locator("select[name=avoidable]").select_option("yes")
     row.locator("select[name=responsible_party]").select_option("product_content")
