@@ -57,6 +57,11 @@ class QueueUnit:
     age_hours: float
     priority: Priority
 
+    @property
+    def age(self) -> str:
+        """How long it has waited, in words ("3 h")."""
+        return domain.age_words(self.age_hours)
+
 
 @dataclass(frozen=True)
 class InspectionQueue:
