@@ -135,3 +135,9 @@ def test_no_parameter_yields_a_server_error(client, world, page, extra):
         assert resp.status_code < 500, resp.data[:300]
         resp = client.get(url, query_string={**extra, "page": page}, headers=HX)
         assert resp.status_code < 500, resp.data[:300]
+
+
+def test_the_desk_links_to_the_queue(client, world):
+    login(client, "super")
+    desk = client.get("/desk").get_data(as_text=True)
+    assert 'href="/receive/queue">Open the inspection queue</a>' in desk
