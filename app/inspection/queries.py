@@ -77,16 +77,20 @@ class InspectionQueue:
         return max(1, -(-self.total // self.per_page))
 
 
+def _float(number: float) -> Any:
+    return literal(float(number), Float())
+
+
 def _capped(expr: Any, cap: float) -> Any:
     """least(expr, cap), written as a CASE both databases run alike."""
-    return case((expr < cap, expr), else_=literal(cap, Float()))
+    return case((expr < _float(cap), expr), else_=_float(cap))
 
 
 def _hours_since(dialect: str, moment: Any, now: Any) -> Any:
     """Hours from `moment` to `now` (a bound datetime), in the database's own date arithmetic."""
     if dialect == "postgresql":
-        return extract("epoch", now - moment) / 3600.0
-    return (func.julianday(now) - func.julianday(moment)) * 24.0
+        return extract("epoch", now - moment) / _float(3600)
+    return (func.julianday(now) - func.julianday(moment)) * _float(24)
 
 
 @lru_cache(maxsize=16)
@@ -108,9 +112,9 @@ def _queue_statement(dialect: str, scope: Scope) -> Select:
     value = func.coalesce(u.c.paid_price, p.c.unit_value)
     shipped = func.coalesce(sold.c.shipped, 0)
     age = _hours_since(dialect, u.c.received_at, now)
-    score = (_capped(cast(value, Float()), float(domain.VALUE_CAP)) / domain.VALUE_STEP
-             + _capped(cast(shipped, Float()) / domain.WINDOW_DAYS, float(domain.SPEED_CAP)) * domain.SPEED_POINTS
-             + _capped(age, float(domain.AGE_CAP_HOURS)))
+    score = (_capped(cast(value, Float()), domain.VALUE_CAP) / _float(domain.VALUE_STEP)
+             + _capped(cast(shipped, Float()) / _float(domain.WINDOW_DAYS), domain.SPEED_CAP) * _float(domain.SPEED_POINTS)
+             + _capped(age, domain.AGE_CAP_HOURS))
     return (select(u.c.id, u.c.lpn, p.c.sku, p.c.name, value.label("value"), shipped.label("shipped"), u.c.received_at,
                    func.count().over().label("total"))
             .select_from(u.join(p, p.c.id == u.c.product_id).outerjoin(sold, sold.c.product_id == u.c.product_id))
