@@ -141,3 +141,20 @@ def test_the_desk_links_to_the_queue(client, world):
     login(client, "super")
     desk = client.get("/desk").get_data(as_text=True)
     assert 'href="/receive/queue">Open the inspection queue</a>' in desk
+
+
+def test_two_workers_pressing_next_unit_at_once_get_the_same_unit_until_it_is_inspected(app, world, units):
+    """No claim is taken (it would need a column): both get the head of the queue; once the first
+    has saved the inspection, the unit leaves the queue and Next unit gives the second the one after."""
+    first, second = app.test_client(), app.test_client()
+    for client, username in ((first, "worker"), (second, "worker2")):
+        login(client, username)
+        _at(client, world.wh)
+    heads = [c.get("/receive/queue/next").headers["Location"] for c in (first, second)]
+    assert heads[0] == heads[1] and heads[0].endswith(f"/receive/units/{units['phone']}")
+    saved = first.post(f"/receive/units/{units['phone']}/inspect",
+                       data={"grade": "B", "packaging": "opened", "key": "queue-key-3"}, headers=HX)
+    assert saved.status_code == 200
+    assert second.get("/receive/queue/next").headers["Location"].endswith(f"/receive/units/{units['tee']}")
+    # the second worker, still on the phone's screen, sees it graded by the first
+    assert 'name="grade" value="B" checked' in second.get(f"/receive/units/{units['phone']}").get_data(as_text=True)
