@@ -82,6 +82,7 @@ def test_an_admin_sets_up_a_3pl_dock_and_its_login_receives_there_only(live_serv
     offered = phone.inner_text("main")
     assert "DAL2" in offered and "Main DC" not in offered and "FastLane" not in offered
     phone.click("text=DAL2 · Dallas returns")
+    phone.wait_for_selector("text=Scan a parcel label")  # the choice is saved before the first scan is sent
     receive_one(phone, e2e_world.tracking.tracking_number, "036000291452")
     shoot(phone, "admin-made-3pl-receives-on-handheld")
 
