@@ -1,7 +1,26 @@
-"""Checklist rules as plain Python: an editor's text, one item a line ("key | label"), as items."""
+"""Inspection rules as plain Python (no Flask, no SQL).
+
+Checklists: an editor's text, one item a line ("key | label"), as items.
+
+The inspection queue: which unit waiting for inspection comes first, and why, in words.
+
+A unit's priority is the sum of three capped parts, each worth up to about a hundred points:
+
+- value: 1 point per VALUE_STEP (5) of the unit's value (the price paid, else the product's value),
+  up to VALUE_CAP (500): a 699.00 phone scores 100, a 25.00 tee 5;
+- sell rate: SPEED_POINTS (5) points per unit of the SKU shipped a day over the last WINDOW_DAYS
+  (28) days, up to SPEED_CAP (20 a day): a SKU shipping 38 a day scores 100, 1 a day scores 5;
+- age: 1 point per hour on the dock, up to AGE_CAP_HOURS (120, five days): nothing waits forever
+  behind newer, dearer units.
+
+app.inspection.queries.inspection_queue orders the queue by the same sum in SQL (built from these
+constants); `priority` gives the figures and the reason shown on each row.
+"""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from decimal import Decimal
 
 MAX_ITEMS = 40
 MAX_LABEL = 120
@@ -52,3 +71,84 @@ def parse_items(text: str) -> list[dict[str, str]]:
 def items_text(items: list[dict[str, str]]) -> str:
     """The editor's text of a checklist's items (parse_items reads it back)."""
     return "\n".join(f"{item['key']} | {item['label']}" for item in items)
+
+
+WINDOW_DAYS = 28
+VALUE_STEP = 5
+VALUE_CAP = 500
+SPEED_POINTS = 5
+SPEED_CAP = 20
+AGE_CAP_HOURS = 120
+# A part worth this many points or more is a reason of its own ("fast seller", "high value").
+NOTABLE = 20
+
+
+@dataclass(frozen=True)
+class Priority:
+    """A unit's place in the inspection queue: its score, its parts and the reason in words."""
+
+    score: float
+    value_points: float
+    speed_points: float
+    age_points: float
+    reason: str
+
+
+def per_day(shipped: int, window_days: int = WINDOW_DAYS) -> float:
+    """Units of a SKU shipped a day, from those shipped over the window."""
+    return max(shipped, 0) / window_days
+
+
+def value_points(value: Decimal | float | None) -> float:
+    return min(max(float(value or 0), 0.0), VALUE_CAP) / VALUE_STEP
+
+
+def speed_points(shipped: int, window_days: int = WINDOW_DAYS) -> float:
+    return min(per_day(shipped, window_days), SPEED_CAP) * SPEED_POINTS
+
+
+def age_points(age_hours: float) -> float:
+    return min(max(age_hours, 0.0), AGE_CAP_HOURS)
+
+
+def age_words(age_hours: float) -> str:
+    """How long a unit has waited, the way the dock says it: "12 min", "3 h", "2 days"."""
+    hours = max(age_hours, 0.0)
+    if hours < 1:
+        return f"{int(hours * 60)} min"
+    if hours < 48:
+        return f"{int(hours)} h"
+    return f"{int(hours // 24)} days"
+
+
+def _rate_words(shipped: int, window_days: int) -> str:
+    rate = per_day(shipped, window_days)
+    if shipped <= 0:
+        return f"no sales in {window_days} days"
+    if rate >= 1:
+        return f"{rate:.0f} shipped a day" if rate >= 10 else f"{rate:.1f}".rstrip("0").rstrip(".") + " shipped a day"
+    return f"{shipped} shipped in {window_days} days"
+
+
+def _money(value: Decimal | float | None) -> str:
+    return f"${float(value or 0):,.2f}".replace(".00", "")
+
+
+def priority(value: Decimal | float | None, shipped: int, age_hours: float, *, window_days: int = WINDOW_DAYS,
+             show_value: bool = True) -> Priority:
+    """The priority of a unit worth `value`, of a SKU that shipped `shipped` units over the last
+    `window_days`, waiting `age_hours`. The reason names every notable part, the largest first
+    ("fast seller: 38 shipped a day · high value: $699"), else the largest part alone. With
+    `show_value` false (a partner, who never sees amounts) the value is named without its figure."""
+    parts = {"value": value_points(value), "speed": speed_points(shipped, window_days), "age": age_points(age_hours)}
+    notable = parts["value"] >= NOTABLE, parts["speed"] >= NOTABLE, parts["age"] >= NOTABLE
+    words = {
+        "value": ("high value" + (f": {_money(value)}" if show_value else "")) if notable[0]
+        else (f"value {_money(value)}" if show_value else "low value"),
+        "speed": f"fast seller: {_rate_words(shipped, window_days)}" if notable[1] else _rate_words(shipped, window_days),
+        "age": f"waiting {age_words(age_hours)}",
+    }
+    ranked = sorted(parts, key=lambda k: (-parts[k], ("speed", "value", "age").index(k)))
+    chosen = [k for k in ranked if parts[k] >= NOTABLE] or ranked[:1]
+    return Priority(score=sum(parts.values()), value_points=parts["value"], speed_points=parts["speed"],
+                    age_points=parts["age"], reason=" · ".join(words[k] for k in chosen))

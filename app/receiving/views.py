@@ -3,18 +3,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
 from app.ledger.domain import PACKAGING_STATES
+from app.inspection.queries import inspection_queue, next_unit_id
 from app.inspection.services import add_photos, form_answers, record_inspection
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
 from app.settings.queries import photo_max_bytes
-from app.web import actor, as_id, form_int, is_htmx, render, require
+from app.web import actor, as_id, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
 
@@ -95,6 +96,9 @@ def choose_warehouse() -> Response:
     if visible is None:
         raise ValidationFailed("Pick one of your warehouses.")
     session["warehouse_id"] = visible
+    back = safe_next(request.form.get("next"))
+    if back is not None:  # a plain form from another screen (the queue's picker) goes back there
+        return redirect(back)  # type: ignore[return-value]
     resp = _work(feedback="ok")
     if is_htmx():  # the header says where, too
         resp.set_data(resp.get_data(as_text=True) + render_template("home/_whereabouts.html", oob=True))
@@ -182,6 +186,30 @@ def close() -> Response:
     session.pop("parcel_id", None)
     session.pop("pending_product_id", None)
     return _work(feedback="error" if result.missing else "ok", closed=result)
+
+
+@bp.get("/queue")
+@require("inspect")
+def queue_page() -> Response:
+    """The inspection queue: units received at this warehouse and not yet inspected, most urgent
+    first, each with why (app.inspection.domain.priority); a page is one statement."""
+    wid = current_warehouse_id()
+    queue = inspection_queue(db.session, actor(), wid, page=as_id(request.args.get("page")) or 1) if wid else None
+    warehouses = [] if wid else queries.warehouses(db.session, actor())
+    return render("receiving/queue.html", "receiving/_queue.html", queue=queue, warehouse_id=wid, warehouses=warehouses)
+
+
+@bp.get("/queue/next")
+@require("inspect")
+def next_unit() -> Response:
+    """Open the unit at the head of the queue. No claim is taken: two workers pressing at the same
+    moment get the same unit, and the second sees it graded once the first has saved."""
+    wid = current_warehouse_id()
+    unit_id = next_unit_id(db.session, actor(), wid) if wid else None
+    if unit_id is None:
+        flash("Nothing waits for inspection here." if wid else "Pick your warehouse first.", "success" if wid else "error")
+        return redirect(url_for("receiving.queue_page"))  # type: ignore[return-value]
+    return redirect(url_for("receiving.unit_page", unit_id=unit_id))  # type: ignore[return-value]
 
 
 def _unit(unit_id: int) -> queries.UnitOnScreen:

@@ -40,7 +40,7 @@ def _header(html: str) -> str:
 # --------------------------------------------------------------------------- the role matrix
 
 @pytest.mark.parametrize("username, marks", [
-    ("worker", ["Hello, Worker", 'href="/receive"', 'href="/labels/"', "My work today", "Inspection queue"]),
+    ("worker", ["Hello, Worker", 'href="/receive"', 'href="/labels/"', "My work today", 'href="/receive/queue"']),
     ("partner", ["Hello, Partner", 'href="/receive"', 'href="/labels/"', "Your warehouses", "3PL1"]),
     ("super", ['href="/desk"', 'href="/desk/rules"', 'data-queue="quarantine"', 'data-queue="refunds"',
                'data-queue="exceptions/missing_item"', "Reports"]),
