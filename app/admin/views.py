@@ -156,7 +156,7 @@ def warehouses() -> Response:
 
 
 def _warehouses_screen(**extra: object) -> Response:
-    if request.method == "GET" and request.args.get("format") == "csv":
+    if _wants_csv():
         return csv_download("dockhand-warehouses.csv", ["code", "name", "run_by", "active", "locations"],
                             [(w.code, w.name, w.partner_org or "us", w.active, w.locations)
                              for w in queries.warehouses(db.session)])
@@ -214,7 +214,7 @@ def partners() -> Response:
 
 
 def _partners_screen(**extra: object) -> Response:
-    if request.method == "GET" and request.args.get("format") == "csv":
+    if _wants_csv():
         return csv_download("dockhand-partners.csv", ["name", "serves", "runs"],
                             [(o["name"], "; ".join(o["merchants"]), "; ".join(o["warehouses"]))
                              for o in queries.partner_orgs(db.session)])
@@ -246,7 +246,18 @@ def api_keys() -> Response:
     return _api_keys_screen()
 
 
+def _wants_csv() -> bool:
+    """A list screen asked as `?format=csv` (GET): its rows as a CSV download instead."""
+    return request.method == "GET" and request.args.get("format") == "csv"
+
+
 def _api_keys_screen(**extra: object) -> Response:
+    if _wants_csv():  # never a secret: only its public id
+        return csv_download("dockhand-api-keys.csv", ["name", "key_id", "scopes", "merchant_ids", "partner_org_id", "created_at",
+                                                      "created_by", "last_used_at", "revoked_at"],
+                            [(k.name, k.key_id, " ".join(k.scopes), " ".join(map(str, k.merchant_ids or [])),
+                              k.partner_org_id, k.created_at, k.created_by, k.last_used_at, k.revoked_at)
+                             for k in api_queries.list_keys(db.session)])
     return render("admin/api_keys.html", "admin/_api_keys.html", rows=api_queries.list_keys(db.session),
                   merchants=queries.merchants(db.session), partners=queries.partner_orgs(db.session), scopes=SCOPES, **extra)
 
@@ -280,6 +291,12 @@ def webhooks() -> Response:
 
 
 def _webhooks_screen(**extra: object) -> Response:
+    if _wants_csv():  # never the signing secret
+        return csv_download("dockhand-webhooks.csv", ["url", "description", "event_types", "switched_off_at", "failing_since",
+                                                      "created_at", "created_by", "pending", "delivered", "given_up"],
+                            [(ep.url, ep.description, " ".join(ep.event_types or []) or "every event", ep.disabled_at,
+                              ep.failing_since, ep.created_at, ep.created_by, pending, delivered, dead)
+                             for ep, pending, delivered, dead in webhook_queries.endpoints(db.session)])
     return render("admin/webhooks.html", "admin/_webhooks.html", rows=webhook_queries.endpoints(db.session), **extra)
 
 
@@ -344,7 +361,7 @@ def merchants() -> Response:
 
 
 def _merchants_screen(**extra: object) -> Response:
-    if request.method == "GET" and request.args.get("format") == "csv":
+    if _wants_csv():
         rows = queries.coded(db.session)
         return csv_download("dockhand-merchants-and-channels.csv", ["kind", "code", "name", "returns"],
                             [(kind, r.code, r.name, r.returns) for kind in ("merchant", "sales_channel") for r in rows[kind]])
@@ -372,6 +389,10 @@ def coded_rename(kind: str, row_id: int) -> Response:
 def reasons() -> Response:
     """Return reason codes: labels, whether such returns are avoidable, the party responsible (the
     same editor supervisors have beside the rules)."""
+    if _wants_csv():
+        return csv_download("dockhand-reason-codes.csv", ["code", "label", "active", "avoidable", "responsible_party"],
+                            [(r.code, r.label, r.active, "" if r.avoidable is None else r.avoidable, r.responsible_party)
+                             for r in reason_codes(db.session)])
     return render("admin/reasons.html", reasons=reason_codes(db.session), parties=RESPONSIBLE_PARTIES)
 
 
@@ -431,7 +452,15 @@ def categories() -> Response:
     return _categories_screen()
 
 
+def _categories_csv() -> Response:
+    return csv_download("dockhand-categories.csv", ["code", "name", "active", "products", "checklist_version", "checklist_items"],
+                        [(c.code, c.name, c.active, c.products, c.version, len(c.items or []))
+                         for c in queries.categories(db.session)])
+
+
 def _categories_screen(**extra: object) -> Response:
+    if _wants_csv():
+        return _categories_csv()
     return render("admin/categories.html", "admin/_categories.html", rows=queries.categories(db.session), **extra)
 
 
@@ -464,6 +493,8 @@ def category_change(code: str, action: str) -> Response:
 @require("admin")
 def checklists() -> Response:
     """Each category's inspection checklist: its current version, and a link to edit it."""
+    if _wants_csv():
+        return _categories_csv()
     return render("admin/checklists.html", rows=queries.categories(db.session))
 
 

@@ -8,13 +8,16 @@ import io
 import uuid
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}
 EVIL = '=HYPERLINK("http://x.example","click")'
 EXPORTS = ["/admin/users?format=csv", "/admin/warehouses?format=csv", "/admin/partners?format=csv",
-           "/admin/merchants?format=csv", "/admin/audit?format=csv"]
+           "/admin/merchants?format=csv", "/admin/audit?format=csv", "/admin/categories?format=csv",
+           "/admin/checklists?format=csv", "/admin/reasons?format=csv", "/admin/api-keys?format=csv",
+           "/admin/webhooks?format=csv"]
 
 
 def key() -> str:
@@ -66,3 +69,20 @@ def test_the_audit_log_filters_pages_and_exports_what_it_shows(client, world, se
     assert "0 changes" in client.get("/admin/audit?q=%25_").get_data(as_text=True)
     for junk in ("?kind=users%00", "?page=-1", "?page=99999999999", "?kind=" + "x" * 500, "?q=" + "é" * 200):
         assert client.get("/admin/audit" + junk).status_code in (200, 400), junk
+
+
+def test_keys_and_webhooks_export_without_their_secrets(client, world, session):
+    import re
+
+    login(client, "admin")
+    made = client.post("/admin/api-keys", data={"key": key(), "name": "=ERP feed", "scope": "units:read"}, headers=HX)
+    token = re.search(rb'<code class="token">(dk_[^<]+)</code>', made.data).group(1).decode()
+    keys = _rows(client.get("/admin/api-keys?format=csv"))
+    assert keys[1][0] == "'=ERP feed" and token not in str(keys) and token.split("_")[-1] not in str(keys)
+    client.post("/admin/webhooks", data={"key": key(), "url": "https://erp.example/hooks", "description": "ERP"}, headers=HX)
+    session.rollback()
+    from app.webhooks.models import WebhookEndpoint
+
+    secret = session.scalars(select(WebhookEndpoint.secret)).first()
+    hooks = _rows(client.get("/admin/webhooks?format=csv"))
+    assert secret and hooks[1][0] == "https://erp.example/hooks" and secret not in str(hooks)
