@@ -31,7 +31,7 @@ class Order(Base):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("sales_channels.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
     merchant: Mapped[Merchant] = relationship()
