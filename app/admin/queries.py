@@ -61,11 +61,6 @@ class UsersPage:
     filter: UserFilter
 
 
-def _contains(text: str) -> str:
-    """A LIKE pattern for text anywhere, lower case, its own % and _ taken literally (escape \\)."""
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _users(session: Session, f: UserFilter, *, since: datetime, max_failures: int) -> Select[Any]:
     failures = (select(SignInFailure.key, func.count().label("n")).where(SignInFailure.scope == "account",
                                                                         SignInFailure.failed_at > since)
@@ -79,9 +74,9 @@ def _users(session: Session, f: UserFilter, *, since: datetime, max_failures: in
             .outerjoin(home, home.id == User.home_warehouse_id)
             .outerjoin(failures, failures.c.key == User.username))
     if f.text:
-        like = _contains(f.text)
-        stmt = stmt.where(or_(func.lower(User.username).like(like, escape="\\"),
-                              func.lower(User.name).like(like, escape="\\")))
+        text = f.text.lower()  # its own % and _ taken literally (autoescape)
+        stmt = stmt.where(or_(func.lower(User.username).contains(text, autoescape=True),
+                              func.lower(User.name).contains(text, autoescape=True)))
     if f.role:
         stmt = stmt.where(User.role == f.role)
     if f.status == "active":
@@ -143,9 +138,9 @@ def _audit(f: AuditFilter) -> Select[Any]:
                    AuditEntry.details)
             .where(AuditEntry.entity_type.in_([f.kind] if f.kind else ADMIN_ENTITIES)))
     if f.text:
-        like = _contains(f.text)
-        stmt = stmt.where(or_(func.lower(AuditEntry.actor_name).like(like, escape="\\"),
-                              func.lower(AuditEntry.action).like(like, escape="\\")))
+        text = f.text.lower()  # its own % and _ taken literally (autoescape)
+        stmt = stmt.where(or_(func.lower(AuditEntry.actor_name).contains(text, autoescape=True),
+                              func.lower(AuditEntry.action).contains(text, autoescape=True)))
     return stmt
 
 

@@ -138,6 +138,11 @@ def audit() -> Response:
     return render("admin/audit.html", apage=queries.admin_audit(db.session, f), kinds=queries.ADMIN_ENTITIES)
 
 
+def _wants_csv() -> bool:
+    """A list screen asked as `?format=csv` (GET): its rows as a CSV download instead."""
+    return request.method == "GET" and request.args.get("format") == "csv"
+
+
 def _csv(rows: list[queries.UserRow]) -> Response:
     return csv_download("dockhand-users.csv",
                         ["username", "name", "role", "active", "partner_org", "home_warehouse", "last_sign_in_at", "locked"],
@@ -244,11 +249,6 @@ def partner_create() -> Response:
 def api_keys() -> Response:
     """The integration API's keys: who has one, what it may do, when it was last used."""
     return _api_keys_screen()
-
-
-def _wants_csv() -> bool:
-    """A list screen asked as `?format=csv` (GET): its rows as a CSV download instead."""
-    return request.method == "GET" and request.args.get("format") == "csv"
 
 
 def _api_keys_screen(**extra: object) -> Response:

@@ -1020,11 +1020,6 @@ def _codes(text: str) -> list[str]:
     return list(dict.fromkeys([text, text.upper()]))
 
 
-def like_prefix(text: str) -> str:
-    """A LIKE pattern matching what starts with `text`, its wildcards escaped (ESCAPE '\\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def search(session: Session, actor: Actor, text: str | None) -> SearchResult:
     """Units by LPN or serial, returns by RMA, tracking or order number, customers by reference or
     name (prefix, any case), all scoped to the actor. Codes are looked up by equality on their unique
@@ -1090,7 +1085,7 @@ def _customer_hits(session: Session, actor: Actor, codes: list[str], query: str)
     customers, rmas = Customer.__table__, Rma.__table__
     matches = customers.c.external_ref.in_(codes)
     if len(query) >= NAME_MIN and not any(c.isdigit() for c in query):
-        matches = or_(matches, func.lower(customers.c.name).like(like_prefix(query.lower()), escape="\\"))
+        matches = or_(matches, func.lower(customers.c.name).startswith(query.lower(), autoescape=True))
     seen = scope_rmas(select(func.count()).select_from(rmas).where(rmas.c.customer_id == customers.c.id), actor)
     returns = seen.scalar_subquery()
     stmt = select(customers.c.id, customers.c.name, customers.c.external_ref, returns.label("returns")).where(matches)
