@@ -61,7 +61,6 @@ def load_config(instance_path: Path) -> dict[str, object]:
         # than MAX_CONTENT_LENGTH is refused before it is read, with the import page's message.
         "IMPORT_MAX_BYTES": int(os.environ.get("DOCKHAND_IMPORT_MAX_BYTES", 10 * 1024 * 1024)),
         # Threads (each with its own database connection) that apply an imported file's returns.
-        "IMPORT_WORKERS": int(os.environ.get("DOCKHAND_IMPORT_WORKERS", 4)),
         "MAX_CONTENT_LENGTH": max(int(os.environ.get("DOCKHAND_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
                                   int(os.environ.get("DOCKHAND_IMPORT_MAX_BYTES", 10 * 1024 * 1024))) + 1024 * 1024,
         "REFUND_APPROVAL_THRESHOLD": Decimal(os.environ.get("DOCKHAND_REFUND_THRESHOLD", "250.00")),

@@ -240,3 +240,17 @@ def expire(session: Session, *entities: tuple[type, Any]) -> None:
     for cls, ident in entities:
         if ident is not None and (obj := session.identity_map.get(identity_key(cls, ident))) is not None:
             session.expire(obj)
+
+
+def write_many(session: Session, rows: Sequence[Insert]) -> None:
+    """Write many new rows of a few shapes (a batch of returns): the rows of each shape in one
+    executemany, which SQLAlchemy sends as multi-row INSERTs (its "insertmanyvalues"), shape after
+    shape in the order each first appears, so give the rows that others refer to first."""
+    if not rows:
+        return
+    session.flush()
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row.shape, []).append(row.values)
+    for shape, values in groups.items():
+        session.execute(insert(shape[1]), values)

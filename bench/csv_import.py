@@ -154,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines-per-rma", type=int, default=2)
     p.add_argument("--bad", type=int, default=30, help="returns with a bad row")
     p.add_argument("--rounds", type=int, default=1)
-    p.add_argument("--workers", type=int, default=4, help="threads applying returns (DOCKHAND_IMPORT_WORKERS)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "csv_import.json")
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(pg.url)
         seed(pg.url, units=200, ledger=400, clients=1, parcels_per_client=5, confirm_per_client=1, products=400, verbose=False)
         app = create_app({"DATABASE_URL": pg.url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
-        app.config["IMPORT_WORKERS"] = args.workers
         count_statements(app)
         client = app.test_client()
         resp = client.post("/login", data={"username": "admin", "password": BENCH_PASSWORD})

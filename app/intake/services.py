@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
@@ -24,15 +23,15 @@ from app.catalog.queries import category_codes
 from app.disposition.models import ReasonCode
 from app.errors import Conflict, DomainError, IdempotencyKeyReused, InvalidItems, NotFound, NotPermitted, ValidationFailed
 from app.db import as_utc, end_transaction, unit_of_work, utcnow
-from app.ledger.idempotency import Result, rebuilt, run_idempotent, stored
+from app.ledger.idempotency import LateClaim, Result, check_key, fingerprint, rebuilt, run_idempotent, stored
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.intake.domain import (CARRIER_STATUSES, KINDS, MAX_ERRORS_KEPT, Item, Parsed, RowError, parse)
 from app.intake.models import CsvImport
-from app.intake.queries import keys_used, missing_references
+from app.intake.queries import RmaReferences, key_records, keys_used, missing_references, rma_references
 from app.receiving.models import Parcel
 from app.refunds.domain import RESOLUTIONS
-from app.rows import write
+from app.rows import Insert, allocate_ids, insert_row, write, write_many
 
 MAX_LINES = 200
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,63}$")
@@ -72,24 +71,21 @@ def _line_params(lines: list[LineIn]) -> list[list[Any]]:
     return out
 
 
-def _check_lines(session: Session, merchant_id: int, lines: list[list[Any]]) -> dict[str, Product]:
-    """The products of the lines (and of the exchanges), all the merchant's; the reason codes known."""
-    skus = {sku for sku, *_ in lines} | {swap for *_, swap in lines if swap}
-    products = {p.sku.upper(): p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
-    unknown = sorted(s for s in skus if s not in products or products[s].merchant_id not in (None, merchant_id))
-    if unknown:
-        raise ValidationFailed(f"Unknown SKU {', '.join(unknown)} for this return's merchant: put the product in the catalog first.")
-    reasons = set(session.scalars(select(ReasonCode.code).where(ReasonCode.active.is_(True))))
-    bad = sorted({r for _, _, r, _, _ in lines} - reasons)
-    if bad:
-        raise ValidationFailed(f"Unknown reason code {', '.join(bad)}. Known: {', '.join(sorted(reasons))}.")
-    return products
+@dataclass(frozen=True)
+class RmaRequest:
+    """One return to authorise (see create_rma), with the idempotency key it is asked under."""
 
-
-def _first(column: Any, where: Any, order_by: Any = None) -> Any:
-    """A scalar subquery: `column` of the first row that matches `where` (NULL when none does)."""
-    query = select(column).where(where)
-    return (query.order_by(order_by) if order_by is not None else query).limit(1).scalar_subquery()
+    idempotency_key: str | None
+    number: str
+    merchant: str
+    channel: str
+    warehouse: str
+    lines: list[LineIn]
+    order_number: str | None = None
+    customer_ref: str | None = None
+    customer_name: str | None = None
+    tracking_numbers: list[str] | None = None
+    carrier: str = "unknown"
 
 
 @dataclass(frozen=True)
@@ -114,6 +110,21 @@ def _code(value: str, what: str) -> str:
     return code
 
 
+def _rma_params(r: RmaRequest) -> dict[str, Any]:
+    """What a return asks, checked and normalised as it is kept (and fingerprinted)."""
+    trackings = sorted({_code(t, "tracking number") for t in r.tracking_numbers or []})
+    if not r.lines or len(r.lines) > MAX_LINES:
+        raise ValidationFailed(f"A return has 1 to {MAX_LINES} lines.")
+    for n, line in enumerate(r.lines):
+        if not 1 <= line.quantity <= 10_000:
+            raise ValidationFailed(f"Line {n + 1}: the quantity must be 1 to 10000.")
+    return {"number": _code(r.number, "RMA number"), "merchant": _code(r.merchant, "merchant"),
+            "channel": _code(r.channel, "channel"), "warehouse": _code(r.warehouse, "warehouse"),
+            "order_number": _code(r.order_number, "order number") if r.order_number else None,
+            "customer_ref": (r.customer_ref or "").strip() or None, "customer_name": r.customer_name,
+            "trackings": trackings, "carrier": r.carrier, "lines": _line_params(r.lines)}
+
+
 def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, channel: str, warehouse: str,
                lines: list[LineIn], order_number: str | None = None, customer_ref: str | None = None,
                customer_name: str | None = None, tracking_numbers: list[str] | None = None, carrier: str = "unknown",
@@ -121,85 +132,190 @@ def create_rma(session: Session, actor: Actor, *, number: str, merchant: str, ch
     """Authorise a return: its lines (SKU, quantity, the customer's reason), the warehouse it is
     expected at, its tracking numbers. Numbers are kept in capitals, as the dock scans them. The
     same request again (same key) answers the first answer; a number already used is refused."""
+    (made,) = create_rmas(session, actor, [RmaRequest(
+        idempotency_key, number, merchant, channel, warehouse, lines, order_number, customer_ref, customer_name,
+        tracking_numbers, carrier)])
+    if isinstance(made, DomainError):
+        raise made
+    return made
+
+
+CREATE_RMA = "create_rma"  # the operation of a return's key: one return asked alone or in a batch is the same request
+
+
+def create_rmas(session: Session, actor: Actor, requests: list[RmaRequest]) -> list[RmaCreated | DomainError]:
+    """Authorise returns, each on its own terms: the answer of each, in order, is the return created
+    (or, for a key used before with the same request, the first answer, `replayed`) or why it was
+    refused. The good ones are written in one transaction, in a few statements for the whole batch
+    (one read of what they name, one of their keys' records, one INSERT a table), so that a file's
+    thousands of returns take seconds; `create_rma` is a batch of one.
+
+    Exactly one effect per key: each return's key record is written with it. A batch that meets a
+    concurrent writer of one of its numbers, tracking numbers or keys (a unique constraint) is
+    rolled back and its returns asked one by one, where the loser of a key replays the winner's."""
     if "rmas:write" not in actor.scopes and not actor.can("admin"):
         raise NotPermitted("Creating returns needs the rmas:write scope.")
-    number, merchant, channel, warehouse = (_code(number, "RMA number"), _code(merchant, "merchant"),
-                                            _code(channel, "channel"), _code(warehouse, "warehouse"))
-    order_number = _code(order_number, "order number") if order_number else None
-    customer_ref = (customer_ref or "").strip() or None
-    trackings = sorted({_code(t, "tracking number") for t in tracking_numbers or []})
-    if not lines or len(lines) > MAX_LINES:
-        raise ValidationFailed(f"A return has 1 to {MAX_LINES} lines.")
-    for n, line in enumerate(lines):
-        if not 1 <= line.quantity <= 10_000:
-            raise ValidationFailed(f"Line {n + 1}: the quantity must be 1 to 10000.")
-    params: dict[str, Any] = {"number": number, "merchant": merchant, "channel": channel, "warehouse": warehouse,
-                              "order_number": order_number, "customer_ref": customer_ref, "customer_name": customer_name,
-                              "trackings": trackings, "carrier": carrier,
-                              "lines": _line_params(lines)}
+    asked: list[tuple[LateClaim[RmaCreated], dict[str, Any]] | DomainError] = []
+    for r in requests:
+        try:
+            params = _rma_params(r)
+            asked.append((LateClaim(check_key(r.idempotency_key), CREATE_RMA, fingerprint(CREATE_RMA, params), actor,
+                                    RmaCreated), params))
+        except DomainError as exc:
+            asked.append(exc)
+    try:
+        with unit_of_work(session):
+            return _create_rmas(session, actor, asked)
+    except IntegrityError:
+        if len(requests) > 1:
+            return [made for r in requests for made in create_rmas(session, actor, [r])]
+        claim = asked[0]
+        assert not isinstance(claim, DomainError)  # nothing was written for a refused request
+        try:
+            winner = claim[0].replayed_alone(session)
+            end_transaction(session)
+        except IdempotencyKeyReused as exc:
+            end_transaction(session)
+            return [exc]
+        return [winner or Conflict("Somebody else created this return, or one with its number or tracking number, "
+                                   "at the same moment. Nothing was changed: look again.")]
 
-    def work() -> RmaCreated:
-        # What the return names, in one read (a file of 5 000 returns asks it 5 000 times).
-        found = session.execute(select(
-            _first(Merchant.id, Merchant.code == merchant).label("merchant_id"),
-            _first(SalesChannel.id, SalesChannel.code.in_([channel, channel.lower()]), SalesChannel.id).label("channel_id"),
-            _first(SalesChannel.code, SalesChannel.code.in_([channel, channel.lower()]), SalesChannel.id).label("channel_code"),
-            _first(Warehouse.id, Warehouse.code == warehouse).label("warehouse_id"),
-            _first(Warehouse.partner_org_id, Warehouse.code == warehouse).label("warehouse_org"),
-            _first(Rma.id, Rma.number == number).label("taken"),
-            _first(CarrierTracking.id, CarrierTracking.tracking_number.in_(trackings or [""])).label("tracking_taken"),
-            _first(Order.id, Order.number == (order_number or "")).label("order_id"),
-            _first(Order.merchant_id, Order.number == (order_number or "")).label("order_merchant"),
-            _first(Order.customer_id, Order.number == (order_number or "")).label("order_customer"),
-            _first(Customer.id, Customer.external_ref == (customer_ref or "")).label("customer_id"),
-            select(Customer.external_ref).join(Order, Order.customer_id == Customer.id)
-            .where(Order.number == (order_number or "")).limit(1).scalar_subquery().label("order_customer_ref"))).one()
-        if found.merchant_id is None or not actor.serves(found.merchant_id):
-            raise ValidationFailed(f"No merchant {merchant}." if found.merchant_id is None
-                                   else f"This key may not write for merchant {merchant}.")
-        if found.channel_id is None:
-            raise ValidationFailed(f"No sales channel {channel}.")
-        if found.warehouse_id is None or (actor.is_partner and found.warehouse_org != actor.partner_org_id):
-            raise ValidationFailed(f"No warehouse {warehouse}.")
-        if found.taken is not None:
-            raise Conflict(f"A return numbered {number} exists already.")
-        if found.tracking_taken is not None:
-            taken = session.scalars(select(CarrierTracking.tracking_number).where(CarrierTracking.tracking_number.in_(trackings))).all()
-            raise Conflict(f"Tracking number {', '.join(sorted(taken))} belongs to another return.")
-        products = _check_lines(session, found.merchant_id, params["lines"])
-        if order_number and (found.order_id is None or found.order_merchant != found.merchant_id):
-            raise ValidationFailed(f"No order {order_number} of merchant {merchant}.")
-        who: dict[str, Any] = {"customer_id": found.customer_id if customer_ref else found.order_customer}
-        if customer_ref and found.customer_id is None:
-            who = {"customer": Customer(external_ref=customer_ref, name=(customer_name or customer_ref).strip()[:120])}
-            session.add(who["customer"])
-        order_lines = dict(session.execute(select(OrderLine.product_id, OrderLine.id).where(
-            OrderLine.order_id == found.order_id)).all()) if found.order_id is not None else {}
-        rma = Rma(number=number, merchant_id=found.merchant_id, channel_id=found.channel_id, warehouse_id=found.warehouse_id,
-                  order_id=found.order_id, status="authorized", **who,
-                  lines=[RmaLine(product_id=products[sku].id, order_line_id=order_lines.get(products[sku].id), quantity=qty,
-                                 reason_code=reason, resolution=resolution, exchange_sku=swap)
-                         for sku, qty, reason, resolution, swap in params["lines"]],
-                  trackings=[CarrierTracking(tracking_number=t, carrier=carrier[:32]) for t in trackings])
-        session.add(rma)
-        session.flush()
-        out = RmaCreated(
-            id=rma.id, number=number, status=rma.status, merchant=merchant, channel=found.channel_code, warehouse=warehouse,
-            order_number=order_number, customer_ref=customer_ref or (found.order_customer_ref if found.order_id else None),
-            lines=_lines_out(rma),
-            tracking_numbers=tuple(trackings), created_at=rma.created_at.isoformat())
-        write(session, [audit_row(actor, "rma.created", "rma", rma.id, warehouse_id=found.warehouse_id,
-                                  details={"before": None, "after": params}),
-                        event_row("rma.created", "rma", rma.id, {"rma_id": rma.id, "number": number, "merchant": merchant,
-                                                                  "warehouse": warehouse, "status": rma.status,
-                                                                  "lines": params["lines"],
-                                                                  "tracking_numbers": trackings})])
-        return out
 
-    return run_idempotent(session, actor, idempotency_key, "create_rma", params, work, result_type=RmaCreated)
+def _create_rmas(session: Session, actor: Actor,
+                 asked: list[tuple[LateClaim[RmaCreated], dict[str, Any]] | DomainError]) -> list[RmaCreated | DomainError]:
+    """create_rmas's transaction: replays, checks, and the rows of the good returns."""
+    fresh = [a for a in asked if not isinstance(a, DomainError)]
+    refs = rma_references(
+        session, merchants={p["merchant"] for _, p in fresh}, channels={p["channel"] for _, p in fresh},
+        warehouses={p["warehouse"] for _, p in fresh}, numbers={p["number"] for _, p in fresh},
+        trackings={t for _, p in fresh for t in p["trackings"]},
+        orders={p["order_number"] for _, p in fresh if p["order_number"]},
+        customers={p["customer_ref"] for _, p in fresh if p["customer_ref"]},
+        skus={sku for _, p in fresh for sku in _line_skus(p["lines"])})
+    # The keys' records after: a return that a concurrent request with its key committed since the
+    # first read is found here as that request's, not refused as a number taken.
+    records = key_records(session, [claim.key for claim, _ in fresh])
+    answers: list[RmaCreated | DomainError | None] = []
+    accepted: list[tuple[int, LateClaim[RmaCreated], dict[str, Any], dict[str, Any]]] = []
+    new_customers: dict[str, str] = {}  # reference -> name
+    for a in asked:
+        if isinstance(a, DomainError):
+            answers.append(a)
+            continue
+        claim, params = a
+        try:
+            if (rec := records.get(claim.key)) is not None:
+                answers.append(claim.replay(rec.operation, rec.fingerprint, rec.actor_id, rec.result))
+                continue
+            found = _check_rma(actor, params, refs)
+        except DomainError as exc:
+            answers.append(exc)
+            continue
+        refs.numbers.add(params["number"])  # a later return of the batch may not take them again
+        refs.trackings.update(params["trackings"])
+        ref = params["customer_ref"]
+        if ref and ref not in refs.customers:
+            new_customers.setdefault(ref, (params["customer_name"] or ref).strip()[:120])
+        accepted.append((len(answers), claim, params, found))
+        answers.append(None)
+    customer_ids = dict(zip(new_customers, allocate_ids(session, Customer, len(new_customers))))
+    rma_ids = allocate_ids(session, Rma, len(accepted))
+    line_ids = iter(allocate_ids(session, RmaLine, sum(len(p["lines"]) for _, _, p, _ in accepted)))
+    rows: dict[str, list[Insert]] = {"customers": [insert_row(Customer, {"id": cid, "external_ref": ref, "name": new_customers[ref]})
+                                                   for ref, cid in customer_ids.items()],
+                                     "rmas": [], "lines": [], "trackings": [], "audit": [], "events": [], "keys": []}
+    for (at, claim, params, found), rma_id in zip(accepted, rma_ids):
+        made, made_rows = _rma_rows(actor, rma_id, line_ids, params, found,
+                                    customer_ids.get(params["customer_ref"] or "") or found["customer_id"])
+        for table, row in made_rows:
+            rows[table].append(row)
+        rows["keys"].append(claim.record(made))
+        answers[at] = made
+    write_many(session, [row for table in rows.values() for row in table])
+    return [a for a in answers if a is not None]
+
+
+def _check_rma(actor: Actor, params: dict[str, Any], refs: RmaReferences) -> dict[str, Any]:
+    """What one return names, checked against the database's `refs`: its merchant, channel,
+    warehouse, order and customer, as ids; refused (a DomainError) when any is wrong or taken."""
+    merchant, channel, warehouse, number = params["merchant"], params["channel"], params["warehouse"], params["number"]
+    merchant_id = refs.merchants.get(merchant)
+    if merchant_id is None or not actor.serves(merchant_id):
+        raise ValidationFailed(f"No merchant {merchant}." if merchant_id is None
+                               else f"This key may not write for merchant {merchant}.")
+    channels = [c for c in (refs.channels.get(channel), refs.channels.get(channel.lower())) if c]
+    if not channels:
+        raise ValidationFailed(f"No sales channel {channel}.")
+    place = refs.warehouses.get(warehouse)
+    if place is None or (actor.is_partner and place[1] != actor.partner_org_id):
+        raise ValidationFailed(f"No warehouse {warehouse}.")
+    if number in refs.numbers:
+        raise Conflict(f"A return numbered {number} exists already.")
+    taken = sorted(t for t in params["trackings"] if t in refs.trackings)
+    if taken:
+        raise Conflict(f"Tracking number {', '.join(taken)} belongs to another return.")
+    products = _line_products(params["lines"], merchant_id, refs)
+    order = refs.orders.get(params["order_number"] or "")
+    if params["order_number"] and (order is None or order[1] != merchant_id):
+        raise ValidationFailed(f"No order {params['order_number']} of merchant {merchant}.")
+    ref = params["customer_ref"]
+    return {"merchant_id": merchant_id, "channel": min(channels), "warehouse_id": place[0], "order": order,
+            "customer_id": refs.customers.get(ref) if ref else order[2] if order else None,
+            "order_lines": refs.order_lines.get(order[0], {}) if order else {},
+            "products": products}
+
+
+def _line_skus(lines: list[list[Any]]) -> set[str]:
+    return {sku for sku, *_ in lines} | {swap for *_, swap in lines if swap}
+
+
+def _line_products(lines: list[list[Any]], merchant_id: int, refs: RmaReferences) -> dict[str, tuple[int, int | None, str]]:
+    """The products of the lines (and of the exchanges), all the merchant's; the reason codes known."""
+    skus = _line_skus(lines)
+    unknown = sorted(s for s in skus if s not in refs.products or refs.products[s][1] not in (None, merchant_id))
+    if unknown:
+        raise ValidationFailed(f"Unknown SKU {', '.join(unknown)} for this return's merchant: put the product in the catalog first.")
+    bad = sorted({r for _, _, r, _, _ in lines} - refs.reasons)
+    if bad:
+        raise ValidationFailed(f"Unknown reason code {', '.join(bad)}. Known: {', '.join(sorted(refs.reasons))}.")
+    return {sku: refs.products[sku] for sku in skus}
+
+
+def _rma_rows(actor: Actor, rma_id: int, line_ids: Iterator[int], params: dict[str, Any], found: dict[str, Any],
+              customer_id: int | None) -> tuple[RmaCreated, list[tuple[str, Insert]]]:
+    """One checked return's rows (the return, its lines and tracking numbers, its audit entry and
+    `rma.created` event) and the answer it gives."""
+    now, order, products = utcnow(), found["order"], found["products"]
+    rows = [("rmas", insert_row(Rma, {
+        "id": rma_id, "number": params["number"], "merchant_id": found["merchant_id"], "channel_id": found["channel"][0],
+        "warehouse_id": found["warehouse_id"], "order_id": order[0] if order else None, "customer_id": customer_id,
+        "status": "authorized", "created_at": now}))]
+    out = []
+    for sku, qty, reason, resolution, swap in params["lines"]:
+        line_id, product_id = next(line_ids), products[sku][0]
+        order_line = found["order_lines"].get(product_id)
+        rows.append(("lines", insert_row(RmaLine, {
+            "id": line_id, "rma_id": rma_id, "product_id": product_id, "order_line_id": order_line, "quantity": qty,
+            "reason_code": reason, "resolution": resolution, "exchange_sku": swap})))
+        out.append(RmaLineOut(line_id, products[sku][2], qty, reason, order_line, resolution, swap))
+    rows += [("trackings", insert_row(CarrierTracking, {"tracking_number": t, "carrier": params["carrier"][:32],
+                                                        "rma_id": rma_id, "status": "label_created"}))
+             for t in params["trackings"]]
+    rows.append(("audit", audit_row(actor, "rma.created", "rma", rma_id, warehouse_id=found["warehouse_id"],
+                                    details={"before": None, "after": params})))
+    rows.append(("events", event_row("rma.created", "rma", rma_id, {
+        "rma_id": rma_id, "number": params["number"], "merchant": params["merchant"], "warehouse": params["warehouse"],
+        "status": "authorized", "lines": params["lines"], "tracking_numbers": params["trackings"]})))
+    made = RmaCreated(
+        id=rma_id, number=params["number"], status="authorized", merchant=params["merchant"], channel=found["channel"][1],
+        warehouse=params["warehouse"], order_number=params["order_number"],
+        customer_ref=params["customer_ref"] or (order[3] if order else None), lines=tuple(out),
+        tracking_numbers=tuple(params["trackings"]), created_at=now.isoformat())
+    return made, rows
 
 
 MAX_ITEMS = 500  # per bulk call
+RMA_BATCH = 100  # returns a transaction when a file of them is applied
 
 
 @dataclass(frozen=True)
@@ -619,13 +735,15 @@ def change_rma_lines(session: Session, actor: Actor, *, number: str, lines: list
 
     def work() -> RmaChanged:
         rma = _rma_before_receipt(session, actor, number, "changed")
-        products = _check_lines(session, rma.merchant_id, wanted)
+        products = _line_products(wanted, rma.merchant_id, rma_references(
+            session, merchants=set(), channels=set(), warehouses=set(), numbers=set(), trackings=set(), orders=set(),
+            customers=set(), skus=_line_skus(wanted)))
         before = [[ln.product.sku, ln.quantity, ln.reason_code, ln.resolution, ln.exchange_sku] for ln in rma.lines]
         order_lines = {ol.product_id: ol.id for ol in rma.order.lines} if rma.order is not None else {}
         for old in list(rma.lines):  # no unit, exception or parcel refers to a line before receipt
             session.delete(old)
         session.flush()
-        session.add_all(RmaLine(rma_id=rma.id, product_id=products[s].id, order_line_id=order_lines.get(products[s].id),
+        session.add_all(RmaLine(rma_id=rma.id, product_id=products[s][0], order_line_id=order_lines.get(products[s][0]),
                                 quantity=q, reason_code=r, resolution=res, exchange_sku=swap) for s, q, r, res, swap in wanted)
         session.flush()
         session.expire(rma, ["lines"])
@@ -762,10 +880,9 @@ def _release(session: Session, import_id: int) -> None:
                         .values(status="previewed", apply_started_at=None))
 
 
-def apply_import(session: Session, actor: Actor, *, import_id: int, new_session: Callable[[], Session] | None = None,
-                 workers: int = 1) -> ImportApplied:
+def apply_import(session: Session, actor: Actor, *, import_id: int) -> ImportApplied:
     """Apply an uploaded file through the API's use cases: products (put_products) and orders
-    (put_orders) in calls of up to 500, each return on its own (create_rma). A file of products or
+    (put_orders) in calls of up to 500, returns (create_rmas) RMA_BATCH a transaction. A file of products or
     orders with a bad row is refused whole; in a file of returns the bad returns are left out.
 
     Exactly one effect: the import is claimed first (a second Apply, sent twice or by another
@@ -773,8 +890,7 @@ def apply_import(session: Session, actor: Actor, *, import_id: int, new_session:
     it repeats nothing), and each call has a key made of the
     file's hash and the item's place in it, so a file applied again (uploaded twice, or an apply
     that stopped half way and runs again) answers what was applied already instead of applying it
-    twice. The run is audited: who, which file (its SHA-256), what kind, the counts. Returns go
-    through `workers` threads with sessions of their own (`new_session`) when given."""
+    twice. The run is audited: who, which file (its SHA-256), what kind, the counts."""
     _may_import(actor)
     claimed = _claim(session, actor, import_id)
     if isinstance(claimed, ImportApplied):
@@ -786,8 +902,7 @@ def apply_import(session: Session, actor: Actor, *, import_id: int, new_session:
         if parsed.refused_whole:
             raise ValidationFailed(f"This file has {len(parsed.bad_lines())} bad rows and is refused whole: nothing of it "
                                    "was applied. Fix the rows listed and upload it again.")
-        counts, refused = _apply_items(session, actor, kind, digest, parsed.good_items(), new_session=new_session,
-                                       workers=workers)
+        counts, refused = _apply_items(session, actor, kind, digest, parsed.good_items())
     except BaseException:
         _release(session, import_id)
         raise
@@ -810,63 +925,33 @@ def apply_import(session: Session, actor: Actor, *, import_id: int, new_session:
 
 def _create_returns(session: Session, actor: Actor, prefix: str, good: list[tuple[int, Item]],
                     counts: dict[str, int], refused: list[RowError]) -> None:
-    """Each return through create_rma, one after the other, on `session`."""
-    for n, it in good:
-        f = it.fields
-        try:
-            made = create_rma(session, actor, number=it.key, merchant=f["merchant"], channel=f["channel"],
-                              warehouse=f["warehouse"], order_number=f["order_number"] or None,
-                              customer_ref=f["customer_ref"] or None, customer_name=f["customer_name"] or None,
-                              tracking_numbers=list(f["tracking_numbers"]), carrier=f["carrier"] or "unknown",
-                              lines=[LineIn(ln["sku"], ln["quantity"], ln["reason_code"], ln["resolution"], ln["exchange_sku"])
-                                     for ln in it.rows], idempotency_key=f"{prefix}{n}")
-        except IdempotencyKeyReused:  # this file applied before by another admin: done already
-            counts["unchanged"] += 1
-        except DomainError as exc:
-            counts["refused"] += 1
-            refused.append(RowError(it.lines[0], "", f"return {it.key} not created: {exc.message}"))
-        else:
-            counts["unchanged" if made.replayed else "created"] += 1
+    """The returns through create_rmas, RMA_BATCH a transaction, each keyed by its place in the file."""
+    for start in range(0, len(good), RMA_BATCH):
+        batch = good[start:start + RMA_BATCH]
+        answers = create_rmas(session, actor, [RmaRequest(
+            f"{prefix}{n}", it.key, it.fields["merchant"], it.fields["channel"], it.fields["warehouse"],
+            [LineIn(ln["sku"], ln["quantity"], ln["reason_code"], ln["resolution"], ln["exchange_sku"]) for ln in it.rows],
+            it.fields["order_number"] or None, it.fields["customer_ref"] or None, it.fields["customer_name"] or None,
+            list(it.fields["tracking_numbers"]), it.fields["carrier"] or "unknown") for n, it in batch])
+        for (_, it), made in zip(batch, answers):
+            if isinstance(made, IdempotencyKeyReused):  # this file applied before by another admin: done already
+                counts["unchanged"] += 1
+            elif isinstance(made, DomainError):
+                counts["refused"] += 1
+                refused.append(RowError(it.lines[0], "", f"return {it.key} not created: {made.message}"))
+            else:
+                counts["unchanged" if made.replayed else "created"] += 1
 
 
-def _apply_items(session: Session, actor: Actor, kind: str, digest: str, good: list[tuple[int, Item]], *,
-                 new_session: Callable[[], Session] | None = None,
-                 workers: int = 1) -> tuple[dict[str, int], list[RowError]]:
+def _apply_items(session: Session, actor: Actor, kind: str, digest: str,
+                 good: list[tuple[int, Item]]) -> tuple[dict[str, int], list[RowError]]:
     """Each item through its use case, with a key of the file's hash and the item's place in the
-    file; what each did, and the lines of those it refused.
-
-    Returns go through create_rma in `workers` threads, each with a session of its own
-    (`new_session`): a return's time is mostly its dozen round trips to the database, which
-    threads overlap. One customer's returns stay in one thread, so that two threads never both
-    add the same new customer."""
+    file; what each did, and the lines of those it refused."""
     counts = {"created": 0, "updated": 0, "unchanged": 0, "refused": 0}
     refused: list[RowError] = []
     prefix = _prefix(digest, kind)
     if kind == "rmas":
-        if workers <= 1 or new_session is None or len(good) < 2 * workers:
-            _create_returns(session, actor, prefix, good, counts, refused)
-            return counts, refused
-        shares: list[list[tuple[int, Item]]] = [[] for _ in range(workers)]
-        for n, it in good:
-            who = it.fields["customer_ref"] or it.key
-            shares[zlib.crc32(who.encode()) % workers].append((n, it))
-        results = [({"created": 0, "updated": 0, "unchanged": 0, "refused": 0}, []) for _ in shares]
-
-        def run(share: list[tuple[int, Item]], done: tuple[dict[str, int], list[RowError]]) -> None:
-            own = new_session()
-            try:
-                _create_returns(own, actor, prefix, share, *done)
-            finally:
-                own.close()
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(run, share, done) for share, done in zip(shares, results)]:
-                future.result()
-        for part, errors in results:
-            for k, v in part.items():
-                counts[k] += v
-            refused.extend(errors)
-        refused.sort(key=lambda e: e.line)
+        _create_returns(session, actor, prefix, good, counts, refused)
         return counts, refused
     items = [it for _, it in good]  # every item of the file (refused whole otherwise): places are stable
     for n in range(0, len(items), MAX_ITEMS):

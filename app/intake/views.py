@@ -71,9 +71,7 @@ def preview(import_id: int) -> Response:
 @require("admin")
 def apply(import_id: int) -> Response:
     """Apply the file; a second Apply (double-submitted, or a reload) answers the first's result."""
-    sqlite = current_app.config["DATABASE_URL"].startswith("sqlite")  # one writer at a time there anyway
-    done = apply_import(db.session, actor(), import_id=import_id, new_session=db.session_factory,
-                        workers=1 if sqlite else current_app.config["IMPORT_WORKERS"])
+    done = apply_import(db.session, actor(), import_id=import_id)
     said = (f"Applied: {done.created} created, {done.updated} updated, {done.unchanged} unchanged, "
             f"{done.left_out} left out (bad rows), {done.refused} refused while applying.")
     if done.replayed:
