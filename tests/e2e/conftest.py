@@ -132,6 +132,27 @@ def shoot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
+TAPPABLE = "a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], label:has(input)"
+# Every visible tappable element under `root` with its size (a radio or checkbox inside its label is
+# tapped through the label: the label is measured).
+_TARGETS = """([root, sel]) => Array.from(document.querySelectorAll(root)).flatMap(r => Array.from(r.querySelectorAll(sel)))
+  .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden')
+  .filter(el => !el.closest('.visually-hidden') && !((el.type === 'radio' || el.type === 'checkbox') && el.closest('label')))
+  .map(el => { const b = el.getBoundingClientRect();
+               return {what: el.tagName + ' ' + (el.textContent || el.value || el.name || '').trim().replace(/\\s+/g, ' ').slice(0, 30),
+                       w: Math.round(b.width * 10) / 10, h: Math.round(b.height * 10) / 10}; })"""
+
+
+def tap_targets(page, root: str = "header, main") -> list[dict]:  # type: ignore[no-untyped-def]
+    """Every visible tappable element under `root`, with its size in CSS pixels."""
+    return page.evaluate(_TARGETS, [root, TAPPABLE])
+
+
+def too_small(page, root: str = "header, main") -> list[dict]:  # type: ignore[no-untyped-def]
+    """The tappable elements under `root` smaller than a gloved finger's 44x44 px."""
+    return [t for t in tap_targets(page, root) if t["w"] < 44 or t["h"] < 44]
+
+
 def sign_in(page, base: str, username: str, password: str = "password123") -> None:  # type: ignore[no-untyped-def]
     """Sign in through the login form."""
     page.goto(f"{base}/login")

@@ -8,27 +8,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.db import make_engine
-from tests.e2e.conftest import _refusing_csp_violations, receive_one, shoot, sign_in
+from tests.e2e.conftest import _refusing_csp_violations, receive_one, shoot, sign_in, tap_targets, too_small
 from tests.integration.desk.test_desk_services import make_units, unidentified_parcel
 
 pytestmark = pytest.mark.e2e
-
-TAPPABLE = "a, button, input[type=submit], select, summary"
-# Every visible tappable element under `root` smaller than 44x44 px, with its size.
-_SMALL = """([root, sel]) => Array.from(document.querySelectorAll(root)).flatMap(r => Array.from(r.querySelectorAll(sel)))
-  .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden')
-  .map(el => { const b = el.getBoundingClientRect();
-               return {what: el.tagName + ' ' + (el.textContent || el.value || '').trim().replace(/\\s+/g, ' ').slice(0, 30),
-                       w: Math.round(b.width * 10) / 10, h: Math.round(b.height * 10) / 10}; })"""
-
-
-def _targets(page, root: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    return page.evaluate(_SMALL, [root, TAPPABLE])
-
-
-def _too_small(page, root: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [t for t in _targets(page, root) if t["w"] < 44 or t["h"] < 44]
-
 
 @pytest.fixture
 def narrow(browser, playwright_instance):  # type: ignore[no-untyped-def]
@@ -46,7 +29,7 @@ def test_a_workers_home_switch_and_figures_on_a_handheld(live_server, e2e_world,
     # two taps from the scan screen: open the list, pick
     page.click("summary.place-current")
     shoot(page, "home-header-switch-open-worker-handheld")
-    assert _too_small(page, "header") == []
+    assert too_small(page, "header") == []
     page.click("header .place-choice:has-text('Main DC')")
     page.wait_for_selector("text=Scan a parcel label")
     assert page.url.endswith("/receive")
@@ -57,9 +40,9 @@ def test_a_workers_home_switch_and_figures_on_a_handheld(live_server, e2e_world,
     assert page.inner_text("[data-figure=parcels]") == "1" and page.inner_text("[data-figure=received]") == "1"
     assert "Inspection queue" in page.inner_text("main")
     shoot(page, "home-worker-handheld")
-    small = _too_small(page, "header, main")
+    small = too_small(page, "header, main")
     assert small == [], small
-    assert len(_targets(page, "header, main")) >= 6  # brand, Home, Receive, Sign out, the switch, two tiles
+    assert len(tap_targets(page, "header, main")) >= 6  # brand, Home, Receive, Sign out, the switch, two tiles
     # a parcel is open at WH1: switching to 3PL1 is refused, with the parcel named, and nothing changes
     page.click("summary.place-current")
     page.click("header .place-choice:has-text('FastLane Reno')")
@@ -82,7 +65,7 @@ def test_a_partners_home_offers_its_own_dock_and_warehouses(live_server, e2e_wor
     shoot(page, "home-partner-handheld")
     # one warehouse, chosen: the header names it, with nothing to open
     assert not page.query_selector("summary.place-current") and "3PL1" in page.inner_text("header .place-only")
-    small = _too_small(page, "header, main")
+    small = too_small(page, "header, main")
     assert small == [], small
     page.goto(f"{live_server}/receive")
     assert "Where are you working?" not in page.inner_text("main")  # the scan screen works at 3PL1 now
@@ -98,10 +81,10 @@ def test_nothing_overflows_at_360_px(live_server, e2e_world, narrow):
             shoot(page, f"home-360-{username}{path.replace('/', '-').rstrip('-')}")
             page.click("summary.place-current")  # nothing chosen yet: the header offers the list
             shoot(page, f"home-360-{username}{path.replace('/', '-').rstrip('-')}-switch-open")
-            small = _too_small(page, "header")
+            small = too_small(page, "header")
             assert small == [], (username, path, small)
         page.goto(f"{live_server}/")
-        assert _too_small(page, "main") == []
+        assert too_small(page, "main") == []
         page.close()
 
 

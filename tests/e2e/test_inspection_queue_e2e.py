@@ -11,20 +11,10 @@ from sqlalchemy.orm import Session
 from app.db import make_engine, utcnow
 from app.ledger.models import ReturnUnit
 from app.orders.models import Order, OrderLine
-from tests.e2e.conftest import shoot, sign_in
+from tests.e2e.conftest import shoot, sign_in, tap_targets, too_small
 from tests.helpers import receive_unit
 
 pytestmark = pytest.mark.e2e
-
-# Every element a thumb may tap: links, buttons, form fields, labels of a field, summaries.
-TARGETS = """() => [...document.querySelectorAll(
-    'a[href], button, input:not([type=hidden]), select, textarea, label[for], summary, [role=button], [tabindex]')]
-  .filter(el => !el.closest('.visually-hidden') && !el.classList.contains('visually-hidden'))
-  .filter(el => { const s = getComputedStyle(el); return s.display !== 'none' && s.visibility !== 'hidden'; })
-  .map(el => { const r = el.getBoundingClientRect();
-    return {what: el.outerHTML.slice(0, 80), width: r.width, height: r.height}; })
-  .filter(t => t.width > 0 && t.height > 0)"""
-
 
 def _queue(url: str, world, *, tees: int = 0) -> dict[str, int]:
     """A fast-selling tee (38 a day), a phone and a cream at WH1; `tees` more tees for a second page."""
@@ -50,9 +40,8 @@ def _queue(url: str, world, *, tees: int = 0) -> dict[str, int]:
 
 
 def _small_targets(page) -> list[dict]:  # type: ignore[no-untyped-def]
-    targets = page.evaluate(TARGETS)
-    assert targets, "no tappable target found"
-    return [t for t in targets if t["width"] < 44 or t["height"] < 44]
+    assert tap_targets(page, "body"), "no tappable target found"
+    return too_small(page, "body")
 
 
 def test_next_unit_opens_the_head_of_the_queue(live_server, e2e_world, handheld, e2e_db_url):
