@@ -29,7 +29,7 @@ from app.disposition.models import ReasonCode
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES, ReturnException
 from app.inspection.models import Inspection, Photo
 from app.ledger.domain import EDGES, STATE_LABELS
-from app.ledger.models import AuditEntry, LedgerEntry, OutboxEvent, ReturnUnit
+from app.ledger.models import AuditEntry, LedgerEntry, ReturnUnit
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import load_rma, scope_rmas
 from app.receiving.models import Parcel
@@ -492,7 +492,7 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
     exceptions = list(session.scalars(select(ReturnException).where(ReturnException.unit_id == unit.id)
                                       .order_by(ReturnException.id)))
     history = customer_history(session, rma.customer_id) if rma and rma.customer_id else None
-    timeline, names = _timeline(session, unit, refund, exceptions, inspections_rows)
+    timeline, names = _timeline(session, actor, unit, product, refund, exceptions)
     wanted: set[int | None] = {i.inspector_id for i in inspections_rows} | {unit.inspected_by_id, unit.received_by_id}
     wanted |= {e.resolved_by_id for e in exceptions}
     if refund is not None:
@@ -511,55 +511,24 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
     )
 
 
-def _fmt_event(payload: dict[str, Any]) -> str:
-    keep = ("from_state", "to_state", "status", "amount", "location_id", "type", "number")
-    return ", ".join(f"{k.replace('_', ' ')} {payload[k]}" for k in keep if payload.get(k) not in (None, ""))
-
-
-def _timeline(session: Session, unit: ReturnUnit, refund: RefundTrigger | None, exceptions: list[ReturnException],
-              inspections: list[Inspection]) -> tuple[list[TimelineItem], dict[int, str]]:
-    """Ledger rows, refund events, outbox events and audit entries of the unit, merged by time."""
-    items: list[TimelineItem] = []
+def _timeline(session: Session, actor: Actor, unit: ReturnUnit, product: Product, refund: RefundTrigger | None,
+              exceptions: list[ReturnException]) -> tuple[list[TimelineItem], dict[int, str]]:
+    """The unit's steps in words, each told once (the return page's _Story): its moves from the
+    ledger, its refund's events, its exceptions, and what the audit trail adds (inspections, photos)."""
     ledger = list(session.scalars(select(LedgerEntry).where(LedgerEntry.unit_id == unit.id).order_by(LedgerEntry.id)))
     refund_events = list(session.scalars(select(RefundEvent).where(RefundEvent.refund_id == refund.id)
                                          .order_by(RefundEvent.id))) if refund else []
-    exc_ids = [e.id for e in exceptions]
-    entities = [and_(AuditEntry.entity_type == "unit", AuditEntry.entity_id == unit.id)]
-    aggregates = [and_(OutboxEvent.aggregate_type == "unit", OutboxEvent.aggregate_id == unit.id)]
-    if refund is not None:
-        entities.append(and_(AuditEntry.entity_type == "refund", AuditEntry.entity_id == refund.id))
-        aggregates.append(and_(OutboxEvent.aggregate_type == "refund", OutboxEvent.aggregate_id == refund.id))
-    if exc_ids:
-        entities.append(and_(AuditEntry.entity_type == "exception", AuditEntry.entity_id.in_(exc_ids)))
-        aggregates.append(and_(OutboxEvent.aggregate_type == "exception", OutboxEvent.aggregate_id.in_(exc_ids)))
-    audits = list(session.scalars(select(AuditEntry).where(or_(*entities)).order_by(AuditEntry.id)))
-    events = list(session.scalars(select(OutboxEvent).where(or_(*aggregates)).order_by(OutboxEvent.id)))
-    names = _names(session, {e.actor_id for e in ledger} | {e.actor_id for e in refund_events})
-    for e in ledger:
-        src = STATE_LABELS.get(e.from_state or "", "nowhere")
-        items.append(TimelineItem(e.at, "ledger", f"Ledger: {src} → {STATE_LABELS.get(e.to_state, e.to_state)}", e.reason,
-                                  names.get(e.actor_id or 0, e.actor_role), 0))
-    for e in refund_events:
-        to = refund_domain.STATUS_LABELS.get(e.to_status, e.to_status)
-        items.append(TimelineItem(e.at, "refund", f"Refund {to} ({e.amount})", e.reason,
-                                  names.get(e.actor_id or 0, "Dockhand"), 1))
-    for e in audits:
-        items.append(TimelineItem(e.at, "audit", f"Audit: {e.action}", e.reason or _fmt_details(e.details), e.actor_name, 2))
-    for e in events:
-        items.append(TimelineItem(e.at, "event", f"Event: {e.type}", _fmt_event(e.payload or {}), None, 3))
+    audits = list(session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "unit", AuditEntry.entity_id == unit.id)
+                                  .order_by(AuditEntry.id)))
+    names = _names(session, {e.actor_id for e in ledger} | {e.actor_id for e in refund_events}
+                   | {e.opened_by_id for e in exceptions} | {e.resolved_by_id for e in exceptions})
+    story = _Story({unit.id: unit}, {product.id: product},
+                   _by_id(session, Location, {e.to_location_id for e in ledger if e.to_location_id is not None}),
+                   _by_id(session, Warehouse, {e.warehouse_id for e in ledger} | {unit.warehouse_id}), names,
+                   actor.can("see_refund_amounts"))
+    items = story.steps(ledger, [refund] if refund else [], refund_events, exceptions, audits)
     items.sort(key=lambda i: (as_utc(i.at), i.order))
     return items, names
-
-
-def _fmt_details(details: dict[str, Any] | None) -> str | None:
-    if not details:
-        return None
-    parts = []
-    for key, value in details.items():
-        if isinstance(value, (dict, list)) or value in (None, ""):
-            continue
-        parts.append(f"{key.replace('_', ' ')}: {value}")
-    return ", ".join(parts[:6]) or None
 
 
 @dataclass
@@ -587,17 +556,15 @@ def exception_case(session: Session, actor: Actor, exception_id: int) -> Excepti
                                                  .order_by(ReturnUnit.id), actor)))
     elif exc.unit_id is not None:
         units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == exc.unit_id), actor)))
-    entities = [and_(AuditEntry.entity_type == "exception", AuditEntry.entity_id == exc.id)]
-    if parcel is not None:
-        entities.append(and_(AuditEntry.entity_type == "parcel", AuditEntry.entity_id == parcel.id))
-    audits = session.scalars(select(AuditEntry).where(or_(*entities)).order_by(AuditEntry.id))
-    events = session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "exception",
-                                                       OutboxEvent.aggregate_id == exc.id).order_by(OutboxEvent.id))
-    items = [TimelineItem(a.at, "audit", f"Audit: {a.action}", a.reason or _fmt_details(a.details), a.actor_name, 2)
-             for a in audits]
-    items += [TimelineItem(e.at, "event", f"Event: {e.type}", _fmt_event(e.payload or {}), None, 3) for e in events]
-    items.sort(key=lambda i: (as_utc(i.at), i.order))
-    names = _names(session, {exc.opened_by_id, exc.resolved_by_id, parcel.opened_by_id if parcel else None})
+    audits = list(session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "parcel",
+                                                           AuditEntry.entity_id == parcel.id).order_by(AuditEntry.id))
+                  ) if parcel is not None else []
+    names = _names(session, {exc.opened_by_id, exc.resolved_by_id, parcel.opened_by_id if parcel else None,
+                             parcel.closed_by_id if parcel else None})
+    products = _by_id(session, Product, {u.product_id for u in units} | ({exc.product_id} if exc.product_id else set()))
+    story = _Story({u.id: u for u in units}, products, {}, _by_id(session, Warehouse, {parcel.warehouse_id} if parcel else set()),
+                   names, actor.can("see_refund_amounts"))
+    items = story.merge(None, [parcel] if parcel else [], [], [], [], [exc], audits)
     return ExceptionCase(exception=exc, parcel=parcel, units=units,
                          rma=session.get(Rma, exc.rma_id) if exc.rma_id else None,
                          product=session.get(Product, exc.product_id) if exc.product_id else None,
@@ -833,21 +800,13 @@ class _Story:
     def who(self, user_id: int | None, fallback: str | None = None) -> str | None:
         return self.names.get(user_id or 0, fallback)
 
-    def merge(self, rma: Rma, parcels: list[Parcel], ledger: list[LedgerEntry], refunds: list[RefundTrigger],
+    def merge(self, rma: Rma | None, parcels: list[Parcel], ledger: list[LedgerEntry], refunds: list[RefundTrigger],
               refund_events: list[RefundEvent], exceptions: list[ReturnException],
               audits: list[AuditEntry]) -> list[TimelineItem]:
-        from app.exceptions.services import RESOLUTION_LABELS
-
-        items: list[TimelineItem] = []
-        told_created = False
-        for a in audits:
-            step = self.audit(a)
-            if step is not None:
-                told_created = told_created or a.action == "rma.created"
-                items.append(step)
-        if not told_created:
+        items = self.steps(ledger, refunds, refund_events, exceptions, audits)
+        if rma is not None and not any(a.action == "rma.created" for a in audits):
             items.append(TimelineItem(rma.created_at, "return", f"Return {rma.number} authorised", None, None, 0))
-        if rma.closed_at is not None:
+        if rma is not None and rma.closed_at is not None:
             items.append(TimelineItem(rma.closed_at, "return", f"Return {rma.number} closed", None, None, 6))
         for n, p in enumerate(parcels, start=1):
             wh = self.warehouses.get(p.warehouse_id)
@@ -855,6 +814,15 @@ class _Story:
                                       f"label scanned: {p.scanned_code}", self.who(p.opened_by_id), 1))
             if p.closed_at is not None:
                 items.append(TimelineItem(p.closed_at, "parcel", f"Parcel {n} closed", None, self.who(p.closed_by_id), 5))
+        items.sort(key=lambda i: (as_utc(i.at), i.order))
+        return items
+
+    def steps(self, ledger: list[LedgerEntry], refunds: list[RefundTrigger], refund_events: list[RefundEvent],
+              exceptions: list[ReturnException], audits: list[AuditEntry]) -> list[TimelineItem]:
+        """The units' steps (moves, refunds, exceptions, and what the audit trail adds), unsorted."""
+        from app.exceptions.services import RESOLUTION_LABELS
+
+        items = [step for step in map(self.audit, audits) if step is not None]
         for e in ledger:
             what, where = self.unit(e.unit_id), self.place(e.to_location_id, e.warehouse_id)
             to = STATE_LABELS.get(e.to_state, e.to_state)
@@ -883,7 +851,6 @@ class _Story:
                 outcome = RESOLUTION_LABELS.get(x.resolution or "", (x.resolution or "resolved").replace("_", " "))
                 items.append(TimelineItem(x.resolved_at, "exception", f"{label} resolved: {outcome}", x.resolution_reason,
                                           self.who(x.resolved_by_id), 4))
-        items.sort(key=lambda i: (as_utc(i.at), i.order))
         return items
 
     def audit(self, a: AuditEntry) -> TimelineItem | None:

@@ -88,7 +88,7 @@ def drafts_from_rules(rules: Sequence[Rule]) -> list[RuleDraft]:
     for r in sorted(rules, key=lambda r: r.position):
         conditions = {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.conditions.items()}
         out.append(RuleDraft(position=str(r.position), name=r.name, conditions=conditions, disposition=r.disposition,
-                             refund_action=r.refund_action, restocking_fee_pct=str(r.restocking_fee_pct), enabled=r.enabled))
+                             refund_action=r.refund_action, restocking_fee_pct=f"{r.restocking_fee_pct.normalize():f}", enabled=r.enabled))
     return out
 
 

@@ -100,6 +100,7 @@ class ParcelClosed(Result):
     parcel_id: int
     missing: tuple[Missing, ...]
     return_still_open: bool
+    blind: bool = False  # a parcel of no return: nothing was expected
 
 
 @dataclass(frozen=True)
@@ -503,7 +504,7 @@ def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_
             missing, rows = close_return(session, actor, rma_id=parcel.rma_id, number=parcel.rma_number,
                                          merchant_id=parcel.merchant_id, warehouse_id=parcel.warehouse_id,
                                          parcel_id=parcel.id)
-        result = ParcelClosed(parcel.id, missing, return_still_open=others_open)
+        result = ParcelClosed(parcel.id, missing, return_still_open=others_open, blind=parcel.rma_id is None)
         rows += [update_row(Parcel, {"id": parcel.id}, {"status": "closed", "closed_at": now, "closed_by_id": actor.id}),
                  audit_row(actor, "parcel.closed", "parcel", parcel.id, warehouse_id=parcel.warehouse_id,
                            details={"missing": [asdict(m) for m in missing]}),

@@ -48,7 +48,7 @@ def hold_reasons(*, amount: Decimal, threshold: Decimal, refund_action: str, ser
                  fraud_flag: bool, overridden: bool) -> list[str]:
     """Why a refund must wait for a supervisor; empty when it may be released straight away."""
     reasons = []
-    if refund_action == "hold":
+    if refund_action == "hold" and not overridden:  # an override's hold says so itself, below
         reasons.append("the rule holds it for approval")
     if amount > threshold:
         reasons.append(f"amount {amount} is over the approval threshold {threshold}")

@@ -620,8 +620,11 @@ def test_unit_case_has_everything(session, world, tmp_path):
     assert len(c.photos) == 1 and c.inspections[0][1] == "Worker"
     assert "serial mismatch" in c.unit.decision_rule
     assert c.history == (0, 1.0)
-    kinds = {t.kind for t in c.timeline}
-    assert kinds == {"ledger", "refund", "audit", "event"}
+    steps = [t.title for t in c.timeline]  # each step once, in words: the move, the inspection, the refund's
+    unit = c.unit.lpn
+    assert len(steps) == len(set(steps)) and steps[0].startswith(f"Received {unit}"), steps
+    assert any(s.startswith(f"Inspected {unit}") for s in steps) and any(s.startswith(f"Refund for {unit}") for s in steps)
+    assert any(s == f"Photo added to {unit} (Phone X1 128GB)" for s in steps), steps
     times = [t.at.replace(tzinfo=None) for t in c.timeline]
     assert times == sorted(times)
     assert c.targets == ["available", "refurbish", "vendor_return", "liquidation", "disposed"]

@@ -205,11 +205,13 @@ def test_pages_and_fragments(client, scene):
 def test_case_page_shows_the_file(client, scene):
     login(client, "super")
     body = client.get(f"/desk/units/{scene['fraud']['unit_id']}").get_data(as_text=True)
-    for text in ("SN-FAKE-9", "SN-PHONE-0001", "serial mismatch", "0 prior returns", "return rate 100%", "Timeline",
-                 "Ledger:", "Audit:", "Event:", "pending approval", f"/desk/photos/{scene['photo']}/thumb",
+    for text in ("SN-FAKE-9", "SN-PHONE-0001", "serial mismatch", "No prior returns", "Timeline",
+                 "Received LP", "Refund for LP", "pending approval", f"/desk/photos/{scene['photo']}/thumb",
                  f"/desk/photos/{scene['photo']}\"", "Confirm fraud", "Release to stock", "Grade A"):
         assert text in body, text
     assert "Dana Buyer" not in body  # the customer's history, not who they are
+    for raw in ("Ledger:", "Audit:", "Event:", "return rate 100%", "unit.", "refund."):  # each step once, in words
+        assert raw not in body.split('id="tl-h"')[1], raw
 
 
 def test_row_decision_removes_the_row_and_refreshes_counts(client, session, scene):
@@ -314,6 +316,7 @@ def test_rules_editor_preview_errors_and_save(client, session, world, scene):
     login(client, "super")
     page = client.get("/desk/rules").get_data(as_text=True)
     assert "High-value electronics not like new" in page and "+ Add a rule" in page
+    assert 'restocking_fee_pct" value="0.15"' in page and "0.1500" not in page  # as a person writes it
     form = _rules_form()
     form["r0-grade_in"] = ["Z"]
     form["r3-value_gt"] = "lots"

@@ -270,3 +270,20 @@ def test_one_upload_carries_at_most_four_photos_and_a_fifth_adds_none(client, wo
     assert four.status_code == 200
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Photo)) == 4
+
+
+def test_closing_a_blind_parcel_says_its_items_wait_for_a_match_not_that_all_was_received(client, world):
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/blind", data={"code": "MYSTERY-2", "key": key()}, headers=HX)
+    client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    page = client.get("/receive", headers=HX).get_data(as_text=True)
+    parcel_id = int(page.split('name="parcel_id" value="')[1].split('"')[0])
+    closed = client.post("/receive/close", data={"parcel_id": parcel_id, "key": key()}, headers=HX).get_data(as_text=True)
+    assert "Parcel closed." in closed and "blind parcel" in closed.lower()
+    assert "Everything expected was received" not in closed
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    page = client.get("/receive", headers=HX).get_data(as_text=True)
+    parcel_id = int(page.split('name="parcel_id" value="')[1].split('"')[0])
+    closed = client.post("/receive/close", data={"parcel_id": parcel_id, "key": key()}, headers=HX).get_data(as_text=True)
+    assert "missing 1 × PHN-X1-128" in closed and "blind parcel" not in closed.lower()
