@@ -31,6 +31,9 @@ from app.disposition import domain as rules_domain
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.disposition.services import confirm_disposition, preview
 from app.admin.services import save_checklist
+from app.api.services import create_api_key
+from app.labels.services import save_printer
+from app.webhooks.services import register_endpoint, set_endpoint_enabled
 from app.inspection.domain import items_text
 from app.inspection.queries import checklist_for
 from app.inspection.services import record_inspection
@@ -410,6 +413,24 @@ class Seeder:
                        note="Check the IMEI before grading: two stolen phones came back this quarter.",
                        idempotency_key=self.key())
         self.checklists["electronics"] = [*self.checklists["electronics"], "imei_clean"]
+
+    def integrations(self) -> None:
+        """What the console's integration pages show, made by the admin as a person would: API keys
+        for the storefront and finance (their tokens are not kept: an admin makes a new key to use
+        one), a webhook endpoint (an example address, switched off until pointed at a receiver)
+        and a label printer at the Reno dock (on the LAN; a handheld that picks it prints there)."""
+        admin = self.actors["admin"]
+        create_api_key(self.session, admin, name="Storefront (demo)", idempotency_key=self.key(),
+                       scopes=["catalog:write", "orders:write", "rmas:write", "carrier:write", "events:read"])
+        create_api_key(self.session, admin, name="Finance ERP (demo)", idempotency_key=self.key(),
+                       scopes=["refunds:read", "refunds:ack", "units:read", "events:read"])
+        hook = register_endpoint(self.session, admin, url="https://erp.example.com/dockhand/webhooks",
+                                 event_types=["refund.released", "refund.rejected", "unit.state_changed"],
+                                 description="Finance ERP (example address: switch on once it points at your receiver)",
+                                 idempotency_key=self.key())
+        set_endpoint_enabled(self.session, admin, endpoint_id=hook.id, enabled=False, idempotency_key=self.key())
+        save_printer(self.session, admin, printer_id=None, name="Reno dock 1 Zebra", warehouse_id=self.warehouse_ids["RNO1"],
+                     host="192.168.10.21", port=9100, stock="4x6", active=True, idempotency_key=self.key())
 
     # ----------------------------------------------------------------- 2. customers, orders, RMAs
 
@@ -988,6 +1009,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
     seeder = Seeder(session, Random(42), _policy(), scale=scale)
     seeder.reference_data(passwords)
     seeder.checklist_history()
+    seeder.integrations()
     plans = seeder.orders_and_rmas()
     seeder.dock(plans)
     seeder.desk()

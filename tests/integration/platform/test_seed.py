@@ -86,6 +86,14 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
     assert session.scalars(select(RuleSetVersion.note)).all() == ["seeded defaults"]
     assert n(session, ReasonCode) == 7
     assert n(session, Category) == 3 and n(session, ChecklistVersion) >= 3
+    # The console's integration pages: made through the admin's use cases, so audited.
+    from app.api.models import ApiKey
+    from app.labels.models import Printer
+    from app.webhooks.models import WebhookEndpoint
+    assert sorted(session.scalars(select(ApiKey.name))) == ["Finance ERP (demo)", "Storefront (demo)"]
+    assert [(e.url, e.disabled_at is not None) for e in session.scalars(select(WebhookEndpoint))] == [
+        ("https://erp.example.com/dockhand/webhooks", True)]
+    assert [p.name for p in session.scalars(select(Printer))] == ["Reno dock 1 Zebra"]
 
     # Orders and shipped serials.
     assert n(session, Order) >= 200 and n(session, Customer) >= 50
