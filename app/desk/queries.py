@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import User
-from app.auth.roles import Actor
+from app.auth.roles import PERMISSIONS, Actor
 from app.auth.scoping import scope_warehouses
 from app.exceptions.queries import scope_exceptions
 from app.catalog.queries import category_choices
@@ -26,6 +26,7 @@ from app.catalog.models import Location, Merchant, Product, SalesChannel, Wareho
 from app.db import as_utc, utcnow
 from app.errors import NotFound
 from app.disposition.models import ReasonCode
+from app.exceptions.domain import due_words
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES, ReturnException
 from app.inspection.models import Inspection, Photo
 from app.ledger.domain import EDGES, STATE_LABELS
@@ -80,6 +81,7 @@ class QueueQuery:
     category: str | None = None
     reason: str | None = None
     channel: str | None = None
+    mine: bool = False  # an exception queue: only those the actor owns
     page: int = 1
     per_page: int = 50
 
@@ -93,7 +95,7 @@ class QueueQuery:
         return cls(sort=sort, order=order, warehouse_id=_clean_int(args.get("warehouse")),
                    category=category,
                    reason=_clean_code(args.get("reason")), channel=_clean_code(args.get("channel")),
-                   page=_clean_int(args.get("page"), hi=MAX_PAGE) or 1,
+                   mine=args.get("mine") == "1", page=_clean_int(args.get("page"), hi=MAX_PAGE) or 1,
                    per_page=per_page if per_page in PER_PAGE_CHOICES else 50)
 
     def args(self, **changes: Any) -> dict[str, Any]:
@@ -108,6 +110,8 @@ class QueueQuery:
                            ("channel", q.channel)):
             if value is not None:
                 out[key] = value
+        if q.mine:
+            out["mine"] = 1
         if q.page != 1:
             out["page"] = q.page
         if q.per_page != 50:
@@ -117,7 +121,7 @@ class QueueQuery:
     @property
     def filtered(self) -> bool:
         """True when any filter narrows the queue."""
-        return any(v is not None for v in (self.warehouse_id, self.category, self.reason, self.channel))
+        return self.mine or any(v is not None for v in (self.warehouse_id, self.category, self.reason, self.channel))
 
 
 @dataclass
@@ -227,6 +231,7 @@ def queue_counts(session: Session, actor: Actor, ageing_hours: int) -> dict[str,
 # --------------------------------------------------------------------------- queue pages
 
 Inspector = aliased(User, name="inspector")
+Owner = aliased(User, name="owner")
 
 
 def _order(stmt: Select, q: QueueQuery, entered: Any, value: Any, tiebreak: Any) -> Select:
@@ -327,6 +332,8 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
 
     def filters(stmt: Select, *, joined: bool) -> Select:
         stmt = stmt.where(ReturnException.status == "open", ReturnException.type == type_)
+        if q.mine:
+            stmt = stmt.where(ReturnException.owner_id == actor.id)
         if q.warehouse_id is not None:
             stmt = stmt.where(ReturnException.warehouse_id == q.warehouse_id)
         if q.category is not None:
@@ -348,7 +355,8 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
                    ReturnException.quantity, ReturnException.details, ReturnException.parcel_id,
                    ReturnUnit.id.label("unit_id"), ReturnUnit.lpn, Product.sku, Product.name, Product.category,
                    RmaLine.reason_code, Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"),
-                   Inspector.name.label("inspector"), Rma.number.label("rma_number"))
+                   Inspector.name.label("inspector"), Rma.number.label("rma_number"), ReturnException.due_at,
+                   Owner.name.label("owner"))
             .select_from(ReturnException)
             .join(Warehouse, Warehouse.id == ReturnException.warehouse_id)
             .outerjoin(ReturnUnit, ReturnUnit.id == ReturnException.unit_id)
@@ -356,18 +364,21 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
             .outerjoin(RmaLine, RmaLine.id == line_id)
             .outerjoin(Rma, Rma.id == ReturnException.rma_id)
             .outerjoin(SalesChannel, SalesChannel.id == Rma.channel_id)
-            .outerjoin(Inspector, Inspector.id == func.coalesce(ReturnUnit.inspected_by_id, ReturnException.opened_by_id)))
+            .outerjoin(Inspector, Inspector.id == func.coalesce(ReturnUnit.inspected_by_id, ReturnException.opened_by_id))
+            .outerjoin(Owner, Owner.id == ReturnException.owner_id))
     stmt = _page(_order(filters(stmt, joined=True), q, ReturnException.opened_at, ReturnException.value,
                         ReturnException.id), q)
-    rows = []
+    rows, now = [], utcnow()
     for r in session.execute(stmt):
         details = dict(r.details or {})
         note = _exception_note(type_, details, r.quantity, r.rma_number)
+        due, overdue = due_words(as_utc(r.due_at), now)
         rows.append(QueueRow(kind="exception", id=r.id, version=r.version, unit_id=r.unit_id, lpn=r.lpn,
                              sku=r.sku or details.get("sku"), product_name=r.name, category=r.category, value=r.value,
                              reason=r.reason_code, warehouse=r.warehouse, channel=r.channel, inspector=r.inspector,
                              entered_at=r.opened_at, aged=_aged(r.opened_at, cutoff), note=note,
-                             extra={"type": type_, "parcel_id": r.parcel_id, "rma_number": r.rma_number}))
+                             extra={"type": type_, "parcel_id": r.parcel_id, "rma_number": r.rma_number,
+                                    "owner": r.owner, "due": due, "overdue": overdue}))
     count = filters(select(func.count(), func.count(case((ReturnException.opened_at < cutoff, 1)))).select_from(ReturnException),
                     joined=False)
     total, aged = session.execute(count).one()
@@ -542,6 +553,10 @@ class ExceptionCase:
     product: Product | None
     timeline: list[TimelineItem]
     names: dict[int, str]
+    photo_ids: list[int] = field(default_factory=list)  # of the box (an empty or damaged parcel)
+    due: str = ""
+    overdue: bool = False
+    owners: list[tuple[int, str]] = field(default_factory=list)  # who may own it: the active supervisors
 
 
 def exception_case(session: Session, actor: Actor, exception_id: int) -> ExceptionCase:
@@ -556,19 +571,27 @@ def exception_case(session: Session, actor: Actor, exception_id: int) -> Excepti
                                                  .order_by(ReturnUnit.id), actor)))
     elif exc.unit_id is not None:
         units = list(session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == exc.unit_id), actor)))
-    audits = list(session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "parcel",
-                                                           AuditEntry.entity_id == parcel.id).order_by(AuditEntry.id))
-                  ) if parcel is not None else []
+    about = [and_(AuditEntry.entity_type == "exception", AuditEntry.entity_id == exc.id)]
+    if parcel is not None:
+        about.append(and_(AuditEntry.entity_type == "parcel", AuditEntry.entity_id == parcel.id))
+    audits = list(session.scalars(select(AuditEntry).where(or_(*about)).order_by(AuditEntry.id)))
     names = _names(session, {exc.opened_by_id, exc.resolved_by_id, parcel.opened_by_id if parcel else None,
                              parcel.closed_by_id if parcel else None})
     products = _by_id(session, Product, {u.product_id for u in units} | ({exc.product_id} if exc.product_id else set()))
     story = _Story({u.id: u for u in units}, products, {}, _by_id(session, Warehouse, {parcel.warehouse_id} if parcel else set()),
                    names, actor.can("see_refund_amounts"))
     items = story.merge(None, [parcel] if parcel else [], [], [], [], [exc], audits)
+    # the exception is the actor's to see (load_exception): so are the photos of its box
+    photo_ids = list(session.scalars(select(Photo.id).where(Photo.exception_id == exc.id).order_by(Photo.id)))
+    owners = [(u.id, u.name) for u in session.execute(
+        select(User.id, User.name).where(User.active.is_(True), User.role.in_(sorted(PERMISSIONS["resolve_exceptions"])))
+        .order_by(User.name))]
+    names.update(_names(session, {exc.owner_id} - set(names)))
+    due, overdue = due_words(as_utc(exc.due_at), utcnow())
     return ExceptionCase(exception=exc, parcel=parcel, units=units,
                          rma=session.get(Rma, exc.rma_id) if exc.rma_id else None,
                          product=session.get(Product, exc.product_id) if exc.product_id else None,
-                         timeline=items, names=names)
+                         timeline=items, names=names, photo_ids=photo_ids, due=due, overdue=overdue, owners=owners)
 
 
 def _unit_attribute_filters(stmt: Select, q: QueueQuery, *, joined: bool) -> Select:
@@ -873,6 +896,10 @@ class _Story:
             if a.action == "parcel.linked_to_rma":
                 return TimelineItem(a.at, "parcel", "Blind parcel linked to this return", a.reason, a.actor_name, 1)
             return None  # opened and closed: the parcel's row tells them
+        if a.entity_type == "exception" and a.action == "exception.assigned":
+            owner = (details.get("after") or {}).get("owner")
+            return TimelineItem(a.at, "exception", f"Given to {owner}" if owner else "Given back: nobody owns it", a.reason,
+                                a.actor_name, 4)
         if a.entity_type == "rma":
             titles = {"rma.created": "Return authorised", "rma.cancelled": "Return cancelled",
                       "rma.lines_changed": "Return's items changed"}

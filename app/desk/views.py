@@ -20,7 +20,7 @@ from app.desk import queries as desk_queries
 from app.desk import rules as desk_rules
 from app.desk import services as desk_services
 from app.disposition.domain import DISPOSITION_STATE, DISPOSITIONS, explain_conditions
-from app.errors import Conflict, NotFound, Unavailable
+from app.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from app.exceptions import services as exception_services
 from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES
 from app.ledger.domain import PACKAGING_STATES
@@ -32,7 +32,7 @@ from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
 from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.queries import setting
-from app.web import actor, form_ids, form_int, is_htmx, render, require, safe_next
+from app.web import as_id, actor, form_ids, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -476,6 +476,22 @@ def resolve_exception(exception_id: int) -> Response:
         return _decided(message, default_next=default, fragment="desk/_exception_case.html",
                         **_exception_context(exception_id))
     return _decided(message, default_next=default)
+
+
+@bp.post("/exception/<int:exception_id>/assign")
+@require("resolve_exceptions")
+def assign_exception(exception_id: int) -> Response:
+    """Give an exception to a supervisor ("me": take it), or to nobody."""
+    raw = request.form.get("owner", "")
+    owner_id = actor().id if raw == "me" else None if raw == "" else as_id(raw)
+    if raw not in ("", "me") and owner_id is None:
+        raise ValidationFailed("Pick who owns this exception.")
+    done = exception_services.assign_exception(db.session, actor(), exception_id=exception_id, owner_id=owner_id,
+                                               idempotency_key=request.form.get("key"),
+                                               expected_version=form_int("version"))
+    message = f"{done.owner} owns this exception now." if done.owner else "Nobody owns this exception now."
+    return _decided(message, default_next=url_for("desk.exception_case", exception_id=exception_id, view="exception"),
+                    fragment="desk/_exception_case.html", **_exception_context(exception_id))
 
 
 # --------------------------------------------------------------------------- rules and reason codes

@@ -56,6 +56,8 @@ class ReturnException(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(String(32))
     resolution_reason: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # who is dealing with it
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # app.exceptions.domain.DUE_HOURS
     version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__ = {"version_id_col": version}
     warehouse: Mapped[Warehouse] = relationship()

@@ -18,7 +18,7 @@ from typing import Any, Self
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.roles import Actor
+from app.auth.roles import PERMISSIONS, Actor
 from app.exceptions.queries import scope_exceptions
 from app.catalog.models import Product
 from app.catalog.services import location_of_type
@@ -289,3 +289,36 @@ def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, r
     return run_idempotent(session, actor, idempotency_key, "confirm_serial_fraud",
                           {"exception_id": exception_id, "reason": reason, "v": expected_version}, work,
                           result_type=FraudConfirmed)
+
+
+@dataclass(frozen=True)
+class Assigned(Result):
+    """assign_exception's answer: who owns the exception now (None: nobody) and its version."""
+
+    exception_id: int
+    owner_id: int | None
+    owner: str | None
+    version: int
+
+
+def assign_exception(session: Session, actor: Actor, *, exception_id: int, owner_id: int | None, idempotency_key: str | None,
+                     expected_version: int | None = None) -> Assigned:
+    """Use case: give an open exception to a supervisor (who may resolve it; a supervisor takes
+    one by giving it to themselves), or to nobody; audited with before and after."""
+    _require(actor)
+    from app.auth.models import User
+
+    def work() -> Assigned:
+        exc = lock_exception(session, actor, exception_id, expected_version)
+        owner = None
+        if owner_id is not None:
+            owner = session.execute(select(User.id, User.name, User.role, User.active).where(User.id == owner_id)).first()
+            if owner is None or not owner.active or owner.role not in PERMISSIONS["resolve_exceptions"]:
+                raise ValidationFailed("Give the exception to an active supervisor: only they resolve exceptions.")
+        write(session, writer.assign_exception(actor, exc, owner_id, owner.name if owner else None))
+        expire(session, (ReturnException, exc.id))
+        return Assigned(exc.id, owner_id, owner.name if owner else None, exc.version + 1)
+
+    return run_idempotent(session, actor, idempotency_key, "assign_exception",
+                          {"exception_id": exception_id, "owner_id": owner_id, "v": expected_version}, work,
+                          result_type=Assigned)

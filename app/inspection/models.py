@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
@@ -39,12 +39,15 @@ class Inspection(Base):
 
 
 class Photo(Base):
-    """A photo of a unit, stored outside the database under `storage_key`."""
+    """A photo of a unit, or of the box of a parcel an exception is about (an empty or damaged
+    box), stored outside the database under `storage_key`."""
 
     __tablename__ = "photos"
-    __table_args__ = (UniqueConstraint("unit_id", "sha256", name="uq_photos_unit_sha"),)
+    __table_args__ = (UniqueConstraint("unit_id", "sha256", name="uq_photos_unit_sha"),
+                      CheckConstraint("unit_id IS NOT NULL OR exception_id IS NOT NULL", name="of_unit_or_exception"))
     id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(ForeignKey("return_units.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("return_units.id"), index=True)
+    exception_id: Mapped[int | None] = mapped_column(ForeignKey("return_exceptions.id"), index=True)
     storage_key: Mapped[str] = mapped_column(String(200), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer)

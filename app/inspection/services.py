@@ -20,13 +20,13 @@ from app.errors import Conflict, NotFound, NotPermitted, Unavailable, Validation
 from app.inspection.models import Inspection, Photo
 from app.inspection.queries import current_checklist_columns
 from app.ledger.domain import GRADES, PACKAGING_STATES
-from app.inspection.photos import PhotoRejected, process_photo
+from app.inspection.photos import PhotoRejected, ProcessedPhoto, process_photo
 from app.inspection.storage import PhotoStorage, StorageUnavailable
 from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row
-from app.inspection.writer import record_inspection as inspection_rows
+from app.inspection.writer import photo_row, record_inspection as inspection_rows
 
 log = logging.getLogger(__name__)
 
@@ -164,17 +164,10 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
         existing = session.scalars(select(Photo.id).where(Photo.unit_id == unit.id, Photo.sha256 == processed.sha256)).first()
         if existing is not None:
             return PhotoAdded(existing, unit.id, duplicate=True)
-        _lock_photo_key(session, key)
-        try:
-            if not store.exists(key):
-                created.append(key)
-                store.save(processed)
-        except (StorageUnavailable, OSError) as exc:
-            raise Unavailable(PHOTO_STORAGE_DOWN) from exc
+        keep_photo_files(session, store, [processed], created)
         (photo_id,) = allocate_ids(session, Photo, 1)
         write(session, [
-            insert_row(Photo, {"id": photo_id, "unit_id": unit.id, "storage_key": key, "sha256": processed.sha256,
-                               "width": processed.width, "height": processed.height, "uploaded_by_id": actor.id}),
+            photo_row(actor, photo_id, processed, key, unit_id=unit.id),
             audit_row(actor, "unit.photo_added", "unit", unit.id, warehouse_id=unit.warehouse_id,
                       details={"photo_id": photo_id, "sha256": processed.sha256})])
         return PhotoAdded(photo_id, unit.id, duplicate=False)
@@ -183,9 +176,43 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
         return run_idempotent(session, actor, idempotency_key, "add_photo",
                               {"unit_id": unit_id, "sha256": processed.sha256}, work, result_type=PhotoAdded)
     except BaseException:
-        if created:
-            _discard_unreferenced(session, store, key)
+        discard_photo_files(session, store, created)
         raise
+
+
+def processed_photos(photos: Sequence[bytes], *, max_bytes: int) -> list[ProcessedPhoto]:
+    """The photos of one upload decoded and re-encoded, the same picture once; refused whole (a
+    ValidationFailed) when there are none, more than MAX_PHOTOS_PER_UPLOAD, or one is not a photo."""
+    if not photos:
+        raise ValidationFailed("Take or choose a photo first.")
+    if len(photos) > MAX_PHOTOS_PER_UPLOAD:
+        raise ValidationFailed(f"Send at most {MAX_PHOTOS_PER_UPLOAD} photos at once. Nothing was added.")
+    try:
+        done = [process_photo(data, max_bytes=max_bytes) for data in photos]
+    except PhotoRejected as exc:
+        raise ValidationFailed(exc.message) from exc
+    return list({p.sha256: p for p in done}.values())
+
+
+def keep_photo_files(session: Session, store: PhotoStorage, photos: Sequence[ProcessedPhoto], created: list[str]) -> None:
+    """Inside a use case's transaction: store each photo's file (content-addressed: a picture kept
+    before is not stored again) under a lock on its key, noting in `created` the keys this call
+    stored, for discard_photo_files when the transaction fails. Storage out of reach: Unavailable."""
+    for processed in photos:
+        key = store.key_for(processed.sha256)
+        _lock_photo_key(session, key)
+        try:
+            if not store.exists(key):
+                created.append(key)
+                store.save(processed)
+        except (StorageUnavailable, OSError) as exc:
+            raise Unavailable(PHOTO_STORAGE_DOWN) from exc
+
+
+def discard_photo_files(session: Session, store: PhotoStorage, keys: Sequence[str]) -> None:
+    """After a failed upload: the files it stored that no committed row refers to, deleted."""
+    for key in keys:
+        _discard_unreferenced(session, store, key)
 
 
 def sweep_photo_files(session: Session, store: PhotoStorage, *, older_than_seconds: float = 3600) -> list[str]:

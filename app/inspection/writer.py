@@ -6,10 +6,10 @@ from typing import Any
 
 from app.auth.roles import Actor
 from app.db import utcnow
-from app.inspection.models import Inspection
+from app.inspection.models import Inspection, Photo
 from app.ledger.models import ReturnUnit
 from app.ledger.writer import audit_row
-from app.rows import Row, insert_row, update_row
+from app.rows import Insert, Row, insert_row, update_row
 
 
 def record_inspection(actor: Actor, unit: Any, inspection_id: int, *, grade: str, packaging: str,
@@ -28,3 +28,11 @@ def record_inspection(actor: Actor, unit: Any, inspection_id: int, *, grade: str
             audit_row(actor, action, "unit", unit.id, warehouse_id=unit.warehouse_id, reason=reason,
                       details={"grade": grade, "packaging": packaging, "answers": answers,
                                "inspection_id": inspection_id, **(details or {})})]
+
+
+def photo_row(actor: Actor, photo_id: int, photo: Any, storage_key: str, *, unit_id: int | None = None,
+              exception_id: int | None = None) -> Insert:
+    """A photo's row (its file stored under `storage_key`): of a unit, or of the box an exception is about."""
+    return insert_row(Photo, {"id": photo_id, "unit_id": unit_id, "exception_id": exception_id, "storage_key": storage_key,
+                              "sha256": photo.sha256, "width": photo.width, "height": photo.height,
+                              "uploaded_by_id": actor.id})

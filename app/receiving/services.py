@@ -18,8 +18,13 @@ from app.auth.scoping import Scope, scope_of, serves_merchant
 from app.catalog.models import Location, Product, Warehouse
 from app.db import unit_of_work, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.exceptions.domain import BOX_PROBLEMS
 from app.exceptions.models import ReturnException
 from app.exceptions.writer import open_exception
+from app.inspection.models import Photo
+from app.inspection.services import discard_photo_files, keep_photo_files, processed_photos
+from app.inspection.storage import PhotoStorage
+from app.inspection.writer import photo_row
 from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import next_number
@@ -564,6 +569,56 @@ class ParcelLock(NamedTuple):
     order_id: int | None
     currency: str | None  # the order's
     rma_number: str | None
+
+
+@dataclass(frozen=True)
+class BoxProblemReported(Result):
+    """report_box_problem's answer: the exception opened and how many photos of the box it holds."""
+
+    exception_id: int
+    type: str
+    photos: int
+
+
+def report_box_problem(session: Session, actor: Actor, *, parcel_id: int, problem: str, note: str | None,
+                       photos: list[bytes], store: PhotoStorage, max_bytes: int,
+                       idempotency_key: str | None) -> BoxProblemReported:
+    """Use case: the parcel in hand came empty, or damaged in transit. Opens that exception on the
+    parcel (and its return), due by its type's hours, with photos of the box (at least one: the
+    carrier claim and the desk need them) and the worker's note. The parcel stays open: what is in
+    a damaged box is still scanned. A retried report (same key) opens nothing twice."""
+    if not actor.can("receive"):
+        raise NotPermitted("You may not receive parcels.")
+    if problem not in BOX_PROBLEMS:
+        raise ValidationFailed("Say what is wrong with the box: it is empty, or it was damaged in transit.")
+    note = " ".join((note or "").split())[:500] or None
+    if not photos:
+        raise ValidationFailed("Take a photo of the box first: the carrier claim and the desk need it.")
+    shots = processed_photos(photos, max_bytes=max_bytes)
+    created: list[str] = []
+
+    def work() -> BoxProblemReported:
+        parcel = lock_parcel(session, actor, parcel_id)
+        if session.scalar(select(Parcel.status).where(Parcel.id == parcel.id)) != "open":
+            raise Conflict("This parcel is closed: report a problem with its box while it is open.")
+        (exception_id,) = allocate_ids(session, ReturnException, 1)
+        photo_ids = allocate_ids(session, Photo, len(shots))
+        keep_photo_files(session, store, shots, created)
+        rows = open_exception(actor, exception_id, problem, warehouse_id=parcel.warehouse_id, merchant_id=parcel.merchant_id,
+                              rma_id=parcel.rma_id, parcel_id=parcel.id,
+                              details={"note": note, "photos": len(shots), "label": parcel.scanned_code})
+        rows += [photo_row(actor, pid, shot, store.key_for(shot.sha256), exception_id=exception_id)
+                 for pid, shot in zip(photo_ids, shots)]
+        write(session, rows)
+        return BoxProblemReported(exception_id, problem, len(shots))
+
+    try:
+        return run_idempotent(session, actor, idempotency_key, "report_box_problem",
+                              {"parcel_id": parcel_id, "problem": problem, "note": note,
+                               "photos": sorted(s.sha256 for s in shots)}, work, result_type=BoxProblemReported)
+    except BaseException:
+        discard_photo_files(session, store, created)
+        raise
 
 
 def lock_parcel(session: Session, actor: Actor, parcel_id: int) -> ParcelLock:

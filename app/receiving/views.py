@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from app.db import db
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
+from app.exceptions.domain import BOX_PROBLEMS
 from app.ledger.domain import PACKAGING_STATES
 from app.inspection.queries import inspection_queue, next_unit_id
 from app.inspection.services import add_photos, form_answers, record_inspection
@@ -65,7 +66,7 @@ def _work_context(*, just_opened: bool = False, **extra: Any) -> dict[str, Any]:
     warehouse_id = current_warehouse_id()
     # the warehouse picker only shows while no warehouse is chosen
     warehouses = [] if warehouse_id else queries.warehouses(db.session, actor())
-    ctx = {"parcel": parcel, "lines": lines, "units": units,
+    ctx = {"parcel": parcel, "lines": lines, "units": units, "box_problems": BOX_PROBLEMS,
            "warehouse_id": warehouse_id, "warehouses": warehouses, "result": None, "prompt": None}
     ctx.update(extra)
     return ctx
@@ -186,6 +187,25 @@ def close() -> Response:
     session.pop("parcel_id", None)
     session.pop("pending_product_id", None)
     return _work(feedback="error" if result.missing else "ok", closed=result)
+
+
+@bp.post("/problem")
+@require("receive")
+def box_problem() -> Response:
+    """Report that the parcel in hand came empty or damaged in transit, with photos of its box."""
+    rid = form_int("parcel_id")
+    if rid is None:
+        raise ValidationFailed("No parcel is open.")
+    limit = photo_max_bytes(db.session, current_app.config)
+    files = [f for f in request.files.getlist("photo") if f and f.filename]
+    done = services.report_box_problem(
+        db.session, actor(), parcel_id=rid, problem=request.form.get("problem", ""), note=request.form.get("note"),
+        photos=[f.stream.read(limit + 1) for f in files], store=current_app.extensions["dockhand.photos"], max_bytes=limit,
+        idempotency_key=request.form.get("key"))
+    said = BOX_PROBLEMS[done.type]
+    return _work(feedback="ok", result={"kind": "problem", "text": f"{said}: reported to the desk with "
+                                        f"{done.photos} photo{'s' if done.photos != 1 else ''}. Scan what the parcel holds, "
+                                        "then close it."})
 
 
 @bp.get("/queue")
