@@ -144,9 +144,26 @@
   window.addEventListener("online", function () { failures = 0; pump(); });
   document.addEventListener("DOMContentLoaded", function () { pump(); setupCamera(); });
 
-  function setupCamera() {
+  // The camera button shows only where a decoder exists: the browser's own BarcodeDetector, or
+  // the vendored ZXing polyfill (static/vendor/barcode-detector), loaded only where it is missing.
+  function withDetector(done) {
     var btn = document.getElementById("camera-btn");
-    if (!btn || !("BarcodeDetector" in window) || !navigator.mediaDevices) { return; }
+    if (!btn || !navigator.mediaDevices) { return; }
+    if ("BarcodeDetector" in window) { done(btn); return; }
+    if (!btn.dataset.polyfill) { return; }
+    var s = document.createElement("script");
+    s.src = btn.dataset.polyfill;
+    s.onload = function () {
+      var api = window.BarcodeDetectionAPI, wasm = btn.dataset.wasm;
+      if (api && api.prepareZXingModule && wasm) {
+        api.prepareZXingModule({ overrides: { locateFile: function (path, prefix) { return /\.wasm$/.test(path) ? wasm : prefix + path; } } });
+      }
+      if ("BarcodeDetector" in window) { done(btn); }
+    };
+    document.head.appendChild(s);
+  }
+  function setupCamera() { withDetector(showCamera); }
+  function showCamera(btn) {
     btn.hidden = false;
     btn.addEventListener("click", function () {
       var dlg = document.getElementById("camera-dialog"), video = document.getElementById("camera-video");
