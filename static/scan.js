@@ -142,7 +142,32 @@
     enqueue(code);
   });
   window.addEventListener("online", function () { failures = 0; pump(); });
-  document.addEventListener("DOMContentLoaded", function () { pump(); setupCamera(); });
+  document.addEventListener("DOMContentLoaded", function () { pump(); setupScanBox(); });
+  // A boosted link ("Next item", "Inspect now") brings a new scan box with the page it swaps in.
+  document.addEventListener("htmx:afterSettle", setupScanBox);
+  function setupScanBox() { setupCamera(); setupKeyboard(); }
+
+  // The soft keyboard: shut by default (inputmode="none"), so that a wedge scanner's keystrokes do
+  // not open it each time focus comes back to the scan box; the keyboard button opens it for a code
+  // typed by hand. The choice stays on the device.
+  var KEYBOARD = "dockhand.softKeyboard";
+  function keyboardOn(on) {
+    var box = document.getElementById("scan"), btn = document.getElementById("keyboard-btn");
+    if (!box || !btn) { return; }
+    box.setAttribute("inputmode", on ? "text" : "none");
+    btn.setAttribute("aria-pressed", on ? "true" : "false");
+    btn.setAttribute("aria-label", on ? "Hide the keyboard" : "Type with the keyboard");
+  }
+  function setupKeyboard() {
+    try { keyboardOn(localStorage.getItem(KEYBOARD) === "on"); } catch (e) { keyboardOn(false); }
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest && ev.target.closest("#keyboard-btn"), box = document.getElementById("scan");
+    if (!btn || !box) { return; }
+    var on = btn.getAttribute("aria-pressed") !== "true";
+    try { localStorage.setItem(KEYBOARD, on ? "on" : "off"); } catch (e) { /* private mode: this page only */ }
+    box.blur(); keyboardOn(on); box.focus();  // the keyboard follows inputmode when focus comes back
+  });
 
   // The camera button shows only where a decoder exists: the browser's own BarcodeDetector, or
   // the vendored ZXing polyfill (static/vendor/barcode-detector), loaded only where it is missing.
@@ -150,9 +175,9 @@
     var btn = document.getElementById("camera-btn");
     if (!btn || !navigator.mediaDevices) { return; }
     if ("BarcodeDetector" in window) { done(btn); return; }
-    if (!btn.dataset.polyfill) { return; }
+    if (!btn.dataset.polyfill || document.querySelector("script[data-barcode-polyfill]")) { return; }
     var s = document.createElement("script");
-    s.src = btn.dataset.polyfill;
+    s.src = btn.dataset.polyfill; s.dataset.barcodePolyfill = "";
     s.onload = function () {
       var api = window.BarcodeDetectionAPI, wasm = btn.dataset.wasm;
       if (api && api.prepareZXingModule && wasm) {
@@ -164,6 +189,8 @@
   }
   function setupCamera() { withDetector(showCamera); }
   function showCamera(btn) {
+    if (btn.dataset.ready) { return; }
+    btn.dataset.ready = "yes";
     btn.hidden = false;
     btn.addEventListener("click", function () {
       var dlg = document.getElementById("camera-dialog"), video = document.getElementById("camera-video");

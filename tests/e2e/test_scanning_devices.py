@@ -67,3 +67,26 @@ def test_without_any_decoder_the_camera_button_stays_hidden(live_server, e2e_wor
     assert page.evaluate("typeof window.BarcodeDetector") == "undefined"
     assert page.evaluate("getComputedStyle(document.getElementById('camera-btn')).display") == "none"
     assert not page.locator("#camera-btn").is_visible()
+
+
+def _keyboard(page) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    return (page.get_attribute("#scan", "inputmode") or "", page.get_attribute("#keyboard-btn", "aria-pressed") or "")
+
+
+def test_the_soft_keyboard_stays_shut_for_a_wedge_scanner_until_asked_for(live_server, e2e_world, handheld):
+    page = handheld.new_page()
+    _scan_screen(page, live_server)
+    assert _keyboard(page) == ("none", "false")  # a wedge scanner's keystrokes open no keyboard
+    box = page.locator("#keyboard-btn").bounding_box()
+    assert box and box["width"] >= 44 and box["height"] >= 44, box
+    page.tap("#keyboard-btn")
+    assert _keyboard(page) == ("text", "true")
+    assert page.evaluate("document.activeElement.id") == "scan"  # typing goes straight into the box
+    shoot(page, "scan-keyboard-on")
+    page.reload()
+    page.wait_for_selector("#scan")
+    assert _keyboard(page) == ("text", "true")  # remembered on the device
+    page.tap("#keyboard-btn")
+    page.reload()
+    page.wait_for_selector("#scan")
+    assert _keyboard(page) == ("none", "false")
