@@ -8,6 +8,11 @@
   "use strict";
   var PREFIX = "dockhand.scanQueue.v2.", resend = window.dockhandResend;  // dockhand.js, loaded first
   var sending = false, retryTimer = null, failures = 0, signedOut = false;
+  // The offline shell (app/web/offline.py, kept by the service worker) has no session: scans made
+  // there are queued under the last person signed in on this device and sent by the real scan
+  // screen, which the shell reloads into when the connection is back.
+  var LAST_USER = "dockhand.lastUser";
+  function offlineShell() { return document.body.hasAttribute("data-offline-shell"); }
 
   function form() { return document.getElementById("scan-form"); }
   function me() { var f = form(); return f && f.dataset.user ? f.dataset.user : null; }
@@ -80,6 +85,7 @@
     clearTimeout(retryTimer); retryTimer = setTimeout(pump, pause);
   }
   function pump() {
+    if (offlineShell()) { status(load(), "offline", "(sent when the connection is back)"); return; }
     if (sending || signedOut) { return; }
     var q = load();
     status(q, "sending");
@@ -141,8 +147,39 @@
     box.focus();
     enqueue(code);
   });
-  window.addEventListener("online", function () { failures = 0; pump(); });
-  document.addEventListener("DOMContentLoaded", function () { pump(); setupScanBox(); });
+  window.addEventListener("online", function () {
+    if (offlineShell()) { reachable(); return; }
+    failures = 0; pump();
+  });
+  // The shell goes back to the real scan screen once Dockhand answers (its liveness probe): the
+  // browser's "online" is only a hint (a Wi-Fi with no route says online), so it asks every 5 s too.
+  var probe = null;
+  function reachable() {
+    clearTimeout(probe);
+    fetch(document.body.dataset.live || "/live", { cache: "no-store", credentials: "omit" })
+      .then(function (resp) { if (resp.ok) { window.location.reload(); } else { probe = setTimeout(reachable, 5000); } })
+      .catch(function () { probe = setTimeout(reachable, 5000); });
+  }
+  function whoScans() {
+    var f = form();
+    if (!f) { return; }
+    try {
+      if (!offlineShell()) { localStorage.setItem(LAST_USER, JSON.stringify({ id: f.dataset.user, name: f.dataset.userName })); return; }
+      var last = JSON.parse(localStorage.getItem(LAST_USER) || "null");
+      if (last && last.id) { f.dataset.user = last.id; f.dataset.userName = last.name || ""; return; }
+    } catch (e) { /* no storage: nobody to queue for */ }
+    var nobody = document.getElementById("offline-nobody");
+    if (nobody) { nobody.hidden = false; }
+    f.elements.code.disabled = true;
+  }
+  // Signing out leaves the queue to its owner, but the shell no longer scans in their name.
+  document.addEventListener("submit", function (ev) {
+    if (ev.target.classList && ev.target.classList.contains("logout")) { try { localStorage.removeItem(LAST_USER); } catch (e) { /* none kept */ } }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    whoScans(); pump(); setupScanBox();
+    if (offlineShell()) { probe = setTimeout(reachable, 5000); }
+  });
   // A boosted link ("Next item", "Inspect now") brings a new scan box with the page it swaps in.
   document.addEventListener("htmx:afterSettle", setupScanBox);
   function setupScanBox() { setupCamera(); setupKeyboard(); }
