@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import pytest
 from barcode import EAN13
 from barcode.writer import ImageWriter
 
-from tests.e2e.conftest import shoot, sign_in
+from PIL import Image
+
+from app.labels.barcodes import code128_png
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _refusing_csp_violations, receive_one, shoot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -90,3 +94,59 @@ def test_the_soft_keyboard_stays_shut_for_a_wedge_scanner_until_asked_for(live_s
     page.reload()
     page.wait_for_selector("#scan")
     assert _keyboard(page) == ("none", "false")
+
+
+def _y4m_of_label(lpn: str, path: Path, frames: int = 5) -> None:
+    """A camera's view of the LPN label as the app prints its barcode (code128_png, 3 px modules),
+    as a raw YUV4MPEG2 video, the format Chromium's fake camera plays (in a loop)."""
+    label = Image.open(io.BytesIO(code128_png(lpn, dpi=230)))
+    width, height = 640, 360
+    frame = Image.new("L", (width, height), 255)
+    assert label.width <= width - 40, label.size
+    frame.paste(label, ((width - label.width) // 2, (height - label.height) // 2))
+    chroma = bytes([128]) * (width // 2 * height // 2)  # grey: no colour
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + frame.tobytes() + chroma + chroma)
+
+
+@pytest.fixture
+def camera_video(tmp_path: Path) -> Path:
+    return tmp_path / "camera.y4m"
+
+
+@pytest.fixture
+def phone_with_camera(playwright_instance, camera_video: Path):  # type: ignore[no-untyped-def]
+    """Chromium at Pixel 5 size with a fake back camera filming `camera_video` (written by the test
+    before the camera opens), camera permission granted."""
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              f"--use-file-for-fake-video-capture={camera_video}"])
+    try:
+        yield from _refusing_csp_violations(browser.new_context(
+            **playwright_instance.devices["Pixel 5"], permissions=["camera"]))
+    finally:
+        browser.close()
+
+
+def test_the_camera_scans_a_printed_lpn_through_the_polyfill(live_server, e2e_world, phone_with_camera, camera_video):
+    """No native BarcodeDetector: the camera button opens the (fake) camera filming the LPN label of
+    the unit just received; the ZXing polyfill reads it and the scan opens that unit."""
+    page = phone_with_camera.new_page()
+    page.add_init_script(NO_NATIVE_DETECTOR)
+    sign_in(page, live_server, "worker")
+    page.goto(f"{live_server}/receive")
+    page.click("text=WH1 · Main DC")
+    page.wait_for_selector("text=Scan a parcel label")
+    receive_one(page, e2e_world.tracking.tracking_number, "036000291452")
+    lpn = page.inner_text(".result .lpn").strip()
+    _y4m_of_label(lpn, camera_video)
+    page.wait_for_selector("#camera-btn", state="visible")
+    assert page.evaluate("typeof window.BarcodeDetectionAPI") == "object"  # the polyfill, not Chromium's own
+    page.tap("#camera-btn")
+    page.wait_for_url("**/receive/units/*", timeout=20000)
+    assert lpn in page.inner_text("main")
+    assert not page.evaluate("document.getElementById('camera-dialog').open")  # the camera closed after the read
+    shoot(page, "scan-camera-lpn-read")
