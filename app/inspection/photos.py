@@ -38,6 +38,7 @@ _BAD_INPUT = (
     SyntaxError,
     EOFError,
     struct.error,
+    RuntimeError,  # pillow-heif reports every libheif error so (a corrupt or over-limit HEIC)
     Image.DecompressionBombError,
     Image.DecompressionBombWarning,  # raised only when warnings are errors
 )
