@@ -58,9 +58,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from app.signin.views import bp as signin_bp
     from app.home.views import bp as home_bp
+    from app.web.offline import bp as offline_bp
 
     app.register_blueprint(signin_bp)
     app.register_blueprint(home_bp)
+    app.register_blueprint(offline_bp)  # /sw.js, /offline, /manifest.webmanifest
     for module in ("app.receiving.views", "app.labels.views", "app.desk.views", "app.admin.views", "app.intake.views", "app.api.views"):
         _register_optional(app, module)
 

@@ -106,6 +106,11 @@
     if (box) { box.innerHTML = ""; box.appendChild(p); }
     window.dockhandFeedback(false);
   });
+  // The service worker (app/web/offline.py) keeps the scan screen's shell for a reload offline.
+  window.addEventListener("load", function () {
+    var sw = document.body.dataset.serviceWorker;
+    if (sw && "serviceWorker" in navigator) { navigator.serviceWorker.register(sw, { scope: "/" }).catch(function () { /* http: no worker */ }); }
+  });
   // The label page prints itself when it was opened to print (data-autoprint on its preview).
   window.addEventListener("load", function () {
     if (document.querySelector("[data-autoprint]")) { window.setTimeout(function () { window.print(); }, 100); }

@@ -8,6 +8,11 @@
   "use strict";
   var PREFIX = "dockhand.scanQueue.v2.", resend = window.dockhandResend;  // dockhand.js, loaded first
   var sending = false, retryTimer = null, failures = 0, signedOut = false;
+  // The offline shell (app/web/offline.py, kept by the service worker) has no session: scans made
+  // there are queued under the last person signed in on this device and sent by the real scan
+  // screen, which the shell reloads into when the connection is back.
+  var LAST_USER = "dockhand.lastUser";
+  function offlineShell() { return document.body.hasAttribute("data-offline-shell"); }
 
   function form() { return document.getElementById("scan-form"); }
   function me() { var f = form(); return f && f.dataset.user ? f.dataset.user : null; }
@@ -80,6 +85,7 @@
     clearTimeout(retryTimer); retryTimer = setTimeout(pump, pause);
   }
   function pump() {
+    if (offlineShell()) { status(load(), "offline", "(sent when the connection is back)"); return; }
     if (sending || signedOut) { return; }
     var q = load();
     status(q, "sending");
@@ -141,12 +147,87 @@
     box.focus();
     enqueue(code);
   });
-  window.addEventListener("online", function () { failures = 0; pump(); });
-  document.addEventListener("DOMContentLoaded", function () { pump(); setupCamera(); });
+  window.addEventListener("online", function () {
+    if (offlineShell()) { reachable(); return; }
+    failures = 0; pump();
+  });
+  // The shell goes back to the real scan screen once Dockhand answers (its liveness probe): the
+  // browser's "online" is only a hint (a Wi-Fi with no route says online), so it asks every 5 s too.
+  var probe = null;
+  function reachable() {
+    clearTimeout(probe);
+    fetch(document.body.dataset.live || "/live", { cache: "no-store", credentials: "omit" })
+      .then(function (resp) { if (resp.ok) { window.location.reload(); } else { probe = setTimeout(reachable, 5000); } })
+      .catch(function () { probe = setTimeout(reachable, 5000); });
+  }
+  function whoScans() {
+    var f = form();
+    if (!f) { return; }
+    try {
+      if (!offlineShell()) { localStorage.setItem(LAST_USER, JSON.stringify({ id: f.dataset.user, name: f.dataset.userName })); return; }
+      var last = JSON.parse(localStorage.getItem(LAST_USER) || "null");
+      if (last && last.id) { f.dataset.user = last.id; f.dataset.userName = last.name || ""; return; }
+    } catch (e) { /* no storage: nobody to queue for */ }
+    var nobody = document.getElementById("offline-nobody");
+    if (nobody) { nobody.hidden = false; }
+    f.elements.code.disabled = true;
+  }
+  // Signing out leaves the queue to its owner, but the shell no longer scans in their name.
+  document.addEventListener("submit", function (ev) {
+    if (ev.target.classList && ev.target.classList.contains("logout")) { try { localStorage.removeItem(LAST_USER); } catch (e) { /* none kept */ } }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    whoScans(); pump(); setupScanBox();
+    if (offlineShell()) { probe = setTimeout(reachable, 5000); }
+  });
+  // A boosted link ("Next item", "Inspect now") brings a new scan box with the page it swaps in.
+  document.addEventListener("htmx:afterSettle", setupScanBox);
+  function setupScanBox() { setupCamera(); setupKeyboard(); }
 
-  function setupCamera() {
+  // The soft keyboard: shut by default (inputmode="none"), so that a wedge scanner's keystrokes do
+  // not open it each time focus comes back to the scan box; the keyboard button opens it for a code
+  // typed by hand. The choice stays on the device.
+  var KEYBOARD = "dockhand.softKeyboard";
+  function keyboardOn(on) {
+    var box = document.getElementById("scan"), btn = document.getElementById("keyboard-btn");
+    if (!box || !btn) { return; }
+    box.setAttribute("inputmode", on ? "text" : "none");
+    btn.setAttribute("aria-pressed", on ? "true" : "false");
+    btn.setAttribute("aria-label", on ? "Hide the keyboard" : "Type with the keyboard");
+  }
+  function setupKeyboard() {
+    try { keyboardOn(localStorage.getItem(KEYBOARD) === "on"); } catch (e) { keyboardOn(false); }
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest && ev.target.closest("#keyboard-btn"), box = document.getElementById("scan");
+    if (!btn || !box) { return; }
+    var on = btn.getAttribute("aria-pressed") !== "true";
+    try { localStorage.setItem(KEYBOARD, on ? "on" : "off"); } catch (e) { /* private mode: this page only */ }
+    box.blur(); keyboardOn(on); box.focus();  // the keyboard follows inputmode when focus comes back
+  });
+
+  // The camera button shows only where a decoder exists: the browser's own BarcodeDetector, or
+  // the vendored ZXing polyfill (static/vendor/barcode-detector), loaded only where it is missing.
+  function withDetector(done) {
     var btn = document.getElementById("camera-btn");
-    if (!btn || !("BarcodeDetector" in window) || !navigator.mediaDevices) { return; }
+    if (!btn || !navigator.mediaDevices) { return; }
+    if ("BarcodeDetector" in window) { done(btn); return; }
+    if (!btn.dataset.polyfill || document.querySelector("script[data-barcode-polyfill]")) { return; }
+    var s = document.createElement("script");
+    s.src = btn.dataset.polyfill; s.dataset.barcodePolyfill = "";
+    s.onload = function () {
+      var api = window.BarcodeDetectionAPI, wasm = btn.dataset.wasm;
+      if (api && api.prepareZXingModule && wasm) {
+        api.prepareZXingModule({ overrides: { locateFile: function (path, prefix) { return /\.wasm$/.test(path) ? wasm : prefix + path; } } });
+      }
+      if ("BarcodeDetector" in window) { done(btn); }
+    };
+    document.head.appendChild(s);
+  }
+  function setupCamera() { withDetector(showCamera); }
+  function showCamera(btn) {
+    if (btn.dataset.ready) { return; }
+    btn.dataset.ready = "yes";
     btn.hidden = false;
     btn.addEventListener("click", function () {
       var dlg = document.getElementById("camera-dialog"), video = document.getElementById("camera-video");

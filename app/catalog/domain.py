@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import re
 
+from biip import ParseError
+from biip.upc import Upc, UpcFormat
+
 _GTIN_DIGITS = re.compile(r"[0-9]{8}|[0-9]{12,14}")
 
 
@@ -26,3 +29,23 @@ def normalize_gtin(code: str) -> str | None:
         return None
     gtin14 = digits.zfill(14)
     return None if gtin14 == "0" * 14 else gtin14
+
+
+_UPC_E = re.compile(r"[01][0-9]{7}")
+
+
+def upc_e_to_gtin(code: str) -> str | None:
+    """The GTIN-14 of an 8-digit UPC-E (number system 0 or 1, six digits, check digit), expanded to
+    its UPC-A by the standard rule (biip), or None when `code` is not one.
+
+    A small package's UPC-E stands for a UPC-A with zeros squeezed out: 04252614 is 042100005264,
+    kept as GTIN 00042100005264. (An 8-digit code is also read as an EAN-8 by normalize_gtin; the
+    two check digits disagree for nine codes in ten, and a lookup tries both.)
+    """
+    if not isinstance(code, str) or not _UPC_E.fullmatch(code.strip()):
+        return None
+    try:
+        upc = Upc.parse(code.strip())
+    except (ParseError, ValueError):
+        return None
+    return upc.as_gtin_14() if upc.format == UpcFormat.UPC_E else None

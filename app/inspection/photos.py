@@ -1,6 +1,6 @@
 """Framework-free processing and storage of unit inspection photos.
 
-Uploaded bytes are validated (size, format, pixel count) before any pixel data is
+Uploaded bytes (JPEG, PNG, WebP, or an iPhone's HEIC/HEIF through pillow-heif) are validated (size, format, pixel count) before any pixel data is
 decoded, turned upright using the EXIF orientation, converted to sRGB and then
 re-encoded as a fresh JPEG that carries no metadata at all (no EXIF/GPS, XMP,
 comments or ICC profile). Files are stored on disk, content-addressed by SHA-256.
@@ -18,6 +18,9 @@ from io import BytesIO
 from pathlib import Path
 
 from PIL import ExifTags, Image, ImageCms
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # Pillow opens HEIC/HEIF (iPhones' camera format) as "HEIF"
 
 FULL_EDGE = 2048
 THUMB_EDGE = 320
@@ -26,7 +29,7 @@ THUMB_QUALITY = 80
 CONTENT_TYPE = "image/jpeg"
 MAX_DECODED_PIXELS = 16_000_000  # 64 MB as RGBA
 
-_FORMATS = ("JPEG", "PNG", "WEBP")  # MPO (multi-picture JPEG) is opened via JPEG.
+_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")  # MPO (multi-picture JPEG) is opened via JPEG.
 _ACCEPTED = frozenset((*_FORMATS, "MPO"))
 # What Pillow raises for malformed input; deliberately not ``Exception``.
 _BAD_INPUT = (
@@ -35,6 +38,7 @@ _BAD_INPUT = (
     SyntaxError,
     EOFError,
     struct.error,
+    RuntimeError,  # pillow-heif reports every libheif error so (a corrupt or over-limit HEIC)
     Image.DecompressionBombError,
     Image.DecompressionBombWarning,  # raised only when warnings are errors
 )
@@ -50,7 +54,7 @@ _TRANSPOSE = {  # EXIF Orientation value -> operation that makes the image uprig
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 MSG_EMPTY = "That file is empty."
-MSG_NOT_PHOTO = "That file is not a photo (JPEG, PNG or WebP)."
+MSG_NOT_PHOTO = "That file is not a photo (JPEG, PNG, WebP or HEIC)."
 MSG_DAMAGED = "That photo is damaged or incomplete. Please take it again."
 
 
@@ -87,7 +91,7 @@ def process_photo(
     """Validate and re-encode an uploaded photo, raising PhotoRejected for bad input.
 
     Work is bounded before it starts: `max_pixels` by the header, and `max_decoded_pixels` for
-    what is decoded (a big JPEG is decoded at a fraction of its size; a PNG or WebP in full), so
+    what is decoded (a big JPEG is decoded at a fraction of its size; a PNG, WebP or HEIC in full), so
     one photo costs at most about 64 MB and a fraction of a second, whatever its file says."""
     if not data:
         raise PhotoRejected(MSG_EMPTY)
@@ -99,7 +103,8 @@ def process_photo(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PhotoRejected(too_many) from exc
     except _BAD_INPUT as exc:
-        raise PhotoRejected(MSG_NOT_PHOTO) from exc
+        # A HEIF file's boxes are read whole on opening: a cut one fails here, and is a damaged photo.
+        raise PhotoRejected(MSG_DAMAGED if _looks_heif(data) else MSG_NOT_PHOTO) from exc
     with im:
         if im.format not in _ACCEPTED:
             raise PhotoRejected(MSG_NOT_PHOTO)
@@ -111,7 +116,7 @@ def process_photo(
                 im.draft("RGB", (FULL_EDGE, FULL_EDGE))  # DCT-scaled decode of big JPEGs
             if im.size[0] * im.size[1] > max_decoded_pixels:
                 raise PhotoRejected(f"Photo is too large to process (max {_amount(max_decoded_pixels / 1e6)} "
-                                    "megapixels as PNG or WebP): take it with the camera as a JPEG.")
+                                    "megapixels as PNG, WebP or HEIC): take it with the camera as a JPEG.")
             im.load()
             full = _to_rgb(_upright(im))
         except PhotoRejected:
@@ -129,6 +134,14 @@ def process_photo(
         height=full.height,
         sha256=hashlib.sha256(full_bytes).hexdigest(),
     )
+
+
+_HEIF_BRANDS = frozenset((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"))
+
+
+def _looks_heif(data: bytes) -> bool:
+    """True when `data` begins as a HEIC/HEIF file does: an ISO box `ftyp` naming a HEIF brand."""
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 
 def _upright(im: Image.Image) -> Image.Image:

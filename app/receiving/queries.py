@@ -23,7 +23,7 @@ from app.ledger.queries import ensure_unit_visible, scope_units
 from app.orders.models import Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.orders.queries import find_return
 from app.receiving.models import Parcel
-from app.catalog.domain import normalize_gtin
+from app.catalog.domain import normalize_gtin, upc_e_to_gtin
 from app.receiving.scan import ParsedScan, as_parsed
 
 
@@ -73,6 +73,10 @@ def _barcode_keys(code: str) -> list[str]:
         inner = normalize_gtin(code[2:])
         if inner:
             keys.append(inner)
+    # A UPC-E finds the product kept under its UPC-A's GTIN.
+    upc_a = upc_e_to_gtin(code)
+    if upc_a and upc_a not in keys:
+        keys.append(upc_a)
     return keys
 
 
@@ -90,7 +94,7 @@ def find_product_params(code: str) -> dict[str, str]:
     return {**{f"key{i}": key for i, key in enumerate(keys)}, "sku": code.upper()}
 
 
-_BARCODE_KEYS = 3  # the most _barcode_keys gives: the code, its GTIN, the GTIN inside a GS1 carton label
+_BARCODE_KEYS = 3  # the most _barcode_keys gives: the code, its GTIN, the GTIN inside a GS1 carton label or a UPC-E's
 
 
 @lru_cache(maxsize=1)

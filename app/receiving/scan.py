@@ -7,9 +7,12 @@
   ``\\x1d`` (or the literal ``<GS>``), parenthesised ``(01)...(21)...``, or
   prefixed by a GS1 symbology identifier (``]C1``, ``]d2``, ``]Q3``, ...);
 - ``lpn``: a licence plate ``LP`` + 8 or more digits;
+- ``gs1`` too: a GS1 Digital Link URI, as a QR code carries it
+  (``https://id.example.com/01/09506000134352/21/SERIAL/10/LOT?17=261231``);
 - ``location``: ``LOC:`` + a location code;
 - ``text``: anything else, including bare EAN-13 / UPC-A / GTIN-14 digits, which the
-  server looks up as a product barcode or SKU (see :func:`normalize_gtin`).
+  server looks up as a product barcode or SKU (see :func:`normalize_gtin`; an 8-digit UPC-E
+  also as its UPC-A, :func:`upc_e_to_gtin`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from biip import ParseConfig, ParseError
+from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+from biip.gs1_element_strings import GS1ElementString
 from biip.gs1_messages import GS1Message
 
 from app.catalog.domain import normalize_gtin
@@ -36,6 +41,11 @@ _RAW_GS1 = re.compile(r"01[0-9]{14}")
 _HRI_GS1 = re.compile(r"\([0-9]{2,4}\)")
 _LITERAL_GS = re.compile(r"<GS>", re.IGNORECASE)
 _LOCATION_PREFIX = "LOC:"
+_DIGITAL_LINK = re.compile(r"https?://[^/?#]+/(?:[^?#]*/)?01/[0-9]{14}(?:[/?#].*)?", re.IGNORECASE)
+# A Digital Link's key qualifiers after the GTIN, in the order the standard fixes (22, 10, 21);
+# labels in the field also print them in another order (/21/SERIAL/10/LOT), which biip refuses.
+_DL_QUALIFIER = re.compile(r"/(22|10|21)/([^/?#]+)")
+_DL_ORDER = {"22": 0, "10": 1, "21": 2}
 
 _BIIP_CONFIG = ParseConfig(separator_chars=(GS,))
 
@@ -72,11 +82,11 @@ def _clean(raw: str) -> str:
     return kept.strip().strip(GS).strip()
 
 
-def _gs1_fields(message: GS1Message) -> tuple[str | None, str | None, str | None, date | None] | None:
-    """Extract (gtin, serial, lot, expiry) from a biip message; None if its GTIN is invalid."""
+def _gs1_fields(elements: list[GS1ElementString]) -> tuple[str | None, str | None, str | None, date | None] | None:
+    """Extract (gtin, serial, lot, expiry) from biip's element strings; None if the GTIN is invalid."""
     values: dict[str, str] = {}
     expiry: date | None = None
-    for element in message.element_strings:
+    for element in elements:
         ai = element.ai.ai
         values.setdefault(ai, element.value)
         if ai == "17" and expiry is None:
@@ -100,11 +110,39 @@ def _try_gs1(text: str, *, require_more_than_gtin: bool) -> ParsedScan | None:
         return None
     if require_more_than_gtin and len(message.element_strings) < 2:
         return None
-    fields = _gs1_fields(message)
+    return _gs1_scan(text, list(message.element_strings))
+
+
+def _gs1_scan(text: str, elements: list[GS1ElementString]) -> ParsedScan | None:
+    fields = _gs1_fields(elements)
     if fields is None:
         return None
     gtin, serial, lot, expiry = fields
     return ParsedScan(raw=text, kind_hint="gs1", gtin=gtin, serial=serial, lot=lot, expiry=expiry)
+
+
+def _try_digital_link(text: str) -> ParsedScan | None:
+    """Parse a GS1 Digital Link URI with biip (the path's AIs 01, 22, 10, 21, the query's AIs such
+    as 17 expiry); qualifiers in another order than the standard's are put in its order first."""
+    for uri in (text, _dl_in_standard_order(text)):
+        try:
+            link = GS1DigitalLinkURI.parse(uri)
+        except (ParseError, ValueError):
+            continue
+        return _gs1_scan(text, list(link.element_strings))
+    return None
+
+
+def _dl_in_standard_order(text: str) -> str:
+    head, sep, rest = text.partition("/01/")
+    gtin, qualifiers = rest[:14], rest[14:]
+    tail_at = min((i for i in (qualifiers.find("?"), qualifiers.find("#")) if i >= 0), default=len(qualifiers))
+    path, tail = qualifiers[:tail_at], qualifiers[tail_at:]
+    pairs = _DL_QUALIFIER.findall(path)
+    if "".join(f"/{ai}/{value}" for ai, value in pairs) != path:
+        return text  # something else in the path: leave it to biip to refuse
+    ordered = sorted(pairs, key=lambda pair: _DL_ORDER[pair[0]])
+    return head + sep + gtin + "".join(f"/{ai}/{value}" for ai, value in ordered) + tail
 
 
 def _classify(text: str) -> ParsedScan:
@@ -113,6 +151,10 @@ def _classify(text: str) -> ParsedScan:
         return ParsedScan(raw=_LOCATION_PREFIX + text[len(_LOCATION_PREFIX):].strip(), kind_hint="location")
     if _LPN.fullmatch(text):
         return ParsedScan(raw=text.upper(), kind_hint="lpn")
+    if _DIGITAL_LINK.fullmatch(text):
+        parsed = _try_digital_link(text)
+        if parsed is not None:
+            return parsed
     if _HRI_GS1.match(text):
         parsed = _try_gs1(text, require_more_than_gtin=False)
         if parsed is not None:

@@ -30,9 +30,10 @@ SERVER_ERROR = ("Something went wrong on our side. If you were saving something,
                 "saved before you do it again.")
 RETRY_AFTER_SECONDS = 2
 
-# Scripts only from Dockhand's own files (no inline script, no eval); inline style attributes
-# stay allowed (label font sizes, the print page's @page size, htmx's indicator style).
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+# Scripts only from Dockhand's own files (no inline script, no eval; WebAssembly compiled, for the
+# vendored barcode decoder where the browser has none); inline style attributes stay allowed (label
+# font sizes, the print page's @page size, htmx's indicator style).
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
                            "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
                            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from app.catalog.models import ProductBarcode
 from app.errors import ValidationFailed
 from app.exceptions.models import ReturnException
 from app.inspection.services import add_photo, record_inspection
@@ -128,3 +129,20 @@ def test_an_earlier_inspector_cannot_approve_after_someone_else_regraded(session
     assert refund.status == "pending_approval"
     with pytest.raises(FourEyesViolation):  # super graded it first: not theirs to approve either
         approve_refund(session, sup, refund_id=refund.id, reason="ok", idempotency_key=key())
+
+
+def test_a_upc_e_and_a_digital_link_find_their_products(session, world):
+    """A UPC-E finds the product kept under its UPC-A's GTIN (04252614 -> 00042100005264); a GS1
+    Digital Link QR code finds the phone by its GTIN and carries the serial to receive."""
+    w = world.actor("worker")
+    shirt, phone = world.products["shirt"], world.products["phone"]
+    session.add(ProductBarcode(code="00042100005264", kind="upc", product_id=shirt.id))
+    session.commit()
+    upc_e = resolve_scan(session, w, "04252614")
+    assert (upc_e.kind, upc_e.product_id) == ("product", shirt.id)
+    assert resolve_scan(session, w, "04252615").kind == "unknown"  # a misread check digit finds nothing
+    link = resolve_scan(session, w, "https://id.example.com/01/00614141999996/21/SN-PHONE-0001/10/L7?17=271231")
+    assert (link.kind, link.product_id, link.serial, link.lot) == ("product", phone.id, "SN-PHONE-0001", "L7")
+    r = open_parcel(session, w, code=world.tracking.tracking_number, warehouse_id=world.wh.id, idempotency_key=key())
+    received = scan_item(session, w, parcel_id=r.parcel_id, product_id=link.product_id, serial=link.serial, idempotency_key=key())
+    assert received.serial_status == "match"

@@ -117,6 +117,37 @@ def test_phone_jpeg_is_upright_and_stripped_of_all_metadata() -> None:
     assert thumb.size == (240, 320)
 
 
+def _phone_heic(size: tuple[int, int] = (400, 300), orientation: int = 6) -> bytes:
+    """A HEIC like an iPhone makes, encoded by pillow-heif (libheif, real HEVC bytes): EXIF with GPS
+    and Orientation, an ICC profile. Stored pixels are blue with a red top-left quadrant."""
+    im = Image.new("RGB", size, BLUE)
+    im.paste(RED, (0, 0, size[0] // 2, size[1] // 2))
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (51.0, 30.0, 12.5)})
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = _encode(im, "HEIF", quality=90, exif=exif.tobytes(), icc_profile=icc)
+    assert data[4:12] == b"ftypheic"  # an HEIC file, as an iPhone names its brand
+    return data
+
+
+def test_iphone_heic_is_accepted_upright_and_stripped_like_a_jpeg() -> None:
+    photo = process_photo(_phone_heic((400, 300), orientation=6))
+    assert (photo.width, photo.height) == (300, 400)  # rotated upright, once
+    full = _assert_clean_jpeg(photo.full)
+    r, g, b = full.getpixel((250, 50))  # stored top-left lands top-right
+    assert r > 180 and b < 80
+    r, g, b = full.getpixel((50, 50))
+    assert b > 180 and r < 80
+    assert _assert_clean_jpeg(photo.thumb).size == (240, 320)
+
+
+def test_a_cut_heic_is_a_damaged_photo_not_another_format() -> None:
+    data = _phone_heic()
+    assert _rejected(data[: len(data) // 2]) == photos.MSG_DAMAGED
+    assert _rejected(b"\0\0\0\x18ftypisom" + data[12:]) == photos.MSG_NOT_PHOTO  # an MP4's brand
+
+
 @pytest.mark.parametrize(
     "orientation", [1, 2, 3, 4, 5, 6, 7, 8, 0, 9, 300]
 )
@@ -212,14 +243,14 @@ def test_cmyk_jpeg_and_greyscale_and_mpo_accepted() -> None:
     ids=["text", "pdf", "fake-gif", "gif", "bmp", "tiff"],
 )
 def test_non_photos_rejected(data: bytes) -> None:
-    assert _rejected(data) == "That file is not a photo (JPEG, PNG or WebP)."
+    assert _rejected(data) == "That file is not a photo (JPEG, PNG, WebP or HEIC)."
 
 
 def test_empty_rejected() -> None:
     assert _rejected(b"") == "That file is empty."
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "HEIF"])
 def test_truncated_image_rejected(fmt: str) -> None:
     im = Image.effect_noise((300, 200), 60).convert("RGB")
     data = _encode(im, fmt)
@@ -300,6 +331,7 @@ _SEEDS = [
     _encode(Image.new("RGBA", (40, 30), (1, 2, 3, 100)), "PNG"),
     _encode(Image.new("I;16", (40, 30), 300), "PNG"),
     _encode(Image.new("RGB", (40, 30), RED), "WEBP"),
+    _encode(Image.new("RGB", (40, 30), RED), "HEIF"),
 ]
 
 
@@ -406,7 +438,7 @@ def test_what_is_decoded_is_bounded_whatever_the_file_says(monkeypatch: pytest.M
 
     with monkeypatch.context() as m:
         m.setattr(ImageFile.ImageFile, "load", explode)
-        assert _rejected(png) == ("Photo is too large to process (max 16 megapixels as PNG or WebP): take it "
+        assert _rejected(png) == ("Photo is too large to process (max 16 megapixels as PNG, WebP or HEIC): take it "
                                   "with the camera as a JPEG.")
     jpeg = _encode(Image.new("RGB", (8_000, 6_000), (90, 140, 200)), "JPEG", quality=70)  # 48 MP
     decoded: list[tuple[int, int]] = []

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.catalog.domain import normalize_gtin
+from app.catalog.domain import normalize_gtin, upc_e_to_gtin
 from app.receiving.scan import ParsedScan, parse_scan
 
 GTIN = "00614141999996"
@@ -157,3 +157,64 @@ def test_normalize_gtin_never_raises(code: str) -> None:
     """normalize_gtin returns a 14-digit string or None for any digit string."""
     result = normalize_gtin(code)
     assert result is None or (len(result) == 14 and result.endswith(code))
+
+
+# --- GS1 Digital Link (a QR code's URI) -------------------------------------------------------
+# GTIN 09506000134352, worked by hand: the body 0950600013435 read from the right with weights
+# 3,1,3,...: 5*3 + 3 + 4*3 + 3 + 1*3 + 0 + 0 + 0 + 6*3 + 0 + 5*3 + 9 + 0 = 78, check (10 - 8) % 10 = 2.
+DL_GTIN = "09506000134352"
+
+
+def test_digital_link_with_serial_lot_and_expiry() -> None:
+    """The path's AIs 01/21/10 in the order labels print them (the standard says 10 before 21), the
+    query's 17 an expiry date; any other query parameter is ignored."""
+    uri = f"https://id.example.com/01/{DL_GTIN}/21/SERIAL/10/LOT?17=261231&linkType=gs1:pip"
+    scan = parse_scan(uri)
+    assert scan.kind_hint == "gs1" and scan.raw == uri
+    assert (scan.gtin, scan.serial, scan.lot, scan.expiry) == (DL_GTIN, "SERIAL", "LOT", date(2026, 12, 31))
+
+
+@pytest.mark.parametrize(("uri", "fields"), [
+    (f"https://id.example.com/01/{DL_GTIN}/10/LOT/21/SERIAL", (DL_GTIN, "SERIAL", "LOT")),  # the standard's order
+    (f"https://id.gs1.org/01/{DL_GTIN}", (DL_GTIN, None, None)),
+    (f"HTTPS://ID.EXAMPLE.COM/01/{DL_GTIN}/21/X", (DL_GTIN, "X", None)),  # a scanner in caps lock
+    (f"https://brand.example/shop/products/01/{DL_GTIN}/21/ABC%2F12", (DL_GTIN, "ABC/12", None)),  # a path prefix, %-escapes
+    ("https://id.example.com/01/00614141999996/21/SN-PHONE-0001\r\n", (GTIN, "SN-PHONE-0001", None)),
+])
+def test_digital_link_forms(uri: str, fields: tuple) -> None:  # type: ignore[type-arg]
+    scan = parse_scan(uri)
+    assert scan.kind_hint == "gs1" and (scan.gtin, scan.serial, scan.lot) == fields
+
+
+@pytest.mark.parametrize("uri", [
+    "https://id.example.com/01/09506000134353/21/X",  # a bad check digit: a misread, not data
+    f"https://id.example.com/01/{DL_GTIN}/99/X",  # an AI that is no key qualifier of a GTIN
+    f"https://id.example.com/01/{DL_GTIN}/21/A/21/B",  # a serial twice
+    "https://example.com/products/123",  # a web address, no GTIN
+    f"ftp://id.example.com/01/{DL_GTIN}",
+])
+def test_not_a_digital_link_is_text(uri: str) -> None:
+    scan = parse_scan(uri)
+    assert scan.kind_hint == "text" and scan.gtin is None and scan.raw == uri
+
+
+# --- UPC-E, expanded to its UPC-A and kept as a GTIN ------------------------------------------
+# Worked by hand (number system 0, six digits d1..d6, check digit; UPC-A = 0, manufacturer, product):
+#   04252614: d6 = 1 (0-2): maker d1 d2 d6 0 0 = 42100, product 0 0 d3 d4 d5 = 00526 -> 0 42100 00526;
+#     check: odd places 0+2+0+0+5+6 = 13, x3 = 39, even places 4+1+0+0+2 = 7, 46 -> 4: 042100005264.
+#   01234531: d6 = 3: maker d1 d2 d3 0 0 = 12300, product 000 d4 d5 = 00045 -> 01230000045, 21 + 8 = 29 -> 1.
+#   01234543: d6 = 4: maker d1..d4 0 = 12340, product 0000 d5 = 00005 -> 01234000005, 33 + 4 = 37 -> 3.
+#   01234572: d6 = 7 (5-9): maker d1..d5 = 12345, product 0000 d6 = 00007 -> 01234500007, 39 + 9 = 48 -> 2.
+@pytest.mark.parametrize(("upc_e", "upc_a"), [
+    ("04252614", "042100005264"), ("01234531", "012300000451"), ("01234543", "012340000053"), ("01234572", "012345000072"),
+])
+def test_upc_e_expands_to_the_gtin_of_its_upc_a(upc_e: str, upc_a: str) -> None:
+    assert upc_e_to_gtin(upc_e) == normalize_gtin(upc_a) == "00" + upc_a
+    assert parse_scan(upc_e).kind_hint == "text"  # the server looks it up by both readings
+
+
+@pytest.mark.parametrize("code", ["04252615", "21234567", "425261", "0425261", "042100005264", "0425261A", "", "０4252614"])
+def test_not_a_upc_e(code: str) -> None:
+    """A wrong check digit, number system 2, six or seven digits (a SKU as likely), a UPC-A, letters,
+    full-width digits: not expanded."""
+    assert upc_e_to_gtin(code) is None

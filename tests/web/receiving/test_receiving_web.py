@@ -287,3 +287,54 @@ def test_closing_a_blind_parcel_says_its_items_wait_for_a_match_not_that_all_was
     parcel_id = int(page.split('name="parcel_id" value="')[1].split('"')[0])
     closed = client.post("/receive/close", data={"parcel_id": parcel_id, "key": key()}, headers=HX).get_data(as_text=True)
     assert "missing 1 × PHN-X1-128" in closed and "blind parcel" not in closed.lower()
+
+
+def _heic(size: tuple[int, int] = (400, 300)) -> bytes:
+    """A real HEIC, as an iPhone's camera saves it (pillow-heif's libheif encoder, HEVC), EXIF
+    orientation 6 (held in portrait): the stored pixels are landscape, red on the left half."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    im = Image.new("RGB", size, (20, 20, 220))
+    im.paste((220, 20, 20), (0, 0, size[0] // 2, size[1]))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    pillow_heif.from_pillow(im).save(out, quality=90, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_an_iphone_heic_photo_is_accepted_and_kept_as_an_upright_jpeg(client, world, session):
+    """Uploaded as an iPhone sends it (IMG_0001.HEIC, image/heic), it is saved like any other photo:
+    re-encoded to a JPEG, turned upright, shown on the desk; a damaged HEIC is a 422 in words."""
+    import io
+
+    from PIL import Image
+
+    from app.inspection.models import Photo
+
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    heic = _heic()
+    assert heic[4:12] == b"ftypheic"
+    broken = client.post("/receive/units/1/photos", headers=HX, content_type="multipart/form-data",
+                         data={"key": key(), "photo": [(io.BytesIO(heic[: len(heic) // 2]), "IMG_0002.HEIC", "image/heic")]})
+    assert broken.status_code == 422
+    assert "That photo is damaged or incomplete. Please take it again." in broken.get_data(as_text=True)
+    resp = client.post("/receive/units/1/photos", headers=HX, content_type="multipart/form-data",
+                       data={"key": key(), "photo": [(io.BytesIO(heic), "IMG_0001.HEIC", "image/heic")]})
+    assert resp.status_code == 200
+    session.rollback()
+    photo = session.scalars(select(Photo)).one()
+    assert (photo.unit_id, photo.width, photo.height) == (1, 300, 400)  # upright: portrait
+    login(client, "super")
+    shown = client.get(f"/desk/photos/{photo.id}")
+    assert shown.status_code == 200 and shown.mimetype == "image/jpeg"
+    with Image.open(io.BytesIO(shown.data)) as jpeg:
+        assert jpeg.format == "JPEG" and jpeg.size == (300, 400) and not jpeg.getexif()
+        top, bottom = jpeg.getpixel((150, 50)), jpeg.getpixel((150, 350))
+    assert top[0] > 180 and bottom[2] > 180  # the left (red) half turned to the top
