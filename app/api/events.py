@@ -103,6 +103,57 @@ class EndpointDisabled(Payload):
     reason: str
 
 
+class ReconciliationCompleted(Payload):
+    """A stock snapshot was compared with the ledger at its time T (on accepting it, or the timer's
+    `flask reconcile`): its lines by kind, units and value each way, and the roll-forward check."""
+
+    snapshot_id: int
+    source: str
+    as_of: str = Field(description="T, ISO 8601")
+    lines: int
+    match: int
+    over: int = Field(description="Lines where the source counts more than the ledger")
+    short: int = Field(description="Lines where the source counts fewer than the ledger")
+    units_over: int
+    units_short: int
+    value_over: str
+    value_short: str
+    opening: int
+    received: int
+    moved_out: int
+    closing: int
+    roll_forward_holds: bool = Field(description="opening + received - moved out = closing, units on hand")
+    snapshot_on_hand: int
+
+
+class VarianceResolved(Payload):
+    """A supervisor gave a variance line its owner, resolution and notes."""
+
+    variance_id: int
+    snapshot_id: int
+    warehouse_id: int
+    product_id: int
+    state: str
+    kind: str
+    difference: int = Field(description="The source's count minus the ledger's")
+    owner_id: int | None
+    resolution: str | None = Field(description="timing, count_error, lost_unit, found_unit or data_error")
+    notes: str | None
+
+
+class UnitCorrected(Payload):
+    """A lost or found unit's correction: applied (the unit moved to or from `missing` in the
+    ledger), pending a second supervisor, or rejected."""
+
+    correction_id: int
+    variance_id: int
+    unit_id: int
+    lpn: str
+    to_state: str
+    status: str
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[Payload]] = {
     "unit.state_changed": UnitStateChanged,
     **{f"refund.{status}": RefundChanged for status in REFUND_STATUSES},
@@ -116,4 +167,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "exception.opened": ExceptionOpened,
     "exception.resolved": ExceptionResolved,
     "webhook_endpoint.disabled": EndpointDisabled,
+    "reconciliation.completed": ReconciliationCompleted,
+    "reconciliation.variance_resolved": VarianceResolved,
+    "reconciliation.unit_corrected": UnitCorrected,
 }
