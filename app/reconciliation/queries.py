@@ -265,6 +265,12 @@ def corrections(session: Session, variance_id: int) -> list[Any]:
         .order_by(c.c.id)).all())
 
 
+def partner_orgs(session: Session) -> list[Any]:
+    from app.catalog.models import PartnerOrg
+
+    return list(session.execute(select(PartnerOrg.id, PartnerOrg.name).order_by(PartnerOrg.name)).all())
+
+
 def supervisors(session: Session) -> list[Any]:
     return list(session.execute(select(User.id, User.name).where(User.role == "supervisor", User.active.is_(True))
                                 .order_by(User.name)).all())

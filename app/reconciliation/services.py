@@ -116,7 +116,8 @@ def _refuse(read: ReadSnapshot) -> None:
 
 
 def _resolved(session: Session, actor: Actor, source: ReconSource, read: ReadSnapshot) -> list[dict[str, Any]]:
-    """The rows as table rows (ids), or every row naming what is not there or not the actor's."""
+    """The rows as table rows (ids); refused (every bad row: as read, and naming what is not there or
+    not the actor's) when any is bad."""
     rows = read.rows
     warehouses, merchants, products = queries.codes(session, {r.warehouse for r in rows},
                                                     {r.merchant for r in rows if r.merchant}, {r.sku for r in rows})
@@ -213,7 +214,6 @@ def upload_snapshot(session: Session, actor: Actor, *, source_id: int, as_of: st
 
     def work() -> SnapshotKept:
         read = parse_csv(content, source.buckets)
-        _refuse(read)
         lines = _resolved(session, actor, source, read)
         snap = _keep(session, actor, source, t, "csv", name, digest, lines)
         return SnapshotKept(snap.id, snap.rows, snap.units, snap.preview["zeroed"], snap.preview["guard"])
@@ -394,7 +394,6 @@ def put_snapshot(session: Session, actor: Actor, *, source: str, as_of: datetime
     def work() -> Compared:
         read = read_rows(((n, {k: "" if v is None else str(v) for k, v in r.items()}) for n, r in enumerate(body, 1)),
                          found.buckets, ReadSnapshot())
-        _refuse(read)
         lines = _resolved(session, actor, found, read)
         snap = _keep(session, actor, found, t, "api", None, digest, lines)
         _guard(snap.preview, confirm_zero_out)
