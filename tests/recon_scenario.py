@@ -3,6 +3,7 @@ history at its warehouse around a time T, and the partner's snapshot at T (worke
 tests/integration/reconciliation/test_scenario.py)."""
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from app.db import utcnow
@@ -19,8 +20,9 @@ def make_source(session, world, org=True) -> int:  # type: ignore[no-untyped-def
                                 idempotency_key=new_key()).id
 
 
-def build_history(session, world):  # type: ignore[no-untyped-def]
-    """The ledger of the scenario; returns T and the units by name."""
+def build_history(session, world, gap: float = 0.0):  # type: ignore[no-untyped-def]
+    """The ledger of the scenario; returns T and the units by name. With `gap` (seconds, at least
+    1), T is a whole second with `gap` on each side, for a form that takes seconds only."""
     worker = world.actor("worker")
     at = {"warehouse": world.wh3pl}
     shirts = [receive_unit(session, world, "shirt", worker, **at) for _ in range(3)]
@@ -31,7 +33,11 @@ def build_history(session, world):  # type: ignore[no-untyped-def]
     move_direct(session, worker, creams[0].id, "quarantine")
     move_direct(session, worker, creams[1].id, "available")
     move_direct(session, worker, phone.id, "available")
-    t = utcnow()
+    if gap:
+        time.sleep(gap)
+    t = utcnow().replace(microsecond=0) if gap else utcnow()
+    if gap:
+        time.sleep(gap)
     # After T: the third shirt shelved (the partner had shelved it before T: posted late), and a
     # cream received and shelved (after T on both sides: no variance, though today's balance differs).
     move_direct(session, worker, shirts[2].id, "available")
