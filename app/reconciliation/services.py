@@ -177,7 +177,7 @@ def _keep(session: Session, actor: Actor, source: ReconSource, t: datetime, orig
     session.add(snap)
     session.flush()
     for i in range(0, len(lines), 5000):
-        session.execute(insert(ReconSnapshotLine), [dict(ln, snapshot_id=snap.id) for ln in lines[i:i + 5000]])
+        session.execute(insert(ReconSnapshotLine.__table__), [dict(ln, snapshot_id=snap.id) for ln in lines[i:i + 5000]])
     write(session, [audit_row(actor, "recon.snapshot_received", "recon_snapshot", snap.id,
                               details={"source": source.code, "as_of": t.isoformat(), "origin": origin, "rows": len(lines),
                                        "units": preview["units"], "sha256": digest})])
@@ -296,7 +296,7 @@ def _compare(session: Session, actor: Actor, snap: ReconSnapshot, source: ReconS
     v = ReconVariance.__table__
     if snap.compared_at is None:
         for i in range(0, len(rows), 5000):
-            session.execute(insert(ReconVariance), rows[i:i + 5000])
+            session.execute(insert(ReconVariance.__table__), rows[i:i + 5000])
     else:  # T is past: the ledger at T is what it was; what is around T may have grown
         ids = {(r.warehouse_id, r.merchant_id, r.product_id, r.state): r.id for r in session.execute(
             select(v.c.id, v.c.warehouse_id, v.c.merchant_id, v.c.product_id, v.c.state).where(v.c.snapshot_id == snap.id))}
