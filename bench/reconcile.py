@@ -74,23 +74,17 @@ def lay_ledger(url: str, skus: int) -> tuple[list[str], list[tuple[str, str]]]:
             "FROM generate_series(1, %s) g", (merchant_id, skus))
         cur.execute("SELECT id, sku FROM products WHERE sku LIKE 'RB-%%' ORDER BY id")
         products = cur.fetchall()
+        laid = [(10_000_001 + n, pid, wh_id, state) for n, (wh_id, pid, state) in enumerate(
+            (wh_id, pid, state) for wh_id, _code in warehouses for pid, _sku in products for state in ("available", "quarantine"))]
         with cur.copy("COPY return_units (id, lpn, product_id, warehouse_id, merchant_id, state, serial_status, received_at, "
                       "state_changed_at, version) FROM STDIN") as copy:
-            n = 10_000_000
-            for wh_id, _code in warehouses:
-                for pid, _sku in products:
-                    for state in ("available", "quarantine"):
-                        n += 1
-                        copy.write_row((n, f"LPRB{n}", pid, wh_id, merchant_id, state, "not_tracked", before, before, 2))
+            for n, pid, wh_id, state in laid:
+                copy.write_row((n, f"LPRB{n}", pid, wh_id, merchant_id, state, "not_tracked", before, before, 2))
         with cur.copy("COPY ledger_entries (unit_id, product_id, warehouse_id, from_state, to_state, actor_id, actor_role, "
                       "reason, at) FROM STDIN") as copy:
-            n = 10_000_000
-            for wh_id, _code in warehouses:
-                for pid, _sku in products:
-                    for state in ("available", "quarantine"):
-                        n += 1
-                        copy.write_row((n, pid, wh_id, None, "received", user_id, "supervisor", "bench", before))
-                        copy.write_row((n, pid, wh_id, "received", state, user_id, "supervisor", "bench", before))
+            for n, pid, wh_id, state in laid:
+                copy.write_row((n, pid, wh_id, None, "received", user_id, "supervisor", "bench", before))
+                copy.write_row((n, pid, wh_id, "received", state, user_id, "supervisor", "bench", before))
         cur.execute("INSERT INTO balances (product_id, warehouse_id, state, quantity) "
                     "SELECT product_id, warehouse_id, state, count(*) FROM return_units WHERE id > 10000000 "
                     "GROUP BY product_id, warehouse_id, state "

@@ -51,3 +51,11 @@ SNAPSHOT = ("warehouse,merchant,sku,bucket,quantity\n"
             "3PL1,ACME,HB-CREAM-50,SELLABLE,1\n"
             "3PL1,ACME,HB-CREAM-50,DAMAGED,0\n"
             "3PL1,ACME,PHN-X1-128,SELLABLE,2\n")
+
+
+def accepted(session, actor, source_id: int, t, content: str = SNAPSHOT):  # type: ignore[no-untyped-def]
+    """The snapshot uploaded as of `t` and accepted by `actor`: (what the upload kept, the comparison)."""
+    kept = services.upload_snapshot(session, actor, source_id=source_id, as_of=t.isoformat(), filename="fl.csv",
+                                    content=content.encode(), idempotency_key=new_key())
+    return kept, services.accept_snapshot(session, actor, snapshot_id=kept.id, confirm_zero_out=False,
+                                          idempotency_key=new_key())

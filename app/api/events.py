@@ -5,9 +5,12 @@ a test checks that every type the code writes is here, and that its payloads car
 is not."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.intake.domain import CARRIER_STATUSES
+from app.reconciliation.services import Compared
 from app.refunds.domain import REFUND_STATUSES
 
 
@@ -103,27 +106,18 @@ class EndpointDisabled(Payload):
     reason: str
 
 
-class ReconciliationCompleted(Payload):
-    """A stock snapshot was compared with the ledger at its time T (on accepting it, or the timer's
-    `flask reconcile`): its lines by kind, units and value each way, and the roll-forward check."""
-
-    snapshot_id: int
-    source: str
-    as_of: str = Field(description="T, ISO 8601")
-    lines: int
-    match: int
-    over: int = Field(description="Lines where the source counts more than the ledger")
-    short: int = Field(description="Lines where the source counts fewer than the ledger")
-    units_over: int
-    units_short: int
-    value_over: str
-    value_short: str
-    opening: int
-    received: int
-    moved_out: int
-    closing: int
-    roll_forward_holds: bool = Field(description="opening + received - moved out = closing, units on hand")
-    snapshot_on_hand: int
+_SUMMARY_NOTES = {"as_of": "T, ISO 8601", "over": "Lines where the source counts more than the ledger at T",
+                  "short": "Lines where the source counts fewer than the ledger at T",
+                  "opening": "Units on hand at the source's previous snapshot (0 for its first)",
+                  "closing": "Units on hand at T, from the ledger",
+                  "roll_forward_holds": "opening + received - moved out = closing, units on hand"}
+# The comparison's summary, field for field the use case's answer (app.reconciliation.services.Compared).
+ReconciliationCompleted = create_model(
+    "ReconciliationCompleted", __base__=Payload,
+    __doc__="A stock snapshot was compared with the ledger at its time T (on accepting it, or the timer's "
+            "`flask reconcile`): its lines by kind, units and value each way, and the roll-forward check.",
+    **{name: (hint, Field(description=_SUMMARY_NOTES.get(name))) for name, hint in get_type_hints(Compared).items()
+       if name != "replayed"})
 
 
 class VarianceResolved(Payload):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.events import ReconciliationCompleted
 from app.intake.domain import CARRIER_STATUSES
 from app.ledger.domain import STATES
 from app.refunds.domain import REFUND_STATUSES, RESOLUTIONS
@@ -390,21 +391,5 @@ class SnapshotIn(BaseModel):
         "`line N`, N counting from 1."))
 
 
-class SnapshotComparedOut(BaseModel):
-    snapshot_id: int
-    source: str
-    as_of: str
-    lines: int = Field(description="Items either side counts")
-    match: int
-    over: int = Field(description="Lines where the source counts more than the ledger at T")
-    short: int = Field(description="Lines where the source counts fewer than the ledger at T")
-    units_over: int
-    units_short: int
-    value_over: str
-    value_short: str
-    opening: int = Field(description="Units on hand at the source's previous snapshot (0 for its first)")
-    received: int
-    moved_out: int
-    closing: int = Field(description="Units on hand at T, from the ledger")
-    roll_forward_holds: bool
-    snapshot_on_hand: int
+class SnapshotComparedOut(ReconciliationCompleted):  # type: ignore[misc, valid-type]
+    """The comparison's summary: the reconciliation.completed event's payload."""

@@ -88,10 +88,14 @@ def create_rma(json: RmaIn) -> Any:
         customer_name=json.customer_name, carrier=json.carrier, tracking_numbers=json.tracking_numbers,
         lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code, ln.resolution, ln.exchange_sku) for ln in json.lines],
         idempotency_key=idempotency_key())
-    body = asdict(made)
+    return _created(made, RmaOut)
+
+
+def _created(done: Any, model: Any) -> Any:
+    """A use case's answer as 201 with `model`, marked when it is a replay."""
+    body = asdict(done)
     del body["replayed"]
-    headers = {"Idempotent-Replayed": "true"} if made.replayed else {}
-    return RmaOut(**body), 201, headers
+    return model(**body), 201, {"Idempotent-Replayed": "true"} if done.replayed else {}
 
 
 @bp.post("/rmas/<number>/cancel")
@@ -129,10 +133,7 @@ def put_snapshot(json: SnapshotIn) -> Any:
         db.session, api_actor(), source=json.source, as_of=json.as_of, confirm_zero_out=json.confirm_zero_out,
         rows=[reconciliation.RowIn(r.warehouse, r.merchant, r.sku, r.bucket, r.quantity) for r in json.rows],
         idempotency_key=idempotency_key())
-    body = asdict(done)
-    del body["replayed"]
-    headers = {"Idempotent-Replayed": "true"} if done.replayed else {}
-    return SnapshotComparedOut(**body), 201, headers
+    return _created(done, SnapshotComparedOut)
 
 
 def _rma_changed(done: intake.RmaChanged) -> Any:

@@ -232,7 +232,7 @@ def variances(session: Session, actor: Actor, snapshot_id: int, *, kind: str | N
               page: int = 1, per_page: int = 100) -> tuple[list[VarianceRow], int]:
     """A page of a snapshot's variance lines (the actor's warehouses), the differences first by value."""
     v = ReconVariance.__table__
-    where = [v.c.snapshot_id == snapshot_id, visible(actor, v.c.warehouse_id)]
+    where = [v.c.snapshot_id == snapshot_id, visible(actor, v.c.warehouse_id, v.c.merchant_id)]
     if kind:
         where.append(v.c.kind == kind)
     if open_only:
@@ -248,7 +248,8 @@ def variances(session: Session, actor: Actor, snapshot_id: int, *, kind: str | N
 def variance(session: Session, actor: Actor, variance_id: int) -> tuple[VarianceRow, ReconVariance] | None:
     """One variance line with its row (details: units and entries), in the actor's warehouses."""
     v = ReconVariance.__table__
-    row = session.execute(_variance_select().where(v.c.id == variance_id, visible(actor, v.c.warehouse_id))).first()
+    row = session.execute(_variance_select().where(v.c.id == variance_id,
+                                                   visible(actor, v.c.warehouse_id, v.c.merchant_id))).first()
     if row is None:
         return None
     return VarianceRow(*row), session.get(ReconVariance, variance_id)
@@ -285,7 +286,7 @@ def variance_trend(session: Session, actor: Actor, limit: int = 12) -> list[Any]
                    func.coalesce(func.sum(func.abs((v.c.snapshot_qty - v.c.ledger_qty) * Product.unit_value)), 0))
             .join(ReconSource, ReconSource.id == ReconSnapshot.source_id)
             .join(v, v.c.snapshot_id == ReconSnapshot.id).join(Product, Product.id == v.c.product_id)
-            .where(_source_scope(actor), visible(actor, v.c.warehouse_id))
+            .where(_source_scope(actor), visible(actor, v.c.warehouse_id, v.c.merchant_id))
             .group_by(ReconSnapshot.id, ReconSnapshot.as_of, ReconSource.code)
             .order_by(ReconSnapshot.as_of.desc()).limit(limit))
     return list(reversed(session.execute(stmt).all()))

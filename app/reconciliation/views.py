@@ -89,7 +89,7 @@ def _snapshot_page(snapshot_id: int, status: int = 200, **extra: object) -> Resp
     return render("reconciliation/snapshot.html", "reconciliation/_variances.html", status=status, snap=found[0],
                   source_code=found.source_code, source_name=found.source_name, lines=lines, total=total, kind=kind,
                   open_only=open_only, page_no=page_no, pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
-                  state_labels=STATE_LABELS, resolutions=RESOLUTIONS, **extra)
+                  state_labels=STATE_LABELS, resolutions=RESOLUTIONS, hide_money=who.is_partner, **extra)
 
 
 @bp.get("/snapshots/<int:snapshot_id>")
@@ -127,15 +127,17 @@ def export(snapshot_id: int) -> Response:
                         ["kind", "warehouse", "merchant", "sku", "state", "ledger", "snapshot", "difference", "value",
                          "likely cause", "owner", "resolution", "notes"],
                         [(v.kind, v.warehouse, v.merchant, v.sku, v.state, v.ledger_qty, v.snapshot_qty, v.difference,
-                          v.value, v.cause, v.owner, v.resolution, v.notes) for v in lines])
+                          "" if who.is_partner else v.value, v.cause, v.owner, v.resolution, v.notes) for v in lines])
 
 
 def _variance_page(variance_id: int, status: int = 200, **extra: object) -> Response:
-    found = queries.variance(db.session, actor(), variance_id)
+    who = actor()
+    found = queries.variance(db.session, who, variance_id)
     if found is None:
         raise NotFound("No such variance line.")
     line, row = found
     return render("reconciliation/variance.html", "reconciliation/_variance.html", status=status, v=line, row=row,
+                  hide_money=who.is_partner,
                   corrections=queries.corrections(db.session, variance_id), owners=queries.supervisors(db.session),
                   resolutions=RESOLUTIONS, state_labels=STATE_LABELS, **extra)
 

@@ -16,7 +16,7 @@ from app.ledger.services import balance_table, ledger_sums, transition_unit
 from app.reconciliation import services
 from app.reconciliation.models import ReconSnapshot, ReconSnapshotLine, ReconVariance
 from tests.helpers import counts, move_direct, new_key, receive_unit
-from tests.recon_scenario import MAPPING, SNAPSHOT, THRESHOLD, build_history, make_source
+from tests.recon_scenario import MAPPING, SNAPSHOT, THRESHOLD, accepted, build_history, make_source
 
 def lines_of(session, snapshot_id):  # type: ignore[no-untyped-def]
     from app.catalog.models import Product, Warehouse
@@ -76,14 +76,9 @@ def test_a_second_snapshot_rolls_forward_from_the_first(session, world):
     source_id = make_source(session, world)
     t, units = build_history(session, world)
     sup = world.actor("super")
-    first = services.upload_snapshot(session, sup, source_id=source_id, as_of=t.isoformat(), filename="a.csv",
-                                     content=SNAPSHOT.encode(), idempotency_key=new_key())
-    services.accept_snapshot(session, sup, snapshot_id=first.id, confirm_zero_out=False, idempotency_key=new_key())
+    accepted(session, sup, source_id, t)
     move_direct(session, sup, units["creams"][0].id, "disposed")  # out of on-hand after T
-    t2 = utcnow()
-    second = services.upload_snapshot(session, sup, source_id=source_id, as_of=t2.isoformat(), filename="b.csv",
-                                      content=SNAPSHOT.encode(), idempotency_key=new_key())
-    done = services.accept_snapshot(session, sup, snapshot_id=second.id, confirm_zero_out=False, idempotency_key=new_key())
+    _second, done = accepted(session, sup, source_id, utcnow())
     # opening 6 at T; after T: the late cream received (+1), a cream disposed (-1): 6 at T2.
     assert (done.opening, done.received, done.moved_out, done.closing, done.roll_forward_holds) == (6, 1, 1, 6, True)
 
@@ -165,9 +160,7 @@ def test_lost_and_found_go_through_the_ledger_with_four_eyes_above_the_threshold
     source_id = make_source(session, world)
     t, units = build_history(session, world)
     sup, sup2 = world.actor("super"), world.actor("super2")
-    kept = services.upload_snapshot(session, sup, source_id=source_id, as_of=t.isoformat(), filename="fl.csv",
-                                    content=SNAPSHOT.encode(), idempotency_key=new_key())
-    services.accept_snapshot(session, sup, snapshot_id=kept.id, confirm_zero_out=False, idempotency_key=new_key())
+    accepted(session, sup, source_id, t)
     cream_line = session.scalars(select(ReconVariance).where(ReconVariance.state == "quarantine")).one()
     phone_line = session.scalars(select(ReconVariance).where(ReconVariance.kind == "over",
                                                              ReconVariance.cause.like("unexplained%"))).one()

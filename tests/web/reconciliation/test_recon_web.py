@@ -52,6 +52,8 @@ def test_upload_preview_accept_review_and_resolve(app, session, world):
     snap_id = int(resp.headers["Location"].rstrip("/").split("/")[-1])
     done = partner.post(f"/reconciliation/snapshots/{snap_id}/accept", data={"key": key()})
     assert done.status_code == 200 and b"Roll-forward" in done.data and b"short" in done.data
+    assert b"724.00" not in done.data and b"699.00" not in done.data  # partners see no money
+    assert b"724.00" in login(app.test_client(), "super").get(f"/reconciliation/snapshots/{snap_id}").data
     csv_text = partner.get(f"/reconciliation/snapshots/{snap_id}/variances.csv").get_data(as_text=True)
     assert "TEE-BLU-M" in csv_text and csv_text.count("\n") == 6
     line = session.scalars(select(ReconVariance).where(ReconVariance.state == "quarantine")).one()
