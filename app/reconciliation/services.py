@@ -502,15 +502,15 @@ def _published(corr: ReconCorrection, lpn: str) -> Any:
                       "to_state": corr.to_state, "status": corr.status, "reason": corr.reason})
 
 
-def correct_unit(session: Session, actor: Actor, *, variance_id: int, lpn: str, reason: str | None, threshold: Decimal,
-                 idempotency_key: str | None) -> Corrected:
-    """Mark a unit of a variance line's item missing (lost) or, a unit that is missing, found again
-    into the line's state: through the ledger (move_unit), supervisors only, with a reason. Above
-    `threshold` (the unit's value) the correction waits for a second supervisor."""
+def correct_unit(session: Session, actor: Actor, *, variance_id: int, lpn: str, found: bool, reason: str | None,
+                 threshold: Decimal, idempotency_key: str | None) -> Corrected:
+    """Mark a unit of a variance line's item missing (lost) or, `found`, a missing unit back into the
+    line's state: through the ledger (move_unit), supervisors only, with a reason. Above `threshold`
+    (the unit's value) the correction waits for a second supervisor."""
     _may(actor, "resolve_variances", "mark units missing or found")
     reason = require_reason(reason)
     lpn = (lpn or "").strip().upper()
-    params = {"variance_id": variance_id, "lpn": lpn, "reason": reason}
+    params = {"variance_id": variance_id, "lpn": lpn, "found": bool(found), "reason": reason}
 
     def work() -> Corrected:
         line = _locked_variance(session, actor, variance_id)
@@ -520,13 +520,12 @@ def correct_unit(session: Session, actor: Actor, *, variance_id: int, lpn: str, 
         unit = lock_unit(session, unit_id)
         if (unit.warehouse_id, unit.product_id) != (line.warehouse_id, line.product_id):
             raise ValidationFailed(f"Unit {lpn} is not of this line's SKU and warehouse.")
-        if unit.state == MISSING:
-            to_state = line.state
-        elif unit.state == line.state:
-            to_state = MISSING
-        else:
-            raise ValidationFailed(f"Unit {lpn} is {STATE_LABELS[unit.state]}, not {STATE_LABELS.get(line.state, line.state)} "
-                                   "as this line: only a unit of the line's state goes missing, or a missing one comes back.")
+        if found and unit.state != MISSING:
+            raise Conflict(f"Unit {lpn} is {STATE_LABELS[unit.state]}, not missing: there is nothing to find.")
+        if not found and unit.state != line.state:
+            raise Conflict(f"Unit {lpn} is {STATE_LABELS[unit.state]}, not {STATE_LABELS.get(line.state, line.state)} as "
+                           "this line: only a unit of the line's state is marked missing from it.")
+        to_state = line.state if found else MISSING
         if session.scalar(select(ReconCorrection.id).where(ReconCorrection.unit_id == unit.id,
                                                            ReconCorrection.status == "pending")) is not None:
             raise Conflict(f"Unit {lpn} has a correction waiting for a second supervisor already.")

@@ -162,7 +162,7 @@ def resolve(variance_id: int) -> Response:
 @require("resolve_variances")
 def correct(variance_id: int) -> Response:
     done = services.correct_unit(db.session, actor(), variance_id=variance_id, lpn=request.form.get("lpn", ""),
-                                 reason=request.form.get("reason"),
+                                 found=request.form.get("direction") == "found", reason=request.form.get("reason"),
                                  threshold=RefundPolicy.from_config(current_app.config).approval_threshold,
                                  idempotency_key=request.form.get("key"))
     said = (f"Unit {done.lpn} is now {STATE_LABELS[done.unit_state]} in the ledger." if done.status == "applied" else

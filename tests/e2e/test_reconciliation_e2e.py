@@ -47,7 +47,7 @@ def test_a_snapshot_is_reviewed_and_a_lost_unit_corrected(live_server, e2e_world
     assert lpn in sup.inner_text("#variance")
     sup.fill("input[name=lpn]", lpn)
     sup.fill("input[name=reason]", "not on its shelf at the count")
-    sup.click("button:has-text('Mark missing / found')")
+    sup.click("button:has-text('Mark missing')")
     sup.wait_for_selector("text=is now missing in the ledger")
     sup.select_option("select[name=resolution]", "lost_unit")
     sup.fill("textarea[name=notes]", "cream gone from quarantine cage")

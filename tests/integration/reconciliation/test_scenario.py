@@ -172,15 +172,15 @@ def test_lost_and_found_go_through_the_ledger_with_four_eyes_above_the_threshold
                                   notes=None, expected_version=None, idempotency_key=new_key())
     for who in ("worker", "partner", "admin"):
         with pytest.raises(NotPermitted):
-            services.correct_unit(session, world.actor(who), variance_id=cream_line.id, lpn=cream.lpn, reason="not found",
+            services.correct_unit(session, world.actor(who), variance_id=cream_line.id, lpn=cream.lpn, found=False, reason="not found",
                                   threshold=THRESHOLD, idempotency_key=new_key())
     with pytest.raises(ValidationFailed, match="reason"):
-        services.correct_unit(session, sup, variance_id=cream_line.id, lpn=cream.lpn, reason=" ",
+        services.correct_unit(session, sup, variance_id=cream_line.id, lpn=cream.lpn, found=False, reason=" ",
                               threshold=THRESHOLD, idempotency_key=new_key())
     # The floor's moves cannot take a unit to missing: only a correction does.
     with pytest.raises(IllegalTransition):
         transition_unit(session, sup, unit_id=cream.id, to_state="missing", reason="gone", idempotency_key=new_key())
-    lost = services.correct_unit(session, sup, variance_id=cream_line.id, lpn=cream.lpn, reason="not on the shelf",
+    lost = services.correct_unit(session, sup, variance_id=cream_line.id, lpn=cream.lpn, found=False, reason="not on the shelf",
                                  threshold=THRESHOLD, idempotency_key=new_key())
     assert (lost.status, lost.unit_state) == ("applied", "missing")
     done = services.resolve_variance(session, sup, variance_id=cream_line.id, owner_id=world.users["super"].id,
@@ -188,7 +188,11 @@ def test_lost_and_found_go_through_the_ledger_with_four_eyes_above_the_threshold
                                      idempotency_key=new_key())
     assert done.version == 2
     # The dear phone (699 > 250): the correction waits; its asker may not approve it.
-    pending = services.correct_unit(session, sup, variance_id=phone_line.id, lpn=phone.lpn, reason="partner says 2, we see 1 on shelf, check",
+    with pytest.raises(Conflict, match="nothing to find"):
+        services.correct_unit(session, sup, variance_id=phone_line.id, lpn=phone.lpn, found=True, reason="seen",
+                              threshold=THRESHOLD, idempotency_key=new_key())
+    pending = services.correct_unit(session, sup, variance_id=phone_line.id, lpn=phone.lpn, found=False,
+                                    reason="partner says 2, one on the shelf: check",
                                     threshold=THRESHOLD, idempotency_key=new_key())
     assert (pending.status, pending.unit_state) == ("pending", "available")
     assert session.get(ReturnUnit, phone.id, populate_existing=True).state == "available"
@@ -199,10 +203,14 @@ def test_lost_and_found_go_through_the_ledger_with_four_eyes_above_the_threshold
                                           idempotency_key=new_key())
     assert (approved.status, approved.unit_state) == ("applied", "missing")
     # Found again: back from missing to the line's state, again with a second supervisor.
-    back = services.correct_unit(session, sup2, variance_id=phone_line.id, lpn=phone.lpn, reason="found behind rack",
+    back = services.correct_unit(session, sup2, variance_id=phone_line.id, lpn=phone.lpn, found=True, reason="found behind rack",
                                  threshold=THRESHOLD, idempotency_key=new_key())
     assert back.status == "pending" and back.to_state == "available"
-    services.decide_correction(session, sup, correction_id=back.id, approve=True, reason="seen", idempotency_key=new_key())
+    key = new_key()
+    services.decide_correction(session, sup, correction_id=back.id, approve=True, reason="seen", idempotency_key=key)
+    before = counts(session)
+    again = services.decide_correction(session, sup, correction_id=back.id, approve=True, reason="seen", idempotency_key=key)
+    assert again.replayed and counts(session) == before  # one move back, not two
     assert session.get(ReturnUnit, phone.id, populate_existing=True).state == "available"
     assert ledger_sums(session) == balance_table(session)
     actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("recon.%"))))
@@ -212,6 +220,11 @@ def test_lost_and_found_go_through_the_ledger_with_four_eyes_above_the_threshold
 
 
 def test_each_mutation_has_one_effect_under_a_retried_key(session, world):
+    key = new_key()
+    saved = [services.save_source(session, world.actor("super"), code="TWICE", name="Twice", partner_org_id=None,
+                                  mapping=MAPPING, idempotency_key=key) for _ in range(2)]
+    assert saved[1].replayed and saved[1].id == saved[0].id
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "recon.source_saved")) == 1
     source_id = make_source(session, world)
     t, units = build_history(session, world)
     sup = world.actor("super")
@@ -230,10 +243,10 @@ def test_each_mutation_has_one_effect_under_a_retried_key(session, world):
     line = session.scalars(select(ReconVariance).where(ReconVariance.state == "quarantine")).one()
     session.rollback()
     key = new_key()
-    services.correct_unit(session, sup, variance_id=line.id, lpn=units["creams"][0].lpn, reason="gone",
+    services.correct_unit(session, sup, variance_id=line.id, lpn=units["creams"][0].lpn, found=False, reason="gone",
                           threshold=THRESHOLD, idempotency_key=key)
     before = counts(session)
-    services.correct_unit(session, sup, variance_id=line.id, lpn=units["creams"][0].lpn, reason="gone",
+    services.correct_unit(session, sup, variance_id=line.id, lpn=units["creams"][0].lpn, found=False, reason="gone",
                           threshold=THRESHOLD, idempotency_key=key)
     assert counts(session) == before
     key = new_key()

@@ -66,7 +66,7 @@ def test_upload_preview_accept_review_and_resolve(app, session, world):
     detail = sup.get(f"/reconciliation/variances/{line.id}")
     assert units["creams"][0].lpn.encode() in detail.data
     moved = sup.post(f"/reconciliation/variances/{line.id}/correct",
-                     data={"key": key(), "lpn": units["creams"][0].lpn, "reason": "not on its shelf"})
+                     data={"key": key(), "lpn": units["creams"][0].lpn, "direction": "lost", "reason": "not on its shelf"})
     assert moved.status_code == 200 and b"missing in the ledger" in moved.data
     session.rollback()
     assert session.scalar(select(ReturnUnit.state).where(ReturnUnit.id == units["creams"][0].id)) == "missing"
