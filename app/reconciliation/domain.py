@@ -167,6 +167,7 @@ def parse_csv(data: bytes, mapping: Mapping[str, str]) -> ReadSnapshot:
         out.fail(text.count("\n", 0, text.index("\x00")) + 1, "", "holds a NUL character: the file is not a CSV file")
         return out
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    line = 1
     try:
         header = [h.strip().lower() for h in next(reader, [])]
         unknown = [h for h in header if h not in COLUMNS]
