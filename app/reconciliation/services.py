@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.roles import SYSTEM, Actor
@@ -30,6 +30,7 @@ from app.reconciliation.domain import (MATCH, OVER, RESOLUTIONS, SHORT, Key, Map
                                        read_rows, roll_forward, zeroed_items)
 from app.reconciliation.models import ReconCorrection, ReconSnapshot, ReconSnapshotLine, ReconSource, ReconVariance
 from app.rows import expire, write
+from app.settings.queries import threshold_for_rma
 
 SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024
 FUTURE_SLACK = timedelta(minutes=5)
@@ -506,7 +507,8 @@ def correct_unit(session: Session, actor: Actor, *, variance_id: int, lpn: str, 
                  threshold: Decimal, idempotency_key: str | None) -> Corrected:
     """Mark a unit of a variance line's item missing (lost) or, `found`, a missing unit back into the
     line's state: through the ledger (move_unit), supervisors only, with a reason. Above `threshold`
-    (the unit's value) the correction waits for a second supervisor."""
+    (the unit's value; the console's refund approval threshold for its return when one is stored,
+    as app.settings.queries.threshold_for_rma says) the correction waits for a second supervisor."""
     _may(actor, "resolve_variances", "mark units missing or found")
     reason = require_reason(reason)
     lpn = (lpn or "").strip().upper()
@@ -531,8 +533,10 @@ def correct_unit(session: Session, actor: Actor, *, variance_id: int, lpn: str, 
             raise Conflict(f"Unit {lpn} has a correction waiting for a second supervisor already.")
         from app.catalog.models import Product
 
-        value = unit.paid_price if unit.paid_price is not None else session.scalar(
-            select(Product.unit_value).where(Product.id == unit.product_id))
+        value, stored = session.execute(select(
+            func.coalesce(unit.paid_price, select(Product.unit_value).where(Product.id == unit.product_id).scalar_subquery()),
+            threshold_for_rma(unit.rma_id))).one()
+        limit = Decimal(stored) if stored is not None else threshold
         move_unit(actor, unit, to_state, reason=reason, correction=True)  # the edge and role, checked before anything
         corr = ReconCorrection(variance_id=line.id, unit_id=unit.id, to_state=to_state, reason=reason, status="pending",
                                requested_by_id=actor.id)
@@ -540,8 +544,8 @@ def correct_unit(session: Session, actor: Actor, *, variance_id: int, lpn: str, 
         session.flush()
         rows = [audit_row(actor, "recon.correction_requested", "recon_correction", corr.id, warehouse_id=unit.warehouse_id,
                           reason=reason, details={"lpn": lpn, "to_state": to_state, "value": str(value),
-                                                  "threshold": str(threshold)})]
-        if Decimal(value or 0) <= threshold:
+                                                  "threshold": str(limit)})]
+        if Decimal(value or 0) <= limit:
             rows += _apply(session, actor, corr, unit, idempotency_key)
         session.flush()
         write(session, [*rows, _published(corr, lpn)])

@@ -256,3 +256,19 @@ def test_each_mutation_has_one_effect_under_a_retried_key(session, world):
     services.resolve_variance(session, sup, variance_id=line.id, owner_id=None, resolution="lost_unit", notes="x",
                               expected_version=1, idempotency_key=key)
     assert counts(session) == before
+
+
+def test_the_consoles_stored_threshold_wins_over_the_environments(session, world):
+    from app.settings.models import RefundThreshold
+
+    source_id = make_source(session, world)
+    t, units = build_history(session, world)
+    sup = world.actor("super")
+    accepted(session, sup, source_id, t)
+    session.add(RefundThreshold(scope="all", amount=Decimal("30.00")))
+    session.commit()
+    line = session.scalars(select(ReconVariance).where(ReconVariance.state == "quarantine")).one()
+    session.rollback()
+    held = services.correct_unit(session, sup, variance_id=line.id, lpn=units["creams"][0].lpn, found=False,
+                                 reason="gone", threshold=THRESHOLD, idempotency_key=new_key())
+    assert held.status == "pending"  # the cream (40.00) is above the stored 30.00, below the environment's 250
