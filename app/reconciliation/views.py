@@ -196,3 +196,16 @@ def expected() -> Response:
     rows = queries.expected_rows(db.session, who, code, now, hours) if code else []
     return render("reconciliation/expected.html", buckets=buckets, code=code, rows=rows,
                   units=code in ("not_inspected", "wrong_warehouse"), hide_money=who.is_partner)
+
+
+@bp.get("/expected.csv")
+@require("reconcile")
+def expected_csv() -> Response:
+    """One bucket's rows of expected against received, as CSV (partners: without values)."""
+    who, code = actor(), request.args.get("bucket", "")
+    if code not in queries.EXPECTED_LABELS:
+        raise NotFound("No such bucket.")
+    rows = queries.expected_rows(db.session, who, code, utcnow(), current_app.config.get("RECON_NOT_INSPECTED_HOURS", 48),
+                                 limit=100_000)
+    return csv_download(f"dockhand-expected-{code}.csv", ["reference", "warehouse", "value", "since"],
+                        [(r[1], r[2], "" if who.is_partner else r[3], r[4]) for r in rows])

@@ -49,6 +49,7 @@ def test_upload_preview_accept_review_and_resolve(app, session, world):
     assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
     page = partner.get(resp.headers["Location"])
     assert page.status_code == 200 and b"Accept and compare" in page.data
+    assert b"the ledger holds <strong>3</strong> items" in page.data  # the shirt, the cream, the phone (as SKUs)
     snap_id = int(resp.headers["Location"].rstrip("/").split("/")[-1])
     done = partner.post(f"/reconciliation/snapshots/{snap_id}/accept", data={"key": key()})
     assert done.status_code == 200 and b"Roll-forward" in done.data and b"short" in done.data
@@ -114,5 +115,8 @@ def test_expected_against_received_drills_down(app, session, world):
     assert page.status_code == 200 and b"In transit with the carrier" in page.data
     drill = sup.get("/reconciliation/expected?bucket=in_transit")
     assert drill.status_code == 200 and b"RMA-5001" in drill.data
+    exported = sup.get("/reconciliation/expected.csv?bucket=in_transit").get_data(as_text=True)
+    assert "RMA-5001,WH1,749.00" in exported
+    assert sup.get("/reconciliation/expected.csv?bucket=nope").status_code == 404
     partner = login(app.test_client(), "partner")
     assert b"RMA-5001" not in partner.get("/reconciliation/expected?bucket=in_transit").data  # WH1 is not theirs
