@@ -41,19 +41,28 @@ def _moves(at_or_before: datetime, warehouse_ids: list[int]) -> Any:
     return union_all(into, out).subquery("moves")
 
 
+_PRODUCTS = Product.__table__
+
+
+def _merchant(units: Any) -> Any:
+    """An item's merchant: the unit's, or (a unit that came without one, a blind parcel's) its SKU's,
+    as a snapshot's row without a merchant means."""
+    return func.coalesce(units.c.merchant_id, _PRODUCTS.c.merchant_id)
+
+
 def balance_at(session: Session, t: datetime, warehouse_ids: Iterable[int]) -> dict[Key, int]:
     """Units per (warehouse, merchant, SKU, state) at T, summed from the ledger's rows posted up to
-    T (not today's balances), the merchant being the unit's."""
+    T (not today's balances), the merchant being the unit's (else its SKU's)."""
     ids = sorted(set(warehouse_ids))
     if not ids:
         return {}
     moves = _moves(t, ids)
     units = ReturnUnit.__table__
-    total = func.sum(moves.c.delta)
+    total, merchant = func.sum(moves.c.delta), _merchant(units)
     rows = session.execute(
-        select(moves.c.warehouse_id, units.c.merchant_id, moves.c.product_id, moves.c.state, total)
-        .join(units, units.c.id == moves.c.unit_id)
-        .group_by(moves.c.warehouse_id, units.c.merchant_id, moves.c.product_id, moves.c.state)
+        select(moves.c.warehouse_id, merchant, moves.c.product_id, moves.c.state, total)
+        .join(units, units.c.id == moves.c.unit_id).join(_PRODUCTS, _PRODUCTS.c.id == units.c.product_id)
+        .group_by(moves.c.warehouse_id, merchant, moves.c.product_id, moves.c.state)
         .having(total != 0)).all()
     return {(w, m, p, s): int(n) for w, m, p, s, n in rows}
 
@@ -68,8 +77,9 @@ def units_at(session: Session, t: datetime, warehouse_ids: Iterable[int], produc
                                                               le.c.product_id.in_(chunk))
                   .group_by(le.c.unit_id).subquery())
         rows = session.execute(
-            select(le.c.warehouse_id, units.c.merchant_id, le.c.product_id, le.c.to_state, units.c.lpn)
-            .join(newest, newest.c.id == le.c.id).join(units, units.c.id == le.c.unit_id).order_by(units.c.lpn)).all()
+            select(le.c.warehouse_id, _merchant(units), le.c.product_id, le.c.to_state, units.c.lpn)
+            .join(newest, newest.c.id == le.c.id).join(units, units.c.id == le.c.unit_id)
+            .join(_PRODUCTS, _PRODUCTS.c.id == units.c.product_id).order_by(units.c.lpn)).all()
         for w, m, p, s, lpn in rows:
             out[(w, m, p, s)].append(lpn)
     return out
@@ -98,9 +108,9 @@ def entries_around(session: Session, t: datetime, warehouse_ids: Iterable[int], 
     found: list[EntryNear] = []
     for chunk in _chunks(product_ids):
         found += [EntryNear(*row) for row in session.execute(
-            select(le.c.id, le.c.at, units.c.lpn, le.c.warehouse_id, units.c.merchant_id, le.c.product_id,
+            select(le.c.id, le.c.at, units.c.lpn, le.c.warehouse_id, _merchant(units), le.c.product_id,
                    le.c.from_state, le.c.to_state, le.c.reason, le.c.actor_role)
-            .join(units, units.c.id == le.c.unit_id)
+            .join(units, units.c.id == le.c.unit_id).join(_PRODUCTS, _PRODUCTS.c.id == units.c.product_id)
             .where(le.c.warehouse_id.in_(ids), le.c.product_id.in_(chunk), le.c.at > t - AROUND,
                    le.c.at <= t + AROUND)).all()]
     return sorted(found, key=lambda e: e.id)

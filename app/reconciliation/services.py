@@ -156,10 +156,17 @@ def _counts(lines: Sequence[dict[str, Any]]) -> dict[Key, int]:
     return counted
 
 
-def _preview(session: Session, t: datetime, lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _mapped(ledger: dict[Key, int], source: ReconSource) -> dict[Key, int]:
+    """The ledger's items in the states the source counts (those its buckets map to): a source
+    that has no bucket for disposed units says nothing about them."""
+    states = set(source.buckets.values())
+    return {k: n for k, n in ledger.items() if k[3] in states}
+
+
+def _preview(session: Session, source: ReconSource, t: datetime, lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What the preview says: rows, units per state, and the zero-out guard's figures."""
     counted = _counts(lines)
-    ledger = queries.balance_at(session, t, {k[0] for k in counted})
+    ledger = _mapped(queries.balance_at(session, t, {k[0] for k in counted}), source)
     held = len({k[:3] for k, v in ledger.items() if v > 0 and k[3] in ON_HAND})
     zeroed = zeroed_items(ledger, counted)
     per_state: dict[str, int] = defaultdict(int)
@@ -172,7 +179,7 @@ def _preview(session: Session, t: datetime, lines: Sequence[dict[str, Any]]) -> 
 
 def _keep(session: Session, actor: Actor, source: ReconSource, t: datetime, origin: str, filename: str | None,
           digest: str, lines: list[dict[str, Any]]) -> ReconSnapshot:
-    preview = _preview(session, t, lines)
+    preview = _preview(session, source, t, lines)
     snap = ReconSnapshot(source_id=source.id, as_of=t, origin=origin, filename=filename, sha256=digest, status="previewed",
                          rows=len(lines), units=preview["units"], preview=preview, created_by_name=actor.name)
     session.add(snap)
@@ -275,8 +282,8 @@ def _compare(session: Session, actor: Actor, snap: ReconSnapshot, source: ReconS
         .where(sl.c.snapshot_id == snap.id)).all()]
     counted = _counts(lines)
     warehouses = {k[0] for k in counted}
-    ledger = queries.balance_at(session, t, warehouses)
-    compared = compare(ledger, counted)
+    everything = queries.balance_at(session, t, warehouses)
+    compared = compare(_mapped(everything, source), counted)
     differing = [ln for ln in compared if ln.kind != MATCH]
     products = {ln.key[2] for ln in differing}
     units = queries.units_at(session, t, warehouses, products) if products else {}
@@ -308,7 +315,7 @@ def _compare(session: Session, actor: Actor, snap: ReconSnapshot, source: ReconS
     opened_at = as_utc(previous.as_of) if previous is not None else None
     on_hand = lambda counts: sum(n for k, n in counts.items() if k[3] in ON_HAND)  # noqa: E731
     opening = on_hand(queries.balance_at(session, opened_at, warehouses)) if opened_at is not None else 0
-    check = roll_forward(opening, queries.moves_between(session, opened_at, t, warehouses), on_hand(ledger))
+    check = roll_forward(opening, queries.moves_between(session, opened_at, t, warehouses), on_hand(everything))
     by_kind = {k: [ln for ln in compared if ln.kind == k] for k in (MATCH, OVER, SHORT)}
     value = lambda kind: sum((abs(ln.difference) * values.get(ln.key[2], Decimal(0)) for ln in by_kind[kind]), Decimal(0))  # noqa: E731
     result = Compared(snap.id, source.code, t.isoformat(), len(compared), len(by_kind[MATCH]), len(by_kind[OVER]),

@@ -272,3 +272,17 @@ def test_the_consoles_stored_threshold_wins_over_the_environments(session, world
     held = services.correct_unit(session, sup, variance_id=line.id, lpn=units["creams"][0].lpn, found=False,
                                  reason="gone", threshold=THRESHOLD, idempotency_key=new_key())
     assert held.status == "pending"  # the cream (40.00) is above the stored 30.00, below the environment's 250
+
+
+def test_only_the_states_a_source_counts_are_compared(session, world):
+    worker, sup = world.actor("worker"), world.actor("super")
+    gone, _kept = (receive_unit(session, world, "shirt", worker, warehouse=world.wh3pl) for _ in range(2))
+    move_direct(session, worker, gone.id, "disposed")
+    t = utcnow()
+    snapshot = "warehouse,merchant,sku,bucket,quantity\n3PL1,ACME,TEE-BLU-M,DOCK,1\n"
+    no_scrap = services.save_source(session, sup, code="NOSCRAP", name="Counts no scrap", partner_org_id=world.org.id,
+                                    mapping="DOCK = received", idempotency_key=new_key())
+    _kept_snap, done = accepted(session, sup, no_scrap.id, t, snapshot)
+    assert (done.lines, done.match, done.short) == (1, 1, 0)  # the disposed shirt is not this source's to count
+    _kept_snap, done = accepted(session, sup, make_source(session, world), t, snapshot)
+    assert (done.lines, done.match, done.short) == (2, 1, 1)  # this one maps SCRAP: it should have counted it
