@@ -3,25 +3,14 @@ the units' other rules and the integration views that read them survive SQLite's
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from app.db import make_engine
 from app.migrate import downgrade, upgrade
+from tests.integration.platform.test_categories_migration import _run
 
 UNIT = ("INSERT INTO return_units (id, lpn, product_id, warehouse_id, state, serial_status, serial, received_at, "
         "state_changed_at, version) VALUES (:id, :lpn, 1, 1, :state, 'not_tracked', :serial, CURRENT_TIMESTAMP, "
         "CURRENT_TIMESTAMP, 1)")
-
-
-def _run(url: str, sql: str, **params: object) -> list[tuple]:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(sql), params)
-            return [tuple(r) for r in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
 
 
 def test_0019_allows_missing_and_round_trips(fresh_url: str) -> None:
