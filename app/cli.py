@@ -159,6 +159,20 @@ def register_cli(app: Flask) -> None:
                                     older_than_seconds=older_than_minutes * 60)
         click.echo(f"{len(deleted)} photo file(s) without a photo deleted")
 
+    @app.cli.command("reconcile")
+    def reconcile_cmd() -> None:
+        """Compare each reconciliation source's newest snapshot with the ledger at its time (for a
+        timer) and publish reconciliation.completed with each summary."""
+        from app.reconciliation.services import compare_newest
+
+        done = _run(lambda session: compare_newest(session, SYSTEM, key_prefix=_key()))
+        for c in done:
+            click.echo(f"{c.source} as of {c.as_of}: {c.lines} lines, {c.match} match, {c.over} over "
+                       f"({c.units_over} units, {c.value_over}), {c.short} short ({c.units_short} units, {c.value_short}); "
+                       f"roll-forward {'holds' if c.roll_forward_holds else 'does NOT hold'} "
+                       f"({c.opening} + {c.received} - {c.moved_out} = {c.closing})")
+        click.echo(f"{len(done)} source(s) compared")
+
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has data.")
     def seed_demo_cmd(if_empty: bool) -> None:

@@ -10,6 +10,7 @@ from app.labels.models import Printer, PrintJob
 from app.ledger.models import AuditEntry, Balance, Counter, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Parcel
+from app.reconciliation.models import ReconCorrection, ReconSnapshot, ReconSnapshotLine, ReconSource, ReconVariance
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.settings.models import RefundThreshold, Setting
 from app.webhooks.models import FeedPosition, WebhookDelivery, WebhookEndpoint
@@ -20,5 +21,6 @@ __all__ = [
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
     "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Parcel", "ReasonCode", "RefundEvent", "RefundTrigger",
     "ReturnException", "ReturnUnit", "Rma", "RmaLine", "RuleSetVersion", "SalesChannel", "ShippedSerial", "SignInFailure", "User", "UserSession",
-    "Warehouse", "partner_org_merchants",
+    "Warehouse", "partner_org_merchants", "ReconCorrection", "ReconSnapshot", "ReconSnapshotLine", "ReconSource",
+    "ReconVariance",
 ]

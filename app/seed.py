@@ -857,6 +857,52 @@ class Seeder:
                             reason="Hold: the customer opened a chargeback on this order.",
                             to_location_id=self.location_ids[(wh_code[wid], "quarantine")])
 
+    # ----------------------------------------------------------------- 5. reconciliation
+    def reconcile(self) -> None:
+        """The 3PL sends its stock of 3PL-DAL as of now: one unit it cannot find (a supervisor marks it
+        missing through the ledger, a second one approving above the threshold) and one it counts
+        twice; the rest match."""
+        from app.catalog.models import Merchant, Product, Warehouse
+        from app.reconciliation import queries as recon_queries
+        from app.reconciliation import services as recon
+        from app.reconciliation.models import ReconVariance
+
+        s = self.session
+        sup, sup2, partner = self.actors["supervisor"], self.actors["supervisor2"], self.actors["partner"]
+        wid = self.warehouse_ids["3PL-DAL"]
+        org = s.scalar(select(Warehouse.partner_org_id).where(Warehouse.id == wid))
+        buckets = {"available": "SELLABLE", "quarantine": "HOLD", "received": "INBOUND", "refurbish": "REWORK"}
+        source = recon.save_source(s, sup, code="FASTLANE-WMS", name="FastLane WMS (Dallas)", partner_org_id=org,
+                                   mapping="\n".join(f"{b} = {st}" for st, b in buckets.items()), idempotency_key=self.key())
+        t = utcnow()
+        held = sorted((k, n) for k, n in recon_queries.balance_at(s, t, [wid]).items() if k[3] in buckets)
+        skus = dict(s.execute(select(Product.id, Product.sku)).all())
+        merchants = dict(s.execute(select(Merchant.id, Merchant.code)).all())
+        s.rollback()
+        if not held:
+            return
+        rows = ["warehouse,merchant,sku,bucket,quantity"]
+        for i, ((_w, m, p, st), n) in enumerate(held):
+            n += -1 if i == 0 else 1 if i == len(held) - 1 else 0  # one lost, one counted twice
+            rows.append(f"3PL-DAL,{merchants.get(m, '')},{skus[p]},{buckets[st]},{n}")
+        kept = recon.upload_snapshot(s, partner, source_id=source.id, as_of=t.isoformat(), filename="fastlane-dal-stock.csv",
+                                     content=("\n".join(rows) + "\n").encode(), idempotency_key=self.key())
+        recon.accept_snapshot(s, partner, snapshot_id=kept.id, confirm_zero_out=True, idempotency_key=self.key())
+        short = s.scalars(select(ReconVariance).where(ReconVariance.snapshot_id == kept.id, ReconVariance.kind == "short")
+                          .order_by(ReconVariance.id)).first()
+        s.rollback()
+        if short is None or not short.details.get("units"):
+            return
+        lost = recon.correct_unit(s, sup, variance_id=short.id, lpn=short.details["units"][0], found=False,
+                                  reason="Not on its shelf at the partner's count, nor in the bins around it.",
+                                  threshold=_policy().approval_threshold, idempotency_key=self.key())
+        if lost.status == "pending":
+            recon.decide_correction(s, sup2, correction_id=lost.id, approve=True, reason="Checked the count sheet.",
+                                    idempotency_key=self.key())
+        recon.resolve_variance(s, sup, variance_id=short.id, owner_id=sup.id, resolution="lost_unit",
+                               notes="Searched the aisle; written off as missing.", expected_version=1,
+                               idempotency_key=self.key())
+
 
 # --------------------------------------------------------------------------- small pure helpers
 
@@ -1013,6 +1059,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
     plans = seeder.orders_and_rmas()
     seeder.dock(plans)
     seeder.desk()
+    seeder.reconcile()
     logins = [(username, passwords[username], role) for username, role, *_ in STAFF]
     _write_logins(logins_path, logins)
     return logins

@@ -16,6 +16,7 @@ SCOPES: dict[str, str] = {
     "refunds:read": "read refund triggers",
     "events:read": "read the event feed",
     "webhooks:manage": "register and change webhook endpoints",
+    "inventory:write": "send stock snapshots for reconciliation",
 }
 
 # The scopes a key limited to merchants cannot hold yet: the event feed is not split by merchant.
@@ -43,9 +44,9 @@ def secret_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-# What a partner's key may hold: it reads what happens at its warehouses; returns, orders, the
-# catalog and refunds are put in by the merchants' own systems.
-PARTNER_SCOPES = frozenset({"units:read", "refunds:read"})
+# What a partner's key may hold: it reads what happens at its warehouses and sends their stock
+# snapshots; returns, orders, the catalog and refunds are put in by the merchants' own systems.
+PARTNER_SCOPES = frozenset({"units:read", "refunds:read", "inventory:write"})
 
 
 def check_scopes(scopes: list[str], *, limited_to_merchants: bool, partner: bool = False) -> list[str]:

@@ -5,9 +5,12 @@ a test checks that every type the code writes is here, and that its payloads car
 is not."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.intake.domain import CARRIER_STATUSES
+from app.reconciliation.services import Compared
 from app.refunds.domain import REFUND_STATUSES
 
 
@@ -103,6 +106,48 @@ class EndpointDisabled(Payload):
     reason: str
 
 
+_SUMMARY_NOTES = {"as_of": "T, ISO 8601", "over": "Lines where the source counts more than the ledger at T",
+                  "short": "Lines where the source counts fewer than the ledger at T",
+                  "opening": "Units on hand at the source's previous snapshot (0 for its first)",
+                  "closing": "Units on hand at T, from the ledger",
+                  "roll_forward_holds": "opening + received - moved out = closing, units on hand"}
+# The comparison's summary, field for field the use case's answer (app.reconciliation.services.Compared).
+ReconciliationCompleted = create_model(
+    "ReconciliationCompleted", __base__=Payload,
+    __doc__="A stock snapshot was compared with the ledger at its time T (on accepting it, or the timer's "
+            "`flask reconcile`): its lines by kind, units and value each way, and the roll-forward check.",
+    **{name: (hint, Field(description=_SUMMARY_NOTES.get(name))) for name, hint in get_type_hints(Compared).items()
+       if name != "replayed"})
+
+
+class VarianceResolved(Payload):
+    """A supervisor gave a variance line its owner, resolution and notes."""
+
+    variance_id: int
+    snapshot_id: int
+    warehouse_id: int
+    product_id: int
+    state: str
+    kind: str
+    difference: int = Field(description="The source's count minus the ledger's")
+    owner_id: int | None
+    resolution: str | None = Field(description="timing, count_error, lost_unit, found_unit or data_error")
+    notes: str | None
+
+
+class UnitCorrected(Payload):
+    """A lost or found unit's correction: applied (the unit moved to or from `missing` in the
+    ledger), pending a second supervisor, or rejected."""
+
+    correction_id: int
+    variance_id: int
+    unit_id: int
+    lpn: str
+    to_state: str
+    status: str
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[Payload]] = {
     "unit.state_changed": UnitStateChanged,
     **{f"refund.{status}": RefundChanged for status in REFUND_STATUSES},
@@ -116,4 +161,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "exception.opened": ExceptionOpened,
     "exception.resolved": ExceptionResolved,
     "webhook_endpoint.disabled": EndpointDisabled,
+    "reconciliation.completed": ReconciliationCompleted,
+    "reconciliation.variance_resolved": VarianceResolved,
+    "reconciliation.unit_corrected": UnitCorrected,
 }

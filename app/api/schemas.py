@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.events import ReconciliationCompleted
 from app.intake.domain import CARRIER_STATUSES
 from app.ledger.domain import STATES
 from app.refunds.domain import REFUND_STATUSES, RESOLUTIONS
@@ -365,3 +366,30 @@ class BalancesPage(BaseModel):
     balances: list[BalanceOut]
     next: str
     has_more: bool
+
+
+class SnapshotRowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse: str = Field(pattern=_CODE, description="Warehouse code.")
+    merchant: str | None = Field(None, pattern=_CODE, description="Merchant code; none: the SKU's merchant.")
+    sku: str = Field(pattern=_CODE)
+    bucket: str = Field(pattern=_CODE, description="The source's bucket name, mapped to a state by the source's mapping.")
+    quantity: int = Field(ge=0, le=1_000_000, description="Units counted; 0 says the source holds none.")
+
+
+class SnapshotIn(BaseModel):
+    """A 3PL's or WMS's stock as of a time T, compared with the ledger at T when it is taken."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(pattern=_CODE, description="The source's code (set up on the reconciliation screen).")
+    as_of: datetime = Field(description="T: when the source counted (ISO 8601; no zone is UTC). Not in the future.")
+    confirm_zero_out: bool = Field(False, description=(
+        "A snapshot that counts none of many items the ledger holds at T (5 or more, and a fifth of them) is "
+        "refused (409) unless this is true."))
+    rows: list[SnapshotRowIn] = Field(min_length=1, max_length=20_000, description=(
+        "One per warehouse, merchant, SKU and bucket; a repeated one is refused. Refusals name a row as "
+        "`line N`, N counting from 1."))
+
+
+class SnapshotComparedOut(ReconciliationCompleted):  # type: ignore[misc, valid-type]
+    """The comparison's summary: the reconciliation.completed event's payload."""

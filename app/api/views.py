@@ -11,7 +11,7 @@ from spectree import Response as Responses
 
 from app.api.http import api_actor, authenticated, check_body, idempotency_key, openapi_document, spec
 from app.api import queries
-from app.api.schemas import (BalanceOut, BalancesPage, BalancesQuery, BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
+from app.api.schemas import (SnapshotComparedOut, SnapshotIn, BalanceOut, BalancesPage, BalancesQuery, BulkOut, CarrierEventsIn, Event, LedgerEntryOut, LedgerOut, Money, ReceiptLineOut, RefundRowOut,
                              RefundsPage, RefundsQuery, ResendOut, RmaReceiptOut, TrackingOut, UnitOut, UnitsPage, UnitsQuery,
                              WebhookCreated, WebhookIn, WebhookList, WebhookOut, EventPage, FeedQuery,                              ItemOut, OrdersIn, Problem, ProductsIn, RefundAckIn, RefundOut, RmaChangedOut, RmaIn, RmaLineOut, RmaLinesIn, RmaOut)
 from app.db import as_utc, db
@@ -21,6 +21,7 @@ from app.extensions import csrf
 from app.ledger.domain import FeedCursor
 from app.ledger.queries import feed_page
 from app.intake import services as intake
+from app.reconciliation import services as reconciliation
 from app.refunds import services as refunds
 from app.webhooks import queries as webhook_queries
 from app.webhooks import services as webhooks
@@ -87,10 +88,14 @@ def create_rma(json: RmaIn) -> Any:
         customer_name=json.customer_name, carrier=json.carrier, tracking_numbers=json.tracking_numbers,
         lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code, ln.resolution, ln.exchange_sku) for ln in json.lines],
         idempotency_key=idempotency_key())
-    body = asdict(made)
+    return _created(made, RmaOut)
+
+
+def _created(done: Any, model: Any) -> Any:
+    """A use case's answer as 201 with `model`, marked when it is a replay."""
+    body = asdict(done)
     del body["replayed"]
-    headers = {"Idempotent-Replayed": "true"} if made.replayed else {}
-    return RmaOut(**body), 201, headers
+    return model(**body), 201, {"Idempotent-Replayed": "true"} if done.replayed else {}
 
 
 @bp.post("/rmas/<number>/cancel")
@@ -110,6 +115,25 @@ def change_rma_lines(number: str, json: RmaLinesIn) -> Any:
     return _rma_changed(intake.change_rma_lines(
         db.session, api_actor(), number=number, idempotency_key=idempotency_key(),
         lines=[intake.LineIn(ln.sku, ln.quantity, ln.reason_code, ln.resolution, ln.exchange_sku) for ln in json.lines]))
+
+
+@bp.post("/reconciliation/snapshots")
+@authenticated("inventory:write")
+@spec.validate(json=SnapshotIn, resp=Responses(HTTP_201=SnapshotComparedOut, HTTP_404=Problem, HTTP_409=Problem,
+                                               **REFUSALS), tags=["reconciliation"])
+def put_snapshot(json: SnapshotIn) -> Any:
+    """Send a stock snapshot: kept, and compared with the ledger at its time T.
+
+    Every row is checked first (unknown warehouse, merchant or SKU; a bucket the source does not
+    map; a repeated row; a warehouse not the source's organisation's; a merchant the key does not
+    serve): any bad row refuses the whole snapshot (422, each named), and nothing is kept. A
+    partner's key sends only its organisation's sources. Send an `Idempotency-Key`: the same key
+    and body again answer the first answer."""
+    done = reconciliation.put_snapshot(
+        db.session, api_actor(), source=json.source, as_of=json.as_of, confirm_zero_out=json.confirm_zero_out,
+        rows=[reconciliation.RowIn(r.warehouse, r.merchant, r.sku, r.bucket, r.quantity) for r in json.rows],
+        idempotency_key=idempotency_key())
+    return _created(done, SnapshotComparedOut)
 
 
 def _rma_changed(done: intake.RmaChanged) -> Any:

@@ -29,6 +29,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "look_up": frozenset({WORKER, SUPERVISOR, PARTNER}),
     "admin": frozenset({ADMIN}),
     "acknowledge_refunds": frozenset({INTEGRATION}),
+    # Reconciliation: send and read stock snapshots (partners: their organisation's sources and
+    # warehouses); own and resolve variance lines and correct lost or found units (supervisors).
+    "reconcile": frozenset({SUPERVISOR, ADMIN, PARTNER, INTEGRATION}),
+    "manage_recon_sources": frozenset({SUPERVISOR, ADMIN}),
+    "resolve_variances": frozenset({SUPERVISOR}),
 }
 
 

@@ -13,7 +13,8 @@ REFURBISH = "refurbish"
 VENDOR_RETURN = "vendor_return"
 LIQUIDATION = "liquidation"
 DISPOSED = "disposed"
-STATES = (RECEIVED, AVAILABLE, QUARANTINE, REFURBISH, VENDOR_RETURN, LIQUIDATION, DISPOSED)
+MISSING = "missing"
+STATES = (RECEIVED, AVAILABLE, QUARANTINE, REFURBISH, VENDOR_RETURN, LIQUIDATION, DISPOSED, MISSING)
 TERMINAL = frozenset({VENDOR_RETURN, LIQUIDATION, DISPOSED})
 
 _FLOOR = frozenset({WORKER, SUPERVISOR, PARTNER})
@@ -29,6 +30,16 @@ EDGES: dict[str | None, dict[str, frozenset[str]]] = {
     VENDOR_RETURN: {},
     LIQUIDATION: {},
     DISPOSED: {},
+    MISSING: {},
+}
+
+# `missing` and back (product.md): a unit not found where the ledger says it is, or found again.
+# Not an edge of the floor's moves (EDGES): only a reconciliation's correction takes it
+# (app.reconciliation.services), supervisor only, with a reason, four-eyes above the threshold.
+ON_HAND = (RECEIVED, AVAILABLE, QUARANTINE, REFURBISH)
+CORRECTION_EDGES: dict[str, dict[str, frozenset[str]]] = {
+    **{s: {MISSING: _SUPERVISOR} for s in ON_HAND},
+    MISSING: {s: _SUPERVISOR for s in ON_HAND},
 }
 
 GRADES = ("A", "B", "C", "D")  # a unit's condition grade, A best
@@ -42,6 +53,7 @@ STATE_LABELS = {
     VENDOR_RETURN: "return to vendor",
     LIQUIDATION: "liquidation",
     DISPOSED: "disposed",
+    MISSING: "missing",
 }
 
 
@@ -50,8 +62,12 @@ def is_edge(from_state: str | None, to_state: str) -> bool:
     return to_state in EDGES.get(from_state, {})
 
 
-def check_transition(from_state: str | None, to_state: str, role: str) -> None:
-    """Raise IllegalTransition for a missing edge and NotPermitted for a role that may not take it."""
+def check_transition(from_state: str | None, to_state: str, role: str, *, correction: bool = False) -> None:
+    """Raise IllegalTransition for a missing edge and NotPermitted for a role that may not take it.
+    With `correction`, the edges are those of a reconciliation's correction (`missing` and back)."""
+    if correction:
+        _check_correction(from_state, to_state, role)
+        return
     if to_state not in STATES:
         raise IllegalTransition(f"'{to_state}' is not a unit state.")
     if not is_edge(from_state, to_state):
@@ -63,6 +79,16 @@ def check_transition(from_state: str | None, to_state: str, role: str) -> None:
         raise IllegalTransition(f"A unit cannot go from {src} to {STATE_LABELS[to_state]}.")
     if role not in EDGES[from_state][to_state]:
         raise NotPermitted(f"Only a supervisor may move a unit from {STATE_LABELS.get(from_state or '', 'nowhere')} to {STATE_LABELS[to_state]}.")
+
+
+def _check_correction(from_state: str | None, to_state: str, role: str) -> None:
+    allowed = CORRECTION_EDGES.get(from_state or "", {})
+    if to_state not in allowed:
+        src = "not received" if from_state is None else STATE_LABELS.get(from_state, from_state)
+        raise IllegalTransition(f"A correction cannot take a unit from {src} to {STATE_LABELS.get(to_state, to_state)}: "
+                                "only from received, available, quarantine or refurbish to missing, and back.")
+    if role not in allowed[to_state]:
+        raise NotPermitted("Only a supervisor may mark a unit missing or found.")
 
 
 @dataclass(frozen=True)

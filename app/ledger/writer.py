@@ -51,18 +51,18 @@ def format_lpn(number: int) -> str:
 def move_unit(actor: Actor, unit: UnitRef, to_state: str, *, reason: str | None, to_location_id: int | None = None,
               to_location_warehouse_id: int | None = None, action: str = "unit.moved",
               details: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-              idempotency_key: str | None = None) -> list[Row]:
+              idempotency_key: str | None = None, correction: bool = False) -> list[Row]:
     """The rows of one move of `unit` to `to_state` (and `to_location_id`, if given).
 
     A unit not yet in the building (`unit.state` None) is inserted, `values` holding its columns;
     otherwise its row is updated (with `values`, other columns set in the same write) and its
     version stepped, and the caller must hold its row lock. Raises a DomainError, building nothing,
     for a move the state machine or the actor's role refuses, without a reason, or to a location
-    of another warehouse."""
+    of another warehouse. `correction`: a reconciliation's move to `missing` or back (its edges only)."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("A reason is required.")
-    check_transition(unit.state, to_state, actor.role)
+    check_transition(unit.state, to_state, actor.role, correction=correction)
     if to_location_warehouse_id is not None and to_location_warehouse_id != unit.warehouse_id:
         raise ValidationFailed("That location is in another warehouse.")
     now = utcnow()

@@ -8,6 +8,11 @@ outcome; the database must agree, and after every action:
 - a unit's state is the to_state of its last ledger row;
 - a refused (or replayed) action left no trace: ledger, audit, outbox, refund events,
   refunds, idempotency records, units and balances unchanged.
+
+`missing` and back (product.md): only a correction takes a unit there (the floor's moves and
+inspections are refused), supervisor only, with a reason, from and to received, available,
+quarantine or refurbish; balances stay equal to the ledger throughout. (Four-eyes above the value
+threshold is the reconciliation's use case: tests/integration/reconciliation.)
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from app.catalog.models import Product
 from app.ledger.idempotency import Result
 from app.ledger.models import ReturnUnit
 from app.ledger.services import UnitMoved, balance_table, ledger_sums, lock_unit, transition_unit
+from app.ledger.writer import move_unit
 from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundStatus, acknowledge_refund, approve_refund, reject_refund
 from app.refunds.writer import settle_refund
@@ -43,8 +49,11 @@ EDGES: dict[str, dict[str, set[str]]] = {
     "refurbish": {s: FLOOR for s in ("available", "liquidation", "disposed", "quarantine")},
     "available": {"quarantine": SUP},
     "vendor_return": {}, "liquidation": {}, "disposed": {},
+    "missing": {},
 }
 STATES = list(EDGES)
+ON_HAND = ["received", "available", "quarantine", "refurbish"]
+CORRECTIONS: dict[str, set[str]] = {**{s: {"missing"} for s in ON_HAND}, "missing": set(ON_HAND)}
 THRESHOLD = Decimal("250.00")
 PRICES = {"cheap": "25.00", "mid": "120.00", "dear": "699.00"}
 USERS = ["worker", "worker2", "super", "super2", "partner", "admin"]
@@ -75,7 +84,7 @@ class Model:
 
 # ---- strategies (drawn step by step, biased towards actions that can succeed) ------------------------
 KINDS = ["receive"] * 3 + ["move"] * 5 + ["inspect"] * 4 + ["settle_raw"] + ["approve"] * 3 + ["reject"] * 2 \
-    + ["ack"] * 2 + ["replay"] * 3
+    + ["ack"] * 2 + ["replay"] * 3 + ["correct"] * 3
 key_mode = st.tuples(st.sampled_from(["new", "new", "new", "reuse"]), st.integers(0, 63))
 
 
@@ -322,6 +331,40 @@ class Runner:
             ev = self.db_version(u.id) - (1 if vmode == "stale" else 0)
         self.keyed("move", user, self.key(kmode), {"unit_id": u.id, "to_state": to_state, "reason": f"to {to_state}",
                                                    "expected_version": ev})
+
+    def correct(self, data) -> None:  # type: ignore[no-untyped-def]
+        """Mark a unit missing, or a missing one found, through the ledger's one writer."""
+        u = self.pick(data, lambda x: x.state in CORRECTIONS)
+        if u is None:
+            return
+        likely = sorted(CORRECTIONS.get(u.state, {"missing"}))
+        to_state = data.draw(st.sampled_from(likely * (2 * len(STATES) // len(likely)) + STATES), label="corrected_to")
+        user = data.draw(st.sampled_from(["super", "super2"] * 3 + ["worker", "partner", "admin"]), label="corrector")
+        reason = data.draw(st.sampled_from(["not on its shelf"] * 3 + ["found at the count"] * 3 + [" "]), label="reason")
+        if not reason.strip():
+            expect: Any = ValidationFailed
+        elif to_state not in CORRECTIONS.get(u.state, set()):
+            expect = IllegalTransition
+        elif self.role[user] != "supervisor":
+            expect = NotPermitted
+        else:
+            expect = "ok"
+        before = counts(self.s)
+        try:
+            with unit_of_work(self.s):
+                unit = lock_unit(self.s, u.id)
+                write(self.s, move_unit(self.actors[user], unit, to_state, reason=reason, correction=True))
+        except DomainError as exc:
+            event(f"correct: {type(exc).__name__}")
+            assert isinstance(expect, type) and isinstance(exc, expect), (user, u, to_state, expect, exc)
+            assert counts(self.s) == before, "a refused correction left a trace"
+            return
+        assert expect == "ok", (user, u.state, to_state, expect)
+        event(f"correct: to {to_state}")
+        self.s.expire_all()
+        u.state = to_state
+        after = counts(self.s)
+        assert after["ledger"] - before["ledger"] == 1 and after["outbox"] - before["outbox"] == 1
 
     def approve(self, data) -> None:  # type: ignore[no-untyped-def]
         u = self.pick(data, lambda x: x.refund == "pending_approval")
