@@ -61,7 +61,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(signin_bp)
     app.register_blueprint(home_bp)
-    for module in ("app.receiving.views", "app.labels.views", "app.desk.views", "app.admin.views", "app.intake.views", "app.api.views"):
+    for module in ("app.receiving.views", "app.labels.views", "app.desk.views", "app.admin.views", "app.intake.views", "app.api.views",
+                   "app.reports.views"):
         _register_optional(app, module)
 
     from app.observability import register_observability
