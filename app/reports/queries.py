@@ -171,7 +171,6 @@ def filter_choices(session: Session, actor: Actor) -> Choices:
 def kpis(session: Session, actor: Actor, f: Filters, rates: Mapping[str, Decimal]) -> list[Figure]:
     """Every tile the actor may see, for the period and the one before (six statements)."""
     d = _dialect(session)
-    prev = f.previous()
     figures: dict[str, Figure] = {}
     m = domain.METRIC_KEYS
 
@@ -213,15 +212,10 @@ def kpis(session: Session, actor: Actor, f: Filters, rates: Mapping[str, Decimal
         .where(u.c.state == "available", _window(u.c.state_changed_at, f), *_unit_where(actor, f))).one()
     figures["restock_latency"] = Figure(m["restock_latency"], domain.mean(row[0], row[1]), domain.mean(row[2], row[3]), row[1])
 
-    # 4. quarantine now: the mean age of what is there; the trend compares those that entered in each period
+    # 4. quarantine now: the mean age of what is there (a snapshot: no trend)
     now = utcnow()
     age = _seconds(d, literal(now, u.c.state_changed_at.type), u.c.state_changed_at) / 86400.0
-    row = session.execute(
-        select(func.sum(age), func.count(),
-               func.sum(case((u.c.state_changed_at >= f.since, age))), func.count(case((u.c.state_changed_at >= f.since, 1))),
-               func.sum(case((and_(u.c.state_changed_at >= prev.since, u.c.state_changed_at < f.since), age))),
-               func.count(case((and_(u.c.state_changed_at >= prev.since, u.c.state_changed_at < f.since), 1))))
-        .where(u.c.state == "quarantine", *_unit_where(actor, f))).one()
+    row = session.execute(select(func.sum(age), func.count()).where(u.c.state == "quarantine", *_unit_where(actor, f))).one()
     figures["quarantine_age"] = Figure(m["quarantine_age"], domain.mean(row[0], row[1]), None, row[1])
 
     # 5. exceptions opened in the window
