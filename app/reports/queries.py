@@ -317,13 +317,14 @@ def _carrier_of_rma() -> Any:
 
 
 def _reason_key(by: str) -> tuple[Any, Any]:
-    """The (key, label) columns of a dimension over return lines joined to products and returns."""
+    """The (key, label) columns of a dimension over return lines joined to products and returns
+    (label None: the key names itself)."""
     return {
         "reason": (rl.c.reason_code, func.coalesce(ReasonCode.__table__.c.label, rl.c.reason_code)),
         "sku": (p.c.sku, p.c.name),
         "category": (p.c.category, p.c.category),
         "channel": (SalesChannel.__table__.c.code, SalesChannel.__table__.c.name),
-        "carrier": (func.coalesce(_carrier_of_rma(), "(none)"), func.coalesce(_carrier_of_rma(), "(none)")),
+        "carrier": (func.coalesce(_carrier_of_rma(), "(none)"), None),
     }[by]
 
 
@@ -355,9 +356,10 @@ def reasons(session: Session, actor: Actor, f: Filters, by: str) -> Reasons:
     if f.category:
         where.append(p.c.category == f.category)
     avoidable = case((rc.c.avoidable.is_(True), rl.c.quantity), else_=0)
+    named = func.min(label) if label is not None else null()  # a carrier names itself: its subquery runs once a line
     grouped = session.execute(
-        select(key, label, rl.c.reason_code, func.sum(rl.c.quantity), func.sum(avoidable))
-        .select_from(_lines_from()).where(*where).group_by(key, label, rl.c.reason_code)).all()
+        select(key, named, rl.c.reason_code, func.sum(rl.c.quantity), func.sum(avoidable))
+        .select_from(_lines_from()).where(*where).group_by(key, rl.c.reason_code)).all()
     units: dict[str, int] = defaultdict(int)
     labels: dict[str, str] = {}
     avoid: dict[str, int] = defaultdict(int)
@@ -365,7 +367,7 @@ def reasons(session: Session, actor: Actor, f: Filters, by: str) -> Reasons:
     for k, lab, reason, n, a in grouped:
         units[k] += int(n)
         avoid[k] += int(a or 0)
-        labels[k] = lab
+        labels[k] = lab or k
         if n > top.get(k, ("", 0))[1] or (n == top.get(k, ("", 0))[1] and reason < top[k][0]):
             top[k] = (reason, int(n))
     shipped = _shipped(session, actor, f, by)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 
 import pytest
 from sqlalchemy.orm import Session
@@ -140,3 +141,23 @@ def test_the_flow_page_shows_the_backlog_and_forecast(client, scene, session: Se
     body = client.get(f"/reports/flow?{WEEK}").get_data(as_text=True)
     assert re.search(r"<td>Quarantine</td>(<td class=\"num\">0</td>){3}<td class=\"num aged\">1</td>", body)
     assert "Inbound, next 7 days" in body and "Units received by hour of day" in body
+
+
+def test_recovery_rates_are_console_settings_saved_once_per_key(client, session: Session, world) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from app.ledger.models import AuditEntry
+
+    unit(session, world, state="refurbish", received=at(2), inspected=at(3), paid="100.00")
+    session.commit()
+    login(client, "admin")
+    page = f"/reports/recovery?{WEEK}&export=dispositions"
+    assert ["Refurbish", "1", "100.00", "0.60", "60.00"] in list(csv.reader(io.StringIO(client.get(page).data.decode("utf-8-sig"))))
+    same = uuid.uuid4().hex
+    for _ in range(2):  # the same form sent twice (a double tap): one change, one audit entry
+        resp = client.post("/admin/settings", data={"key": same, "recovery_rate_refurbish": "0.45"})
+        assert resp.status_code in (200, 302, 303)
+    assert ["Refurbish", "1", "100.00", "0.45", "45.00"] in list(csv.reader(io.StringIO(client.get(page).data.decode("utf-8-sig"))))
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "settings.saved")) == 1
+    bad = client.post("/admin/settings", data={"key": uuid.uuid4().hex, "recovery_rate_liquidation": "1.5"})
+    assert bad.status_code == 422 and b"from 0 to 1" in bad.data
