@@ -795,40 +795,41 @@ class Seeder:
 
     def decide_refund(self, row: Any, eligible: list[Actor]) -> None:
         """One supervisor's decision on a held refund (or none: it stays waiting)."""
-        s, rng = self.session, self.rng
+        rng = self.rng
         who = eligible[0] if len(eligible) == 1 else rng.choice(eligible)
         hold = " ".join(row.hold_reasons or [])
         rule = row.decision_rule or ""
         roll = rng.random()
         less_15 = (Decimal(row.paid_amount) * Decimal("0.85")).quantize(CENTS, rounding=ROUND_HALF_UP)
+        # (approve?, amount or None: as computed, reason), or None: it stays waiting
+        decision: tuple[bool, Decimal | None, str] | None = None
         if row.unit_id in self.over_returned:
-            reject_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                          reason="Over-return: the customer sent more units than were bought; no refund for the extra unit.")
+            decision = (False, None, "Over-return: the customer sent more units than were bought; no refund for the extra unit.")
         elif "serial mismatch" in hold:
             if roll < 0.6:
-                reject_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                              reason="The serial does not match the device we shipped: no refund; unit held for the fraud team.")
+                decision = (False, None, "The serial does not match the device we shipped: no refund; unit held for the fraud team.")
         elif "overridden" in hold:
             if roll < 0.5:
-                approve_refund(s, who, refund_id=row.id, amount=less_15, idempotency_key=self.key(),
-                               reason="Agree with the override: cosmetic only; refund less the 15% open-box fee.")
+                decision = (True, less_15, "Agree with the override: cosmetic only; refund less the 15% open-box fee.")
         elif "prior returns" in rule:
             if roll < 0.35:
-                approve_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                               reason="Item checked and resellable: refund once, account flagged for review.")
+                decision = (True, None, "Item checked and resellable: refund once, account flagged for review.")
             elif roll < 0.65:
-                reject_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                              reason="Return-abuse policy: the item shows use; refund refused, customer informed.")
+                decision = (False, None, "Return-abuse policy: the item shows use; refund refused, customer informed.")
         elif "damaged in transit" in rule:
             if roll < 0.6:
-                approve_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                               reason="Carrier claim filed for the damage: the customer is refunded in full.")
+                decision = (True, None, "Carrier claim filed for the damage: the customer is refunded in full.")
         elif roll < 0.45:
-            approve_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                           reason="Photos and grade checked: refund as the rules computed it.")
+            decision = (True, None, "Photos and grade checked: refund as the rules computed it.")
         elif roll < 0.7 and row.category == "electronics":
-            approve_refund(s, who, refund_id=row.id, amount=less_15, idempotency_key=self.key(),
-                           reason="Charger and cable missing from the box: 15% deducted, customer informed.")
+            decision = (True, less_15, "Charger and cable missing from the box: 15% deducted, customer informed.")
+        if decision is None:
+            return
+        approve, amount, reason = decision
+        if approve:
+            approve_refund(self.session, who, refund_id=row.id, amount=amount, idempotency_key=self.key(), reason=reason)
+        else:
+            reject_refund(self.session, who, refund_id=row.id, idempotency_key=self.key(), reason=reason)
 
     def finance_pays(self) -> None:
         """The ERP acknowledges most released refunds; the newest wait for tonight's payment run."""
