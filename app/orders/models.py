@@ -118,7 +118,7 @@ class CarrierTracking(Base):
     __tablename__ = "carrier_trackings"
     id: Mapped[int] = mapped_column(primary_key=True)
     tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
-    carrier: Mapped[str] = mapped_column(String(32))
+    carrier: Mapped[str] = mapped_column(String(32), index=True)  # the dashboard's carrier filter: a skip scan
     rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), index=True)
     status: Mapped[str] = mapped_column(String(32), default="label_created")
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -153,12 +153,17 @@ class Choices:
 def filter_choices(session: Session, actor: Actor) -> Choices:
     """The codes each filter offers, in one statement (a partner: their warehouses and merchants)."""
     merchants = select(literal("merchant"), Merchant.code, Merchant.name)
+    # The few carriers among a million trackings: a skip scan down ix_carrier_trackings_carrier (one
+    # index probe a carrier) instead of reading every tracking for a DISTINCT.
+    first = select(func.min(ct.c.carrier).label("carrier")).cte("carriers", recursive=True)
+    carriers = first.union_all(select(select(func.min(ct.c.carrier)).where(ct.c.carrier > first.c.carrier).scalar_subquery())
+                               .where(first.c.carrier.isnot(None)))
     parts = [
         scope_warehouses(select(literal("warehouse").label("d"), wh.c.code, wh.c.name), actor),
         merchants.where(Merchant.id.in_(org_merchants(actor))) if actor.is_partner else merchants,
         select(literal("channel"), SalesChannel.code, SalesChannel.name),
         select(literal("category"), Category.code, Category.name),
-        select(literal("carrier"), ct.c.carrier, ct.c.carrier).distinct(),
+        select(literal("carrier"), carriers.c.carrier, carriers.c.carrier).where(carriers.c.carrier.isnot(None)),
     ]
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for dim, code, name in session.execute(union_all(*parts)).all():

@@ -20,9 +20,11 @@ def upgrade() -> None:
     op.create_index("ix_return_exceptions_opened_at", "return_exceptions", ["opened_at"])
     op.create_index("ix_rmas_created_at", "rmas", ["created_at"])
     op.create_index("ix_rmas_open", "rmas", ["status"], postgresql_where=sa.text(OPEN), sqlite_where=sa.text(OPEN))
+    op.create_index("ix_carrier_trackings_carrier", "carrier_trackings", ["carrier"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_carrier_trackings_carrier", table_name="carrier_trackings")
     op.drop_index("ix_rmas_open", table_name="rmas")
     op.drop_index("ix_rmas_created_at", table_name="rmas")
     op.drop_index("ix_return_exceptions_opened_at", table_name="return_exceptions")
