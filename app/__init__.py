@@ -64,7 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(offline_bp)  # /sw.js, /offline, /manifest.webmanifest
     for module in ("app.receiving.views", "app.labels.views", "app.desk.views", "app.admin.views", "app.intake.views", "app.api.views",
-                   "app.reconciliation.views"):
+                   "app.reconciliation.views", "app.reports.views"):
         _register_optional(app, module)
 
     from app.observability import register_observability

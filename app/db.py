@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, Integer, MetaData, Numeric, create_engine, event
@@ -33,9 +34,27 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# How far the clock of this context runs behind the wall clock: zero, except inside `clock_at`.
+_CLOCK_BEHIND: ContextVar[timedelta | None] = ContextVar("dockhand_clock_behind", default=None)
+
+
 def utcnow() -> datetime:
     """Timezone-aware now in UTC: every timestamp Dockhand writes."""
-    return datetime.now(timezone.utc)
+    behind = _CLOCK_BEHIND.get()
+    now = datetime.now(timezone.utc)
+    return now if behind is None else now - behind
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Run the use cases inside as if it were `moment` (the clock then ticks on from there): the demo
+    seed works its 90 days of returns through the real services, each at its own time, so every
+    timestamp of a use case (ledger row, audit entry, refund, exception) tells one consistent story."""
+    token = _CLOCK_BEHIND.set(datetime.now(timezone.utc) - moment)
+    try:
+        yield
+    finally:
+        _CLOCK_BEHIND.reset(token)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

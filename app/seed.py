@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.auth.roles import SYSTEM, Actor
 from app.catalog.models import LOCATION_TYPES, Location, Merchant, PartnerOrg, Product, ProductBarcode, SalesChannel, Warehouse
-from app.db import unit_of_work, utcnow
+from app.db import as_utc, clock_at, unit_of_work, utcnow
 from app.disposition import domain as rules_domain
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.disposition.services import confirm_disposition, preview
@@ -274,8 +274,9 @@ class RmaPlan:
     order: OSpec
     warehouse: str
     lines: list[RLine]
-    scenario: str = "normal"  # normal, missing, wrong_item, extra_item, over_return, serial_mismatch
+    scenario: str = "normal"  # normal, missing, wrong_item, extra_item, over_return, serial_mismatch, sizing_spike
     created_at: datetime | None = None
+    arrives_at: datetime | None = None  # when its parcel is opened on the dock
     tracking: tuple[str, str, str] | None = None  # (number, carrier, status)
     backlog: bool = False  # closed, but its units still wait for inspection
     obj: Rma | None = None
@@ -492,7 +493,9 @@ class Seeder:
                             + ["wrong_item"] * self.count(3) + ["extra_item"] * self.count(2)
                             + ["over_return"] * self.count(2))
         wanted: list[tuple[str, str, int | None]] = [("closed", sc, None) for sc in closed_scenarios]
-        wanted += [("closed", "normal", None)] * max(2, self.count(36) - len(closed_scenarios) - 7)
+        normal = max(2, self.count(36) - len(closed_scenarios) - 7)
+        spike = min(normal - 1, self.count(8))  # this week, apparel comes back too small or too big: the sizing spike
+        wanted += [("closed", "sizing_spike", None)] * spike + [("closed", "normal", None)] * (normal - spike)
         wanted += [("receiving", "serial_mismatch", None)] + [("receiving", "normal", None)] * (self.count(5) - 1)
         wanted += [("in_transit", "normal", None)] * self.count(8)
         wanted += [("authorized", "normal", None)] * self.count(6)
@@ -541,6 +544,8 @@ class Seeder:
             return bool(self._wrong_items(order))
         if scenario == "missing":
             return sum(ln.qty for ln in lines) >= 2
+        if scenario == "sizing_spike":
+            return any(ln.product.category == "apparel" for ln in lines) and order.placed_at < self.now - timedelta(days=8)
         return True
 
     def _rma_for(self, order: OSpec, status: str, scenario: str) -> RmaPlan:
@@ -557,13 +562,15 @@ class Seeder:
             lines = [serial_lines[0]] + [ln for ln in lines if ln is not serial_lines[0] and rng.random() < 0.3]
         elif scenario == "missing":
             pass  # everything on the order is authorised; the parcel comes short
+        elif scenario == "sizing_spike":
+            lines = [ln for ln in lines if ln.product.category == "apparel"]
         else:
             k = rng.choices(range(1, len(lines) + 1), weights=[45, 35, 20][: len(lines)])[0]
             lines = rng.sample(lines, k)
         rlines = []
         for ln in lines:
             qty = ln.qty if scenario in ("over_return", "missing") else rng.randint(1, ln.qty)
-            reason = _weighted(rng, REASON_WEIGHTS[ln.product.category])
+            reason = "wrong_size" if scenario == "sizing_spike" else _weighted(rng, REASON_WEIGHTS[ln.product.category])
             rlines.append(RLine(ln, qty, reason))
         if order.merchant == PARTNER_MERCHANT and rng.random() < 0.75:
             warehouse = "3PL-DAL"
@@ -573,6 +580,8 @@ class Seeder:
         created = order.placed_at + timedelta(days=rng.uniform(2, max(2.5, min(age - 1, 25))))
         if status in ("authorized", "in_transit"):
             created = max(created, self.now - timedelta(days=rng.uniform(0.2, 6)))
+        if scenario == "sizing_spike":
+            created = self.now - timedelta(days=rng.uniform(3, 6.5))
         created = min(created, self.now - timedelta(hours=2))
         plan = RmaPlan("", status, order, warehouse, rlines, scenario, created_at=created)
         carrier = rng.choices(("UPS", "USPS", "FedEx"), weights=(50, 30, 20))[0]
@@ -709,28 +718,58 @@ class Seeder:
         confirm_disposition(self.session, disposer, unit_id=unit_id, idempotency_key=self.key(), policy=self.policy,
                             override=override, override_reason=why)
 
-    def dock(self, plans: list[RmaPlan]) -> None:
-        """The shift on the dock, oldest RMA first, with a few blind parcels in between."""
+    def arrival(self, plan: RmaPlan) -> datetime:
+        """When a parcel reaches the dock: two to five days after the return was authorised, in working
+        hours; the backlog and the parcels being worked arrived in the last days."""
         rng = self.rng
-        blind_at = sorted(rng.sample(range(len(plans)), min(len(plans), self.count(3, 3))))
+        assert plan.created_at is not None
+        if plan.backlog or plan.status == "receiving":
+            moment = self.now - timedelta(hours=rng.uniform(1, 100 if plan.backlog else 20))
+        else:
+            day = plan.created_at + timedelta(days=rng.uniform(2, 5))
+            moment = min(day.replace(hour=rng.choice((7, 8, 9, 10, 11, 13, 14, 15)), minute=rng.randint(0, 59)),
+                         self.now - timedelta(hours=rng.uniform(2, 30)))
+        return max(moment, plan.created_at + timedelta(minutes=50))
+
+    def graded(self, arrived: datetime) -> datetime:
+        """When a unit received at `arrived` is graded: within the shift, or up to two days later."""
+        return min(arrived + timedelta(hours=self.rng.choice((0.3, 1, 2, 5, 20, 26, 48))), self.now - timedelta(minutes=30))
+
+    def later(self, since: datetime | None, *, days: tuple[float, float]) -> datetime:
+        """A moment some days after `since` (SQLite reads it back naive), never in the future."""
+        start = as_utc(since) or self.now
+        return min(start + timedelta(days=self.rng.uniform(*days)), self.now - timedelta(minutes=5))
+
+    def dock(self, plans: list[RmaPlan]) -> None:
+        """The dock's last 90 days, parcel by parcel as they arrived (each at its own moment: clock_at),
+        with a few blind parcels in between."""
+        rng = self.rng
+        for plan in plans:
+            if plan.status in ("receiving", "closed"):
+                plan.arrives_at = self.arrival(plan)
+        worked = sorted((p for p in plans if p.arrives_at), key=lambda p: p.arrives_at or self.now)
+        blind_at = sorted(rng.sample(range(len(worked)), min(len(worked), self.count(3, 3))))
         blind_done = 0
-        for i, plan in enumerate(plans):
+        for i, plan in enumerate(worked):
+            assert plan.arrives_at is not None
             while blind_done < len(blind_at) and blind_at[blind_done] <= i:
-                self.blind_parcel(blind_done)
+                with clock_at(plan.arrives_at - timedelta(minutes=20)):
+                    self.blind_parcel(blind_done)
                 blind_done += 1
-            if plan.status not in ("receiving", "closed"):
-                continue
-            units = self.receive(plan)
+            with clock_at(plan.arrives_at):
+                units = self.receive(plan)
             if plan.backlog:
                 continue
             if plan.status == "receiving":
                 units = units[:1] if rng.random() < 0.5 else []  # the first item already graded
-            for unit_id, item, actor, exceptions in units:
-                if "over_return" in exceptions:
-                    self.over_returned.add(unit_id)
-                self.inspect_and_dispose(unit_id, item, actor, exceptions)
+            with clock_at(self.graded(plan.arrives_at)):
+                for unit_id, item, actor, exceptions in units:
+                    if "over_return" in exceptions:
+                        self.over_returned.add(unit_id)
+                    self.inspect_and_dispose(unit_id, item, actor, exceptions)
         while blind_done < len(blind_at):
-            self.blind_parcel(blind_done)
+            with clock_at(self.now - timedelta(hours=rng.uniform(1, 6))):
+                self.blind_parcel(blind_done)
             blind_done += 1
 
     def blind_parcel(self, i: int) -> None:
@@ -762,7 +801,8 @@ class Seeder:
         sup, sup2 = self.actors["supervisor"], self.actors["supervisor2"]
         pending = s.execute(
             select(RefundTrigger.id, RefundTrigger.unit_id, RefundTrigger.inspected_by_id, RefundTrigger.override_by_id,
-                   RefundTrigger.hold_reasons, RefundTrigger.paid_amount, ReturnUnit.decision_rule, Product.category)
+                   RefundTrigger.hold_reasons, RefundTrigger.paid_amount, ReturnUnit.decision_rule, Product.category,
+                   RefundTrigger.pending_since)
             .join(ReturnUnit, ReturnUnit.id == RefundTrigger.unit_id).join(Product, Product.id == ReturnUnit.product_id)
             .where(RefundTrigger.status == "pending_approval").order_by(RefundTrigger.id)).all()
         s.rollback()
@@ -770,49 +810,59 @@ class Seeder:
             eligible = [a for a in (sup, sup2) if a.id not in (row.inspected_by_id, row.override_by_id)]  # four eyes
             if not eligible:
                 continue
-            who = eligible[0] if len(eligible) == 1 else rng.choice(eligible)
-            hold = " ".join(row.hold_reasons or [])
-            rule = row.decision_rule or ""
-            roll = rng.random()
-            less_15 = (Decimal(row.paid_amount) * Decimal("0.85")).quantize(CENTS, rounding=ROUND_HALF_UP)
-            if row.unit_id in self.over_returned:
-                reject_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                              reason="Over-return: the customer sent more units than were bought; no refund for the extra unit.")
-            elif "serial mismatch" in hold:
-                if roll < 0.6:
-                    reject_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                                  reason="The serial does not match the device we shipped: no refund; unit held for the fraud team.")
-            elif "overridden" in hold:
-                if roll < 0.5:
-                    approve_refund(s, who, refund_id=row.id, amount=less_15, idempotency_key=self.key(),
-                                   reason="Agree with the override: cosmetic only; refund less the 15% open-box fee.")
-            elif "prior returns" in rule:
-                if roll < 0.35:
-                    approve_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                                   reason="Item checked and resellable: refund once, account flagged for review.")
-                elif roll < 0.65:
-                    reject_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                                  reason="Return-abuse policy: the item shows use; refund refused, customer informed.")
-            elif "damaged in transit" in rule:
-                if roll < 0.6:
-                    approve_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                                   reason="Carrier claim filed for the damage: the customer is refunded in full.")
-            elif roll < 0.45:
-                approve_refund(s, who, refund_id=row.id, idempotency_key=self.key(),
-                               reason="Photos and grade checked: refund as the rules computed it.")
-            elif roll < 0.7 and row.category == "electronics":
-                approve_refund(s, who, refund_id=row.id, amount=less_15, idempotency_key=self.key(),
-                               reason="Charger and cable missing from the box: 15% deducted, customer informed.")
+            since = as_utc(row.pending_since) or self.now
+            with clock_at(min(since + timedelta(hours=rng.choice((1, 3, 8, 22, 50))), self.now - timedelta(minutes=10))):
+                self.decide_refund(row, eligible)
+
+    def decide_refund(self, row: Any, eligible: list[Actor]) -> None:
+        """One supervisor's decision on a held refund (or none: it stays waiting)."""
+        rng = self.rng
+        who = eligible[0] if len(eligible) == 1 else rng.choice(eligible)
+        hold = " ".join(row.hold_reasons or [])
+        rule = row.decision_rule or ""
+        roll = rng.random()
+        less_15 = (Decimal(row.paid_amount) * Decimal("0.85")).quantize(CENTS, rounding=ROUND_HALF_UP)
+        # (approve?, amount or None: as computed, reason), or None: it stays waiting
+        decision: tuple[bool, Decimal | None, str] | None = None
+        if row.unit_id in self.over_returned:
+            decision = (False, None, "Over-return: the customer sent more units than were bought; no refund for the extra unit.")
+        elif "serial mismatch" in hold:
+            if roll < 0.6:
+                decision = (False, None, "The serial does not match the device we shipped: no refund; unit held for the fraud team.")
+        elif "overridden" in hold:
+            if roll < 0.5:
+                decision = (True, less_15, "Agree with the override: cosmetic only; refund less the 15% open-box fee.")
+        elif "prior returns" in rule:
+            if roll < 0.35:
+                decision = (True, None, "Item checked and resellable: refund once, account flagged for review.")
+            elif roll < 0.65:
+                decision = (False, None, "Return-abuse policy: the item shows use; refund refused, customer informed.")
+        elif "damaged in transit" in rule:
+            if roll < 0.6:
+                decision = (True, None, "Carrier claim filed for the damage: the customer is refunded in full.")
+        elif roll < 0.45:
+            decision = (True, None, "Photos and grade checked: refund as the rules computed it.")
+        elif roll < 0.7 and row.category == "electronics":
+            decision = (True, less_15, "Charger and cable missing from the box: 15% deducted, customer informed.")
+        if decision is None:
+            return
+        approve, amount, reason = decision
+        if approve:
+            approve_refund(self.session, who, refund_id=row.id, amount=amount, idempotency_key=self.key(), reason=reason)
+        else:
+            reject_refund(self.session, who, refund_id=row.id, idempotency_key=self.key(), reason=reason)
 
     def finance_pays(self) -> None:
         """The ERP acknowledges most released refunds; the newest wait for tonight's payment run."""
         s = self.session
-        released = s.scalars(select(RefundTrigger.id).where(RefundTrigger.status == "released")
-                             .order_by(RefundTrigger.id)).all()
+        released = s.execute(select(RefundTrigger.id, RefundTrigger.released_at).where(RefundTrigger.status == "released")
+                             .order_by(RefundTrigger.released_at, RefundTrigger.id)).all()
         s.rollback()
-        for n, rid in enumerate(released):
+        for n, (rid, at) in enumerate(released):
             if n < len(released) * 0.7 and n % 4 != 3:
-                acknowledge_refund(s, FINANCE, refund_id=rid, payment_reference=f"PAY-{rid:06d}", idempotency_key=self.key())
+                with clock_at(min((as_utc(at) or self.now) + timedelta(hours=20), self.now - timedelta(minutes=5))):
+                    acknowledge_refund(s, FINANCE, refund_id=rid, payment_reference=f"PAY-{rid:06d}",
+                                       idempotency_key=self.key())
 
     def work_quarantine(self) -> None:
         """A supervisor clears a few quarantined units, the bench finishes some refurbs, one unit goes on hold."""
@@ -820,7 +870,7 @@ class Seeder:
         sup = self.actors["supervisor"]
         wh_code = {v: k for k, v in self.warehouse_ids.items()}
         quarantined = s.execute(
-            select(ReturnUnit.id, ReturnUnit.warehouse_id, ReturnUnit.grade, ReturnUnit.decision_rule)
+            select(ReturnUnit.id, ReturnUnit.warehouse_id, ReturnUnit.grade, ReturnUnit.decision_rule, ReturnUnit.state_changed_at)
             .where(ReturnUnit.state == "quarantine", ReturnUnit.serial_status != "mismatch")
             .order_by(ReturnUnit.id)).all()
         s.rollback()
@@ -839,15 +889,18 @@ class Seeder:
                 move = (("available", "stock", "Inspected again: clean and complete, back to stock.") if good
                         else ("liquidation", "liquidation", "Not resellable as new: sold through liquidation."))
             state, loc_type, why = move
-            transition_unit(s, sup, unit_id=q.id, to_state=state, reason=why, idempotency_key=self.key(),
-                            to_location_id=self.location_ids[(wh_code[q.warehouse_id], loc_type)])
-        refurbishing = s.execute(select(ReturnUnit.id, ReturnUnit.warehouse_id).where(ReturnUnit.state == "refurbish")
+            with clock_at(self.later(q.state_changed_at, days=(1, 4))):
+                transition_unit(s, sup, unit_id=q.id, to_state=state, reason=why, idempotency_key=self.key(),
+                                to_location_id=self.location_ids[(wh_code[q.warehouse_id], loc_type)])
+        refurbishing = s.execute(select(ReturnUnit.id, ReturnUnit.warehouse_id, ReturnUnit.state_changed_at)
+                                 .where(ReturnUnit.state == "refurbish")
                                  .order_by(ReturnUnit.id)).all()
         s.rollback()
-        for uid, wid in refurbishing[: len(refurbishing) // 2][:2]:
+        for uid, wid, changed in refurbishing[: len(refurbishing) // 2][:2]:
             actor = self.actors["partner"] if wh_code[wid] == "3PL-DAL" else self.actors["worker"]
-            transition_unit(s, actor, unit_id=uid, to_state="available", reason="Refurbished and tested: restocked.",
-                            idempotency_key=self.key(), to_location_id=self.location_ids[(wh_code[wid], "stock")])
+            with clock_at(self.later(changed, days=(2, 6))):
+                transition_unit(s, actor, unit_id=uid, to_state="available", reason="Refurbished and tested: restocked.",
+                                idempotency_key=self.key(), to_location_id=self.location_ids[(wh_code[wid], "stock")])
         available = s.execute(select(ReturnUnit.id, ReturnUnit.warehouse_id).where(ReturnUnit.state == "available")
                               .order_by(ReturnUnit.id)).all()
         s.rollback()

@@ -246,7 +246,7 @@ def seed(url: str, *, units: int, ledger: int, clients: int, parcels_per_client:
         s.sql("order_lines", """
             INSERT INTO order_lines (id, order_id, product_id, quantity, unit_price)
             SELECT l, (l + 1) / 2, pr.id, 1, round(pr.unit_value * 0.9, 2)
-            FROM generate_series(1, %(units)s) l JOIN products pr ON pr.id = 1 + (l * 7919) %% %(P)s""", p)
+            FROM generate_series(1, %(units)s) l JOIN products pr ON pr.id = 1 + (l::bigint * 7919) %% %(P)s""", p)
         s.sql("shipped_serials", """
             INSERT INTO shipped_serials (order_line_id, serial)
             SELECT ol.id, 'SNH' || lpad(ol.id::text, 9, '0') FROM order_lines ol

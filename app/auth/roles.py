@@ -28,6 +28,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Find a unit, a return or a customer and read a return's page (partners: in their scope).
     "look_up": frozenset({WORKER, SUPERVISOR, PARTNER}),
     "admin": frozenset({ADMIN}),
+    # The returns dashboard (/reports): staff see everything, partners their warehouses without money;
+    # every floor role sees its own receiving figures (a worker: only their own).
+    "view_reports": frozenset({SUPERVISOR, ADMIN, PARTNER}),
+    "own_figures": frozenset({WORKER, SUPERVISOR, ADMIN, PARTNER}),
     "acknowledge_refunds": frozenset({INTEGRATION}),
     # Reconciliation: send and read stock snapshots (partners: their organisation's sources and
     # warehouses); own and resolve variance lines and correct lost or found units (supervisors).

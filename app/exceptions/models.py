@@ -35,6 +35,7 @@ class ReturnException(Base):
         CheckConstraint(f"type IN {EXCEPTION_TYPES!r}", name="type"),
         CheckConstraint("status IN ('open', 'resolved')", name="status"),
         Index("ix_return_exceptions_status_type_opened", "status", "type", "opened_at"),
+        Index("ix_return_exceptions_opened_at", "opened_at"),  # the dashboard's exception volume
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     type: Mapped[str] = mapped_column(String(24))

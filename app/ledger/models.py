@@ -28,6 +28,7 @@ class ReturnUnit(Base):
         Index("ix_return_units_state_warehouse", "state", "warehouse_id"),
         Index("ix_return_units_state_changed", "state", "state_changed_at"),
         Index("ix_return_units_inspected_at", "inspected_at"),
+        Index("ix_return_units_received_at", "received_at"),  # the dashboard's receiving figures
         # A serial comes back once: the database refuses a second unit with the same one.
         Index("uq_return_units_product_serial", "product_id", "serial", unique=True,
               postgresql_where=text("serial IS NOT NULL"), sqlite_where=text("serial IS NOT NULL")),

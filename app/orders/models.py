@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Merchant, Product, SalesChannel, Warehouse
@@ -69,7 +69,11 @@ class Rma(Base):
     """A return authorisation: what the customer said they would send back."""
 
     __tablename__ = "rmas"
-    __table_args__ = (CheckConstraint(f"status IN {RMA_STATUSES!r}", name="status"),)
+    __table_args__ = (CheckConstraint(f"status IN {RMA_STATUSES!r}", name="status"),
+                      # the dashboard: reasons by authorisation date, and the inbound forecast's open returns
+                      Index("ix_rmas_created_at", "created_at"),
+                      Index("ix_rmas_open", "status", postgresql_where=text("status IN ('authorized', 'in_transit')"),
+                            sqlite_where=text("status IN ('authorized', 'in_transit')")))
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(64), unique=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -114,7 +118,7 @@ class CarrierTracking(Base):
     __tablename__ = "carrier_trackings"
     id: Mapped[int] = mapped_column(primary_key=True)
     tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
-    carrier: Mapped[str] = mapped_column(String(32))
+    carrier: Mapped[str] = mapped_column(String(32), index=True)  # the dashboard's carrier filter: a skip scan
     rma_id: Mapped[int | None] = mapped_column(ForeignKey("rmas.id"), index=True)
     status: Mapped[str] = mapped_column(String(32), default="label_created")
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

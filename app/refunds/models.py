@@ -24,6 +24,7 @@ class RefundTrigger(Base):
         CheckConstraint("status NOT IN ('released', 'acknowledged') OR inspected_at IS NOT NULL", name="released_after_inspection"),
         CheckConstraint("amount >= 0 AND amount <= paid_amount", name="amount_bounds"),
         Index("ix_refund_triggers_status_pending", "status", "pending_since"),
+        Index("ix_refund_triggers_released_at", "released_at"),  # the dashboard's refund latency
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     # unique=True: at most one refund trigger per unit, whatever the code does.

@@ -49,6 +49,16 @@ SETTINGS: dict[str, SettingSpec] = {s.name: s for s in (
     SettingSpec("photo_max_mb", "Largest photo (MB)",
                 "Bigger photos are refused on the handheld. At most the server's ceiling (DOCKHAND_PHOTO_MAX_BYTES).",
                 "decimal", Decimal("0.5"), Decimal(1024), config_key="PHOTO_MAX_BYTES"),
+    # The dashboard's recovered value (app/reports): restock counts at full value, disposal at zero.
+    SettingSpec("recovery_rate_refurbish", "Recovery rate: refurbish",
+                "The share of a unit's value recovered when it is refurbished (0.60 is 60 %), for the dashboard.",
+                "decimal", Decimal("0"), Decimal("1"), default="0.60"),
+    SettingSpec("recovery_rate_liquidation", "Recovery rate: liquidation",
+                "The share of a unit's value recovered when it is liquidated, for the dashboard.",
+                "decimal", Decimal("0"), Decimal("1"), default="0.20"),
+    SettingSpec("recovery_rate_vendor_return", "Recovery rate: return to vendor",
+                "The share of a unit's value the vendor credits when it goes back, for the dashboard.",
+                "decimal", Decimal("0"), Decimal("1"), default="0.80"),
 )}
 
 THRESHOLD_SCOPES = ("all", "merchant", "channel")

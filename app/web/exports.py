@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from flask import Response
 
@@ -14,9 +15,12 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: object) -> str:
-    """One cell as text, neutralised: a date in ISO 8601, None as empty."""
+    """One cell as text, neutralised: a date in ISO 8601, None as empty; a number as it is (a
+    negative figure is a number to a spreadsheet, not a formula: it keeps its minus sign)."""
     if value is None:
         return ""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return str(value)
     text = value.isoformat() if isinstance(value, datetime) else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
 

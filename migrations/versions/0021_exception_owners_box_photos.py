@@ -5,7 +5,7 @@ Existing exceptions are due their opening time plus their type's hours (app/exce
 DUE_HOURS, frozen here).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 from datetime import timedelta
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +20,8 @@ from app.inspection.models import ChecklistVersion
 from app.ledger.domain import STATES
 from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
-from app.orders.models import RMA_STATUSES, CarrierTracking, Customer, Order, OrderLine, Rma, ShippedSerial
+from app.db import as_utc, utcnow
+from app.orders.models import RMA_STATUSES, CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
 from app.receiving.models import Parcel
 from app.catalog.domain import normalize_gtin
 from app.refunds.models import RefundEvent, RefundTrigger
@@ -125,6 +127,27 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
     decided = session.execute(select(RefundTrigger.decided_by_id, RefundTrigger.inspected_by_id, RefundTrigger.override_by_id)
                               .where(RefundTrigger.decided_by_id.is_not(None))).all()
     assert decided and all(d not in (i, o) for d, i, o in decided)  # four eyes
+
+    # A believable history for the dashboard: parcels over the last 90 days, each unit's ledger rows in
+    # time order, queues that have aged, and this week's sizing spike on apparel.
+    now = utcnow()
+    received = [as_utc(t) for t in session.scalars(select(ReturnUnit.received_at))]
+    assert min(received) < now - timedelta(days=60) and max(received) <= now
+    assert len({t.date() for t in received}) >= 20
+    rows = session.execute(select(LedgerEntry.unit_id, LedgerEntry.at).order_by(LedgerEntry.unit_id, LedgerEntry.id)).all()
+    for (u1, t1), (u2, t2) in zip(rows, rows[1:]):
+        assert u1 != u2 or as_utc(t1) <= as_utc(t2)
+    units = session.execute(select(ReturnUnit.received_at, ReturnUnit.inspected_at)
+                            .where(ReturnUnit.inspected_at.is_not(None))).all()
+    assert all(as_utc(r) <= as_utc(i) for r, i in units)
+    quarantined = [as_utc(t) for t in session.scalars(select(ReturnUnit.state_changed_at).where(ReturnUnit.state == "quarantine"))]
+    assert any(t < now - timedelta(days=7) for t in quarantined)
+    week = session.scalar(select(func.sum(RmaLine.quantity)).join(Rma, Rma.id == RmaLine.rma_id)
+                          .where(RmaLine.reason_code == "wrong_size", Rma.created_at >= now - timedelta(days=7)))
+    before = session.scalar(select(func.sum(RmaLine.quantity)).join(Rma, Rma.id == RmaLine.rma_id)
+                            .where(RmaLine.reason_code == "wrong_size", Rma.created_at < now - timedelta(days=7),
+                                   Rma.created_at >= now - timedelta(days=63)))
+    assert week >= 3 and week >= 2 * (before or 0) / 8  # a spike against its 8-week baseline
     keys = session.scalars(select(IdempotencyRecord.key)).all()
     assert keys and all(k.startswith("seed-") for k in keys)
     assert n(session, AuditEntry, AuditEntry.actor_name == "Finance ERP") >= 1

@@ -1,0 +1,1 @@
+"""The returns dashboard: KPIs, reason analytics, recovery and flow (read only)."""
