@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from decimal import Decimal
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
@@ -133,6 +133,8 @@ def put_snapshot(json: SnapshotIn) -> Any:
         db.session, api_actor(), source=json.source, as_of=json.as_of, confirm_zero_out=json.confirm_zero_out,
         rows=[reconciliation.RowIn(r.warehouse, r.merchant, r.sku, r.bucket, r.quantity) for r in json.rows],
         idempotency_key=idempotency_key())
+    if api_actor().is_partner:  # a 3PL sees its units, never money
+        done = replace(done, value_over=None, value_short=None)
     return _created(done, SnapshotComparedOut)
 
 

@@ -244,8 +244,8 @@ class Compared(Result):
     short: int
     units_over: int
     units_short: int
-    value_over: str
-    value_short: str
+    value_over: str | None  # money: None on the answer to a partner's key
+    value_short: str | None
     opening: int
     received: int
     moved_out: int

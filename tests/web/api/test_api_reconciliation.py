@@ -38,6 +38,7 @@ def test_a_partners_snapshot_is_kept_and_compared_once_per_key(client, session, 
     assert first.status_code == 201, first.get_json()
     got = first.get_json()
     assert (got["match"], got["over"], got["short"], got["roll_forward_holds"]) == (1, 2, 2, True)
+    assert got["value_over"] is None and got["value_short"] is None  # a partner's key is told units, never money
     assert snapshots(session) == (1, 4, 5)
     again = client.post("/api/v1/reconciliation/snapshots", headers={**h, **key}, json=body)
     assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
