@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.catalog.domain import normalize_gtin
+from app.errors import ValidationFailed
 from app.refunds.domain import RESOLUTIONS
 
 CARRIER_STATUSES = ("label_created", "in_transit", "out_for_delivery", "delivered", "exception")
@@ -441,3 +442,20 @@ def _rmas(rows: list[_Row], out: Parsed, categories: tuple[str, ...]) -> None:
                 out.errors.append(RowError(first["first_line"], "tracking_numbers",
                                            f"{t} is also a tracking number of {trackings[t][0]} on line {trackings[t][1]}"))
         out.items.append(Item(number, tuple(ln["line"] for ln in lines), dict(first, number=number), tuple(lines)))
+
+
+def check_upload(content: bytes, max_bytes: int, *, limit: str, split: str) -> None:
+    """Refuse an uploaded file that is empty or over `max_bytes` (the `limit` said as "the import
+    takes files"), saying how to `split` it."""
+    if not content:
+        raise ValidationFailed("Choose a CSV file to upload: none was sent, or it is empty.")
+    if len(content) > max_bytes:
+        raise ValidationFailed(f"The file is {len(content) / 1048576:.1f} MB; {limit} up to "
+                               f"{max_bytes / 1048576:.0f} MB. {split}")
+
+
+def upload_name(name: str | None, default: str = "upload.csv") -> str:
+    """An uploaded file's name as kept and shown: no folders, no control characters, 200 at most."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = "".join(c for c in base if c.isprintable()).strip()[:200]
+    return base or default

@@ -26,7 +26,8 @@ from app.db import as_utc, end_transaction, unit_of_work, utcnow
 from app.ledger.idempotency import LateClaim, Result, check_key, fingerprint, rebuilt, run_idempotent, stored
 from app.ledger.writer import audit_row, event_row
 from app.orders.models import CarrierTracking, Customer, Order, OrderLine, Rma, RmaLine, ShippedSerial
-from app.intake.domain import (CARRIER_STATUSES, KINDS, MAX_ERRORS_KEPT, Item, Parsed, RowError, parse)
+from app.intake.domain import (CARRIER_STATUSES, KINDS, MAX_ERRORS_KEPT, Item, Parsed, RowError, check_upload, parse,
+                                upload_name)
 from app.intake.models import CsvImport
 from app.intake.queries import RmaReferences, key_records, keys_used, missing_references, rma_references
 from app.receiving.models import Parcel
@@ -802,12 +803,6 @@ def _summary(parsed: Parsed) -> dict[str, Any]:
             "errors": [[e.line, e.column, e.message] for e in parsed.errors[:MAX_ERRORS_KEPT]]}
 
 
-def _filename(name: str | None) -> str:
-    base = re.split(r"[/\\]", name or "")[-1]
-    base = "".join(c for c in base if c.isprintable()).strip()[:200]
-    return base or "upload.csv"
-
-
 @dataclass(frozen=True)
 class ImportUploaded(Result):
     id: int
@@ -820,12 +815,8 @@ def upload_import(session: Session, actor: Actor, *, kind: str, filename: str | 
     _may_import(actor)
     if kind not in KINDS:
         raise ValidationFailed(f"Choose what the file holds: {', '.join(KINDS)}.")
-    if not content:
-        raise ValidationFailed("Choose a CSV file to upload: none was sent, or it is empty.")
-    if len(content) > max_bytes:
-        raise ValidationFailed(f"The file is {len(content) / 1048576:.1f} MB; the import takes files up to "
-                               f"{max_bytes / 1048576:.0f} MB. Split it and upload the parts one by one.")
-    filename = _filename(filename)
+    check_upload(content, max_bytes, limit="the import takes files", split="Split it and upload the parts one by one.")
+    filename = upload_name(filename)
     digest = hashlib.sha256(content).hexdigest()
     params = {"kind": kind, "sha256": digest, "filename": filename}
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.auth.roles import SYSTEM, Actor
 from app.db import as_utc, utcnow
 from app.errors import Conflict, FourEyesViolation, InvalidItems, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
+from app.intake.domain import check_upload, upload_name
 from app.ledger.domain import MISSING, ON_HAND, STATE_LABELS
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.models import ReturnUnit
@@ -209,15 +210,11 @@ def upload_snapshot(session: Session, actor: Actor, *, source_id: int, as_of: st
     warehouse, merchant or SKU; an unmapped bucket; a negative quantity; a repeated row; not
     UTF-8) is refused whole, every bad row by line number: nothing is kept."""
     _may(actor, "reconcile", "send stock snapshots")
-    if not content:
-        raise ValidationFailed("Choose a CSV file to upload: none was sent, or it is empty.")
-    if len(content) > max_bytes:
-        raise ValidationFailed(f"The file is {len(content) / 1048576:.1f} MB; a snapshot file may have up to "
-                               f"{max_bytes / 1048576:.0f} MB. Split it by warehouse.")
+    check_upload(content, max_bytes, limit="a snapshot file may have", split="Split it by warehouse.")
     t = _as_of(as_of)
     source = _source_for(session, actor, source_id)
     digest = hashlib.sha256(content).hexdigest()
-    name = (filename or "snapshot.csv").replace("\\", "/").rsplit("/", 1)[-1][:200] or "snapshot.csv"
+    name = upload_name(filename, "snapshot.csv")
     params = {"source_id": source.id, "as_of": t.isoformat(), "sha256": digest}
 
     def work() -> SnapshotKept:
