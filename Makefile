@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test deps dev-deps chromium migrate seed assets bench clean
+.PHONY: run test deps dev-deps chromium migrate seed assets messages bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,6 +30,13 @@ seed: migrate
 ## assets: content-hashed, precompressed copies of static/ and its manifest (app/web/assets.py)
 assets: deps
 	$(BIN)/flask --app wsgi digest compile >/dev/null
+	$(BIN)/pybabel compile -d translations 2>/dev/null
+
+## messages: gather the screens' English into translations/messages.pot and add what is new to each
+## language's catalogue (translate the empty msgstr entries, then `make assets` compiles them)
+messages: deps
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k tr -k N_ --no-location --sort-output --width=200 -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --width=200
 
 ## run: install, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT) under gunicorn, with
 ## a webhook delivery worker beside it

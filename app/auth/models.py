@@ -34,6 +34,8 @@ class User(UserMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The language the screens speak to this person (app.web.i18n.LANGUAGES); None: the browser's.
+    locale: Mapped[str | None] = mapped_column(String(8))
     partner_org: Mapped[PartnerOrg | None] = relationship()
     home_warehouse: Mapped[Warehouse | None] = relationship()
 
@@ -95,13 +97,14 @@ class SignedInUser(UserMixin):
     Flask-Login keeps `get_id()` in the session and the remember-me cookie: the user's id and
     the session's token, so a cookie opens nothing once its session row is gone."""
 
-    __slots__ = ("id", "username", "name", "role", "partner_org_id", "home_warehouse_id", "session_token", "_actor")
+    __slots__ = ("id", "username", "name", "role", "partner_org_id", "home_warehouse_id", "locale", "session_token",
+                 "_actor")
     is_active = True  # only active logins are loaded
 
     def __init__(self, id: int, username: str, name: str, role: str, partner_org_id: int | None,
-                 home_warehouse_id: int | None, session_token: str) -> None:
+                 home_warehouse_id: int | None, locale: str | None, session_token: str) -> None:
         self.id, self.username, self.name, self.role = id, username, name, role
-        self.partner_org_id, self.home_warehouse_id = partner_org_id, home_warehouse_id
+        self.partner_org_id, self.home_warehouse_id, self.locale = partner_org_id, home_warehouse_id, locale
         self.session_token = session_token
         self._actor = Actor(id=id, role=role, name=name, partner_org_id=partner_org_id)
 
@@ -117,7 +120,7 @@ class SignedInUser(UserMixin):
 def _signed_in_statement() -> Select:
     users, sessions = User.__table__, UserSession.__table__  # tables, not entities: a plain row
     return (select(users.c.id, users.c.username, users.c.name, users.c.role, users.c.partner_org_id,
-                   users.c.home_warehouse_id)
+                   users.c.home_warehouse_id, users.c.locale)
             .join(sessions, sessions.c.user_id == users.c.id)
             .where(users.c.id == bindparam("user_id"), users.c.active == true(),
                    sessions.c.token_hash == bindparam("token_hash"), sessions.c.expires_at > bindparam("now")))
@@ -139,4 +142,4 @@ def sign_in_statement() -> Select:
     """The login a username names, with what signing in checks (one plain row)."""
     users = User.__table__
     return select(users.c.id, users.c.username, users.c.name, users.c.role, users.c.partner_org_id,
-                  users.c.home_warehouse_id, users.c.password_hash, users.c.active).where(users.c.username == bindparam("username"))
+                  users.c.home_warehouse_id, users.c.locale, users.c.password_hash, users.c.active).where(users.c.username == bindparam("username"))

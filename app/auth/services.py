@@ -87,7 +87,8 @@ def sign_in(session: Session, username: str, password: str, *, address: str, rem
         session.add(UserSession(user_id=row.id, token_hash=token_hash(token), remember=remember,
                                 created_at=now, expires_at=now + lifetime))
         session.execute(update(User).where(User.id == row.id).values(last_sign_in_at=now))
-    return SignedInUser(row.id, row.username, row.name, row.role, row.partner_org_id, row.home_warehouse_id, token)
+    return SignedInUser(row.id, row.username, row.name, row.role, row.partner_org_id, row.home_warehouse_id, row.locale,
+                        token)
 
 
 def check_password(password: str) -> None:
@@ -108,3 +109,12 @@ def sign_out(session: Session, user_id: int) -> None:
         end_sessions(session, user_id)
 
 
+
+
+def choose_language(session: Session, user_id: int, language: str | None, *, languages: Mapping[str, str]) -> None:
+    """Use case: the person's own choice of the language their screens speak (None: the browser's).
+    Setting a value is its own replay: a retry sets the same value again and nothing else changes."""
+    if language is not None and language not in languages:
+        raise ValidationFailed(f"Pick a language from the list ({', '.join(languages.values())}). Nothing was changed.")
+    with unit_of_work(session):
+        session.execute(update(User).where(User.id == user_id).values(locale=language))

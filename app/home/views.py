@@ -19,7 +19,9 @@ from app.home import queries, services
 from app.home.domain import day_start
 from app.home.queries import Place
 from app.receiving.views import current_warehouse_id
+from app.auth.services import choose_language
 from app.web import actor, as_id, form_int, is_htmx, render, require, safe_next
+from app.web.i18n import LANGUAGES
 
 bp = Blueprint("home", __name__)
 
@@ -94,4 +96,16 @@ def choose_warehouse() -> Response:
         return redirect(back, code=303)  # type: ignore[return-value]
     session["warehouse_id"] = place.id
     flash(f"You are working at {place.code} · {place.name}.", "success")
+    return redirect(back, code=303)  # type: ignore[return-value]
+
+
+@bp.post("/language")
+@login_required
+def choose_language_view() -> Response:
+    """The language this person's screens speak ("" : the browser's), then back to the page."""
+    back = safe_next(request.form.get("next")) or url_for("home.index")
+    try:
+        choose_language(db.session, current_user.id, request.form.get("language") or None, languages=LANGUAGES)
+    except DomainError as exc:
+        flash(exc.message, "error")
     return redirect(back, code=303)  # type: ignore[return-value]

@@ -257,22 +257,15 @@ def register_web(app: Flask) -> None:
 
     app.add_template_global(new_key)  # a fresh idempotency key for each form rendered
 
-    @app.template_filter("money")
-    def money(value: Any) -> str:
-        return "" if value is None else f"{value:,.2f}"
+    from app.web.i18n import age as age_in_words, register_i18n
+
+    register_i18n(app)  # the language's filters: money, number, when, day
 
     @app.template_filter("age")
     def age(value: Any) -> str:
         from app.db import as_utc, utcnow
 
-        if value is None:
-            return ""
-        seconds = int((utcnow() - as_utc(value)).total_seconds())
-        if seconds < 3600:
-            return f"{max(seconds // 60, 0)} min"
-        if seconds < 86400 * 2:
-            return f"{seconds // 3600} h"
-        return f"{seconds // 86400} d"
+        return "" if value is None else age_in_words(int((utcnow() - as_utc(value)).total_seconds()))
 
     production = app.config.get("ENV_NAME") == "production"
 

@@ -1,0 +1,108 @@
+"""The languages Dockhand speaks (Flask-Babel): which one a request is answered in, and the
+filters that write numbers, money, dates and ages the way that language does.
+
+A signed-in person's profile choice (`users.locale`, set from the header) wins; otherwise the
+browser's Accept-Language picks among the languages we have; otherwise English. The catalogues are
+`translations/<lang>/LC_MESSAGES/messages.po`, compiled to `.mo` by `make assets`
+(`pybabel compile`); `tests/unit/test_catalogue.py` fails when a handheld template has text outside
+them."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, gettext, lazy_gettext
+from flask_login import current_user
+
+# Each language we have, named in itself (how a picker shows it).
+LANGUAGES = {"en": "English", "es": "Español"}
+DEFAULT = "en"
+# The ledger's states and the exceptions' types, as screens name them (app.ledger.domain.STATE_LABELS,
+# app.exceptions.models.EXCEPTION_LABELS in English).
+STATE_NAMES = {"received": lazy_gettext("received"), "available": lazy_gettext("available (restocked)"),
+               "quarantine": lazy_gettext("quarantine"), "refurbish": lazy_gettext("refurbish"),
+               "vendor_return": lazy_gettext("return to vendor"), "liquidation": lazy_gettext("liquidation"),
+               "disposed": lazy_gettext("disposed"), "missing": lazy_gettext("missing")}
+EXCEPTION_NAMES = {"unidentified_parcel": lazy_gettext("unidentified parcel"), "wrong_item": lazy_gettext("wrong item"),
+                   "extra_item": lazy_gettext("extra item"), "missing_item": lazy_gettext("missing item"),
+                   "serial_mismatch": lazy_gettext("serial mismatch"),
+                   "damaged_in_transit": lazy_gettext("damaged in transit"), "empty_box": lazy_gettext("empty box"),
+                   "over_return": lazy_gettext("over-return")}
+# What a worker may report about a parcel's box (app.exceptions.domain.BOX_PROBLEMS).
+BOX_PROBLEM_NAMES = {"empty_box": lazy_gettext("The box is empty"),
+                     "damaged_in_transit": lazy_gettext("The box was damaged in transit")}
+# The dispositions the rules decide (app.disposition.domain).
+DISPOSITION_NAMES = {"restock": lazy_gettext("restock"), "refurbish": lazy_gettext("refurbish"),
+                     "quarantine": lazy_gettext("quarantine"), "return_to_vendor": lazy_gettext("return to vendor"),
+                     "liquidate": lazy_gettext("liquidate"), "dispose": lazy_gettext("dispose")}
+# The roles as the header names them.
+ROLE_NAMES = {"worker": lazy_gettext("worker"), "supervisor": lazy_gettext("supervisor"),
+              "admin": lazy_gettext("admin"), "partner": lazy_gettext("partner")}
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    """The person's profile choice, else the browser's best match, else English."""
+    try:
+        chosen = getattr(current_user, "locale", None) if current_user.is_authenticated else None
+    except RuntimeError:  # outside a request (the command line): English
+        return DEFAULT
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT
+
+
+def money(value: Any) -> str:
+    """An amount with two decimals, grouped the language's way: 1,234.50 / 1.234,50."""
+    if value is None:
+        return ""
+    return str(format_decimal(Decimal(value), format="#,##0.00"))
+
+
+def number(value: Any) -> str:
+    """A count or figure, grouped the language's way."""
+    return "" if value is None else str(format_decimal(value))
+
+
+def when(value: datetime | None) -> str:
+    """A moment, short, in the language's order (UTC, as stored)."""
+    return "" if value is None else str(format_datetime(value, "short"))
+
+
+def day(value: date | None) -> str:
+    """A calendar day, in the language's order."""
+    return "" if value is None else str(format_date(value, "medium"))
+
+
+def age(seconds: int) -> str:
+    """How long something has waited: minutes under an hour, hours under two days, then days."""
+    if seconds < 3600:
+        return gettext("%(num)s min", num=max(seconds // 60, 0))
+    if seconds < 86400 * 2:
+        return gettext("%(num)s h", num=seconds // 3600)
+    return gettext("%(num)s d", num=seconds // 86400)
+
+
+def register_i18n(app: Flask) -> None:
+    """Attach Flask-Babel with our selector and catalogues, and the language's filters."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(app.root_path + "/../translations"))
+    app.add_template_filter(money, "money")
+    app.add_template_filter(number, "number")
+    app.add_template_filter(when, "when")
+    app.add_template_filter(day, "day")
+    app.add_template_global(lambda: str(get_locale() or DEFAULT), "current_language")
+    app.add_template_global(LANGUAGES, "languages")
+    app.add_template_global(ROLE_NAMES, "role_names")
+    # A plain translator for the words pure rules build (`tr(message, **figures)`, e.g.
+    # app.inspection.domain.Priority.words): gettext, giving str rather than the templates' Markup.
+    app.add_template_global(gettext, "tr")
+    app.add_template_global(STATE_NAMES, "state_names")
+    app.add_template_global(EXCEPTION_NAMES, "exception_names")
+    app.add_template_global(BOX_PROBLEM_NAMES, "box_problem_names")
+    app.add_template_global(DISPOSITION_NAMES, "disposition_names")
