@@ -33,13 +33,25 @@
     (window.crypto || window.msCrypto).getRandomValues(a);
     return "scan-" + Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
+  // The words this script shows, in the page's language: the scan box's data-words (receiving/_scanbox.html);
+  // "{n}" and "{name}" are filled in here.
+  function word(key, fallback, fill) {
+    var el = document.getElementById("queue-status"), words = {};
+    try { words = JSON.parse((el && el.dataset.words) || "{}"); } catch (e) { words = {}; }
+    var text = words[key] || fallback;
+    Object.keys(fill || {}).forEach(function (k) { text = text.split("{" + k + "}").join(fill[k]); });
+    return text;
+  }
   function othersWaiting() {
     var out = [];
     for (var i = 0; i < localStorage.length; i++) {
       var key = localStorage.key(i);
       if (key && key.indexOf(PREFIX) === 0 && key !== PREFIX + me()) {
         var v = read(key);
-        if (v && v.items.length) { out.push(v.items.length + " scan" + (v.items.length > 1 ? "s" : "") + " of " + (v.name || "another user")); }
+        if (v && v.items.length) {
+          out.push(word(v.items.length > 1 ? "of_many" : "of_one", "{n} scan(s) of {name}",
+                        { n: v.items.length, name: v.name || word("another", "another user") }));
+        }
       }
     }
     return out;
@@ -48,9 +60,9 @@
     var el = document.getElementById("queue-status");
     if (!el) { return; }
     var others = othersWaiting(), parts = [];
-    var label = { sending: "Sending", retrying: "Not confirmed yet", offline: "Offline", "signed-out": "Signed out" }[state];
-    if (q.length) { parts.push(label + ": " + q.length + " scan" + (q.length > 1 ? "s" : "") + " queued" + (note ? " " + note : "")); }
-    if (others.length) { parts.push(others.join(", ") + " wait on this device; they are sent when that person signs in here again."); }
+    var label = word(state, state);
+    if (q.length) { parts.push(label + ": " + word(q.length > 1 ? "queued_many" : "queued_one", "{n} scan(s) queued", { n: q.length }) + (note ? " " + note : "")); }
+    if (others.length) { parts.push(others.join(", ") + " " + word("others", "wait on this device; they are sent when that person signs in here again.")); }
     el.hidden = !parts.length;
     el.textContent = parts.join(". ");
     el.dataset.state = q.length ? state : "idle";
@@ -81,11 +93,11 @@
   function later(state) {
     failures += 1;
     var pause = resend.pause(failures);
-    status(load(), state, "(sent again in " + pause / 1000 + " s; each scan is saved once)");
+    status(load(), state, word("again", "(sent again in {s} s; each scan is saved once)", { s: pause / 1000 }));
     clearTimeout(retryTimer); retryTimer = setTimeout(pump, pause);
   }
   function pump() {
-    if (offlineShell()) { status(load(), "offline", "(sent when the connection is back)"); return; }
+    if (offlineShell()) { status(load(), "offline", word("when_back", "(sent when the connection is back)")); return; }
     if (sending || signedOut) { return; }
     var q = load();
     status(q, "sending");
@@ -193,7 +205,7 @@
     if (!box || !btn) { return; }
     box.setAttribute("inputmode", on ? "text" : "none");
     btn.setAttribute("aria-pressed", on ? "true" : "false");
-    btn.setAttribute("aria-label", on ? "Hide the keyboard" : "Type with the keyboard");
+    btn.setAttribute("aria-label", on ? word("hide_keyboard", "Hide the keyboard") : word("show_keyboard", "Type with the keyboard"));
   }
   function setupKeyboard() {
     try { keyboardOn(localStorage.getItem(KEYBOARD) === "on"); } catch (e) { keyboardOn(false); }

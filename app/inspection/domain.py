@@ -19,8 +19,10 @@ constants); `priority` gives the figures and the reason shown on each row.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 MAX_ITEMS = 40
 MAX_LABEL = 120
@@ -83,15 +85,37 @@ AGE_CAP_HOURS = 120
 NOTABLE = 20
 
 
+Translate = Callable[..., str]
+
+
+def english(message: str, **figures: Any) -> str:
+    """The words as written here: the translator a caller with no language passes (the API, tests)."""
+    return message % figures if figures else message
+
+
 @dataclass(frozen=True)
 class Priority:
-    """A unit's place in the inspection queue: its score, its parts and the reason in words."""
+    """A unit's place in the inspection queue: its score, its parts, and what the reason is made of
+    (`words(tr)` says it in a language; `reason` in English)."""
 
     score: float
     value_points: float
     speed_points: float
     age_points: float
-    reason: str
+    chosen: tuple[str, ...]  # the parts the reason names, the largest first: "value", "speed", "age"
+    value: Decimal | float | None
+    shipped: int
+    age_hours: float
+    window_days: int = WINDOW_DAYS
+    show_value: bool = True
+
+    def words(self, tr: Translate = english) -> str:
+        """The reason in words, through the translator `tr` (gettext's signature: message, figures)."""
+        return " · ".join(_part_words(self, part, tr) for part in self.chosen)
+
+    @property
+    def reason(self) -> str:
+        return self.words()
 
 
 def per_day(shipped: int, window_days: int = WINDOW_DAYS) -> float:
@@ -111,27 +135,40 @@ def age_points(age_hours: float) -> float:
     return min(max(age_hours, 0.0), AGE_CAP_HOURS)
 
 
-def age_words(age_hours: float) -> str:
+def age_words(age_hours: float, tr: Translate = english) -> str:
     """How long a unit has waited, the way the dock says it: "12 min", "3 h", "2 days"."""
     hours = max(age_hours, 0.0)
     if hours < 1:
-        return f"{int(hours * 60)} min"
+        return tr("%(num)s min", num=int(hours * 60))
     if hours < 48:
-        return f"{int(hours)} h"
-    return f"{int(hours // 24)} days"
+        return tr("%(num)s h", num=int(hours))
+    return tr("%(num)s days", num=int(hours // 24))
 
 
-def _rate_words(shipped: int, window_days: int) -> str:
+def _rate_words(shipped: int, window_days: int, tr: Translate) -> str:
     rate = per_day(shipped, window_days)
     if shipped <= 0:
-        return f"no sales in {window_days} days"
+        return tr("no sales in %(days)s days", days=window_days)
     if rate >= 1:
-        return f"{rate:.0f} shipped a day" if rate >= 10 else f"{rate:.1f}".rstrip("0").rstrip(".") + " shipped a day"
-    return f"{shipped} shipped in {window_days} days"
+        figure = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}".rstrip("0").rstrip(".")
+        return tr("%(rate)s shipped a day", rate=figure)
+    return tr("%(shipped)s shipped in %(days)s days", shipped=shipped, days=window_days)
 
 
 def _money(value: Decimal | float | None) -> str:
     return f"${float(value or 0):,.2f}".replace(".00", "")
+
+
+def _part_words(p: Priority, part: str, tr: Translate) -> str:
+    notable = {"value": p.value_points, "speed": p.speed_points, "age": p.age_points}[part] >= NOTABLE
+    if part == "value":
+        if not p.show_value:
+            return tr("high value") if notable else tr("low value")
+        return tr("high value: %(amount)s", amount=_money(p.value)) if notable else tr("value %(amount)s", amount=_money(p.value))
+    if part == "speed":
+        rate = _rate_words(p.shipped, p.window_days, tr)
+        return tr("fast seller: %(rate)s", rate=rate) if notable else rate
+    return tr("waiting %(age)s", age=age_words(p.age_hours, tr))
 
 
 def priority(value: Decimal | float | None, shipped: int, age_hours: float, *, window_days: int = WINDOW_DAYS,
@@ -141,14 +178,8 @@ def priority(value: Decimal | float | None, shipped: int, age_hours: float, *, w
     ("fast seller: 38 shipped a day · high value: $699"), else the largest part alone. With
     `show_value` false (a partner, who never sees amounts) the value is named without its figure."""
     parts = {"value": value_points(value), "speed": speed_points(shipped, window_days), "age": age_points(age_hours)}
-    notable = parts["value"] >= NOTABLE, parts["speed"] >= NOTABLE, parts["age"] >= NOTABLE
-    words = {
-        "value": ("high value" + (f": {_money(value)}" if show_value else "")) if notable[0]
-        else (f"value {_money(value)}" if show_value else "low value"),
-        "speed": f"fast seller: {_rate_words(shipped, window_days)}" if notable[1] else _rate_words(shipped, window_days),
-        "age": f"waiting {age_words(age_hours)}",
-    }
     ranked = sorted(parts, key=lambda k: (-parts[k], ("speed", "value", "age").index(k)))
-    chosen = [k for k in ranked if parts[k] >= NOTABLE] or ranked[:1]
+    chosen = tuple(k for k in ranked if parts[k] >= NOTABLE) or tuple(ranked[:1])
     return Priority(score=sum(parts.values()), value_points=parts["value"], speed_points=parts["speed"],
-                    age_points=parts["age"], reason=" · ".join(words[k] for k in chosen))
+                    age_points=parts["age"], chosen=chosen, value=value, shipped=shipped, age_hours=age_hours,
+                    window_days=window_days, show_value=show_value)

@@ -93,7 +93,11 @@ class QueueUnit:
     @property
     def age(self) -> str:
         """How long it has waited, in words ("3 h")."""
-        return domain.age_words(self.age_hours)
+        return self.age_in()
+
+    def age_in(self, tr: domain.Translate = domain.english) -> str:
+        """How long it has waited, in the words of the translator `tr`."""
+        return domain.age_words(self.age_hours, tr)
 
 
 @dataclass(frozen=True)

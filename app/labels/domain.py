@@ -64,17 +64,23 @@ class LabelStock:
         return self.columns * self.rows
 
 
+
+def N_(message: str) -> str:
+    """Marks English words that screens translate when they show them (the catalogue's extractor
+    finds them); the value stays English: it is what is stored."""
+    return message
+
 STOCKS: dict[str, LabelStock] = {
     "4x6": LabelStock(
-        key="4x6", title="4 x 6 in thermal", width_mm=101.6, height_mm=152.4,
+        key="4x6", title=N_("4 x 6 in thermal"), width_mm=101.6, height_mm=152.4,
         dpi=203, width_dots=812, height_dots=1218,
     ),
     "2x1": LabelStock(
-        key="2x1", title="2 x 1 in thermal", width_mm=50.8, height_mm=25.4,
+        key="2x1", title=N_("2 x 1 in thermal"), width_mm=50.8, height_mm=25.4,
         dpi=203, width_dots=406, height_dots=203,
     ),
     "a4": LabelStock(
-        key="a4", title="A4 sheet, 3 x 8 labels of 70 x 37 mm", width_mm=210.0,
+        key="a4", title=N_("A4 sheet, 3 x 8 labels of 70 x 37 mm"), width_mm=210.0,
         height_mm=297.0, columns=3, rows=8, cell_width_mm=70.0, cell_height_mm=37.0,
         margin_top_mm=0.5, margin_left_mm=0.0,
     ),
@@ -150,12 +156,12 @@ def wrap_text(text: str | None, width: int, max_lines: int, ellipsis: str = "…
 # --- relabels and reprints ---------------------------------------------------------------
 
 REPRINT_REASONS = (
-    "Label damaged or unreadable",
-    "Label lost or fell off",
-    "Printer jam or misprint",
-    "Wrong label size",
-    "Item re-bagged or re-boxed",
-    "Other",
+    N_("Label damaged or unreadable"),
+    N_("Label lost or fell off"),
+    N_("Printer jam or misprint"),
+    N_("Wrong label size"),
+    N_("Item re-bagged or re-boxed"),
+    N_("Other"),
 )
 MAX_REASON_LENGTH = 200
 _DIGITS = re.compile(r"^[0-9]+$")

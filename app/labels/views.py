@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import SelectChoice
@@ -103,8 +104,8 @@ class LabelActions:
     def target(self) -> str:
         """A short description of where the label goes."""
         if self.printer is not None:
-            return f"{self.printer.name} ({STOCKS[self.printer.stock].title})"
-        return f"this device's print dialog ({STOCKS[self.browser_stock].title})"
+            return f"{self.printer.name} ({_(STOCKS[self.printer.stock].title)})"
+        return _("this device's print dialog (%(stock)s)", stock=_(STOCKS[self.browser_stock].title))
 
 
 def remembered_printer() -> tuple[Printer | None, str, str | None]:
@@ -335,9 +336,11 @@ def choose() -> Response:
     choice = parse_choice(request.form.get("choice"))
     if choice.startswith(PRINTER_PREFIX):
         printer = services.get_printer(db.session, actor(), int(choice[len(PRINTER_PREFIX):]))
-        flash(f"This device prints to {printer.name} ({STOCKS[printer.stock].title}).", "success")
+        flash(_("This device prints to %(printer)s (%(stock)s).", printer=printer.name,
+                stock=_(STOCKS[printer.stock].title)), "success")
     else:
-        flash(f"This device prints from the browser on {STOCKS[choice[len(BROWSER_PREFIX):]].title}.", "success")
+        flash(_("This device prints from the browser on %(stock)s.",
+                stock=_(STOCKS[choice[len(BROWSER_PREFIX):]].title)), "success")
     resp = redirect(safe_next(request.form.get("next")) or url_for("labels.picker"), code=303)
     resp.set_cookie(PRINTER_COOKIE, choice, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
                     secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
