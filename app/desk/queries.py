@@ -37,6 +37,7 @@ from app.receiving.models import Parcel
 from app.receiving.queries import scope_parcels
 from app.refunds import domain as refund_domain
 from app.refunds.models import RefundEvent, RefundTrigger
+from app.words import N_
 
 SORTS = ("age", "value")
 ORDERS = ("desc", "asc")
@@ -219,8 +220,8 @@ def queue_counts(session: Session, actor: Actor, ageing_hours: int) -> dict[str,
     exceptions = [QueueCount(f"exceptions/{t}", EXCEPTION_LABELS[t], {"type_": t}, *by_type.get(t, (0, 0)))
                   for t in EXCEPTION_TYPES]
     return {
-        "quarantine": QueueCount("quarantine", "Quarantine", {}, q_total, q_aged),
-        "refunds": QueueCount("refunds", "Refund approvals", {}, r_total, r_aged),
+        "quarantine": QueueCount("quarantine", N_("Quarantine"), {}, q_total, q_aged),
+        "refunds": QueueCount("refunds", N_("Refund approvals"), {}, r_total, r_aged),
         "exceptions": exceptions,
         "exceptions_total": sum(c.total for c in exceptions),
         "exceptions_aged": sum(c.aged for c in exceptions),
@@ -283,7 +284,7 @@ def quarantine_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours
     count = filters(select(func.count(), func.count(case((ReturnUnit.state_changed_at < cutoff, 1)))).select_from(ReturnUnit),
                     joined=False)
     total, aged = session.execute(count).one()
-    return QueuePage("quarantine", "Quarantine", rows, total, aged, q, ageing_hours)
+    return QueuePage("quarantine", N_("Quarantine"), rows, total, aged, q, ageing_hours)
 
 
 def refund_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours: int) -> QueuePage:
@@ -320,7 +321,7 @@ def refund_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours: in
     count = filters(select(func.count(), func.count(case((since < cutoff, 1)))).select_from(RefundTrigger)
                     .join(ReturnUnit, ReturnUnit.id == RefundTrigger.unit_id), joined=False)
     total, aged = session.execute(count).one()
-    return QueuePage("refunds", "Refund approvals", rows, total, aged, q, ageing_hours)
+    return QueuePage("refunds", N_("Refund approvals"), rows, total, aged, q, ageing_hours)
 
 
 def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, ageing_hours: int) -> QueuePage:
@@ -1039,8 +1040,8 @@ def search(session: Session, actor: Actor, text: str | None) -> SearchResult:
 def _unit_hits(session: Session, actor: Actor, codes: list[str]) -> list[UnitHit]:
     units = ReturnUnit.__table__
     cols = (units.c.id, units.c.lpn, units.c.serial, units.c.state, units.c.product_id, units.c.warehouse_id, units.c.rma_id)
-    by_lpn = scope_units(select(*cols, literal("LPN").label("how")).where(units.c.lpn.in_(codes)), actor)
-    by_serial = scope_units(select(*cols, literal("serial").label("how")).where(units.c.serial.in_(codes)), actor)
+    by_lpn = scope_units(select(*cols, literal(N_("LPN")).label("how")).where(units.c.lpn.in_(codes)), actor)
+    by_serial = scope_units(select(*cols, literal(N_("serial")).label("how")).where(units.c.serial.in_(codes)), actor)
     found = union_all(by_lpn, by_serial).subquery()
     stmt = (select(found, Product.sku, Product.name, Warehouse.code.label("warehouse"), Rma.number.label("rma_number"))
             .join(Product, Product.id == found.c.product_id).join(Warehouse, Warehouse.id == found.c.warehouse_id)
@@ -1054,10 +1055,10 @@ def _unit_hits(session: Session, actor: Actor, codes: list[str]) -> list[UnitHit
 
 def _return_hits(session: Session, actor: Actor, codes: list[str]) -> list[ReturnHit]:
     rmas, tracking, orders = Rma.__table__, CarrierTracking.__table__, Order.__table__
-    by_number = scope_rmas(select(rmas.c.id, literal("RMA number").label("how")).where(rmas.c.number.in_(codes)), actor)
-    by_tracking = scope_rmas(select(rmas.c.id, literal("tracking number")).join(tracking, tracking.c.rma_id == rmas.c.id)
+    by_number = scope_rmas(select(rmas.c.id, literal(N_("RMA number")).label("how")).where(rmas.c.number.in_(codes)), actor)
+    by_tracking = scope_rmas(select(rmas.c.id, literal(N_("tracking number"))).join(tracking, tracking.c.rma_id == rmas.c.id)
                              .where(tracking.c.tracking_number.in_(codes)), actor)
-    by_order = scope_rmas(select(rmas.c.id, literal("order number")).join(orders, orders.c.id == rmas.c.order_id)
+    by_order = scope_rmas(select(rmas.c.id, literal(N_("order number"))).join(orders, orders.c.id == rmas.c.order_id)
                           .where(orders.c.number.in_(codes)), actor)
     found = union_all(by_number, by_tracking, by_order).subquery()
     stmt = (select(found.c.how, Rma.id, Rma.number, Rma.status, Rma.created_at, Warehouse.code.label("warehouse"),

@@ -36,16 +36,17 @@ from app.ledger.services import check_version, lock_unit
 from app.ledger.writer import move_unit
 from app.refunds.services import RefundPolicy, RefundStatus, approve_refund, reject_refund
 from app.rows import allocate_ids, expire, write
+from app.words import N_
 
 # Where a supervisor may send a unit (a state), with the audit action and the button's words; the
 # disposition recorded and the location's type are the disposition rules' (app.disposition.domain).
 TARGETS: dict[str, tuple[str, str]] = {
-    "available": ("unit.released", "Release to stock"),
-    "refurbish": ("unit.routed", "Route to refurbish"),
-    "vendor_return": ("unit.routed", "Return to vendor"),
-    "liquidation": ("unit.routed", "Route to liquidation"),
-    "disposed": ("unit.routed", "Dispose"),
-    "quarantine": ("unit.held", "Hold in quarantine"),
+    "available": ("unit.released", N_("Release to stock")),
+    "refurbish": ("unit.routed", N_("Route to refurbish")),
+    "vendor_return": ("unit.routed", N_("Return to vendor")),
+    "liquidation": ("unit.routed", N_("Route to liquidation")),
+    "disposed": ("unit.routed", N_("Dispose")),
+    "quarantine": ("unit.held", N_("Hold in quarantine")),
 }
 
 

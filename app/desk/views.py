@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -32,6 +33,7 @@ from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
 from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.queries import setting
+from app.web.i18n import EXCEPTION_NAMES, REFUND_NAMES, RESOLUTION_NAMES, STATE_NAMES
 from app.web import as_id, actor, form_ids, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -51,11 +53,13 @@ def _session_expired() -> Response | None:
 @bp.context_processor
 def _desk_context() -> dict[str, Any]:
     """Helpers for desk templates: labels."""
-    return {"state_labels": STATE_LABELS, "exception_labels": EXCEPTION_LABELS,
-            "exception_types": EXCEPTION_TYPES, "refund_labels": STATUS_LABELS, "target_label": desk_services.target_label,
-            "resolution_labels": exception_services.RESOLUTION_LABELS, "receiving_home": _endpoint_url("receiving.scan_page"),
+    return {"state_labels": STATE_NAMES, "exception_labels": EXCEPTION_NAMES,
+            "exception_types": EXCEPTION_TYPES, "refund_labels": REFUND_NAMES,
+            "target_label": lambda state: gettext(desk_services.target_label(state)),
+            "resolution_labels": RESOLUTION_NAMES, "receiving_home": _endpoint_url("receiving.scan_page"),
             "explain": explain_conditions, "unit_url": unit_url,
-            "resolutions_for": lambda type_: exception_services.RESOLUTIONS.get(type_, []),
+            "resolutions_for": lambda type_: [(code, gettext(label))
+                                              for code, label in exception_services.RESOLUTIONS.get(type_, [])],
             "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args})}
 
 

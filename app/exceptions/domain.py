@@ -3,6 +3,7 @@ reports about a parcel's box from the handheld."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from app.words import N_
 
 # Hours from opening to when an exception is due, by type: a damaged parcel's carrier claim and an
 # empty box (possible fraud, a refund held) first; stock-only differences later.
@@ -17,7 +18,7 @@ DUE_HOURS = {
     "over_return": 72,
 }
 # What a worker reports about the box of the parcel in hand, with photos of it.
-BOX_PROBLEMS = {"empty_box": "The box is empty", "damaged_in_transit": "The box was damaged in transit"}
+BOX_PROBLEMS = {"empty_box": N_("The box is empty"), "damaged_in_transit": N_("The box was damaged in transit")}
 
 
 def due_at(type_: str, opened_at: datetime) -> datetime:

@@ -10,20 +10,21 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Product, Warehouse
 from app.db import Base, Money, utcnow
+from app.words import N_
 
 EXCEPTION_TYPES = (
     "unidentified_parcel", "wrong_item", "extra_item", "missing_item",
     "serial_mismatch", "damaged_in_transit", "empty_box", "over_return",
 )
 EXCEPTION_LABELS = {
-    "unidentified_parcel": "Unidentified parcel",
-    "wrong_item": "Wrong item",
-    "extra_item": "Extra item",
-    "missing_item": "Missing item",
-    "serial_mismatch": "Serial mismatch",
-    "damaged_in_transit": "Damaged in transit",
-    "empty_box": "Empty box",
-    "over_return": "Over-return",
+    "unidentified_parcel": N_("Unidentified parcel"),
+    "wrong_item": N_("Wrong item"),
+    "extra_item": N_("Extra item"),
+    "missing_item": N_("Missing item"),
+    "serial_mismatch": N_("Serial mismatch"),
+    "damaged_in_transit": N_("Damaged in transit"),
+    "empty_box": N_("Empty box"),
+    "over_return": N_("Over-return"),
 }
 
 

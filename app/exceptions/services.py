@@ -36,26 +36,27 @@ from app.refunds.models import RefundTrigger
 from app.refunds.services import check_four_eyes
 from app.refunds.writer import open_trigger, settle_refund, step_refund
 from app.rows import Row, allocate_ids, expire, update_row, write
+from app.words import N_
 
 # Resolution codes a supervisor may pick for the plain "resolve" action, per type.
 RESOLUTIONS: dict[str, list[tuple[str, str]]] = {
-    "unidentified_parcel": [("no_match_kept", "No return found: kept as unidentified stock")],
-    "wrong_item": [("returned_to_customer", "Sent back to the customer"), ("written_off", "Written off")],
-    "extra_item": [("accepted", "Accepted the extra item"), ("returned_to_customer", "Sent back to the customer")],
-    "missing_item": [("customer_kept", "Customer kept it (refund adjusted)"), ("arrived_later", "Arrived later"),
-                     ("written_off", "Written off")],
-    "serial_mismatch": [("serial_accepted", "Serial accepted (e.g. a warranty swap)")],
-    "damaged_in_transit": [("carrier_claim_filed", "Carrier claim filed"), ("written_off", "Written off")],
-    "empty_box": [("carrier_claim_filed", "Carrier claim filed"), ("customer_contacted", "Customer contacted")],
-    "over_return": [("accepted", "Accepted"), ("returned_to_customer", "Sent back to the customer")],
+    "unidentified_parcel": [("no_match_kept", N_("No return found: kept as unidentified stock"))],
+    "wrong_item": [("returned_to_customer", N_("Sent back to the customer")), ("written_off", N_("Written off"))],
+    "extra_item": [("accepted", N_("Accepted the extra item")), ("returned_to_customer", N_("Sent back to the customer"))],
+    "missing_item": [("customer_kept", N_("Customer kept it (refund adjusted)")), ("arrived_later", N_("Arrived later")),
+                     ("written_off", N_("Written off"))],
+    "serial_mismatch": [("serial_accepted", N_("Serial accepted (e.g. a warranty swap)"))],
+    "damaged_in_transit": [("carrier_claim_filed", N_("Carrier claim filed")), ("written_off", N_("Written off"))],
+    "empty_box": [("carrier_claim_filed", N_("Carrier claim filed")), ("customer_contacted", N_("Customer contacted"))],
+    "over_return": [("accepted", N_("Accepted")), ("returned_to_customer", N_("Sent back to the customer"))],
 }
 
 
 RESOLUTION_LABELS = {code: label for options in RESOLUTIONS.values() for code, label in options} | {
-    "linked_to_rma": "Linked to its return",
-    "accepted_as_sku": "Accepted as the SKU that arrived",
-    "fraud_confirmed": "Confirmed as fraud",
-    "serial_matched": "Serial matches the linked return",
+    "linked_to_rma": N_("Linked to its return"),
+    "accepted_as_sku": N_("Accepted as the SKU that arrived"),
+    "fraud_confirmed": N_("Confirmed as fraud"),
+    "serial_matched": N_("Serial matches the linked return"),
 }
 
 

@@ -7,6 +7,7 @@ import textwrap
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from app.words import N_
 
 LABEL_KINDS = ("lpn", "sku")
 MAX_BARCODE_LENGTH = 80
@@ -64,11 +65,6 @@ class LabelStock:
         return self.columns * self.rows
 
 
-
-def N_(message: str) -> str:
-    """Marks English words that screens translate when they show them (the catalogue's extractor
-    finds them); the value stays English: it is what is stored."""
-    return message
 
 STOCKS: dict[str, LabelStock] = {
     "4x6": LabelStock(

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from app.auth.roles import PARTNER, SUPERVISOR, WORKER
 from app.errors import IllegalTransition, NotPermitted
+from app.words import N_
 
 RECEIVED = "received"
 AVAILABLE = "available"
@@ -46,14 +47,14 @@ GRADES = ("A", "B", "C", "D")  # a unit's condition grade, A best
 PACKAGING_STATES = ("sealed", "opened", "damaged", "missing")  # the state its packaging came back in
 
 STATE_LABELS = {
-    RECEIVED: "received",
-    AVAILABLE: "available (restocked)",
-    QUARANTINE: "quarantine",
-    REFURBISH: "refurbish",
-    VENDOR_RETURN: "return to vendor",
-    LIQUIDATION: "liquidation",
-    DISPOSED: "disposed",
-    MISSING: "missing",
+    RECEIVED: N_("received"),
+    AVAILABLE: N_("available (restocked)"),
+    QUARANTINE: N_("quarantine"),
+    REFURBISH: N_("refurbish"),
+    VENDOR_RETURN: N_("return to vendor"),
+    LIQUIDATION: N_("liquidation"),
+    DISPOSED: N_("disposed"),
+    MISSING: N_("missing"),
 }
 
 

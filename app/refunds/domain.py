@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.errors import Conflict, IllegalTransition, ValidationFailed
+from app.words import N_
 
 AWAITING_INSPECTION = "awaiting_inspection"
 PENDING_APPROVAL = "pending_approval"
@@ -27,12 +28,12 @@ REFUND_EDGES: dict[str, frozenset[str]] = {
 }
 
 STATUS_LABELS = {
-    AWAITING_INSPECTION: "awaiting inspection",
-    PENDING_APPROVAL: "pending approval",
-    APPROVED: "approved",
-    REJECTED: "rejected",
-    RELEASED: "released to finance",
-    ACKNOWLEDGED: "paid (acknowledged by finance)",
+    AWAITING_INSPECTION: N_("awaiting inspection"),
+    PENDING_APPROVAL: N_("pending approval"),
+    APPROVED: N_("approved"),
+    REJECTED: N_("rejected"),
+    RELEASED: N_("released to finance"),
+    ACKNOWLEDGED: N_("paid (acknowledged by finance)"),
 }
 
 

@@ -10,29 +10,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask import Flask, request
 from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, gettext, lazy_gettext
 from flask_login import current_user
 
+from app.exceptions.domain import BOX_PROBLEMS
+from app.exceptions.models import EXCEPTION_LABELS
+from app.exceptions.services import RESOLUTION_LABELS
+from app.ledger.domain import STATE_LABELS
+from app.refunds.domain import STATUS_LABELS
+
 # Each language we have, named in itself (how a picker shows it).
 LANGUAGES = {"en": "English", "es": "Español"}
 DEFAULT = "en"
-# The ledger's states and the exceptions' types, as screens name them (app.ledger.domain.STATE_LABELS,
-# app.exceptions.models.EXCEPTION_LABELS in English).
-STATE_NAMES = {"received": lazy_gettext("received"), "available": lazy_gettext("available (restocked)"),
-               "quarantine": lazy_gettext("quarantine"), "refurbish": lazy_gettext("refurbish"),
-               "vendor_return": lazy_gettext("return to vendor"), "liquidation": lazy_gettext("liquidation"),
-               "disposed": lazy_gettext("disposed"), "missing": lazy_gettext("missing")}
-EXCEPTION_NAMES = {"unidentified_parcel": lazy_gettext("unidentified parcel"), "wrong_item": lazy_gettext("wrong item"),
-                   "extra_item": lazy_gettext("extra item"), "missing_item": lazy_gettext("missing item"),
-                   "serial_mismatch": lazy_gettext("serial mismatch"),
-                   "damaged_in_transit": lazy_gettext("damaged in transit"), "empty_box": lazy_gettext("empty box"),
-                   "over_return": lazy_gettext("over-return")}
-# What a worker may report about a parcel's box (app.exceptions.domain.BOX_PROBLEMS).
-BOX_PROBLEM_NAMES = {"empty_box": lazy_gettext("The box is empty"),
-                     "damaged_in_transit": lazy_gettext("The box was damaged in transit")}
 # The dispositions the rules decide (app.disposition.domain).
 DISPOSITION_NAMES = {"restock": lazy_gettext("restock"), "refurbish": lazy_gettext("refurbish"),
                      "quarantine": lazy_gettext("quarantine"), "return_to_vendor": lazy_gettext("return to vendor"),
@@ -42,6 +35,30 @@ ROLE_NAMES = {"worker": lazy_gettext("worker"), "supervisor": lazy_gettext("supe
               "admin": lazy_gettext("admin"), "partner": lazy_gettext("partner")}
 
 babel = Babel()
+
+
+class Translated(Mapping[str, str]):
+    """Codes and their English labels (kept where the rule is, marked with `app.words.N_`),
+    read in the request's language: `state_names["quarantine"]`, `.get(code, default)`."""
+
+    def __init__(self, english: Mapping[str, str]) -> None:
+        self._english = english
+
+    def __getitem__(self, code: str) -> str:
+        return str(gettext(self._english[code]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._english)
+
+    def __len__(self) -> int:
+        return len(self._english)
+
+
+STATE_NAMES = Translated(STATE_LABELS)
+EXCEPTION_NAMES = Translated(EXCEPTION_LABELS)
+BOX_PROBLEM_NAMES = Translated(BOX_PROBLEMS)
+REFUND_NAMES = Translated(STATUS_LABELS)
+RESOLUTION_NAMES = Translated(RESOLUTION_LABELS)
 
 
 def select_locale() -> str:

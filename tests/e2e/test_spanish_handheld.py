@@ -81,3 +81,21 @@ def test_the_handheld_speaks_spanish_at_360_px(live_server, e2e_world, spanish_p
     page.click("details.lang button[value=en]")
     page.wait_for_selector("text=My work today at WH1")
     assert page.get_attribute("html", "lang") == "en"
+
+
+def test_the_desk_speaks_spanish_at_desktop_size(live_server, e2e_world, browser):  # type: ignore[no-untyped-def]
+    ctx = browser.new_context(viewport={"width": 1366, "height": 900}, locale="es-ES")
+    page = ctx.new_page()
+    sign_in(page, live_server, "super")
+    page.goto(f"{live_server}/desk")
+    page.wait_for_selector("h1:has-text('Mesa del supervisor')")
+    shoot(page, "es-desk-1366-index")
+    assert _english_on(page) == []
+    page.goto(f"{live_server}/desk/quarantine")
+    page.wait_for_selector("h1:has-text('Cuarentena')")
+    shoot(page, "es-desk-1366-quarantine")
+    assert _english_on(page) == []
+    page.goto(f"{live_server}/desk/search?q=zzz")
+    page.wait_for_selector("text=Nada encontrado para")
+    assert _english_on(page) == []
+    ctx.close()
