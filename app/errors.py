@@ -8,9 +8,14 @@ class DomainError(Exception):
     status_code = 422
     code = "refused"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, **figures: object) -> None:
+        """`message` is English, with `%(name)s` where each of `figures` goes (mark it with
+        `app.words.N_`): a screen says it in the person's language (`app.web.i18n.spoken`), the API
+        as written."""
+        text = message % figures if figures else message
+        super().__init__(text)
+        self.message = text
+        self.template, self.figures = message, figures
 
 
 class ValidationFailed(DomainError):

@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.auth.models import SignedInUser, SignInFailure, User, UserSession, sign_in_statement, token_hash
 from app.db import unit_of_work, utcnow
 from app.errors import DomainError, ValidationFailed
+from app.words import N_
 
 
 class TooManyAttempts(DomainError):
@@ -71,8 +72,8 @@ def sign_in(session: Session, username: str, password: str, *, address: str, rem
     with unit_of_work(session):
         if (_failures(session, "account", username, since) >= policy.max_failures_per_account
                 or _failures(session, "address", address, since) >= policy.max_failures_per_address):
-            raise TooManyAttempts(f"Too many wrong passwords. Wait {policy.window_minutes} minutes and try again, "
-                                  "or ask an admin to reset your password.")
+            raise TooManyAttempts(N_("Too many wrong passwords. Wait %(minutes)s minutes and try again, "
+                                     "or ask an admin to reset your password."), minutes=policy.window_minutes)
         row = session.execute(sign_in_statement(), {"username": username}).first()
         password_ok = check_password_hash(row.password_hash if row else _unknown_user_hash(), password)
         if row is None or not row.active or not password_ok:
@@ -94,7 +95,7 @@ def sign_in(session: Session, username: str, password: str, *, address: str, rem
 def check_password(password: str) -> None:
     """The rule every new password meets."""
     if len(password) < 8:
-        raise ValidationFailed("The password needs at least 8 characters.")
+        raise ValidationFailed(N_("The password needs at least 8 characters."))
 
 
 def end_sessions(session: Session, user_id: int) -> int:
@@ -115,6 +116,7 @@ def choose_language(session: Session, user_id: int, language: str | None, *, lan
     """Use case: the person's own choice of the language their screens speak (None: the browser's).
     Setting a value is its own replay: a retry sets the same value again and nothing else changes."""
     if language is not None and language not in languages:
-        raise ValidationFailed(f"Pick a language from the list ({', '.join(languages.values())}). Nothing was changed.")
+        raise ValidationFailed(N_("Pick a language from the list (%(languages)s). Nothing was changed."),
+                               languages=", ".join(languages.values()))
     with unit_of_work(session):
         session.execute(update(User).where(User.id == user_id).values(locale=language))

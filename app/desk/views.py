@@ -33,7 +33,7 @@ from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
 from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.queries import setting
-from app.web.i18n import EXCEPTION_NAMES, REFUND_NAMES, RESOLUTION_NAMES, STATE_NAMES
+from app.web.i18n import EXCEPTION_NAMES, REFUND_NAMES, RESOLUTION_NAMES, STATE_NAMES, spoken
 from app.web import as_id, actor, form_ids, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -538,7 +538,7 @@ def rules_preview() -> Response:
         edited = desk_rules.validate_drafts(db.session, drafts)
     except desk_rules.RulesInvalid as exc:
         return render("desk/rules.html", "desk/_rules_editor.html", status=422,
-                      **_rules_context(drafts, errors=exc.errors, general=[exc.message, *exc.general],
+                      **_rules_context(drafts, errors=exc.errors, general=[spoken(exc), *exc.general],
                                        base_version=form_int("base_version") or 0, preview_n=n,
                                        note=request.form.get("note", "")))
     result = desk_rules.preview_rules(db.session, actor(), edited, n)
@@ -558,7 +558,7 @@ def rules_save() -> Response:
     except desk_rules.RulesInvalid as exc:
         db.session.rollback()
         return render("desk/rules.html", "desk/_rules_editor.html", status=422,
-                      **_rules_context(drafts, errors=exc.errors, general=[exc.message, *exc.general], base_version=base,
+                      **_rules_context(drafts, errors=exc.errors, general=[spoken(exc), *exc.general], base_version=base,
                                        note=request.form.get("note", "")))
     result = desk_rules.save_rules(db.session, actor(), rules=edited, note=request.form.get("note"), base_version=base,
                            idempotency_key=request.form.get("key"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -21,7 +22,7 @@ from app.home.queries import Place
 from app.receiving.views import current_warehouse_id
 from app.auth.services import choose_language
 from app.web import actor, as_id, form_int, is_htmx, render, require, safe_next
-from app.web.i18n import LANGUAGES
+from app.web.i18n import LANGUAGES, spoken
 
 bp = Blueprint("home", __name__)
 
@@ -92,10 +93,10 @@ def choose_warehouse() -> Response:
     except DomainError as exc:
         if is_htmx():
             raise
-        flash(exc.message, "error")
+        flash(spoken(exc), "error")
         return redirect(back, code=303)  # type: ignore[return-value]
     session["warehouse_id"] = place.id
-    flash(f"You are working at {place.code} · {place.name}.", "success")
+    flash(gettext("You are working at %(code)s · %(name)s.", code=place.code, name=place.name), "success")
     return redirect(back, code=303)  # type: ignore[return-value]
 
 
@@ -107,5 +108,5 @@ def choose_language_view() -> Response:
     try:
         choose_language(db.session, current_user.id, request.form.get("language") or None, languages=LANGUAGES)
     except DomainError as exc:
-        flash(exc.message, "error")
+        flash(spoken(exc), "error")
     return redirect(back, code=303)  # type: ignore[return-value]

@@ -40,6 +40,7 @@ from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row
 from app.rows import write
+from app.words import N_
 
 DEFAULT_TIMEOUT = 5.0
 Sender = Callable[..., None]
@@ -67,16 +68,16 @@ def labelled_unit(session: Session, actor: Actor, unit_id: int) -> ReturnUnit:
 def check_kind(kind: str | None) -> str:
     """Return a valid label kind or refuse with a message naming the choices."""
     if kind not in LABEL_KINDS:
-        raise ValidationFailed("Unknown label kind: choose an LPN label or a SKU (product) label.")
+        raise ValidationFailed(N_("Unknown label kind: choose an LPN label or a SKU (product) label."))
     return kind  # type: ignore[return-value]
 
 
 def check_stock(stock: str | None, *, thermal: bool = False) -> str:
     """Return a valid stock key; ``thermal`` refuses the A4 sheet (ZPL is for thermal rolls)."""
     if stock not in STOCKS:
-        raise ValidationFailed("Unknown label size: choose 4x6, 2x1 or A4.")
+        raise ValidationFailed(N_("Unknown label size: choose 4x6, 2x1 or A4."))
     if thermal and not STOCKS[stock].is_thermal:
-        raise ValidationFailed("A4 sheets print from the browser; ZPL is for 4x6 and 2x1 thermal labels.")
+        raise ValidationFailed(N_("A4 sheets print from the browser; ZPL is for 4x6 and 2x1 thermal labels."))
     return stock  # type: ignore[return-value]
 
 
@@ -199,11 +200,12 @@ def _check_reason(session: Session, unit: ReturnUnit, content: LabelContent, rea
     """Decide reprint or first print; a reprint needs a reason of at most 200 characters."""
     text = clean_text(reason) or None
     if text is not None and len(text) > MAX_REASON_LENGTH:
-        raise ValidationFailed(f"Keep the reprint reason under {MAX_REASON_LENGTH} characters.")
+        raise ValidationFailed(N_("Keep the reprint reason under %(num)s characters."), num=MAX_REASON_LENGTH)
     reprint = previous_prints(session, unit.id, content.kind, content.barcode_value) > 0
     if reprint and text is None:
         what = "LPN" if content.kind == "lpn" else "SKU"
-        raise ValidationFailed(f"The {what} label of {unit.lpn} was printed before: choose a reason for the reprint.")
+        raise ValidationFailed(N_("The %(what)s label of %(lpn)s was printed before: choose a reason for the reprint."),
+                               what=what, lpn=unit.lpn)
     return reprint, text
 
 
@@ -211,12 +213,12 @@ def _lock_visible(session: Session, actor: Actor, unit_id: int) -> ReturnUnit:
     """Lock the unit's row (so two first prints queue), then read it as its label shows it, fresh,
     if the actor may see it."""
     if not actor.can("print_labels"):
-        raise NotPermitted("You are not allowed to print labels.")
+        raise NotPermitted(N_("You are not allowed to print labels."))
     lock_unit(session, unit_id)
     unit = session.scalars(scope_units(select(ReturnUnit).where(ReturnUnit.id == unit_id).options(*UNIT_PLACE), actor)
                            .execution_options(populate_existing=True)).first()
     if unit is None:
-        raise NotFound("No such unit.")
+        raise NotFound(N_("No such unit."))
     return unit
 
 
@@ -280,7 +282,7 @@ def record_print(session: Session, actor: Actor, *, unit_id: int, kind: str, sto
     """
     check_kind(kind)
     if channel not in ("browser", "zpl_download"):
-        raise ValidationFailed("Unknown print channel.")
+        raise ValidationFailed(N_("Unknown print channel."))
     check_stock(stock, thermal=channel == "zpl_download")
     params = {"unit_id": unit_id, "kind": kind, "stock": stock, "channel": channel, "reason": reason}
 
@@ -365,7 +367,7 @@ def get_printer(session: Session, actor: Actor, printer_id: int | None) -> Print
     printer = session.get(Printer, printer_id) if isinstance(printer_id, int) else None
     if printer is None or not printer.active or printer.warehouse_id not in {
             w.id for w in visible_warehouses(session, actor)}:
-        raise NotFound("No such printer, or it was switched off by an admin. Choose another printer.")
+        raise NotFound(N_("No such printer, or it was switched off by an admin. Choose another printer."))
     return printer
 
 
@@ -375,27 +377,27 @@ def save_printer(session: Session, actor: Actor, *, printer_id: int | None, name
     """Use case (admin): add a printer, or change or deactivate one; audited, idempotent. Its host
     must be on an allowed network (`networks`, default the private LAN ranges)."""
     if not actor.can("admin"):
-        raise NotPermitted("Only an admin may set up printers.")
+        raise NotPermitted(N_("Only an admin may set up printers."))
     name, host = clean_text(name), (host or "").strip()
     if not name or len(name) > 80:
-        raise ValidationFailed("Give the printer a name of 1 to 80 characters.")
+        raise ValidationFailed(N_("Give the printer a name of 1 to 80 characters."))
     try:
         check_address(host, port, networks or PrinterNetworks.default())
     except PrinterError as exc:
         raise ValidationFailed(f"{exc.message}.") from exc
     if stock not in PRINTER_STOCKS:
-        raise ValidationFailed("Choose the label stock loaded in the printer: 4x6 or 2x1.")
+        raise ValidationFailed(N_("Choose the label stock loaded in the printer: 4x6 or 2x1."))
     params = {"printer_id": printer_id, "name": name, "warehouse_id": warehouse_id, "host": host, "port": port,
               "stock": stock, "active": bool(active)}
 
     def work() -> PrinterSaved:
         warehouse = session.get(Warehouse, warehouse_id)
         if warehouse is None:
-            raise ValidationFailed("Choose a warehouse.")
+            raise ValidationFailed(N_("Choose a warehouse."))
         printer = (session.get(Printer, printer_id, with_for_update=True, populate_existing=True)
                    if printer_id is not None else Printer())
         if printer is None:
-            raise NotFound("No such printer.")
+            raise NotFound(N_("No such printer."))
         clash = session.scalar(select(Printer.id).where(Printer.warehouse_id == warehouse_id, Printer.name == name,
                                                          Printer.id != (printer_id or 0)))
         if clash is not None:

@@ -41,6 +41,7 @@ from app.labels.models import Printer
 from app.ledger.models import ReturnUnit
 from app.labels.printer import PrinterNetworks
 from app.web import actor, is_htmx, new_key, render, require
+from app.web.i18n import spoken
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
@@ -213,7 +214,7 @@ def record_browser_print(unit_id: int) -> Response:
                               idempotency_key=_namespaced("browser", request.form.get("idempotency_key")))
     except ValidationFailed as exc:
         db.session.rollback()
-        return _print_page(unit, stock, kind, status=exc.status_code, error=exc.message)
+        return _print_page(unit, stock, kind, status=exc.status_code, error=spoken(exc))
     flash(f"Label {unit.lpn} recorded as printed. If the print dialog did not open, use your browser's Print.", "success")
     return redirect(url_for("labels.print_page", unit_id=unit.id, stock=stock, kind=kind, start=start, next=nxt,
                             autoprint=1), code=303)
@@ -282,7 +283,7 @@ def send(unit_id: int) -> Response:
         if isinstance(exc, NotPermitted):
             raise
         return render("labels/unit.html", "labels/_print_actions.html", status=exc.status_code, unit=unit,
-                      label_error=exc.message, trigger={"dockhand:error": {"message": exc.message}})
+                      label_error=spoken(exc), trigger={"dockhand:error": {"message": spoken(exc)}})
     what = "LPN label" if result.kind == "lpn" else "SKU label"
     again = " (already sent: this tap was a repeat)" if result.replayed else ""
     message = f"{what} {result.barcode_value} sent to {result.printer}{again}."
@@ -382,7 +383,7 @@ def printers() -> Response:
             return redirect(url_for("labels.printers"), code=303)
         except DomainError as exc:
             db.session.rollback()
-            status, error = exc.status_code, exc.message
+            status, error = exc.status_code, spoken(exc)
     return render("labels/printers.html", form=form, error=error, status=status, stocks=STOCKS,
                   printers=services.list_printers(db.session, actor(), include_inactive=True))
 
@@ -403,7 +404,7 @@ def edit_printer(printer_id: int) -> Response:
             return redirect(url_for("labels.printers"), code=303)
         except DomainError as exc:
             db.session.rollback()
-            status, error = exc.status_code, exc.message
+            status, error = exc.status_code, spoken(exc)
     return render("labels/printer_edit.html", form=form, printer=printer, error=error, status=status)
 
 

@@ -22,6 +22,7 @@ from app.db import unit_of_work, utcnow
 from app.rows import Insert, insert_row
 from app.errors import Conflict, IdempotencyKeyReused, StaleVersion, ValidationFailed
 from app.ledger.models import IdempotencyRecord
+from app.words import N_
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9._:\-]{8,100}$")
 
@@ -81,13 +82,13 @@ def fingerprint(operation: str, params: dict[str, Any]) -> str:
 def check_key(key: str | None) -> str:
     """Refuse a missing or malformed idempotency key with a clear message."""
     if not key or not _KEY_RE.match(key):
-        raise ValidationFailed("This action needs an idempotency key (8-100 letters, digits, '.', '_', ':' or '-'). Reload the page and try again.")
+        raise ValidationFailed(N_("This action needs an idempotency key (8-100 letters, digits, '.', '_', ':' or '-'). Reload the page and try again."))
     return key
 
 
 def _replay(record: IdempotencyRecord, actor: Actor, operation: str, fp: str, result_type: type[R]) -> R:
     if record.operation != operation or record.fingerprint != fp or record.actor_id != actor.id:
-        raise IdempotencyKeyReused("This request key was already used for a different action. Reload the page and try again.")
+        raise IdempotencyKeyReused(N_("This request key was already used for a different action. Reload the page and try again."))
     return rebuilt(result_type, record.result)
 
 
@@ -214,18 +215,18 @@ def run_idempotent(session: Session, actor: Actor, key: str | None, operation: s
             if not _claim(session, actor, key, operation, fp):
                 existing = session.get(IdempotencyRecord, key, populate_existing=True)
                 if existing is None:  # the key's row vanished between the two statements
-                    raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.")
+                    raise Conflict(N_("Somebody else did this at the same moment. Nothing was changed: look again."))
                 return _replay(existing, actor, operation, fp, result_type)
             result = _checked(work(), result_type)
             session.execute(_record_result_statement(), {"claimed_key": key, "result": stored(result)})
     except StaleDataError as exc:
-        raise StaleVersion("Somebody else changed this at the same moment. Nothing was changed: look again.") from exc
+        raise StaleVersion(N_("Somebody else changed this at the same moment. Nothing was changed: look again.")) from exc
     except IntegrityError as exc:
         # Somebody raced us with the same key and committed first: replay theirs.
         winner = session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == key)).first()
         if winner is None:
             # A uniqueness rule of the schema refused a duplicate (e.g. a second refund trigger).
-            raise Conflict("Somebody else did this at the same moment. Nothing was changed: look again.") from exc
+            raise Conflict(N_("Somebody else did this at the same moment. Nothing was changed: look again.")) from exc
         replayed = _replay(winner, actor, operation, fp, result_type)
         session.rollback()
         return replayed

@@ -10,6 +10,7 @@ from app.auth.roles import Actor
 from app.auth.scoping import Scope, scope_of, visible
 from app.errors import NotFound
 from app.orders.models import CarrierTracking, Order, Rma
+from app.words import N_
 
 def scope_rmas(stmt: Select, actor: Actor | Scope) -> Select:
     """Limit a select over Rma to the returns the actor may see (app.auth.scoping)."""
@@ -25,7 +26,7 @@ def load_rma(session: Session, actor: Actor, rma_id: int) -> Rma:
     return rma
 
 
-HOW_FOUND = {1: "RMA number", 2: "tracking number", 3: "order number"}
+HOW_FOUND = {1: N_("RMA number"), 2: N_("tracking number"), 3: N_("order number")}
 
 
 def find_return(session: Session, actor: Actor, code: str) -> tuple[int, str] | None:

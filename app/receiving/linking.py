@@ -32,6 +32,7 @@ from app.receiving.services import Missing, close_return
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger
 from app.rows import Row, allocate_ids, expire, update_row, write
+from app.words import N_
 
 LATE = "linked to its return after its disposition"
 
@@ -64,24 +65,24 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
     exception is resolved and audited.
     """
     if not actor.can("resolve_exceptions"):
-        raise NotPermitted("Only a supervisor may resolve exceptions.")
+        raise NotPermitted(N_("Only a supervisor may resolve exceptions."))
     reason = require_reason(reason)
     code = (rma_code or "").strip()
     if not code:
-        raise ValidationFailed("Enter the RMA number, tracking number or order number of the return.")
+        raise ValidationFailed(N_("Enter the RMA number, tracking number or order number of the return."))
 
     def work() -> ParcelLinked:
         exc = lock_exception(session, actor, exception_id, expected_version)
         if exc.type != "unidentified_parcel" or exc.parcel_id is None:
-            raise ValidationFailed("Only an unidentified parcel can be linked to a return.")
+            raise ValidationFailed(N_("Only an unidentified parcel can be linked to a return."))
         parcels = Parcel.__table__
         parcel = session.execute(select(parcels.c.id, parcels.c.rma_id, parcels.c.status, parcels.c.warehouse_id)
                                  .where(parcels.c.id == exc.parcel_id).with_for_update(of=parcels)).one()
         if parcel.rma_id is not None:
-            raise Conflict("This parcel is already linked to a return.")
+            raise Conflict(N_("This parcel is already linked to a return."))
         found = find_return(session, actor, code)
         if found is None:
-            raise ValidationFailed(f"No return matches '{code}'. Check the number and try again.")
+            raise ValidationFailed(N_("No return matches '%(code)s'. Check the number and try again."), code=code)
         # the return's row, locked and read afresh: scans into its other parcels fill the same lines
         rmas, orders = Rma.__table__, Order.__table__
         rma = session.execute(select(rmas.c.id, rmas.c.number, rmas.c.status, rmas.c.merchant_id, rmas.c.order_id,
@@ -89,7 +90,7 @@ def link_parcel_to_rma(session: Session, actor: Actor, *, exception_id: int, rma
                               .select_from(rmas.outerjoin(orders, orders.c.id == rmas.c.order_id))
                               .where(rmas.c.id == found[0]).with_for_update(of=rmas)).one()
         if rma.status == "cancelled":
-            raise Conflict(f"Return {rma.number} was cancelled: it cannot take a parcel.")
+            raise Conflict(N_("Return %(number)s was cancelled: it cannot take a parcel."), number=rma.number)
         # the units' open serial mismatches before the units, as confirm_serial_fraud takes them
         mismatches = _open_serial_mismatches(session, parcel.id)
         units_table = ReturnUnit.__table__

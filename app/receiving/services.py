@@ -4,7 +4,7 @@ Each use case is one transaction (run_idempotent) that takes its locks, decides 
 app.receiving.domain's rules and writes through the one writer of each concept."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -40,6 +40,7 @@ from app.receiving.scan import ParsedScan, as_parsed, parse_scan
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger
 from app.rows import Row, allocate_ids, expire, insert_row, next_id, update_row, write
+from app.words import N_
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,13 @@ class ParcelClosed(Result):
     blind: bool = False  # a parcel of no return: nothing was expected
 
 
+# What the scan screen says when a parcel opens, by how its label was found (app.orders.queries.HOW_FOUND).
+PARCEL_MATCHED = {"RMA number": N_("Parcel %(code)s: matched by RMA number. Scan the items."),
+                  "tracking number": N_("Parcel %(code)s: matched by tracking number. Scan the items."),
+                  "order number": N_("Parcel %(code)s: matched by order number. Scan the items.")}
+PARCEL_JOINED = N_("Parcel %(code)s: joined the parcel another worker opened. Scan the items.")
+
+
 @dataclass(frozen=True)
 class ScanOutcome:
     """What one scan on the handheld did.
@@ -121,7 +129,8 @@ class ScanOutcome:
     code: str
     parcel_id: int | None = None
     unit_id: int | None = None
-    message: str = ""
+    message: str = ""  # English, with `%(name)s` for each of `figures`: the screen translates it
+    figures: dict[str, str] = field(default_factory=dict)
     pending_product_id: int | None = None
     opened: OpenedParcel | None = None
     received: ItemReceived | None = None
@@ -152,34 +161,35 @@ def _scan(session: Session, actor: Actor, parsed: ParsedScan, parcel_id: int | N
         return ScanOutcome("unit", found.code, unit_id=found.unit_id)
     if found.kind == "rma":
         if warehouse_id is None:
-            raise ValidationFailed("Pick your warehouse first.")
+            raise ValidationFailed(N_("Pick your warehouse first."))
         opened = open_parcel(session, actor, code=parsed.raw, warehouse_id=warehouse_id,
                              idempotency_key=idempotency_key, found=(found.rma_id, found.via))
-        note = "joined the parcel another worker opened" if opened.joined else f"matched by {found.via}"
+        message = PARCEL_JOINED if opened.joined else PARCEL_MATCHED.get(found.via, PARCEL_MATCHED["RMA number"])
         return ScanOutcome("parcel", found.code, parcel_id=opened.parcel_id, opened=opened,
-                           message=f"Parcel {found.code}: {note}. Scan the items.")
+                           message=message, figures={"code": found.code})
     if found.kind == "product":
         if parcel is None:
-            raise ValidationFailed("Scan the parcel label (RMA, tracking or order number) before its items.")
+            raise ValidationFailed(N_("Scan the parcel label (RMA, tracking or order number) before its items."))
         product = found.product or product_by_id(session, found.product_id)
         if product.serial_tracked and not found.serial:
             return ScanOutcome("serial_needed", found.code, parcel_id=parcel.id, pending_product_id=product.id,
-                               message=f"{product.sku} is serial-tracked: scan its serial number.")
+                               message=N_("%(sku)s is serial-tracked: scan its serial number."), figures={"sku": product.sku})
         received = _receive(session, actor, parcel_id=parcel.id, product_id=product.id, serial=found.serial,
                             lot=found.lot, idempotency_key=idempotency_key, locked=locked)
         return ScanOutcome("received", found.code, parcel_id=parcel.id, received=received)
     if found.kind == "location":
-        raise ValidationFailed("That is a location label. Scan a parcel or an item.")
+        raise ValidationFailed(N_("That is a location label. Scan a parcel or an item."))
     if parcel is None:
         return ScanOutcome("unknown_parcel", found.code or parsed.raw[:64])
-    raise ValidationFailed(f"Unknown code '{found.code[:64]}'. Try another barcode on the item, or type the SKU.")
+    raise ValidationFailed(N_("Unknown code '%(code)s'. Try another barcode on the item, or type the SKU."),
+                           code=found.code[:64])
 
 
 def _serial_of(session: Session, actor: Actor, parsed: ParsedScan, parcel: ParcelRef, known: KnownProduct | None,
                product_id: int, idempotency_key: str | None) -> ScanOutcome:
     """The scan after a serial-tracked product: its serial (or CANCEL)."""
     if parsed.raw.upper() in ("", "CANCEL"):
-        return ScanOutcome("serial_cancelled", parsed.raw, parcel_id=parcel.id, message="Serial entry cancelled.")
+        return ScanOutcome("serial_cancelled", parsed.raw, parcel_id=parcel.id, message=N_("Serial entry cancelled."))
     if parsed.kind_hint in ("lpn", "location"):
         raise ValidationFailed("That is not a serial number. Scan the item's serial, or scan CANCEL.")
     if not parsed.serial:
@@ -203,10 +213,10 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
     key's record and the new parcel's id; then one write of the parcel, the return's status, the
     audit entry, the outbox event and the record."""
     if not actor.can("receive"):
-        raise NotPermitted("You may not receive parcels.")
+        raise NotPermitted(N_("You may not receive parcels."))
     code = parse_scan(code or "").raw
     if not code:
-        raise ValidationFailed("Scan the parcel's label.")
+        raise ValidationFailed(N_("Scan the parcel's label."))
 
     def work(claim: LateClaim[OpenedParcel]) -> OpenedParcel:
         rma_found = found if found is not None else find_return(session, actor, code)
@@ -222,11 +232,12 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
             return replay
         _check_warehouse_row(actor, rma.warehouse_known, rma.warehouse_partner_org_id)
         if rma.status in ("closed", "cancelled"):
-            raise Conflict(f"Return {rma.number} is {rma.status}: it was already received. Ask a supervisor.")
+            raise Conflict(N_("Return %(number)s is %(status)s: it was already received. Ask a supervisor."),
+                           number=rma.number, status=rma.status)
         if rma.warehouse_id != warehouse_id and actor.is_partner:
-            raise NotPermitted("That return is for another warehouse.")
+            raise NotPermitted(N_("That return is for another warehouse."))
         if not serves_merchant(session, actor, rma.merchant_id):  # `found` came from the caller
-            raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind parcel.")
+            raise ValidationFailed(N_("No return matches '%(code)s'. Check the label, or start a blind parcel."), code=code)
         if now.open_parcel_id is not None:
             result = OpenedParcel(now.open_parcel_id, rma.id, blind=False, joined=True)
             write(session, [claim.record(result)])
@@ -259,7 +270,7 @@ def _open_blind_parcel(session: Session, actor: Actor, claim: LateClaim[OpenedPa
         return replay
     _check_warehouse(session, actor, warehouse_id)
     if not blind:
-        raise ValidationFailed(f"No return matches '{code}'. Check the label, or start a blind parcel.")
+        raise ValidationFailed(N_("No return matches '%(code)s'. Check the label, or start a blind parcel."), code=code)
     (parcel_id,), (exception_id,) = allocate_ids(session, Parcel, 1), allocate_ids(session, ReturnException, 1)
     result = OpenedParcel(parcel_id, None, blind=True, joined=False)
     write(session, [
@@ -282,9 +293,9 @@ def _check_warehouse(session: Session, actor: Actor, warehouse_id: int) -> None:
 def _check_warehouse_row(actor: Actor, known: bool, partner_org_id: int | None) -> None:
     """_check_warehouse's rule on what was read of the warehouse: whether it is there, who runs it."""
     if not known:
-        raise ValidationFailed("Pick your warehouse first.")
+        raise ValidationFailed(N_("Pick your warehouse first."))
     if actor.is_partner and partner_org_id != actor.partner_org_id:
-        raise NotPermitted("You do not work at that warehouse.")
+        raise NotPermitted(N_("You do not work at that warehouse."))
 
 
 @lru_cache(maxsize=1)
@@ -491,7 +502,7 @@ def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_
     that waited for it sees its winner's record); the lines with their counts; then one write of
     the updates, the outbox event, the audit entry and the record."""
     if not actor.can("receive"):
-        raise NotPermitted("You may not receive parcels.")
+        raise NotPermitted(N_("You may not receive parcels."))
 
     def work(claim: LateClaim[ParcelClosed]) -> ParcelClosed:
         parcel = lock_parcel(session, actor, parcel_id)  # the return first: no scan is half-way through it
@@ -500,7 +511,7 @@ def close_parcel(session: Session, actor: Actor, *, parcel_id: int, idempotency_
         if (replay := claim.replayed(head)) is not None:
             return replay
         if head.status != "open":
-            raise Conflict("This parcel was already closed.")
+            raise Conflict(N_("This parcel was already closed."))
         now, missing, rows = utcnow(), (), []
         # The return's other parcel (a second box, a blind parcel linked to it) may still be open:
         # what is still expected is missing only when the return's last open parcel closes.
@@ -588,19 +599,19 @@ def report_box_problem(session: Session, actor: Actor, *, parcel_id: int, proble
     carrier claim and the desk need them) and the worker's note. The parcel stays open: what is in
     a damaged box is still scanned. A retried report (same key) opens nothing twice."""
     if not actor.can("receive"):
-        raise NotPermitted("You may not receive parcels.")
+        raise NotPermitted(N_("You may not receive parcels."))
     if problem not in BOX_PROBLEMS:
-        raise ValidationFailed("Say what is wrong with the box: it is empty, or it was damaged in transit.")
+        raise ValidationFailed(N_("Say what is wrong with the box: it is empty, or it was damaged in transit."))
     note = " ".join((note or "").split())[:500] or None
     if not photos:
-        raise ValidationFailed("Take a photo of the box first: the carrier claim and the desk need it.")
+        raise ValidationFailed(N_("Take a photo of the box first: the carrier claim and the desk need it."))
     shots = processed_photos(photos, max_bytes=max_bytes)
     created: list[str] = []
 
     def work() -> BoxProblemReported:
         parcel = lock_parcel(session, actor, parcel_id)
         if session.scalar(select(Parcel.status).where(Parcel.id == parcel.id)) != "open":
-            raise Conflict("This parcel is closed: report a problem with its box while it is open.")
+            raise Conflict(N_("This parcel is closed: report a problem with its box while it is open."))
         (exception_id,) = allocate_ids(session, ReturnException, 1)
         photo_ids = allocate_ids(session, Photo, len(shots))
         keep_photo_files(session, store, shots, created)
@@ -645,7 +656,7 @@ def lock_parcel(session: Session, actor: Actor, parcel_id: int) -> ParcelLock:
     savepoint.rollback()
     row = session.execute(_lock_parcel_statement(scope, blind=False), params).first() if row else None
     if row is None:
-        raise NotFound("No such parcel.")
+        raise NotFound(N_("No such parcel."))
     return ParcelLock(*row)
 
 

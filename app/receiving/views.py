@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from app.db import db
+from app.words import N_
 from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
 from app.exceptions.domain import BOX_PROBLEMS
@@ -95,7 +97,7 @@ def choose_warehouse() -> Response:
     wid = form_int("warehouse_id")
     visible = queries.visible_warehouse(db.session, actor(), wid)
     if visible is None:
-        raise ValidationFailed("Pick one of your warehouses.")
+        raise ValidationFailed(N_("Pick one of your warehouses."))
     session["warehouse_id"] = visible
     back = safe_next(request.form.get("next"))
     if back is not None:  # a plain form from another screen (the queue's picker) goes back there
@@ -121,16 +123,21 @@ def scan() -> Response:
     session.pop("pending_product_id", None)
     if outcome.kind == "serial_needed":
         session["pending_product_id"] = outcome.pending_product_id
-        return _work(feedback="ok", prompt={"text": outcome.message})
+        return _work(feedback="ok", prompt={"text": said(outcome)})
     if outcome.kind == "serial_cancelled":
-        return _work(feedback="ok", result={"kind": "info", "text": outcome.message})
+        return _work(feedback="ok", result={"kind": "info", "text": said(outcome)})
     if outcome.kind == "parcel":
         session["parcel_id"] = outcome.parcel_id
         assert outcome.opened is not None
-        return _work(feedback="ok", result={"kind": "parcel", "text": outcome.message},
+        return _work(feedback="ok", result={"kind": "parcel", "text": said(outcome)},
                      just_opened=not outcome.opened.joined and not outcome.opened.replayed)
     assert outcome.kind == "received" and outcome.received is not None
     return _received(outcome.parcel_id, outcome.received)
+
+
+def said(outcome: services.ScanOutcome) -> str:
+    """What a scan's outcome says, in the worker's language."""
+    return gettext(outcome.message, **outcome.figures) if outcome.figures else gettext(outcome.message)
 
 
 def _received(parcel_id: int | None, result: services.ItemReceived) -> Response:
@@ -173,7 +180,7 @@ def blind() -> Response:
     result = services.open_parcel(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
                              idempotency_key=request.form.get("key"), blind=True)
     session["parcel_id"] = result.parcel_id
-    return _work(feedback="ok", result={"kind": "parcel", "text": "Blind parcel opened: a supervisor will identify it. Scan the items."})
+    return _work(feedback="ok", result={"kind": "parcel", "text": gettext("Blind parcel opened: a supervisor will identify it. Scan the items.")})
 
 
 @bp.post("/close")
@@ -227,7 +234,8 @@ def next_unit() -> Response:
     wid = current_warehouse_id()
     unit_id = next_unit_id(db.session, actor(), wid) if wid else None
     if unit_id is None:
-        flash("Nothing waits for inspection here." if wid else "Pick your warehouse first.", "success" if wid else "error")
+        flash(gettext("Nothing waits for inspection here.") if wid else gettext("Pick your warehouse first."),
+              "success" if wid else "error")
         return redirect(url_for("receiving.queue_page"))  # type: ignore[return-value]
     return redirect(url_for("receiving.unit_page", unit_id=unit_id))  # type: ignore[return-value]
 

@@ -10,6 +10,7 @@ from app.db import db
 from app.signin.forms import LoginForm
 from app.home.views import start_url
 from app.web import safe_next
+from app.web.i18n import spoken
 
 bp = Blueprint("signin", __name__)
 
@@ -33,7 +34,7 @@ def login() -> Response | tuple[str, int]:
             user = sign_in(db.session, form.username.data, form.password.data, address=request.remote_addr or "",
                            remember=bool(form.remember.data), policy=policy)
         except TooManyAttempts as exc:
-            error, status = exc.message, exc.status_code
+            error, status = spoken(exc), exc.status_code
         else:
             if user is not None:
                 session.clear()  # a fresh session: nothing (CSRF secret included) survives from before sign-in

@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, Response, abort, flash, g, make_response, redirect, render_template, request
+from flask_babel import gettext
 from flask_login import AnonymousUserMixin, current_user, login_required, login_url
 from sqlalchemy.exc import SQLAlchemyError
 from flask_wtf.csrf import CSRFError
@@ -17,6 +18,8 @@ from app.auth.roles import Actor
 from app.connections import database_unavailable
 from app.db import db, end_transaction
 from app.errors import DomainError, IdempotencyKeyReused
+from app.web.i18n import spoken
+from app.words import N_
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,10 +27,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # What a person sees when an answer went wrong. The action may have been saved before the answer
 # was lost: handhelds and the desk send it again with the same key (static/dockhand.js), and a
 # saved action answers its first result again, so the message says it is being checked.
-UNAVAILABLE = ("Dockhand cannot reach its database just now. What you sent is being checked: "
-               "it is sent again by itself, and saved once.")
-SERVER_ERROR = ("Something went wrong on our side. If you were saving something, check whether it was "
-                "saved before you do it again.")
+UNAVAILABLE = N_("Dockhand cannot reach its database just now. What you sent is being checked: "
+                 "it is sent again by itself, and saved once.")
+SERVER_ERROR = N_("Something went wrong on our side. If you were saving something, check whether it was "
+                  "saved before you do it again.")
 RETRY_AFTER_SECONDS = 2
 
 # Scripts only from Dockhand's own files (no inline script, no eval; WebAssembly compiled, for the
@@ -185,8 +188,8 @@ def register_web(app: Flask) -> None:
         silently): it is refused before any view sees it, whatever the field."""
         if "\x00" in request.path or any("\x00" in key or "\x00" in value
                                           for key, value in request.values.items(multi=True)):
-            return error_response("That text holds a NUL character (\\0), which is not accepted. "
-                                  "Scan or type it again.", 400)
+            return error_response(gettext("That text holds a NUL character (\\0), which is not accepted. "
+                                          "Scan or type it again."), 400)
         return None
 
     @login_manager.unauthorized_handler
@@ -194,8 +197,8 @@ def register_web(app: Flask) -> None:
         """Not signed in (or the session was ended): a page goes to the sign-in form; an htmx or
         scan request gets a 401 that says so, so a handheld keeps what it was sending."""
         if request.headers.get("HX-Request") == "true":
-            resp = error_response("You are signed out. Sign in again to go on: scans waiting on this "
-                                  "device are kept.", 401)
+            resp = error_response(gettext("You are signed out. Sign in again to go on: scans waiting on this "
+                                          "device are kept."), 401)
             resp.headers["X-Dockhand-Session"] = "signed-out"
             return resp
         flash(login_manager.login_message, login_manager.login_message_category)
@@ -204,7 +207,7 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:
         end_transaction(db.session)
-        status, message = exc.status_code, exc.message
+        status, message = exc.status_code, (exc.message if is_api() else spoken(exc))
         if is_api() and isinstance(exc, IdempotencyKeyReused):
             # The API's contract: the same Idempotency-Key with another body is unprocessable.
             status, message = 422, ("This Idempotency-Key was already used for a different request: send a new key "
@@ -214,7 +217,7 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:
         end_transaction(db.session)
-        resp = error_response("Your session expired or the form was stale. Reload the page and try again.", 400)
+        resp = error_response(gettext("Your session expired or the form was stale. Reload the page and try again."), 400)
         resp.headers["X-Dockhand-Session"] = "stale"
         return resp
 
@@ -222,10 +225,10 @@ def register_web(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response:
         end_transaction(db.session)
         messages = {
-            403: "You are not allowed to do that.",
-            404: "Nothing here. Check the code or go back.",
-            405: "That action is not available here.",
-            413: "That file is too large.",
+            403: gettext("You are not allowed to do that."),
+            404: gettext("Nothing here. Check the code or go back."),
+            405: gettext("That action is not available here."),
+            413: gettext("That file is too large."),
         }
         if is_api():  # the client is a program: werkzeug's description says what was wrong with the request
             return error_response(exc.description or "Request refused.", exc.code or 500)
@@ -242,11 +245,11 @@ def register_web(app: Flask) -> None:
             if "_login_user" not in g:  # the error page must not need the database to show who is signed in
                 g._login_user = AnonymousUserMixin()
             log.warning("database unavailable: %s", exc.__class__.__name__, exc_info=True)
-            resp = error_response(UNAVAILABLE, 503)
+            resp = error_response(gettext(UNAVAILABLE), 503)
             resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return resp
         log.exception("unhandled error")
-        return error_response(SERVER_ERROR, 500)
+        return error_response(gettext(SERVER_ERROR), 500)
 
     @app.context_processor
     def inject() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from flask import Flask, request
 from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, gettext, lazy_gettext
 from flask_login import current_user
 
+from app.errors import DomainError
 from app.exceptions.domain import BOX_PROBLEMS
 from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import RESOLUTION_LABELS
@@ -62,8 +63,11 @@ RESOLUTION_NAMES = Translated(RESOLUTION_LABELS)
 
 
 def select_locale() -> str:
-    """The person's profile choice, else the browser's best match, else English."""
+    """The person's profile choice, else the browser's best match, else English. The integration
+    API (its programs read its messages, and its reference is English) always answers in English."""
     try:
+        if request.path.startswith("/api/"):  # app.web.API_PREFIX (app.web imports this module)
+            return DEFAULT
         chosen = getattr(current_user, "locale", None) if current_user.is_authenticated else None
     except RuntimeError:  # outside a request (the command line): English
         return DEFAULT
@@ -101,6 +105,12 @@ def age(seconds: int) -> str:
     if seconds < 86400 * 2:
         return gettext("%(num)s h", num=seconds // 3600)
     return gettext("%(num)s d", num=seconds // 86400)
+
+
+def spoken(exc: DomainError) -> str:
+    """A refusal in the request's language: its English template translated, then its figures put in
+    (a message the catalogue lacks stays English)."""
+    return str(gettext(exc.template, **exc.figures)) if exc.figures else str(gettext(exc.template))
 
 
 def register_i18n(app: Flask) -> None:

@@ -57,7 +57,7 @@ def test_a_language_we_do_not_have_is_refused_and_changes_nothing(client, world,
     client.post("/language", data={"language": "es"})
     resp = client.post("/language", data={"language": "xx\x01" * 50}, follow_redirects=True, headers=ENGLISH)
     assert resp.status_code == 200
-    assert "Pick a language from the list" in resp.get_data(as_text=True)
+    assert "Elige un idioma de la lista (English, Español)" in resp.get_data(as_text=True)  # said in Spanish, chosen before
     assert _locale(session, "worker") == "es"
 
 
@@ -88,3 +88,26 @@ def test_the_desk_speaks_spanish_to_a_supervisor_who_chose_it(client, world, ses
     assert "Liberar a stock" in queue or "Nada en espera" in queue
     found = client.get("/desk/search?q=nothing-like-this", headers=ENGLISH).get_data(as_text=True)
     assert "Nada encontrado para" in found and "Nothing found" not in found
+
+
+def test_a_refusal_on_the_handheld_is_said_in_spanish_and_the_api_keeps_english(client, world, session):
+    login(client, "worker")
+    client.post("/language", data={"language": "es"})
+    # An item's barcode before any parcel: the use case refuses, in English; the worker reads it in Spanish.
+    resp = client.post("/receive/scan", data={"code": "036000291452", "key": "lang-scan-1"},
+                       headers={**ENGLISH, "HX-Request": "true"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "Escanea la etiqueta del paquete (RMA, seguimiento o número de pedido) antes que sus artículos." in text
+    assert "before its items" not in text
+    # A refusal with figures: the figure goes into the Spanish sentence.
+    hx = {**ENGLISH, "HX-Request": "true"}
+    assert client.post("/receive/warehouse", data={"warehouse_id": str(world.wh.id)}, headers=hx).status_code == 200
+    opened = client.post("/receive/scan", data={"code": world.tracking.tracking_number, "key": "lang-open-1"}, headers=hx)
+    assert "encontrado por número de seguimiento. Escanea los artículos." in opened.get_data(as_text=True)
+    resp = client.post("/receive/scan", data={"code": "ZZNOSUCH9", "key": "lang-scan-2"}, headers=hx)
+    assert resp.status_code == 422
+    assert "Código desconocido &#39;ZZNOSUCH9&#39;" in resp.get_data(as_text=True)
+    # The integration API is read by programs against an English reference: never translated.
+    api = client.get("/api/v1/events?cursor=%00", headers=SPANISH)
+    assert api.status_code == 400 and "NUL character" in api.get_json()["detail"]
