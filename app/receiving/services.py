@@ -9,7 +9,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from sqlalchemy import (Boolean, Integer, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null,
+from sqlalchemy import (Boolean, Integer, Select, and_, bindparam, case, cast, exists, false, func, literal, literal_column, null,
                         or_, select, true)
 from sqlalchemy.orm import Session, aliased
 
@@ -513,7 +513,7 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
          .where(serials.c.serial == serial, order_lines.c.product_id == product_id,
                 order_lines.c.order_id.is_distinct_from(bindparam("order_id", type_=Integer())))
          .order_by(serials.c.id.desc()).limit(1).scalar_subquery()
-         if with_serial and not blind else null()).label("elsewhere_line_id"),
+         if with_serial and not blind else cast(null(), Integer())).label("elsewhere_line_id"),
         (select(Order.__table__.c.placed_at).where(Order.__table__.c.id == bindparam("order_id", type_=Integer()))
          .scalar_subquery() if with_serial and not blind else null()).label("order_placed_at"),
         (select(Rma.__table__.c.customer_id).where(Rma.__table__.c.id == rma_id).scalar_subquery()
