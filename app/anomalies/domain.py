@@ -34,10 +34,6 @@ KIND_LABELS = {RETURNED_BEFORE: "Returned before", SWAP: "Possible swap", CUSTOM
 # The states of a unit still in the building and not sellable: a second unit with its serial is refused.
 IN_BUILDING = SERIAL_HELD
 
-# The customer_norm flag's defaults (console settings: app/settings/domain.py).
-DEFAULT_NORM_FACTOR = Decimal("3")
-DEFAULT_NORM_MIN_RETURNS = 3
-
 
 @dataclass(frozen=True)
 class Flag:
@@ -116,12 +112,12 @@ class CustomerFigures:
     merchant_value: Decimal  # the value asked back per returning customer
 
 
-def customer_norm(figures: CustomerFigures, *, factor: Decimal = DEFAULT_NORM_FACTOR,
-                  min_returns: int = DEFAULT_NORM_MIN_RETURNS) -> Flag | None:
+def customer_norm(figures: CustomerFigures, *, factor: Decimal, min_returns: int) -> Flag | None:
     """The `customer_norm` flag: a customer with at least `min_returns` returns (this one counted)
     whose return rate (returns over orders) is more than `factor` times the merchant's, or whose
     returns ask back more than `factor` times the merchant's mean per returning customer. A few
-    returns never flag anyone: one unlucky order is not a pattern."""
+    returns never flag anyone: one unlucky order is not a pattern. Both are console settings
+    (app/settings/domain.py: 3 and 3 unless changed)."""
     if figures.returns < min_returns:
         return None
     rate = Decimal(figures.returns) / Decimal(figures.orders) if figures.orders else Decimal(1)
@@ -134,11 +130,12 @@ def customer_norm(figures: CustomerFigures, *, factor: Decimal = DEFAULT_NORM_FA
                        f"{figures.merchant_value:.2f} per returning customer")
     if not reasons:
         return None
-    words = f"this customer is far above the merchant's norm (more than {factor:g}x): " + "; ".join(reasons)
+    times = f"{factor.normalize():f}"
+    words = f"this customer is far above the merchant's norm (more than {times}x): " + "; ".join(reasons)
     return Flag(CUSTOMER_NORM, words, True,
                 {"returns": figures.returns, "orders": figures.orders, "value": str(figures.value),
                  "merchant_rate": str(figures.merchant_rate), "merchant_value": str(figures.merchant_value),
-                 "factor": str(factor), "min_returns": min_returns})
+                 "factor": times, "min_returns": min_returns})
 
 
 def empty_box(label: str, note: str | None) -> Flag:

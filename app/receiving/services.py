@@ -5,6 +5,7 @@ app.receiving.domain's rules and writes through the one writer of each concept."
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -13,7 +14,8 @@ from sqlalchemy import (Boolean, Integer, Select, and_, bindparam, case, cast, e
                         or_, select, true)
 from sqlalchemy.orm import Session, aliased
 
-from app.anomalies.domain import PriorReturn, Shipment, returned_before, swap
+from app.anomalies.domain import PriorReturn, Shipment, customer_norm, empty_box, returned_before, swap
+from app.anomalies.queries import customer_figures, customer_norm_columns
 from app.anomalies.writer import flag_rows
 from app.auth.roles import Actor
 from app.auth.scoping import Scope, scope_of, serves_merchant
@@ -217,8 +219,9 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
 
     A parcel of a return is opened in three statements, with its key's record (a late claim): the
     return's row locked, with the warehouse; then, after the lock, the return's open parcel, the
-    key's record and the new parcel's id; then one write of the parcel, the return's status, the
-    audit entry, the outbox event and the record."""
+    key's record, the new parcel's id and the customer's figures against the merchant's norm; then
+    one write of the parcel, the return's status, the audit entry, the outbox event, the record and,
+    for a customer far above the norm, the return's `customer_norm` flag (app.anomalies)."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
     code = parse_scan(code or "").raw
@@ -250,7 +253,11 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
             return result
         parcel_id = now.parcel_id
         result = OpenedParcel(parcel_id, rma.id, blind=False, joined=False)
+        figures = customer_figures(now)
+        flag = (customer_norm(figures, factor=Decimal(str(now.norm_factor)), min_returns=int(now.norm_min_returns))
+                if figures else None)
         write(session, [
+            *flag_rows(actor, [flag] if flag else [], unit_id=None, rma_id=rma.id, warehouse_id=warehouse_id),
             insert_row(Parcel, {"id": parcel_id, "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code,
                                 "status": "open", "opened_by_id": actor.id}),
             update_row(Rma, {"id": rma.id}, {"status": "receiving"}),
@@ -324,11 +331,13 @@ def _lock_rma_statement() -> Select:
 @lru_cache(maxsize=2)
 def _after_rma_lock_statement(dialect: str) -> Select:
     """Read after the return's lock: its first open parcel, the key's record and, when neither is
-    there, the id the new parcel gets."""
+    there, the id the new parcel gets; with the customer's figures against the merchant's norm
+    (app.anomalies.queries.customer_norm_columns)."""
     r = Parcel.__table__
     open_parcel = (select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"))
                    .order_by(r.c.id).limit(1).scalar_subquery())
-    one = select(open_parcel.label("open_parcel_id"), *LateClaim.record_columns()).subquery("one")
+    one = select(open_parcel.label("open_parcel_id"), *LateClaim.record_columns(),
+                 *customer_norm_columns(bindparam("rma_id"))).subquery("one")
     fresh = and_(one.c.open_parcel_id.is_(None), one.c.rec_operation.is_(None))
     return select(one, case((fresh, next_id(dialect, r)), else_=null()).label("parcel_id"))
 
@@ -663,7 +672,8 @@ def report_box_problem(session: Session, actor: Actor, *, parcel_id: int, proble
     """Use case: the parcel in hand came empty, or damaged in transit. Opens that exception on the
     parcel (and its return), due by its type's hours, with photos of the box (at least one: the
     carrier claim and the desk need them) and the worker's note. The parcel stays open: what is in
-    a damaged box is still scanned. A retried report (same key) opens nothing twice."""
+    a damaged box is still scanned. An empty box of a return flags the return (app.anomalies): every
+    refund of it waits for a supervisor. A retried report (same key) opens nothing twice."""
     if not actor.can("receive"):
         raise NotPermitted("You may not receive parcels.")
     if problem not in BOX_PROBLEMS:
@@ -686,6 +696,9 @@ def report_box_problem(session: Session, actor: Actor, *, parcel_id: int, proble
                               details={"note": note, "photos": len(shots), "label": parcel.scanned_code})
         rows += [photo_row(actor, pid, shot, store.key_for(shot.sha256), exception_id=exception_id)
                  for pid, shot in zip(photo_ids, shots)]
+        if problem == "empty_box" and parcel.rma_id is not None:  # a blind parcel's return is not known yet
+            rows += flag_rows(actor, [empty_box(parcel.scanned_code, note)], unit_id=None, rma_id=parcel.rma_id,
+                              warehouse_id=parcel.warehouse_id)
         write(session, rows)
         return BoxProblemReported(exception_id, problem, len(shots))
 

@@ -9,6 +9,7 @@ from app.anomalies.domain import (CustomerFigures, PriorReturn, Shipment, custom
                                   returned_before, swap)
 
 T0 = datetime(2026, 10, 1, 9, 30, tzinfo=timezone.utc)
+NORM = {"factor": Decimal(3), "min_returns": 3}  # the console's defaults
 PRIOR = PriorReturn("LP00000042", "available", "RMA-3001", T0)
 
 
@@ -47,24 +48,24 @@ def figures(returns: int, orders: int, value: str, rate: str = "0.10", per_custo
 
 
 def test_a_customer_far_above_the_merchants_return_rate_is_flagged():
-    flag = customer_norm(figures(4, 5, "100"))  # 80 % against 10 %
+    flag = customer_norm(figures(4, 5, "100"), **NORM)  # 80 % against 10 %
     assert flag is not None and flag.holds and flag.kind == "customer_norm"
     assert "4 returns on 5 orders (80%), 8.0x the merchant's 10%" in flag.explanation
     assert "more than 3x" in flag.explanation
 
 
 def test_a_customer_asking_back_far_more_than_the_norm_is_flagged():
-    flag = customer_norm(figures(3, 30, "900"))  # rate 10 %: normal; value 18x
+    flag = customer_norm(figures(3, 30, "900"), **NORM)  # rate 10 %: normal; value 18x
     assert flag is not None and "900.00 asked back, 18.0x the merchant's 50.00 per returning customer" in flag.explanation
     assert "orders (" not in flag.explanation
 
 
 def test_a_customer_within_the_norm_or_with_few_returns_is_not_flagged():
-    assert customer_norm(figures(3, 20, "120")) is None  # 15 % and 120: under 3x
-    assert customer_norm(figures(2, 2, "5000")) is None  # far above, but two returns are not a pattern
-    assert customer_norm(figures(5, 5, "5000"), min_returns=6) is None
-    assert customer_norm(figures(4, 5, "100"), factor=Decimal("10")) is None
-    assert customer_norm(figures(4, 5, "100", rate="0", per_customer="0")) is None  # no norm to compare
+    assert customer_norm(figures(3, 20, "120"), **NORM) is None  # 15 % and 120: under 3x
+    assert customer_norm(figures(2, 2, "5000"), **NORM) is None  # far above, but two returns are not a pattern
+    assert customer_norm(figures(5, 5, "5000"), factor=Decimal(3), min_returns=6) is None
+    assert customer_norm(figures(4, 5, "100"), factor=Decimal("10"), min_returns=3) is None
+    assert customer_norm(figures(4, 5, "100", rate="0", per_customer="0"), **NORM) is None  # no norm to compare
 
 
 def test_an_empty_box_holds_every_refund_of_its_return():
