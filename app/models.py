@@ -1,4 +1,5 @@
 """Import every model so that the metadata (and Alembic) sees the whole schema."""
+from app.anomalies.models import AnomalyFlag
 from app.api.models import ApiKey
 from app.auth.models import SignInFailure, User, UserSession
 from app.catalog.models import Category, Location, Merchant, PartnerOrg, Product, ProductBarcode, SalesChannel, Warehouse, partner_org_merchants
@@ -16,7 +17,7 @@ from app.settings.models import RefundThreshold, Setting
 from app.webhooks.models import FeedPosition, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "ApiKey", "CsvImport", "RefundThreshold", "Setting", "FeedPosition", "WebhookDelivery", "WebhookEndpoint",
+    "AnomalyFlag", "ApiKey", "CsvImport", "RefundThreshold", "Setting", "FeedPosition", "WebhookDelivery", "WebhookEndpoint",
     "AuditEntry", "Balance", "CarrierTracking", "Category", "ChecklistVersion", "Counter", "Customer", "DispositionRule",
     "IdempotencyRecord", "Inspection", "LedgerEntry", "Location", "Merchant", "Order", "OrderLine", "OutboxEvent",
     "PartnerOrg", "Photo", "PrintJob", "Printer", "Product", "ProductBarcode", "Parcel", "ReasonCode", "RefundEvent", "RefundTrigger",

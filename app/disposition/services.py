@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, Text, bindparam, cast, distinct, func, select
 from sqlalchemy.orm import Session
 
+from app.anomalies.queries import holding_flag
 from app.auth.roles import Actor
 from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Location, Product, SalesChannel
@@ -80,7 +81,7 @@ def customer_history(session: Session, customer_id: int | None) -> tuple[int, fl
 @lru_cache(maxsize=4)
 def _facts_statement(lock: bool, screen: bool = False) -> Select:
     """A unit with what the rules look at (its product, channel, line's reason and customer's
-    history) as one plain row; with `lock`, the unit's row lock (a use case's first statement);
+    history, whether an anomaly flag holds its refund: app.anomalies) as one plain row; with `lock`, the unit's row lock (a use case's first statement);
     with `screen`, also what the handheld's unit screen shows (see unit_screen_row), its category's
     current checklist's items included (NULL: it has none)."""
     u, p = ReturnUnit.__table__, Product.__table__
@@ -96,7 +97,8 @@ def _facts_statement(lock: bool, screen: bool = False) -> Select:
                    .where(rma.c.id == u.c.rma_id).scalar_subquery().label("channel"),
                    select(line.c.reason_code).where(line.c.id == u.c.rma_line_id).scalar_subquery().label("reason_code"),
                    returns.label("customer_returns"), orders.label("customer_orders"),
-                   threshold_for_rma(u.c.rma_id).label("refund_threshold"), *extra)
+                   threshold_for_rma(u.c.rma_id).label("refund_threshold"),
+                   holding_flag(u.c.id, u.c.rma_id).label("fraud_flag"), *extra)
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")))
     return stmt.with_for_update(of=u) if lock else stmt
 
@@ -242,7 +244,8 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
                                                 grade=unit.grade)
             threshold = unit.refund_threshold if unit.refund_threshold is not None else policy.approval_threshold
             hold = hold_reasons(amount=amount, threshold=threshold, refund_action=action,
-                                serial_mismatch=unit.serial_status == "mismatch", fraud_flag=False, overridden=overridden)
+                                serial_mismatch=unit.serial_status == "mismatch", fraud_flag=bool(unit.fraud_flag),
+                                overridden=overridden)
             if unit.rma_id is not None and unit.rma_line_id is None:
                 hold.append("the item was not on the return authorisation")
             after, settled = settle_refund(actor, refund, unit_inspected_at=unit.inspected_at, amount=amount,

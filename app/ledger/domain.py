@@ -17,6 +17,10 @@ DISPOSED = "disposed"
 MISSING = "missing"
 STATES = (RECEIVED, AVAILABLE, QUARANTINE, REFURBISH, VENDOR_RETURN, LIQUIDATION, DISPOSED, MISSING)
 TERMINAL = frozenset({VENDOR_RETURN, LIQUIDATION, DISPOSED})
+# A unit in these states is in the building and not sellable: a second unit with its serial cannot
+# be received meanwhile (the same item is not in hand twice). From the others (made available, sold
+# on, gone) a serial may come back: received again and flagged (app.anomalies).
+SERIAL_HELD = (RECEIVED, QUARANTINE, REFURBISH)
 
 _FLOOR = frozenset({WORKER, SUPERVISOR, PARTNER})
 _SUPERVISOR = frozenset({SUPERVISOR})

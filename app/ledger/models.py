@@ -10,9 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Location, Merchant, Product, Warehouse
 from app.db import Base, BigIntPK, Money, utcnow
-from app.ledger.domain import STATES
+from app.ledger.domain import SERIAL_HELD, STATES
 
 SERIAL_STATUSES = ("not_tracked", "match", "mismatch", "missing")
+IN_BUILDING_WHERE = f"serial IS NOT NULL AND state IN {SERIAL_HELD!r}"
 
 
 class ReturnUnit(Base):
@@ -29,9 +30,10 @@ class ReturnUnit(Base):
         Index("ix_return_units_state_changed", "state", "state_changed_at"),
         Index("ix_return_units_inspected_at", "inspected_at"),
         Index("ix_return_units_received_at", "received_at"),  # the dashboard's receiving figures
-        # A serial comes back once: the database refuses a second unit with the same one.
-        Index("uq_return_units_product_serial", "product_id", "serial", unique=True,
-              postgresql_where=text("serial IS NOT NULL"), sqlite_where=text("serial IS NOT NULL")),
+        # A serial may come back (a resold item), but only one unit with it is in the building and
+        # not sellable at once (app.ledger.domain.SERIAL_HELD): the database refuses a second.
+        Index("uq_return_units_serial_in_building", "product_id", "serial", unique=True,
+              postgresql_where=text(IN_BUILDING_WHERE), sqlite_where=text(IN_BUILDING_WHERE)),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     lpn: Mapped[str] = mapped_column(String(32), unique=True)

@@ -5,18 +5,22 @@ app.receiving.domain's rules and writes through the one writer of each concept."
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from sqlalchemy import (Boolean, Integer, Select, and_, bindparam, case, exists, false, func, literal, literal_column, null,
+from sqlalchemy import (Boolean, Integer, Select, and_, bindparam, case, cast, exists, false, func, literal, literal_column, null,
                         or_, select, true)
 from sqlalchemy.orm import Session, aliased
 
+from app.anomalies.domain import PriorReturn, Shipment, customer_norm, empty_box, returned_before, swap
+from app.anomalies.queries import customer_figures, customer_norm_columns
+from app.anomalies.writer import flag_rows
 from app.auth.roles import Actor
 from app.auth.scoping import Scope, scope_of, serves_merchant
 from app.catalog.models import Location, Product, Warehouse
-from app.db import unit_of_work, utcnow
+from app.db import as_utc, unit_of_work, utcnow
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.exceptions.domain import BOX_PROBLEMS
 from app.exceptions.models import ReturnException
@@ -26,6 +30,7 @@ from app.inspection.services import discard_photo_files, keep_photo_files, proce
 from app.inspection.storage import PhotoStorage
 from app.inspection.writer import photo_row
 from app.ledger.idempotency import LateClaim, Result, run_idempotent
+from app.ledger.domain import SERIAL_HELD
 from app.ledger.models import ReturnUnit
 from app.ledger.services import next_number
 from app.ledger.writer import audit_row, event_row, format_lpn, move_unit
@@ -72,6 +77,19 @@ class ParcelProgress:
 
 
 @dataclass(frozen=True)
+class Flagged:
+    """An anomaly flag a scan raised on its unit (app.anomalies.domain), with what the handheld
+    says of it: the serial, where it was before (the earlier return, or the other order) and when."""
+
+    kind: str
+    holds: bool
+    explanation: str
+    serial: str | None = None
+    where: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True)
 class ItemReceived(Result):
     """scan_item's answer: the new unit (enough for the handheld's answer without another read),
     the exceptions it raised, the line it filled and the return's progress; `parcel_rma_id`: the
@@ -88,6 +106,7 @@ class ItemReceived(Result):
     line: LineProgress | None
     parcel: ParcelProgress
     parcel_rma_id: int | None
+    flags: tuple[Flagged, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,8 +229,9 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
 
     A parcel of a return is opened in three statements, with its key's record (a late claim): the
     return's row locked, with the warehouse; then, after the lock, the return's open parcel, the
-    key's record and the new parcel's id; then one write of the parcel, the return's status, the
-    audit entry, the outbox event and the record."""
+    key's record, the new parcel's id and the customer's figures against the merchant's norm; then
+    one write of the parcel, the return's status, the audit entry, the outbox event, the record and,
+    for a customer far above the norm, the return's `customer_norm` flag (app.anomalies)."""
     if not actor.can("receive"):
         raise NotPermitted(N_("You may not receive parcels."))
     code = parse_scan(code or "").raw
@@ -244,7 +264,11 @@ def open_parcel(session: Session, actor: Actor, *, code: str, warehouse_id: int,
             return result
         parcel_id = now.parcel_id
         result = OpenedParcel(parcel_id, rma.id, blind=False, joined=False)
+        figures = customer_figures(now)
+        flag = (customer_norm(figures, factor=Decimal(str(now.norm_factor)), min_returns=int(now.norm_min_returns))
+                if figures else None)
         write(session, [
+            *flag_rows(actor, [flag] if flag else [], unit_id=None, rma_id=rma.id, warehouse_id=warehouse_id),
             insert_row(Parcel, {"id": parcel_id, "warehouse_id": warehouse_id, "rma_id": rma.id, "scanned_code": code,
                                 "status": "open", "opened_by_id": actor.id}),
             update_row(Rma, {"id": rma.id}, {"status": "receiving"}),
@@ -318,11 +342,13 @@ def _lock_rma_statement() -> Select:
 @lru_cache(maxsize=2)
 def _after_rma_lock_statement(dialect: str) -> Select:
     """Read after the return's lock: its first open parcel, the key's record and, when neither is
-    there, the id the new parcel gets."""
+    there, the id the new parcel gets; with the customer's figures against the merchant's norm
+    (app.anomalies.queries.customer_norm_columns)."""
     r = Parcel.__table__
     open_parcel = (select(r.c.id).where(r.c.rma_id == bindparam("rma_id"), r.c.status == literal_column("'open'"))
                    .order_by(r.c.id).limit(1).scalar_subquery())
-    one = select(open_parcel.label("open_parcel_id"), *LateClaim.record_columns()).subquery("one")
+    one = select(open_parcel.label("open_parcel_id"), *LateClaim.record_columns(),
+                 *customer_norm_columns(bindparam("rma_id"))).subquery("one")
     fresh = and_(one.c.open_parcel_id.is_(None), one.c.rec_operation.is_(None))
     return select(one, case((fresh, next_id(dialect, r)), else_=null()).label("parcel_id"))
 
@@ -376,7 +402,8 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
         if product.serial_tracked and not serial:
             raise ValidationFailed(f"{product.sku} is serial-tracked: scan its serial number.")
         if serial and head.serial_taken_by is not None:
-            raise Conflict(f"Serial {serial} was already received as {head.serial_taken_by}.")
+            raise Conflict(f"Serial {serial} is already in the building as {head.serial_taken_by}, not yet sold on: "
+                           "the same item cannot come in twice. Check that unit; a supervisor decides if it is a copy.")
         lines = [LineCount(r.line_id, r.expected, r.got) for r in rows if r.line_id is not None]
         placement = place_unit(on_return=parcel.rma_id is not None, lines=lines, bought=head.bought_quantity,
                                already=head.already)
@@ -403,6 +430,9 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
             writes += open_trigger(actor, head.refund_id, unit_id=unit.id, rma_id=parcel.rma_id,
                                    warehouse_id=parcel.warehouse_id, paid_amount=paid, currency=parcel.currency,
                                    resolution=line.resolution if line else None, exchange_sku=line.exchange_sku if line else None)
+        flagged = _serial_flags(head, serial, blind=parcel.rma_id is None)
+        writes += flag_rows(actor, [f for f, _ in flagged], unit_id=unit.id, rma_id=parcel.rma_id,
+                            warehouse_id=parcel.warehouse_id)
         exceptions = [e for e in (exc_type, "serial_mismatch" if serial_status == "mismatch" else None) if e]
         for exception_id, type_ in zip(allocate_ids(session, ReturnException, len(exceptions)), exceptions):
             details = {"sku": product.sku, **({"serial": serial} if type_ == "serial_mismatch" else {})}
@@ -414,13 +444,37 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
         result = ItemReceived(unit.id, lpn, product.sku, product.name, serial, values["rma_line_id"], tuple(exceptions),
                               serial_status, LineProgress(line.line_id, line.got + 1, line.expected) if line else None,
                               ParcelProgress(head.received_total + (1 if line else 0), head.expected_total),
-                              parcel.rma_id)
+                              parcel.rma_id, tuple(note for _, note in flagged))
         write(session, [*writes, claim.record(result)])
         return result
 
     return run_idempotent(session, actor, idempotency_key, "scan_item",
                           {"parcel_id": parcel_id, "product_id": product_id, "serial": serial, "lot": lot}, work,
                           result_type=ItemReceived, late_claim=True)
+
+
+def _serial_flags(head: Any, serial: str | None, *, blind: bool) -> list[tuple[Any, Flagged]]:
+    """The anomaly flags of a serial received now (app.anomalies.domain's rules, on what
+    _scan_context read): returned before, and, on a return, a swap. Each with its handheld note."""
+    if not serial:
+        return []
+    shipped_on_order = bool(head.shipped_on_order)
+    out: list[tuple[Any, Flagged]] = []
+    prior = (PriorReturn(head.prior_lpn, head.prior_state, head.prior_rma_number, as_utc(head.prior_received_at))
+             if head.prior_lpn is not None else None)
+    before = returned_before(serial, prior, shipped_on_order=shipped_on_order,
+                             order_placed_at=as_utc(head.order_placed_at) if head.order_placed_at else None)
+    if before is not None and prior is not None:
+        out.append((before, Flagged(before.kind, before.holds, before.explanation, serial, prior.rma_number,
+                                    prior.received_at.strftime("%Y-%m-%d"))))
+    if not blind:
+        other = (Shipment(head.elsewhere_order, head.elsewhere_customer_id is not None
+                          and head.elsewhere_customer_id == head.rma_customer_id)
+                 if head.elsewhere_order is not None else None)
+        swapped = swap(serial, other, shipped_on_order=shipped_on_order)
+        if swapped is not None and other is not None:
+            out.append((swapped, Flagged(swapped.kind, swapped.holds, swapped.explanation, serial, other.order_number)))
+    return out
 
 
 def _scan_context(session: Session, claim: LateClaim[ItemReceived], parcel: ParcelLock, product_id: int,
@@ -463,8 +517,27 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
         (literal(0) if blind else select(func.coalesce(func.sum(lines.c.quantity), 0)).where(lines.c.rma_id == rma_id)
          .scalar_subquery()).label("expected_total"),
         select(func.count()).where(of_rma, units.c.rma_line_id.is_not(None)).scalar_subquery().label("received_total"),
-        (select(units.c.lpn).where(units.c.serial == serial, units.c.product_id == product_id).limit(1)
+        (select(units.c.lpn).where(units.c.serial == serial, units.c.product_id == product_id,
+                                   units.c.state.in_(SERIAL_HELD)).limit(1)
          .scalar_subquery() if with_serial else null()).label("serial_taken_by"),
+        # the anomaly flags' facts (app.anomalies.domain): the serial's latest earlier unit that
+        # left the building, whether the return's order shipped it, and the latest other order that did
+        (select(units.c.id).where(units.c.serial == serial, units.c.product_id == product_id,
+                                  units.c.state.not_in(SERIAL_HELD)).order_by(units.c.id.desc()).limit(1)
+         .scalar_subquery() if with_serial else null()).label("prior_unit_id"),
+        (exists().where(serials.c.serial == serial, serials.c.order_line_id == order_lines.c.id,
+                        order_lines.c.order_id == bindparam("order_id", type_=Integer()),
+                        order_lines.c.product_id == product_id)
+         if with_serial and not blind else false()).label("shipped_on_order"),
+        (select(serials.c.order_line_id).join_from(serials, order_lines, order_lines.c.id == serials.c.order_line_id)
+         .where(serials.c.serial == serial, order_lines.c.product_id == product_id,
+                order_lines.c.order_id.is_distinct_from(bindparam("order_id", type_=Integer())))
+         .order_by(serials.c.id.desc()).limit(1).scalar_subquery()
+         if with_serial and not blind else cast(null(), Integer())).label("elsewhere_line_id"),
+        (select(Order.__table__.c.placed_at).where(Order.__table__.c.id == bindparam("order_id", type_=Integer()))
+         .scalar_subquery() if with_serial and not blind else null()).label("order_placed_at"),
+        (select(Rma.__table__.c.customer_id).where(Rma.__table__.c.id == rma_id).scalar_subquery()
+         if with_serial and not blind else null()).label("rma_customer_id"),
         # what place_unit needs when no line is short: the order line that sold the product, and
         # how many units of it are on the return already
         bought_line.label("bought_line_id"),
@@ -485,10 +558,23 @@ def _scan_context_statement(dialect: str, blind: bool, with_serial: bool) -> Sel
     product = [products.c.sku.label("product_sku"), products.c.name.label("product_name"),
                products.c.serial_tracked.label("product_serial_tracked"), products.c.merchant_id.label("product_merchant_id"),
                products.c.unit_value.label("product_unit_value")]
+    prior, prior_rma = units.alias("prior_unit"), Rma.__table__.alias("prior_rma")
+    elsewhere, elsewhere_order = order_lines.alias("elsewhere_line"), Order.__table__.alias("elsewhere_order")
+    anomaly = [prior.c.lpn.label("prior_lpn"), prior.c.state.label("prior_state"),
+               prior.c.received_at.label("prior_received_at"), prior_rma.c.number.label("prior_rma_number"),
+               elsewhere_order.c.number.label("elsewhere_order"), elsewhere_order.c.customer_id.label("elsewhere_customer_id")]
+    joined = one.outerjoin(products, products.c.id == product_id)
+    if with_serial:
+        joined = (joined.outerjoin(prior, prior.c.id == one.c.prior_unit_id)
+                  .outerjoin(prior_rma, prior_rma.c.id == prior.c.rma_id)
+                  .outerjoin(elsewhere, elsewhere.c.id == one.c.elsewhere_line_id)
+                  .outerjoin(elsewhere_order, elsewhere_order.c.id == elsewhere.c.order_id))
+    else:
+        anomaly = [null().label(c.name) for c in anomaly]
     return (select(one, *product, lines.c.id.label("line_id"), lines.c.quantity.label("expected"), got.label("got"),
                    lines.c.resolution, lines.c.exchange_sku,
-                   order_lines.c.id.label("order_line_id"), order_lines.c.unit_price, shipped.label("shipped"))
-            .select_from(one.outerjoin(products, products.c.id == product_id).outerjoin(lines, on_line)
+                   order_lines.c.id.label("order_line_id"), order_lines.c.unit_price, shipped.label("shipped"), *anomaly)
+            .select_from(joined.outerjoin(lines, on_line)
                          .outerjoin(order_lines, order_lines.c.id == lines.c.order_line_id))
             .order_by(lines.c.id))
 
@@ -597,7 +683,8 @@ def report_box_problem(session: Session, actor: Actor, *, parcel_id: int, proble
     """Use case: the parcel in hand came empty, or damaged in transit. Opens that exception on the
     parcel (and its return), due by its type's hours, with photos of the box (at least one: the
     carrier claim and the desk need them) and the worker's note. The parcel stays open: what is in
-    a damaged box is still scanned. A retried report (same key) opens nothing twice."""
+    a damaged box is still scanned. An empty box of a return flags the return (app.anomalies): every
+    refund of it waits for a supervisor. A retried report (same key) opens nothing twice."""
     if not actor.can("receive"):
         raise NotPermitted(N_("You may not receive parcels."))
     if problem not in BOX_PROBLEMS:
@@ -620,6 +707,9 @@ def report_box_problem(session: Session, actor: Actor, *, parcel_id: int, proble
                               details={"note": note, "photos": len(shots), "label": parcel.scanned_code})
         rows += [photo_row(actor, pid, shot, store.key_for(shot.sha256), exception_id=exception_id)
                  for pid, shot in zip(photo_ids, shots)]
+        if problem == "empty_box" and parcel.rma_id is not None:  # a blind parcel's return is not known yet
+            rows += flag_rows(actor, [empty_box(parcel.scanned_code, note)], unit_id=None, rma_id=parcel.rma_id,
+                              warehouse_id=parcel.warehouse_id)
         write(session, rows)
         return BoxProblemReported(exception_id, problem, len(shots))
 

@@ -17,6 +17,8 @@ REFUND_STATUSES = (AWAITING_INSPECTION, PENDING_APPROVAL, APPROVED, REJECTED, RE
 # governance); an exchange, once released, also asks the order system to ship the replacement.
 RESOLUTIONS = ("refund", "store_credit", "exchange")
 REFUND_ACTIONS = ("full", "less_restocking_fee", "less_damage", "none", "hold")
+# The hold reason of an anomaly flag (app.anomalies): released only by a supervisor who did not inspect the unit.
+FRAUD_FLAG = "fraud flag"
 
 REFUND_EDGES: dict[str, frozenset[str]] = {
     AWAITING_INSPECTION: frozenset({PENDING_APPROVAL, APPROVED, REJECTED}),
@@ -56,7 +58,7 @@ def hold_reasons(*, amount: Decimal, threshold: Decimal, refund_action: str, ser
     if serial_mismatch:
         reasons.append("serial mismatch")
     if fraud_flag:
-        reasons.append("fraud flag")
+        reasons.append(FRAUD_FLAG)
     if overridden:
         reasons.append("disposition overridden")
     return reasons

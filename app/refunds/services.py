@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
+from app.anomalies.queries import open_unit_flag_ids
+from app.anomalies.writer import clear_rows
 from app.auth.roles import Actor
 from app.db import as_utc, to_money, utcnow
 from app.errors import Conflict, FourEyesViolation, NotFound, NotPermitted, StaleVersion, ValidationFailed, require_reason
@@ -132,6 +134,9 @@ def check_four_eyes(session: Session, actor: Actor, refund: Any) -> None:
             exists().where(Inspection.unit_id == ReturnUnit.id, Inspection.inspector_id == actor.id)))
     ).first() is not None
     if inspected:
+        if domain.FRAUD_FLAG in (getattr(refund, "hold_reasons", None) or []):
+            raise FourEyesViolation("A fraud flag holds this refund and you inspected the unit: only a supervisor "
+                                    "who did not inspect it may release it.")
         raise FourEyesViolation("You inspected this unit: another supervisor must decide its refund.")
     if actor.id == refund.override_by_id:
         raise FourEyesViolation("You overrode this unit's disposition: another supervisor must decide its refund.")
@@ -157,7 +162,7 @@ def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: st
             values["amount"] = new_amount
         after, rows = step_refund(actor, refund, [(domain.APPROVED, reason, details), (domain.RELEASED, reason, None)],
                                   values=values)
-        write(session, rows)
+        write(session, [*rows, *clear_rows(actor, open_unit_flag_ids(session, refund.unit_id))])
         expire(session, (RefundTrigger, refund.id))
         return RefundStatus(refund.id, after["status"], str(after["amount"]))
 
@@ -178,7 +183,7 @@ def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str
         after, rows = step_refund(actor, refund, [(domain.REJECTED, reason, None)],
                                   values={"decided_by_id": actor.id, "decided_at": utcnow(), "decision_reason": reason,
                                           "amount": Decimal("0.00")})
-        write(session, rows)
+        write(session, [*rows, *clear_rows(actor, open_unit_flag_ids(session, refund.unit_id))])
         expire(session, (RefundTrigger, refund.id))
         return RefundStatus(refund.id, after["status"])
 

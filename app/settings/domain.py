@@ -56,6 +56,15 @@ SETTINGS: dict[str, SettingSpec] = {s.name: s for s in (
     SettingSpec("recovery_rate_liquidation", "Recovery rate: liquidation",
                 "The share of a unit's value recovered when it is liquidated, for the dashboard.",
                 "decimal", Decimal("0"), Decimal("1"), default="0.20"),
+    # The anomaly flag of a customer far above the merchant's norm (app/anomalies/domain.py).
+    SettingSpec("anomaly_customer_factor", "Customer far above the norm: how many times",
+                "A customer's returns are flagged, and their refunds held for a supervisor, when their return rate "
+                "(returns over orders) or the value they ask back is more than this many times the merchant's "
+                "(its return rate; the value asked back per returning customer). 3 is three times.",
+                "decimal", Decimal("1"), Decimal("100"), default="3"),
+    SettingSpec("anomaly_customer_min_returns", "Customer far above the norm: fewest returns",
+                "A customer is flagged only from this many returns with the merchant (this one counted): one "
+                "unlucky order is not a pattern.", "int", Decimal(1), Decimal(1000), default="3"),
     SettingSpec("recovery_rate_vendor_return", "Recovery rate: return to vendor",
                 "The share of a unit's value the vendor credits when it goes back, for the dashboard.",
                 "decimal", Decimal("0"), Decimal("1"), default="0.80"),

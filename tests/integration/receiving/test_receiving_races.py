@@ -62,7 +62,7 @@ def test_a_serial_is_received_once_and_a_return_has_one_open_parcel(session, ses
                                                                idempotency_key=f"par-serial-{i:04d}"))
     session.rollback()
     assert sum(isinstance(x, ItemReceived) for x in results) == 1
-    assert all("already received" in x.message or "same moment" in x.message for x in results if isinstance(x, DomainError))
+    assert all("already in the building" in x.message or "same moment" in x.message for x in results if isinstance(x, DomainError))
     assert session.scalar(select(func.count()).select_from(ReturnUnit).where(ReturnUnit.serial == "SN-PHONE-0001")) == 1
     assert session.scalar(select(func.count()).select_from(Parcel)) == 1
 

@@ -1,0 +1,1 @@
+"""Anomaly flags: what looks wrong about a return or a unit, explained, and whether it holds the refund."""
