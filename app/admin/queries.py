@@ -250,7 +250,7 @@ def checklist(session: Session, code: str, version: int | None = None) -> Checkl
                                .where(Category.code == code)).first() if len(code) <= 32 else None
     if category is None:
         return None
-    rows = session.execute(select(ChecklistVersion.version, ChecklistVersion.items, ChecklistVersion.note,
+    rows = session.execute(select(ChecklistVersion.version, ChecklistVersion.items, ChecklistVersion.rules, ChecklistVersion.note,
                                   ChecklistVersion.created_at, User.name.label("author"))
                            .outerjoin(User, User.id == ChecklistVersion.author_id)
                            .where(ChecklistVersion.category == code)

@@ -24,6 +24,7 @@ from app.auth.services import check_password, end_sessions
 from app.catalog.models import LOCATION_TYPES, Category, Location, Merchant, PartnerOrg, SalesChannel, Warehouse
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.domain import ChecklistInvalid, items_text, parse_items
+from app.inspection.grading import RulesInvalid, parse_rules, rules_text
 from app.inspection.models import ChecklistVersion
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row
@@ -535,40 +536,47 @@ def _note(value: str | None) -> str:
 
 
 def _new_version(session: Session, actor: Actor, category: str, items: list[dict[str, str]], note: str,
-                 restored_from: int | None = None) -> ChecklistSaved:
-    """Add the category's next checklist version (the caller holds the category's lock), audited with
-    the version before and after; refused when it would change nothing."""
+                 restored_from: int | None = None, rules: list[dict[str, Any]] | None = None) -> ChecklistSaved:
+    """Add the category's next checklist version with its grading rules (the caller holds the
+    category's lock), audited with the version before and after; refused when it would change nothing."""
     current = session.scalars(select(ChecklistVersion).where(ChecklistVersion.category == category)
                               .order_by(ChecklistVersion.version.desc()).limit(1)).first()
-    if current is not None and current.items == items:
-        raise ValidationFailed(f"Those are version {current.version}'s items already: nothing to save.")
+    rules = rules or None
+    if current is not None and current.items == items and (current.rules or None) == rules:
+        raise ValidationFailed(f"Those are version {current.version}'s items and grading rules already: nothing to save.")
     version = (current.version if current else 0) + 1
-    session.add(ChecklistVersion(category=category, version=version, items=items, note=note, author_id=actor.id))
+    session.add(ChecklistVersion(category=category, version=version, items=items, rules=rules, note=note, author_id=actor.id))
     session.flush()
-    before = {"code": category, "version": current.version, "items": items_text(current.items)} if current else None
-    after = {"code": category, "version": version, "items": items_text(items), "note": note}
+    before = ({"code": category, "version": current.version, "items": items_text(current.items),
+               "rules": rules_text(current.rules)} if current else None)
+    after = {"code": category, "version": version, "items": items_text(items), "rules": rules_text(rules), "note": note}
     write(session, [audit_row(actor, "checklist.restored" if restored_from else "checklist.saved", "checklist", version,
                               details={"before": before, "after": after, "restored_from": restored_from})])
     return ChecklistSaved(category, version, len(items), restored_from)
 
 
 def save_checklist(session: Session, actor: Actor, *, category: str, text: str, note: str | None,
-                   idempotency_key: str | None) -> ChecklistSaved:
-    """A category's checklist as edited (one item a line, "key | label"): its next version, which
-    the handheld shows from now on. The versions before are kept."""
+                   idempotency_key: str | None, grading_text: str = "") -> ChecklistSaved:
+    """A category's checklist as edited (one item a line, "key | label") with its grading rules
+    (one a line, "key = yes -> grade A, skip the rest"; app/inspection/grading.py): its next version,
+    which the handheld shows and grades by from now on. The versions before are kept."""
     _allowed(actor)
     try:
         items = parse_items(text or "")
     except ChecklistInvalid as exc:
         raise ValidationFailed(" ".join(exc.problems)) from exc
+    try:
+        rules = parse_rules(grading_text or "", items)
+    except RulesInvalid as exc:
+        raise ValidationFailed("Grading rules: " + " ".join(exc.problems)) from exc
     note = _note(note)
 
     def work() -> ChecklistSaved:
         _category(session, category)
-        return _new_version(session, actor, category, items, note)
+        return _new_version(session, actor, category, items, note, rules=rules)
 
-    return run_idempotent(session, actor, idempotency_key, "save_checklist",
-                          {"category": category, "items": items, "note": note}, work, result_type=ChecklistSaved)
+    params = {"category": category, "items": items, "note": note, **({"rules": rules} if rules else {})}
+    return run_idempotent(session, actor, idempotency_key, "save_checklist", params, work, result_type=ChecklistSaved)
 
 
 def restore_checklist(session: Session, actor: Actor, *, category: str, version: int | None, note: str | None,
@@ -582,7 +590,7 @@ def restore_checklist(session: Session, actor: Actor, *, category: str, version:
         old = session.get(ChecklistVersion, (category, version)) if version else None
         if old is None:
             raise NotFound(f"Category {category} has no checklist version {version}.")
-        return _new_version(session, actor, category, list(old.items), note, restored_from=old.version)
+        return _new_version(session, actor, category, list(old.items), note, restored_from=old.version, rules=old.rules)
 
     return run_idempotent(session, actor, idempotency_key, "restore_checklist",
                           {"category": category, "version": version, "note": note}, work, result_type=ChecklistSaved)

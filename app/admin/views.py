@@ -26,6 +26,7 @@ from app.auth.roles import ROLES
 from app.db import db
 from app.catalog.models import LOCATION_TYPES
 from app.inspection.domain import MAX_ITEMS, MAX_LABEL, items_text
+from app.inspection.grading import rules_text
 from app.ledger.idempotency import Result
 from app.errors import NotFound
 from app.web.exports import csv_download
@@ -507,13 +508,15 @@ def checklist(code: str) -> Response:
 
 def _checklist_screen(code: str, version: int | None = None, *, status: int = 200, text: str | None = None,
                       note: str = "", **extra: object) -> Response:
+    """The checklist editor: the current version's items and grading rules in their text, its versions."""
     found = queries.checklist(db.session, code, version)
     if found is None:
         raise NotFound("No such category.")
     if text is None:
         text = items_text(found.current.items) if found.current else ""
+    rules = rules_text(found.current.rules) if found.current else ""
     return render("admin/checklist.html", "admin/_checklist.html", status=status, c=found, text=text, note=note,
-                  max_items=MAX_ITEMS, max_label=MAX_LABEL, **extra)
+                  rules=rules, rules_text=rules_text, max_items=MAX_ITEMS, max_label=MAX_LABEL, **extra)
 
 
 @bp.post("/checklists/<code>")
@@ -521,7 +524,8 @@ def _checklist_screen(code: str, version: int | None = None, *, status: int = 20
 def checklist_save(code: str) -> Response:
     """Save the edited items as the category's next version."""
     result = save_checklist(db.session, actor(), category=code, text=request.form.get("items", ""),
-                            note=request.form.get("note"), idempotency_key=request.form.get("key"))
+                            note=request.form.get("note"), idempotency_key=request.form.get("key"),
+                            grading_text=request.form.get("rules", ""))
     return _checklist_screen(code, notice=_notice(f"Version {result.version} saved ({result.items} items): the handheld "
                                                   "shows it from now on.", result))
 

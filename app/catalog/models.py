@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, UniqueConstraint, true
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Integer, Numeric, String, Table, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Money
@@ -99,6 +99,26 @@ class Product(Base):
     # A regraded unit may sell as another SKU (an open-box variant).
     open_box_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     barcodes: Mapped[list[ProductBarcode]] = relationship(back_populates="product", cascade="all, delete-orphan")
+
+
+class ProductComponent(Base):
+    """One component of a kit (a product sold as several parts): a product of the catalog or a
+    name, how many, and the share of the refund a missing one deducts (None: the component's value
+    times its quantity over the kit's value). The inspection checks each one."""
+
+    __tablename__ = "product_components"
+    __table_args__ = (
+        UniqueConstraint("kit_product_id", "position", name="uq_product_components_kit_position"),
+        CheckConstraint("quantity BETWEEN 1 AND 999", name="quantity"),
+        CheckConstraint("deduction_pct IS NULL OR (deduction_pct >= 0 AND deduction_pct <= 1)", name="deduction_pct"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kit_product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    component_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    deduction_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
 
 
 class ProductBarcode(Base):

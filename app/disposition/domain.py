@@ -15,6 +15,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 from app.ledger.domain import GRADES, PACKAGING_STATES  # noqa: F401  - the rules name them
+from app.inspection.grading import Deduction, apply_deductions
 
 # Who a return reason's cause lies with, for the reason analytics (a reason code's responsible party).
 RESPONSIBLE_PARTIES: tuple[str, ...] = ("customer", "carrier", "warehouse", "supplier", "product_content")
@@ -348,6 +349,9 @@ class InspectionFacts:
     packaging: str = "sealed"
     customer_return_count: int = 0
     customer_return_rate: float = 0.0
+    # what the checklist's answers set (app/inspection/grading.py): in words, and off the refund
+    grading_reasons: tuple[str, ...] = ()
+    deductions: tuple[Deduction, ...] = ()
 
     def __post_init__(self) -> None:
         """Normalise codes and reject values the rules cannot reason about."""
@@ -436,6 +440,7 @@ class Decision:
     refund_action: str
     explanation: str
     restocking_fee_pct: Decimal = DEFAULT_RESTOCKING_FEE_PCT
+    deductions: tuple[Deduction, ...] = ()  # off the refund, from the checklist's answers
 
     @property
     def is_fallback(self) -> bool:
@@ -450,8 +455,11 @@ def decide(rules: Sequence[Rule], facts: InspectionFacts) -> Decision:
     """Pick the first enabled rule, in position order, whose every condition matches.
 
     Rules sharing a position keep their given order. With no match the unit is
-    quarantined and its refund held for a supervisor.
+    quarantined and its refund held for a supervisor. The explanation names, after the rule,
+    the checklist answers that set the grade or a deduction ("rule 11: grade B -> restock;
+    all parts present: no -> less 10%"), and the decision carries those deductions.
     """
+    said = "".join(f"; {reason}" for reason in facts.grading_reasons)
     for rule in sorted(rules, key=lambda r: r.position):  # sorted() is stable
         if rule.enabled and rule.matches(facts):
             return Decision(
@@ -461,8 +469,9 @@ def decide(rules: Sequence[Rule], facts: InspectionFacts) -> Decision:
                 target_state=DISPOSITION_STATE[rule.disposition],
                 location_type=DISPOSITION_LOCATION_TYPE[rule.disposition],
                 refund_action=rule.refund_action,
-                explanation=rule.explain(),
+                explanation=rule.explain() + said,
                 restocking_fee_pct=rule.restocking_fee_pct,
+                deductions=facts.deductions,
             )
     return Decision(
         rule_position=None,
@@ -471,7 +480,8 @@ def decide(rules: Sequence[Rule], facts: InspectionFacts) -> Decision:
         target_state=DISPOSITION_STATE["quarantine"],
         location_type=DISPOSITION_LOCATION_TYPE["quarantine"],
         refund_action="hold",
-        explanation=FALLBACK_EXPLANATION,
+        explanation=FALLBACK_EXPLANATION + said,
+        deductions=facts.deductions,
     )
 
 
@@ -482,8 +492,13 @@ def refund_amount(
     restocking_fee_pct: Decimal = DEFAULT_RESTOCKING_FEE_PCT,
     damage_pct_by_grade: Mapping[str, Any] = DEFAULT_DAMAGE_PCT_BY_GRADE,
     grade: str | None = None,
+    deductions: Sequence[Deduction] = (),
 ) -> Decimal:
     """Refund for a unit bought at ``paid`` under ``refund_action``, in cents (ROUND_HALF_UP).
+
+    ``deductions`` (from the checklist's answers) then come off that amount
+    (app.inspection.grading.apply_deductions): 200.00 less a 15% restocking fee is 170.00, less
+    10% for a missing part 153.00.
 
     ``full`` and ``hold`` (full amount, pending approval) give ``paid``; ``none`` gives 0;
     ``less_restocking_fee`` deducts ``restocking_fee_pct``; ``less_damage`` deducts the
@@ -515,7 +530,8 @@ def refund_amount(
         raise ValueError(f"unknown refund action {refund_action!r}")
     # Bound by paid rounded *down* to cents so rounding can never refund more than was paid.
     cap = paid_d.quantize(CENTS, rounding=ROUND_DOWN)
-    return min(max(amount.quantize(CENTS, rounding=ROUND_HALF_UP), Decimal("0.00")), cap)
+    amount = min(max(amount.quantize(CENTS, rounding=ROUND_HALF_UP), Decimal("0.00")), cap)
+    return apply_deductions(amount, deductions) if deductions else amount
 
 
 def _r(position: int, name: str, conditions: dict[str, Any], disposition: str, refund_action: str) -> Rule:

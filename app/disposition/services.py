@@ -21,7 +21,8 @@ from app.disposition import domain as rules_domain
 from app.disposition.domain import DISPOSITION_LOCATION_TYPE, DISPOSITION_STATE, Decision, InspectionFacts, Rule, decide
 from app.disposition.models import DispositionRule
 from app.errors import AlreadyDisposed, NotFound, NotPermitted, ValidationFailed
-from app.inspection.queries import current_checklist_columns
+from app.inspection.grading import Grading
+from app.inspection.queries import current_checklist_columns, current_rules_column, is_kit_column
 from app.ledger.idempotency import LateClaim, Result, run_idempotent
 from app.ledger.models import ReturnUnit
 from app.ledger.services import check_version
@@ -89,10 +90,10 @@ def _facts_statement(lock: bool, screen: bool = False) -> Select:
     customer = select(rma.c.customer_id).where(rma.c.id == u.c.rma_id).correlate(u).scalar_subquery()
     returns, orders = _history_counts(customer)
     extra = (u.c.serial, u.c.decision_rule, p.c.sku, p.c.name, p.c.open_box_product_id,
-             current_checklist_columns(p.c.category)[0]) if screen else ()
+             current_checklist_columns(p.c.category)[0], current_rules_column(p.c.category), is_kit_column(p.c.id)) if screen else ()
     stmt = (select(u.c.id, u.c.lpn, u.c.state, u.c.version, u.c.product_id, u.c.warehouse_id, u.c.location_id,
                    u.c.rma_id, u.c.rma_line_id, u.c.grade, u.c.packaging, u.c.serial_status, u.c.inspected_at,
-                   u.c.inspected_by_id, p.c.category, p.c.unit_value,
+                   u.c.inspected_by_id, u.c.grading, p.c.category, p.c.unit_value,
                    select(channel.c.code).join_from(rma, channel, channel.c.id == rma.c.channel_id)
                    .where(rma.c.id == u.c.rma_id).scalar_subquery().label("channel"),
                    select(line.c.reason_code).where(line.c.id == u.c.rma_line_id).scalar_subquery().label("reason_code"),
@@ -124,7 +125,9 @@ def _facts(row: Any) -> InspectionFacts:
     """The rules' input from a _facts_statement row; an uninspected unit is refused."""
     _require_inspected(row)
     count, rate = _history(row.customer_returns, row.customer_orders)
+    set_ = Grading.from_json(row.grading)
     return InspectionFacts(grade=row.grade, category=row.category, unit_value=row.unit_value,
+                           grading_reasons=set_.reasons, deductions=set_.deductions,
                            reason_code=row.reason_code if row.rma_line_id is not None and row.reason_code else "unknown",
                            channel=row.channel if row.rma_id is not None and row.channel else "unknown",
                            serial_mismatch=row.serial_status == "mismatch", packaging=row.packaging,
@@ -241,7 +244,7 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
         if refund is not None and refund.status == "awaiting_inspection":
             action = "hold" if overridden and decision.refund_action != "none" else decision.refund_action
             amount = rules_domain.refund_amount(refund.paid_amount, action, restocking_fee_pct=decision.restocking_fee_pct,
-                                                grade=unit.grade)
+                                                grade=unit.grade, deductions=decision.deductions)
             threshold = unit.refund_threshold if unit.refund_threshold is not None else policy.approval_threshold
             hold = hold_reasons(amount=amount, threshold=threshold, refund_action=action,
                                 serial_mismatch=unit.serial_status == "mismatch", fraud_flag=bool(unit.fraud_flag),

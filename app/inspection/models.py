@@ -18,6 +18,8 @@ class ChecklistVersion(Base):
     category: Mapped[str] = mapped_column(ForeignKey("categories.code"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # the grading rules saved with these items (app/inspection/grading.py; None: none)
+    rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     note: Mapped[str] = mapped_column(Text)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -35,6 +37,8 @@ class Inspection(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     notes: Mapped[str | None] = mapped_column(Text)
     checklist_version: Mapped[int | None] = mapped_column(Integer)  # of the product's category, when it had one
+    # what the answers set (app/inspection/grading.py's Grading.as_json; None: nothing)
+    grading: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Actor
 from app.auth.scoping import Scope, is_staff, scope_of, visible
-from app.catalog.models import Product
+from app.catalog.models import Product, ProductComponent
 from app.db import as_utc, utcnow
 from app.errors import NotFound
-from app.inspection import domain
+from app.inspection import domain, grading
 from app.inspection.domain import Priority
 from app.inspection.models import ChecklistVersion, Photo
 from app.ledger.models import ReturnUnit
@@ -68,6 +68,38 @@ def current_checklist_columns(category: Any) -> tuple[Any, Any]:
         return select(column).where(v.c.category == category).order_by(v.c.version.desc()).limit(1).scalar_subquery()
 
     return newest(v.c["items"]).label("checklist"), newest(v.c.version).label("checklist_version")
+
+
+def current_rules_column(category: Any) -> Any:
+    """A scalar subquery for a statement that reads a product: its category's current checklist's
+    grading rules (`checklist_rules`; NULL: none)."""
+    v = ChecklistVersion.__table__
+    return (select(v.c.rules).where(v.c.category == category).order_by(v.c.version.desc()).limit(1)
+            .scalar_subquery().label("checklist_rules"))
+
+
+def is_kit_column(product_id: Any) -> Any:
+    """A boolean column for a statement that reads a product (`product_id`: its id column): whether
+    it is a kit (has components), so that only a kit's use case reads them (kit_components)."""
+    c = ProductComponent.__table__
+    return select(c.c.id).where(c.c.kit_product_id == product_id).exists().label("is_kit")
+
+
+def kit_components(session: Session, product_id: int) -> list[grading.Component]:
+    """A kit's components in order, each with the share a missing one deducts (one plain read)."""
+    rows = session.execute(_components_statement(), {"product_id": product_id}).all()
+    return [grading.Component(r.position, r.name, r.quantity,
+                              grading.component_share(r.deduction_pct, r.component_value, r.quantity, r.kit_value))
+            for r in rows]
+
+
+@lru_cache(maxsize=1)
+def _components_statement() -> Select:
+    c, part, kit = ProductComponent.__table__, Product.__table__.alias("part"), Product.__table__.alias("kit")
+    return (select(c.c.position, c.c.name, c.c.quantity, c.c.deduction_pct, part.c.unit_value.label("component_value"),
+                   kit.c.unit_value.label("kit_value"))
+            .join_from(c, kit, kit.c.id == c.c.kit_product_id).outerjoin(part, part.c.id == c.c.component_product_id)
+            .where(c.c.kit_product_id == bindparam("product_id")).order_by(c.c.position))
 
 
 # --------------------------------------------------------------------------- the inspection queue

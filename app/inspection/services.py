@@ -18,7 +18,8 @@ from app.db import unit_of_work
 from app.rows import allocate_ids, expire, insert_row, next_id, write
 from app.errors import Conflict, NotFound, NotPermitted, Unavailable, ValidationFailed
 from app.inspection.models import Inspection, Photo
-from app.inspection.queries import current_checklist_columns
+from app.inspection import grading
+from app.inspection.queries import current_checklist_columns, current_rules_column, is_kit_column, kit_components
 from app.ledger.domain import GRADES, PACKAGING_STATES
 from app.inspection.photos import PhotoRejected, ProcessedPhoto, process_photo
 from app.inspection.storage import PhotoStorage, StorageUnavailable
@@ -37,15 +38,26 @@ def form_answers(form: Mapping[str, str]) -> dict[str, bool]:
     return {name[2:]: value == "yes" for name, value in form.items() if name.startswith("q_")}
 
 
-def clean_grade(grade: str | None, packaging: str | None) -> tuple[str, str]:
-    """A condition grade and packaging state from a form, or a clear refusal."""
+def clean_grade(grade: str | None, packaging: str | None, *, grade_optional: bool = False) -> tuple[str, str]:
+    """A condition grade and packaging state from a form, or a clear refusal; with `grade_optional`
+    (the checklist's answers may set it) no grade is "" until the use case knows."""
     grade = (grade or "").strip().upper()
     packaging = (packaging or "").strip().lower()
-    if grade not in GRADES:
+    if grade not in GRADES and not (grade_optional and grade == ""):
         raise ValidationFailed("Pick a condition grade (A, B, C or D).")
     if packaging not in PACKAGING_STATES:
         raise ValidationFailed("Pick the packaging state.")
     return grade, packaging
+
+
+def guided(items: list[dict[str, Any]], rules: list[dict[str, Any]] | None, components: list[grading.Component],
+           answers: Mapping[str, Any], *, unanswered_is_no: bool) -> tuple[dict[str, bool], grading.Grading]:
+    """The answers kept to a checklist and a kit's components, and what they set (the grading
+    rules'): skipped items' answers are not kept."""
+    every = [*items, *grading.component_items(components)]
+    kept = kept_answers(every, answers, unanswered_is_no=unanswered_is_no)
+    set_ = grading.evaluate(items, rules, kept, components)
+    return {k: v for k, v in kept.items() if k not in set_.skipped}, set_
 
 
 def kept_answers(items: list[dict[str, Any]], answers: Mapping[str, Any] | None, *, unanswered_is_no: bool) -> dict[str, bool]:
@@ -63,8 +75,8 @@ def _inspect_lock_statement(dialect: str) -> Select:
     """record_inspection's first statement: the unit's row lock, with its category's current checklist
     and its version (NULL: none), its key's record (LateClaim) and, for a fresh key, the new inspection's id."""
     u, p = ReturnUnit.__table__, Product.__table__
-    return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, p.c.category,
-                   *current_checklist_columns(p.c.category),
+    return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, u.c.product_id, p.c.category,
+                   *current_checklist_columns(p.c.category), current_rules_column(p.c.category), is_kit_column(p.c.id),
                    *LateClaim.record_columns(),
                    case((LateClaim.fresh(), next_id(dialect, Inspection.__table__)), else_=null()).label("inspection_id"))
             .join_from(u, p, p.c.id == u.c.product_id).where(u.c.id == bindparam("unit_id")).with_for_update(of=u))
@@ -82,6 +94,7 @@ class InspectionRecorded(Result):
     answers: dict[str, bool]
     notes: str | None
     version: int
+    grading: dict[str, Any] | None = None  # what the answers set (grading.Grading.as_json)
 
 
 @dataclass(frozen=True)
@@ -106,10 +119,15 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     inspection checks changes under it (a second inspection is allowed), so that costs only the
     loser's round trips; confirm, whose checks would refuse the loser first, reads the record in a
     statement after the lock. `unanswered_is_no`: the answers
-    come from the handheld's form, where an item left unanswered is recorded as a no."""
+    come from the handheld's form, where an item left unanswered is recorded as a no.
+
+    The category's grading rules (saved with its checklist) and, for a kit, one check a component
+    apply to the answers (app/inspection/grading.py): a grade they set replaces the one picked (none
+    need be picked), skipped items are not kept, and what they set is kept on the unit for the
+    disposition (its explanation and refund). A kit's components cost a third statement."""
     if not actor.can("inspect"):
         raise NotPermitted("You may not inspect units.")
-    grade, packaging = clean_grade(grade, packaging)
+    grade, packaging = clean_grade(grade, packaging, grade_optional=True)
     notes = (notes or "").strip() or None
     if notes and len(notes) > 2000:
         raise ValidationFailed("Keep the notes under 2000 characters.")
@@ -126,10 +144,15 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         if unit.state != "received":
             raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
                            "a supervisor re-grades it from the desk, with a reason.")
-        clean = kept_answers(unit.checklist or [], answers, unanswered_is_no=unanswered_is_no)
-        result = InspectionRecorded(unit.id, unit.inspection_id, grade, packaging, clean, notes, unit.version + 1)
-        write(session, [*inspection_rows(actor, unit, unit.inspection_id, grade=grade, packaging=packaging,
-                                         answers=clean, notes=notes, checklist_version=unit.checklist_version),
+        components = kit_components(session, unit.product_id) if unit.is_kit else []
+        clean, set_ = guided(unit.checklist or [], unit.checklist_rules, components, answers, unanswered_is_no=unanswered_is_no)
+        graded = set_.grade or grade
+        if not graded:
+            raise ValidationFailed("Pick a condition grade (A, B, C or D).")
+        kept = set_.as_json()
+        result = InspectionRecorded(unit.id, unit.inspection_id, graded, packaging, clean, notes, unit.version + 1, kept)
+        write(session, [*inspection_rows(actor, unit, unit.inspection_id, grade=graded, packaging=packaging,
+                                         answers=clean, notes=notes, checklist_version=unit.checklist_version, grading=kept),
                         claim.record(result)])
         expire(session, (ReturnUnit, unit.id))
         return result

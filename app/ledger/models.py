@@ -54,6 +54,9 @@ class ReturnUnit(Base):
     packaging: Mapped[str | None] = mapped_column(String(16))
     disposition: Mapped[str | None] = mapped_column(String(24))
     decision_rule: Mapped[str | None] = mapped_column(Text)
+    # what the last inspection's answers set: a grade, deductions, missing kit components
+    # (app/inspection/grading.py's Grading.as_json; None: nothing)
+    grading: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     inspected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     inspected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
