@@ -23,13 +23,11 @@ from app.desk import services as desk_services
 from app.disposition.domain import DISPOSITION_STATE, DISPOSITIONS, explain_conditions
 from app.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from app.exceptions import services as exception_services
-from app.exceptions.models import EXCEPTION_LABELS, EXCEPTION_TYPES
+from app.exceptions.models import EXCEPTION_TYPES
 from app.ledger.domain import PACKAGING_STATES
 from app.inspection.storage import StorageUnavailable
-from app.ledger.domain import STATE_LABELS
 from app.ledger.domain import GRADES
 from app.receiving.linking import link_parcel_to_rma
-from app.refunds.domain import STATUS_LABELS
 from app.refunds.services import RefundPolicy
 from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.queries import setting
@@ -334,7 +332,8 @@ def decide_unit(unit_id: int) -> Response:
     result = desk_services.decide_unit(db.session, actor(), unit_id=unit_id, to_state=request.form.get("to_state", ""),
                             reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                             expected_version=form_int("version"))
-    return _after_unit_decision(f"Unit {result.lpn}: {STATE_LABELS[result.state]} ({result.location}).", unit_id)
+    return _after_unit_decision(gettext("Unit %(lpn)s: %(state)s (%(where)s).", lpn=result.lpn, state=STATE_NAMES[result.state],
+                                        where=result.location), unit_id)
 
 
 @bp.post("/units/<int:unit_id>/regrade")
@@ -347,7 +346,8 @@ def regrade_unit(unit_id: int) -> Response:
                              packaging=request.form.get("packaging", ""), answers=form_answers(request.form),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                              expected_version=form_int("version"), unanswered_is_no=True)
-    return _after_unit_decision(f"Re-graded: grade {result.grade}, packaging {result.packaging}.", unit_id)
+    return _after_unit_decision(gettext("Re-graded: grade %(grade)s, packaging %(packaging)s.", grade=result.grade,
+                                        packaging=result.packaging), unit_id)
 
 
 @bp.post("/units/<int:unit_id>/dispose")
@@ -357,7 +357,8 @@ def dispose_unit(unit_id: int) -> Response:
     result = desk_services.dispose_unit(db.session, actor(), unit_id=unit_id, disposition=request.form.get("disposition"),
                              reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                              policy=_policy(), expected_version=form_int("version"))
-    return _after_unit_decision(f"Unit {result.lpn}: {STATE_LABELS[result.state]}. {result.explanation}", unit_id)
+    return _after_unit_decision(gettext("Unit %(lpn)s: %(state)s.", lpn=result.lpn, state=STATE_NAMES[result.state])
+                                + f" {result.explanation}", unit_id)
 
 
 @bp.post("/quarantine/bulk")
@@ -401,8 +402,9 @@ def decide_refund(refund_id: int) -> Response:
                               reason=request.form.get("reason"), idempotency_key=request.form.get("key"),
                               amount=request.form.get("amount") if decision == "approve" else None,
                               expected_version=form_int("version"))
-    status = STATUS_LABELS.get(result.status, result.status)
-    message = f"Refund {status}" + (f": {result.amount}" if result.amount else "") + "."
+    status = REFUND_NAMES.get(result.status, result.status)
+    message = (gettext("Refund %(status)s: %(amount)s.", status=status, amount=result.amount) if result.amount
+               else gettext("Refund %(status)s.", status=status))
     unit_id = form_int("unit_id")
     ctx = _context_fragment()
     case = _case_after_decision(unit_id) if ctx == "unit" and is_htmx() else None
@@ -451,25 +453,28 @@ def resolve_exception(exception_id: int) -> Response:
     s, a = db.session, actor()
     if action == "link":
         linked = link_parcel_to_rma(s, a, rma_code=request.form.get("rma"), **common)
-        message = f"Parcel linked to {linked.rma_number}: {len(linked.units)} unit(s)"
+        message = gettext("Parcel linked to %(rma)s: %(num)s unit(s)", rma=linked.rma_number, num=len(linked.units))
         if linked.refunds_opened:
-            message += f", {len(linked.refunds_opened)} refund trigger(s) opened"
+            message += gettext(", %(num)s refund trigger(s) opened", num=len(linked.refunds_opened))
         if linked.exceptions_raised:
-            message += f"; new exceptions: {', '.join(EXCEPTION_LABELS[t].lower() for t in linked.exceptions_raised)}"
+            message += gettext("; new exceptions: %(types)s",
+                               types=", ".join(EXCEPTION_NAMES[t].lower() for t in linked.exceptions_raised))
         message += "."
     elif action == "accept":
         accepted = exception_services.accept_wrong_item(s, a, credit_amount=request.form.get("credit"),
                                         rma_line_id=form_int("rma_line_id"), **common)
-        message = f"Accepted as {accepted.sku}" + (" with a refund trigger." if accepted.refund_id else ".")
+        message = (gettext("Accepted as %(sku)s with a refund trigger.", sku=accepted.sku) if accepted.refund_id
+                   else gettext("Accepted as %(sku)s.", sku=accepted.sku))
     elif action == "fraud":
         fraud = exception_services.confirm_serial_fraud(s, a, **common)
-        message = f"Fraud confirmed: unit {STATE_LABELS.get(fraud.unit_state, fraud.unit_state)}"
+        message = gettext("Fraud confirmed: unit %(state)s", state=STATE_NAMES.get(fraud.unit_state, fraud.unit_state))
         if fraud.refund_status:
-            message += f", refund {STATUS_LABELS.get(fraud.refund_status, fraud.refund_status)}"
+            message += gettext(", refund %(status)s", status=REFUND_NAMES.get(fraud.refund_status, fraud.refund_status))
         message += "." + (f" Note: {fraud.note}." if fraud.note else "")
     else:
         resolved = exception_services.resolve_exception(s, a, resolution=request.form.get("resolution", ""), **common)
-        message = f"Resolved: {exception_services.RESOLUTION_LABELS.get(resolved.resolution, resolved.resolution).lower()}."
+        message = gettext("Resolved: %(resolution)s.",
+                          resolution=RESOLUTION_NAMES.get(resolved.resolution, resolved.resolution).lower())
     ctx = _context_fragment()
     default = url_for("desk.exception_case", exception_id=exception_id, view="exception")
     if is_htmx() and ctx == "unit":
@@ -493,7 +498,8 @@ def assign_exception(exception_id: int) -> Response:
     done = exception_services.assign_exception(db.session, actor(), exception_id=exception_id, owner_id=owner_id,
                                                idempotency_key=request.form.get("key"),
                                                expected_version=form_int("version"))
-    message = f"{done.owner} owns this exception now." if done.owner else "Nobody owns this exception now."
+    message = (gettext("%(name)s owns this exception now.", name=done.owner) if done.owner
+               else gettext("Nobody owns this exception now."))
     return _decided(message, default_next=url_for("desk.exception_case", exception_id=exception_id, view="exception"),
                     fragment="desk/_exception_case.html", **_exception_context(exception_id))
 
@@ -562,7 +568,7 @@ def rules_save() -> Response:
                                        note=request.form.get("note", "")))
     result = desk_rules.save_rules(db.session, actor(), rules=edited, note=request.form.get("note"), base_version=base,
                            idempotency_key=request.form.get("key"))
-    message = f"Rules saved as version {result.version_id} ({result.rules} rules)."
+    message = gettext("Rules saved as version %(version)s (%(num)s rules).", version=result.version_id, num=result.rules)
     return _decided(message, default_next=url_for("desk.rules"), fragment="desk/_rules_editor.html", **_rules_context())
 
 
