@@ -37,7 +37,7 @@ from app.receiving.models import Parcel
 from app.receiving.queries import scope_parcels
 from app.refunds import domain as refund_domain
 from app.refunds.models import RefundEvent, RefundTrigger
-from app.words import N_
+from app.words import N_, Said
 
 SORTS = ("age", "value")
 ORDERS = ("desc", "asc")
@@ -422,16 +422,31 @@ def filter_choices(session: Session, actor: Actor) -> FilterChoices:
 # --------------------------------------------------------------------------- the case file
 
 
+# What each step of a timeline is about, as the timeline names it.
+TIMELINE_KINDS = {"unit": N_("unit"), "refund": N_("refund"), "exception": N_("exception"), "parcel": N_("parcel"),
+                  "return": N_("return")}
+
+
 @dataclass
 class TimelineItem:
-    """One thing that happened to a unit, its refund or its exceptions."""
+    """One thing that happened to a unit, its refund or its exceptions: `said` in words (a screen says
+    them in the reader's language; `title` is the English), with a `detail` that is either more words
+    or a person's own text (a reason, a label scanned), shown as written."""
 
     at: datetime
-    kind: str  # ledger | refund | event | audit
-    title: str
-    detail: str | None
+    kind: str  # a key of TIMELINE_KINDS
+    said: Said
+    detail: Said | str | None
     who: str | None
     order: int = 0
+
+    @property
+    def title(self) -> str:
+        return str(self.said)
+
+    @property
+    def kind_label(self) -> str:
+        return TIMELINE_KINDS.get(self.kind, self.kind)
 
 
 @dataclass
@@ -809,17 +824,20 @@ class _Story:
     def unit(self, unit_id: int | None) -> str:
         u = self.units.get(unit_id or 0)
         if u is None:
-            return "a unit"
+            return "—"
         p = self.products.get(u.product_id)
         return f"{u.lpn} ({p.name})" if p else u.lpn
 
-    def place(self, location_id: int | None, warehouse_id: int) -> str:
+    def place(self, location_id: int | None, warehouse_id: int) -> Said | str:
         wh = self.warehouses.get(warehouse_id)
         loc = self.locations.get(location_id or 0)
-        where = wh.name if wh else ""
-        if loc is not None:
-            where = f"{where} {loc.type.replace('_', ' ')} ({loc.code})" if where else loc.code
-        return where
+        if loc is None:
+            return wh.name if wh else ""
+        if wh is None:
+            return loc.code
+        return Said(N_("%(warehouse)s %(type)s (%(code)s)"),
+                    {"warehouse": wh.name, "type": LOCATION_TYPE_LABELS.get(loc.type, loc.type), "code": loc.code},
+                    frozenset({"type"}))
 
     def who(self, user_id: int | None, fallback: str | None = None) -> str | None:
         return self.names.get(user_id or 0, fallback)
@@ -829,15 +847,20 @@ class _Story:
               audits: list[AuditEntry]) -> list[TimelineItem]:
         items = self.steps(ledger, refunds, refund_events, exceptions, audits)
         if rma is not None and not any(a.action == "rma.created" for a in audits):
-            items.append(TimelineItem(rma.created_at, "return", f"Return {rma.number} authorised", None, None, 0))
+            items.append(TimelineItem(rma.created_at, "return", Said(N_("Return %(rma)s authorised"), {"rma": rma.number}),
+                                      None, None, 0))
         if rma is not None and rma.closed_at is not None:
-            items.append(TimelineItem(rma.closed_at, "return", f"Return {rma.number} closed", None, None, 6))
+            items.append(TimelineItem(rma.closed_at, "return", Said(N_("Return %(rma)s closed"), {"rma": rma.number}),
+                                      None, None, 6))
         for n, p in enumerate(parcels, start=1):
             wh = self.warehouses.get(p.warehouse_id)
-            items.append(TimelineItem(p.opened_at, "parcel", f"Parcel {n} opened at {wh.name if wh else 'the dock'}",
-                                      f"label scanned: {p.scanned_code}", self.who(p.opened_by_id), 1))
+            opened = (Said(N_("Parcel %(n)s opened at %(warehouse)s"), {"n": n, "warehouse": wh.name}) if wh
+                      else Said(N_("Parcel %(n)s opened"), {"n": n}))
+            items.append(TimelineItem(p.opened_at, "parcel", opened,
+                                      Said(N_("label scanned: %(code)s"), {"code": p.scanned_code}), self.who(p.opened_by_id), 1))
             if p.closed_at is not None:
-                items.append(TimelineItem(p.closed_at, "parcel", f"Parcel {n} closed", None, self.who(p.closed_by_id), 5))
+                items.append(TimelineItem(p.closed_at, "parcel", Said(N_("Parcel %(n)s closed"), {"n": n}), None,
+                                          self.who(p.closed_by_id), 5))
         items.sort(key=lambda i: (as_utc(i.at), i.order))
         return items
 
@@ -850,31 +873,49 @@ class _Story:
         for e in ledger:
             what, where = self.unit(e.unit_id), self.place(e.to_location_id, e.warehouse_id)
             to = STATE_LABELS.get(e.to_state, e.to_state)
-            title = (f"Received {what} at {where}" if e.from_state is None
-                     else f"{what} moved to {to}" + (f" at {where}" if where else ""))
+            if e.from_state is None:
+                title = Said(N_("Received %(unit)s at %(place)s"), {"unit": what, "place": where})
+            elif where:
+                title = Said(N_("%(unit)s moved to %(state)s at %(place)s"), {"unit": what, "state": to, "place": where},
+                             frozenset({"state"}))
+            else:
+                title = Said(N_("%(unit)s moved to %(state)s"), {"unit": what, "state": to}, frozenset({"state"}))
             items.append(TimelineItem(e.at, "unit", title, e.reason, self.who(e.actor_id, e.actor_role), 2))
         refund_units = {r.id: r for r in refunds}
         for e in refund_events:
             r = refund_units[e.refund_id]
-            status = refund_domain.STATUS_LABELS.get(e.to_status, e.to_status)
-            money = f": {e.amount:,.2f} {r.currency}" if self.show_money else ""
-            title = f"Refund for {self.units[r.unit_id].lpn if r.unit_id in self.units else 'a unit'} {status}{money}"
+            figures = {"unit": self.units[r.unit_id].lpn if r.unit_id in self.units else "—",
+                       "status": refund_domain.STATUS_LABELS.get(e.to_status, e.to_status)}
+            if self.show_money:
+                title = Said(N_("Refund for %(unit)s %(status)s: %(amount)s %(currency)s"),
+                             {**figures, "amount": e.amount, "currency": r.currency}, frozenset({"status"}),
+                             frozenset({"amount"}))
+            else:
+                title = Said(N_("Refund for %(unit)s %(status)s"), figures, frozenset({"status"}))
             why = e.reason if self.show_money else None  # a hold's or a decision's reason may quote the amount
             items.append(TimelineItem(e.at, "refund", title, why, self.who(e.actor_id, "Dockhand"), 3))
         for x in exceptions:
             label = EXCEPTION_LABELS.get(x.type, x.type)
             product = self.products.get(x.product_id or 0)
-            about = (f" on {self.unit(x.unit_id)}" if x.unit_id in self.units
-                     else f": {product.name}" if product is not None else "")
+            if x.unit_id in self.units:
+                opened = Said(N_("Exception: %(type)s on %(unit)s"), {"type": label, "unit": self.unit(x.unit_id)},
+                              frozenset({"type"}))
+            elif product is not None:
+                opened = Said(N_("Exception: %(type)s: %(product)s"), {"type": label, "product": product.name},
+                              frozenset({"type"}))
+            else:
+                opened = Said(N_("Exception: %(type)s"), {"type": label}, frozenset({"type"}))
             counts = x.details or {}
-            detail = (f"{counts.get('expected', '?')} expected, {counts.get('received', '?')} received"
+            detail = (Said(N_("%(expected)s expected, %(received)s received"),
+                           {"expected": counts.get("expected", "?"), "received": counts.get("received", "?")})
                       if x.type == "missing_item" else None)
-            items.append(TimelineItem(x.opened_at, "exception", f"Exception: {label}{about}", detail,
-                                      self.who(x.opened_by_id), 4))
+            items.append(TimelineItem(x.opened_at, "exception", opened, detail, self.who(x.opened_by_id), 4))
             if x.resolved_at is not None:
                 outcome = RESOLUTION_LABELS.get(x.resolution or "", (x.resolution or "resolved").replace("_", " "))
-                items.append(TimelineItem(x.resolved_at, "exception", f"{label} resolved: {outcome}", x.resolution_reason,
-                                          self.who(x.resolved_by_id), 4))
+                items.append(TimelineItem(x.resolved_at, "exception",
+                                          Said(N_("%(type)s resolved: %(outcome)s"), {"type": label, "outcome": outcome},
+                                               frozenset({"type", "outcome"})),
+                                          x.resolution_reason, self.who(x.resolved_by_id), 4))
         return items
 
     def audit(self, a: AuditEntry) -> TimelineItem | None:
@@ -884,29 +925,43 @@ class _Story:
         if a.entity_type == "unit":
             if "to_state" in details:
                 return None  # the ledger row tells the move
-            what = self.unit(a.entity_id)
+            what = {"unit": self.unit(a.entity_id)}
             if a.action in ("unit.inspected", "unit.regraded"):
-                verb = "Inspected" if a.action == "unit.inspected" else "Re-graded"
-                grade = f"grade {details.get('grade', '?')}, packaging {str(details.get('packaging', '?')).replace('_', ' ')}"
-                return TimelineItem(a.at, "unit", f"{verb} {what}: {grade}", a.reason, a.actor_name, 2)
-            titles = {"unit.photo_added": f"Photo added to {what}", "unit.linked_to_rma": f"{what} linked to this return",
-                      "unit.accepted_as_sku": f"{what} accepted as another SKU"}
-            return TimelineItem(a.at, "unit", titles.get(a.action, f"{what}: {a.action.split('.', 1)[-1].replace('_', ' ')}"),
-                                a.reason, a.actor_name, 2)
+                template = (N_("Inspected %(unit)s: grade %(grade)s, packaging %(packaging)s") if a.action == "unit.inspected"
+                            else N_("Re-graded %(unit)s: grade %(grade)s, packaging %(packaging)s"))
+                packaging = str(details.get("packaging", "?"))
+                return TimelineItem(a.at, "unit", Said(template, {**what, "grade": details.get("grade", "?"),
+                                                                  "packaging": PACKAGING_LABELS.get(packaging, packaging)},
+                                                       frozenset({"packaging"})), a.reason, a.actor_name, 2)
+            template = UNIT_STEPS.get(a.action)
+            said = (Said(template, what) if template is not None
+                    else Said("%(unit)s: %(step)s", {**what, "step": a.action.split(".", 1)[-1].replace("_", " ")}))
+            return TimelineItem(a.at, "unit", said, a.reason, a.actor_name, 2)
         if a.entity_type == "parcel":
             if a.action == "parcel.linked_to_rma":
-                return TimelineItem(a.at, "parcel", "Blind parcel linked to this return", a.reason, a.actor_name, 1)
+                return TimelineItem(a.at, "parcel", Said(N_("Blind parcel linked to this return")), a.reason, a.actor_name, 1)
             return None  # opened and closed: the parcel's row tells them
         if a.entity_type == "exception" and a.action == "exception.assigned":
             owner = (details.get("after") or {}).get("owner")
-            return TimelineItem(a.at, "exception", f"Given to {owner}" if owner else "Given back: nobody owns it", a.reason,
-                                a.actor_name, 4)
+            said = Said(N_("Given to %(owner)s"), {"owner": owner}) if owner else Said(N_("Given back: nobody owns it"))
+            return TimelineItem(a.at, "exception", said, a.reason, a.actor_name, 4)
         if a.entity_type == "rma":
-            titles = {"rma.created": "Return authorised", "rma.cancelled": "Return cancelled",
-                      "rma.lines_changed": "Return's items changed"}
-            return TimelineItem(a.at, "return", titles.get(a.action, a.action.split(".", 1)[-1].replace("_", " ").capitalize()),
-                                a.reason, a.actor_name, 0)
+            template = RETURN_STEPS.get(a.action)
+            said = (Said(template) if template is not None
+                    else Said(a.action.split(".", 1)[-1].replace("_", " ").capitalize()))
+            return TimelineItem(a.at, "return", said, a.reason, a.actor_name, 0)
         return None
+
+
+# The audit trail's steps of a unit and of a return that a timeline tells, in words.
+UNIT_STEPS = {"unit.photo_added": N_("Photo added to %(unit)s"), "unit.linked_to_rma": N_("%(unit)s linked to this return"),
+              "unit.accepted_as_sku": N_("%(unit)s accepted as another SKU")}
+RETURN_STEPS = {"rma.created": N_("Return authorised"), "rma.cancelled": N_("Return cancelled"),
+                "rma.lines_changed": N_("Return's items changed")}
+LOCATION_TYPE_LABELS = {"dock": N_("dock"), "inspection": N_("inspection"), "stock": N_("stock"),
+                        "quarantine": N_("quarantine"), "refurbish": N_("refurbish"), "vendor_return": N_("vendor return"),
+                        "liquidation": N_("liquidation"), "scrap": N_("scrap")}
+PACKAGING_LABELS = {"sealed": N_("sealed"), "opened": N_("opened"), "damaged": N_("damaged"), "missing": N_("missing")}
 
 
 # --------------------------------------------------------------------------- a customer's returns

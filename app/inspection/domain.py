@@ -19,10 +19,10 @@ constants); `priority` gives the figures and the reason shown on each row.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+
+from app.words import Translate, english
 
 MAX_ITEMS = 40
 MAX_LABEL = 120
@@ -85,12 +85,6 @@ AGE_CAP_HOURS = 120
 NOTABLE = 20
 
 
-Translate = Callable[..., str]
-
-
-def english(message: str, **figures: Any) -> str:
-    """The words as written here: the translator a caller with no language passes (the API, tests)."""
-    return message % figures if figures else message
 
 
 @dataclass(frozen=True)

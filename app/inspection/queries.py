@@ -21,6 +21,7 @@ from app.inspection.domain import Priority
 from app.inspection.models import ChecklistVersion, Photo
 from app.ledger.models import ReturnUnit
 from app.ledger.queries import scope_units
+from app.words import Translate, english
 from app.orders.models import Order, OrderLine
 
 
@@ -127,7 +128,7 @@ class QueueUnit:
         """How long it has waited, in words ("3 h")."""
         return self.age_in()
 
-    def age_in(self, tr: domain.Translate = domain.english) -> str:
+    def age_in(self, tr: Translate = english) -> str:
         """How long it has waited, in the words of the translator `tr`."""
         return domain.age_words(self.age_hours, tr)
 

@@ -23,6 +23,7 @@ from app.exceptions.models import EXCEPTION_LABELS
 from app.exceptions.services import RESOLUTION_LABELS
 from app.ledger.domain import STATE_LABELS
 from app.refunds.domain import STATUS_LABELS
+from app.words import Said
 
 # Each language we have, named in itself (how a picker shows it).
 LANGUAGES = {"en": "English", "es": "Español"}
@@ -107,6 +108,11 @@ def age(seconds: int) -> str:
     return gettext("%(num)s d", num=seconds // 86400)
 
 
+def said(value: Any) -> Any:
+    """Words a rule or a query built (app.words.Said) in the request's language; anything else as it is."""
+    return value.say(gettext, money) if isinstance(value, Said) else value
+
+
 def spoken(exc: DomainError) -> str:
     """A refusal in the request's language: its English template translated, then its figures put in
     (a message the catalogue lacks stays English)."""
@@ -123,6 +129,7 @@ def register_i18n(app: Flask) -> None:
     app.add_template_filter(number, "number")
     app.add_template_filter(when, "when")
     app.add_template_filter(day, "day")
+    app.add_template_filter(said, "said")
     app.add_template_global(lambda: str(get_locale() or DEFAULT), "current_language")
     app.add_template_global(LANGUAGES, "languages")
     app.add_template_global(ROLE_NAMES, "role_names")

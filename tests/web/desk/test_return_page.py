@@ -96,6 +96,23 @@ def test_return_page_tells_one_readable_timeline(client, session, world, found):
     assert times == sorted(times)
 
 
+def test_the_timeline_is_told_in_the_readers_language(client, session, world, found):
+    """Every step's words, the states, exception types and places they name, and the amounts, in Spanish."""
+    login(client, "super")
+    page = client.get(f"/desk/returns/{found['rma']}", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    lpn = found["phone_lpn"]
+    text = "\n".join(re.findall(r'<span class="tl-(?:title|kind|detail)">([^<]*)</span>', page))
+    assert f"Recibida {lpn} (Phone X1 128GB) en Main DC, muelle (DOCK-01)" in text
+    assert "Paquete 1 abierto en Main DC" in text and "etiqueta escaneada: " in text
+    assert f"Inspeccionada {lpn} (Phone X1 128GB): grado A, embalaje abierto" in text
+    assert f"Incidencia: Número de serie distinto en {lpn} (Phone X1 128GB)" in text
+    assert f"{lpn} (Phone X1 128GB) pasó a cuarentena en Main DC, cuarentena (QUARANTINE-01)" in text
+    assert "Devolución RMA-5001 autorizada" in text
+    assert f"Reembolso de {lpn}: pendiente de aprobación, 649,00 USD" in text
+    for english in ("Received", "Parcel", "Inspected", "Exception", "moved to", "Refund for", "authorised", "unit\n"):
+        assert english not in text, english
+
+
 def test_partner_sees_no_money_a_worker_does(client, session, world, found):
     with unit_of_work(session):
         unit = session.get(ReturnUnit, found["shirt"])
