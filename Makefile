@@ -35,7 +35,7 @@ assets: deps
 ## messages: gather the screens' English into translations/messages.pot and add what is new to each
 ## language's catalogue (translate the empty msgstr entries, then `make assets` compiles them)
 messages: deps
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k tr -k N_ --no-location --sort-output --width=200 -o translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k lazy_pgettext:1c,2 -k tr -k N_ --no-location --sort-output --width=200 -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --width=200
 
 ## run: install, migrate, seed the demo on first run, serve on http://$(HOST):$(PORT) under gunicorn, with

@@ -3,7 +3,7 @@ reports about a parcel's box from the handheld."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from app.words import N_
+from app.words import N_, Said
 
 # Hours from opening to when an exception is due, by type: a damaged parcel's carrier claim and an
 # empty box (possible fraud, a refund held) first; stock-only differences later.
@@ -26,12 +26,14 @@ def due_at(type_: str, opened_at: datetime) -> datetime:
     return opened_at + timedelta(hours=DUE_HOURS.get(type_, 48))
 
 
-def due_words(due: datetime | None, now: datetime) -> tuple[str, bool]:
-    """How a queue says when an exception is due, and whether it is overdue."""
+def due_words(due: datetime | None, now: datetime) -> tuple[Said | str, bool]:
+    """How a queue says when an exception is due ("overdue 3 d", "due in 5 h"), and whether it is overdue."""
     if due is None:
         return "", False
     hours = (due - now).total_seconds() / 3600
     if hours < 0:
         late = -hours
-        return (f"overdue {late:.0f} h" if late < 48 else f"overdue {late / 24:.0f} d"), True
-    return (f"due in {hours:.0f} h" if hours < 48 else f"due in {hours / 24:.0f} d"), False
+        return (Said(N_("overdue %(num)s h"), {"num": f"{late:.0f}"}) if late < 48
+                else Said(N_("overdue %(num)s d"), {"num": f"{late / 24:.0f}"})), True
+    return (Said(N_("due in %(num)s h"), {"num": f"{hours:.0f}"}) if hours < 48
+            else Said(N_("due in %(num)s d"), {"num": f"{hours / 24:.0f}"})), False

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask import Flask, request
-from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, gettext, lazy_gettext
+from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, gettext, lazy_gettext, lazy_pgettext
 from flask_login import current_user
 
 from app.errors import DomainError
@@ -35,6 +35,18 @@ DISPOSITION_NAMES = {"restock": lazy_gettext("restock"), "refurbish": lazy_gette
 # The roles as the header names them.
 ROLE_NAMES = {"worker": lazy_gettext("worker"), "supervisor": lazy_gettext("supervisor"),
               "admin": lazy_gettext("admin"), "partner": lazy_gettext("partner")}
+
+# What a return, a carrier's tracking and a parcel are at, and what a customer asked for, as the desk names them
+# (a parcel and a return are of different genders in Spanish: said in their context).
+RMA_STATUS_NAMES = {"authorized": lazy_pgettext("return", "authorised"), "in_transit": lazy_pgettext("return", "in transit"),
+                    "receiving": lazy_pgettext("return", "receiving"), "closed": lazy_pgettext("return", "closed"),
+                    "cancelled": lazy_pgettext("return", "cancelled")}
+CARRIER_STATUS_NAMES = {"label_created": lazy_gettext("label created"), "in_transit": lazy_gettext("in transit"),
+                        "out_for_delivery": lazy_gettext("out for delivery"), "delivered": lazy_gettext("delivered"),
+                        "exception": lazy_gettext("carrier exception")}
+PARCEL_STATUS_NAMES = {"open": lazy_pgettext("parcel", "open"), "closed": lazy_pgettext("parcel", "closed")}
+ASKED_NAMES = {"refund": lazy_gettext("refund"), "store_credit": lazy_gettext("store credit"),
+               "exchange": lazy_gettext("exchange")}
 
 babel = Babel()
 
@@ -137,6 +149,10 @@ def register_i18n(app: Flask) -> None:
     # app.inspection.domain.Priority.words): gettext, giving str rather than the templates' Markup.
     app.add_template_global(gettext, "tr")
     app.add_template_global(STATE_NAMES, "state_names")
+    app.add_template_global(RMA_STATUS_NAMES, "rma_status_names")
+    app.add_template_global(CARRIER_STATUS_NAMES, "carrier_status_names")
+    app.add_template_global(PARCEL_STATUS_NAMES, "parcel_status_names")
+    app.add_template_global(ASKED_NAMES, "asked_names")
     app.add_template_global(EXCEPTION_NAMES, "exception_names")
     app.add_template_global(BOX_PROBLEM_NAMES, "box_problem_names")
     app.add_template_global(DISPOSITION_NAMES, "disposition_names")

@@ -95,16 +95,17 @@ def test_a_handheld_or_desk_template_says_nothing_outside_the_catalogue(template
     assert english_left(template.read_text(encoding="utf-8")) == []
 
 
-def _messages() -> dict[str, tuple[str, str]]:
-    """Every message the code and the templates ask gettext for: msgid -> (file, line)."""
-    keywords = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "tr": None, "N_": None}
+def _messages() -> dict[tuple[str | None, str], tuple[str, str]]:
+    """Every message the code and the templates ask gettext for: (context, msgid) -> (file, line)."""
+    keywords = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2), "tr": None,
+                "N_": None}
     method_map = [("app/**.py", "python"), ("templates/**.html", "jinja2")]
-    found: dict[str, tuple[str, str]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
+    found: dict[tuple[str | None, str], tuple[str, str]] = {}
+    for filename, lineno, message, _comments, context in extract_from_dir(
             str(ROOT), method_map, options_map={"templates/**.html": {"trimmed": "false"}}, keywords=keywords):
         for msgid in (message if isinstance(message, tuple) else (message,)):
             if msgid:
-                found.setdefault(msgid, (filename, str(lineno)))
+                found.setdefault((context, msgid), (filename, str(lineno)))
     return found
 
 
@@ -113,17 +114,17 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 def test_spanish_has_every_message_with_the_same_placeholders() -> None:
     catalogue = read_po(SPANISH.open("rb"), locale="es")
-    translations: dict[str, str] = {}
+    translations: dict[tuple[str | None, str], str] = {}
     for entry in catalogue:
         ids = entry.id if isinstance(entry.id, tuple) else (entry.id,)
         strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
         complete = all(strings)  # a plural needs every form the language has (Spanish: one, many, other)
-        translations[ids[0]] = strings[0] if complete else ""
+        translations[entry.context, ids[0]] = strings[0] if complete else ""
         if len(ids) > 1:
-            translations[ids[1]] = strings[-1] if complete else ""
+            translations[entry.context, ids[1]] = strings[-1] if complete else ""
     problems = []
-    for msgid, (filename, line) in sorted(_messages().items()):
-        spanish = translations.get(msgid)
+    for (context, msgid), (filename, line) in sorted(_messages().items(), key=lambda m: (m[0][0] or "", m[0][1])):
+        spanish = translations.get((context, msgid))
         if not spanish:
             problems.append(f"{filename}:{line}: no Spanish for {msgid!r}")
         elif set(_PLACEHOLDER.findall(spanish)) != set(_PLACEHOLDER.findall(msgid)):

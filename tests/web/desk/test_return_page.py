@@ -111,6 +111,11 @@ def test_the_timeline_is_told_in_the_readers_language(client, session, world, fo
     assert f"Reembolso de {lpn}: pendiente de aprobación, 649,00 USD" in text
     for english in ("Received", "Parcel", "Inspected", "Exception", "moved to", "Refund for", "authorised", "unit\n"):
         assert english not in text, english
+    # What the return, its parcel and its carrier are at, and what the customer asked for, too.
+    cells = re.findall(r'<span class="tag">[^<]*</span>|<td data-label="[^"]*">[^<]*</td>|\([^()<]*\)</span>', page)
+    for said in ('<span class="tag">en recepción</span>', "(en tránsito)</span>", '<td data-label="Pidió">reembolso</td>',
+                 '<td data-label="Estado">abierto</td>', '<td data-label="Para">reembolso</td>'):
+        assert said in cells, (said, cells)
 
 
 def test_partner_sees_no_money_a_worker_does(client, session, world, found):
