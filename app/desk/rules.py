@@ -34,6 +34,7 @@ from app.ledger.models import Counter, ReturnUnit
 from app.ledger.writer import audit_row
 from app.orders.models import Order, Rma, RmaLine
 from app.rows import write
+from app.words import N_
 
 MAX_RULES = 100
 PREVIEW_DEFAULT = 200
@@ -43,7 +44,7 @@ _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
 def _require(actor: Actor) -> None:
     if not actor.can("edit_rules"):
-        raise NotPermitted("Only a supervisor may edit rules and reason codes.")
+        raise NotPermitted(N_("Only a supervisor may edit rules and reason codes."))
 
 
 # --------------------------------------------------------------------------- the form
@@ -402,7 +403,7 @@ def save_rules(session: Session, actor: Actor, *, rules: Sequence[Rule], note: s
     _require(actor)
     note = require_reason(note)
     if not rules:
-        raise ValidationFailed("Keep at least one rule.")
+        raise ValidationFailed(N_("Keep at least one rule."))
     snapshot = [rule_json(r) for r in rules]
 
     def work() -> RulesSaved:
@@ -410,8 +411,8 @@ def save_rules(session: Session, actor: Actor, *, rules: Sequence[Rule], note: s
         latest = latest_version(session)
         if base_version is not None and (latest.id if latest else 0) != base_version:
             who = session.get(User, latest.created_by_id) if latest and latest.created_by_id else None
-            raise StaleVersion(f"The rules were already changed by {who.name if who else 'someone else'} since you "
-                               "opened them. Nothing was saved: reload the editor and make your change again.")
+            raise StaleVersion(N_("The rules were already changed by %(who)s since you opened them. Nothing was saved: "
+                                  "reload the editor and make your change again."), who=who.name if who else "—")
         old = load_rules(session)
         session.execute(delete(DispositionRule))
         for r in rules:
@@ -442,29 +443,30 @@ def reason_codes(session: Session) -> list[ReasonCode]:
 def _label(label: str | None) -> str:
     label = (label or "").strip()
     if not label:
-        raise ValidationFailed("Give the reason code a label.")
+        raise ValidationFailed(N_("Give the reason code a label."))
     if len(label) > 120:
-        raise ValidationFailed("Keep the label under 120 characters.")
+        raise ValidationFailed(N_("Keep the label under 120 characters."))
     return label
 
 
 def _require_reasons(actor: Actor) -> None:
     if not actor.can("edit_reason_codes"):
-        raise NotPermitted("Only a supervisor or an admin may edit reason codes.")
+        raise NotPermitted(N_("Only a supervisor or an admin may edit reason codes."))
 
 
 def _avoidable(value: str | None) -> bool | None:
     """"yes" / "no" / "" (not said) from the form."""
     value = (value or "").strip().lower()
     if value not in ("", "yes", "no"):
-        raise ValidationFailed("Say whether the return was avoidable: yes, no, or not said.")
+        raise ValidationFailed(N_("Say whether the return was avoidable: yes, no, or not said."))
     return None if not value else value == "yes"
 
 
 def _party(value: str | None) -> str | None:
     value = (value or "").strip().lower()
     if value and value not in RESPONSIBLE_PARTIES:
-        raise ValidationFailed(f"The party responsible is one of {', '.join(RESPONSIBLE_PARTIES)} (or not said).")
+        raise ValidationFailed(N_("The party responsible is one of %(responsible_parties)s (or not said)."),
+                               responsible_parties=', '.join(RESPONSIBLE_PARTIES))
     return value or None
 
 
@@ -481,12 +483,12 @@ def add_reason_code(session: Session, actor: Actor, *, code: str | None, label: 
     _require_reasons(actor)
     code = (code or "").strip().lower()
     if not _CODE_RE.match(code):
-        raise ValidationFailed("A code is 2-32 lower-case letters, digits or '_', starting with a letter (e.g. too_small).")
+        raise ValidationFailed(N_("A code is 2-32 lower-case letters, digits or '_', starting with a letter (e.g. too_small)."))
     label, avoid, party = _label(label), _avoidable(avoidable), _party(responsible_party)
 
     def work() -> ReasonCodeSaved:
         if session.get(ReasonCode, code) is not None:
-            raise Conflict(f"The reason code '{code}' already exists.")
+            raise Conflict(N_("The reason code '%(code)s' already exists."), code=code)
         rc = ReasonCode(code=code, label=label, active=True, avoidable=avoid, responsible_party=party)
         session.add(rc)
         session.flush()
@@ -513,13 +515,13 @@ def update_reason_code(session: Session, actor: Actor, *, code: str, label: str 
     avoid = _avoidable(avoidable) if avoidable is not _UNSAID else None
     party = _party(responsible_party) if responsible_party is not _UNSAID else None
     if new_label is None and active is None and not classify:
-        raise ValidationFailed("Nothing to change.")
+        raise ValidationFailed(N_("Nothing to change."))
 
     def work() -> ReasonCodeSaved:
         rc = session.scalars(select(ReasonCode).where(ReasonCode.code == code).with_for_update()
                              .execution_options(populate_existing=True)).first()
         if rc is None:
-            raise NotFound("No such reason code.")
+            raise NotFound(N_("No such reason code."))
         before = _reason_facts(rc)
         if new_label is not None:
             rc.label = new_label

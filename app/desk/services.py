@@ -82,7 +82,7 @@ def target_label(state: str) -> str:
 
 def _can_move(actor: Actor) -> None:
     if not (actor.can("release_quarantine") and actor.can("override_disposition")):
-        raise NotPermitted("Only a supervisor may release or re-route units.")
+        raise NotPermitted(N_("Only a supervisor may release or re-route units."))
 
 
 def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reason: str,
@@ -93,7 +93,8 @@ def _move_unit(session: Session, actor: Actor, unit_id: int, to_state: str, reas
     ensure_unit_visible(session, actor, unit)
     check_version(session, unit, expected_version)
     if unit.state == "received":
-        raise ValidationFailed(f"Unit {unit.lpn} has not been disposed yet: confirm or override its disposition instead.")
+        raise ValidationFailed(N_("Unit %(lpn)s has not been disposed yet: confirm or override its disposition instead."),
+                               lpn=unit.lpn)
     action, _label = TARGETS[to_state]
     disposition = STATE_DISPOSITION[to_state]
     loc_type = DISPOSITION_LOCATION_TYPE[disposition]
@@ -118,7 +119,7 @@ def decide_unit(session: Session, actor: Actor, *, unit_id: int, to_state: str, 
     _can_move(actor)
     reason = require_reason(reason)
     if to_state not in TARGETS:
-        raise ValidationFailed("Pick where the unit goes.")
+        raise ValidationFailed(N_("Pick where the unit goes."))
     key = check_key(idempotency_key)
     params = {"unit_id": unit_id, "to_state": to_state, "reason": reason, "v": expected_version}
     return run_idempotent(session, actor, key, "desk.decide_unit", params,
@@ -153,9 +154,9 @@ def _item_key(batch_key: str, kind: str, item_id: int) -> str:
 def _ids(ids: Iterable[int]) -> list[int]:
     unique = sorted({int(i) for i in ids})
     if not unique:
-        raise ValidationFailed("Tick at least one item first.")
+        raise ValidationFailed(N_("Tick at least one item first."))
     if len(unique) > MAX_BULK:
-        raise ValidationFailed(f"Decide at most {MAX_BULK} items at once.")
+        raise ValidationFailed(N_("Decide at most %(max_bulk)s items at once."), max_bulk=MAX_BULK)
     return unique
 
 
@@ -170,7 +171,7 @@ def bulk_decide_units(session: Session, actor: Actor, *, unit_ids: Iterable[int]
     _can_move(actor)
     reason = require_reason(reason)
     if to_state not in TARGETS:
-        raise ValidationFailed("Pick where the units go.")
+        raise ValidationFailed(N_("Pick where the units go."))
     batch = check_key(idempotency_key)
     result = BulkResult()
     for unit_id in _ids(unit_ids):
@@ -201,7 +202,7 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
     answers come from the desk's form (form_answers), where an item left unanswered is a no.
     """
     if not actor.can("override_disposition"):
-        raise NotPermitted("Only a supervisor may re-grade a unit.")
+        raise NotPermitted(N_("Only a supervisor may re-grade a unit."))
     reason = require_reason(reason)
     grade, packaging = clean_grade(grade, packaging)
 
@@ -210,7 +211,8 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
         ensure_unit_visible(session, actor, unit)
         check_version(session, unit, expected_version)
         if unit.state in ("vendor_return", "liquidation", "disposed"):
-            raise ValidationFailed(f"Unit {unit.lpn} is {STATE_LABELS[unit.state]}: that is final, nothing to re-grade.")
+            raise ValidationFailed(N_("Unit %(lpn)s is %(state)s: that is final, nothing to re-grade."),
+                                   lpn=unit.lpn, state=STATE_LABELS[unit.state])
         category = session.scalar(select(Product.category).where(Product.id == unit.product_id))
         checklist = checklist_for(session, category)
         clean = kept_answers(checklist.items, answers, unanswered_is_no=unanswered_is_no)
@@ -237,17 +239,17 @@ def dispose_unit(session: Session, actor: Actor, *, unit_id: int, disposition: s
     the rule's own explanation as the reason (that service has no field for another one).
     """
     if not actor.can("override_disposition"):
-        raise NotPermitted("Only a supervisor may override the disposition.")
+        raise NotPermitted(N_("Only a supervisor may override the disposition."))
     disposition = (disposition or "").strip() or None
     reason = require_reason(reason) if disposition is not None else (reason or "").strip() or None
     if disposition is not None and disposition not in DISPOSITION_STATE:
-        raise ValidationFailed("Unknown disposition.")
+        raise ValidationFailed(N_("Unknown disposition."))
     try:
         return confirm_disposition(session, actor, unit_id=unit_id, idempotency_key=idempotency_key, policy=policy,
                                    override=disposition, override_reason=reason, expected_version=expected_version)
     except AlreadyDisposed as exc:  # at the desk, a disposed unit is released or routed instead
-        raise ValidationFailed(f"Unit {exc.lpn} was already disposed ({STATE_LABELS[exc.state]}): "
-                               "release or route it instead.") from exc
+        raise ValidationFailed(N_("Unit %(lpn)s was already disposed (%(state)s): release or route it instead."),
+                               lpn=exc.lpn, state=STATE_LABELS[exc.state]) from exc
 
 
 def decide_refund(session: Session, actor: Actor, *, refund_id: int, decision: str, reason: str | None,
@@ -259,15 +261,15 @@ def decide_refund(session: Session, actor: Actor, *, refund_id: int, decision: s
     inspection by the supervisor ever, a desk re-grade included, or their override).
     """
     if not actor.can("approve_refunds"):
-        raise NotPermitted("Only a supervisor may approve or reject refunds.")
+        raise NotPermitted(N_("Only a supervisor may approve or reject refunds."))
     if decision not in ("approve", "reject"):
-        raise ValidationFailed("Approve or reject?")
+        raise ValidationFailed(N_("Approve or reject?"))
     reason = require_reason(reason)
     if decision == "approve":
         return approve_refund(session, actor, refund_id=refund_id, reason=reason, idempotency_key=idempotency_key,
                               amount=amount, expected_version=expected_version)
     if amount not in (None, "") and str(amount).strip():
-        raise ValidationFailed("A rejected refund pays nothing: leave the amount empty.")
+        raise ValidationFailed(N_("A rejected refund pays nothing: leave the amount empty."))
     return reject_refund(session, actor, refund_id=refund_id, reason=reason, idempotency_key=idempotency_key,
                          expected_version=expected_version)
 
@@ -276,10 +278,10 @@ def bulk_decide_refunds(session: Session, actor: Actor, *, refund_ids: Iterable[
                         idempotency_key: str | None, versions: Mapping[int, int] | None = None) -> BulkResult:
     """Use case: approve or reject a selection of held refunds, one transaction each (see bulk_decide_units)."""
     if not actor.can("approve_refunds"):
-        raise NotPermitted("Only a supervisor may approve or reject refunds.")
+        raise NotPermitted(N_("Only a supervisor may approve or reject refunds."))
     reason = require_reason(reason)
     if decision not in ("approve", "reject"):
-        raise ValidationFailed("Approve or reject?")
+        raise ValidationFailed(N_("Approve or reject?"))
     batch = check_key(idempotency_key)
     result = BulkResult()
     for refund_id in _ids(refund_ids):

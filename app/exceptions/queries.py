@@ -8,6 +8,7 @@ from app.auth.roles import Actor
 from app.auth.scoping import visible
 from app.errors import NotFound
 from app.exceptions.models import ReturnException
+from app.words import N_
 
 
 def scope_exceptions(stmt: Select, actor: Actor) -> Select:
@@ -20,5 +21,5 @@ def load_exception(session: Session, actor: Actor, exception_id: int) -> ReturnE
     """An exception the actor may see, or NotFound."""
     exc = session.scalars(scope_exceptions(select(ReturnException).where(ReturnException.id == exception_id), actor)).first()
     if exc is None:
-        raise NotFound("No such exception.")
+        raise NotFound(N_("No such exception."))
     return exc

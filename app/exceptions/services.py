@@ -62,7 +62,7 @@ RESOLUTION_LABELS = {code: label for options in RESOLUTIONS.values() for code, l
 
 def _require(actor: Actor) -> None:
     if not actor.can("resolve_exceptions"):
-        raise NotPermitted("Only a supervisor may resolve exceptions.")
+        raise NotPermitted(N_("Only a supervisor may resolve exceptions."))
 
 
 def _resolver_name(session: Session, user_id: int | None) -> str:
@@ -80,13 +80,14 @@ def lock_exception(session: Session, actor: Actor, exception_id: int, expected_v
     exc = session.execute(scope_exceptions(select(table).where(table.c.id == exception_id), actor)
                           .with_for_update(of=table)).first()
     if exc is None:
-        raise NotFound("No such exception.")
+        raise NotFound(N_("No such exception."))
     if exc.status != "open":
         label = RESOLUTION_LABELS.get(exc.resolution or "", exc.resolution or "resolved")
-        raise StaleVersion(f"This {EXCEPTION_LABELS[exc.type].lower()} was already decided by "
-                           f"{_resolver_name(session, exc.resolved_by_id)}: {label.lower()}. Nothing was changed.")
+        raise StaleVersion(N_("This %(type)s was already decided by %(resolver_name)s: %(label)s. Nothing was changed."),
+                           type=EXCEPTION_LABELS[exc.type].lower(), resolver_name=_resolver_name(session, exc.resolved_by_id),
+                           label=label.lower())
     if expected_version is not None and exc.version != expected_version:
-        raise StaleVersion("This exception changed since you opened it. Nothing was changed: look again.")
+        raise StaleVersion(N_("This exception changed since you opened it. Nothing was changed: look again."))
     return exc
 
 
@@ -139,7 +140,7 @@ def resolve_exception(session: Session, actor: Actor, *, exception_id: int, reso
         exc = lock_exception(session, actor, exception_id, expected_version)
         allowed = {code for code, _ in RESOLUTIONS.get(exc.type, [])}
         if resolution not in allowed:
-            raise ValidationFailed("Pick how this exception was resolved.")
+            raise ValidationFailed(N_("Pick how this exception was resolved."))
         write(session, writer.resolve_exception(actor, exc, resolution, reason))
         expire(session, (ReturnException, exc.id))
         return Resolved.of(exc, resolution)
@@ -173,9 +174,9 @@ def _parse_credit(raw: Decimal | str | None) -> Decimal | None:
     try:
         value = to_money(str(raw).strip().lstrip("$"))
     except ArithmeticError:
-        raise ValidationFailed("The credit must be an amount like 19.90.") from None
+        raise ValidationFailed(N_("The credit must be an amount like 19.90.")) from None
     if not value.is_finite() or value < 0 or value > Decimal("1000000"):
-        raise ValidationFailed("The credit must be an amount between 0 and 1,000,000.")
+        raise ValidationFailed(N_("The credit must be an amount between 0 and 1,000,000."))
     return value
 
 
@@ -196,7 +197,7 @@ def accept_wrong_item(session: Session, actor: Actor, *, exception_id: int, reas
     def work() -> AcceptedAsSku:
         exc = lock_exception(session, actor, exception_id, expected_version)
         if exc.type != "wrong_item" or exc.unit_id is None:
-            raise ValidationFailed("Only a wrong item with its unit can be accepted as another SKU.")
+            raise ValidationFailed(N_("Only a wrong item with its unit can be accepted as another SKU."))
         unit = lock_unit(session, exc.unit_id)
         sku = session.scalar(select(Product.sku).where(Product.id == unit.product_id))
         rows: list[Row] = []
@@ -206,14 +207,15 @@ def accept_wrong_item(session: Session, actor: Actor, *, exception_id: int, reas
                                    .join(Product, Product.id == RmaLine.product_id)
                                    .where(RmaLine.id == rma_line_id)).first()
             if line is None or line.rma_id != unit.rma_id:
-                raise ValidationFailed("That line is not on this unit's return.")
+                raise ValidationFailed(N_("That line is not on this unit's return."))
             if unit.rma_line_id is None:
                 rows.append(update_row(ReturnUnit, {"id": unit.id}, {"rma_line_id": line.id}, bump=("version",)))
             expected_skus.append(line.sku)
         refund_id = None
         if credit is not None and credit > 0:
             if session.scalar(select(RefundTrigger.id).where(RefundTrigger.unit_id == unit.id)) is not None:
-                raise Conflict(f"Unit {unit.lpn} already has a refund trigger: decide it in the refund queue.")
+                raise Conflict(N_("Unit %(lpn)s already has a refund trigger: decide it in the refund queue."),
+                               lpn=unit.lpn)
             [refund_id] = allocate_ids(session, RefundTrigger, 1)
             rows += open_trigger(actor, refund_id, unit_id=unit.id, rma_id=unit.rma_id, warehouse_id=unit.warehouse_id,
                                  paid_amount=credit, currency="USD")
@@ -246,13 +248,13 @@ def confirm_serial_fraud(session: Session, actor: Actor, *, exception_id: int, r
     """
     _require(actor)
     if not actor.can("approve_refunds"):
-        raise NotPermitted("Only a supervisor may reject refunds.")
+        raise NotPermitted(N_("Only a supervisor may reject refunds."))
     reason = require_reason(reason)
 
     def work() -> FraudConfirmed:
         exc = lock_exception(session, actor, exception_id, expected_version)
         if exc.type != "serial_mismatch" or exc.unit_id is None:
-            raise ValidationFailed("Only a serial mismatch can be confirmed as fraud.")
+            raise ValidationFailed(N_("Only a serial mismatch can be confirmed as fraud."))
         unit = lock_unit(session, exc.unit_id)
         rows: list[Row] = []
         unit_state, moved = unit.state, False
@@ -315,7 +317,7 @@ def assign_exception(session: Session, actor: Actor, *, exception_id: int, owner
         if owner_id is not None:
             owner = session.execute(select(User.id, User.name, User.role, User.active).where(User.id == owner_id)).first()
             if owner is None or not owner.active or owner.role not in PERMISSIONS["resolve_exceptions"]:
-                raise ValidationFailed("Give the exception to an active supervisor: only they resolve exceptions.")
+                raise ValidationFailed(N_("Give the exception to an active supervisor: only they resolve exceptions."))
         write(session, writer.assign_exception(actor, exc, owner_id, owner.name if owner else None))
         expire(session, (ReturnException, exc.id))
         return Assigned(exc.id, owner_id, owner.name if owner else None, exc.version + 1)

@@ -10,6 +10,7 @@ from app.exceptions.domain import due_at
 from app.exceptions.models import EXCEPTION_TYPES, ReturnException
 from app.ledger.writer import audit_row, event_row
 from app.rows import Row, insert_row, update_row
+from app.words import N_
 
 
 def open_exception(actor: Actor, exception_id: int, type_: str, *, warehouse_id: int, merchant_id: int | None = None,
@@ -19,7 +20,7 @@ def open_exception(actor: Actor, exception_id: int, type_: str, *, warehouse_id:
     """The rows of a new typed exception (its id allocated by the caller: app.rows.allocate_ids),
     with its outbox event and audit entry."""
     if type_ not in EXCEPTION_TYPES:
-        raise ValidationFailed(f"Unknown exception type '{type_}'.")
+        raise ValidationFailed(N_("Unknown exception type '%(type)s'."), type=type_)
     now = utcnow()
     row = {"id": exception_id, "type": type_, "warehouse_id": warehouse_id, "merchant_id": merchant_id, "rma_id": rma_id,
            "rma_line_id": rma_line_id, "unit_id": unit_id, "parcel_id": parcel_id, "product_id": product_id,

@@ -289,6 +289,9 @@ def test_bulk_through_the_web(client, session, world):
     assert len(audits) == 3
     resp = client.post("/desk/quarantine/bulk", data={"to_state": "available", "reason": "ok", "key": key()}, headers=HX)
     assert resp.status_code == 422 and "Tick at least one" in resp.get_data(as_text=True)
+    spanish = client.post("/desk/quarantine/bulk", data={"to_state": "available", "reason": "ok", "key": key()},
+                          headers={**HX, "Accept-Language": "es"})
+    assert spanish.status_code == 422 and "Marca antes al menos un elemento." in spanish.get_data(as_text=True)
     again = client.post("/desk/quarantine/bulk", data={"unit_ids": [str(ids[0])], "to_state": "available",
                                                        "reason": "ok", "key": key()}, headers=HX)
     assert again.status_code == 409 and "Nothing was done" in again.get_data(as_text=True)
