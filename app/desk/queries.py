@@ -144,7 +144,7 @@ class QueueRow:
     inspector: str | None
     entered_at: datetime
     aged: bool
-    note: str | None = None  # why it is here: the rule, the hold reasons, the exception's details
+    note: Said | str | None = None  # why it is here: the rule, the hold reasons, the exception's details
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -386,15 +386,17 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
     return QueuePage(f"exceptions/{type_}", EXCEPTION_LABELS[type_], rows, total, aged, q, ageing_hours)
 
 
-def _exception_note(type_: str, details: dict[str, Any], quantity: int, rma_number: str | None) -> str | None:
+def _exception_note(type_: str, details: dict[str, Any], quantity: int, rma_number: str | None) -> Said | None:
     """One line saying what the exception is about."""
     if type_ == "unidentified_parcel":
-        return f"label scanned: {details.get('scanned_code', '?')}"
+        return Said(N_("label scanned: %(code)s"), {"code": details.get("scanned_code", "?")})
     if type_ == "missing_item":
-        return f"{quantity} expected, {details.get('received', 0)} received" + (f" on {rma_number}" if rma_number else "")
+        counts = {"expected": quantity, "received": details.get("received", 0)}
+        return (Said(N_("%(expected)s expected, %(received)s received on %(rma)s"), {**counts, "rma": rma_number})
+                if rma_number else Said(N_("%(expected)s expected, %(received)s received"), counts))
     if type_ == "serial_mismatch":
-        return f"serial {details.get('serial', '?')} was not shipped on this order"
-    return f"on {rma_number}" if rma_number else None
+        return Said(N_("serial %(serial)s was not shipped on this order"), {"serial": details.get("serial", "?")})
+    return Said(N_("on %(rma)s"), {"rma": rma_number}) if rma_number else None
 
 
 # --------------------------------------------------------------------------- filter choices
