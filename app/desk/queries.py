@@ -476,8 +476,10 @@ class UnitCase:
 
     @property
     def holding_kinds(self) -> list[str]:
-        """The kinds of the flags not cleared that hold the refund (what its "fraud flag" is)."""
-        return list(dict.fromkeys(f.kind for f in self.flags if f.holds and f.cleared_at is None))
+        """The kinds of the flags that hold the refund (what its "fraud flag" is): those not cleared,
+        else (the refund was decided, which cleared them) those that held it."""
+        holding = [f for f in self.flags if f.holds]
+        return list(dict.fromkeys(f.kind for f in ([f for f in holding if f.cleared_at is None] or holding)))
 
     @property
     def state_label(self) -> str:

@@ -14,9 +14,9 @@ from app.anomalies.writer import flag_rows
 from app.db import unit_of_work
 from app.rows import write
 from tests.conftest import login
-from tests.helpers import new_key, refund_of
+from tests.helpers import counts, new_key, refund_of
 from tests.integration.anomalies.test_fraud_hold import inspect_and_confirm, same_order_again, twice_returned_phone
-from tests.integration.anomalies.test_serial_flags import SERIAL, receive_phone
+from tests.integration.anomalies.test_serial_flags import SERIAL, flags_of, receive_phone
 from tests.integration.desk.test_desk_services import make_units
 
 HX = {"HX-Request": "true"}
@@ -88,13 +88,18 @@ def test_the_inspector_sees_why_they_cannot_release_and_another_supervisor_relea
     theirs = text(client.get(f"/desk/units/{unit_id}"))
     assert "Held because: fraud flag: returned before." in theirs and "Approve refund" in theirs
     assert "a second refund for the same item, check it" in theirs
-    done = client.post(f"/desk/refunds/{refund.id}/decide", headers=HX,
-                       data={"decision": "approve", "reason": "checked the serial's history", "key": new_key(),
-                             "version": refund.version, "context": "unit", "unit_id": unit_id})
-    after = text(done)
+    form = {"decision": "approve", "reason": "checked the serial's history", "key": new_key(),
+            "version": refund.version, "context": "unit", "unit_id": unit_id}
+    after = text(client.post(f"/desk/refunds/{refund.id}/decide", headers=HX, data=form))
+    cleared = [(f.id, f.cleared_at, f.cleared_by_id) for f in flags_of(session, unit_id)]
+    before = counts(session)
+    retried = text(client.post(f"/desk/refunds/{refund.id}/decide", headers=HX, data=form))  # a retry: one effect
+    assert counts(session) == before and [(f.id, f.cleared_at, f.cleared_by_id) for f in flags_of(session, unit_id)] == cleared
+    assert "flag-cleared" in retried and refund_of(session, unit_id).status == "released"
     flag = after[after.index('id="flags"'):after.index('id="decide-h"')]
     assert "flag-cleared" in flag and ">cleared<" in flag and "Cleared " in flag and "by Super2." in flag
     assert "holds the refund" not in flag
+    assert "Held because: fraud flag: returned before." in after  # what held it, said after the decision too
 
 
 def test_a_queue_row_is_tagged_with_its_units_open_flag(client, session, world):
