@@ -135,3 +135,26 @@ def test_a_serial_returned_before_is_flagged_held_and_released_by_another_superv
     _unit, refund, flags = _refund(e2e_db_url, lpn)
     assert refund.status == "released" and flags[0].cleared_at is not None
     other.context.close()
+
+
+def test_the_notice_in_spanish_fits_360_px(live_server, e2e_world, e2e_db_url, browser, playwright_instance):
+    """A worker whose browser asks for Spanish, on a 360 px phone: the notice in Spanish, nothing overflows."""
+    rma = _returned_once(e2e_db_url, e2e_world)
+    ctx = browser.new_context(**{**playwright_instance.devices["Pixel 5"], "viewport": {"width": 360, "height": 640}},
+                              locale="es-ES")
+    page = ctx.new_page()
+    sign_in(page, live_server, "worker")
+    page.goto(f"{live_server}/receive")
+    page.click("text=WH1 · Main DC")
+    page.wait_for_selector("#scan")
+    for code in (rma, "00614141999996"):
+        _scan(page, code)
+        page.wait_for_load_state("networkidle")
+    _scan(page, SERIAL)
+    notice = page.locator(".flag-notice")
+    notice.wait_for()
+    words = " ".join(notice.inner_text().split())
+    assert words.startswith(f"Recibido y marcado: el número de serie {SERIAL} ya se devolvió antes, en RMA-5001 (")
+    assert words.endswith("Un supervisor revisará el reembolso.")
+    _shot(page, "anomaly-07-handheld-notice-es-360")
+    ctx.close()

@@ -8,13 +8,16 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from sqlalchemy import func, select
+
 from app.anomalies.domain import (CustomerFigures, PriorReturn, Shipment, customer_norm, empty_box, returned_before,
                                   swap)
+from app.anomalies.models import AnomalyFlag
 from app.anomalies.writer import flag_rows
 from app.db import unit_of_work
 from app.rows import write
 from tests.conftest import login
-from tests.helpers import counts, new_key, refund_of
+from tests.helpers import counts, move_direct, new_key, refund_of
 from tests.integration.anomalies.test_fraud_hold import inspect_and_confirm, same_order_again, twice_returned_phone
 from tests.integration.anomalies.test_serial_flags import SERIAL, flags_of, receive_phone
 from tests.integration.desk.test_desk_services import make_units
@@ -125,8 +128,6 @@ def test_the_return_page_lists_its_flags(client, session, world):
 
 
 def test_the_handheld_says_a_scan_was_received_and_flagged(client, session, world):
-    from tests.helpers import move_direct
-
     first = receive_phone(session, world, "RMA-5001")
     move_direct(session, world.actor("worker"), first.unit_id, "available")
     again = same_order_again(session, world).number
@@ -141,3 +142,23 @@ def test_the_handheld_says_a_scan_was_received_and_flagged(client, session, worl
     assert words.startswith("Received and flagged: serial SN-PHONE-0001 was returned before, on RMA-5001 (")
     assert words.endswith("). A supervisor will check the refund.")
     assert "result-warn" in scanned
+
+
+def test_the_handheld_says_it_in_spanish_and_a_retry_flags_once(client, session, world):
+    first = receive_phone(session, world, "RMA-5001")
+    move_direct(session, world.actor("worker"), first.unit_id, "available")
+    again = same_order_again(session, world).number
+    login(client, "worker")
+    client.post("/receive/warehouse", data={"warehouse_id": world.wh.id}, headers={**HX, **SPANISH})
+    client.post("/receive/scan", data={"code": again, "key": new_key()}, headers={**HX, **SPANISH})
+    client.post("/receive/scan", data={"code": "00614141999996", "key": new_key()}, headers={**HX, **SPANISH})
+    scan = {"code": SERIAL, "key": new_key()}
+    for _ in range(2):  # the second is a retry with the same key: replayed, the notice said again, one flag
+        scanned = text(client.post("/receive/scan", data=scan, headers={**HX, **SPANISH}))
+        notice = re.search(r'<p class="flag-notice"[^>]*>(.*?)</p>', scanned, re.S)
+        assert notice is not None
+        words = " ".join(re.sub(r"<[^>]+>", "", notice.group(1)).split())
+        assert words.startswith("Recibido y marcado: el número de serie SN-PHONE-0001 ya se devolvió antes, en RMA-5001 (")
+        assert words.endswith("Un supervisor revisará el reembolso.")
+    assert session.scalar(select(func.count()).select_from(AnomalyFlag)) == 1
+    session.rollback()
