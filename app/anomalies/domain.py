@@ -23,14 +23,16 @@ from decimal import Decimal
 from typing import Any
 
 from app.ledger.domain import SERIAL_HELD
+from app.words import N_
 
 RETURNED_BEFORE = "returned_before"
 SWAP = "swap"
 CUSTOMER_NORM = "customer_norm"
 EMPTY_BOX = "empty_box"
 KINDS = (RETURNED_BEFORE, SWAP, CUSTOMER_NORM, EMPTY_BOX)
-KIND_LABELS = {RETURNED_BEFORE: "Returned before", SWAP: "Possible swap", CUSTOMER_NORM: "Customer above the norm",
-               EMPTY_BOX: "Empty box"}
+# Each kind's name, English marked for the catalogue (a screen reads it through app.web.i18n.FLAG_NAMES).
+KIND_LABELS = {RETURNED_BEFORE: N_("Returned before"), SWAP: N_("Possible swap"),
+               CUSTOMER_NORM: N_("Customer above the norm"), EMPTY_BOX: N_("Empty box")}
 # The states of a unit still in the building and not sellable: a second unit with its serial is refused.
 IN_BUILDING = SERIAL_HELD
 

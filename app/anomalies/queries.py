@@ -35,6 +35,14 @@ def any_flag(unit_id: Any, rma_id: Any) -> ColumnElement[bool]:
     return exists().where(_of_unit(unit_id, rma_id), f.c.cleared_at.is_(None))
 
 
+def first_open_flag(unit_id: Any, rma_id: Any) -> ColumnElement[str | None]:
+    """SQL: the kind of the unit's first flag not cleared, a holding one first (NULL: none); with
+    holding_flag, the desk queue's tag, read in the queue's own statement."""
+    f = AnomalyFlag.__table__
+    return (select(f.c.kind).where(_of_unit(unit_id, rma_id), f.c.cleared_at.is_(None))
+            .order_by(f.c.holds.desc(), f.c.id).limit(1).scalar_subquery())
+
+
 def unit_flags(session: Session, unit_id: int, rma_id: int | None) -> list[AnomalyFlag]:
     """A unit's flags and its return's, oldest first. The caller checked the actor may see the unit."""
     return list(session.scalars(select(AnomalyFlag).where(_of_unit(unit_id, rma_id)).order_by(AnomalyFlag.id)))

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from app.anomalies.models import AnomalyFlag
+from app.anomalies.queries import first_open_flag, holding_flag, return_flags, unit_flags
 from app.auth.models import User
 from app.auth.roles import PERMISSIONS, Actor
 from app.auth.scoping import scope_warehouses
@@ -248,6 +250,17 @@ def _page(stmt: Select, q: QueueQuery) -> Select:
     return stmt.limit(q.per_page).offset((q.page - 1) * q.per_page)
 
 
+def _flag_columns(unit_id: Any, rma_id: Any) -> list[Any]:
+    """The row's anomaly tag, read in the queue's own statement (app.anomalies.queries): the kind of
+    its unit's first open flag (a holding one first) and whether an open flag holds the refund."""
+    return [first_open_flag(unit_id, rma_id).label("flag_kind"), holding_flag(unit_id, rma_id).label("flag_holds")]
+
+
+def _flag_of(row: Any) -> dict[str, Any]:
+    """A queue row's `extra` for its anomaly tag: `flag` (a kind) and `flag_holds`; nothing when none is open."""
+    return {"flag": row.flag_kind, "flag_holds": bool(row.flag_holds)} if row.flag_kind else {}
+
+
 def _aged(entered: datetime | None, cutoff: datetime) -> bool:
     return entered is not None and as_utc(entered) < cutoff  # type: ignore[operator]
 
@@ -267,7 +280,7 @@ def quarantine_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours
     stmt = (select(ReturnUnit.id, ReturnUnit.version, ReturnUnit.lpn, ReturnUnit.state_changed_at, ReturnUnit.decision_rule,
                    ReturnUnit.serial_status, Product.sku, Product.name, Product.category, value.label("value"),
                    RmaLine.reason_code, Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"),
-                   Inspector.name.label("inspector"))
+                   Inspector.name.label("inspector"), *_flag_columns(ReturnUnit.id, ReturnUnit.rma_id))
             .select_from(ReturnUnit)
             .join(Product, Product.id == ReturnUnit.product_id)
             .join(Warehouse, Warehouse.id == ReturnUnit.warehouse_id)
@@ -279,7 +292,7 @@ def quarantine_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours
     rows = [QueueRow(kind="unit", id=r.id, version=r.version, unit_id=r.id, lpn=r.lpn, sku=r.sku, product_name=r.name,
                      category=r.category, value=r.value, reason=r.reason_code, warehouse=r.warehouse, channel=r.channel,
                      inspector=r.inspector, entered_at=r.state_changed_at, aged=_aged(r.state_changed_at, cutoff),
-                     note=r.decision_rule, extra={"serial_status": r.serial_status})
+                     note=r.decision_rule, extra={"serial_status": r.serial_status, **_flag_of(r)})
             for r in session.execute(stmt)]
     count = filters(select(func.count(), func.count(case((ReturnUnit.state_changed_at < cutoff, 1)))).select_from(ReturnUnit),
                     joined=False)
@@ -302,7 +315,8 @@ def refund_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours: in
     stmt = (select(RefundTrigger.id, RefundTrigger.version, RefundTrigger.amount, RefundTrigger.paid_amount,
                    RefundTrigger.currency, RefundTrigger.hold_reasons, since.label("since"), ReturnUnit.id.label("unit_id"),
                    ReturnUnit.lpn, ReturnUnit.state, Product.sku, Product.name, Product.category, RmaLine.reason_code,
-                   Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"), Inspector.name.label("inspector"))
+                   Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"), Inspector.name.label("inspector"),
+                   *_flag_columns(ReturnUnit.id, ReturnUnit.rma_id))
             .select_from(RefundTrigger)
             .join(ReturnUnit, ReturnUnit.id == RefundTrigger.unit_id)
             .join(Product, Product.id == ReturnUnit.product_id)
@@ -316,7 +330,7 @@ def refund_queue(session: Session, actor: Actor, q: QueueQuery, ageing_hours: in
                      product_name=r.name, category=r.category, value=r.amount, reason=r.reason_code,
                      warehouse=r.warehouse, channel=r.channel, inspector=r.inspector, entered_at=r.since,
                      aged=_aged(r.since, cutoff), note="; ".join(r.hold_reasons or []) or None,
-                     extra={"paid": r.paid_amount, "currency": r.currency, "unit_state": r.state})
+                     extra={"paid": r.paid_amount, "currency": r.currency, "unit_state": r.state, **_flag_of(r)})
             for r in session.execute(stmt)]
     count = filters(select(func.count(), func.count(case((since < cutoff, 1)))).select_from(RefundTrigger)
                     .join(ReturnUnit, ReturnUnit.id == RefundTrigger.unit_id), joined=False)
@@ -357,7 +371,7 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
                    ReturnUnit.id.label("unit_id"), ReturnUnit.lpn, Product.sku, Product.name, Product.category,
                    RmaLine.reason_code, Warehouse.code.label("warehouse"), SalesChannel.code.label("channel"),
                    Inspector.name.label("inspector"), Rma.number.label("rma_number"), ReturnException.due_at,
-                   Owner.name.label("owner"))
+                   Owner.name.label("owner"), *_flag_columns(ReturnException.unit_id, ReturnException.rma_id))
             .select_from(ReturnException)
             .join(Warehouse, Warehouse.id == ReturnException.warehouse_id)
             .outerjoin(ReturnUnit, ReturnUnit.id == ReturnException.unit_id)
@@ -379,7 +393,7 @@ def exception_queue(session: Session, actor: Actor, type_: str, q: QueueQuery, a
                              reason=r.reason_code, warehouse=r.warehouse, channel=r.channel, inspector=r.inspector,
                              entered_at=r.opened_at, aged=_aged(r.opened_at, cutoff), note=note,
                              extra={"type": type_, "parcel_id": r.parcel_id, "rma_number": r.rma_number,
-                                    "owner": r.owner, "due": due, "overdue": overdue}))
+                                    "owner": r.owner, "due": due, "overdue": overdue, **_flag_of(r)}))
     count = filters(select(func.count(), func.count(case((ReturnException.opened_at < cutoff, 1)))).select_from(ReturnException),
                     joined=False)
     total, aged = session.execute(count).one()
@@ -475,6 +489,14 @@ class UnitCase:
     names: dict[int, str]
     targets: list[str]
     value: Decimal | None
+    flags: list[AnomalyFlag] = field(default_factory=list)  # the unit's and its return's, oldest first
+
+    @property
+    def holding_kinds(self) -> list[str]:
+        """The kinds of the flags that hold the refund (what its "fraud flag" is): those not cleared,
+        else (the refund was decided, which cleared them) those that held it."""
+        holding = [f for f in self.flags if f.holds]
+        return list(dict.fromkeys(f.kind for f in ([f for f in holding if f.cleared_at is None] or holding)))
 
     @property
     def state_label(self) -> str:
@@ -521,9 +543,11 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
     exceptions = list(session.scalars(select(ReturnException).where(ReturnException.unit_id == unit.id)
                                       .order_by(ReturnException.id)))
     history = customer_history(session, rma.customer_id) if rma and rma.customer_id else None
+    flags = unit_flags(session, unit.id, unit.rma_id)
     timeline, names = _timeline(session, actor, unit, product, refund, exceptions)
     wanted: set[int | None] = {i.inspector_id for i in inspections_rows} | {unit.inspected_by_id, unit.received_by_id}
     wanted |= {e.resolved_by_id for e in exceptions}
+    wanted |= {f.created_by_id for f in flags} | {f.cleared_by_id for f in flags}
     if refund is not None:
         wanted |= {refund.inspected_by_id, refund.override_by_id, refund.decided_by_id}
     names.update(_names(session, wanted - set(names)))
@@ -536,7 +560,7 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
         checklist_labels={item["key"]: item["label"] for item in checklist_for(session, product.category).items},
         serials_expected=serials, refund=refund, exceptions=exceptions, history=history, timeline=timeline,
         names=names, targets=supervisor_targets(unit.state),
-        value=unit.paid_price if unit.paid_price is not None else product.unit_value,
+        value=unit.paid_price if unit.paid_price is not None else product.unit_value, flags=flags,
     )
 
 
@@ -719,6 +743,8 @@ class ReturnPage:
     refunds: list[RefundView]
     timeline: list[TimelineItem]
     show_money: bool
+    flags: list[tuple[AnomalyFlag, str | None]] = field(default_factory=list)  # each with its unit's LPN (None: the return's)
+    names: dict[int, str] = field(default_factory=dict)  # who raised and cleared the flags
 
 
 def return_page(session: Session, actor: Actor, rma_id: int) -> ReturnPage:
@@ -769,6 +795,8 @@ def return_page(session: Session, actor: Actor, rma_id: int) -> ReturnPage:
     if parcels:
         entities.append(and_(AuditEntry.entity_type == "parcel", AuditEntry.entity_id.in_([p.id for p in parcels])))
     audits = list(session.scalars(select(AuditEntry).where(or_(*entities)).order_by(AuditEntry.id)))
+    # the return's flags and those of its units the actor may see
+    flags = [f for f in return_flags(session, rma.id) if f.unit_id is None or f.unit_id in set(unit_ids)]
 
     location_ids = {u.location_id for u in units} | {e.to_location_id for e in ledger}
     locations = _by_id(session, Location, {i for i in location_ids if i is not None})
@@ -776,7 +804,8 @@ def return_page(session: Session, actor: Actor, rma_id: int) -> ReturnPage:
     products.update(_by_id(session, Product, {e.product_id for e in exceptions if e.product_id} - set(products)))
     names = _names(session, {e.actor_id for e in ledger} | {e.actor_id for e in refund_events}
                    | {p.opened_by_id for p in parcels} | {p.closed_by_id for p in parcels}
-                   | {e.opened_by_id for e in exceptions} | {e.resolved_by_id for e in exceptions})
+                   | {e.opened_by_id for e in exceptions} | {e.resolved_by_id for e in exceptions}
+                   | {f.created_by_id for f in flags} | {f.cleared_by_id for f in flags})
     by_unit = {u.id: u for u in units}
     units_in_parcel: dict[int, int] = {}
     for u in units:
@@ -801,7 +830,8 @@ def return_page(session: Session, actor: Actor, rma_id: int) -> ReturnPage:
                       warehouse=warehouse.name if warehouse else "", customer=customer,
                       order_number=order.number if order else None, trackings=trackings, lines=lines,
                       parcels=parcel_views, units=unit_views, exceptions=exception_views, refunds=refund_views,
-                      timeline=timeline, show_money=show_money)
+                      timeline=timeline, show_money=show_money,
+                      flags=[(f, by_unit[f.unit_id].lpn if f.unit_id in by_unit else None) for f in flags], names=names)
 
 
 def _by_id(session: Session, model: Any, ids: set[int]) -> dict[int, Any]:

@@ -28,10 +28,11 @@ from app.ledger.domain import PACKAGING_STATES
 from app.inspection.storage import StorageUnavailable
 from app.ledger.domain import GRADES
 from app.receiving.linking import link_parcel_to_rma
+from app.refunds.domain import FRAUD_FLAG
 from app.refunds.services import RefundPolicy
 from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.queries import setting
-from app.web.i18n import EXCEPTION_NAMES, REFUND_NAMES, RESOLUTION_NAMES, STATE_NAMES, spoken
+from app.web.i18n import EXCEPTION_NAMES, FLAG_NAMES, REFUND_NAMES, RESOLUTION_NAMES, STATE_NAMES, spoken
 from app.web import as_id, actor, form_ids, form_int, is_htmx, render, require, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
@@ -58,7 +59,20 @@ def _desk_context() -> dict[str, Any]:
             "explain": explain_conditions, "unit_url": unit_url,
             "resolutions_for": lambda type_: [(code, gettext(label))
                                               for code, label in exception_services.RESOLUTIONS.get(type_, [])],
-            "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args})}
+            "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args}),
+            "hold_words": hold_words}
+
+
+def hold_words(reasons: list[str], flag_kinds: list[str]) -> str:
+    """A held refund's reasons for the case page: the fraud flag named by the flags that hold it
+    ("fraud flag: returned before, possible swap"), in the supervisor's language; the others as stored."""
+    def said(reason: str) -> str:
+        if reason != FRAUD_FLAG:
+            return reason
+        if not flag_kinds:
+            return gettext("fraud flag")
+        return gettext("fraud flag: %(flags)s", flags=", ".join(FLAG_NAMES.get(k, k).lower() for k in flag_kinds))
+    return "; ".join(said(r) for r in reasons)
 
 
 def _endpoint_url(endpoint: str) -> str | None:

@@ -1,6 +1,7 @@
 """The handheld screens: one scan box, the parcel card, the unit's inspection and disposition."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -147,8 +148,10 @@ def _received(parcel_id: int | None, result: services.ItemReceived) -> Response:
     no further query. Otherwise (another screen, a plain form post) and for a replay, whose stored
     answer may be older than the screen, the whole work area is rendered afresh."""
     unit = {"id": result.unit_id, "lpn": result.lpn, "sku": result.sku, "name": result.name, "serial": result.serial}
-    shown = {"kind": "unit", "unit": unit, "exceptions": result.exceptions}
-    feedback = "error" if result.exceptions else "ok"
+    flags = [{"kind": f.kind, "holds": f.holds, "serial": f.serial, "where": f.where,
+              "day": date.fromisoformat(f.date) if f.date else None} for f in result.flags]
+    shown = {"kind": "unit", "unit": unit, "exceptions": result.exceptions, "flags": flags}
+    feedback = "error" if result.exceptions or any(f.holds for f in result.flags) else "ok"
     on_screen = request.headers.get("X-Dockhand-Parcel")
     rma_id = result.parcel_rma_id  # as the scan's lock read it: a blind parcel may have been linked since
     if not is_htmx() or result.replayed or on_screen != f"{parcel_id}:{rma_id or ''}":

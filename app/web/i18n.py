@@ -14,9 +14,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask import Flask, request
-from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale, gettext, lazy_gettext, lazy_pgettext
+from flask_babel import (Babel, format_date, format_datetime, format_decimal, format_percent, get_locale, gettext,
+                         lazy_gettext, lazy_pgettext)
 from flask_login import current_user
 
+from app.anomalies.domain import CUSTOMER_NORM, EMPTY_BOX, KIND_LABELS, RETURNED_BEFORE, SWAP
 from app.errors import DomainError
 from app.exceptions.domain import BOX_PROBLEMS
 from app.exceptions.models import EXCEPTION_LABELS
@@ -73,6 +75,7 @@ EXCEPTION_NAMES = Translated(EXCEPTION_LABELS)
 BOX_PROBLEM_NAMES = Translated(BOX_PROBLEMS)
 REFUND_NAMES = Translated(STATUS_LABELS)
 RESOLUTION_NAMES = Translated(RESOLUTION_LABELS)
+FLAG_NAMES = Translated(KIND_LABELS)
 
 
 def select_locale() -> str:
@@ -131,6 +134,66 @@ def spoken(exc: DomainError) -> str:
     return str(gettext(exc.template, **exc.figures)) if exc.figures else str(gettext(exc.template))
 
 
+def flag_explanation(kind: str, details: Mapping[str, Any] | None, stored: str) -> str:
+    """An anomaly flag's explanation in the request's language. The flag keeps it in English
+    (app.anomalies.domain writes it); another language says it again from the facts the flag keeps
+    (`details`), and a flag whose facts do not say enough keeps its English."""
+    if str(get_locale() or DEFAULT) == DEFAULT or not details:
+        return stored
+    try:
+        return _flag_words(kind, details) or stored
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return stored
+
+
+def _flag_words(kind: str, d: Mapping[str, Any]) -> str | None:
+    if kind == RETURNED_BEFORE:
+        figures = {"serial": d["serial"], "lpn": d["prior_lpn"], "state": STATE_NAMES.get(d["prior_state"], d["prior_state"]),
+                   "day": day(datetime.fromisoformat(d["prior_received_at"])),
+                   "where": (gettext("on %(rma)s", rma=d["prior_rma"]) if d.get("prior_rma")
+                             else gettext("in a parcel of no return"))}
+        if d.get("resold"):
+            return gettext("serial %(serial)s was returned before, %(where)s, on %(day)s (unit %(lpn)s, now %(state)s): "
+                           "it was resold on this return's order since, so the refund is not held for it", **figures)
+        return gettext("serial %(serial)s was returned before, %(where)s, on %(day)s (unit %(lpn)s, now %(state)s): "
+                       "a second refund for the same item, check it", **figures)
+    if kind == SWAP:
+        if d.get("same_customer"):
+            return gettext("serial %(serial)s was shipped on order %(order)s, to this same customer, not on this "
+                           "return's order: the item sent back may not be the one bought", serial=d["serial"], order=d["order"])
+        return gettext("serial %(serial)s was shipped on order %(order)s, to another customer, not on this return's "
+                       "order: the item sent back may not be the one bought", serial=d["serial"], order=d["order"])
+    if kind == EMPTY_BOX:
+        if d.get("note"):
+            return gettext("parcel %(label)s was reported empty (\u201c%(note)s\u201d): every refund of this return "
+                           "waits for a supervisor", label=d["label"], note=d["note"])
+        return gettext("parcel %(label)s was reported empty: every refund of this return waits for a supervisor",
+                       label=d["label"])
+    if kind == CUSTOMER_NORM:
+        return _customer_words(d)
+    return None
+
+
+def _customer_words(d: Mapping[str, Any]) -> str | None:
+    """The customer_norm rule's reasons (app.anomalies.domain.customer_norm) said again from its figures."""
+    returns, orders, factor = int(d["returns"]), int(d["orders"]), Decimal(d["factor"])
+    value, merchant_rate, merchant_value = Decimal(d["value"]), Decimal(d["merchant_rate"]), Decimal(d["merchant_value"])
+    rate = Decimal(returns) / Decimal(orders) if orders else Decimal(1)
+    reasons = []
+    if merchant_rate > 0 and rate > factor * merchant_rate:
+        reasons.append(gettext("%(returns)s returns on %(orders)s orders (%(rate)s), %(times)sx the merchant's %(norm)s",
+                               returns=returns, orders=orders, rate=format_percent(rate), norm=format_percent(merchant_rate),
+                               times=format_decimal(rate / merchant_rate, format="0.0")))
+    if merchant_value > 0 and value > factor * merchant_value:
+        reasons.append(gettext("%(value)s asked back, %(times)sx the merchant's %(norm)s per returning customer",
+                               value=money(value), norm=money(merchant_value),
+                               times=format_decimal(value / merchant_value, format="0.0")))
+    if not reasons:
+        return None
+    return gettext("this customer is far above the merchant's norm (more than %(factor)sx): %(reasons)s",
+                   factor=format_decimal(factor), reasons="; ".join(reasons))
+
+
 def register_i18n(app: Flask) -> None:
     """Attach Flask-Babel with our selector and catalogues, and the language's filters."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
@@ -156,3 +219,5 @@ def register_i18n(app: Flask) -> None:
     app.add_template_global(EXCEPTION_NAMES, "exception_names")
     app.add_template_global(BOX_PROBLEM_NAMES, "box_problem_names")
     app.add_template_global(DISPOSITION_NAMES, "disposition_names")
+    app.add_template_global(FLAG_NAMES, "flag_names")
+    app.add_template_global(flag_explanation, "flag_explanation")

@@ -54,6 +54,8 @@ def test_a_worker_reports_a_damaged_box_and_a_supervisor_takes_it(client, world,
     login(client, "super")
     queue = client.get("/desk/exceptions/damaged_in_transit").get_data(as_text=True)
     assert "due in 24 h" in queue and "nobody owns it" in queue and "Mine only" in queue
+    spanish = client.get("/desk/exceptions/damaged_in_transit", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "vence en 24 h" in spanish and "due in" not in spanish
     assert "crushed corner" not in client.get("/desk/exceptions/damaged_in_transit?mine=1").get_data(as_text=True).split("<table")[0]
     page = client.get(f"/desk/exception/{exc.id}").get_data(as_text=True)
     assert "Photos of the box" in page and page.count("/thumb") == 2 and "“crushed corner”" in page
