@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from app.anomalies.domain import KIND_LABELS
 from app.anomalies.models import AnomalyFlag
 from app.anomalies.queries import first_open_flag, holding_flag, return_flags, unit_flags
 from app.auth.models import User
@@ -954,6 +955,11 @@ class _Story:
         """The step an audit entry tells, or None when another record tells it (a unit's move, a
         parcel opened or closed) or it is not about the goods (a label printed)."""
         details = a.details or {}
+        if a.action == "anomaly.flagged" and a.entity_type in ("unit", "rma"):
+            kind = {"kind": KIND_LABELS.get(details.get("kind", ""), details.get("kind", "?"))}
+            said = (Said(N_("%(unit)s flagged: %(kind)s"), {"unit": self.unit(a.entity_id), **kind}, frozenset({"kind"}))
+                    if a.entity_type == "unit" else Said(N_("Return flagged: %(kind)s"), kind, frozenset({"kind"})))
+            return TimelineItem(a.at, "unit" if a.entity_type == "unit" else "return", said, a.reason, a.actor_name, 2)
         if a.entity_type == "unit":
             if "to_state" in details:
                 return None  # the ledger row tells the move

@@ -73,6 +73,8 @@ def test_the_case_page_says_the_flags_in_spanish(client, session, world):
     assert "el paquete 1Z999AA10123456784 se notificó vacío («tape cut»)" in section
     assert "este cliente está muy por encima de la norma del comercio (más de 3 veces)" in section
     assert "retiene el reembolso" in section and "returned before" not in section
+    steps = re.findall(r'<span class="tl-title">([^<]*)</span>', page)
+    assert any(t.endswith("marcada: Devuelto antes") for t in steps), steps  # the timeline tells each flag too
 
 
 def test_the_inspector_sees_why_they_cannot_release_and_another_supervisor_releases_and_clears(client, session, world):
