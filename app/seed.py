@@ -415,6 +415,18 @@ class Seeder:
                        idempotency_key=self.key())
         self.checklists["electronics"] = [*self.checklists["electronics"], "imei_clean"]
 
+    def grading_rules(self) -> None:
+        """The admin makes the electronics checklist guide the inspection (its version 3, after the 90
+        days of history): a unit still sealed in its box is grade A and needs no other check; missing
+        accessories take 10% off the refund. The units waiting for inspection show it."""
+        items = checklist_for(self.session, "electronics").items
+        self.session.rollback()
+        text = items_text([{"key": "seal_intact", "label": "Factory seal intact (never opened)"}, *items])
+        save_checklist(self.session, self.actors["admin"], category="electronics", text=text,
+                       note="Sealed units need no further checks; missing accessories come off the refund.",
+                       idempotency_key=self.key(),
+                       grading_text="seal_intact = yes -> grade A, skip the rest\naccessories = no -> deduct 10%")
+
     def integrations(self) -> None:
         """What the console's integration pages show, made by the admin as a person would: API keys
         for the storefront and finance (their tokens are not kept: an admin makes a new key to use
@@ -1113,6 +1125,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
     seeder.dock(plans)
     seeder.desk()
     seeder.reconcile()
+    seeder.grading_rules()
     logins = [(username, passwords[username], role) for username, role, *_ in STAFF]
     _write_logins(logins_path, logins)
     return logins

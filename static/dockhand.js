@@ -106,6 +106,44 @@
     if (box) { box.innerHTML = ""; box.appendChild(p); }
     window.dockhandFeedback(false);
   });
+  // Guided inspection (receiving/_unit.html): as the checklist is answered, the category's grading
+  // rules (each item's data-rules: answer -> grade, skip, what it takes off) hide the items skipped,
+  // show what set the grade and each deduction, and hide the grade picker once an answer sets it.
+  // The server applies the same rules (app/inspection/grading.py) whether this runs or not.
+  function fill(text, values) { return text.replace(/\{(\w+)\}/g, function (m, k) { return k in values ? values[k] : m; }); }
+  function guideInspection(form) {
+    var box = form.querySelector("#guide");
+    if (!box) { return; }
+    var grade = null, setBy = null, skipping = false, offs = [];
+    form.querySelectorAll("fieldset[data-key]").forEach(function (fs) {
+      fs.hidden = skipping;
+      var picked = fs.querySelector("input[type=radio]:checked");
+      if (skipping || !picked) { return; }
+      var rule;
+      try { rule = JSON.parse(fs.dataset.rules || "{}")[picked.value]; } catch (e) { rule = null; }
+      if (!rule) { return; }
+      var legend = fs.querySelector("legend"), said = fill(box.dataset.said, { item: legend ? legend.textContent.trim() : "", answer: box.dataset[picked.value] || picked.value });
+      if (rule.grade && !grade) { grade = rule.grade; setBy = said; }
+      if (rule.skip) { skipping = true; }
+      if (rule.off) { offs.push(fill(box.dataset.off, { answer: said, off: rule.off })); }
+    });
+    var list = box.querySelector(".guide-list");
+    list.textContent = "";
+    function line(cls, text, strong) {
+      var li = document.createElement("li"), el = strong ? document.createElement("strong") : li;
+      li.className = cls; el.textContent = text; if (strong) { li.appendChild(el); } list.appendChild(li);
+    }
+    if (grade) { line("guide-grade", fill(box.dataset.gradeSet, { grade: grade, answer: setBy }), true); }
+    if (skipping) { line("guide-skip", box.dataset.skipped); }
+    offs.forEach(function (t) { line("guide-off", t); });
+    box.hidden = !(grade || skipping || offs.length);
+    var picker = form.querySelector(".grades");
+    if (picker) { picker.hidden = !!grade; }
+  }
+  document.addEventListener("change", function (ev) {
+    var form = ev.target.closest && ev.target.closest("form[data-guided]");
+    if (form && ev.target.type === "radio") { guideInspection(form); }
+  });
   // The service worker (app/web/offline.py) keeps the scan screen's shell for a reload offline.
   window.addEventListener("load", function () {
     var sw = document.body.dataset.serviceWorker;

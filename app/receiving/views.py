@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -14,12 +15,14 @@ from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
 from app.exceptions.domain import BOX_PROBLEMS
 from app.ledger.domain import PACKAGING_STATES
+from app.inspection import grading
 from app.inspection.queries import inspection_queue, next_unit_id
 from app.inspection.services import add_photos, form_answers, record_inspection
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
 from app.settings.queries import photo_max_bytes
 from app.web import actor, as_id, form_int, is_htmx, render, require, safe_next
+from app.web.i18n import REFUND_NAMES, money, number
 
 bp = Blueprint("receiving", __name__, url_prefix="/receive")
 
@@ -248,9 +251,38 @@ def _unit(unit_id: int) -> queries.UnitOnScreen:
     return queries.unit_on_screen(db.session, actor(), unit_id)
 
 
-def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def off_words(pct: Any, amount: Any) -> str:
+    """What a deduction takes off, in the request's language: "10%", "15.00"."""
+    return f"{number(Decimal(pct) * 100)}%" if pct is not None else money(amount)
+
+
+def _guide_rules(rules: list[dict[str, Any]] | None) -> dict[str, dict[str, dict[str, Any]]]:
+    """The grading rules as the form's script reads them (receiving/_unit.html, static/dockhand.js):
+    item key -> answer ("yes", "no") -> the grade it sets, whether it skips the rest, what it takes off."""
+    guide: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rules or []:
+        guide.setdefault(r["key"], {})["yes" if r["answer"] else "no"] = {
+            "grade": r.get("grade"), "skip": bool(r.get("skip")),
+            "off": off_words(r["pct"], r.get("amount")) if r.get("pct") is not None or r.get("amount") is not None else None}
+    return guide
+
+
+def _draft() -> dict[str, Any] | None:
+    """The inspection typed so far and not saved, sent along with a photo (the photo form includes the
+    inspection form's answers): None when the request carries none (a photo sent without the script)."""
+    form = request.form
+    if not any(k.startswith("q_") or k in ("grade", "packaging", "notes") for k in form):
+        return None
+    return {"answers": form_answers(form), "notes": form.get("notes") or "",
+            "grade": form.get("grade", ""), "packaging": form.get("packaging", "")}
+
+
+def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | None = None,
+                  saved: bool = False, **extra: Any) -> dict[str, Any]:
     """The unit screen, for the unit as the request reads it after its use case (if any);
-    `inspected` (the answers and notes just saved) is what the view already has."""
+    `inspected` (the answers and notes just saved, or a draft typed and not saved yet) is what the
+    view already has; `saved`: the inspection was just saved (the screen says what its answers set
+    and brings the decision into view)."""
     product = unit.product
     # The checklist, photos and decision only show while the unit waits for its disposition
     # (receiving/_unit.html): once it is decided, they are not loaded.
@@ -264,9 +296,16 @@ def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | Non
     if last is None and open_:
         last = queries.last_inspection(db.session, unit.id)
     checklist = (unit.facts.checklist or []) if open_ else []
-    ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {},
+    rules = (unit.facts.checklist_rules or []) if open_ else []
+    answers = last["answers"] if last else {}
+    ctx = {"unit": unit, "product": product, "answers": answers,
            "notes": (last["notes"] or "") if last else "", "checklist": checklist,
-           "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}
+           "picked_grade": (last or {}).get("grade", unit.grade), "picked_packaging": (last or {}).get("packaging", unit.packaging),
+           # what the answers on the form set now (the script keeps it up to date as they change) and what the saved ones set
+           "guide": grading.evaluate(checklist, rules, answers), "guide_rules": _guide_rules(rules),
+           "graded": grading.Grading.from_json(unit.facts.grading) if decision is not None else None, "saved": saved,
+           "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None,
+           "off_words": off_words, "refund_names": REFUND_NAMES}
     ctx.update(extra)
     return ctx
 
@@ -291,7 +330,7 @@ def inspect(unit_id: int) -> Response:
     # a retry of an older save replays it: the form then shows the newest inspection, read back
     inspected = {"answers": saved.answers, "notes": saved.notes} if not saved.replayed else None
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
-                  **_unit_context(_unit(unit_id), inspected=inspected))
+                  **_unit_context(_unit(unit_id), inspected=inspected, saved=True))
 
 
 @bp.post("/units/<int:unit_id>/photos")
@@ -302,8 +341,9 @@ def photos(unit_id: int) -> Response:
     files = [f for f in request.files.getlist("photo") if f and f.filename is not None]
     add_photos(db.session, actor(), unit_id=unit_id, photos=[f.stream.read(limit + 1) for f in files],
                store=current_app.extensions["dockhand.photos"], max_bytes=limit, idempotency_key=request.form.get("key"))
+    # the answers typed and not saved yet come back as they were (a photo never loses them)
     return render("receiving/unit.html", "receiving/_unit.html", trigger={"dockhand:ok": {}},
-                  **_unit_context(_unit(unit_id)))
+                  **_unit_context(_unit(unit_id), inspected=_draft()))
 
 
 @bp.post("/units/<int:unit_id>/dispose")

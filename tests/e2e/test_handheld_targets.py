@@ -1,7 +1,7 @@
 """Every handheld page, walked as a worker on a Pixel 5 and at 360 px: every tappable thing is at
 least 44x44 px (a gloved finger; issue 18) and nothing overflows sideways. The pages: sign-in, the
 scan screen (no warehouse yet, a parcel open, an item received, the parcel closed), the unit screen
-(inspection form, decision, done), the inspection queue, the start page, and the labels: the unit's
+(inspection form, guided by grading rules, decision, done), the inspection queue, the start page, and the labels: the unit's
 print options, the printer picker, the print page, the history."""
 from __future__ import annotations
 
@@ -28,8 +28,25 @@ def _check(page, name: str, seen: dict[str, list[dict]]) -> None:  # type: ignor
         seen[name] = small
 
 
-def test_every_tappable_target_on_every_handheld_page_is_44_px(live_server, e2e_world, phone, request):
+def _guided_apparel(url: str, world) -> None:  # type: ignore[no-untyped-def]
+    """The apparel checklist with a grading rule: original tags attached -> grade A, the rest skipped."""
+    from sqlalchemy.orm import Session
+
+    from app.admin.services import save_checklist
+    from app.db import make_engine
+    from tests.helpers import new_key
+
+    engine = make_engine(url)
+    with Session(engine) as s:
+        save_checklist(s, world.actor("admin"), category="apparel", note="guided", idempotency_key=new_key(),
+                       text="tags_attached | Original tags attached\nunworn | Unworn, unwashed, no odour",
+                       grading_text="tags_attached = yes -> grade A, skip the rest")
+    engine.dispose()
+
+
+def test_every_tappable_target_on_every_handheld_page_is_44_px(live_server, e2e_world, e2e_db_url, phone, request):
     size = request.node.callspec.params["phone"]
+    _guided_apparel(e2e_db_url, e2e_world)
     page = phone.new_page()
     page.on("dialog", lambda d: d.accept())
     seen: dict[str, list[dict]] = {}
@@ -49,6 +66,12 @@ def test_every_tappable_target_on_every_handheld_page_is_44_px(live_server, e2e_
     page.goto(f"{live_server}{unit_url}")
     page.wait_for_selector("#inspect-form")
     _check(page, f"targets-{size}-unit-inspect", seen)
+    # guided: the answer that sets the grade hides the rest and says so; answered otherwise, all is back
+    page.click("fieldset[data-key=tags_attached] label:has-text('Yes')")
+    page.wait_for_selector("#guide:has-text('Grade A set by')")
+    _check(page, f"targets-{size}-unit-guided", seen)
+    page.click("fieldset[data-key=tags_attached] label:has-text('No')")
+    page.wait_for_selector("fieldset.grades", state="visible")
     page.check("input[name=grade][value=A]")
     page.check("input[name=packaging][value=sealed]")
     page.click("text=Save inspection")

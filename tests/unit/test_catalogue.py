@@ -26,12 +26,9 @@ HANDHELD = sorted({*TEMPLATES.glob("receiving/*.html"), *TEMPLATES.glob("labels/
                    TEMPLATES / "error.html", TEMPLATES / "signin" / "login.html"}
                   # Not handheld: the label itself (printed, not read on the screen) and the admins' printer setup
                   # (desktop pages).
-                  - {TEMPLATES / "labels" / n for n in ("_label.html", "_printer_form.html", "printers.html", "printer_edit.html")}
-                  # The inspection bench is being rebuilt as guided steps (issue 18): wrapped when that lands.
-                  - {TEMPLATES / "receiving" / "_unit.html"})
-# The supervisor's desk speaks the same languages; the rules editor is being extended (grading rules) and is
-# wrapped when that lands.
-DESK = sorted(set(TEMPLATES.glob("desk/*.html")) - {TEMPLATES / "desk" / "_rules_editor.html"})
+                  - {TEMPLATES / "labels" / n for n in ("_label.html", "_printer_form.html", "printers.html", "printer_edit.html")})
+# The supervisor's desk speaks the same languages: every template of it.
+DESK = sorted(TEMPLATES.glob("desk/*.html"))
 SPOKEN_ATTRIBUTES = {"aria-label", "title", "placeholder", "alt", "hx-confirm"}
 # Not words of a language: the product's name, separators and units of the dock.
 NOT_WORDS = {"Dockhand", "LPN", "SKU", "ZPL", "UTC", "RMA"}

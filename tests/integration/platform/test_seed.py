@@ -88,6 +88,12 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
     assert session.scalars(select(RuleSetVersion.note)).all() == ["seeded defaults"]
     assert n(session, ReasonCode) == 7
     assert n(session, Category) == 3 and n(session, ChecklistVersion) >= 3
+    # The electronics checklist guides the inspection from its newest version: sealed -> grade A, the rest skipped;
+    # accessories missing -> 10% off the refund.
+    guided = session.scalars(select(ChecklistVersion).where(ChecklistVersion.category == "electronics")
+                             .order_by(ChecklistVersion.version.desc()).limit(1)).one()
+    assert guided.items[0]["key"] == "seal_intact" and [(r["key"], r["answer"], r["grade"], r["skip"], r["pct"]) for r in guided.rules] == [
+        ("seal_intact", True, "A", True, None), ("accessories", False, None, False, "0.1000")]
     # The console's integration pages: made through the admin's use cases, so audited.
     from app.api.models import ApiKey
     from app.labels.models import Printer
