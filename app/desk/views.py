@@ -56,7 +56,7 @@ def _desk_context() -> dict[str, Any]:
             "exception_types": EXCEPTION_TYPES, "refund_labels": REFUND_NAMES,
             "target_label": lambda state: gettext(desk_services.target_label(state)),
             "resolution_labels": RESOLUTION_NAMES, "receiving_home": _endpoint_url("receiving.scan_page"),
-            "explain": explain_conditions, "unit_url": unit_url,
+            "explain": lambda conditions: explain_conditions(conditions, gettext), "unit_url": unit_url,
             "resolutions_for": lambda type_: [(code, gettext(label))
                                               for code, label in exception_services.RESOLUTIONS.get(type_, [])],
             "qurl": lambda endpoint, endpoint_args, args: url_for(endpoint, **{**endpoint_args, **args}),

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 from app.ledger.domain import GRADES, PACKAGING_STATES  # noqa: F401  - the rules name them
 from app.inspection.grading import Deduction, apply_deductions
+from app.words import N_, Translate, english
 
 # Who a return reason's cause lies with, for the reason analytics (a reason code's responsible party).
 RESPONSIBLE_PARTIES: tuple[str, ...] = ("customer", "carrier", "warehouse", "supplier", "product_content")
@@ -108,11 +109,11 @@ def _words(token: str) -> str:
     return token.replace("_", " ")
 
 
-def _join_or(items: Sequence[str]) -> str:
+def _join_or(items: Sequence[str], tr: Translate = english) -> str:
     """Join values as ``a``, ``a or b``, ``a, b or c``."""
     if len(items) <= 1:
         return "".join(items)
-    return f"{', '.join(items[:-1])} or {items[-1]}"
+    return tr("%(some)s or %(last)s", some=", ".join(items[:-1]), last=items[-1])
 
 
 def _fmt_number(value: Decimal) -> str:
@@ -297,8 +298,9 @@ def validate_rule(
     return errors
 
 
-def explain_conditions(conditions: Mapping[str, Any] | None) -> str:
-    """Describe conditions in plain words, e.g. ``electronics, value over 300, serial mismatch``.
+def explain_conditions(conditions: Mapping[str, Any] | None, tr: Translate = english) -> str:
+    """Describe conditions in plain words, e.g. ``electronics, value over 300, serial mismatch``,
+    through the translator `tr` (gettext's signature; the English as written by default).
 
     Accepts raw or normalised conditions; unknown keys are ignored. Empty conditions
     read ``any unit``.
@@ -310,26 +312,26 @@ def explain_conditions(conditions: Mapping[str, Any] | None) -> str:
             continue
         value = normalized[key]
         if key == "category_in":
-            parts.append(_join_or([_words(v) for v in value]))
+            parts.append(_join_or([_words(v) for v in value], tr))
         elif key == "grade_in":
-            parts.append(f"grade {_join_or(list(value))}")
+            parts.append(tr("grade %(grade)s", grade=_join_or(list(value), tr)))
         elif key == "packaging_in":
-            parts.append(f"packaging {_join_or([_words(v) for v in value])}")
+            parts.append(tr("packaging %(packaging)s", packaging=_join_or([tr(_words(v)) for v in value], tr)))
         elif key == "reason_in":
-            parts.append(f"reason {_join_or([_words(v) for v in value])}")
+            parts.append(tr("reason %(reason)s", reason=_join_or([_words(v) for v in value], tr)))
         elif key == "channel_in":
-            parts.append(f"channel {_join_or([_words(v) for v in value])}")
+            parts.append(tr("channel %(channel)s", channel=_join_or([_words(v) for v in value], tr)))
         elif key == "value_gt":
-            parts.append(f"value over {_fmt_number(value)}")
+            parts.append(tr("value over %(value)s", value=_fmt_number(value)))
         elif key == "value_lte":
-            parts.append(f"value up to {_fmt_number(value)}")
+            parts.append(tr("value up to %(value)s", value=_fmt_number(value)))
         elif key == "serial_mismatch":
-            parts.append("serial mismatch" if value else "serial matches")
+            parts.append(tr("serial mismatch") if value else tr("serial matches"))
         elif key == "customer_return_count_gte":
-            parts.append(f"customer has {value}+ prior returns")
+            parts.append(tr("customer has %(count)s+ prior returns", count=value))
         elif key == "customer_return_rate_gte":
-            parts.append(f"customer return rate {value * 100:g}%+")
-    return ", ".join(parts) if parts else "any unit"
+            parts.append(tr("customer return rate %(rate)s%%+", rate=f"{value * 100:g}"))
+    return ", ".join(parts) if parts else tr("any unit")
 
 
 @dataclass(frozen=True)
@@ -423,9 +425,10 @@ class Rule:
         )
         return all(test(c[key]) for key, test in checks if key in c)
 
-    def explain(self) -> str:
+    def explain(self, tr: Translate = english) -> str:
         """Plain-words explanation, e.g. ``rule 4: electronics, value over 300 -> quarantine``."""
-        return f"rule {self.position}: {explain_conditions(self.conditions)} -> {_words(self.disposition)}"
+        return tr("rule %(position)s: %(conditions)s -> %(disposition)s", position=self.position,
+                  conditions=explain_conditions(self.conditions, tr), disposition=tr(_words(self.disposition)))
 
 
 @dataclass(frozen=True)
@@ -441,6 +444,12 @@ class Decision:
     explanation: str
     restocking_fee_pct: Decimal = DEFAULT_RESTOCKING_FEE_PCT
     deductions: tuple[Deduction, ...] = ()  # off the refund, from the checklist's answers
+    rule: Rule | None = None  # the rule that decided (None: the fallback)
+
+    def rule_words(self, tr: Translate = english) -> str:
+        """Which rule decided, in the language of `tr` (the explanation without the checklist's answers,
+        which a screen says on their own)."""
+        return self.rule.explain(tr) if self.rule is not None else tr(FALLBACK_EXPLANATION)
 
     @property
     def is_fallback(self) -> bool:
@@ -448,7 +457,7 @@ class Decision:
         return self.rule_position is None
 
 
-FALLBACK_EXPLANATION = "no rule matched -> quarantine"
+FALLBACK_EXPLANATION = N_("no rule matched -> quarantine")
 
 
 def decide(rules: Sequence[Rule], facts: InspectionFacts) -> Decision:
@@ -472,6 +481,7 @@ def decide(rules: Sequence[Rule], facts: InspectionFacts) -> Decision:
                 explanation=rule.explain() + said,
                 restocking_fee_pct=rule.restocking_fee_pct,
                 deductions=facts.deductions,
+                rule=rule,
             )
     return Decision(
         rule_position=None,

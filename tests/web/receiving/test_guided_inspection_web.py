@@ -103,3 +103,6 @@ def test_the_guided_form_speaks_spanish(client, world, session):
                         data={"packaging": "sealed", "q_seal_intact": "yes", "key": key()})
     html = saved.get_data(as_text=True)
     assert "Grado A fijado por: Seal intact = sí" in html and "Confirmar: reabastecer" in html
+    # The rule that decided is said in Spanish too (its conditions, its disposition).
+    why = re.search(r'<p class="why">([^<]*)</p>', html).group(1)
+    assert re.fullmatch(r"regla \d+: .*grado A.* -&gt; reabastecer", why), why
