@@ -33,6 +33,7 @@ from app.refunds.models import RefundTrigger
 from app.refunds.services import RefundPolicy
 from app.refunds.writer import settle_refund
 from app.settings.queries import threshold_for_rma
+from app.words import N_
 
 
 def load_rules(session: Session) -> list[Rule]:
@@ -118,7 +119,7 @@ def decision_of(session: Session, row: Any) -> Decision:
 
 def _require_inspected(row: Any) -> None:
     if row.grade is None or row.packaging is None:
-        raise ValidationFailed(f"Inspect unit {row.lpn} (grade and packaging) before its disposition.")
+        raise ValidationFailed(N_("Inspect unit %(lpn)s (grade and packaging) before its disposition."), lpn=row.lpn)
 
 
 def _facts(row: Any) -> InspectionFacts:
@@ -138,7 +139,7 @@ def facts_for(session: Session, unit: ReturnUnit) -> InspectionFacts:
     """What the rules look at for one inspected unit, in one plain read."""
     rows = session.execute(_facts_statement(False), {"unit_id": unit.id}).all()
     if not rows:
-        raise NotFound("No such unit.")
+        raise NotFound(N_("No such unit."))
     return _facts(rows[0])
 
 
@@ -196,20 +197,20 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
     and the location, then every row in one write (write).
     """
     if not actor.can("dispose"):
-        raise NotPermitted("You may not dispose units.")
+        raise NotPermitted(N_("You may not dispose units."))
     override = (override or "").strip() or None
     if override is not None:
         if not actor.can("override_disposition"):
-            raise NotPermitted("Only a supervisor may override the disposition.")
+            raise NotPermitted(N_("Only a supervisor may override the disposition."))
         if override not in DISPOSITION_STATE:
-            raise ValidationFailed("Unknown disposition.")
+            raise ValidationFailed(N_("Unknown disposition."))
         if not (override_reason or "").strip():
-            raise ValidationFailed("Say why you override the rules.")
+            raise ValidationFailed(N_("Say why you override the rules."))
 
     def work(claim: LateClaim[DispositionConfirmed]) -> DispositionConfirmed:
         rows = session.execute(_facts_statement(True), {"unit_id": unit_id}).all()
         if not rows:
-            raise NotFound("No such unit.")
+            raise NotFound(N_("No such unit."))
         unit = rows[0]
         ensure_unit_visible(session, actor, unit)
         decision, overridden, location_type = None, False, None

@@ -43,7 +43,8 @@ def check_refund_edge(from_status: str, to_status: str) -> None:
     """Raise IllegalTransition unless the lifecycle has this edge."""
     if to_status not in REFUND_EDGES.get(from_status, frozenset()):
         raise IllegalTransition(
-            f"The refund is {STATUS_LABELS.get(from_status, from_status)}; it cannot become {STATUS_LABELS.get(to_status, to_status)}."
+            N_("The refund is %(status)s; it cannot become %(to)s."),
+            status=STATUS_LABELS.get(from_status, from_status), to=STATUS_LABELS.get(to_status, to_status)
         )
 
 
@@ -75,11 +76,11 @@ def settlement(status: str, paid_amount: Decimal, *, amount: Decimal, refund_act
     that is not awaiting inspection, an unknown action, and a unit not inspected."""
 
     if status != AWAITING_INSPECTION:
-        raise Conflict(f"The refund is already {STATUS_LABELS[status]}.")
+        raise Conflict(N_("The refund is already %(status)s."), status=STATUS_LABELS[status])
     if refund_action not in REFUND_ACTIONS:
-        raise ValidationFailed(f"Unknown refund action '{refund_action}'.")
+        raise ValidationFailed(N_("Unknown refund action '%(refund_action)s'."), refund_action=refund_action)
     if not unit_inspected:
-        raise Conflict("A refund cannot be settled before its unit has been inspected.")
+        raise Conflict(N_("A refund cannot be settled before its unit has been inspected."))
     values: dict[str, object] = {"amount": min(amount.quantize(Decimal("0.01")), paid_amount),
                                  "refund_action": refund_action, "hold_reasons": list(hold)}
     if hold:

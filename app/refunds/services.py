@@ -26,6 +26,7 @@ from app.orders.models import RmaLine
 from app.refunds.models import RefundTrigger
 from app.refunds.writer import open_trigger, step_refund
 from app.rows import allocate_ids, expire, write
+from app.words import N_
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,14 @@ def lock_refund(session: Session, refund_id: int) -> Any:
     queue; NotFound when there is none. The caller checks the actor's scope."""
     row = session.execute(_lock_refund_statement(), {"refund_id": refund_id}).first()
     if row is None:
-        raise NotFound("No such refund.")
+        raise NotFound(N_("No such refund."))
     return row
 
 
 def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idempotency_key: str | None) -> RefundStatus:
     """Use case: open the refund trigger of a unit that has none (at most one per unit)."""
     if not actor.can("receive"):
-        raise NotPermitted("You may not open refunds.")
+        raise NotPermitted(N_("You may not open refunds."))
 
     def work() -> RefundStatus:
         from app.ledger.queries import ensure_unit_visible
@@ -85,7 +86,7 @@ def create_refund_trigger(session: Session, actor: Actor, *, unit_id: int, idemp
         unit = lock_unit(session, unit_id)
         ensure_unit_visible(session, actor, unit)
         if session.scalar(select(RefundTrigger.id).where(RefundTrigger.unit_id == unit.id)) is not None:
-            raise Conflict(f"Unit {unit.lpn} already has a refund trigger.")
+            raise Conflict(N_("Unit %(lpn)s already has a refund trigger."), lpn=unit.lpn)
         (refund_id,) = allocate_ids(session, RefundTrigger, 1)
         line = session.execute(select(RmaLine.resolution, RmaLine.exchange_sku).where(RmaLine.id == unit.rma_line_id)).first() \
             if unit.rma_line_id is not None else None
@@ -106,12 +107,15 @@ def _load_for_decision(session: Session, actor: Actor, refund_id: int, expected_
     refund = lock_refund(session, refund_id)
     ensure_unit_visible(session, actor, _UnitRef(refund.unit_id))
     if refund.status == domain.AWAITING_INSPECTION:
-        raise Conflict("This refund waits for its unit's inspection: it cannot be decided yet.")
+        raise Conflict(N_("This refund waits for its unit's inspection: it cannot be decided yet."))
     if refund.status != domain.PENDING_APPROVAL:
-        who = f" by {_decider(session, refund)}" if refund.decided_by_id else ""
-        raise StaleVersion(f"This refund was already decided{who}: it is {domain.STATUS_LABELS[refund.status]}.")
+        status = domain.STATUS_LABELS[refund.status]
+        if refund.decided_by_id:
+            raise StaleVersion(N_("This refund was already decided by %(who)s: it is %(status)s."),
+                               who=_decider(session, refund), status=status)
+        raise StaleVersion(N_("This refund was already decided: it is %(status)s."), status=status)
     if expected_version is not None and refund.version != expected_version:
-        raise StaleVersion("This refund changed since you opened it. Look again.")
+        raise StaleVersion(N_("This refund changed since you opened it. Look again."))
     return refund
 
 
@@ -135,18 +139,18 @@ def check_four_eyes(session: Session, actor: Actor, refund: Any) -> None:
     ).first() is not None
     if inspected:
         if domain.FRAUD_FLAG in (getattr(refund, "hold_reasons", None) or []):
-            raise FourEyesViolation("A fraud flag holds this refund and you inspected the unit: only a supervisor "
-                                    "who did not inspect it may release it.")
-        raise FourEyesViolation("You inspected this unit: another supervisor must decide its refund.")
+            raise FourEyesViolation(N_("A fraud flag holds this refund and you inspected the unit: only a supervisor "
+                                       "who did not inspect it may release it."))
+        raise FourEyesViolation(N_("You inspected this unit: another supervisor must decide its refund."))
     if actor.id == refund.override_by_id:
-        raise FourEyesViolation("You overrode this unit's disposition: another supervisor must decide its refund.")
+        raise FourEyesViolation(N_("You overrode this unit's disposition: another supervisor must decide its refund."))
 
 
 def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: str | None, idempotency_key: str | None,
                    amount: Decimal | str | None = None, expected_version: int | None = None) -> RefundStatus:
     """Use case: a supervisor approves (optionally adjusting the amount) a held refund, which releases it."""
     if not actor.can("approve_refunds"):
-        raise NotPermitted("Only a supervisor may approve refunds.")
+        raise NotPermitted(N_("Only a supervisor may approve refunds."))
     reason = require_reason(reason)
     new_amount = _parse_amount(amount)
 
@@ -157,7 +161,8 @@ def approve_refund(session: Session, actor: Actor, *, refund_id: int, reason: st
         details: dict[str, Any] = {}
         if new_amount is not None:
             if new_amount > refund.paid_amount:
-                raise ValidationFailed(f"The refund cannot exceed what was paid ({refund.paid_amount}).")
+                raise ValidationFailed(N_("The refund cannot exceed what was paid (%(paid_amount)s)."),
+                                       paid_amount=refund.paid_amount)
             details = {"adjusted_from": str(refund.amount), "adjusted_to": str(new_amount)}
             values["amount"] = new_amount
         after, rows = step_refund(actor, refund, [(domain.APPROVED, reason, details), (domain.RELEASED, reason, None)],
@@ -174,7 +179,7 @@ def reject_refund(session: Session, actor: Actor, *, refund_id: int, reason: str
                   expected_version: int | None = None) -> RefundStatus:
     """Use case: a supervisor rejects a held refund."""
     if not actor.can("approve_refunds"):
-        raise NotPermitted("Only a supervisor may reject refunds.")
+        raise NotPermitted(N_("Only a supervisor may reject refunds."))
     reason = require_reason(reason)
 
     def work() -> RefundStatus:
@@ -196,16 +201,16 @@ def acknowledge_refund(session: Session, actor: Actor, *, refund_id: int, paymen
                        idempotency_key: str | None) -> RefundStatus:
     """Use case: finance (an integration) says it paid a released refund, with its payment's reference."""
     if not actor.can("acknowledge_refunds"):
-        raise NotPermitted("Only finance may acknowledge refunds.")
+        raise NotPermitted(N_("Only finance may acknowledge refunds."))
     reference = (payment_reference or "").strip()
     if not reference or len(reference) > 64:
-        raise ValidationFailed("Give the payment's reference (1-64 characters).")
+        raise ValidationFailed(N_("Give the payment's reference (1-64 characters)."))
 
     def work() -> RefundStatus:
         refund = lock_refund(session, refund_id)
         merchant_id = session.scalar(select(ReturnUnit.merchant_id).where(ReturnUnit.id == refund.unit_id))
         if actor.merchant_ids is not None and (merchant_id is None or not actor.serves(merchant_id)):
-            raise NotFound("No such refund.")
+            raise NotFound(N_("No such refund."))
         after, rows = step_refund(actor, refund, [(domain.ACKNOWLEDGED, f"paid by finance: {reference}", None)],
                                   values={"payment_reference": reference})
         write(session, rows)
@@ -222,9 +227,9 @@ def _parse_amount(amount: Decimal | str | None) -> Decimal | None:
     try:
         value = to_money(str(amount).strip().lstrip("$"))
     except ArithmeticError:
-        raise ValidationFailed("The amount must be a number like 49.90.") from None
+        raise ValidationFailed(N_("The amount must be a number like 49.90.")) from None
     if not value.is_finite() or value < 0:
-        raise ValidationFailed("The amount must be zero or more.")
+        raise ValidationFailed(N_("The amount must be zero or more."))
     return value
 
 

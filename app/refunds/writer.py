@@ -15,6 +15,7 @@ from app.ledger.writer import audit_row, event_row
 from app.refunds import domain
 from app.refunds.models import RefundEvent, RefundTrigger
 from app.rows import Row, insert_row, update_row
+from app.words import N_
 
 
 def _payload(refund: Any, status: str) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def step_refund(actor: Actor, refund: Any, steps: list[domain.Step], *, values: 
         from_status = after.status
         domain.check_refund_edge(from_status, to_status)
         if to_status in (domain.RELEASED, domain.ACKNOWLEDGED) and after.inspected_at is None:
-            raise Conflict("A refund cannot be released before its unit has been inspected.")
+            raise Conflict(N_("A refund cannot be released before its unit has been inspected."))
         now = utcnow()
         fields: dict[str, Any] = {"status": to_status}
         if to_status == domain.PENDING_APPROVAL:

@@ -269,6 +269,9 @@ def test_four_eyes_through_the_desk(client, app, session, world):
                            data={"decision": decision, "reason": "mine", "key": key()})
         assert resp.status_code == 403 and "You inspected this unit" in resp.get_data(as_text=True)
     assert row_counts(session) == before
+    spanish = client.post(f"/desk/refunds/{refund_id}/decide", headers={**HX, "Accept-Language": "es"},
+                          data={"decision": "approve", "reason": "mine", "key": key()})
+    assert spanish.status_code == 403 and "Inspeccionaste esta unidad: otro supervisor" in spanish.get_data(as_text=True)
     other = app.test_client()
     login(other, "super2")
     resp = other.post(f"/desk/refunds/{refund_id}/decide", headers=HX,
