@@ -13,7 +13,8 @@ from app.disposition.services import confirm_disposition, decision_of
 from app.errors import ValidationFailed
 from app.exceptions.domain import BOX_PROBLEMS
 from app.ledger.domain import PACKAGING_STATES
-from app.inspection.queries import inspection_queue, next_unit_id
+from app.inspection.grading import component_items
+from app.inspection.queries import inspection_queue, kit_components, next_unit_id
 from app.inspection.services import add_photos, form_answers, record_inspection
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
@@ -260,7 +261,9 @@ def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | Non
     last = inspected
     if last is None and open_:
         last = queries.last_inspection(db.session, unit.id)
-    checklist = (unit.facts.checklist or []) if open_ else []
+    # a kit: one check per component after the category's (app.inspection.grading.component_items)
+    kit = component_items(kit_components(db.session, unit.facts.product_id)) if open_ and unit.facts.is_kit else []
+    checklist = [*(unit.facts.checklist or []), *kit] if open_ else []
     ctx = {"unit": unit, "product": product, "answers": last["answers"] if last else {},
            "notes": (last["notes"] or "") if last else "", "checklist": checklist,
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None}
