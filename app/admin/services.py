@@ -683,10 +683,10 @@ def save_components(session: Session, actor: Actor, *, product_id: int, text: st
                                           quantity=qty, deduction_pct=pct)
                          for n, (part_id, name, qty, pct, _) in enumerate(after, start=1)])
         session.flush()
-        write(session, [audit_row(actor, "product.components_saved", "product", kit.id,
-                                  details={"sku": kit.sku,
-                                           "before": components_text([(f[4], f[2], f[3]) for f in before]) or None,
-                                           "after": components_text([(f[4], f[2], f[3]) for f in after]) or None})])
+        facts = {"sku": kit.sku, "name": kit.name}
+        write(session, [audit_row(actor, "product.components_saved", "product", kit.id, details={
+            "before": {**facts, "components": components_text([(f[4], f[2], f[3]) for f in before])} if before else None,
+            "after": {**facts, "components": components_text([(f[4], f[2], f[3]) for f in after])}})])
         return ComponentsSaved(kit.id, kit.sku, len(after))
 
     params = {"product_id": product_id, "components": [[c.ref, c.quantity, None if c.pct is None else str(c.pct)]

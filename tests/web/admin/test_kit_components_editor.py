@@ -66,7 +66,10 @@ def test_an_admin_makes_a_kit_and_the_inspection_checks_each_component(client, w
                                      (3, "Lens cap", None, 2, None)]
     audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "product.components_saved")).one()
     assert (audit.entity_type, audit.entity_id, audit.details["before"], audit.details["after"]) == \
-        ("product", kit.id, None, "CAM-BODY | 1\nCAM-CHG | 1 | 10%\nLens cap | 2")
+        ("product", kit.id, None, {"sku": "CAM-KIT-1", "name": "Camera kit",
+                                   "components": "CAM-BODY | 1\nCAM-CHG | 1 | 10%\nLens cap | 2"})
+    log = client.get("/admin/audit?kind=product").get_data(as_text=True)  # the admin audit log shows it
+    assert "product components saved · <strong>Camera kit</strong>" in log and "components: CAM-BODY | 1" in log
     # the page shows the text back and what a missing one deducts: its value's share, its own, the default
     page = client.get(f"/admin/products/{kit.id}").get_data(as_text=True)
     assert "CAM-BODY | 1\nCAM-CHG | 1 | 10%\nLens cap | 2</textarea>" in page
@@ -82,7 +85,7 @@ def test_an_admin_makes_a_kit_and_the_inspection_checks_each_component(client, w
     assert rows(session, kit.id) == []
     last = session.scalars(select(AuditEntry).where(AuditEntry.action == "product.components_saved")
                            .order_by(AuditEntry.id.desc())).first()
-    assert (last.details["before"], last.details["after"]) == ("CAM-BODY | 1\nStrap | 1 | 5%", None)
+    assert (last.details["before"]["components"], last.details["after"]["components"]) == ("CAM-BODY | 1\nStrap | 1 | 5%", "")
 
 
 @pytest.mark.parametrize("text, says", [
