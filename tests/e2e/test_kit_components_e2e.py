@@ -50,6 +50,7 @@ def test_an_admin_makes_a_kit_and_the_handheld_checks_each_component(live_server
     page.fill("input[name=q]", "cam-kit")
     page.click("#products button[type=submit]")
     page.wait_for_selector("#products >> text=CAM-KIT-1")
+    shoot(page, "kits-00-products-desktop")
     page.click("#products >> text=Make it a kit")
     page.wait_for_selector("#components-text")
     page.fill("#components-text", "Camera body | 1 | 60%\nCharger | 1 | 150%\nLens cap | 2 | 5%")
@@ -64,6 +65,8 @@ def test_an_admin_makes_a_kit_and_the_handheld_checks_each_component(live_server
     table = page.inner_text("#components table")
     assert "Charger" in table and "CAM-CHG" in table and "10%" in table and "Lens cap" in table
     shoot(page, "kits-02-saved-desktop")
+    page.goto(f"{live_server}/admin/products?kits=1")
+    assert page.locator("#products tbody tr").count() == 1 and "Edit components" in page.inner_text("#products")
 
     unit_id = _received(e2e_db_url, e2e_world, kit_id)
     hand = handheld.new_page()
