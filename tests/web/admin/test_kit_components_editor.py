@@ -127,6 +127,9 @@ def test_a_kit_is_not_a_component_and_a_component_is_not_a_kit(client, world, se
     assert counts(session) == before
     assert client.post("/admin/products/999999/components", headers=HX, data={"key": key(), "components": "x"}).status_code == 404
     assert client.get("/admin/products/999999").status_code == 404
+    assert client.get("/admin/products/99999999999999999999").status_code == 404  # past an integer: no 500
+    assert save(client, 99999999999999999999, "x").status_code == 404
+    assert client.get("/admin/products?page=99999999999999999999&q=%25_").status_code == 200
 
 
 def test_refusals_are_said_in_spanish(client, world, session, kit):
