@@ -30,7 +30,7 @@ from app.db import as_utc, clock_at, unit_of_work, utcnow
 from app.disposition import domain as rules_domain
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.disposition.services import confirm_disposition, preview
-from app.admin.services import save_checklist
+from app.admin.services import save_checklist, save_components
 from app.api.services import create_api_key
 from app.labels.services import save_printer
 from app.webhooks.services import register_endpoint, set_endpoint_enabled
@@ -968,8 +968,64 @@ class Seeder:
                                notes="Searched the aisle; written off as missing.", expected_version=1,
                                idempotency_key=self.key())
 
+    # ----------------------------------------------------------------- 6. a kit and its returns
+
+    def kits(self) -> None:
+        """The camera kit (the admin lists its components in the console) and two of its returns to
+        Reno: one inspected with its charger missing (a deduction, and the return flagged), one just
+        received, waiting in the inspection queue with a check per component on the handheld."""
+        s = self.session
+        sku, name, value, prefix = KIT
+        with unit_of_work(s):
+            kit = Product(sku=sku, name=name, category="electronics", unit_value=Decimal(value), serial_tracked=True,
+                          merchant_id=self.merchant_ids["VOLT"],
+                          barcodes=[ProductBarcode(code=_gtin14(with_check("08451200090")), kind="upc")])
+            customer_ids = list(s.scalars(select(Customer.id).where(Customer.external_ref.in_(("C-10005", "C-10006")))
+                                          .order_by(Customer.external_ref)))
+            s.add(kit)
+            s.flush()
+            kit_id = kit.id
+            plans = []
+            for i, customer_id in enumerate(customer_ids, start=1):
+                serial = self.serial(prefix)
+                order = Order(number=f"SO-{990000 + i}", merchant_id=self.merchant_ids["VOLT"], channel_id=self.channel_ids["web"],
+                              customer_id=customer_id, placed_at=self.now - timedelta(days=9 + i), currency="USD",
+                              lines=[OrderLine(product_id=kit_id, quantity=1, unit_price=Decimal("849.00"),
+                                               serials=[ShippedSerial(serial=serial)])])
+                s.add(order)
+                s.flush()
+                rma = Rma(number=f"RMA-{990000 + i}", order_id=order.id, merchant_id=self.merchant_ids["VOLT"],
+                          channel_id=self.channel_ids["web"], warehouse_id=self.warehouse_ids["RNO1"], customer_id=customer_id,
+                          status="in_transit", created_at=self.now - timedelta(days=4 + i),
+                          lines=[RmaLine(product_id=kit_id, order_line_id=order.lines[0].id, quantity=1,
+                                         reason_code="not_as_described")])
+                s.add(rma)
+                s.flush()
+                plans.append((rma.number, rma.id, serial))
+        save_components(s, self.actors["admin"], product_id=kit_id, text=KIT_COMPONENTS, idempotency_key=self.key())
+        worker = self.actors["worker"]
+        for i, (number, rma_id, serial) in enumerate(plans):
+            with clock_at(self.now - timedelta(hours=30 - i * 26)):
+                r = open_parcel(s, worker, code=number, warehouse_id=self.warehouse_ids["RNO1"], idempotency_key=self.key())
+                if r.rma_id != rma_id:
+                    raise RuntimeError(f"demo parcel {number} matched the wrong return: {r}")
+                unit = scan_item(s, worker, parcel_id=r.parcel_id, product_id=kit_id, serial=serial, idempotency_key=self.key())
+                close_parcel(s, worker, parcel_id=r.parcel_id, idempotency_key=self.key())
+            if i == 0:  # inspected: the body and lens are there, the charger is not
+                with clock_at(self.now - timedelta(hours=26)):
+                    answers = {k: True for k in self.checklists["electronics"]}
+                    answers.update({"part_1": True, "part_2": True, "part_3": False})
+                    record_inspection(s, worker, unit_id=unit.unit_id, grade="B", packaging="opened", answers=answers,
+                                      notes="Charger missing from the box; camera and lens fine.", idempotency_key=self.key())
+
 
 # --------------------------------------------------------------------------- small pure helpers
+
+
+# A kit: a camera sold with its lens and a charger of the catalog (each checked on inspection; a
+# missing one takes its share off the refund and flags the return).
+KIT = ("VL-SNAPZ5-KIT", "Voltline Snap Z5 camera kit (body, 18-55 mm lens, charger)", "899.00", "VSZ5")
+KIT_COMPONENTS = "Snap Z5 camera body | 1 | 60%\nSnap 18-55 mm lens | 1 | 25%\nVL-CHG-30W-USBC | 1"
 
 
 def _gtin14(code: str) -> str:
@@ -1125,6 +1181,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
     seeder.dock(plans)
     seeder.desk()
     seeder.reconcile()
+    seeder.kits()
     seeder.grading_rules()
     logins = [(username, passwords[username], role) for username, role, *_ in STAFF]
     _write_logins(logins_path, logins)

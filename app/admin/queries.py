@@ -1,5 +1,5 @@
 """What the admin console reads: logins (filtered, paged, exported), sites, categories and their
-checklists' versions, and the admin audit log."""
+checklists' versions, products and a kit's components, and the admin audit log."""
 from __future__ import annotations
 
 import math
@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session, aliased
 from app.auth.models import SignInFailure, User
 from app.catalog.models import Category, Location, Merchant, PartnerOrg, Product, SalesChannel, Warehouse
 from app.db import utcnow
+from app.catalog.models import ProductComponent
+from app.inspection.grading import component_share
 from app.inspection.models import ChecklistVersion
 from app.ledger.models import AuditEntry
 from app.orders.models import Rma
 
 PER_PAGE = 50
 ADMIN_ENTITIES = ("user", "warehouse", "location", "partner_org", "merchant", "sales_channel", "category", "checklist",
-                  "setting", "reason_code", "csv_import")
+                  "setting", "reason_code", "csv_import", "product")
 STATUSES = ("active", "inactive", "locked")
 
 
@@ -258,3 +260,66 @@ def checklist(session: Session, code: str, version: int | None = None) -> Checkl
     current = rows[0] if rows else None
     shown = next((r for r in rows if r.version == version), None) if version is not None else current
     return ChecklistScreen(category, list(rows), current, shown)
+
+
+# --------------------------------------------------------------------------- products and kits
+
+
+@dataclass(frozen=True)
+class ProductsPage:
+    rows: list[Any]  # id, sku, name, category, unit_value, components (0: not a kit)
+    total: int
+    page: int
+    pages: int
+    text: str
+    kits: bool
+
+
+def products_page(session: Session, text: str = "", *, kits: bool = False, page: int = 1) -> ProductsPage:
+    """One page of products by SKU, each with its count of components; `text` in the SKU or the
+    name, `kits`: only the products with components."""
+    parts = (select(ProductComponent.kit_product_id, func.count().label("n"))
+             .group_by(ProductComponent.kit_product_id).subquery())
+    stmt = (select(Product.id, Product.sku, Product.name, Product.category, Product.unit_value,
+                   func.coalesce(parts.c.n, 0).label("components"))
+            .outerjoin(parts, parts.c.kit_product_id == Product.id))
+    text = " ".join((text or "").split())[:64]
+    if text:
+        stmt = stmt.where(or_(func.lower(Product.sku).contains(text.lower(), autoescape=True),
+                              func.lower(Product.name).contains(text.lower(), autoescape=True)))
+    if kits:
+        stmt = stmt.where(parts.c.n > 0)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    pages = max(1, math.ceil(total / PER_PAGE))
+    page = min(max(page, 1), pages)
+    rows = session.execute(stmt.order_by(Product.sku).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    return ProductsPage(list(rows), total, page, pages, text, kits)
+
+
+@dataclass(frozen=True)
+class KitScreen:
+    product: Any  # id, sku, name, category, unit_value
+    components: list[Any]  # position, name, sku (None: by name), quantity, deduction_pct, share (what a missing one deducts)
+    part_of: list[str]  # the SKUs of the kits it is a component of
+
+
+def kit(session: Session, product_id: int) -> KitScreen | None:
+    """A product with its components in order, each with the share of the refund a missing one
+    deducts (app.inspection.grading.component_share); None when there is no such product."""
+    product = session.execute(select(Product.id, Product.sku, Product.name, Product.category, Product.unit_value)
+                              .where(Product.id == product_id)).first()
+    if product is None:
+        return None
+    part = aliased(Product)
+    rows = session.execute(select(ProductComponent.position, ProductComponent.name, part.sku, ProductComponent.quantity,
+                                  ProductComponent.deduction_pct, part.unit_value)
+                           .outerjoin(part, part.id == ProductComponent.component_product_id)
+                           .where(ProductComponent.kit_product_id == product_id)
+                           .order_by(ProductComponent.position)).all()
+    components = [{"position": r.position, "name": r.name, "sku": r.sku, "quantity": r.quantity,
+                   "deduction_pct": r.deduction_pct,
+                   "share": component_share(r.deduction_pct, r.unit_value, r.quantity, product.unit_value)} for r in rows]
+    part_of = list(session.scalars(select(Product.sku).join(ProductComponent, ProductComponent.kit_product_id == Product.id)
+                                   .where(ProductComponent.component_product_id == product_id).distinct()
+                                   .order_by(Product.sku)))
+    return KitScreen(product, components, part_of)

@@ -2,7 +2,8 @@
 on, unlock after throttling, sign out everywhere; from the console and the command line (as
 SYSTEM). The sites: warehouses with their locations, and partner organisations with the merchants
 they serve. Product categories (added, renamed, retired; never deleted) and their inspection
-checklists (each save, or restore, a new version).
+checklists (each save, or restore, a new version). A kit's components (replaced whole from the
+editor's text).
 
 Each is a use case in one transaction (run_idempotent: the same key again is the first answer
 again), audited with what the user was before and after. A password change, a switch-off and
@@ -13,15 +14,18 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import SignInFailure, User
 from app.auth.roles import ADMIN, PARTNER, ROLES, Actor
 from app.auth.services import check_password, end_sessions
-from app.catalog.models import LOCATION_TYPES, Category, Location, Merchant, PartnerOrg, SalesChannel, Warehouse
+from app.catalog.domain import ComponentsInvalid, components_text, parse_components
+from app.catalog.models import (LOCATION_TYPES, Category, Location, Merchant, PartnerOrg, Product, ProductComponent,
+                                SalesChannel, Warehouse)
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.inspection.domain import ChecklistInvalid, items_text, parse_items
 from app.inspection.grading import RulesInvalid, parse_rules, rules_text
@@ -29,6 +33,7 @@ from app.inspection.models import ChecklistVersion
 from app.ledger.idempotency import Result, run_idempotent
 from app.ledger.writer import audit_row
 from app.rows import write
+from app.words import N_
 
 
 @dataclass(frozen=True)
@@ -594,3 +599,96 @@ def restore_checklist(session: Session, actor: Actor, *, category: str, version:
 
     return run_idempotent(session, actor, idempotency_key, "restore_checklist",
                           {"category": category, "version": version, "note": note}, work, result_type=ChecklistSaved)
+
+
+# --------------------------------------------------------------------------- kits' components
+
+
+class ComponentsRefused(ValidationFailed):
+    """A components text refused: every problem, each an English template and its figures (a
+    screen says each in the person's language)."""
+
+    def __init__(self, problems: list[tuple[str, dict[str, object]]]) -> None:
+        super().__init__(" ".join(t % f if f else t for t, f in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ComponentsSaved(Result):
+    """A kit's components as saved: how many (0: a plain product again)."""
+
+    product_id: int
+    sku: str
+    components: int
+
+
+def _components_facts(session: Session, product_id: int) -> list[tuple[Any, ...]]:
+    """A kit's components in order: (component product id, name, quantity, deduction, SKU or name)."""
+    part = aliased(Product)
+    rows = session.execute(select(ProductComponent.component_product_id, ProductComponent.name, ProductComponent.quantity,
+                                  ProductComponent.deduction_pct, part.sku)
+                           .outerjoin(part, part.id == ProductComponent.component_product_id)
+                           .where(ProductComponent.kit_product_id == product_id)
+                           .order_by(ProductComponent.position)).all()
+    return [(r.component_product_id, r.name, r.quantity, None if r.deduction_pct is None else Decimal(r.deduction_pct),
+             r.sku or r.name) for r in rows]
+
+
+def save_components(session: Session, actor: Actor, *, product_id: int, text: str,
+                    idempotency_key: str | None) -> ComponentsSaved:
+    """A product's components as edited (one a line, "SKU or name | quantity | deduction %"),
+    replacing the ones it had: a SKU of the catalog is that product, anything else a name. The
+    inspection checks each from now on; none makes it a plain product again. Refused with every
+    problem at once: a bad line, the kit as its own component, a component that is a kit itself, a
+    kit that is some other kit's component, the same text again."""
+    _allowed(actor)
+    early: list[tuple[str, dict[str, object]]] = []
+    try:
+        lines = parse_components(text or "")
+    except ComponentsInvalid as exc:  # what the lines name is checked too: every problem at once
+        early, lines = exc.problems, exc.lines
+
+    def work() -> ComponentsSaved:
+        kit = session.scalars(select(Product).where(Product.id == product_id).with_for_update()).first()
+        if kit is None:
+            raise NotFound("No such product.")
+        refs = {c.ref for c in lines}
+        known = {r.sku: r for r in session.execute(
+            select(Product.id, Product.sku, Product.name,
+                   select(ProductComponent.id).where(ProductComponent.kit_product_id == Product.id).exists().label("is_kit"))
+            .where(Product.sku.in_(refs))).all()} if refs else {}
+        problems = list(early)
+        for c in lines:
+            part = known.get(c.ref)
+            if part is not None and part.id == kit.id:
+                problems.append((N_("Line %(line)s: a kit is not a component of itself."), {"line": c.line}))
+            elif part is not None and part.is_kit:
+                problems.append((N_("Line %(line)s: %(sku)s is a kit itself: list its components here instead."),
+                                 {"line": c.line, "sku": part.sku}))
+        if lines:
+            inside = session.scalars(select(Product.sku).join(ProductComponent, ProductComponent.kit_product_id == Product.id)
+                                     .where(ProductComponent.component_product_id == kit.id).order_by(Product.sku)).all()
+            if inside:
+                problems.append((N_("%(sku)s is a component of %(kits)s: a component cannot be a kit."),
+                                 {"sku": kit.sku, "kits": ", ".join(dict.fromkeys(inside))}))
+        if problems:
+            raise ComponentsRefused(sorted(problems, key=lambda p: int(p[1].get("line", 10**6))))  # type: ignore[call-overload]
+        before = _components_facts(session, kit.id)
+        after = [(known[c.ref].id if c.ref in known else None, known[c.ref].name if c.ref in known else c.ref,
+                  c.quantity, c.pct, c.ref) for c in lines]
+        if [f[:4] for f in before] == [f[:4] for f in after]:
+            raise ValidationFailed(N_("Those are %(sku)s's components already: nothing to save."), sku=kit.sku)
+        session.execute(delete(ProductComponent).where(ProductComponent.kit_product_id == kit.id))
+        session.add_all([ProductComponent(kit_product_id=kit.id, position=n, component_product_id=part_id, name=name,
+                                          quantity=qty, deduction_pct=pct)
+                         for n, (part_id, name, qty, pct, _) in enumerate(after, start=1)])
+        session.flush()
+        facts = {"sku": kit.sku, "name": kit.name}
+        write(session, [audit_row(actor, "product.components_saved", "product", kit.id, details={
+            "before": {**facts, "components": components_text([(f[4], f[2], f[3]) for f in before])} if before else None,
+            "after": {**facts, "components": components_text([(f[4], f[2], f[3]) for f in after])}})])
+        return ComponentsSaved(kit.id, kit.sku, len(after))
+
+    params = {"product_id": product_id, "components": [[c.ref, c.quantity, None if c.pct is None else str(c.pct)]
+                                                       for c in lines]}
+    return run_idempotent(session, actor, idempotency_key, "save_components", params, work, result_type=ComponentsSaved)

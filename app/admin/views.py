@@ -1,11 +1,12 @@
 """The admin console (desktop): logins, warehouses and their locations, partner organisations,
-product categories and their inspection checklists (versioned), API keys, webhook endpoints with
-their delivery log, and the admin audit log."""
+product categories and their inspection checklists (versioned), products and a kit's components,
+API keys, webhook endpoints with their delivery log, and the admin audit log."""
 from __future__ import annotations
 
 import json
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask_babel import gettext, ngettext
 
 from app.admin import queries
 from app.api import queries as api_queries
@@ -18,17 +19,18 @@ from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.domain import SETTINGS
 from app.settings.services import remove_threshold, save_settings, set_threshold
 from app.webhooks.services import register_endpoint, resend, rotate_secret, set_endpoint_enabled
-from app.admin.services import (UserChanged, add_location, change_partner_org, change_user, change_warehouse,
+from app.admin.services import (ComponentsRefused, UserChanged, add_location, change_partner_org, change_user, change_warehouse,
                                 create_category, create_coded, create_partner_org, create_user, create_warehouse,
                                 one_time_password, rename_coded, restore_checklist, save_checklist, set_active,
-                                set_password, sign_out_everywhere, unlock, update_category)
+                                save_components, set_password, sign_out_everywhere, unlock, update_category)
 from app.auth.roles import ROLES
 from app.db import db
+from app.catalog.domain import MAX_COMPONENTS, components_text
 from app.catalog.models import LOCATION_TYPES
 from app.inspection.domain import MAX_ITEMS, MAX_LABEL, items_text
 from app.inspection.grading import rules_text
 from app.ledger.idempotency import Result
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
 from app.web.exports import csv_download
 from app.web import actor, as_id, form_ids, form_int, render, require
 
@@ -538,3 +540,47 @@ def checklist_restore(code: str) -> Response:
                                note=request.form.get("note"), idempotency_key=request.form.get("key"))
     return _checklist_screen(code, notice=_notice(f"Version {result.restored_from} restored as version {result.version}.",
                                                   result))
+
+
+# --------------------------------------------------------------------------- products and kits
+
+
+@bp.get("/products")
+@require("admin")
+def products() -> Response:
+    """The products, by SKU: found by SKU or name, kits only; each a link to its components."""
+    found = queries.products_page(db.session, request.args.get("q", ""), kits=request.args.get("kits") == "1",
+                                  page=as_id(request.args.get("page")) or 1)
+    return render("admin/products.html", "admin/_products.html", ppage=found)
+
+
+@bp.get("/products/<int:product_id>")
+@require("admin")
+def product(product_id: int) -> Response:
+    """A product's components editor: what the inspection checks for it, one a line."""
+    return _kit_screen(product_id)
+
+
+def _kit_screen(product_id: int, **extra: object) -> Response:
+    found = queries.kit(db.session, product_id)
+    if found is None:
+        raise NotFound("No such product.")
+    text = components_text([(c["sku"] or c["name"], c["quantity"], c["deduction_pct"]) for c in found.components])
+    return render("admin/product.html", "admin/_components.html", k=found, text=text, max_components=MAX_COMPONENTS,
+                  **extra)
+
+
+@bp.post("/products/<int:product_id>/components")
+@require("admin")
+def components_save(product_id: int) -> Response:
+    """Save the edited components: the inspection checks each from now on."""
+    try:
+        result = save_components(db.session, actor(), product_id=product_id, text=request.form.get("components", ""),
+                                 idempotency_key=request.form.get("key"))
+    except ComponentsRefused as exc:  # every problem, each in the person's language
+        raise ValidationFailed(" ".join(gettext(t, **f) if f else gettext(t) for t, f in exc.problems)) from exc
+    said = (ngettext("%(sku)s has %(num)s component: the handheld checks it from now on.",
+                     "%(sku)s has %(num)s components: the handheld checks each one from now on.", result.components,
+                     sku=result.sku) if result.components
+            else gettext("%(sku)s has no components now: a plain product again.", sku=result.sku))
+    return _kit_screen(product_id, notice=_notice(said, result))

@@ -1,7 +1,7 @@
 """The anomaly flags' rules, pure Python: which facts raise which flag, its explanation in words and
 whether it holds the unit's refund for a supervisor (the refund's "fraud flag").
 
-Four kinds:
+Five kinds:
 - `returned_before`: the serial came back once already (an earlier unit with it left the building:
   made available, sold on, sent to the vendor, liquidated, disposed of, or lost). Received and
   flagged, not refused. It holds the refund unless the item was shipped on this return's own order
@@ -11,6 +11,8 @@ Four kinds:
 - `customer_norm`: the customer's returns, or the value they ask back, are far above the merchant's
   norm (a multiple of the merchant's mean per customer, and at least a minimum count). Holds.
 - `empty_box`: a worker reported the return's parcel empty. Holds every refund of the return.
+- `missing_component`: a kit's inspection found components missing (app.inspection.grading). Does
+  not hold: each missing one already deducts its share of the refund. A re-inspection replaces it.
 
 A serial whose unit is still in the building and not sellable (on the dock, in quarantine, in
 refurbishment: IN_BUILDING) is refused instead: the same item cannot be in hand twice, and that is
@@ -29,10 +31,12 @@ RETURNED_BEFORE = "returned_before"
 SWAP = "swap"
 CUSTOMER_NORM = "customer_norm"
 EMPTY_BOX = "empty_box"
-KINDS = (RETURNED_BEFORE, SWAP, CUSTOMER_NORM, EMPTY_BOX)
+MISSING_COMPONENT = "missing_component"
+KINDS = (RETURNED_BEFORE, SWAP, CUSTOMER_NORM, EMPTY_BOX, MISSING_COMPONENT)
 # Each kind's name, English marked for the catalogue (a screen reads it through app.web.i18n.FLAG_NAMES).
 KIND_LABELS = {RETURNED_BEFORE: N_("Returned before"), SWAP: N_("Possible swap"),
-               CUSTOMER_NORM: N_("Customer above the norm"), EMPTY_BOX: N_("Empty box")}
+               CUSTOMER_NORM: N_("Customer above the norm"), EMPTY_BOX: N_("Empty box"),
+               MISSING_COMPONENT: N_("Component missing")}
 # The states of a unit still in the building and not sellable: a second unit with its serial is refused.
 IN_BUILDING = SERIAL_HELD
 
@@ -145,6 +149,26 @@ def empty_box(label: str, note: str | None) -> Flag:
     words = f"parcel {label} was reported empty" + (f" (\u201c{note}\u201d)" if note else "") + \
         ": every refund of this return waits for a supervisor"
     return Flag(EMPTY_BOX, words, True, {"label": label, "note": note})
+
+
+def _pct_words(pct: Decimal) -> str:
+    """0.1 -> "10%", 0.125 -> "12.5%"."""
+    return f"{(pct * 100).quantize(Decimal('0.01')).normalize():f}%"
+
+
+def missing_component(kit_sku: str, missing: list[tuple[str, Decimal]]) -> Flag | None:
+    """The `missing_component` flag of a kit (`kit_sku`) inspected with components missing, each
+    (its label, the share of the refund it deducts): "Charger missing from kit KIT-1 (10% off the
+    refund)". None when nothing is missing. It holds nothing: the deductions already cover it."""
+    if not missing:
+        return None
+    names = [label for label, _ in missing]
+    said = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    total = sum((pct for _, pct in missing), Decimal(0))
+    words = f"{said} missing from kit {kit_sku} ({_pct_words(total)} off the refund)"
+    return Flag(MISSING_COMPONENT, words, False,
+                {"kit": kit_sku, "missing": [{"component": label, "pct": str(pct)} for label, pct in missing],
+                 "pct": str(total)})
 
 
 def hold_words(kinds: list[str] | tuple[str, ...]) -> str:

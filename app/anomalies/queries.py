@@ -48,12 +48,13 @@ def unit_flags(session: Session, unit_id: int, rma_id: int | None) -> list[Anoma
     return list(session.scalars(select(AnomalyFlag).where(_of_unit(unit_id, rma_id)).order_by(AnomalyFlag.id)))
 
 
-def open_unit_flag_ids(session: Session, unit_id: int) -> list[int]:
+def open_unit_flag_ids(session: Session, unit_id: int, kind: str | None = None) -> list[int]:
     """The ids of the flags on the unit itself that are not cleared (a return's flags stay: they
-    hold its other units' refunds too)."""
-    return list(session.scalars(select(AnomalyFlag.id).where(AnomalyFlag.unit_id == unit_id,
-                                                             AnomalyFlag.cleared_at.is_(None))
-                                .order_by(AnomalyFlag.id)))
+    hold its other units' refunds too); with `kind`, of that kind only."""
+    query = select(AnomalyFlag.id).where(AnomalyFlag.unit_id == unit_id, AnomalyFlag.cleared_at.is_(None))
+    if kind is not None:
+        query = query.where(AnomalyFlag.kind == kind)
+    return list(session.scalars(query.order_by(AnomalyFlag.id)))
 
 
 def return_flags(session: Session, rma_id: int) -> list[AnomalyFlag]:

@@ -1,10 +1,15 @@
-"""Catalog rules as plain Python: barcodes (GTIN, UPC, EAN) in the one form they are stored in."""
+"""Catalog rules as plain Python: barcodes (GTIN, UPC, EAN) in the one form they are stored in; a
+kit's components as the console's editor writes them (`parse_components`, `components_text`)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from decimal import Decimal
 
 from biip import ParseError
 from biip.upc import Upc, UpcFormat
+
+from app.words import N_
 
 _GTIN_DIGITS = re.compile(r"[0-9]{8}|[0-9]{12,14}")
 
@@ -49,3 +54,96 @@ def upc_e_to_gtin(code: str) -> str | None:
     except (ParseError, ValueError):
         return None
     return upc.as_gtin_14() if upc.format == UpcFormat.UPC_E else None
+
+
+# --------------------------------------------------------------------------- kits' components
+
+MAX_COMPONENTS = 30
+MAX_COMPONENT_NAME = 200
+MAX_COMPONENTS_TEXT = 10000
+MAX_QUANTITY = 999
+Problem = tuple[str, dict[str, object]]  # an English template (marked with N_) and its figures
+
+
+@dataclass(frozen=True)
+class ComponentLine:
+    """One line of the components editor: a SKU or a name (`ref`), how many, and the share of the
+    refund a missing one deducts (None: its value's share of the kit's, app.inspection.grading)."""
+
+    line: int
+    ref: str
+    quantity: int
+    pct: Decimal | None
+
+
+class ComponentsInvalid(ValueError):
+    """Every problem of a components text, each a template and its figures."""
+
+    def __init__(self, problems: list[Problem], lines: list[ComponentLine] | None = None) -> None:
+        super().__init__("; ".join(t % f if f else t for t, f in problems))
+        self.problems = problems
+        self.lines = lines or []  # the lines read, good or not: what they name is checked too
+
+
+def _pct(text: str) -> Decimal | None:
+    """"10", "10%" or "12.5 %" as a share (0.1000); None when it is not a number."""
+    if not re.fullmatch(r"\d{1,3}(\.\d{1,2})?", text.removesuffix("%").strip()):
+        return None
+    return (Decimal(text.removesuffix("%").strip()) / 100).quantize(Decimal("0.0001"))
+
+
+def parse_components(text: str) -> list[ComponentLine]:
+    """A kit's components as edited: one a line, "SKU or name | quantity | deduction %", the
+    quantity 1 and the deduction by value when left out, blank lines skipped, in order; none at all
+    makes the product a plain one again. ComponentsInvalid names every line at fault."""
+    if len(text) > MAX_COMPONENTS_TEXT:
+        raise ComponentsInvalid([(N_("Keep the components under %(limit)s characters."), {"limit": MAX_COMPONENTS_TEXT})])
+    lines: list[ComponentLine] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        parts = [" ".join(p.split()) for p in raw.split("|")]
+        if len(parts) > 3:
+            problems.append((N_("Line %(line)s: write it as SKU or name | quantity | deduction, at most two bars."),
+                             {"line": n}))
+            continue
+        ref, qty, ded = (parts + ["", ""])[:3]
+        if not ref or len(ref) > MAX_COMPONENT_NAME or not ref.isprintable():
+            problems.append((N_("Line %(line)s: a SKU or name is 1-%(limit)s printable characters."),
+                             {"line": n, "limit": MAX_COMPONENT_NAME}))
+        elif ref.lower() in seen:
+            problems.append((N_("Line %(line)s: %(name)s is on line %(other)s already: give it one line with its quantity."),
+                             {"line": n, "name": ref, "other": seen[ref.lower()]}))
+        qty = qty or "1"
+        quantity = int(qty) if re.fullmatch(r"\d{1,3}", qty) and 1 <= int(qty) <= MAX_QUANTITY else None
+        if quantity is None:
+            problems.append((N_("Line %(line)s: a quantity is a whole number from 1 to %(limit)s."),
+                             {"line": n, "limit": MAX_QUANTITY}))
+        pct = _pct(ded) if ded else None
+        if ded and (pct is None or not 0 < pct <= 1):
+            problems.append((N_("Line %(line)s: a deduction is a percentage above 0 and at most 100 (write 10 or 10%%), "
+                                "or nothing to deduct the component's value."), {"line": n}))
+        seen.setdefault(ref.lower(), n)
+        lines.append(ComponentLine(n, ref, quantity or 1, pct))
+    if len(lines) > MAX_COMPONENTS:
+        problems.append((N_("A kit has at most %(limit)s components."), {"limit": MAX_COMPONENTS}))
+    total = sum((c.pct for c in lines if c.pct is not None), Decimal(0))
+    if not problems and total > 1:
+        problems.append((N_("The deductions set add up to %(total)s, more than the whole refund."),
+                         {"total": pct_words(total)}))
+    if problems:
+        raise ComponentsInvalid(problems, lines)
+    return lines
+
+
+def pct_words(pct: Decimal) -> str:
+    """0.1 -> "10%", 0.125 -> "12.5%"."""
+    return f"{(Decimal(pct) * 100).quantize(Decimal('0.01')).normalize():f}%"
+
+
+def components_text(rows: list[tuple[str, int, Decimal | None]]) -> str:
+    """The editor's text of a kit's components, each (its SKU, else its name; quantity; deduction or
+    None): parse_components reads it back."""
+    return "\n".join(f"{ref} | {qty}" + (f" | {pct_words(pct)}" if pct is not None else "") for ref, qty, pct in rows)

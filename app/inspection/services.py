@@ -11,6 +11,9 @@ from functools import lru_cache
 from sqlalchemy import Select, bindparam, case, null, select, text
 from sqlalchemy.orm import Session
 
+from app.anomalies.domain import MISSING_COMPONENT, missing_component
+from app.anomalies.queries import open_unit_flag_ids
+from app.anomalies.writer import clear_rows, flag_rows
 from app.auth.roles import Actor
 from app.ledger.queries import ensure_unit_visible
 from app.catalog.models import Product
@@ -75,7 +78,8 @@ def _inspect_lock_statement(dialect: str) -> Select:
     """record_inspection's first statement: the unit's row lock, with its category's current checklist
     and its version (NULL: none), its key's record (LateClaim) and, for a fresh key, the new inspection's id."""
     u, p = ReturnUnit.__table__, Product.__table__
-    return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, u.c.product_id, p.c.category,
+    return (select(u.c.id, u.c.lpn, u.c.state, u.c.warehouse_id, u.c.version, u.c.product_id, u.c.rma_id, p.c.sku,
+                   p.c.category,
                    *current_checklist_columns(p.c.category), current_rules_column(p.c.category), is_kit_column(p.c.id),
                    *LateClaim.record_columns(),
                    case((LateClaim.fresh(), next_id(dialect, Inspection.__table__)), else_=null()).label("inspection_id"))
@@ -124,7 +128,9 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     The category's grading rules (saved with its checklist) and, for a kit, one check a component
     apply to the answers (app/inspection/grading.py): a grade they set replaces the one picked (none
     need be picked), skipped items are not kept, and what they set is kept on the unit for the
-    disposition (its explanation and refund). A kit's components cost a third statement."""
+    disposition (its explanation and refund). A kit's components cost a third statement, and a
+    fourth: the unit's open `missing_component` flag, which the inspection replaces (app.anomalies:
+    the components it found missing, else none)."""
     if not actor.can("inspect"):
         raise NotPermitted("You may not inspect units.")
     grade, packaging = clean_grade(grade, packaging, grade_optional=True)
@@ -153,6 +159,7 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
         result = InspectionRecorded(unit.id, unit.inspection_id, graded, packaging, clean, notes, unit.version + 1, kept)
         write(session, [*inspection_rows(actor, unit, unit.inspection_id, grade=graded, packaging=packaging,
                                          answers=clean, notes=notes, checklist_version=unit.checklist_version, grading=kept),
+                        *(_missing_component_rows(session, actor, unit, components, set_) if components else ()),
                         claim.record(result)])
         expire(session, (ReturnUnit, unit.id))
         return result
@@ -160,6 +167,16 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     params = {"unit_id": unit_id, "grade": grade, "packaging": packaging, "answers": dict(answers or {}), "notes": notes}
     return run_idempotent(session, actor, idempotency_key, "record_inspection", params, work,
                           result_type=InspectionRecorded, late_claim=True)
+
+
+def _missing_component_rows(session: Session, actor: Actor, unit: Any, components: Sequence[grading.Component],
+                            set_: grading.Grading) -> list[Any]:
+    """The rows that flag a kit's missing components on the unit and its return, replacing the
+    unit's open `missing_component` flag (a re-inspection flags what it found, once)."""
+    pct = {c.label: c.pct for c in components}
+    flag = missing_component(unit.sku, [(label, pct[label]) for label in set_.missing if label in pct])
+    return [*clear_rows(actor, open_unit_flag_ids(session, unit.id, MISSING_COMPONENT)),
+            *flag_rows(actor, [flag] if flag else [], unit_id=unit.id, rma_id=unit.rma_id, warehouse_id=unit.warehouse_id)]
 
 
 def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, store: PhotoStorage,

@@ -16,7 +16,7 @@ from app.errors import ValidationFailed
 from app.exceptions.domain import BOX_PROBLEMS
 from app.ledger.domain import PACKAGING_STATES
 from app.inspection import grading
-from app.inspection.queries import inspection_queue, next_unit_id
+from app.inspection.queries import inspection_queue, kit_components, next_unit_id
 from app.inspection.services import add_photos, form_answers, record_inspection
 from app.receiving import queries, services
 from app.refunds.services import RefundPolicy
@@ -295,14 +295,17 @@ def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | Non
     last = inspected
     if last is None and open_:
         last = queries.last_inspection(db.session, unit.id)
-    checklist = (unit.facts.checklist or []) if open_ else []
+    # a kit: one check per component after the category's (app.inspection.grading.component_items)
+    components = kit_components(db.session, unit.facts.product_id) if open_ and unit.facts.is_kit else []
+    items = (unit.facts.checklist or []) if open_ else []
+    checklist = [*items, *grading.component_items(components)]
     rules = (unit.facts.checklist_rules or []) if open_ else []
     answers = last["answers"] if last else {}
     ctx = {"unit": unit, "product": product, "answers": answers,
            "notes": (last["notes"] or "") if last else "", "checklist": checklist,
            "picked_grade": (last or {}).get("grade", unit.grade), "picked_packaging": (last or {}).get("packaging", unit.packaging),
            # what the answers on the form set now (the script keeps it up to date as they change) and what the saved ones set
-           "guide": grading.evaluate(checklist, rules, answers), "guide_rules": _guide_rules(rules),
+           "guide": grading.evaluate(items, rules, answers, components), "guide_rules": _guide_rules(rules),
            "graded": grading.Grading.from_json(unit.facts.grading) if decision is not None else None, "saved": saved,
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None,
            "off_words": off_words, "refund_names": REFUND_NAMES}

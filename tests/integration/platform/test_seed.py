@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app.anomalies.models import AnomalyFlag
 from app.auth.models import User
 from app.admin.services import create_user
 from app.auth.roles import SYSTEM
@@ -17,6 +18,7 @@ from app.disposition.domain import DEFAULT_RULES
 from app.disposition.models import DispositionRule, ReasonCode, RuleSetVersion
 from app.exceptions.models import ReturnException
 from app.inspection.models import ChecklistVersion
+from app.inspection.queries import kit_components
 from app.ledger.domain import STATES
 from app.ledger.models import AuditEntry, Balance, IdempotencyRecord, LedgerEntry, OutboxEvent, ReturnUnit
 from app.ledger.services import balance_table, ledger_sums
@@ -157,6 +159,22 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
     keys = session.scalars(select(IdempotencyRecord.key)).all()
     assert keys and all(k.startswith("seed-") for k in keys)
     assert n(session, AuditEntry, AuditEntry.actor_name == "Finance ERP") >= 1
+
+    # A kit: the camera with three components; one return inspected with its charger missing (deducted,
+    # the return flagged, nothing held for it), one received and waiting with a check per component.
+    kit = session.scalars(select(Product).where(Product.sku == "VL-SNAPZ5-KIT")).one()
+    assert [(c.name, c.label) for c in kit_components(session, kit.id)] == [
+        ("Snap Z5 camera body", "Snap Z5 camera body"), ("Snap 18-55 mm lens", "Snap 18-55 mm lens"),
+        ("Voltline 30 W USB-C charger", "Voltline 30 W USB-C charger")]
+    kit_units = {u.rma_id: u for u in session.scalars(select(ReturnUnit).where(ReturnUnit.product_id == kit.id))}
+    inspected, waiting = (kit_units[session.scalars(select(Rma.id).where(Rma.number == number)).one()]
+                          for number in ("RMA-990001", "RMA-990002"))
+    assert inspected.grading["missing"] == ["Voltline 30 W USB-C charger"]
+    [flag] = session.scalars(select(AnomalyFlag).where(AnomalyFlag.rma_id == inspected.rma_id,
+                                                       AnomalyFlag.kind == "missing_component")).all()
+    assert (flag.unit_id, flag.holds, flag.cleared_at) == (inspected.id, False, None)
+    assert "Voltline 30 W USB-C charger missing from kit VL-SNAPZ5-KIT" in flag.explanation
+    assert waiting.state == "received" and waiting.inspected_at is None
 
     # Logins: one per role (two supervisors), each authenticates, kept in a private file.
     assert [(u, r) for u, _, r in logins] == [("worker", "worker"), ("supervisor", "supervisor"),
