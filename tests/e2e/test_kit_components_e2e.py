@@ -89,7 +89,7 @@ def test_an_admin_makes_a_kit_and_the_handheld_checks_each_component(live_server
     hand.check("input[name=packaging][value=opened]")
     hand.click("text=Save inspection")
     hand.wait_for_selector("#decision")
-    assert "missing Charger" in hand.inner_text("#unit")
+    assert "Charger missing: " in hand.inner_text("#graded")
     shoot(hand, "kits-05-decision-360")
     engine = make_engine(e2e_db_url)
     with Session(engine) as s:
