@@ -1031,14 +1031,14 @@ def customer_page(session: Session, actor: Actor, customer_id: int) -> CustomerP
     partner, has no return in their scope (a partner never learns of a customer outside it)."""
     customer = session.get(Customer, customer_id)
     if customer is None:
-        raise NotFound("No such customer.")
+        raise NotFound(N_("No such customer."))
     stmt = (scope_rmas(select(Rma.id, Rma.number, Rma.status, Rma.created_at, Warehouse.code.label("warehouse"))
                        .join(Warehouse, Warehouse.id == Rma.warehouse_id).where(Rma.customer_id == customer_id), actor)
             .order_by(Rma.created_at.desc(), Rma.id.desc()).limit(200))
     returns = [ReturnHit(r.id, r.number, r.status, r.created_at, r.warehouse, customer.name, "")
                for r in session.execute(stmt)]
     if actor.is_partner and not returns:
-        raise NotFound("No such customer.")
+        raise NotFound(N_("No such customer."))
     return CustomerPage(customer, returns)
 
 

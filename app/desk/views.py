@@ -34,6 +34,7 @@ from app.disposition.domain import RESPONSIBLE_PARTIES
 from app.settings.queries import setting
 from app.web.i18n import EXCEPTION_NAMES, FLAG_NAMES, REFUND_NAMES, RESOLUTION_NAMES, STATE_NAMES, spoken
 from app.web import as_id, actor, form_ids, form_int, is_htmx, render, require, safe_next
+from app.words import N_
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -207,7 +208,7 @@ def refunds() -> Response:
 def exceptions(type_: str) -> Response:
     """Open exceptions of one type."""
     if type_ not in EXCEPTION_TYPES:
-        raise NotFound("No such exception queue.")
+        raise NotFound(N_("No such exception queue."))
     q = desk_queries.QueueQuery.from_args(request.args)
     return _queue(desk_queries.exception_queue(db.session, actor(), type_, q, _ageing()), "desk.exceptions", type_=type_)
 
@@ -259,9 +260,9 @@ def _photo(photo_id: int, thumb: bool) -> Response:
     try:
         stream = current_app.extensions["dockhand.photos"].open(photo.storage_key, thumb=thumb)
     except (ValueError, FileNotFoundError):
-        raise NotFound("That photo file is missing.") from None
+        raise NotFound(N_("That photo file is missing.")) from None
     except StorageUnavailable:
-        raise Unavailable("Photo storage cannot be reached just now. Try again in a minute.") from None
+        raise Unavailable(N_("Photo storage cannot be reached just now. Try again in a minute.")) from None
     # The file under a key never changes (content-addressed): its key is its validator.
     resp = send_file(stream, mimetype="image/jpeg", max_age=3600, conditional=True,
                      etag=f"{photo.storage_key}{'-t' if thumb else ''}")
@@ -389,7 +390,7 @@ def quarantine_bulk() -> Response:
 
 def _after_bulk(message: str, result: desk_services.BulkResult, loader: Any, endpoint: str) -> Response:
     if not result.done:
-        raise Conflict(f"Nothing was done. {result.summary.split(': ', 1)[-1]}")
+        raise Conflict(N_("Nothing was done. %(why)s"), why=result.summary.split(': ', 1)[-1])
     if is_htmx():
         q = desk_queries.QueueQuery.from_args(request.args)
         page = loader(db.session, actor(), q, _ageing())
@@ -508,7 +509,7 @@ def assign_exception(exception_id: int) -> Response:
     raw = request.form.get("owner", "")
     owner_id = actor().id if raw == "me" else None if raw == "" else as_id(raw)
     if raw not in ("", "me") and owner_id is None:
-        raise ValidationFailed("Pick who owns this exception.")
+        raise ValidationFailed(N_("Pick who owns this exception."))
     done = exception_services.assign_exception(db.session, actor(), exception_id=exception_id, owner_id=owner_id,
                                                idempotency_key=request.form.get("key"),
                                                expected_version=form_int("version"))

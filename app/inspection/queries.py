@@ -21,7 +21,7 @@ from app.inspection.domain import Priority
 from app.inspection.models import ChecklistVersion, Photo
 from app.ledger.models import ReturnUnit
 from app.ledger.queries import scope_units
-from app.words import Translate, english
+from app.words import N_, Translate, english
 from app.orders.models import Order, OrderLine
 
 
@@ -34,7 +34,7 @@ def load_photo(session: Session, actor: Actor, photo_id: int) -> Photo:
     """A photo the actor may see, or NotFound."""
     photo = session.scalars(scope_photos(select(Photo).where(Photo.id == photo_id), actor)).first()
     if photo is None:
-        raise NotFound("No such photo.")
+        raise NotFound(N_("No such photo."))
     return photo
 
 

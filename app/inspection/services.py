@@ -31,6 +31,7 @@ from app.ledger.models import ReturnUnit
 from app.ledger.services import lock_unit
 from app.ledger.writer import audit_row
 from app.inspection.writer import photo_row, record_inspection as inspection_rows
+from app.words import N_
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,9 @@ def clean_grade(grade: str | None, packaging: str | None, *, grade_optional: boo
     grade = (grade or "").strip().upper()
     packaging = (packaging or "").strip().lower()
     if grade not in GRADES and not (grade_optional and grade == ""):
-        raise ValidationFailed("Pick a condition grade (A, B, C or D).")
+        raise ValidationFailed(N_("Pick a condition grade (A, B, C or D)."))
     if packaging not in PACKAGING_STATES:
-        raise ValidationFailed("Pick the packaging state.")
+        raise ValidationFailed(N_("Pick the packaging state."))
     return grade, packaging
 
 
@@ -132,29 +133,30 @@ def record_inspection(session: Session, actor: Actor, *, unit_id: int, grade: st
     fourth: the unit's open `missing_component` flag, which the inspection replaces (app.anomalies:
     the components it found missing, else none)."""
     if not actor.can("inspect"):
-        raise NotPermitted("You may not inspect units.")
+        raise NotPermitted(N_("You may not inspect units."))
     grade, packaging = clean_grade(grade, packaging, grade_optional=True)
     notes = (notes or "").strip() or None
     if notes and len(notes) > 2000:
-        raise ValidationFailed("Keep the notes under 2000 characters.")
+        raise ValidationFailed(N_("Keep the notes under 2000 characters."))
 
     def work(claim: LateClaim[InspectionRecorded]) -> InspectionRecorded:
         dialect = session.get_bind().dialect.name
         rows = session.execute(_inspect_lock_statement(dialect), {**claim.params, "unit_id": unit_id}).all()
         if not rows:
-            raise NotFound("No such unit.")
+            raise NotFound(N_("No such unit."))
         unit = rows[0]
         if (replay := claim.replayed(unit)) is not None:
             return replay
         ensure_unit_visible(session, actor, unit)
         if unit.state != "received":
-            raise Conflict(f"Unit {unit.lpn} was already disposed ({unit.state.replace('_', ' ')}): "
-                           "a supervisor re-grades it from the desk, with a reason.")
+            raise Conflict(N_("Unit %(lpn)s was already disposed (%(state)s): a supervisor re-grades it from the desk, "
+                              "with a reason."),
+                           lpn=unit.lpn, state=unit.state.replace('_', ' '))
         components = kit_components(session, unit.product_id) if unit.is_kit else []
         clean, set_ = guided(unit.checklist or [], unit.checklist_rules, components, answers, unanswered_is_no=unanswered_is_no)
         graded = set_.grade or grade
         if not graded:
-            raise ValidationFailed("Pick a condition grade (A, B, C or D).")
+            raise ValidationFailed(N_("Pick a condition grade (A, B, C or D)."))
         kept = set_.as_json()
         result = InspectionRecorded(unit.id, unit.inspection_id, graded, packaging, clean, notes, unit.version + 1, kept)
         write(session, [*inspection_rows(actor, unit, unit.inspection_id, grade=graded, packaging=packaging,
@@ -190,7 +192,7 @@ def add_photo(session: Session, actor: Actor, *, unit_id: int, data: bytes, stor
     storage out of reach refuses the photo (503) before any row is written. When the transaction
     fails after this upload created the file, the file is deleted again unless a row refers to it."""
     if not actor.can("inspect"):
-        raise NotPermitted("You may not add photos.")
+        raise NotPermitted(N_("You may not add photos."))
     try:
         processed = process_photo(data, max_bytes=max_bytes)
     except PhotoRejected as exc:
@@ -224,9 +226,10 @@ def processed_photos(photos: Sequence[bytes], *, max_bytes: int) -> list[Process
     """The photos of one upload decoded and re-encoded, the same picture once; refused whole (a
     ValidationFailed) when there are none, more than MAX_PHOTOS_PER_UPLOAD, or one is not a photo."""
     if not photos:
-        raise ValidationFailed("Take or choose a photo first.")
+        raise ValidationFailed(N_("Take or choose a photo first."))
     if len(photos) > MAX_PHOTOS_PER_UPLOAD:
-        raise ValidationFailed(f"Send at most {MAX_PHOTOS_PER_UPLOAD} photos at once. Nothing was added.")
+        raise ValidationFailed(N_("Send at most %(max_photos_per_upload)s photos at once. Nothing was added."),
+                               max_photos_per_upload=MAX_PHOTOS_PER_UPLOAD)
     try:
         done = [process_photo(data, max_bytes=max_bytes) for data in photos]
     except PhotoRejected as exc:
@@ -310,11 +313,12 @@ def add_photos(session: Session, actor: Actor, *, unit_id: int, photos: Sequence
     retried upload adds none twice. Refused whole, before any is decoded, when there are none or
     more than MAX_PHOTOS_PER_UPLOAD."""
     if not photos:
-        raise ValidationFailed("Take or choose a photo first.")
+        raise ValidationFailed(N_("Take or choose a photo first."))
     if len(photos) > MAX_PHOTOS_PER_UPLOAD:
-        raise ValidationFailed(f"Send at most {MAX_PHOTOS_PER_UPLOAD} photos at once. Nothing was added.")
+        raise ValidationFailed(N_("Send at most %(max_photos_per_upload)s photos at once. Nothing was added."),
+                               max_photos_per_upload=MAX_PHOTOS_PER_UPLOAD)
     base_key = (idempotency_key or "")[:80]
     if not base_key:
-        raise ValidationFailed("This upload needs its request key. Reload the page and try again.")
+        raise ValidationFailed(N_("This upload needs its request key. Reload the page and try again."))
     return [add_photo(session, actor, unit_id=unit_id, data=data, store=store, max_bytes=max_bytes,
                       idempotency_key=f"{base_key}-{i}") for i, data in enumerate(photos)]

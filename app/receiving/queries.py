@@ -25,6 +25,7 @@ from app.orders.queries import find_return
 from app.receiving.models import Parcel
 from app.catalog.domain import normalize_gtin, upc_e_to_gtin
 from app.receiving.scan import ParsedScan, as_parsed
+from app.words import N_
 
 
 def scope_parcels(stmt: Select, actor: Actor | Scope) -> Select:
@@ -40,7 +41,7 @@ def load_parcel(session: Session, actor: Actor, parcel_id: int, *, options: Sequ
     """A parcel the actor may see, or NotFound; `options` (e.g. joinedload) ride along."""
     parcel = session.scalars(scope_parcels(select(Parcel).where(Parcel.id == parcel_id).options(*options), actor)).first()
     if parcel is None:
-        raise NotFound("No such parcel.")
+        raise NotFound(N_("No such parcel."))
     return parcel
 
 
@@ -349,7 +350,7 @@ def unit_on_screen(session: Session, actor: Actor, unit_id: int) -> UnitOnScreen
     the unit with its product, location and warehouse cost a fifth of an inspection's CPU."""
     r = unit_screen_row(session, unit_id)
     if r is None:
-        raise NotFound("No such unit.")
+        raise NotFound(N_("No such unit."))
     if actor.is_partner:
         ensure_unit_visible(session, actor, r)
     return UnitOnScreen(r.id, r.lpn, r.state, r.version, r.warehouse_id, r.serial, r.serial_status, r.grade, r.packaging,
@@ -430,7 +431,7 @@ def product_by_id(session: Session, product_id: int | None) -> ProductRef:
     row = session.execute(select(products.c.id, products.c.sku, products.c.name, products.c.serial_tracked,
                                  products.c.merchant_id).where(products.c.id == product_id)).first()
     if row is None:
-        raise ValidationFailed("Unknown product.")
+        raise ValidationFailed(N_("Unknown product."))
     return ProductRef(*row)
 
 

@@ -210,11 +210,12 @@ def _serial_of(session: Session, actor: Actor, parsed: ParsedScan, parcel: Parce
     if parsed.raw.upper() in ("", "CANCEL"):
         return ScanOutcome("serial_cancelled", parsed.raw, parcel_id=parcel.id, message=N_("Serial entry cancelled."))
     if parsed.kind_hint in ("lpn", "location"):
-        raise ValidationFailed("That is not a serial number. Scan the item's serial, or scan CANCEL.")
+        raise ValidationFailed(N_("That is not a serial number. Scan the item's serial, or scan CANCEL."))
     if not parsed.serial:
         found = resolve_scan(session, actor, parsed, parcel=parcel, known=known)
         if found.kind == "rma" or (found.kind == "product" and found.via != "serial"):
-            raise ValidationFailed("That is a product or parcel code, not a serial number. Scan the serial, or scan CANCEL.")
+            raise ValidationFailed(N_("That is a product or parcel code, not a serial number. "
+                                      "Scan the serial, or scan CANCEL."))
     received = scan_item(session, actor, parcel_id=parcel.id, product_id=product_id,
                          serial=parsed.serial or parsed.raw, lot=parsed.lot, idempotency_key=idempotency_key)
     return ScanOutcome("received", parsed.raw, parcel_id=parcel.id, received=received)
@@ -379,11 +380,11 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
     """scan_item's work; `locked`: the parcel, locked by the scan's first read in the unit of work
     that is still open (scan), else the parcel's lock is taken here."""
     if not actor.can("receive"):
-        raise NotPermitted("You may not receive items.")
+        raise NotPermitted(N_("You may not receive items."))
     serial = (serial or "").strip().upper() or None
     lot = (lot or "").strip().upper() or None
     if serial is not None and len(serial) > 64:
-        raise ValidationFailed("That serial number is too long.")
+        raise ValidationFailed(N_("That serial number is too long."))
 
     def work(claim: LateClaim[ItemReceived]) -> ItemReceived:
         # Scans into one return queue on its row, so two of them never both fill the same line,
@@ -394,16 +395,17 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
         if (replay := claim.replayed(head)) is not None:
             return replay
         if head.parcel_status != "open":
-            raise Conflict("This parcel was already closed. Scan the next parcel.")
+            raise Conflict(N_("This parcel was already closed. Scan the next parcel."))
         if head.product_sku is None or not serves_merchant(session, actor, head.product_merchant_id):
-            raise ValidationFailed("Unknown product.")
+            raise ValidationFailed(N_("Unknown product."))
         product = _ScannedProduct(product_id, head.product_sku, head.product_name, head.product_serial_tracked,
                                   head.product_merchant_id, head.product_unit_value)
         if product.serial_tracked and not serial:
-            raise ValidationFailed(f"{product.sku} is serial-tracked: scan its serial number.")
+            raise ValidationFailed(N_("%(sku)s is serial-tracked: scan its serial number."), sku=product.sku)
         if serial and head.serial_taken_by is not None:
-            raise Conflict(f"Serial {serial} is already in the building as {head.serial_taken_by}, not yet sold on: "
-                           "the same item cannot come in twice. Check that unit; a supervisor decides if it is a copy.")
+            raise Conflict(N_("Serial %(serial)s is already in the building as %(unit)s, not yet sold on: the same item "
+                              "cannot come in twice. Check that unit; a supervisor decides if it is a copy."),
+                           serial=serial, unit=head.serial_taken_by)
         lines = [LineCount(r.line_id, r.expected, r.got) for r in rows if r.line_id is not None]
         placement = place_unit(on_return=parcel.rma_id is not None, lines=lines, bought=head.bought_quantity,
                                already=head.already)

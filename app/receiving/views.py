@@ -182,7 +182,7 @@ def blind() -> Response:
     """Open a blind parcel: one nobody expected, which a supervisor identifies later."""
     wid = current_warehouse_id()
     if wid is None:
-        raise ValidationFailed("Pick your warehouse first.")
+        raise ValidationFailed(N_("Pick your warehouse first."))
     result = services.open_parcel(db.session, actor(), code=request.form.get("code", ""), warehouse_id=wid,
                              idempotency_key=request.form.get("key"), blind=True)
     session["parcel_id"] = result.parcel_id
@@ -195,7 +195,7 @@ def close() -> Response:
     """Close the parcel: whatever is still expected becomes a missing-item exception."""
     rid = form_int("parcel_id")
     if rid is None:
-        raise ValidationFailed("No parcel is open.")
+        raise ValidationFailed(N_("No parcel is open."))
     result = services.close_parcel(db.session, actor(), parcel_id=rid, idempotency_key=request.form.get("key"))
     session.pop("parcel_id", None)
     session.pop("pending_product_id", None)
@@ -208,7 +208,7 @@ def box_problem() -> Response:
     """Report that the parcel in hand came empty or damaged in transit, with photos of its box."""
     rid = form_int("parcel_id")
     if rid is None:
-        raise ValidationFailed("No parcel is open.")
+        raise ValidationFailed(N_("No parcel is open."))
     limit = photo_max_bytes(db.session, current_app.config)
     files = [f for f in request.files.getlist("photo") if f and f.filename]
     done = services.report_box_problem(

@@ -106,3 +106,13 @@ def test_the_guided_form_speaks_spanish(client, world, session):
     # The rule that decided is said in Spanish too (its conditions, its disposition).
     why = re.search(r'<p class="why">([^<]*)</p>', html).group(1)
     assert re.fullmatch(r"regla \d+: .*grado A.* -&gt; reabastecer", why), why
+
+
+def test_an_inspection_refused_is_said_in_spanish_and_changes_nothing(client, world, session):
+    """No answer sets the grade and none was picked: the refusal in the worker's language, nothing saved."""
+    url = _unit(client, world, session)
+    refused = client.post(f"{url}/inspect", headers={**HX, "Accept-Language": "es"},
+                          data={"packaging": "sealed", "q_seal_intact": "no", "q_all_parts": "yes", "key": key()})
+    assert refused.status_code == 422
+    assert "Elige un grado de estado (A, B, C o D)." in refused.get_data(as_text=True)
+    assert session.scalars(select(Inspection)).all() == []
