@@ -4,6 +4,7 @@ rows and 1 M returns (or a fraction of that with --scale).
     .venv/bin/python bench/dashboard.py                  # 1 M units, 10 M ledger rows, 1 M returns
     .venv/bin/python bench/dashboard.py --scale 0.1      # a tenth: 100 000 / 1 M / 100 000
     .venv/bin/python bench/dashboard.py --scale 0.1 --keep
+    BENCH_DATABASE_URL=<the url --keep printed> .venv/bin/python bench/dashboard.py   # time the pages again, no seeding
 
 One throwaway PostgreSQL (bench/run.py's, tuned the same), migrated (with 0020's indexes), filled by
 bench/seed.py with SQL (generate_series): units spread over 400 days with their ledger history,
@@ -113,37 +114,43 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     size = {k: max(int(v * args.scale), 2000) for k, v in FULL.items()}
-    pg = start_postgres()
+    url = os.environ.get("BENCH_DATABASE_URL")  # a database --keep left running: time the pages again, no seeding
+    pg = None if url else start_postgres()
     result: dict[str, Any] = {"aim_ms": AIM_MS, "scale": args.scale, "size": size}
     try:
         from app import create_app
         from app.migrate import upgrade
 
-        upgrade(pg.url)
-        t0 = time.perf_counter()
-        world = seed(pg.url, units=size["units"], ledger=size["ledger"], clients=1, parcels_per_client=5,
-                     confirm_per_client=1, products=1000, verbose=True)
-        result["seed_s"] = round(time.perf_counter() - t0, 1)
-        result["more_returns_s"] = round(more_returns(pg.url, size["returns"] - size["units"] // 2), 1)
-        t0 = time.perf_counter()
-        vacuum(pg.url)
-        result["vacuum_s"] = round(time.perf_counter() - t0, 1)
+        if pg is not None:
+            url = pg.url
+            upgrade(url)
+            t0 = time.perf_counter()
+            world = seed(url, units=size["units"], ledger=size["ledger"], clients=1, parcels_per_client=5,
+                         confirm_per_client=1, products=1000, verbose=True)
+            del world
+            result["seed_s"] = round(time.perf_counter() - t0, 1)
+            result["more_returns_s"] = round(more_returns(url, size["returns"] - size["units"] // 2), 1)
+            t0 = time.perf_counter()
+            vacuum(url)
+            result["vacuum_s"] = round(time.perf_counter() - t0, 1)
+        else:
+            upgrade(url)  # a branch's migrations on the kept data
         import psycopg
 
-        with psycopg.connect(libpq_url(pg.url)) as conn:
+        with psycopg.connect(libpq_url(url)) as conn:
             result["rows"] = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - our table names
                               for t in ("return_units", "ledger_entries", "rmas", "rma_lines", "refund_triggers",
                                         "return_exceptions", "orders", "order_lines")}
-        print("rows:", json.dumps(result["rows"]), f"(seed {result['seed_s']} s, returns {result['more_returns_s']} s, "
-              f"vacuum {result['vacuum_s']} s)", flush=True)
-        app = create_app({"DATABASE_URL": pg.url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False, "BENCH_INSTRUMENT": True})
+        print("rows:", json.dumps(result["rows"]), f"(seed {result.get('seed_s')} s, returns {result.get('more_returns_s')} s, "
+              f"vacuum {result.get('vacuum_s')} s)", flush=True)
+        app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False, "BENCH_INSTRUMENT": True})
         result["pages"] = time_pages(app, "super1", PAGES, args.rounds) + time_pages(app, "partner1", PARTNER_PAGES, args.rounds)
         result["load_average"] = os.getloadavg()[0]
-        del world
     finally:
-        if args.keep:
+        if pg is not None and args.keep:
+            pg.keep()
             print(f"kept: {pg.url}")
-        else:
+        elif pg is not None:
             pg.stop()
     args.out.write_text(json.dumps(result, indent=2))
     worst = max(result["pages"], key=lambda r: r["median_ms"])

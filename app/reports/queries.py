@@ -53,10 +53,11 @@ def _seconds(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
     return (func.julianday(later) - func.julianday(earlier)) * literal(86400.0, Float())
 
 
-def _hour_text(dialect: str, col: Any) -> ColumnElement[str]:
-    """The UTC clock hour of a moment as text, 'YYYY-MM-DD HH'."""
+def _hour_key(dialect: str, col: Any) -> ColumnElement[Any]:
+    """The UTC clock hour of a moment as a number a GROUP BY can hash (PostgreSQL: hours since
+    1970, cheaper than formatting text; SQLite: 'YYYY-MM-DD HH')."""
     if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD HH24")
+        return func.floor(func.extract("epoch", col) / 3600)
     return func.strftime("%Y-%m-%d %H", col)
 
 
@@ -229,13 +230,16 @@ def kpis(session: Session, actor: Actor, f: Filters, rates: Mapping[str, Decimal
         .where(_window(ex.c.opened_at, f), *_exception_where(actor, f))).one()
     figures["exceptions"] = Figure(m["exceptions"], Decimal(row[0]), Decimal(row[1]), row[0])
 
-    # 6. received in the window: units and worker-hours
-    worker_hour = cast(u.c.received_by_id, String) + literal("@") + _hour_text(d, u.c.received_at)
-    row = session.execute(
-        select(func.count(_cur(u.c.received_at, f, u.c.id)), func.count(func.distinct(_cur(u.c.received_at, f, worker_hour))),
-               func.count(_prev(u.c.received_at, f, u.c.id)), func.count(func.distinct(_prev(u.c.received_at, f, worker_hour))))
-        .where(_window(u.c.received_at, f), *_unit_where(actor, f))).one()
-    figures["units_per_hour"] = Figure(m["units_per_hour"], domain.ratio(row[0], row[1]), domain.ratio(row[2], row[3]), row[0])
+    # 6. received in the window: units and worker-hours (grouped by worker and clock hour first:
+    # a worker-hour is a group with a worker)
+    before = case((u.c.received_at < f.since, 1), else_=0).label("before")
+    hours = (select(before, u.c.received_by_id.label("who"), func.count().label("n"))
+             .where(_window(u.c.received_at, f), *_unit_where(actor, f))
+             .group_by(before, u.c.received_by_id, _hour_key(d, u.c.received_at)).subquery())
+    got = {b: (int(n), int(h)) for b, n, h in session.execute(
+        select(hours.c.before, func.sum(hours.c.n), func.count(hours.c.who)).group_by(hours.c.before)).all()}
+    (n, h), (n_p, h_p) = got.get(0, (0, 0)), got.get(1, (0, 0))
+    figures["units_per_hour"] = Figure(m["units_per_hour"], domain.ratio(n, h), domain.ratio(n_p, h_p), n)
     return [figures[x.key] for x in domain.metrics_for(actor.is_partner)]
 
 
@@ -317,11 +321,17 @@ def drill(session: Session, actor: Actor, f: Filters, metric: Metric, previous: 
 
 # --------------------------------------------------------------------------- reason analytics
 
-def _carrier_of_rma() -> Any:
-    return select(func.min(ct.c.carrier)).where(ct.c.rma_id == r.c.id).scalar_subquery()
+def _carriers(since: datetime, until: datetime) -> Any:
+    """Each return authorised in [since, until) that has a tracking, with its carrier (the first
+    by name when it has several): one aggregate over those returns' trackings, joined once,
+    instead of a lookup for every line."""
+    window = r.alias("in_window")
+    return (select(ct.c.rma_id, func.min(ct.c.carrier).label("carrier"))
+            .where(ct.c.rma_id.in_(select(window.c.id).where(window.c.created_at >= since, window.c.created_at < until)))
+            .group_by(ct.c.rma_id).cte("carrier_of").prefix_with("MATERIALIZED"))
 
 
-def _reason_key(by: str) -> tuple[Any, Any]:
+def _reason_key(by: str, carriers: Any) -> tuple[Any, Any]:
     """The (key, label) columns of a dimension over return lines joined to products and returns
     (label None: the key names itself)."""
     return {
@@ -329,14 +339,15 @@ def _reason_key(by: str) -> tuple[Any, Any]:
         "sku": (p.c.sku, p.c.name),
         "category": (p.c.category, p.c.category),
         "channel": (SalesChannel.__table__.c.code, SalesChannel.__table__.c.name),
-        "carrier": (func.coalesce(_carrier_of_rma(), "(none)"), None),
+        "carrier": (func.coalesce(carriers.c.carrier, "(none)") if carriers is not None else None, None),
     }[by]
 
 
-def _lines_from() -> Any:
+def _lines_from(carriers: Any = None) -> Any:
     rc, sc = ReasonCode.__table__, SalesChannel.__table__
-    return (rl.join(r, r.c.id == rl.c.rma_id).join(p, p.c.id == rl.c.product_id)
-            .join(sc, sc.c.id == r.c.channel_id).outerjoin(rc, rc.c.code == rl.c.reason_code))
+    lines = (rl.join(r, r.c.id == rl.c.rma_id).join(p, p.c.id == rl.c.product_id)
+             .join(sc, sc.c.id == r.c.channel_id).outerjoin(rc, rc.c.code == rl.c.reason_code))
+    return lines.outerjoin(carriers, carriers.c.rma_id == r.c.id) if carriers is not None else lines
 
 
 @dataclass(frozen=True)
@@ -353,23 +364,38 @@ class Reasons:
 def reasons(session: Session, actor: Actor, f: Filters, by: str) -> Reasons:
     """The Pareto of returned units by a dimension (returns authorised in the period), with the
     return rate against units shipped (orders placed in the period), the avoidable share, the
-    spikes and what inspection found against the stated reason (four statements; five with shipped)."""
-    d = _dialect(session)
+    spikes and what inspection found against the stated reason (three statements; four with
+    shipped). The Pareto and the spikes are one pass over the lines of the period and of the
+    week ending with it and the eight before, grouped by (key, reason) with a sum for each."""
     rc = ReasonCode.__table__
-    key, label = _reason_key(by)
-    where = [r.c.created_at >= f.since, r.c.created_at < f.until, *_rma_where(actor, f)]
+    start = f.until - timedelta(weeks=domain.SPIKE_WEEKS + 1)
+    since = min(f.since, start)
+    carriers = _carriers(since, f.until) if by == "carrier" else None
+    key, label = _reason_key(by, carriers)
+    where = [r.c.created_at >= since, r.c.created_at < f.until, *_rma_where(actor, f)]
     if f.category:
         where.append(p.c.category == f.category)
     avoidable = case((rc.c.avoidable.is_(True), rl.c.quantity), else_=0)
-    named = func.min(label) if label is not None else null()  # a carrier names itself: its subquery runs once a line
+    in_period = r.c.created_at >= f.since
+    # units a week by (key, reason): week w is (until - w - 1 weeks, until - w weeks], 0 the week
+    # ending with the period, up to SPIKE_WEEKS before it
+    weeks = [func.sum(case((and_(r.c.created_at > f.until - timedelta(weeks=w + 1),
+                                 r.c.created_at <= f.until - timedelta(weeks=w)), rl.c.quantity)))
+             for w in range(domain.SPIKE_WEEKS + 1)]
+    named = func.min(label) if label is not None else null()
     grouped = session.execute(
-        select(key, named, rl.c.reason_code, func.sum(rl.c.quantity), func.sum(avoidable))
-        .select_from(_lines_from()).where(*where).group_by(key, rl.c.reason_code)).all()
+        select(key, named, rl.c.reason_code, func.sum(case((in_period, rl.c.quantity))),
+               func.sum(case((in_period, avoidable))), *weeks)
+        .select_from(_lines_from(carriers)).where(*where).group_by(key, rl.c.reason_code)).all()
     units: dict[str, int] = defaultdict(int)
     labels: dict[str, str] = {}
     avoid: dict[str, int] = defaultdict(int)
     top: dict[str, tuple[str, int]] = {}
-    for k, lab, reason, n, a in grouped:
+    weekly: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for k, lab, reason, n, a, *by_week in grouped:
+        weekly[(k, reason)] = {w: int(x) for w, x in enumerate(by_week) if x}
+        if n is None:  # only in the weeks before the period
+            continue
         units[k] += int(n)
         avoid[k] += int(a or 0)
         labels[k] = lab or k
@@ -379,18 +405,6 @@ def reasons(session: Session, actor: Actor, f: Filters, by: str) -> Reasons:
     rows = domain.pareto([(k, labels[k], n, shipped.get(k, 0) if shipped is not None else None, avoid[k])
                           for k, n in units.items()])
 
-    # spikes: units a week by (key, reason) over the week ending with the period and the 8 before
-    start = f.until - timedelta(weeks=domain.SPIKE_WEEKS + 1)
-    weeks_ago = cast(func.floor(_seconds(d, literal(f.until, r.c.created_at.type), r.c.created_at) / 604800.0), Integer)
-    spike_where = [r.c.created_at >= start, r.c.created_at < f.until, *_rma_where(actor, f)]
-    if f.category:
-        spike_where.append(p.c.category == f.category)
-    weekly: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for k, reason, w, n in session.execute(
-            select(key, rl.c.reason_code, weeks_ago, func.sum(rl.c.quantity)).select_from(_lines_from())
-            .where(*spike_where).group_by(key, rl.c.reason_code, weeks_ago)).all():
-        weekly[(k, reason)][int(w)] = int(n)
-
     # stated against found: units inspected in the period, by their line's reason
     found = case(*((getattr(u.c, fact).in_(values), literal(name)) for name, fact, values in domain.FINDING_RULES),
                  else_=literal(domain.NO_FAULT))
@@ -398,8 +412,10 @@ def reasons(session: Session, actor: Actor, f: Filters, by: str) -> Reasons:
     src = u.join(rl, rl.c.id == u.c.rma_line_id).join(p, p.c.id == u.c.product_id).join(r, r.c.id == u.c.rma_id) \
         .join(SalesChannel.__table__, SalesChannel.__table__.c.id == r.c.channel_id)
     stated: dict[str, dict[str, int]] = defaultdict(dict)
-    for reason, fnd, n in session.execute(select(rl.c.reason_code, found, func.count()).select_from(src)
-                                          .where(*inspected).group_by(rl.c.reason_code, found)).all():
+    # the product, the return and its channel are not needed here: every unit with a return has them
+    for reason, fnd, n in session.execute(select(rl.c.reason_code, found, func.count())
+                                          .select_from(u.join(rl, rl.c.id == u.c.rma_line_id))
+                                          .where(*inspected, u.c.rma_id.isnot(None)).group_by(rl.c.reason_code, found)).all():
         stated[reason][fnd] = int(n)
     no_fault = [(sku, ch, reason, int(n)) for sku, ch, reason, n in session.execute(
         select(p.c.sku, SalesChannel.__table__.c.code, rl.c.reason_code, func.count()).select_from(src)
@@ -533,7 +549,7 @@ def workers(session: Session, actor: Actor, f: Filters) -> list[WorkerRow]:
     if actor.role == "worker":
         where.append(u.c.received_by_id == actor.id)
     rows = session.execute(
-        select(users.c.id, users.c.name, func.count(), func.count(func.distinct(_hour_text(d, u.c.received_at))))
+        select(users.c.id, users.c.name, func.count(), func.count(func.distinct(_hour_key(d, u.c.received_at))))
         .select_from(u.join(users, users.c.id == u.c.received_by_id)).where(*where)
         .group_by(users.c.id, users.c.name).order_by(func.count().desc(), users.c.name)).all()
     return [WorkerRow(i, n, int(k), int(h)) for i, n, k, h in rows]
@@ -552,11 +568,16 @@ def inbound(session: Session, actor: Actor, f: Filters) -> list[tuple[date, int]
     d = _dialect(session)
     latest = (select(ct.c.status, ct.c.last_event_at).where(ct.c.rma_id == r.c.id)
               .order_by(ct.c.last_event_at.desc(), ct.c.id.desc()).limit(1).correlate(r))
-    status = func.coalesce(latest.with_only_columns(ct.c.status).scalar_subquery(), "label_created")
-    moment = func.coalesce(latest.with_only_columns(ct.c.last_event_at).scalar_subquery(), r.c.created_at)
-    days = case(*((status == s, n) for s, n in domain.DAYS_TO_ARRIVE.items()), else_=domain.DAYS_TO_ARRIVE["label_created"])
     qty = select(func.sum(rl.c.quantity)).where(rl.c.rma_id == r.c.id).correlate(r).scalar_subquery()
-    per_rma = (select(_plus_days(d, moment, days).label("day"), qty.label("units"))
-               .where(r.c.status.in_(("authorized", "in_transit")), *_rma_where(actor, f)).subquery())
-    rows = session.execute(select(per_rma.c.day, func.sum(per_rma.c.units)).group_by(per_rma.c.day)).all()
+    # each return's latest tracking read once (a MATERIALIZED CTE: not inlined into each branch of
+    # the CASE below, which also made PostgreSQL cost it high enough to JIT-compile it: half a second)
+    per_rma = (select(func.coalesce(latest.with_only_columns(ct.c.status).scalar_subquery(), "label_created").label("status"),
+                      func.coalesce(latest.with_only_columns(ct.c.last_event_at).scalar_subquery(), r.c.created_at).label("moment"),
+                      qty.label("units"))
+               .where(r.c.status.in_(("authorized", "in_transit")), *_rma_where(actor, f))
+               .cte("per_rma").prefix_with("MATERIALIZED"))
+    days = case(*((per_rma.c.status == s, n) for s, n in domain.DAYS_TO_ARRIVE.items()),
+                else_=domain.DAYS_TO_ARRIVE["label_created"])
+    day = _plus_days(d, per_rma.c.moment, days)
+    rows = session.execute(select(day, func.sum(per_rma.c.units)).group_by(day)).all()
     return [(date.fromisoformat(day), int(n or 0)) for day, n in rows if day]
