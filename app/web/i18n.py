@@ -50,6 +50,14 @@ PARCEL_STATUS_NAMES = {"open": lazy_pgettext("parcel", "open"), "closed": lazy_p
 ASKED_NAMES = {"refund": lazy_gettext("refund"), "store_credit": lazy_gettext("store credit"),
                "exchange": lazy_gettext("exchange")}
 
+# A unit's packaging, its serial's check and its refund's action, as the handheld and the desk name them.
+PACKAGING_NAMES = {"sealed": lazy_gettext("sealed"), "opened": lazy_gettext("opened"), "damaged": lazy_gettext("damaged"),
+                   "missing": lazy_gettext("missing")}
+SERIAL_NAMES = {"match": lazy_gettext("matches"), "mismatch": lazy_gettext("serial mismatch"),
+                "missing": lazy_gettext("missing"), "not_tracked": lazy_gettext("not tracked")}
+REFUND_ACTION_NAMES = {"full": lazy_gettext("full"), "less_restocking_fee": lazy_gettext("less restocking fee"),
+                       "less_damage": lazy_gettext("less damage"), "none": lazy_gettext("none"), "hold": lazy_gettext("hold")}
+
 babel = Babel()
 
 
@@ -213,6 +221,9 @@ def register_i18n(app: Flask) -> None:
     app.add_template_global(gettext, "tr")
     app.add_template_global(STATE_NAMES, "state_names")
     app.add_template_global(RMA_STATUS_NAMES, "rma_status_names")
+    app.add_template_global(PACKAGING_NAMES, "packaging_names")
+    app.add_template_global(SERIAL_NAMES, "serial_names")
+    app.add_template_global(REFUND_ACTION_NAMES, "refund_action_names")
     app.add_template_global(CARRIER_STATUS_NAMES, "carrier_status_names")
     app.add_template_global(PARCEL_STATUS_NAMES, "parcel_status_names")
     app.add_template_global(ASKED_NAMES, "asked_names")

@@ -75,6 +75,9 @@ def test_the_case_page_says_the_flags_in_spanish(client, session, world):
     assert "retiene el reembolso" in section and "returned before" not in section
     steps = re.findall(r'<span class="tl-title">([^<]*)</span>', page)
     assert any(t.endswith("marcada: Devuelto antes") for t in steps), steps  # the timeline tells each flag too
+    # the unit's state, its serial's check and the packaging to pick are named in Spanish as well
+    assert '<span class="state state-received">recibido</span>' in page
+    assert ">precintado</option>" in page and ">sealed</option>" not in page
 
 
 def test_the_inspector_sees_why_they_cannot_release_and_another_supervisor_releases_and_clears(client, session, world):
