@@ -2,11 +2,9 @@
 receives a phone whose serial was returned before, sees the notice, inspects it and confirms its
 disposition; the refund is held. At the desk (1366x900) the same person, who inspected it, is refused
 in words; the queue tags the row; a second supervisor reads the flag on the case page and releases
-the refund, and the flag shows cleared. Screenshots to look at (also copied to /tmp/shots-anomaly-ui)."""
+the refund, and the flag shows cleared. Screenshots to look at."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -22,13 +20,10 @@ from tests.integration.anomalies.test_fraud_hold import same_order_again
 from tests.integration.anomalies.test_serial_flags import SERIAL, receive_phone
 
 pytestmark = pytest.mark.e2e
-LOOK = Path("/tmp/shots-anomaly-ui")
 
 
 def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    path = shoot(page, name)
-    LOOK.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, LOOK / path.name)
+    shoot(page, name)
 
 
 def _returned_once(url: str, world) -> str:  # type: ignore[no-untyped-def]

@@ -5,8 +5,6 @@ answered "all parts: no" is refunded less 10% (200.00 -> 180.00), said before co
 same guided screen in Spanish at 360 px, with no catalogue English left."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,7 +20,6 @@ pytestmark = pytest.mark.e2e
 
 ITEMS = "seal_intact | Seal intact\nall_parts | All parts present\npowers_on | Powers on"
 RULES = "seal_intact = yes -> grade A, skip the rest\nall_parts = no -> deduct 10%"
-LOOKED_AT = Path("/tmp/shots-guided")
 
 
 def _units(url: str, world, n: int) -> list[int]:  # type: ignore[no-untyped-def]
@@ -39,9 +36,7 @@ def _units(url: str, world, n: int) -> list[int]:  # type: ignore[no-untyped-def
 def _shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     """The whole page (shoot: no sideways overflow) and what the screen shows now, kept to look at."""
     path = shoot(page, name)
-    LOOKED_AT.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, LOOKED_AT / path.name)
-    page.screenshot(path=str(LOOKED_AT / f"{name}-screen.png"))
+    page.screenshot(path=str(path.with_name(f"{name}-screen.png")))
 
 
 def _in_view(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
