@@ -26,11 +26,13 @@ FIELDS = sorted(
      "name", "next", "note", "notes", "order", "override", "override_reason", "packaging", "page", "per_page", "port",
      "printer_id", "reason", "parcel_id", "refund_ids", "resolution", "rma", "rma_line_id", "sort", "start", "stock",
      "to_state", "type", "unit_id", "unit_ids", "v-1", "v-2", "version", "view", "warehouse", "warehouse_id",
-     "zpl_stock", "username", "password", "remember"}
+     "zpl_stock", "username", "password", "remember", "components", "rules", "kits", "q", "items", "problem", "language",
+     "owner", "avoidable", "responsible_party", "description", "by", "metric", "period", "export"}
     | {f"r0-{k}" for k in (*CONDITION_KEYS, "position", "name", "disposition", "refund_action",
                            "restocking_fee_pct", "enabled", "remove", "new")}
     | {f"q_{k}" for k in ("powers_on", "screen_ok", "accessories", "factory_reset", "no_liquid", "tags_attached",
-                          "unworn", "no_stains", "size_matches", "seal_intact", "unused", "in_date", "lot_readable")})
+                          "unworn", "no_stains", "size_matches", "seal_intact", "unused", "in_date", "lot_readable",
+                          "all_parts", "part_1", "part_2")})
 
 EDGES = ["0", "-1", "1", "2", "3", "2147483647", "2147483648", "4294967296", "9223372036854775807",
          "9223372036854775808", "18446744073709551616", "1" * 40, "1e400", "-1e400", "NaN", "Infinity", "-0",
