@@ -959,7 +959,9 @@ class _Story:
             kind = {"kind": KIND_LABELS.get(details.get("kind", ""), details.get("kind", "?"))}
             said = (Said(N_("%(unit)s flagged: %(kind)s"), {"unit": self.unit(a.entity_id), **kind}, frozenset({"kind"}))
                     if a.entity_type == "unit" else Said(N_("Return flagged: %(kind)s"), kind, frozenset({"kind"})))
-            return TimelineItem(a.at, "unit" if a.entity_type == "unit" else "return", said, a.reason, a.actor_name, 2)
+            # no detail: the flag's card explains it in the reader's language, and keeps a customer's
+            # amounts from those who may not see money
+            return TimelineItem(a.at, "unit" if a.entity_type == "unit" else "return", said, None, a.actor_name, 2)
         if a.entity_type == "unit":
             if "to_state" in details:
                 return None  # the ledger row tells the move

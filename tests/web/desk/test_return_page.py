@@ -160,6 +160,27 @@ def test_a_partner_reads_no_amount_in_the_timeline_either(client, session, world
     assert "649" not in said and "threshold" not in said and "USD" not in said
 
 
+def test_a_partner_reads_no_amount_of_a_customers_flag_either(client, session, world, found):
+    """A customer far above the merchant's norm is flagged with what they asked back: the partner
+    reads that the return was flagged, in the timeline too, never the amounts."""
+    from app.anomalies.domain import CustomerFigures, customer_norm
+    from app.anomalies.writer import flag_rows
+    from app.catalog.models import Warehouse
+    from app.rows import write
+
+    flag = customer_norm(CustomerFigures(6, 6, Decimal("900.00"), Decimal("0.10"), Decimal("50.00")),
+                         factor=Decimal(3), min_returns=3)
+    assert flag is not None and "900.00" in flag.explanation
+    with unit_of_work(session):
+        session.get(Warehouse, world.wh.id).partner_org_id = world.org.id
+        write(session, flag_rows(world.actor("worker"), [flag], unit_id=None, rma_id=found["rma"], warehouse_id=world.wh.id))
+    login(client, "partner")
+    page = client.get(f"/desk/returns/{found['rma']}").get_data(as_text=True)
+    assert "Return flagged: Customer above the norm" in page
+    said = re.sub(r'\s[a-z-]+="[^"]*"', "", page)
+    assert "900" not in said and "asked back" not in said
+
+
 def test_a_units_case_links_to_its_return(client, found):
     login(client, "super")
     case = client.get(f"/desk/units/{found['phone']}").get_data(as_text=True)
