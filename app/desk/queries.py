@@ -23,7 +23,8 @@ from app.auth.roles import PERMISSIONS, Actor
 from app.auth.scoping import scope_warehouses
 from app.exceptions.queries import scope_exceptions
 from app.catalog.queries import category_choices
-from app.inspection.queries import checklist_for, scope_photos
+from app.inspection.grading import component_items
+from app.inspection.queries import checklist_for, kit_components, scope_photos
 from app.ledger.queries import load_unit, scope_units
 from app.catalog.models import Location, Merchant, Product, SalesChannel, Warehouse
 from app.db import as_utc, utcnow
@@ -558,7 +559,9 @@ def unit_case(session: Session, actor: Actor, unit_id: int) -> UnitCase:
         merchant=session.get(Merchant, unit.merchant_id) if unit.merchant_id else None,
         rma=rma, rma_line=rma_line, channel=channel, parcel=parcel, photos=photos,
         inspections=[(i, names.get(i.inspector_id or 0)) for i in inspections_rows],
-        checklist_labels={item["key"]: item["label"] for item in checklist_for(session, product.category).items},
+        # the category's items, then a kit's one check per component (as the handheld asked them)
+        checklist_labels={item["key"]: item["label"] for item in [*checklist_for(session, product.category).items,
+                                                                   *component_items(kit_components(session, product.id))]},
         serials_expected=serials, refund=refund, exceptions=exceptions, history=history, timeline=timeline,
         names=names, targets=supervisor_targets(unit.state),
         value=unit.paid_price if unit.paid_price is not None else product.unit_value, flags=flags,

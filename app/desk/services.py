@@ -26,7 +26,8 @@ from app.disposition.services import DispositionConfirmed, confirm_disposition
 from app.errors import AlreadyDisposed, DomainError, NotPermitted, ValidationFailed
 from app.exceptions.services import require_reason
 from app.inspection.models import Inspection
-from app.inspection.queries import checklist_for
+from app.inspection.grading import component_items
+from app.inspection.queries import checklist_for, kit_components
 from app.inspection.services import clean_grade, kept_answers
 from app.inspection.writer import record_inspection
 from app.ledger.domain import STATE_LABELS
@@ -215,7 +216,8 @@ def regrade_unit(session: Session, actor: Actor, *, unit_id: int, grade: str, pa
                                    lpn=unit.lpn, state=STATE_LABELS[unit.state])
         category = session.scalar(select(Product.category).where(Product.id == unit.product_id))
         checklist = checklist_for(session, category)
-        clean = kept_answers(checklist.items, answers, unanswered_is_no=unanswered_is_no)
+        components = component_items(kit_components(session, unit.product_id))  # a kit's checks too
+        clean = kept_answers([*checklist.items, *components], answers, unanswered_is_no=unanswered_is_no)
         (inspection_id,) = allocate_ids(session, Inspection, 1)
         write(session, record_inspection(actor, unit, inspection_id, grade=grade, packaging=packaging, answers=clean,
                                          notes=reason, checklist_version=checklist.version, action="unit.regraded", reason=reason,
