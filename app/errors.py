@@ -62,8 +62,8 @@ class Conflict(DomainError):
 class AlreadyDisposed(Conflict):
     """The unit has its disposition already (`lpn`, `state`): it is released or routed, not disposed again."""
 
-    def __init__(self, message: str, *, lpn: str, state: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, lpn: str, state: str, **figures: object) -> None:
+        super().__init__(message, **figures)
         self.lpn, self.state = lpn, state
 
 

@@ -24,6 +24,7 @@ from app.errors import AlreadyDisposed, NotFound, NotPermitted, ValidationFailed
 from app.inspection.grading import Grading
 from app.inspection.queries import current_checklist_columns, current_rules_column, is_kit_column
 from app.ledger.idempotency import LateClaim, Result, run_idempotent
+from app.ledger.domain import STATE_LABELS
 from app.ledger.models import ReturnUnit
 from app.ledger.services import check_version
 from app.ledger.writer import move_unit
@@ -229,8 +230,9 @@ def confirm_disposition(session: Session, actor: Actor, *, unit_id: int, idempot
             return replay
         check_version(session, unit, expected_version)
         if unit.state != "received":
-            raise AlreadyDisposed(f"Unit {unit.lpn} was already disposed: it is {unit.state.replace('_', ' ')}. "
-                           "Use the supervisor desk to move it on.", lpn=unit.lpn, state=unit.state)
+            raise AlreadyDisposed(N_("Unit %(unit)s was already disposed: it is %(now)s. Use the supervisor desk to move "
+                                     "it on."), lpn=unit.lpn, state=unit.state, unit=unit.lpn,
+                                  now=STATE_LABELS.get(unit.state, unit.state))
         _require_inspected(unit)
         assert decision is not None and location_type is not None
         if ctx.location_id is None:

@@ -18,7 +18,7 @@ from flask_babel import (Babel, format_date, format_datetime, format_decimal, fo
                          lazy_gettext, lazy_pgettext)
 from flask_login import current_user
 
-from app.anomalies.domain import CUSTOMER_NORM, EMPTY_BOX, KIND_LABELS, RETURNED_BEFORE, SWAP
+from app.anomalies.domain import CUSTOMER_NORM, EMPTY_BOX, KIND_LABELS, MISSING_COMPONENT, RETURNED_BEFORE, SWAP
 from app.errors import DomainError
 from app.exceptions.domain import BOX_PROBLEMS
 from app.exceptions.models import EXCEPTION_LABELS
@@ -137,9 +137,13 @@ def said(value: Any) -> Any:
 
 
 def spoken(exc: DomainError) -> str:
-    """A refusal in the request's language: its English template translated, then its figures put in
-    (a message the catalogue lacks stays English)."""
-    return str(gettext(exc.template, **exc.figures)) if exc.figures else str(gettext(exc.template))
+    """A refusal in the request's language: its English template translated, then its figures put in,
+    each a marked label ("pending approval", "quarantine") said in the language too; a figure the
+    catalogue lacks (an LPN, a name) and a message it lacks stay as they are."""
+    if not exc.figures:
+        return str(gettext(exc.template))
+    figures = {k: gettext(v) if isinstance(v, str) and v else v for k, v in exc.figures.items()}
+    return str(gettext(exc.template, **figures))
 
 
 def flag_explanation(kind: str, details: Mapping[str, Any] | None, stored: str) -> str:
@@ -179,6 +183,11 @@ def _flag_words(kind: str, d: Mapping[str, Any]) -> str | None:
                        label=d["label"])
     if kind == CUSTOMER_NORM:
         return _customer_words(d)
+    if kind == MISSING_COMPONENT:
+        names = [m["component"] for m in d["missing"]]
+        said = names[0] if len(names) == 1 else gettext("%(some)s and %(last)s", some=", ".join(names[:-1]), last=names[-1])
+        return gettext("%(components)s missing from kit %(kit)s (%(off)s off the refund)", components=said, kit=d["kit"],
+                       off=format_percent(Decimal(d["pct"])))
     return None
 
 

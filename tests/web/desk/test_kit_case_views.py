@@ -34,3 +34,12 @@ def test_a_kits_case_names_its_components_and_a_regrade_keeps_their_answers(clie
     latest = session.scalars(select(Inspection).where(Inspection.unit_id == unit_id).order_by(Inspection.id.desc())).first()
     assert {k: v for k, v in latest.answers.items() if k.startswith("part_")} == {"part_1": True, "part_2": False,
                                                                                    "part_3": True}
+
+
+def test_a_missing_component_is_explained_in_spanish(client, session, world):
+    unit_id = kit_unit(session, world)
+    inspect(session, world, unit_id, part_1=True, part_2=False, part_3=True)
+    login(client, "super")
+    page = client.get(f"/desk/units/{unit_id}", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "Falta Charger en el kit CAM-KIT-1 (10\u00a0% menos de reembolso)" in page
+    assert "missing from kit" not in page

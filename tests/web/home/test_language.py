@@ -76,6 +76,21 @@ def test_numbers_and_money_are_written_the_languages_way(app):
         assert money(Decimal("1234.5")) == "1,234.50" and number(12345) == "12,345"
 
 
+def test_a_refusal_says_its_labels_in_the_language_and_its_codes_as_they_are(app):
+    """A refusal's figures that are marked labels (a refund's status) are said in the language; an
+    LPN or a name the catalogue lacks stays as written."""
+    from app.errors import Conflict
+    from app.web.i18n import spoken
+
+    refused = Conflict("The refund is already %(status)s.", status="pending approval")
+    with app.test_request_context(headers=SPANISH):
+        assert spoken(refused) == "El reembolso ya está pendiente de aprobación."
+        assert spoken(Conflict("Unit %(lpn)s already has a refund trigger.", lpn="LP00000042")) == \
+            "La unidad LP00000042 ya tiene un reembolso."
+    with app.test_request_context(headers=ENGLISH):
+        assert spoken(refused) == "The refund is already pending approval."
+
+
 def test_the_desk_speaks_spanish_to_a_supervisor_who_chose_it(client, world, session):
     login(client, "super")
     client.post("/language", data={"language": "es"})
