@@ -169,9 +169,3 @@ def missing_component(kit_sku: str, missing: list[tuple[str, Decimal]]) -> Flag 
     return Flag(MISSING_COMPONENT, words, False,
                 {"kit": kit_sku, "missing": [{"component": label, "pct": str(pct)} for label, pct in missing],
                  "pct": str(total)})
-
-
-def hold_words(kinds: list[str] | tuple[str, ...]) -> str:
-    """The refund's hold reason for its holding flags: "fraud flag: possible swap, empty box"."""
-    names = sorted({KIND_LABELS.get(k, k).lower() for k in kinds})
-    return "fraud flag: " + ", ".join(names)

@@ -29,12 +29,6 @@ def holding_flag(unit_id: Any, rma_id: Any) -> ColumnElement[bool]:
     return exists().where(_of_unit(unit_id, rma_id), f.c.holds.is_(True), f.c.cleared_at.is_(None))
 
 
-def any_flag(unit_id: Any, rma_id: Any) -> ColumnElement[bool]:
-    """SQL: the unit has a flag not cleared, holding or not (the desk queue's tag)."""
-    f = AnomalyFlag.__table__
-    return exists().where(_of_unit(unit_id, rma_id), f.c.cleared_at.is_(None))
-
-
 def first_open_flag(unit_id: Any, rma_id: Any) -> ColumnElement[str | None]:
     """SQL: the kind of the unit's first flag not cleared, a holding one first (NULL: none); with
     holding_flag, the desk queue's tag, read in the queue's own statement."""

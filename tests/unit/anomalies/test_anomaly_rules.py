@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from app.anomalies.domain import (CustomerFigures, PriorReturn, Shipment, customer_norm, empty_box, hold_words,
+from app.anomalies.domain import (CustomerFigures, PriorReturn, Shipment, customer_norm, empty_box,
                                   returned_before, swap)
 
 T0 = datetime(2026, 10, 1, 9, 30, tzinfo=timezone.utc)
@@ -73,7 +73,3 @@ def test_an_empty_box_holds_every_refund_of_its_return():
     assert flag.holds and flag.kind == "empty_box"
     assert flag.explanation == "parcel 1Z999 was reported empty (\u201ctape cut\u201d): every refund of this return waits for a supervisor"
     assert "(" not in empty_box("1Z999", None).explanation
-
-
-def test_the_hold_reason_names_the_flags():
-    assert hold_words(["swap", "returned_before", "swap"]) == "fraud flag: possible swap, returned before"
