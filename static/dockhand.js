@@ -125,7 +125,8 @@
       var legend = fs.querySelector("legend"), said = fill(box.dataset.said, { item: legend ? legend.textContent.trim() : "", answer: box.dataset[picked.value] || picked.value });
       if (rule.grade && !grade) { grade = rule.grade; setBy = said; }
       if (rule.skip) { skipping = true; }
-      if (rule.off) { offs.push(fill(box.dataset.off, { answer: said, off: rule.off })); }
+      if (rule.missing) { offs.push(fill(box.dataset.missing, { part: rule.missing, off: rule.off })); }
+      else if (rule.off) { offs.push(fill(box.dataset.off, { answer: said, off: rule.off })); }
     });
     var list = box.querySelector(".guide-list");
     list.textContent = "";

@@ -256,14 +256,18 @@ def off_words(pct: Any, amount: Any) -> str:
     return f"{number(Decimal(pct) * 100)}%" if pct is not None else money(amount)
 
 
-def _guide_rules(rules: list[dict[str, Any]] | None) -> dict[str, dict[str, dict[str, Any]]]:
+def _guide_rules(rules: list[dict[str, Any]] | None,
+                 components: list[grading.Component]) -> dict[str, dict[str, dict[str, Any]]]:
     """The grading rules as the form's script reads them (receiving/_unit.html, static/dockhand.js):
-    item key -> answer ("yes", "no") -> the grade it sets, whether it skips the rest, what it takes off."""
+    item key -> answer ("yes", "no") -> the grade it sets, whether it skips the rest, what it takes off;
+    a kit's component answered no is `missing` (its name) and takes its share off."""
     guide: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rules or []:
         guide.setdefault(r["key"], {})["yes" if r["answer"] else "no"] = {
             "grade": r.get("grade"), "skip": bool(r.get("skip")),
             "off": off_words(r["pct"], r.get("amount")) if r.get("pct") is not None or r.get("amount") is not None else None}
+    for c in components:
+        guide[c.key] = {"no": {"grade": None, "skip": False, "off": off_words(c.pct, None), "missing": c.label}}
     return guide
 
 
@@ -305,7 +309,7 @@ def _unit_context(unit: queries.UnitOnScreen, *, inspected: dict[str, Any] | Non
            "notes": (last["notes"] or "") if last else "", "checklist": checklist,
            "picked_grade": (last or {}).get("grade", unit.grade), "picked_packaging": (last or {}).get("packaging", unit.packaging),
            # what the answers on the form set now (the script keeps it up to date as they change) and what the saved ones set
-           "guide": grading.evaluate(items, rules, answers, components), "guide_rules": _guide_rules(rules),
+           "guide": grading.evaluate(items, rules, answers, components), "guide_rules": _guide_rules(rules, components),
            "graded": grading.Grading.from_json(unit.facts.grading) if decision is not None else None, "saved": saved,
            "photos": photos, "decision": decision, "packaging_states": PACKAGING_STATES, "done": None,
            "off_words": off_words, "refund_names": REFUND_NAMES}

@@ -81,6 +81,11 @@ def test_an_admin_makes_a_kit_and_the_handheld_checks_each_component(live_server
     for name in ("part_1", "part_3"):
         hand.check(f"input[name=q_{name}][value=yes]")
     hand.check("input[name=q_part_2][value=no]")
+    # said as it is answered, before saving: the missing charger and what it takes off
+    assert hand.inner_text("#guide") == "Charger missing: 10% off the refund"
+    hand.check("input[name=q_part_2][value=yes]")
+    assert hand.is_hidden("#guide")
+    hand.check("input[name=q_part_2][value=no]")
     shoot(hand, "kits-03-components-pixel5")
     assert too_small(hand, "#inspect-form") == []
     hand.set_viewport_size({"width": 360, "height": 800})
