@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.auth.models import SignInFailure, User
@@ -649,10 +649,14 @@ def save_components(session: Session, actor: Actor, *, product_id: int, text: st
         early, lines = exc.problems, exc.lines
 
     def work() -> ComponentsSaved:
-        kit = session.scalars(select(Product).where(Product.id == product_id).with_for_update()).first()
+        refs = {c.ref for c in lines}
+        # the kit and every product the lines name, locked in one order: two admins making A a part of B
+        # and B a part of A at once queue here, and the second sees the first's kit
+        locked = session.scalars(select(Product).where(or_(Product.id == product_id, Product.sku.in_(refs)))
+                                 .order_by(Product.id).with_for_update()).all()
+        kit = next((p for p in locked if p.id == product_id), None)
         if kit is None:
             raise NotFound("No such product.")
-        refs = {c.ref for c in lines}
         known = {r.sku: r for r in session.execute(
             select(Product.id, Product.sku, Product.name,
                    select(ProductComponent.id).where(ProductComponent.kit_product_id == Product.id).exists().label("is_kit"))
