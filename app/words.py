@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 # gettext's signature: the English message and its figures, the words in a language
@@ -18,6 +19,11 @@ Translate = Callable[..., str]
 def N_(message: str) -> str:
     """`message` itself: a mark for the catalogue, translated where a screen shows it."""
     return message
+
+
+def pct_words(share: Decimal) -> str:
+    """A share written as a percentage, as the rules write it: 0.1 -> "10%", 0.125 -> "12.5%"."""
+    return f"{(Decimal(share) * 100).quantize(Decimal('0.01')).normalize():f}%"
 
 
 def english(message: str, **figures: Any) -> str:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.ledger.domain import SERIAL_HELD
-from app.words import N_
+from app.words import N_, pct_words
 
 RETURNED_BEFORE = "returned_before"
 SWAP = "swap"
@@ -151,11 +151,6 @@ def empty_box(label: str, note: str | None) -> Flag:
     return Flag(EMPTY_BOX, words, True, {"label": label, "note": note})
 
 
-def _pct_words(pct: Decimal) -> str:
-    """0.1 -> "10%", 0.125 -> "12.5%"."""
-    return f"{(pct * 100).quantize(Decimal('0.01')).normalize():f}%"
-
-
 def missing_component(kit_sku: str, missing: list[tuple[str, Decimal]]) -> Flag | None:
     """The `missing_component` flag of a kit (`kit_sku`) inspected with components missing, each
     (its label, the share of the refund it deducts): "Charger missing from kit KIT-1 (10% off the
@@ -165,7 +160,7 @@ def missing_component(kit_sku: str, missing: list[tuple[str, Decimal]]) -> Flag 
     names = [label for label, _ in missing]
     said = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     total = sum((pct for _, pct in missing), Decimal(0))
-    words = f"{said} missing from kit {kit_sku} ({_pct_words(total)} off the refund)"
+    words = f"{said} missing from kit {kit_sku} ({pct_words(total)} off the refund)"
     return Flag(MISSING_COMPONENT, words, False,
                 {"kit": kit_sku, "missing": [{"component": label, "pct": str(pct)} for label, pct in missing],
                  "pct": str(total)})

@@ -9,7 +9,7 @@ from decimal import Decimal
 from biip import ParseError
 from biip.upc import Upc, UpcFormat
 
-from app.words import N_
+from app.words import N_, pct_words
 
 _GTIN_DIGITS = re.compile(r"[0-9]{8}|[0-9]{12,14}")
 
@@ -136,11 +136,6 @@ def parse_components(text: str) -> list[ComponentLine]:
     if problems:
         raise ComponentsInvalid(problems, lines)
     return lines
-
-
-def pct_words(pct: Decimal) -> str:
-    """0.1 -> "10%", 0.125 -> "12.5%"."""
-    return f"{(Decimal(pct) * 100).quantize(Decimal('0.01')).normalize():f}%"
 
 
 def components_text(rows: list[tuple[str, int, Decimal | None]]) -> str:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from app.words import pct_words
+
 GRADES = ("A", "B", "C", "D")
 MAX_RULES = 40
 MAX_AMOUNT = Decimal("100000")
@@ -131,17 +133,11 @@ def rules_text(rules: Sequence[Mapping[str, Any]] | None) -> str:
         if r.get("skip"):
             actions.append("skip the rest")
         if r.get("pct") is not None:
-            actions.append(f"deduct {_pct_words(Decimal(r['pct']))}")
+            actions.append(f"deduct {pct_words(Decimal(r['pct']))}")
         if r.get("amount") is not None:
             actions.append(f"deduct {r['amount']}")
         lines.append(f"{r['key']} = {'yes' if r['answer'] else 'no'} -> {', '.join(actions)}")
     return "\n".join(lines)
-
-
-def _pct_words(pct: Decimal) -> str:
-    """0.1 -> "10%", 0.125 -> "12.5%"."""
-    figure = (pct * 100).quantize(Decimal("0.01")).normalize()
-    return f"{figure:f}%"
 
 
 @dataclass(frozen=True)
@@ -190,7 +186,7 @@ class Deduction:
 
     def words(self) -> str:
         """"all parts present: no -> less 10%"."""
-        less = _pct_words(self.pct) if self.pct is not None else f"{self.amount:.2f}"
+        less = pct_words(self.pct) if self.pct is not None else f"{self.amount:.2f}"
         return f"{self.why} -> less {less}"
 
 
