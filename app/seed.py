@@ -1018,6 +1018,56 @@ class Seeder:
                     record_inspection(s, worker, unit_id=unit.unit_id, grade="B", packaging="opened", answers=answers,
                                       notes="Charger missing from the box; camera and lens fine.", idempotency_key=self.key())
 
+    def second_lives(self) -> None:
+        """Two serials that came back before, received at Reno today: a phone restocked after one
+        return, sold again and returned by its new buyer (flagged "returned before", for information:
+        it was resold on this order), and one received on a return whose order never shipped it,
+        because it went to another customer's order (flagged "possible swap": its refund waits for a
+        supervisor who did not inspect it)."""
+        s = self.session
+        sold = s.execute(select(ReturnUnit.product_id, ReturnUnit.serial, ReturnUnit.received_at)
+                         .join(Product, Product.id == ReturnUnit.product_id)
+                         .where(ReturnUnit.state == "available", ReturnUnit.serial.is_not(None),
+                                Product.merchant_id == self.merchant_ids["VOLT"], Product.serial_tracked.is_(True))
+                         .order_by(ReturnUnit.id)).first()
+        other = s.execute(select(OrderLine.product_id, ShippedSerial.serial, OrderLine.unit_price)
+                          .join(ShippedSerial, ShippedSerial.order_line_id == OrderLine.id)
+                          .join(Product, Product.id == OrderLine.product_id)
+                          .where(Product.merchant_id == self.merchant_ids["VOLT"],
+                                 ~ShippedSerial.serial.in_(select(ReturnUnit.serial).where(ReturnUnit.serial.is_not(None))))
+                          .order_by(ShippedSerial.id)).first()
+        customers = list(s.scalars(select(Customer.id).where(Customer.external_ref.in_(("C-10007", "C-10008")))
+                                   .order_by(Customer.external_ref)))
+        s.rollback()
+        if sold is None or other is None or len(customers) < 2:
+            raise RuntimeError("the demo has no restocked serial or no shipped serial to give a second life")
+        price = s.scalar(select(Product.unit_value).where(Product.id == sold.product_id))
+        s.rollback()
+        cases = [(1, customers[0], sold.product_id, sold.serial, sold.serial, price, self.now - timedelta(days=6)),
+                 (2, customers[1], other.product_id, f"{other.serial}-X", other.serial, other.unit_price,
+                  self.now - timedelta(days=12))]
+        worker = self.actors["worker"]
+        for i, customer_id, product_id, shipped, scanned, unit_price, placed in cases:
+            with unit_of_work(s):
+                order = Order(number=f"SO-{980000 + i}", merchant_id=self.merchant_ids["VOLT"], channel_id=self.channel_ids["web"],
+                              customer_id=customer_id, placed_at=placed, currency="USD",
+                              lines=[OrderLine(product_id=product_id, quantity=1, unit_price=unit_price,
+                                               serials=[ShippedSerial(serial=shipped)])])
+                s.add(order)
+                s.flush()
+                rma = Rma(number=f"RMA-{980000 + i}", order_id=order.id, merchant_id=self.merchant_ids["VOLT"],
+                          channel_id=self.channel_ids["web"], warehouse_id=self.warehouse_ids["RNO1"], customer_id=customer_id,
+                          status="in_transit", created_at=placed + timedelta(days=3),
+                          lines=[RmaLine(product_id=product_id, order_line_id=order.lines[0].id, quantity=1,
+                                         reason_code="defective")])
+                s.add(rma)
+                s.flush()
+                number = rma.number
+            with clock_at(self.now - timedelta(hours=3 - i)):
+                r = open_parcel(s, worker, code=number, warehouse_id=self.warehouse_ids["RNO1"], idempotency_key=self.key())
+                scan_item(s, worker, parcel_id=r.parcel_id, product_id=product_id, serial=scanned, idempotency_key=self.key())
+                close_parcel(s, worker, parcel_id=r.parcel_id, idempotency_key=self.key())
+
 
 # --------------------------------------------------------------------------- small pure helpers
 
@@ -1182,6 +1232,7 @@ def seed_demo(session: Session, *, if_empty: bool, instance_path: str, scale: fl
     seeder.desk()
     seeder.reconcile()
     seeder.kits()
+    seeder.second_lives()
     seeder.grading_rules()
     logins = [(username, passwords[username], role) for username, role, *_ in STAFF]
     _write_logins(logins_path, logins)

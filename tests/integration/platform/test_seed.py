@@ -176,6 +176,14 @@ def test_seed_demo_builds_a_consistent_demo(session, tmp_path):
     assert "Voltline 30 W USB-C charger missing from kit VL-SNAPZ5-KIT" in flag.explanation
     assert waiting.state == "received" and waiting.inspected_at is None
 
+    # Second lives: a restocked serial resold and returned again (flagged for information), and a serial
+    # of another customer's order received on a return (a possible swap, holding the refund).
+    flagged = {f.kind: f for f in session.scalars(select(AnomalyFlag).join(Rma, Rma.id == AnomalyFlag.rma_id)
+                                                  .where(Rma.number.in_(("RMA-980001", "RMA-980002"))))}
+    assert set(flagged) == {"returned_before", "swap"}
+    assert (flagged["returned_before"].holds, flagged["returned_before"].details["resold"]) == (False, True)
+    assert flagged["swap"].holds is True and flagged["swap"].details["same_customer"] is False
+
     # Logins: one per role (two supervisors), each authenticates, kept in a private file.
     assert [(u, r) for u, _, r in logins] == [("worker", "worker"), ("supervisor", "supervisor"),
                                               ("supervisor2", "supervisor"), ("admin", "admin"), ("partner", "partner")]
