@@ -1,11 +1,11 @@
 """Return units, the append-only ledger, balances, the outbox, the audit trail, idempotency."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, event, text, BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, event, text, BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.catalog.models import Location, Merchant, Product, Warehouse
@@ -48,6 +48,8 @@ class ReturnUnit(Base):
     state: Mapped[str] = mapped_column(String(16))
     serial: Mapped[str | None] = mapped_column(String(64), index=True)
     lot: Mapped[str | None] = mapped_column(String(64))
+    # the lot's expiry, when the item's GS1 code carried it (AI 17)
+    expiry: Mapped[date | None] = mapped_column(Date)
     serial_status: Mapped[str] = mapped_column(String(16), default="not_tracked")
     paid_price: Mapped[Decimal | None] = mapped_column(Money)
     grade: Mapped[str | None] = mapped_column(String(1))

@@ -83,7 +83,7 @@ def _barcode_keys(code: str) -> list[str]:
 
 def find_product(session: Session, code: str) -> Any:
     """A product by any of its barcodes (GTIN/UPC/EAN, normalised) or its SKU: a plain row of
-    (id, sku, name, serial_tracked, merchant_id), or None."""
+    (id, sku, name, serial_tracked, merchant_id, lot_tracked), or None."""
     rows = session.execute(find_product_statement(), find_product_params(code)).all()
     return rows[0] if rows else None
 
@@ -111,7 +111,7 @@ def find_product_statement() -> Select:
     matches = union_all(by_barcode, by_sku).subquery()
     best = select(matches.c.product_id).order_by(matches.c.rank, matches.c.product_id).limit(1).scalar_subquery()
     return select(products.c.id, products.c.sku, products.c.name, products.c.serial_tracked,
-                  products.c.merchant_id).where(products.c.id == best)
+                  products.c.merchant_id, products.c.lot_tracked).where(products.c.id == best)
 
 
 class ParcelRef(NamedTuple):
@@ -130,6 +130,7 @@ class ProductRef(NamedTuple):
     name: str
     serial_tracked: bool
     merchant_id: int | None
+    lot_tracked: bool = False  # received with its lot (a GS1 code's, or typed at the prompt)
 
 
 class KnownProduct(NamedTuple):
@@ -160,7 +161,8 @@ def parcel_and_product(session: Session, actor: Actor, parcel_id: int,
     params = {"parcel_id": parcel_id, **find_product_params(key)}
     r = session.execute(_parcel_and_product_statement(scope_of(actor)), params).one()
     ref = ParcelRef(r.id, r.status, r.rma_id) if r.id is not None else None
-    product = ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id) if r.product_id is not None else None
+    product = (ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id, r.lot_tracked)
+               if r.product_id is not None else None)
     return ref, KnownProduct(key, product)
 
 
@@ -171,7 +173,7 @@ def _parcel_and_product_statement(actor: Scope) -> Select:
     product = find_product_statement().subquery("product")
     one = select(literal(1).label("one")).subquery("one")
     columns = [ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku, product.c.name,
-               product.c.serial_tracked, product.c.merchant_id]
+               product.c.serial_tracked, product.c.merchant_id, product.c.lot_tracked]
     return select(*columns).select_from(one.outerjoin(ref, true()).outerjoin(product, true()))
 
 
@@ -429,7 +431,7 @@ def parcel_in_hand(session: Session, actor: Actor, parcel_id: int | None,
 def product_by_id(session: Session, product_id: int | None) -> ProductRef:
     products = Product.__table__
     row = session.execute(select(products.c.id, products.c.sku, products.c.name, products.c.serial_tracked,
-                                 products.c.merchant_id).where(products.c.id == product_id)).first()
+                                 products.c.merchant_id, products.c.lot_tracked).where(products.c.id == product_id)).first()
     if row is None:
         raise ValidationFailed(N_("Unknown product."))
     return ProductRef(*row)

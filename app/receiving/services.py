@@ -5,6 +5,7 @@ app.receiving.domain's rules and writes through the one writer of each concept."
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from types import SimpleNamespace
@@ -132,6 +133,7 @@ class ParcelClosed(Result):
 PARCEL_MATCHED = {"RMA number": N_("Parcel %(code)s: matched by RMA number. Scan the items."),
                   "tracking number": N_("Parcel %(code)s: matched by tracking number. Scan the items."),
                   "order number": N_("Parcel %(code)s: matched by order number. Scan the items.")}
+MAX_LOT = 20  # a GS1 batch/lot (AI 10) is at most 20 characters
 PARCEL_JOINED = N_("Parcel %(code)s: joined the parcel another worker opened. Scan the items.")
 
 
@@ -141,7 +143,8 @@ class ScanOutcome:
 
     kind: "unit" (an LPN: its screen opens), "parcel" (a parcel opened or joined: `opened`),
     "serial_needed" (a serial-tracked product waits for its serial: `pending_product_id`),
-    "serial_cancelled", "received" (an item became a unit: `received`, scan_item's result) or
+    "serial_cancelled", "lot_needed" (a lot-tracked product scanned without its lot waits for it),
+    "lot_cancelled", "received" (an item became a unit: `received`, scan_item's result) or
     "unknown_parcel" (no parcel in hand and nothing matches: a blind parcel may start)."""
 
     kind: str
@@ -156,7 +159,7 @@ class ScanOutcome:
 
 
 def scan(session: Session, actor: Actor, *, code: str, parcel_id: int | None, pending_product_id: int | None,
-         warehouse_id: int | None, idempotency_key: str | None) -> ScanOutcome:
+         warehouse_id: int | None, idempotency_key: str | None, pending_lot: bool = False) -> ScanOutcome:
     """Use case: anything scanned on the handheld, resolved on the server to what it is.
 
     One unit of work: the code is parsed once; the parcel in hand (`parcel_id`, else the worker's
@@ -164,16 +167,18 @@ def scan(session: Session, actor: Actor, *, code: str, parcel_id: int | None, pe
     code is an item to receive into it (_parcel_in_hand_locked); then a parcel label opens its
     parcel (open_parcel), an item is received into the parcel in hand (scan_item's work), an LPN
     opens its unit, and a serial completes the serial-tracked product scanned before it
-    (`pending_product_id`)."""
+    (`pending_product_id`), or a lot the lot-tracked one (`pending_lot`)."""
     parsed = as_parsed(code)
     with unit_of_work(session):
-        return _scan(session, actor, parsed, parcel_id, pending_product_id, warehouse_id, idempotency_key)
+        return _scan(session, actor, parsed, parcel_id, pending_product_id, warehouse_id, idempotency_key, pending_lot)
 
 
 def _scan(session: Session, actor: Actor, parsed: ParsedScan, parcel_id: int | None, pending_product_id: int | None,
-          warehouse_id: int | None, idempotency_key: str | None) -> ScanOutcome:
+          warehouse_id: int | None, idempotency_key: str | None, pending_lot: bool = False) -> ScanOutcome:
     parcel, known, locked = _parcel_in_hand_locked(session, actor, parcel_id, parsed)
     if pending_product_id is not None and parcel is not None:
+        if pending_lot:
+            return _lot_of(session, actor, parsed, parcel, known, pending_product_id, idempotency_key)
         return _serial_of(session, actor, parsed, parcel, known, pending_product_id, idempotency_key)
     found = resolve_scan(session, actor, parsed, parcel=parcel, known=known)
     if found.kind == "lpn":
@@ -193,8 +198,11 @@ def _scan(session: Session, actor: Actor, parsed: ParsedScan, parcel_id: int | N
         if product.serial_tracked and not found.serial:
             return ScanOutcome("serial_needed", found.code, parcel_id=parcel.id, pending_product_id=product.id,
                                message=N_("%(sku)s is serial-tracked: scan its serial number."), figures={"sku": product.sku})
+        if product.lot_tracked and not found.lot:
+            return ScanOutcome("lot_needed", found.code, parcel_id=parcel.id, pending_product_id=product.id,
+                               message=N_("%(sku)s is lot-tracked: scan or type its lot number."), figures={"sku": product.sku})
         received = _receive(session, actor, parcel_id=parcel.id, product_id=product.id, serial=found.serial,
-                            lot=found.lot, idempotency_key=idempotency_key, locked=locked)
+                            lot=found.lot, expiry=parsed.expiry, idempotency_key=idempotency_key, locked=locked)
         return ScanOutcome("received", found.code, parcel_id=parcel.id, received=received)
     if found.kind == "location":
         raise ValidationFailed(N_("That is a location label. Scan a parcel or an item."))
@@ -218,6 +226,28 @@ def _serial_of(session: Session, actor: Actor, parsed: ParsedScan, parcel: Parce
                                       "Scan the serial, or scan CANCEL."))
     received = scan_item(session, actor, parcel_id=parcel.id, product_id=product_id,
                          serial=parsed.serial or parsed.raw, lot=parsed.lot, idempotency_key=idempotency_key)
+    return ScanOutcome("received", parsed.raw, parcel_id=parcel.id, received=received)
+
+
+def _lot_of(session: Session, actor: Actor, parsed: ParsedScan, parcel: ParcelRef, known: KnownProduct | None,
+            product_id: int, idempotency_key: str | None) -> ScanOutcome:
+    """The scan after a lot-tracked product: its lot (typed or scanned, or a GS1 code carrying it with
+    its expiry), or CANCEL."""
+    if parsed.raw.upper() in ("", "CANCEL"):
+        return ScanOutcome("lot_cancelled", parsed.raw, parcel_id=parcel.id, message=N_("Lot entry cancelled."))
+    if parsed.kind_hint in ("lpn", "location"):
+        raise ValidationFailed(N_("That is not a lot number. Scan or type the item's lot, or scan CANCEL."))
+    lot = parsed.lot
+    if not lot:
+        found = resolve_scan(session, actor, parsed, parcel=parcel, known=known)
+        if found.kind in ("rma", "product"):
+            raise ValidationFailed(N_("That is a product or parcel code, not a lot number. "
+                                      "Scan or type the lot, or scan CANCEL."))
+        lot = parsed.raw.strip().upper()
+    if len(lot) > MAX_LOT or not lot.isprintable():
+        raise ValidationFailed(N_("A lot number is at most %(max)s letters and digits."), max=str(MAX_LOT))
+    received = scan_item(session, actor, parcel_id=parcel.id, product_id=product_id, lot=lot, expiry=parsed.expiry,
+                         idempotency_key=idempotency_key)
     return ScanOutcome("received", parsed.raw, parcel_id=parcel.id, received=received)
 
 
@@ -364,19 +394,20 @@ class _ScannedProduct(NamedTuple):
 
 
 def scan_item(session: Session, actor: Actor, *, parcel_id: int, product_id: int, serial: str | None = None,
-              lot: str | None = None, idempotency_key: str | None) -> ItemReceived:
+              lot: str | None = None, expiry: date | None = None, idempotency_key: str | None) -> ItemReceived:
     """Use case: one physical item taken out of the parcel becomes a return unit with an LPN,
     `received`, matched to an expected line or recorded as a typed exception.
 
     Scans into one return queue on its row (lock_parcel), so that two never fill the same line;
     then everything the decision needs is read after the lock (_scan_context), and every row is
     written together (app.rows.write)."""
-    return _receive(session, actor, parcel_id=parcel_id, product_id=product_id, serial=serial, lot=lot,
+    return _receive(session, actor, parcel_id=parcel_id, product_id=product_id, serial=serial, lot=lot, expiry=expiry,
                     idempotency_key=idempotency_key, locked=None)
 
 
 def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int, serial: str | None,
-             lot: str | None, idempotency_key: str | None, locked: ParcelLock | None) -> ItemReceived:
+             lot: str | None, idempotency_key: str | None, locked: ParcelLock | None,
+             expiry: date | None = None) -> ItemReceived:
     """scan_item's work; `locked`: the parcel, locked by the scan's first read in the unit of work
     that is still open (scan), else the parcel's lock is taken here."""
     if not actor.can("receive"):
@@ -421,7 +452,7 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
         unit = SimpleNamespace(id=head.unit_id, lpn=lpn, product_id=product.id, warehouse_id=parcel.warehouse_id,
                                state=None, location_id=head.dock_id)
         values = {"merchant_id": merchant_id, "rma_id": parcel.rma_id, "rma_line_id": line.line_id if line else None,
-                  "parcel_id": parcel.id, "serial": serial, "lot": lot, "serial_status": serial_status,
+                  "parcel_id": parcel.id, "serial": serial, "lot": lot, "expiry": expiry, "serial_status": serial_status,
                   "paid_price": paid, "received_by_id": actor.id}
         writes = move_unit(actor, unit, "received", reason=f"received from parcel {parcel.scanned_code}",
                            action="unit.received", values=values, idempotency_key=claim.key,
@@ -451,7 +482,8 @@ def _receive(session: Session, actor: Actor, *, parcel_id: int, product_id: int,
         return result
 
     return run_idempotent(session, actor, idempotency_key, "scan_item",
-                          {"parcel_id": parcel_id, "product_id": product_id, "serial": serial, "lot": lot}, work,
+                          {"parcel_id": parcel_id, "product_id": product_id, "serial": serial, "lot": lot,
+                           "expiry": expiry.isoformat() if expiry else None}, work,
                           result_type=ItemReceived, late_claim=True)
 
 
@@ -779,7 +811,7 @@ def _parcel_in_hand_locked(session: Session, actor: Actor, parcel_id: int | None
         return parcel, known, None
     params = {"parcel_id": parcel_id, "with_serial": bool(parsed.serial), **find_product_params(key)}
     r = session.execute(_locking_read_statement(scope_of(actor)), params).one()
-    known = KnownProduct(key, ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id)
+    known = KnownProduct(key, ProductRef(r.product_id, r.sku, r.name, r.serial_tracked, r.merchant_id, r.lot_tracked)
                          if r.product_id is not None else None)
     if r.id is None or r.status != "open":
         current = current_parcel_id(session, actor)
@@ -808,5 +840,5 @@ def _locking_read_statement(scope: Scope) -> Select:
                    or_(product.c.serial_tracked.is_(False), bindparam("with_serial", type_=Boolean())))
             .with_for_update(of=m).lateral("held"))
     return (select(ref.c.id, ref.c.status, ref.c.rma_id, product.c.id.label("product_id"), product.c.sku,
-                   product.c.name, product.c.serial_tracked, product.c.merchant_id, *held.c)
+                   product.c.name, product.c.serial_tracked, product.c.merchant_id, product.c.lot_tracked, *held.c)
             .select_from(one.outerjoin(ref, true()).outerjoin(product, true()).outerjoin(held, true())))

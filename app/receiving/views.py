@@ -119,16 +119,19 @@ def scan() -> Response:
     pending = session.get("pending_product_id")
     outcome = services.scan(db.session, actor(), code=request.form.get("code", ""), parcel_id=as_id(session.get("parcel_id")),
                       pending_product_id=as_id(pending), warehouse_id=current_warehouse_id(),
-                      idempotency_key=request.form.get("key") or None)
+                      idempotency_key=request.form.get("key") or None, pending_lot=bool(session.get("pending_lot")))
     if outcome.kind == "unit":
         return _go(url_for("receiving.unit_page", unit_id=outcome.unit_id))
     if outcome.kind == "unknown_parcel":
         return _work(status=422, feedback="error", unknown_parcel=outcome.code)
     session.pop("pending_product_id", None)
-    if outcome.kind == "serial_needed":
+    session.pop("pending_lot", None)
+    if outcome.kind in ("serial_needed", "lot_needed"):
         session["pending_product_id"] = outcome.pending_product_id
+        if outcome.kind == "lot_needed":
+            session["pending_lot"] = True
         return _work(feedback="ok", prompt={"text": said(outcome)})
-    if outcome.kind == "serial_cancelled":
+    if outcome.kind in ("serial_cancelled", "lot_cancelled"):
         return _work(feedback="ok", result={"kind": "info", "text": said(outcome)})
     if outcome.kind == "parcel":
         session["parcel_id"] = outcome.parcel_id
@@ -199,6 +202,7 @@ def close() -> Response:
     result = services.close_parcel(db.session, actor(), parcel_id=rid, idempotency_key=request.form.get("key"))
     session.pop("parcel_id", None)
     session.pop("pending_product_id", None)
+    session.pop("pending_lot", None)
     return _work(feedback="error" if result.missing else "ok", closed=result)
 
 

@@ -98,7 +98,7 @@ def test_burst_of_wedge_scans_recorded_once_in_order(live_server, e2e_world, han
     _start(page, live_server)
     _scan(page, "RMA-5001")
     page.wait_for_selector("#parcel")
-    codes = ["036000291452", "04006381333931"] * 5
+    codes = ["036000291452", "(01)04006381333931(10)L24A"] * 5
     # A wedge scanner types characters then Enter, ten scans inside one second.
     page.type("#scan", "\n".join(codes) + "\n", delay=3)
     _settled(page)

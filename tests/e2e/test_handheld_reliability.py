@@ -105,7 +105,7 @@ def _scanning_without_network(page, base: str, *codes: str) -> None:  # type: ig
 
 def test_queued_scans_are_sent_only_as_the_worker_who_made_them(live_server, e2e_world, handheld, e2e_db_url):
     page = handheld.new_page()
-    _scanning_without_network(page, live_server, "036000291452", "04006381333931")
+    _scanning_without_network(page, live_server, "036000291452", "(01)04006381333931(10)L24A")
     assert "2 scans queued" in page.inner_text("#queue-status")
     page.click("button:has-text('Sign out')")
     page.wait_for_selector("#username")

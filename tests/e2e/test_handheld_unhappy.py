@@ -31,7 +31,7 @@ def test_wrong_item_and_missing_item_at_close(live_server, e2e_world, handheld, 
     _start(page, live_server)
     _scan(page, "RMA-5001")
     page.wait_for_selector("#parcel")
-    _scan(page, "04006381333931")  # face cream: on the order, not on the RMA -> extra item
+    _scan(page, "(01)04006381333931(10)L24A")  # face cream: on the order, not on the RMA -> extra item
     _scan(page, "036000291452")
     _settled(page)
     page.wait_for_selector(".tag-warn")

@@ -338,3 +338,35 @@ def test_an_iphone_heic_photo_is_accepted_and_kept_as_an_upright_jpeg(client, wo
         assert jpeg.format == "JPEG" and jpeg.size == (300, 400) and not jpeg.getexif()
         top, bottom = jpeg.getpixel((150, 50)), jpeg.getpixel((150, 350))
     assert top[0] > 180 and bottom[2] > 180  # the left (red) half turned to the top
+
+
+def test_a_lot_tracked_item_asks_for_its_lot_and_keeps_a_gs1_codes_expiry(client, world, session):
+    """The face cream is lot-tracked: its plain barcode asks for the lot (a product code at the prompt
+    is refused, writing nothing; CANCEL leaves it); the lot typed completes it. A GS1 code carrying the
+    lot and the expiry (AI 10 and 17) is received at once, with both kept. The prompt in Spanish too."""
+    login(client, "worker")
+    _choose(client, world)
+    client.post("/receive/scan", data={"code": "RMA-5001", "key": key()}, headers=HX)
+    prompt = client.post("/receive/scan", data={"code": "04006381333931", "key": key()}, headers=HX)
+    assert prompt.status_code == 200 and "HB-CREAM-50 is lot-tracked: scan or type its lot number." in prompt.get_data(as_text=True)
+    wrong = client.post("/receive/scan", data={"code": "036000291452", "key": key()}, headers=HX)
+    assert wrong.status_code == 422 and b"not a lot number" in wrong.data
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ReturnUnit)) == 0
+    k = key()
+    typed = client.post("/receive/scan", data={"code": "l2406a", "key": k}, headers=HX)
+    assert typed.status_code == 200 and b"LP00000001" in typed.data
+    client.post("/receive/scan", data={"code": "l2406a", "key": k}, headers=HX)  # its answer lost, sent again: one unit
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ReturnUnit)) == 1
+    cancelled = client.post("/receive/scan", data={"code": "04006381333931", "key": key()}, headers=HX)
+    assert b"lot-tracked" in cancelled.data
+    assert b"Lot entry cancelled" in client.post("/receive/scan", data={"code": "CANCEL", "key": key()}, headers=HX).data
+    gs1 = client.post("/receive/scan", data={"code": "(01)04006381333931(17)271231(10)L77", "key": key()}, headers=HX)
+    assert gs1.status_code == 200 and b"LP00000002" in gs1.data
+    spanish = client.post("/receive/scan", data={"code": "04006381333931", "key": key()},
+                          headers={**HX, "Accept-Language": "es"})
+    assert "HB-CREAM-50 se controla por lote: escanea o escribe su número de lote." in spanish.get_data(as_text=True)
+    session.rollback()
+    units = session.scalars(select(ReturnUnit).order_by(ReturnUnit.id)).all()
+    assert [(u.lot, u.expiry and u.expiry.isoformat()) for u in units] == [("L2406A", None), ("L77", "2027-12-31")]
