@@ -13,6 +13,8 @@ Revises: 0026
 import sqlalchemy as sa
 from alembic import op
 
+from app.migrate import views_set_aside
+
 revision = "0027"
 down_revision = "0026"
 branch_labels = None
@@ -44,26 +46,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("product_components")
-    # SQLite drops a column by rebuilding the table, which it refuses while a view names the table
-    # (v_return_units, v_refund_triggers, v_exceptions read return_units): those views are dropped
-    # and made again from their own stored text, unchanged.
-    views = _views_reading(("inspections", "return_units", "checklist_versions"))
-    for name in views:
-        op.execute(f"DROP VIEW {name}")
-    with op.batch_alter_table("inspections") as batch:
-        batch.drop_column("grading")
-    with op.batch_alter_table("return_units") as batch:
-        batch.drop_column("grading")
-    with op.batch_alter_table("checklist_versions") as batch:
-        batch.drop_column("rules")
-    for sql in views.values():
-        op.execute(sql)
-
-
-def _views_reading(tables: tuple[str, ...]) -> dict[str, str]:
-    """SQLite's views whose text names one of the tables, with the statement that made each."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return {}
-    rows = bind.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'view'")).all()
-    return {name: sql for name, sql in rows if any(table in sql for table in tables)}
+    # v_return_units, v_refund_triggers and v_exceptions read return_units: set aside on SQLite
+    with views_set_aside("inspections", "return_units", "checklist_versions"):
+        with op.batch_alter_table("inspections") as batch:
+            batch.drop_column("grading")
+        with op.batch_alter_table("return_units") as batch:
+            batch.drop_column("grading")
+        with op.batch_alter_table("checklist_versions") as batch:
+            batch.drop_column("rules")

@@ -9,6 +9,8 @@ Revises: 0027
 import sqlalchemy as sa
 from alembic import op
 
+from app.migrate import views_set_aside
+
 revision = "0028"
 down_revision = "0027"
 branch_labels = None
@@ -28,23 +30,8 @@ def downgrade() -> None:
 
 
 def _kinds(kinds: tuple[str, ...]) -> None:
-    """anomaly_flags' CHECK on kind, made again for `kinds`. On SQLite that rebuilds the table,
-    which it refuses while a view names it: those views are dropped and made again from their own
-    stored text, unchanged."""
-    views = _views_reading(("anomaly_flags",))
-    for name in views:
-        op.execute(f"DROP VIEW {name}")
-    with op.batch_alter_table("anomaly_flags") as batch:
+    """anomaly_flags' CHECK on kind, made again for `kinds` (SQLite rebuilds the table: the views
+    that read it are set aside meanwhile)."""
+    with views_set_aside("anomaly_flags"), op.batch_alter_table("anomaly_flags") as batch:
         batch.drop_constraint(op.f("ck_anomaly_flags_kind"), type_="check")
         batch.create_check_constraint(op.f("ck_anomaly_flags_kind"), f"kind IN {kinds!r}")
-    for sql in views.values():
-        op.execute(sql)
-
-
-def _views_reading(tables: tuple[str, ...]) -> dict[str, str]:
-    """SQLite's views whose text names one of the tables, with the statement that made each."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return {}
-    rows = bind.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'view'")).all()
-    return {name: sql for name, sql in rows if any(table in sql for table in tables)}

@@ -9,6 +9,8 @@ Revises: 0028
 import sqlalchemy as sa
 from alembic import op
 
+from app.migrate import views_set_aside
+
 revision = "0029"
 down_revision = "0028"
 branch_labels = None
@@ -21,21 +23,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # SQLite drops a column by rebuilding the table, which it refuses while a view names it: the
-    # views that read return_units are dropped and made again from their own stored text.
-    views = _views_reading(("return_units",))
-    for name in views:
-        op.execute(f"DROP VIEW {name}")
-    with op.batch_alter_table("return_units") as batch:
+    with views_set_aside("return_units"), op.batch_alter_table("return_units") as batch:
         batch.drop_column("expiry")
-    for sql in views.values():
-        op.execute(sql)
-
-
-def _views_reading(tables: tuple[str, ...]) -> dict[str, str]:
-    """SQLite's views whose text names one of the tables, with the statement that made each."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return {}
-    rows = bind.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'view'")).all()
-    return {name: sql for name, sql in rows if any(table in sql for table in tables)}
